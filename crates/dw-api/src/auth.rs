@@ -1,0 +1,43 @@
+//! Bearer-key authentication and role checks.
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use dw_domain::{ApiKey, Role};
+use secrecy::SecretString;
+
+use crate::{ApiError, ApiState};
+
+/// The authenticated caller of a `/v1` route.
+#[derive(Debug, Clone)]
+pub struct Caller(pub ApiKey);
+
+impl Caller {
+    /// Succeeds when the caller's role may act where `allowed` roles may
+    /// (`admin` always may).
+    pub fn require(&self, allowed: &[Role]) -> Result<&ApiKey, ApiError> {
+        if self.0.role.permits(allowed) {
+            Ok(&self.0)
+        } else {
+            let needed: Vec<&str> = allowed.iter().map(|r| r.as_str()).chain(["admin"]).collect();
+            Err(ApiError::Forbidden { role: self.0.role.to_string(), needed: needed.join(", ") })
+        }
+    }
+}
+
+impl FromRequestParts<ApiState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingKey)?;
+        let text = header.to_str().map_err(|_| ApiError::MissingKey)?;
+        let (scheme, key) = text.trim().split_once(' ').ok_or(ApiError::MissingKey)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || key.trim().is_empty() {
+            return Err(ApiError::MissingKey);
+        }
+        let secret = SecretString::from(key.trim().to_owned());
+        let key = state.app().authenticate(&secret).await?.ok_or(ApiError::InvalidKey)?;
+        tracing::Span::current().record("key_id", tracing::field::display(key.key_id));
+        Ok(Caller(key))
+    }
+}

@@ -1,0 +1,110 @@
+//! The distillwatch HTTP API.
+//!
+//! [`router`] builds the whole axum application over an [`ApiState`]. Requests
+//! pass, outermost first: a request id (`x-request-id`, generated when absent
+//! and echoed on every response), a tracing span carrying that id, panic
+//! catching, HTTP metrics, then the route. Routes authenticate with
+//! [`auth::Caller`] and return [`ApiError`] on failure, which is mapped to a
+//! status code in exactly one place (`error.rs`).
+//!
+//! Routes:
+//! - `GET /healthz` (process up), `GET /readyz` (database reachable), `GET /metrics`: no key;
+//! - `POST /v1/events`: `ingest` keys;
+//! - `GET /v1/schema/event`: any key;
+//! - `GET /v1/ingests`: `analyst` keys;
+//! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`: `admin` keys.
+
+pub mod auth;
+mod error;
+mod http_metrics;
+mod routes;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{HeaderName, Request};
+use dw_app::App;
+use dw_ingest::Limits;
+use tokio::sync::Semaphore;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::LatencyUnit;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+pub use error::ApiError;
+pub use http_metrics::{PrometheusHandle, prometheus_handle};
+
+/// Settings of the HTTP layer.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// Size limits for events and bodies.
+    pub limits: Limits,
+    /// Ingest batches processed at once; more are answered 429.
+    pub max_concurrent_ingests: usize,
+    /// How long `/readyz` waits for the database.
+    pub readiness_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { limits: Limits::default(), max_concurrent_ingests: 8, readiness_timeout: Duration::from_secs(2) }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct ApiState {
+    app: App,
+    config: Arc<ApiConfig>,
+    ingest_slots: Arc<Semaphore>,
+    metrics: PrometheusHandle,
+}
+
+impl ApiState {
+    /// State over the use cases.
+    pub fn new(app: App, config: ApiConfig) -> Self {
+        let slots = config.max_concurrent_ingests.max(1);
+        Self {
+            app,
+            config: Arc::new(config),
+            ingest_slots: Arc::new(Semaphore::new(slots)),
+            metrics: prometheus_handle(),
+        }
+    }
+
+    /// The use cases.
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+}
+
+/// The whole HTTP application.
+pub fn router(state: ApiState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(routes::router())
+        .layer(axum::middleware::from_fn(http_metrics::track))
+        .layer(CatchPanicLayer::custom(error::panic_response))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        request_id = %id,
+                        key_id = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(DefaultOnResponse::new().level(Level::INFO).latency_unit(LatencyUnit::Millis)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(SetSensitiveRequestHeadersLayer::new([axum::http::header::AUTHORIZATION]))
+        .with_state(state)
+}

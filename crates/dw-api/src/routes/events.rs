@@ -1,0 +1,201 @@
+//! `POST /v1/events`: the ingest endpoint, and what goes with it.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dw_app::IngestBatch;
+use dw_domain::{IngestOutcome, IngestSource, Role};
+use dw_ingest::{ContentEncoding, ParsedBatch};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Caller;
+use crate::{ApiError, ApiState};
+
+/// How the body is framed.
+#[derive(Debug, Clone, Copy)]
+enum Framing {
+    Ndjson,
+    JsonArray,
+}
+
+fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
+    let Some(value) = headers.get(header::CONTENT_TYPE) else {
+        return Err(ApiError::UnsupportedMedia(
+            "missing Content-Type: send application/x-ndjson (one event per line) or application/json (an array)".into(),
+        ));
+    };
+    let text = value.to_str().unwrap_or("").to_ascii_lowercase();
+    let essence = text.split(';').next().unwrap_or("").trim();
+    match essence {
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines" => {
+            Ok(Framing::Ndjson)
+        }
+        "application/json" => Ok(Framing::JsonArray),
+        other => Err(ApiError::UnsupportedMedia(format!(
+            "Content-Type {other:?} is not supported: send application/x-ndjson (one event per line) or application/json (an array)"
+        ))),
+    }
+}
+
+/// The answer to an ingest request (also the body of its 400).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IngestResponse {
+    /// Events stored.
+    pub accepted: u64,
+    /// Events already stored before.
+    pub duplicates: u64,
+    /// Invalid lines with their line number, field and reason.
+    pub rejected: Vec<dw_domain::LineError>,
+}
+
+impl From<IngestOutcome> for IngestResponse {
+    fn from(o: IngestOutcome) -> Self {
+        Self { accepted: o.accepted, duplicates: o.duplicates, rejected: o.rejected }
+    }
+}
+
+pub(crate) async fn ingest(
+    State(state): State<ApiState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = caller.require(&[Role::Ingest])?.clone();
+    let framing = framing(&headers)?;
+    let encoding_header = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?"));
+    let encoding = ContentEncoding::from_header(encoding_header).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "Content-Encoding {:?} is not supported: use gzip, zstd or none",
+            encoding_header.unwrap_or_default()
+        ))
+    })?;
+    let limit = state.config.limits.max_body_bytes;
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    // Refuse rather than queue: a saturated ingest answers 429 at once.
+    let _slot = state
+        .ingest_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded("ingest is saturated; retry after a short wait".into()))?;
+
+    let raw = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            too_large(limit)
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {e}"))
+        }
+    })?;
+    let raw = raw.to_bytes();
+    metrics::histogram!("distillwatch_ingest_body_bytes").record(raw.len() as f64);
+
+    let limits = state.config.limits;
+    let parsed = tokio::task::spawn_blocking(move || -> Result<(ParsedBatch, u64), ApiError> {
+        let decoded = dw_ingest::decode_body(&raw, encoding, limits.max_body_bytes).map_err(|e| match e {
+            dw_ingest::BodyError::TooLarge { limit } => too_large(limit),
+            corrupt @ dw_ingest::BodyError::Corrupt { .. } => ApiError::BadRequest(corrupt.to_string()),
+        })?;
+        let batch = match framing {
+            Framing::Ndjson => dw_ingest::parse_ndjson(&decoded, &limits),
+            Framing::JsonArray => dw_ingest::parse_json_array(&decoded, &limits),
+        };
+        Ok((batch, decoded.len() as u64))
+    })
+    .await
+    .map_err(|e| ApiError::BadRequest(format!("the body could not be parsed: {e}")))??;
+    let (parsed, bytes) = parsed;
+
+    if parsed.events.is_empty() && parsed.rejected.is_empty() {
+        return Err(ApiError::BadRequest("the body holds no events".into()));
+    }
+    let all_invalid = parsed.events.is_empty();
+    let outcome = state
+        .app()
+        .ingest(IngestBatch {
+            events: parsed.events,
+            rejected: parsed.rejected,
+            lines: parsed.lines,
+            bytes,
+            source: IngestSource::Http,
+            api_key_id: Some(key.key_id),
+            origin: Some(key.name.clone()),
+        })
+        .await?;
+    let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    Ok((status, Json(IngestResponse::from(outcome))).into_response())
+}
+
+fn too_large(limit: usize) -> ApiError {
+    ApiError::TooLarge(format!(
+        "request body is over the limit of {limit} bytes (after decompression); split it into smaller batches"
+    ))
+}
+
+/// `GET /v1/schema/event`: the JSON Schema of the canonical event.
+pub(crate) async fn schema(caller: Caller) -> Result<Response, ApiError> {
+    let _ = caller;
+    Ok(([(header::CONTENT_TYPE, "application/schema+json")], dw_ingest::EVENT_SCHEMA).into_response())
+}
+
+/// `GET /v1/ingests` query.
+#[derive(Debug, Deserialize)]
+pub(crate) struct RecentQuery {
+    limit: Option<i64>,
+}
+
+/// One ingest log entry as served.
+#[derive(Debug, Serialize)]
+pub(crate) struct IngestLogBody {
+    ingest_id: uuid::Uuid,
+    source: IngestSource,
+    api_key_id: Option<uuid::Uuid>,
+    origin: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    received_at: time::OffsetDateTime,
+    bytes: i64,
+    lines: i64,
+    accepted: i64,
+    duplicates: i64,
+    rejected: i64,
+    first_error: Option<String>,
+}
+
+/// `GET /v1/ingests?limit=N`: the latest batches, newest first.
+pub(crate) async fn recent(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<IngestLogBody>>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = query.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+    }
+    let rows = state.app().recent_ingests(limit).await?;
+    Ok(Json(
+        rows.into_iter()
+            .map(|r| IngestLogBody {
+                ingest_id: r.entry.ingest_id,
+                source: r.entry.source,
+                api_key_id: r.entry.api_key_id,
+                origin: r.entry.origin,
+                received_at: r.received_at,
+                bytes: r.entry.bytes,
+                lines: r.entry.lines,
+                accepted: r.entry.accepted,
+                duplicates: r.entry.duplicates,
+                rejected: r.entry.rejected,
+                first_error: r.entry.first_error,
+            })
+            .collect(),
+    ))
+}

@@ -1,0 +1,46 @@
+//! Liveness, readiness and metrics: no key needed.
+
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde_json::json;
+
+use crate::ApiState;
+
+/// The process is up and serving.
+pub(crate) async fn healthz() -> impl IntoResponse {
+    Json(json!({"status": "ok"}))
+}
+
+/// The database answers within the readiness timeout.
+pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
+    let check = tokio::time::timeout(state.config.readiness_timeout, state.app().ready()).await;
+    match check {
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok"}))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "error"})))
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "timeout"})))
+        }
+    }
+}
+
+/// Prometheus text exposition. Pool gauges are sampled at scrape time.
+pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
+    let pool = state.app().pool();
+    let idle = pool.num_idle() as f64;
+    let size = f64::from(pool.size());
+    metrics::gauge!("distillwatch_db_pool_connections", "state" => "idle").set(idle);
+    metrics::gauge!("distillwatch_db_pool_connections", "state" => "in_use").set(size - idle);
+    metrics::gauge!("distillwatch_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
+    let available = state.ingest_slots.available_permits() as f64;
+    metrics::gauge!("distillwatch_ingest_slots_available").set(available);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,22 @@
+//! The routes, one module per resource.
+
+mod events;
+mod health;
+mod keys;
+
+use axum::Router;
+use axum::routing::{delete, get, post};
+
+use crate::ApiState;
+
+pub(crate) fn router() -> Router<ApiState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/events", post(events::ingest))
+        .route("/v1/schema/event", get(events::schema))
+        .route("/v1/ingests", get(events::recent))
+        .route("/v1/keys", get(keys::list).post(keys::create))
+        .route("/v1/keys/{id}", delete(keys::revoke))
+}

@@ -1,0 +1,36 @@
+//! Errors of the use cases.
+
+use dw_store::StoreError;
+
+/// A use case failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The database failed; not the caller's fault.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something named does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request was understood but is not acceptable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Store(StoreError::Database(e))
+    }
+}
+
+impl AppError {
+    /// Whether the failure is the database being unreachable or saturated
+    /// (worth a retry), rather than a fault.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            AppError::Store(StoreError::Database(
+                sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_)
+            ))
+        )
+    }
+}

@@ -1,0 +1,76 @@
+//! What became of a batch of events.
+
+use serde::{Deserialize, Serialize};
+
+/// One rejected line (or array element) and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineError {
+    /// 1-based line number (NDJSON, files) or element number (JSON arrays);
+    /// 0 when the error concerns the whole body.
+    pub line: u64,
+    /// The dotted path of the offending field, when one field is to blame.
+    pub field: Option<String>,
+    /// What is wrong, in words.
+    pub error: String,
+}
+
+impl LineError {
+    /// An error about one field of one line.
+    pub fn field(line: u64, field: impl Into<String>, error: impl Into<String>) -> Self {
+        Self { line, field: Some(field.into()), error: error.into() }
+    }
+
+    /// An error about a whole line.
+    pub fn line(line: u64, error: impl Into<String>) -> Self {
+        Self { line, field: None, error: error.into() }
+    }
+}
+
+impl std::fmt::Display for LineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.field {
+            Some(field) => write!(f, "line {}: {}: {}", self.line, field, self.error),
+            None => write!(f, "line {}: {}", self.line, self.error),
+        }
+    }
+}
+
+/// The outcome of ingesting one batch.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct IngestOutcome {
+    /// Events stored by this batch.
+    pub accepted: u64,
+    /// Valid events already stored before (or repeated within the batch).
+    pub duplicates: u64,
+    /// Lines that were not valid events, with the reason for each.
+    pub rejected: Vec<LineError>,
+}
+
+impl IngestOutcome {
+    /// Adds another batch's outcome to this one.
+    pub fn absorb(&mut self, other: IngestOutcome) {
+        self.accepted += other.accepted;
+        self.duplicates += other.duplicates;
+        self.rejected.extend(other.rejected);
+    }
+}
+
+/// How a batch reached distillwatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IngestSource {
+    /// `POST /v1/events`.
+    Http,
+    /// `distillwatch ingest`.
+    Cli,
+}
+
+impl IngestSource {
+    /// The name stored in the ingest log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IngestSource::Http => "http",
+            IngestSource::Cli => "cli",
+        }
+    }
+}

@@ -1,0 +1,260 @@
+//! The command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dw_app::{App, AppConfig};
+use dw_domain::Role;
+use secrecy::ExposeSecret;
+
+use crate::database::{Database, start_cluster};
+use crate::settings::Settings;
+
+/// distillwatch: distillation forensics for model APIs.
+#[derive(Debug, Parser)]
+#[command(name = "distillwatch", version, about)]
+pub struct Cli {
+    /// A TOML settings file (default: ./distillwatch.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Data folder of the embedded PostgreSQL cluster (used without DATABASE_URL).
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP service until interrupted.
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080 (port 0 picks a free one).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+    },
+    /// Load JSONL event files (plain, .gz or .zst; `-` for stdin) with COPY.
+    Ingest {
+        /// The files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Exit 0 even when some lines were rejected.
+        #[arg(long)]
+        allow_rejects: bool,
+        /// Events per transaction.
+        #[arg(long)]
+        batch_size: Option<usize>,
+    },
+    /// Manage API keys.
+    Keys {
+        /// The key command.
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Manage the database.
+    Db {
+        /// The database command.
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+/// `distillwatch keys ...`
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create a key and print it (once: only its hash is stored).
+    Create {
+        /// ingest, analyst or admin.
+        #[arg(long)]
+        role: Role,
+        /// A name that says who or what uses the key.
+        #[arg(long)]
+        name: String,
+    },
+    /// List keys (never their secrets).
+    List,
+    /// Revoke a key by id or by the prefix shown in `keys list`.
+    Revoke {
+        /// Key id or prefix.
+        key: String,
+    },
+}
+
+/// `distillwatch db ...`
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Start the embedded cluster and leave it running; prints its URL.
+    Start,
+    /// Stop the embedded cluster.
+    Stop,
+    /// Stop the embedded cluster and delete its files.
+    Remove {
+        /// Confirm that all stored data is to be deleted.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Apply pending migrations.
+    Migrate,
+    /// Drop event partitions older than `retention.days`.
+    Retention,
+    /// List the event partitions.
+    Partitions,
+}
+
+impl Cli {
+    /// Flags that override settings, as `section.key` values.
+    pub fn overrides(&self) -> Vec<(&'static str, figment::value::Value)> {
+        let mut out = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            out.push(("database.data_dir", dir.display().to_string().into()));
+        }
+        if let Command::Serve { bind: Some(bind) } = &self.command {
+            out.push(("server.bind", bind.to_string().into()));
+        }
+        if let Command::Ingest { batch_size: Some(n), .. } = &self.command {
+            out.push(("ingest.file_batch_events", (*n).into()));
+        }
+        out
+    }
+}
+
+fn app_config(settings: &Settings) -> AppConfig {
+    AppConfig { retention_days: settings.retention.days }
+}
+
+/// Runs one command.
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve { .. } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let listener = tokio::net::TcpListener::bind(settings.server.bind)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
+            crate::serve::run(listener, app, &settings, crate::serve::shutdown_signal()).await?;
+            db.close().await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Ingest { files, allow_rejects, .. } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let summary = crate::ingest_files::run(&app, &files, &settings.ingest).await;
+            db.close().await?;
+            let summary = summary?;
+            Ok(if summary.rejected > 0 && !allow_rejects { ExitCode::from(2) } else { ExitCode::SUCCESS })
+        }
+        Command::Keys { command } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let result = keys(&app, command).await;
+            db.close().await?;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Db { command } => db(command, &settings).await,
+    }
+}
+
+async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
+    match command {
+        KeysCommand::Create { role, name } => {
+            let created = app.create_key(&name, role).await?;
+            eprintln!(
+                "created {} key {:?} (id {}); it is shown only now, store it safely:",
+                created.key.role, created.key.name, created.key.key_id
+            );
+            println!("{}", created.secret.expose_secret());
+        }
+        KeysCommand::List => {
+            println!("{:<36}  {:<12}  {:<8}  {:<20}  {:<20}  NAME", "ID", "PREFIX", "ROLE", "CREATED", "STATUS");
+            for key in app.list_keys().await? {
+                let status = match key.revoked_at {
+                    Some(at) => format!("revoked {}", at.date()),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<36}  {:<12}  {:<8}  {:<20}  {:<20}  {}",
+                    key.key_id,
+                    key.prefix,
+                    key.role,
+                    key.created_at.format(&time::format_description::well_known::Rfc3339)?.chars().take(19).collect::<String>(),
+                    status,
+                    key.name
+                );
+            }
+        }
+        KeysCommand::Revoke { key } => {
+            let revoked = app.revoke_key(&key).await?;
+            eprintln!("revoked {} key {:?} ({})", revoked.role, revoked.name, revoked.key_id);
+        }
+    }
+    Ok(())
+}
+
+async fn db(command: DbCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    let embedded_only = |what: &str| {
+        anyhow::ensure!(
+            settings.database.url.is_none(),
+            "`db {what}` manages the embedded cluster; DATABASE_URL points at another server"
+        );
+        Ok(())
+    };
+    match command {
+        DbCommand::Start => {
+            embedded_only("start")?;
+            let mut db = Database::open(&settings.database).await?;
+            if let Some(cluster) = db.cluster() {
+                println!("{}", cluster.database_url());
+            }
+            db.detach_cluster();
+            db.pool.close().await;
+        }
+        DbCommand::Stop => {
+            embedded_only("stop")?;
+            let mut cluster = start_cluster(&settings.database).await?;
+            tokio::task::spawn_blocking(move || cluster.stop_any()).await??;
+            eprintln!("embedded cluster stopped");
+        }
+        DbCommand::Remove { yes } => {
+            embedded_only("remove")?;
+            anyhow::ensure!(yes, "this deletes every stored event and key; run again with --yes to confirm");
+            let cluster = start_cluster(&settings.database).await?;
+            let pgdata = cluster.pgdata().to_owned();
+            tokio::task::spawn_blocking(move || cluster.remove()).await??;
+            let note = settings.database.data_dir.join("CLUSTER_LOCATION");
+            let _ = std::fs::remove_file(note);
+            eprintln!("embedded cluster at {} removed", pgdata.display());
+        }
+        DbCommand::Migrate => {
+            let db = Database::open(&settings.database).await?;
+            eprintln!("migrations applied");
+            db.close().await?;
+        }
+        DbCommand::Retention => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(settings));
+            let result = app.apply_retention(time::OffsetDateTime::now_utc()).await;
+            db.close().await?;
+            match (settings.retention.days, result?) {
+                (None, _) => eprintln!("retention is off (retention.days is not set); nothing dropped"),
+                (Some(days), dropped) if dropped.is_empty() => eprintln!("nothing older than {days} days"),
+                (Some(_), dropped) => {
+                    for month in dropped {
+                        println!("dropped {}", dw_store::partitions::partition_name(month));
+                    }
+                }
+            }
+        }
+        DbCommand::Partitions => {
+            let db = Database::open(&settings.database).await?;
+            let months = dw_store::partitions::list(&db.pool).await;
+            db.close().await?;
+            for month in months? {
+                println!("{}", dw_store::partitions::partition_name(month));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,222 @@
+//! `distillwatch ingest FILE...`: JSONL files loaded in large COPY batches.
+//!
+//! A reader thread per file decompresses, splits and validates lines (the same
+//! code as `POST /v1/events`) and hands batches over a small bounded channel to
+//! the writer, which stores each in its own transaction. Reading the next batch
+//! overlaps with the database writing the previous one; the channel bound keeps
+//! memory at a few batches whatever the file size.
+
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use dw_app::{App, IngestBatch};
+use dw_domain::{Event, IngestSource, LineError};
+use dw_ingest::{Limits, LineReader, ReadLine};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::settings::IngestSettings;
+
+/// What a run of `distillwatch ingest` did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Summary {
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Bytes read, after decompression.
+    pub bytes: u64,
+    /// Events stored.
+    pub accepted: u64,
+    /// Events already stored.
+    pub duplicates: u64,
+    /// Lines rejected.
+    pub rejected: u64,
+}
+
+struct FileBatch {
+    events: Vec<Event>,
+    rejected: Vec<LineError>,
+    lines: u64,
+    bytes: u64,
+}
+
+/// Loads every file (`-` is stdin), printing each rejected line on stderr as
+/// `line N: FIELD: reason` (prefixed by the file name when there are several).
+pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> anyhow::Result<Summary> {
+    for file in files {
+        anyhow::ensure!(
+            file.as_os_str() == "-" || file.is_file(),
+            "cannot read {}: no such file",
+            file.display()
+        );
+    }
+    let limits = Limits { max_event_bytes: settings.max_event_bytes, max_body_bytes: settings.max_body_bytes };
+    let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let progress = progress_bar(total_bytes);
+    let raw_read = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut summary = Summary::default();
+    let name_files = files.len() > 1;
+
+    for file in files {
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<anyhow::Result<FileBatch>>(2);
+        let path = file.clone();
+        let batch_events = settings.file_batch_events;
+        let counter = raw_read.clone();
+        let reader = std::thread::spawn(move || read_batches(&path, limits, batch_events, counter, &tx));
+        while let Some(batch) = rx.recv().await {
+            let batch = batch?;
+            let outcome = app
+                .ingest(IngestBatch {
+                    events: batch.events,
+                    rejected: batch.rejected,
+                    lines: batch.lines,
+                    bytes: batch.bytes,
+                    source: IngestSource::Cli,
+                    api_key_id: None,
+                    origin: Some(file.display().to_string()),
+                })
+                .await
+                .with_context(|| format!("storing events from {}", file.display()))?;
+            for rejection in &outcome.rejected {
+                let line = if name_files { format!("{}: {rejection}", file.display()) } else { rejection.to_string() };
+                match &progress {
+                    Some(bar) => bar.suspend(|| eprintln!("{line}")),
+                    None => eprintln!("{line}"),
+                }
+            }
+            summary.lines += batch.lines;
+            summary.bytes += batch.bytes;
+            summary.accepted += outcome.accepted;
+            summary.duplicates += outcome.duplicates;
+            summary.rejected += outcome.rejected.len() as u64;
+            if let Some(bar) = &progress {
+                bar.set_position(raw_read.load(Ordering::Relaxed));
+                let rate = summary.lines as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                bar.set_message(format!(
+                    "{} events ({:.0}/s), {} duplicates, {} rejected",
+                    summary.accepted, rate, summary.duplicates, summary.rejected
+                ));
+            }
+        }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reader of {} panicked", file.display()))?
+            .with_context(|| format!("reading {}", file.display()))?;
+    }
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    eprintln!(
+        "ingested {} file(s): {} lines, {} accepted, {} duplicates, {} rejected; {:.1} MB in {:.2} s ({:.0} events/s, {:.1} MB/s)",
+        files.len(),
+        summary.lines,
+        summary.accepted,
+        summary.duplicates,
+        summary.rejected,
+        summary.bytes as f64 / 1e6,
+        secs,
+        summary.lines as f64 / secs,
+        summary.bytes as f64 / 1e6 / secs
+    );
+    Ok(summary)
+}
+
+fn progress_bar(total: u64) -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
+    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    Some(bar)
+}
+
+/// Counts the raw (compressed) bytes read, for the progress bar.
+struct Counting<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// Opens a file (or stdin), recognizing gzip and zstd by their magic bytes.
+fn open(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn BufRead + Send>> {
+    let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?)
+    };
+    let mut buffered = BufReader::with_capacity(1 << 20, Counting { inner: raw, count });
+    let head = buffered.fill_buf()?;
+    Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Box::new(BufReader::with_capacity(1 << 20, flate2::bufread::MultiGzDecoder::new(buffered)))
+    } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        Box::new(BufReader::with_capacity(1 << 20, zstd::stream::read::Decoder::with_buffer(buffered)?))
+    } else {
+        Box::new(buffered)
+    })
+}
+
+fn read_batches(
+    path: &Path,
+    limits: Limits,
+    batch_events: usize,
+    count: Arc<AtomicU64>,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
+) -> anyhow::Result<()> {
+    let mut lines = LineReader::new(open(path, count)?, limits.max_event_bytes);
+    let mut batch = FileBatch { events: Vec::with_capacity(batch_events), rejected: Vec::new(), lines: 0, bytes: 0 };
+    let mut sent_bytes = 0;
+    loop {
+        let line = match lines.next_line() {
+            Ok(line) => line,
+            Err(e) => {
+                // Hand over what was read so far, then the error.
+                let _ = tx.blocking_send(Ok(batch));
+                let error = anyhow::Error::new(e).context(format!("after line {} of {}", lines.bytes_read(), path.display()));
+                let _ = tx.blocking_send(Err(error));
+                return Ok(());
+            }
+        };
+        let Some(line) = line else { break };
+        batch.lines += 1;
+        match line {
+            ReadLine::Line { number, bytes } => match dw_ingest::parse_event(&bytes, number, &limits) {
+                Ok(event) => batch.events.push(event),
+                Err(error) => batch.rejected.push(error),
+            },
+            ReadLine::TooLong { number, len } => batch.rejected.push(LineError::line(
+                number,
+                format!("event is {len} bytes, over the limit of {} bytes", limits.max_event_bytes),
+            )),
+        }
+        if batch.events.len() + batch.rejected.len() >= batch_events {
+            batch.bytes = lines.bytes_read() - sent_bytes;
+            sent_bytes = lines.bytes_read();
+            let full = std::mem::replace(
+                &mut batch,
+                FileBatch { events: Vec::with_capacity(batch_events), rejected: Vec::new(), lines: 0, bytes: 0 },
+            );
+            if tx.blocking_send(Ok(full)).is_err() {
+                return Ok(()); // the writer stopped; it reports why
+            }
+        }
+    }
+    batch.bytes = lines.bytes_read() - sent_bytes;
+    if batch.lines > 0 {
+        let _ = tx.blocking_send(Ok(batch));
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! `distillwatch serve`: the HTTP API with graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use dw_api::{ApiConfig, ApiState};
+use dw_app::App;
+use dw_ingest::Limits;
+use tokio::net::TcpListener;
+
+use crate::settings::Settings;
+
+/// The API configuration the settings describe.
+pub fn api_config(settings: &Settings) -> ApiConfig {
+    ApiConfig {
+        limits: Limits {
+            max_event_bytes: settings.ingest.max_event_bytes,
+            max_body_bytes: settings.ingest.max_body_bytes,
+        },
+        max_concurrent_ingests: settings.ingest.max_concurrent_requests,
+        readiness_timeout: Duration::from_secs(2),
+    }
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then stops taking
+/// connections and lets in-flight requests (an ingest batch mid-transaction
+/// included) finish, for at most `server.shutdown_grace_seconds`.
+pub async fn run(
+    listener: TcpListener,
+    app: App,
+    settings: &Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let retention = spawn_retention(app.clone(), settings);
+    let router = dw_api::router(ApiState::new(app, api_config(settings)));
+    // Tests and scripts read this line to find the port.
+    println!("distillwatch listening on http://{addr}");
+    tracing::info!(%addr, "listening");
+
+    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!("shutting down: finishing in-flight requests");
+        let _ = stopping_tx.send(());
+    });
+    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+    let serving = tokio::spawn(async move { server.await });
+    tokio::pin!(serving);
+    tokio::select! {
+        result = &mut serving => result??,
+        () = async {
+            let _ = stopping_rx.await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
+        }
+    }
+    if let Some(task) = retention {
+        task.abort();
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
+    let days = settings.retention.days?;
+    let every = Duration::from_secs(settings.retention.check_interval_minutes * 60);
+    tracing::info!(days, "retention on: dropping event partitions older than the window");
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(every);
+        loop {
+            ticker.tick().await;
+            if let Err(e) = app.apply_retention(time::OffsetDateTime::now_utc()).await {
+                tracing::error!(error = %e, "retention failed");
+            }
+        }
+    }))
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+}

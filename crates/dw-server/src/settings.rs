@@ -1,0 +1,225 @@
+//! Layered configuration: defaults, then a TOML file, then environment
+//! variables (`DISTILLWATCH__SECTION__KEY`, and `DATABASE_URL`), then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Every setting of the service.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// HTTP server.
+    pub server: ServerSettings,
+    /// Database.
+    pub database: DatabaseSettings,
+    /// Ingest limits.
+    pub ingest: IngestSettings,
+    /// Data retention.
+    pub retention: RetentionSettings,
+    /// Logging.
+    pub log: LogSettings,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address to listen on (`127.0.0.1:8080`; port 0 picks a free port).
+    pub bind: SocketAddr,
+    /// Seconds to wait for in-flight requests on shutdown.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// `[database]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// A PostgreSQL URL; when absent, the embedded local cluster is used.
+    /// Also read from `DATABASE_URL`.
+    #[serde(skip_serializing)]
+    pub url: Option<SecretString>,
+    /// Data folder of the embedded cluster.
+    pub data_dir: PathBuf,
+    /// Folder with PostgreSQL's `initdb`, `pg_ctl` and `postgres`.
+    pub pg_bin: Option<PathBuf>,
+    /// Database name in the embedded cluster.
+    pub name: String,
+    /// Pool size.
+    pub max_connections: u32,
+}
+
+/// `[ingest]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestSettings {
+    /// Largest single event, in bytes.
+    pub max_event_bytes: usize,
+    /// Largest request body after decompression, in bytes.
+    pub max_body_bytes: usize,
+    /// HTTP ingest requests processed at once; more get 429.
+    pub max_concurrent_requests: usize,
+    /// Events per transaction when loading files.
+    pub file_batch_events: usize,
+}
+
+/// `[retention]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Keep events for this many days; absent keeps them forever (default).
+    pub days: Option<u32>,
+    /// How often `serve` applies retention, in minutes.
+    pub check_interval_minutes: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `human` or `json`.
+    pub format: LogFormat,
+    /// A tracing filter (`info`, `dw_api=debug,info`, ...).
+    pub filter: String,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines.
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            server: ServerSettings { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), shutdown_grace_seconds: 30 },
+            database: DatabaseSettings {
+                url: None,
+                data_dir: PathBuf::from(".distillwatch"),
+                pg_bin: None,
+                name: "distillwatch".into(),
+                max_connections: 16,
+            },
+            ingest: IngestSettings {
+                max_event_bytes: 1 << 20,
+                max_body_bytes: 64 << 20,
+                max_concurrent_requests: 8,
+                file_batch_events: 10_000,
+            },
+            retention: RetentionSettings { days: None, check_interval_minutes: 60 },
+            log: LogSettings { format: LogFormat::Human, filter: "info,sqlx=warn".into() },
+        }
+    }
+}
+
+/// The file read when `--config` is not given, if it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "distillwatch.toml";
+
+impl Settings {
+    /// Loads the layers. `overrides` are flags, as `section.key` pairs.
+    pub fn load(config_file: Option<&Path>, overrides: &[(&str, figment::value::Value)]) -> anyhow::Result<Self> {
+        Self::load_from(config_file, overrides, Env::prefixed("DISTILLWATCH__").split("__"), std::env::var("DATABASE_URL").ok())
+    }
+
+    fn load_from(
+        config_file: Option<&Path>,
+        overrides: &[(&str, figment::value::Value)],
+        env: Env,
+        database_url: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match config_file {
+            Some(path) => {
+                anyhow::ensure!(path.is_file(), "config file {} does not exist", path.display());
+                figment = figment.merge(Toml::file(path));
+            }
+            None => figment = figment.merge(Toml::file(DEFAULT_CONFIG_FILE)),
+        }
+        figment = figment.merge(env.lowercase(true));
+        if let Some(url) = database_url.filter(|u| !u.trim().is_empty()) {
+            figment = figment.merge(Serialized::default("database.url", url));
+        }
+        for (key, value) in overrides {
+            figment = figment.merge(Serialized::default(key, value.clone()));
+        }
+        let settings: Settings = figment.extract().context("invalid setting")?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.database.max_connections >= 2, "database.max_connections must be at least 2");
+        anyhow::ensure!(self.ingest.max_event_bytes >= 1024, "ingest.max_event_bytes must be at least 1024");
+        anyhow::ensure!(
+            self.ingest.max_body_bytes >= self.ingest.max_event_bytes,
+            "ingest.max_body_bytes must be at least ingest.max_event_bytes"
+        );
+        anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
+        anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
+        anyhow::ensure!(self.retention.days != Some(0), "retention.days must be at least 1 (leave it unset to keep everything)");
+        anyhow::ensure!(self.retention.check_interval_minutes >= 1, "retention.check_interval_minutes must be at least 1");
+        anyhow::ensure!(!self.database.name.is_empty(), "database.name must not be empty");
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::Jail;
+
+    fn load(jail_env: &[(&str, &str)], file: Option<&str>) -> anyhow::Result<Settings> {
+        let mut result = None;
+        Jail::expect_with(|jail| {
+            for (k, v) in jail_env {
+                jail.set_env(k, v);
+            }
+            let path = file.map(|text| {
+                jail.create_file("custom.toml", text).expect("write config");
+                PathBuf::from("custom.toml")
+            });
+            result = Some(Settings::load_from(
+                path.as_deref(),
+                &[],
+                Env::prefixed("DISTILLWATCH__").split("__"),
+                std::env::var("DATABASE_URL").ok(),
+            ));
+            Ok(())
+        });
+        result.expect("jail ran")
+    }
+
+    #[test]
+    fn defaults_then_file_then_environment() {
+        let s = load(&[], None).unwrap();
+        assert_eq!(s.server.bind.port(), 8080);
+        assert!(s.database.url.is_none());
+        assert_eq!(s.retention.days, None, "retention is off by default");
+
+        let s = load(&[("DISTILLWATCH__INGEST__MAX_BODY_BYTES", "2000000")], Some("[ingest]\nmax_body_bytes = 1000000\nmax_event_bytes = 5000\n")).unwrap();
+        assert_eq!(s.ingest.max_body_bytes, 2_000_000, "environment wins over the file");
+        assert_eq!(s.ingest.max_event_bytes, 5000, "the file wins over defaults");
+
+        let s = load(&[("DATABASE_URL", "postgres://x@y/z")], None).unwrap();
+        assert!(s.database.url.is_some());
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let err = load(&[("DISTILLWATCH__SERVER__BIND", "not-an-address")], None).unwrap_err();
+        assert!(format!("{err:#}").contains("server.bind"), "{err:#}");
+        let err = load(&[], Some("[ingest]\nmax_body_byte = 3\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("max_body_byte"), "{err:#}");
+        let err = load(&[("DISTILLWATCH__RETENTION__DAYS", "0")], None).unwrap_err();
+        assert!(format!("{err:#}").contains("retention.days"), "{err:#}");
+    }
+}

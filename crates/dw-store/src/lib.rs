@@ -1,0 +1,70 @@
+//! PostgreSQL storage for distillwatch.
+//!
+//! All SQL of the project lives here, as functions that take an executor (a
+//! pool, a connection or a transaction) so that the use cases in `dw-app` own
+//! their transactions. Layout:
+//!
+//! - [`cluster`]: the embedded default, a private PostgreSQL cluster started
+//!   from the machine's binaries when no `DATABASE_URL` is given;
+//! - [`connect`] and [`MIGRATOR`]: pools and the schema in `migrations/`;
+//! - [`partitions`]: monthly event partitions, created on demand, dropped by
+//!   retention;
+//! - [`events`]: idempotent bulk writes (keys first, then binary `COPY`);
+//! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
+//!
+//! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
+//! (which of them are new) → [`events::copy_events`] (binary COPY straight into
+//! the partitioned table) → [`accounts::record_activity`] → [`ingest_log::record`],
+//! all in the caller's transaction.
+
+pub mod accounts;
+pub mod api_keys;
+pub mod cluster;
+mod copy_binary;
+pub mod events;
+pub mod ingest_log;
+pub mod partitions;
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+pub use sqlx::{PgPool, Postgres, Transaction};
+
+/// The schema migrations in `migrations/`, applied at start-up.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+/// A storage failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a statement.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Applying the schema migrations failed.
+    #[error("schema migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A stored value could not be read back into a domain type.
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+/// Opens a pool on `options` with at most `max_connections` connections.
+pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, StoreError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await?;
+    Ok(pool)
+}
+
+/// Applies every pending migration.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::query_scalar!("SELECT 1 AS \"one!\"").fetch_one(pool).await?;
+    Ok(())
+}
