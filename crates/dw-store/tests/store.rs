@@ -1,0 +1,139 @@
+//! Store functions against a real PostgreSQL (a fresh migrated database per test).
+
+use std::collections::BTreeSet;
+
+use dw_domain::{Event, Role};
+use dw_store::partitions::{self, PartitionCache};
+use dw_store::{accounts, api_keys, events};
+use sqlx::PgPool;
+use time::macros::{date, datetime};
+use uuid::Uuid;
+
+fn event(json: &str) -> Event {
+    dw_ingest::parse_event(json.as_bytes(), 1, &dw_ingest::Limits::default()).expect("valid test event")
+}
+
+fn simple(account: &str, id: &str, ts: &str) -> Event {
+    event(&format!(
+        r#"{{"event_id":"{id}","account_id":"{account}","timestamp":"{ts}","model":"m","request":{{"prompt":"p {id}"}}}}"#
+    ))
+}
+
+async fn store(pool: &PgPool, cache: &PartitionCache, batch: &[Event]) -> (u64, u64) {
+    let months: BTreeSet<_> = batch.iter().map(Event::month).collect();
+    cache.ensure(pool, &months).await.unwrap();
+    let refs: Vec<&Event> = batch.iter().collect();
+    let mut tx = pool.begin().await.unwrap();
+    let new = events::claim_keys(&mut tx, &refs).await.unwrap();
+    let fresh: Vec<&Event> = refs.iter().zip(&new).filter(|(_, n)| **n).map(|(e, _)| *e).collect();
+    let written = events::copy_events(&mut tx, &fresh, Uuid::now_v7()).await.unwrap();
+    accounts::record_activity(&mut tx, &fresh).await.unwrap();
+    tx.commit().await.unwrap();
+    (written, (refs.len() - fresh.len()) as u64)
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn every_field_survives_binary_copy(pool: PgPool) {
+    let original = event(
+        r#"{"event_id":"req_7f3a","account_id":"acct_42","api_key_id":"key_1","org_id":"org_9",
+            "timestamp":"2026-11-01T12:00:00.123456Z","model":"gpt-x","endpoint":"chat.completions",
+            "request":{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"why? ünïcödé 中文 🙂"}],
+                       "temperature":0.7,"top_p":0.9,"max_tokens":1024,"n":2,"logprobs":true,"top_logprobs":5,"seed":-42},
+            "response":{"content":"because","finish_reason":"length"},
+            "usage":{"prompt_tokens":12,"completion_tokens":300},
+            "client":{"ip":"2001:db8::7","user_agent":"python-requests/2.31"},
+            "conversation_id":"thread_3","metadata":{"tier":"pro","nested":{"a":[1,2]}},"vendor_x":true}"#,
+    );
+    let minimal = event(r#"{"account_id":"acct_1","timestamp":"2026-11-02T00:00:00Z","model":"m","request":{"prompt":"hi"},"client":{"ip":"203.0.113.5"}}"#);
+    let cache = PartitionCache::default();
+    assert_eq!(store(&pool, &cache, &[original.clone(), minimal.clone()]).await, (2, 0));
+
+    let mut conn = pool.acquire().await.unwrap();
+    let from = datetime!(2026-11-01 00:00 UTC);
+    let to = datetime!(2026-12-01 00:00 UTC);
+    let read = events::list_for_account(&mut conn, "acct_42", from, to, 10).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].event, original);
+    let read = events::list_for_account(&mut conn, "acct_1", from, to, 10).await.unwrap();
+    assert_eq!(read[0].event, minimal);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_same_event_id_is_stored_once_whatever_its_timestamp(pool: PgPool) {
+    let cache = PartitionCache::default();
+    assert_eq!(store(&pool, &cache, &[simple("a", "e1", "2026-11-01T00:00:00Z")]).await, (1, 0));
+    // Same key, another month: still a duplicate, although it would land in another partition.
+    let again = [simple("a", "e1", "2026-08-15T00:00:00Z"), simple("a", "e2", "2026-08-15T00:00:00Z")];
+    assert_eq!(store(&pool, &cache, &again).await, (1, 1));
+    // The same event id under another account is another event.
+    assert_eq!(store(&pool, &cache, &[simple("b", "e1", "2026-11-01T00:00:00Z")]).await, (1, 0));
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(events::count(&mut conn).await.unwrap(), 3);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn concurrent_batches_with_the_same_keys_store_each_event_once(pool: PgPool) {
+    let cache = std::sync::Arc::new(PartitionCache::default());
+    let batch: Vec<Event> = (0..500).map(|i| simple("a", &format!("e{i}"), "2026-11-01T00:00:00Z")).collect();
+    let mut reversed = batch.clone();
+    reversed.reverse();
+    let (p1, p2, c1, c2) = (pool.clone(), pool.clone(), cache.clone(), cache.clone());
+    let (r1, r2) = tokio::join!(
+        async move { store(&p1, &c1, &batch).await },
+        async move { store(&p2, &c2, &reversed).await }
+    );
+    assert_eq!(r1.0 + r2.0, 500, "{r1:?} {r2:?}");
+    assert_eq!(r1.1 + r2.1, 500, "{r1:?} {r2:?}");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn partitions_are_made_on_demand_and_dropped_by_retention(pool: PgPool) {
+    let cache = PartitionCache::default();
+    let batch = [
+        simple("a", "old", "2024-01-31T23:59:59Z"),
+        simple("a", "mid", "2026-05-10T00:00:00Z"),
+        simple("a", "new", "2026-11-28T00:00:00Z"),
+    ];
+    store(&pool, &cache, &batch).await;
+    assert_eq!(
+        partitions::list(&pool).await.unwrap(),
+        vec![date!(2024 - 01 - 01), date!(2026 - 05 - 01), date!(2026 - 11 - 01)]
+    );
+    // A cutoff inside May keeps May: only whole months before the cutoff go.
+    let dropped = partitions::drop_before(&pool, &cache, date!(2026 - 05 - 20)).await.unwrap();
+    assert_eq!(dropped, vec![date!(2024 - 01 - 01)]);
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(events::count(&mut conn).await.unwrap(), 2);
+    // The dropped event's key went with it, so it can be loaded again (a re-import).
+    assert_eq!(store(&pool, &cache, &[simple("a", "old", "2024-01-31T23:59:59Z")]).await, (1, 0));
+    // Keys of kept months still de-duplicate.
+    assert_eq!(store(&pool, &cache, &[simple("a", "mid", "2026-05-10T00:00:00Z")]).await, (0, 1));
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn accounts_widen_their_window(pool: PgPool) {
+    let cache = PartitionCache::default();
+    store(&pool, &cache, &[simple("a", "1", "2026-11-10T00:00:00Z")]).await;
+    store(&pool, &cache, &[simple("a", "2", "2026-11-01T00:00:00Z"), simple("a", "3", "2026-11-20T00:00:00Z")]).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let account = accounts::get(&mut conn, "a").await.unwrap().unwrap();
+    assert_eq!(account.first_seen, datetime!(2026-11-01 00:00 UTC));
+    assert_eq!(account.last_seen, datetime!(2026-11-20 00:00 UTC));
+    assert!(accounts::get(&mut conn, "nobody").await.unwrap().is_none());
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn keys_are_found_by_hash_until_revoked(pool: PgPool) {
+    let mut conn = pool.acquire().await.unwrap();
+    let id = Uuid::now_v7();
+    let key = api_keys::insert(&mut conn, id, "ci", Role::Analyst, b"hash-1", "dw_abcdefgh").await.unwrap();
+    assert_eq!(key.role, Role::Analyst);
+    assert_eq!(api_keys::find_active(&mut conn, b"hash-1").await.unwrap().map(|k| k.key_id), Some(id));
+    assert!(api_keys::find_active(&mut conn, b"hash-2").await.unwrap().is_none());
+    api_keys::touch(&mut conn, id).await.unwrap();
+    assert!(api_keys::list(&mut conn).await.unwrap()[0].last_used_at.is_some());
+    // Revoke by prefix; a second revoke finds nothing active.
+    assert_eq!(api_keys::revoke(&mut conn, "dw_abcdefgh").await.unwrap().map(|k| k.key_id), Some(id));
+    assert!(api_keys::revoke(&mut conn, &id.to_string()).await.unwrap().is_none());
+    assert!(api_keys::find_active(&mut conn, b"hash-1").await.unwrap().is_none());
+}
