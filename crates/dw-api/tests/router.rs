@@ -1,0 +1,445 @@
+//! The router over a real database, one request at a time (`oneshot`, no socket).
+
+use std::io::Write;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use dw_api::{ApiConfig, ApiState};
+use dw_app::{App, AppConfig};
+use dw_domain::Role;
+use dw_ingest::Limits;
+use http_body_util::BodyExt;
+use secrecy::ExposeSecret;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use tower::ServiceExt;
+
+struct Harness {
+    router: Router,
+    pool: PgPool,
+    ingest: String,
+    analyst: String,
+    admin: String,
+}
+
+async fn harness_with(pool: PgPool, config: ApiConfig) -> Harness {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let key = |role: Role| {
+        let app = app.clone();
+        async move { app.create_key(&format!("{role} key"), role).await.unwrap().secret.expose_secret().to_owned() }
+    };
+    let (ingest, analyst, admin) = (key(Role::Ingest).await, key(Role::Analyst).await, key(Role::Admin).await);
+    Harness { router: dw_api::router(ApiState::new(app, config)), pool, ingest, analyst, admin }
+}
+
+async fn harness(pool: PgPool) -> Harness {
+    let config = ApiConfig {
+        limits: Limits { max_event_bytes: 64 * 1024, max_body_bytes: 1 << 20 },
+        ..ApiConfig::default()
+    };
+    harness_with(pool, config).await
+}
+
+fn event(i: usize) -> Value {
+    json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
+           "timestamp": "2026-11-01T12:00:00Z", "model": "gpt-x",
+           "request": {"messages": [{"role": "user", "content": format!("question {i}")}]},
+           "response": {"content": "answer"}})
+}
+
+fn ndjson(events: &[Value]) -> Vec<u8> {
+    events.iter().map(|e| format!("{e}\n")).collect::<String>().into_bytes()
+}
+
+fn post(key: Option<&str>, content_type: Option<&str>, encoding: Option<&str>, body: impl Into<Body>) -> Request<Body> {
+    let mut req = Request::post("/v1/events");
+    if let Some(key) = key {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    if let Some(ct) = content_type {
+        req = req.header(header::CONTENT_TYPE, ct);
+    }
+    if let Some(enc) = encoding {
+        req = req.header(header::CONTENT_ENCODING, enc);
+    }
+    req.body(body.into()).unwrap()
+}
+
+async fn send(router: &Router, req: Request<Body>) -> (StatusCode, Value, axum::http::HeaderMap) {
+    let response = router.clone().oneshot(req).await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+    (status, body, headers)
+}
+
+async fn stored(pool: &PgPool) -> i64 {
+    sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(pool).await.unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn ndjson_and_json_arrays_are_stored(pool: PgPool) {
+    let h = harness(pool).await;
+    let events: Vec<Value> = (0..5).map(event).collect();
+    let (status, body, headers) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&events))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"accepted": 5, "duplicates": 0, "rejected": []}));
+    assert!(headers.contains_key("x-request-id"));
+
+    let more: Vec<Value> = (5..8).map(event).collect();
+    let (status, body, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/json; charset=utf-8"), None, Value::Array(more).to_string())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 3);
+    assert_eq!(stored(&h.pool).await, 8);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn gzip_and_zstd_bodies_are_decoded(pool: PgPool) {
+    let h = harness(pool).await;
+    let body = ndjson(&(0..4).map(event).collect::<Vec<_>>());
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), gzip(&body))).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(4)));
+    let body = ndjson(&(4..6).map(event).collect::<Vec<_>>());
+    let z = zstd::encode_all(&body[..], 3).unwrap();
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("zstd"), z)).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(2)));
+    // A body that says gzip but is not: 400, not 500.
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("gzip"), "{out}");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_batch_with_bad_lines_stores_exactly_the_good_ones(pool: PgPool) {
+    let h = harness(pool).await;
+    let mut missing = event(100);
+    missing.as_object_mut().unwrap().remove("account_id");
+    let mut wrong_type = event(101);
+    wrong_type["request"]["temperature"] = json!("hot");
+    let huge = json!({"account_id": "a", "timestamp": "2026-11-01T12:00:00Z", "model": "m",
+                      "request": {"prompt": "x".repeat(100 * 1024)}});
+    let body = format!(
+        "{}\n{missing}\n{{not json\n{wrong_type}\n{huge}\n{}\n",
+        event(1),
+        event(2)
+    );
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(out["accepted"], 2);
+    assert_eq!(
+        out["rejected"],
+        json!([
+            {"line": 2, "field": "account_id", "error": "is required"},
+            {"line": 3, "field": null, "error": "invalid JSON at column 2: key must be a string"},
+            {"line": 4, "field": "request.temperature", "error": "expected a number, found a string"},
+            {"line": 5, "field": null, "error": format!("event is {} bytes, over the limit of 65536 bytes", huge.to_string().len())},
+        ])
+    );
+    let ids: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY event_id").fetch_all(&h.pool).await.unwrap();
+    assert_eq!(ids, vec!["e1", "e2"]);
+    let logged: (i64, i64, String) = sqlx::query_as("SELECT accepted, rejected, first_error FROM ingest_log")
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
+    assert_eq!((logged.0, logged.1), (2, 4));
+    assert_eq!(logged.2, "line 2: account_id: is required");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn an_all_invalid_batch_is_400_with_the_same_body(pool: PgPool) {
+    let h = harness(pool).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, "{\"account_id\": 5}\nnope\n")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(out["accepted"], 0);
+    assert_eq!(out["rejected"].as_array().unwrap().len(), 2);
+    assert_eq!(out["rejected"][0]["field"], "account_id");
+    // A broken JSON array is one whole-body rejection.
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/json"), None, "[{\"a\":")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(out["rejected"][0]["line"], 0);
+    // Not an array at all.
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/json"), None, event(1).to_string())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(out["rejected"][0]["error"].as_str().unwrap().contains("JSON array"), "{out}");
+    // An empty body.
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, "\n\n")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert_eq!(stored(&h.pool).await, 0);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_retried_batch_is_all_duplicates_and_still_200(pool: PgPool) {
+    let h = harness(pool).await;
+    let body = ndjson(&(0..6).map(event).collect::<Vec<_>>());
+    send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body.clone())).await;
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(out, json!({"accepted": 0, "duplicates": 6, "rejected": []}));
+    // The same event re-sent with another timestamp is still the same event.
+    let mut moved = event(0);
+    moved["timestamp"] = json!("2026-10-01T00:00:00Z");
+    let (_, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[moved]))).await;
+    assert_eq!(out["duplicates"], 1);
+    // Events without ids de-duplicate by content.
+    let anonymous = json!({"account_id": "z", "timestamp": "2026-11-01T00:00:00Z", "model": "m", "request": {"prompt": "p"}});
+    let (_, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[anonymous.clone(), anonymous]))).await;
+    assert_eq!(out, json!({"accepted": 1, "duplicates": 1, "rejected": []}));
+    assert_eq!(stored(&h.pool).await, 7);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn oversized_bodies_and_compression_bombs_are_413(pool: PgPool) {
+    let h = harness(pool).await; // body limit 1 MiB
+    let big = vec![b' '; (1 << 20) + 1];
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, big.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{out}");
+    // Without a Content-Length (streamed), the limit still holds.
+    let stream = futures_stream(big);
+    let (status, _, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, stream)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // 256 MiB of zeros, about 256 KiB compressed: cut off at the limit.
+    let bomb = gzip(&vec![b'0'; 256 << 20]);
+    assert!(bomb.len() < 1 << 20);
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), bomb)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("after decompression"));
+}
+
+fn futures_stream(data: Vec<u8>) -> Body {
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
+    Body::from_stream(tokio_stream_iter(chunks))
+}
+
+fn tokio_stream_iter<T: Send + 'static>(items: Vec<T>) -> impl futures_core::Stream<Item = T> + Send + 'static {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    for item in items {
+        let _ = tx.send(item);
+    }
+    ReceiverStream(rx)
+}
+
+struct ReceiverStream<T>(tokio::sync::mpsc::UnboundedReceiver<T>);
+
+impl<T> futures_core::Stream for ReceiverStream<T> {
+    type Item = T;
+    fn poll_next(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn unknown_content_types_and_encodings_are_415(pool: PgPool) {
+    let h = harness(pool).await;
+    let body = ndjson(&[event(1)]);
+    for (ct, enc) in [(None, None), (Some("text/plain"), None), (Some("application/xml"), None), (Some("application/x-ndjson"), Some("br"))] {
+        let (status, out, _) = send(&h.router, post(Some(&h.ingest), ct, enc, body.clone())).await;
+        assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?} {enc:?}: {out}");
+        assert!(out["error"]["message"].as_str().unwrap().contains("application/x-ndjson") || enc.is_some());
+    }
+    assert_eq!(stored(&h.pool).await, 0);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn missing_bad_and_revoked_keys_are_401_and_wrong_roles_403(pool: PgPool) {
+    let h = harness(pool).await;
+    let body = ndjson(&[event(1)]);
+    let (status, _, headers) = send(&h.router, post(None, Some("application/x-ndjson"), None, body.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(headers.get(header::WWW_AUTHENTICATE).unwrap(), "Bearer");
+    for bad in ["dw_0000", "not-a-key", ""] {
+        let (status, _, _) = send(&h.router, post(Some(bad), Some("application/x-ndjson"), None, body.clone())).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad:?}");
+    }
+    let basic = Request::post("/v1/events")
+        .header(header::AUTHORIZATION, format!("Basic {}", h.ingest))
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from(body.clone()))
+        .unwrap();
+    assert_eq!(send(&h.router, basic).await.0, StatusCode::UNAUTHORIZED);
+    let (status, out, _) = send(&h.router, post(Some(&h.analyst), Some("application/x-ndjson"), None, body.clone())).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(out["error"]["message"].as_str().unwrap().contains("analyst"), "{out}");
+    // Revoke the ingest key through the admin API: it stops working at once.
+    let prefix = &h.ingest[..11];
+    let revoke = Request::delete(format!("/v1/keys/{prefix}"))
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&h.router, revoke).await.0, StatusCode::OK);
+    let (status, _, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(stored(&h.pool).await, 0);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn every_v1_route_checks_roles(pool: PgPool) {
+    let h = harness(pool).await;
+    // (method, path, body, roles allowed)
+    let routes: [(&str, &str, Option<Value>, &[&str]); 4] = [
+        ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
+        ("GET", "/v1/ingests", None, &["analyst", "admin"]),
+        ("GET", "/v1/keys", None, &["admin"]),
+        ("POST", "/v1/keys", Some(json!({"name": "n", "role": "ingest"})), &["admin"]),
+    ];
+    let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
+    for (method, path, body, allowed) in routes {
+        let build = |key: Option<&str>| {
+            let mut req = Request::builder().method(method).uri(path);
+            if let Some(key) = key {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+            }
+            match &body {
+                Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap(),
+                None => req.body(Body::empty()).unwrap(),
+            }
+        };
+        assert_eq!(send(&h.router, build(None)).await.0, StatusCode::UNAUTHORIZED, "{method} {path} without key");
+        for (role, key) in &keys {
+            let status = send(&h.router, build(Some(key))).await.0;
+            if allowed.contains(role) {
+                assert!(status.is_success(), "{method} {path} as {role}: {status}");
+            } else {
+                assert_eq!(status, StatusCode::FORBIDDEN, "{method} {path} as {role}");
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn admins_manage_keys_and_bad_key_requests_are_400(pool: PgPool) {
+    let h = harness(pool).await;
+    let create = |body: &str| {
+        Request::post("/v1/keys")
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .unwrap()
+    };
+    let (status, out, _) = send(&h.router, create(r#"{"name": "gateway", "role": "ingest"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let secret = out["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("dw_"));
+    assert_eq!(out["key"]["role"], "ingest");
+    let (status, _, _) = send(&h.router, post(Some(&secret), Some("application/x-ndjson"), None, ndjson(&[event(1)]))).await;
+    assert_eq!(status, StatusCode::OK);
+    for bad in [r#"{"name": "x", "role": "root"}"#, r#"{"name": "x"}"#, "not json", r#"{"name": "", "role": "admin"}"#] {
+        let (status, out, _) = send(&h.router, create(bad)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {out}");
+    }
+    let list = Request::get("/v1/keys").header(header::AUTHORIZATION, format!("Bearer {}", h.admin)).body(Body::empty()).unwrap();
+    let (_, out, _) = send(&h.router, list).await;
+    let listed = out.as_array().unwrap();
+    assert_eq!(listed.len(), 4);
+    assert!(listed.iter().all(|k| k.get("secret").is_none() && k.get("key_hash").is_none()));
+    let missing = Request::delete("/v1/keys/dw_nope").header(header::AUTHORIZATION, format!("Bearer {}", h.admin)).body(Body::empty()).unwrap();
+    assert_eq!(send(&h.router, missing).await.0, StatusCode::NOT_FOUND);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_saturated_ingest_answers_429(pool: PgPool) {
+    let config = ApiConfig { max_concurrent_ingests: 1, ..ApiConfig::default() };
+    let h = harness_with(pool, config).await;
+    // A request holds the only slot while its body trickles in; whether it got
+    // the slot before a quick request did depends on scheduling, so try again
+    // until the order is the intended one.
+    for attempt in 0..20u64 {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Vec<u8>, std::io::Error>>();
+        let slow = post(Some(&h.ingest), Some("application/x-ndjson"), None, Body::from_stream(ReceiverStream(rx)));
+        let router = h.router.clone();
+        let first = tokio::spawn(async move { send(&router, slow).await });
+        tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await;
+        if first.is_finished() {
+            continue; // it was refused: a quick request of an earlier attempt held the slot
+        }
+        let quick = post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(1000 + attempt as usize)]));
+        let (status, out, headers) = send(&h.router, quick).await;
+        if status != StatusCode::TOO_MANY_REQUESTS {
+            drop(tx);
+            let _ = first.await;
+            continue;
+        }
+        assert_eq!(out["error"]["code"], "overloaded");
+        assert!(headers.contains_key(header::RETRY_AFTER));
+        // The slow request finishes normally once its body arrives.
+        tx.send(Ok(ndjson(&[event(1)]))).unwrap();
+        drop(tx);
+        let (status, out, _) = first.await.unwrap();
+        assert_eq!(status, StatusCode::OK, "{out}");
+        assert_eq!(out["accepted"], 1);
+        return;
+    }
+    panic!("a request never got 429 while another held the only ingest slot");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn probes_metrics_schema_and_request_ids(pool: PgPool) {
+    let h = harness(pool).await;
+    for path in ["/healthz", "/readyz"] {
+        let (status, out, headers) = send(&h.router, Request::get(path).body(Body::empty()).unwrap()).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {out}");
+        assert!(headers.contains_key("x-request-id"));
+    }
+    // A caller's request id is echoed back.
+    let req = Request::get("/healthz").header("x-request-id", "trace-me-42").body(Body::empty()).unwrap();
+    assert_eq!(send(&h.router, req).await.2.get("x-request-id").unwrap(), "trace-me-42");
+
+    send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(1)]))).await;
+    let (status, text, headers) = send(&h.router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/plain"));
+    let text = text.as_str().unwrap();
+    for metric in [
+        "distillwatch_ingest_events_total",
+        "distillwatch_http_requests_total",
+        "distillwatch_http_request_duration_seconds_bucket",
+        "distillwatch_ingest_body_bytes_bucket",
+        "distillwatch_db_pool_connections",
+    ] {
+        assert!(text.contains(metric), "{metric} missing from /metrics");
+    }
+
+    let req = Request::get("/v1/schema/event").header(header::AUTHORIZATION, format!("Bearer {}", h.ingest)).body(Body::empty()).unwrap();
+    let (status, schema, _) = send(&h.router, req).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(schema["required"], json!(["account_id", "timestamp", "model", "request"]));
+
+    // The database going away makes /readyz fail, not /healthz.
+    h.pool.close().await;
+    let (status, _, _) = send(&h.router, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = send(&h.router, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn no_garbage_body_causes_a_server_error(pool: PgPool) {
+    let h = harness(pool).await;
+    let bodies: Vec<Vec<u8>> = vec![
+        b"\xff\xfe\x00garbage".to_vec(),
+        b"{}".to_vec(),
+        b"[]".to_vec(),
+        b"null\ntrue\n12\n\"s\"".to_vec(),
+        br#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"\u0000"}}"#.to_vec(),
+        br#"{"account_id":"a","timestamp":"9999-12-31T23:59:59Z","model":"m","request":{"prompt":"x"}}"#.to_vec(),
+        br#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"x","max_tokens":99999999999}}"#.to_vec(),
+        br#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"x"},"metadata":{"k":"\u0000"}}"#.to_vec(),
+        vec![b'['; 10_000],
+    ];
+    for body in bodies {
+        for ct in ["application/x-ndjson", "application/json"] {
+            let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some(ct), None, body.clone())).await;
+            assert!(status.is_success() || status.is_client_error(), "{ct} {:?}: {status} {out}", String::from_utf8_lossy(&body));
+        }
+    }
+}
