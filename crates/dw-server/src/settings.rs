@@ -216,7 +216,7 @@ mod tests {
     #[test]
     fn bad_values_name_their_key() {
         let err = load(&[("DISTILLWATCH__SERVER__BIND", "not-an-address")], None).unwrap_err();
-        assert!(format!("{err:#}").contains("server.bind"), "{err:#}");
+        assert!(format!("{err:#}").to_lowercase().contains("server.bind"), "{err:#}");
         let err = load(&[], Some("[ingest]\nmax_body_byte = 3\n")).unwrap_err();
         assert!(format!("{err:#}").contains("max_body_byte"), "{err:#}");
         let err = load(&[("DISTILLWATCH__RETENTION__DAYS", "0")], None).unwrap_err();

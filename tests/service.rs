@@ -1,0 +1,167 @@
+//! The whole service against a PostgreSQL server (DATABASE_URL): events sent
+//! over HTTP and loaded with the CLI land in the database, exactly once.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::{Service, TestDb, command, create_key, events, ndjson, run};
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(data).unwrap();
+    enc.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_and_cli_ingest_land_in_the_database_once() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(Some(&db.url), dir.path(), "ingest");
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__LOG__FORMAT", "json");
+    let service = Service::start(cmd);
+    let client = reqwest::Client::new();
+
+    // HTTP: 300 events, gzip-compressed NDJSON.
+    let body = gzip(ndjson(&events("http", 300, 7)).as_bytes());
+    let response = client
+        .post(service.url("/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("x-request-id"));
+    let out: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(out, serde_json::json!({"accepted": 300, "duplicates": 0, "rejected": []}));
+
+    // CLI: 200 events with three bad lines among them.
+    let mut lines: Vec<String> = ndjson(&events("cli", 200, 5)).lines().map(str::to_owned).collect();
+    lines.insert(10, r#"{"account_id":"a","model":"m","request":{"prompt":"no timestamp"}}"#.into());
+    lines.insert(50, "{broken".into());
+    lines.insert(100, r#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"x","n":0}}"#.into());
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "events.jsonl"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "rejected lines make the exit code non-zero: {stderr}");
+    assert!(stderr.contains("line 11: timestamp: is required"), "{stderr}");
+    assert!(stderr.contains("line 51: invalid JSON"), "{stderr}");
+    assert!(stderr.contains("line 101: request.n: 0 is out of range"), "{stderr}");
+    assert!(stderr.contains("200 accepted, 0 duplicates, 3 rejected"), "{stderr}");
+
+    // Loading it again: all duplicates; --allow-rejects makes it exit 0.
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "--allow-rejects", "events.jsonl"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("0 accepted, 200 duplicates, 3 rejected"), "{stderr}");
+
+    // Several files (one gzip), and stdin: rejects carry the file name.
+    std::fs::write(dir.path().join("more.jsonl.gz"), gzip(ndjson(&events("gz", 50, 3)).as_bytes())).unwrap();
+    std::fs::write(dir.path().join("bad.jsonl"), "{\"account_id\": 1}\n").unwrap();
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "more.jsonl.gz", "bad.jsonl"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bad.jsonl: line 1: account_id: expected a string, found a number"), "{stderr}");
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "-"]);
+    let out = run(cmd, Some(ndjson(&events("stdin", 25, 2)).as_bytes()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // The HTTP batch re-sent: duplicates, 200.
+    let response = client
+        .post(service.url("/v1/events"))
+        .bearer_auth(&key)
+        .header("content-type", "application/x-ndjson")
+        .header("content-encoding", "gzip")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let out: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(out["duplicates"], 300);
+
+    let pool = db.pool().await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    assert_eq!(count, 300 + 200 + 50 + 25);
+    let accounts: i64 = sqlx::query_scalar("SELECT count(*) FROM accounts").fetch_one(&pool).await.unwrap();
+    assert_eq!(accounts, 7);
+    let sources: Vec<(String, i64)> =
+        sqlx::query_as("SELECT source, sum(accepted)::bigint FROM ingest_log GROUP BY source ORDER BY source")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(sources, vec![("cli".to_owned(), 275), ("http".to_owned(), 300)]);
+    let sample: (String, Option<String>, Option<i32>) =
+        sqlx::query_as("SELECT prompt, completion, max_tokens FROM events WHERE event_id = 'http-7'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(sample.0, "Explain topic 7 step by step.");
+    assert_eq!(sample.2, Some(512));
+    pool.close().await;
+
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
+    // JSON logs: the request line carries the request id.
+    let request_line = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["span"]["path"] == "/v1/events")
+        .unwrap_or_else(|| panic!("no request log line in: {logs}"));
+    assert!(request_line["span"]["request_id"].as_str().is_some_and(|id| id.len() >= 32), "{request_line}");
+    db.drop_db().await;
+}
+
+/// A batch still arriving when SIGTERM comes is finished and stored before the
+/// process exits; new connections are no longer accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_the_batch_in_flight() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = create_key(Some(&db.url), dir.path(), "ingest");
+    let service = Service::start(command(Some(&db.url), dir.path()));
+
+    let body = ndjson(&events("late", 2000, 10));
+    let (first, second) = body.as_bytes().split_at(body.len() / 2);
+    let mut stream = TcpStream::connect(("127.0.0.1", service.port)).unwrap();
+    let head = format!(
+        "POST /v1/events HTTP/1.1\r\nhost: localhost\r\nauthorization: Bearer {key}\r\n\
+         content-type: application/x-ndjson\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(first).unwrap();
+    stream.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    service.terminate();
+    std::thread::sleep(Duration::from_millis(300));
+    stream.write_all(second).unwrap();
+    let mut response = String::new();
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"accepted\":2000"), "{response}");
+
+    let (status, logs) = service.stop_after_signal();
+    assert!(status.success(), "{logs}");
+    let pool = db.pool().await;
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
+    assert_eq!(count, 2000);
+    pool.close().await;
+    db.drop_db().await;
+}
