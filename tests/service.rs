@@ -46,7 +46,10 @@ async fn http_and_cli_ingest_land_in_the_database_once() {
     let mut lines: Vec<String> = ndjson(&events("cli", 200, 5)).lines().map(str::to_owned).collect();
     lines.insert(10, r#"{"account_id":"a","model":"m","request":{"prompt":"no timestamp"}}"#.into());
     lines.insert(50, "{broken".into());
-    lines.insert(100, r#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"x","n":0}}"#.into());
+    lines.insert(
+        100,
+        r#"{"account_id":"a","timestamp":"2026-11-01T00:00:00Z","model":"m","request":{"prompt":"x","n":0}}"#.into(),
+    );
     let file = dir.path().join("events.jsonl");
     std::fs::write(&file, lines.join("\n") + "\n").unwrap();
     let mut cmd = command(Some(&db.url), dir.path());

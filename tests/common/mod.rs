@@ -15,9 +15,8 @@ pub fn bin() -> &'static str {
 
 /// The server the test suite runs against (started by `scripts/test.sh`).
 pub fn server_url() -> String {
-    std::env::var("DATABASE_URL").expect(
-        "DATABASE_URL is not set: run the tests with scripts/test.sh, which starts a throwaway PostgreSQL",
-    )
+    std::env::var("DATABASE_URL")
+        .expect("DATABASE_URL is not set: run the tests with scripts/test.sh, which starts a throwaway PostgreSQL")
 }
 
 /// A fresh database on the test server, dropped at the end of the test.

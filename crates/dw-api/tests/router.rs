@@ -35,10 +35,8 @@ async fn harness_with(pool: PgPool, config: ApiConfig) -> Harness {
 }
 
 async fn harness(pool: PgPool) -> Harness {
-    let config = ApiConfig {
-        limits: Limits { max_event_bytes: 64 * 1024, max_body_bytes: 1 << 20 },
-        ..ApiConfig::default()
-    };
+    let config =
+        ApiConfig { limits: Limits { max_event_bytes: 64 * 1024, max_body_bytes: 1 << 20 }, ..ApiConfig::default() };
     harness_with(pool, config).await
 }
 
@@ -90,14 +88,18 @@ fn gzip(data: &[u8]) -> Vec<u8> {
 async fn ndjson_and_json_arrays_are_stored(pool: PgPool) {
     let h = harness(pool).await;
     let events: Vec<Value> = (0..5).map(event).collect();
-    let (status, body, headers) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&events))).await;
+    let (status, body, headers) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&events))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"accepted": 5, "duplicates": 0, "rejected": []}));
     assert!(headers.contains_key("x-request-id"));
 
     let more: Vec<Value> = (5..8).map(event).collect();
-    let (status, body, _) =
-        send(&h.router, post(Some(&h.ingest), Some("application/json; charset=utf-8"), None, Value::Array(more).to_string())).await;
+    let (status, body, _) = send(
+        &h.router,
+        post(Some(&h.ingest), Some("application/json; charset=utf-8"), None, Value::Array(more).to_string()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 3);
     assert_eq!(stored(&h.pool).await, 8);
@@ -107,14 +109,16 @@ async fn ndjson_and_json_arrays_are_stored(pool: PgPool) {
 async fn gzip_and_zstd_bodies_are_decoded(pool: PgPool) {
     let h = harness(pool).await;
     let body = ndjson(&(0..4).map(event).collect::<Vec<_>>());
-    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), gzip(&body))).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), gzip(&body))).await;
     assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(4)));
     let body = ndjson(&(4..6).map(event).collect::<Vec<_>>());
     let z = zstd::encode_all(&body[..], 3).unwrap();
     let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("zstd"), z)).await;
     assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(2)));
     // A body that says gzip but is not: 400, not 500.
-    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), body)).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), body)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("gzip"), "{out}");
 }
@@ -128,11 +132,7 @@ async fn a_batch_with_bad_lines_stores_exactly_the_good_ones(pool: PgPool) {
     wrong_type["request"]["temperature"] = json!("hot");
     let huge = json!({"account_id": "a", "timestamp": "2026-11-01T12:00:00Z", "model": "m",
                       "request": {"prompt": "x".repeat(100 * 1024)}});
-    let body = format!(
-        "{}\n{missing}\n{{not json\n{wrong_type}\n{huge}\n{}\n",
-        event(1),
-        event(2)
-    );
+    let body = format!("{}\n{missing}\n{{not json\n{wrong_type}\n{huge}\n{}\n", event(1), event(2));
     let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
     assert_eq!(status, StatusCode::OK, "{out}");
     assert_eq!(out["accepted"], 2);
@@ -145,12 +145,11 @@ async fn a_batch_with_bad_lines_stores_exactly_the_good_ones(pool: PgPool) {
             {"line": 5, "field": null, "error": format!("event is {} bytes, over the limit of 65536 bytes", huge.to_string().len())},
         ])
     );
-    let ids: Vec<String> = sqlx::query_scalar("SELECT event_id FROM events ORDER BY event_id").fetch_all(&h.pool).await.unwrap();
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT event_id FROM events ORDER BY event_id").fetch_all(&h.pool).await.unwrap();
     assert_eq!(ids, vec!["e1", "e2"]);
-    let logged: (i64, i64, String) = sqlx::query_as("SELECT accepted, rejected, first_error FROM ingest_log")
-        .fetch_one(&h.pool)
-        .await
-        .unwrap();
+    let logged: (i64, i64, String) =
+        sqlx::query_as("SELECT accepted, rejected, first_error FROM ingest_log").fetch_one(&h.pool).await.unwrap();
     assert_eq!((logged.0, logged.1), (2, 4));
     assert_eq!(logged.2, "line 2: account_id: is required");
 }
@@ -169,7 +168,8 @@ async fn an_all_invalid_batch_is_400_with_the_same_body(pool: PgPool) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(out["rejected"][0]["line"], 0);
     // Not an array at all.
-    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/json"), None, event(1).to_string())).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/json"), None, event(1).to_string())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(out["rejected"][0]["error"].as_str().unwrap().contains("JSON array"), "{out}");
     // An empty body.
@@ -189,11 +189,17 @@ async fn a_retried_batch_is_all_duplicates_and_still_200(pool: PgPool) {
     // The same event re-sent with another timestamp is still the same event.
     let mut moved = event(0);
     moved["timestamp"] = json!("2026-10-01T00:00:00Z");
-    let (_, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[moved]))).await;
+    let (_, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[moved]))).await;
     assert_eq!(out["duplicates"], 1);
     // Events without ids de-duplicate by content.
-    let anonymous = json!({"account_id": "z", "timestamp": "2026-11-01T00:00:00Z", "model": "m", "request": {"prompt": "p"}});
-    let (_, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[anonymous.clone(), anonymous]))).await;
+    let anonymous =
+        json!({"account_id": "z", "timestamp": "2026-11-01T00:00:00Z", "model": "m", "request": {"prompt": "p"}});
+    let (_, out, _) = send(
+        &h.router,
+        post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[anonymous.clone(), anonymous])),
+    )
+    .await;
     assert_eq!(out, json!({"accepted": 1, "duplicates": 1, "rejected": []}));
     assert_eq!(stored(&h.pool).await, 7);
 }
@@ -202,7 +208,8 @@ async fn a_retried_batch_is_all_duplicates_and_still_200(pool: PgPool) {
 async fn oversized_bodies_and_compression_bombs_are_413(pool: PgPool) {
     let h = harness(pool).await; // body limit 1 MiB
     let big = vec![b' '; (1 << 20) + 1];
-    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, big.clone())).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, big.clone())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{out}");
     // Without a Content-Length (streamed), the limit still holds.
     let stream = futures_stream(big);
@@ -211,7 +218,8 @@ async fn oversized_bodies_and_compression_bombs_are_413(pool: PgPool) {
     // 256 MiB of zeros, about 256 KiB compressed: cut off at the limit.
     let bomb = gzip(&vec![b'0'; 256 << 20]);
     assert!(bomb.len() < 1 << 20);
-    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), bomb)).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), bomb)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("after decompression"));
 }
@@ -242,7 +250,12 @@ impl<T> futures_core::Stream for ReceiverStream<T> {
 async fn unknown_content_types_and_encodings_are_415(pool: PgPool) {
     let h = harness(pool).await;
     let body = ndjson(&[event(1)]);
-    for (ct, enc) in [(None, None), (Some("text/plain"), None), (Some("application/xml"), None), (Some("application/x-ndjson"), Some("br"))] {
+    for (ct, enc) in [
+        (None, None),
+        (Some("text/plain"), None),
+        (Some("application/xml"), None),
+        (Some("application/x-ndjson"), Some("br")),
+    ] {
         let (status, out, _) = send(&h.router, post(Some(&h.ingest), ct, enc, body.clone())).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{ct:?} {enc:?}: {out}");
         assert!(out["error"]["message"].as_str().unwrap().contains("application/x-ndjson") || enc.is_some());
@@ -267,7 +280,8 @@ async fn missing_bad_and_revoked_keys_are_401_and_wrong_roles_403(pool: PgPool) 
         .body(Body::from(body.clone()))
         .unwrap();
     assert_eq!(send(&h.router, basic).await.0, StatusCode::UNAUTHORIZED);
-    let (status, out, _) = send(&h.router, post(Some(&h.analyst), Some("application/x-ndjson"), None, body.clone())).await;
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.analyst), Some("application/x-ndjson"), None, body.clone())).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(out["error"]["message"].as_str().unwrap().contains("analyst"), "{out}");
     // Revoke the ingest key through the admin API: it stops working at once.
@@ -300,7 +314,9 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
                 req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
             }
             match &body {
-                Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap(),
+                Some(b) => {
+                    req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap()
+                }
                 None => req.body(Body::empty()).unwrap(),
             }
         };
@@ -331,18 +347,26 @@ async fn admins_manage_keys_and_bad_key_requests_are_400(pool: PgPool) {
     let secret = out["secret"].as_str().unwrap().to_owned();
     assert!(secret.starts_with("dw_"));
     assert_eq!(out["key"]["role"], "ingest");
-    let (status, _, _) = send(&h.router, post(Some(&secret), Some("application/x-ndjson"), None, ndjson(&[event(1)]))).await;
+    let (status, _, _) =
+        send(&h.router, post(Some(&secret), Some("application/x-ndjson"), None, ndjson(&[event(1)]))).await;
     assert_eq!(status, StatusCode::OK);
-    for bad in [r#"{"name": "x", "role": "root"}"#, r#"{"name": "x"}"#, "not json", r#"{"name": "", "role": "admin"}"#] {
+    for bad in [r#"{"name": "x", "role": "root"}"#, r#"{"name": "x"}"#, "not json", r#"{"name": "", "role": "admin"}"#]
+    {
         let (status, out, _) = send(&h.router, create(bad)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {out}");
     }
-    let list = Request::get("/v1/keys").header(header::AUTHORIZATION, format!("Bearer {}", h.admin)).body(Body::empty()).unwrap();
+    let list = Request::get("/v1/keys")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+        .body(Body::empty())
+        .unwrap();
     let (_, out, _) = send(&h.router, list).await;
     let listed = out.as_array().unwrap();
     assert_eq!(listed.len(), 4);
     assert!(listed.iter().all(|k| k.get("secret").is_none() && k.get("key_hash").is_none()));
-    let missing = Request::delete("/v1/keys/dw_nope").header(header::AUTHORIZATION, format!("Bearer {}", h.admin)).body(Body::empty()).unwrap();
+    let missing = Request::delete("/v1/keys/dw_nope")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+        .body(Body::empty())
+        .unwrap();
     assert_eq!(send(&h.router, missing).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -362,7 +386,8 @@ async fn a_saturated_ingest_answers_429(pool: PgPool) {
         if first.is_finished() {
             continue; // it was refused: a quick request of an earlier attempt held the slot
         }
-        let quick = post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(1000 + attempt as usize)]));
+        let quick =
+            post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(1000 + attempt as usize)]));
         let (status, out, headers) = send(&h.router, quick).await;
         if status != StatusCode::TOO_MANY_REQUESTS {
             drop(tx);
@@ -409,7 +434,10 @@ async fn probes_metrics_schema_and_request_ids(pool: PgPool) {
         assert!(text.contains(metric), "{metric} missing from /metrics");
     }
 
-    let req = Request::get("/v1/schema/event").header(header::AUTHORIZATION, format!("Bearer {}", h.ingest)).body(Body::empty()).unwrap();
+    let req = Request::get("/v1/schema/event")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+        .body(Body::empty())
+        .unwrap();
     let (status, schema, _) = send(&h.router, req).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(schema["required"], json!(["account_id", "timestamp", "model", "request"]));
@@ -439,7 +467,11 @@ async fn no_garbage_body_causes_a_server_error(pool: PgPool) {
     for body in bodies {
         for ct in ["application/x-ndjson", "application/json"] {
             let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some(ct), None, body.clone())).await;
-            assert!(status.is_success() || status.is_client_error(), "{ct} {:?}: {status} {out}", String::from_utf8_lossy(&body));
+            assert!(
+                status.is_success() || status.is_client_error(),
+                "{ct} {:?}: {status} {out}",
+                String::from_utf8_lossy(&body)
+            );
         }
     }
 }

@@ -36,11 +36,8 @@ impl App {
         let started = std::time::Instant::now();
         let ingest_id = Uuid::now_v7();
         let mut seen = HashSet::with_capacity(batch.events.len());
-        let unique: Vec<&Event> = batch
-            .events
-            .iter()
-            .filter(|e| seen.insert((e.account_id.as_str(), e.event_id.as_str())))
-            .collect();
+        let unique: Vec<&Event> =
+            batch.events.iter().filter(|e| seen.insert((e.account_id.as_str(), e.event_id.as_str()))).collect();
         let repeated_in_batch = (batch.events.len() - unique.len()) as u64;
 
         let months: BTreeSet<time::Date> = unique.iter().map(|e| e.month()).collect();

@@ -37,8 +37,9 @@ impl App {
         rand::rng().fill_bytes(&mut random);
         let secret = format!("{KEY_PREFIX}{}", hex::encode(random));
         let mut conn = self.pool.acquire().await?;
-        let key = dw_store::api_keys::insert(&mut conn, Uuid::now_v7(), name, role, &hash(&secret), &secret[..SHOWN_CHARS])
-            .await?;
+        let key =
+            dw_store::api_keys::insert(&mut conn, Uuid::now_v7(), name, role, &hash(&secret), &secret[..SHOWN_CHARS])
+                .await?;
         tracing::info!(key_id = %key.key_id, role = %role, name, "API key created");
         Ok(CreatedKey { key, secret: SecretString::from(secret) })
     }

@@ -71,14 +71,10 @@ pub fn decode_body(
                 Ok(std::borrow::Cow::Borrowed(body))
             }
         }
-        ContentEncoding::Gzip => {
-            read_capped(flate2::read::MultiGzDecoder::new(body), limit, "gzip").map(Into::into)
-        }
+        ContentEncoding::Gzip => read_capped(flate2::read::MultiGzDecoder::new(body), limit, "gzip").map(Into::into),
         ContentEncoding::Zstd => {
-            let decoder = zstd::stream::read::Decoder::new(body).map_err(|e| BodyError::Corrupt {
-                encoding: "zstd",
-                reason: e.to_string(),
-            })?;
+            let decoder = zstd::stream::read::Decoder::new(body)
+                .map_err(|e| BodyError::Corrupt { encoding: "zstd", reason: e.to_string() })?;
             read_capped(decoder, limit, "zstd").map(Into::into)
         }
     }
@@ -88,10 +84,7 @@ pub fn decode_body(
 fn read_capped(reader: impl Read, limit: usize, encoding: &'static str) -> Result<Vec<u8>, BodyError> {
     let mut out = Vec::new();
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
-    reader
-        .take(cap)
-        .read_to_end(&mut out)
-        .map_err(|e| BodyError::Corrupt { encoding, reason: e.to_string() })?;
+    reader.take(cap).read_to_end(&mut out).map_err(|e| BodyError::Corrupt { encoding, reason: e.to_string() })?;
     if out.len() > limit {
         return Err(BodyError::TooLarge { limit });
     }

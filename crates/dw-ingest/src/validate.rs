@@ -45,9 +45,8 @@ pub fn parse_event(text: &[u8], line: u64, limits: &Limits) -> Result<Event, Lin
             format!("event is {} bytes, over the limit of {} bytes", text.len(), limits.max_event_bytes),
         ));
     }
-    let value: Value = serde_json::from_slice(text).map_err(|e| {
-        LineError::line(line, format!("invalid JSON at column {}: {}", e.column(), strip_position(&e)))
-    })?;
+    let value: Value = serde_json::from_slice(text)
+        .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {}", e.column(), strip_position(&e))))?;
     parse_event_value(value, line)
 }
 
@@ -149,7 +148,11 @@ pub fn parse_event_value(mut value: Value, line: u64) -> Result<Event, LineError
     })
 }
 
-fn parse_request(mut request: Map<String, Value>, line: u64, unknown: &mut Map<String, Value>) -> Result<Request, LineError> {
+fn parse_request(
+    mut request: Map<String, Value>,
+    line: u64,
+    unknown: &mut Map<String, Value>,
+) -> Result<Request, LineError> {
     let messages = match request.remove("messages") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
@@ -158,7 +161,11 @@ fn parse_request(mut request: Map<String, Value>, line: u64, unknown: &mut Map<S
                 messages.push(parse_message(item, i, line, unknown)?);
             }
             if messages.is_empty() {
-                return Err(LineError::field(line, "request.messages", "is empty: give at least one message, or request.prompt"));
+                return Err(LineError::field(
+                    line,
+                    "request.messages",
+                    "is empty: give at least one message, or request.prompt",
+                ));
             }
             Some(messages)
         }
@@ -167,9 +174,9 @@ fn parse_request(mut request: Map<String, Value>, line: u64, unknown: &mut Map<S
     let prompt = match request.remove("prompt") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s),
-        Some(Value::Array(parts)) if parts.iter().all(Value::is_string) => Some(
-            parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"),
-        ),
+        Some(Value::Array(parts)) if parts.iter().all(Value::is_string) => {
+            Some(parts.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("\n"))
+        }
         Some(other) => return Err(expected(line, "request.prompt", "a string", &other)),
     };
     let (prompt, system_prompt) = match (&messages, prompt) {
@@ -270,11 +277,8 @@ fn prompt_of(messages: &[Message]) -> String {
 }
 
 fn system_prompt_of(messages: &[Message]) -> Option<String> {
-    let parts: Vec<&str> = messages
-        .iter()
-        .filter(|m| m.role == "system" || m.role == "developer")
-        .map(|m| m.content.as_str())
-        .collect();
+    let parts: Vec<&str> =
+        messages.iter().filter(|m| m.role == "system" || m.role == "developer").map(|m| m.content.as_str()).collect();
     (!parts.is_empty()).then(|| parts.join("\n\n"))
 }
 
@@ -282,10 +286,16 @@ fn timestamp(value: Option<Value>, line: u64) -> Result<OffsetDateTime, LineErro
     let text = match value {
         None | Some(Value::Null) => return Err(LineError::field(line, "timestamp", "is required")),
         Some(Value::String(text)) => text,
-        Some(other) => return Err(expected(line, "timestamp", "an RFC 3339 string such as 2026-11-01T12:00:00Z", &other)),
+        Some(other) => {
+            return Err(expected(line, "timestamp", "an RFC 3339 string such as 2026-11-01T12:00:00Z", &other));
+        }
     };
     let at = OffsetDateTime::parse(&text, &Rfc3339).map_err(|e| {
-        LineError::field(line, "timestamp", format!("{text:?} is not an RFC 3339 timestamp ({e}); example: 2026-11-01T12:00:00.123Z"))
+        LineError::field(
+            line,
+            "timestamp",
+            format!("{text:?} is not an RFC 3339 timestamp ({e}); example: 2026-11-01T12:00:00.123Z"),
+        )
     })?;
     if !YEARS.contains(&at.year()) {
         return Err(LineError::field(
@@ -324,7 +334,12 @@ fn id_string(value: &Value, path: &str, line: u64) -> Result<String, LineError> 
     }
 }
 
-fn optional_string(obj: &mut Map<String, Value>, key: &str, path: &str, line: u64) -> Result<Option<String>, LineError> {
+fn optional_string(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    path: &str,
+    line: u64,
+) -> Result<Option<String>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -332,7 +347,12 @@ fn optional_string(obj: &mut Map<String, Value>, key: &str, path: &str, line: u6
     }
 }
 
-fn take_object(obj: &mut Map<String, Value>, key: &str, path: &str, line: u64) -> Result<Option<Map<String, Value>>, LineError> {
+fn take_object(
+    obj: &mut Map<String, Value>,
+    key: &str,
+    path: &str,
+    line: u64,
+) -> Result<Option<Map<String, Value>>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
@@ -388,11 +408,7 @@ fn kind(value: &Value) -> &'static str {
 /// PostgreSQL can store neither NUL in `text` nor `\u0000` in `jsonb`.
 fn replace_nul(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            if s.contains('\0') {
-                *s = s.replace('\0', "\u{FFFD}");
-            }
-        }
+        Value::String(s) if s.contains('\0') => *s = s.replace('\0', "\u{FFFD}"),
         Value::Array(items) => items.iter_mut().for_each(replace_nul),
         Value::Object(map) => {
             if map.keys().any(|k| k.contains('\0')) {

@@ -66,7 +66,8 @@ fn each_required_field_is_named_when_missing() {
         assert_eq!(field.as_deref(), Some(key));
         assert_eq!(error, "is required");
     }
-    let (field, error) = field_error(json!({"account_id": "a", "timestamp": "2026-11-01T12:00:00Z", "model": "m", "request": {}}));
+    let (field, error) =
+        field_error(json!({"account_id": "a", "timestamp": "2026-11-01T12:00:00Z", "model": "m", "request": {}}));
     assert_eq!(field.as_deref(), Some("request"));
     assert!(error.contains("request.messages or request.prompt"));
 }
@@ -82,8 +83,16 @@ fn wrong_types_name_the_field_and_what_was_found() {
         (json!({"request": "hi"}), "request", "expected an object, found a string"),
         (json!({"request": {"messages": []}}), "request.messages", "is empty"),
         (json!({"request": {"messages": [{"content": "x"}]}}), "request.messages[0].role", "is required"),
-        (json!({"request": {"messages": [{"role": "user", "content": 5}]}}), "request.messages[0].content", "a string or an array of parts"),
-        (json!({"request": {"prompt": "x", "temperature": "hot"}}), "request.temperature", "expected a number, found a string"),
+        (
+            json!({"request": {"messages": [{"role": "user", "content": 5}]}}),
+            "request.messages[0].content",
+            "a string or an array of parts",
+        ),
+        (
+            json!({"request": {"prompt": "x", "temperature": "hot"}}),
+            "request.temperature",
+            "expected a number, found a string",
+        ),
         (json!({"request": {"prompt": "x", "temperature": -1}}), "request.temperature", "out of range"),
         (json!({"request": {"prompt": "x", "max_tokens": 1.5}}), "request.max_tokens", "not an integer"),
         (json!({"request": {"prompt": "x", "n": 0}}), "request.n", "out of range"),

@@ -179,7 +179,11 @@ async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
                     key.key_id,
                     key.prefix,
                     key.role,
-                    key.created_at.format(&time::format_description::well_known::Rfc3339)?.chars().take(19).collect::<String>(),
+                    key.created_at
+                        .format(&time::format_description::well_known::Rfc3339)?
+                        .chars()
+                        .take(19)
+                        .collect::<String>(),
                     status,
                     key.name
                 );

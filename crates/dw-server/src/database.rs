@@ -31,9 +31,8 @@ impl Database {
                 (cluster.connect_options(), Some(cluster))
             }
         };
-        let pool = dw_store::connect(options, settings.max_connections)
-            .await
-            .context("cannot connect to PostgreSQL")?;
+        let pool =
+            dw_store::connect(options, settings.max_connections).await.context("cannot connect to PostgreSQL")?;
         dw_store::migrate(&pool).await.context("cannot apply the database migrations")?;
         Ok(Self { pool, cluster })
     }

@@ -46,11 +46,7 @@ struct FileBatch {
 /// `line N: FIELD: reason` (prefixed by the file name when there are several).
 pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> anyhow::Result<Summary> {
     for file in files {
-        anyhow::ensure!(
-            file.as_os_str() == "-" || file.is_file(),
-            "cannot read {}: no such file",
-            file.display()
-        );
+        anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
     }
     let limits = Limits { max_event_bytes: settings.max_event_bytes, max_body_bytes: settings.max_body_bytes };
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
@@ -130,9 +126,11 @@ fn progress_bar(total: u64) -> Option<ProgressBar> {
         return None;
     }
     let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
-    let style = ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
+    let style = ProgressStyle::with_template(
+        "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ");
     bar.set_style(style);
     Some(bar)
 }
@@ -185,7 +183,8 @@ fn read_batches(
             Err(e) => {
                 // Hand over what was read so far, then the error.
                 let _ = tx.blocking_send(Ok(batch));
-                let error = anyhow::Error::new(e).context(format!("after line {} of {}", lines.bytes_read(), path.display()));
+                let error =
+                    anyhow::Error::new(e).context(format!("after line {} of {}", lines.bytes_read(), path.display()));
                 let _ = tx.blocking_send(Err(error));
                 return Ok(());
             }

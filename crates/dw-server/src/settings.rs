@@ -127,7 +127,12 @@ pub const DEFAULT_CONFIG_FILE: &str = "distillwatch.toml";
 impl Settings {
     /// Loads the layers. `overrides` are flags, as `section.key` pairs.
     pub fn load(config_file: Option<&Path>, overrides: &[(&str, figment::value::Value)]) -> anyhow::Result<Self> {
-        Self::load_from(config_file, overrides, Env::prefixed("DISTILLWATCH__").split("__"), std::env::var("DATABASE_URL").ok())
+        Self::load_from(
+            config_file,
+            overrides,
+            Env::prefixed("DISTILLWATCH__").split("__"),
+            std::env::var("DATABASE_URL").ok(),
+        )
     }
 
     fn load_from(
@@ -165,8 +170,14 @@ impl Settings {
         );
         anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
-        anyhow::ensure!(self.retention.days != Some(0), "retention.days must be at least 1 (leave it unset to keep everything)");
-        anyhow::ensure!(self.retention.check_interval_minutes >= 1, "retention.check_interval_minutes must be at least 1");
+        anyhow::ensure!(
+            self.retention.days != Some(0),
+            "retention.days must be at least 1 (leave it unset to keep everything)"
+        );
+        anyhow::ensure!(
+            self.retention.check_interval_minutes >= 1,
+            "retention.check_interval_minutes must be at least 1"
+        );
         anyhow::ensure!(!self.database.name.is_empty(), "database.name must not be empty");
         Ok(())
     }
@@ -177,6 +188,8 @@ mod tests {
     use super::*;
     use figment::Jail;
 
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     fn load(jail_env: &[(&str, &str)], file: Option<&str>) -> anyhow::Result<Settings> {
         let mut result = None;
         Jail::expect_with(|jail| {
@@ -191,7 +204,7 @@ mod tests {
                 path.as_deref(),
                 &[],
                 Env::prefixed("DISTILLWATCH__").split("__"),
-                std::env::var("DATABASE_URL").ok(),
+                jail_env.iter().find(|(k, _)| *k == "DATABASE_URL").map(|(_, v)| (*v).to_owned()),
             ));
             Ok(())
         });
@@ -205,7 +218,11 @@ mod tests {
         assert!(s.database.url.is_none());
         assert_eq!(s.retention.days, None, "retention is off by default");
 
-        let s = load(&[("DISTILLWATCH__INGEST__MAX_BODY_BYTES", "2000000")], Some("[ingest]\nmax_body_bytes = 1000000\nmax_event_bytes = 5000\n")).unwrap();
+        let s = load(
+            &[("DISTILLWATCH__INGEST__MAX_BODY_BYTES", "2000000")],
+            Some("[ingest]\nmax_body_bytes = 1000000\nmax_event_bytes = 5000\n"),
+        )
+        .unwrap();
         assert_eq!(s.ingest.max_body_bytes, 2_000_000, "environment wins over the file");
         assert_eq!(s.ingest.max_event_bytes, 5000, "the file wins over defaults");
 

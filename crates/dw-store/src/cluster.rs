@@ -108,14 +108,8 @@ impl LocalCluster {
         mkdir(&data_dir, 0o755)?;
         let pgdata = choose_pgdata(&data_dir, run_as)?;
         let socket_dir = choose_socket_dir(&pgdata, run_as)?;
-        let mut cluster = Self {
-            bin,
-            pgdata,
-            socket_dir,
-            run_as,
-            database: config.database.clone(),
-            started_here: false,
-        };
+        let mut cluster =
+            Self { bin, pgdata, socket_dir, run_as, database: config.database.clone(), started_here: false };
         if !cluster.pgdata.join("PG_VERSION").exists() {
             cluster.init()?;
         }
@@ -134,10 +128,7 @@ impl LocalCluster {
 
     /// Connection options for the cluster's database (over its Unix socket).
     pub fn connect_options(&self) -> PgConnectOptions {
-        PgConnectOptions::new()
-            .socket(&self.socket_dir)
-            .username(SUPERUSER)
-            .database(&self.database)
+        PgConnectOptions::new().socket(&self.socket_dir).username(SUPERUSER).database(&self.database)
     }
 
     /// A `postgres://` URL for the database, usable by psql and sqlx.
@@ -229,13 +220,21 @@ impl LocalCluster {
     fn create_database(&self) -> Result<(), ClusterError> {
         let psql = |sql: &str| {
             let mut cmd = self.command("psql");
-            cmd.arg("-h").arg(&self.socket_dir).args(["-U", SUPERUSER, "-d", "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", sql]);
+            cmd.arg("-h").arg(&self.socket_dir).args([
+                "-U",
+                SUPERUSER,
+                "-d",
+                "postgres",
+                "-XAtq",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-c",
+                sql,
+            ]);
             run(cmd, "psql", &self.log_path())
         };
-        let exists = psql(&format!(
-            "SELECT 1 FROM pg_database WHERE datname = '{}'",
-            self.database.replace('\'', "''")
-        ))?;
+        let exists =
+            psql(&format!("SELECT 1 FROM pg_database WHERE datname = '{}'", self.database.replace('\'', "''")))?;
         if String::from_utf8_lossy(&exists.stdout).trim() != "1" {
             let created = psql(&format!("CREATE DATABASE \"{}\"", self.database.replace('"', "\"\"")));
             // A concurrent start may have created it first.
@@ -371,9 +370,8 @@ fn postgres_account() -> Result<Account, ClusterError> {
         .lines()
         .find_map(|line| {
             let fields: Vec<&str> = line.split(':').collect();
-            (fields.len() > 3 && fields[0] == "postgres").then(|| {
-                Some(Account { uid: fields[2].parse().ok()?, gid: fields[3].parse().ok()? })
-            })?
+            (fields.len() > 3 && fields[0] == "postgres")
+                .then(|| Some(Account { uid: fields[2].parse().ok()?, gid: fields[3].parse().ok()? }))?
         })
         .ok_or(ClusterError::NoServiceAccount)
 }

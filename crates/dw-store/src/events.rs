@@ -45,10 +45,7 @@ pub async fn claim_keys(conn: &mut PgConnection, events: &[&Event]) -> Result<Ve
     .fetch_all(&mut *conn)
     .await?;
     let claimed: HashSet<(String, String)> = claimed.into_iter().map(|r| (r.account_id, r.event_id)).collect();
-    Ok(events
-        .iter()
-        .map(|e| claimed.contains(&(e.account_id.clone(), e.event_id.clone())))
-        .collect())
+    Ok(events.iter().map(|e| claimed.contains(&(e.account_id.clone(), e.event_id.clone()))).collect())
 }
 
 /// The columns [`copy_events`] writes, in order.
@@ -157,8 +154,9 @@ pub async fn list_for_account(
                 serde_json::Value::Object(map) => map,
                 other => return Err(StoreError::Corrupt(format!("events.metadata is not an object: {other}"))),
             };
-            let response = (r.completion.is_some() || r.finish_reason.is_some())
-                .then(|| dw_domain::Response { content: r.completion, finish_reason: r.finish_reason });
+            let has_response = r.completion.is_some() || r.finish_reason.is_some();
+            let response =
+                has_response.then_some(dw_domain::Response { content: r.completion, finish_reason: r.finish_reason });
             Ok(StoredEvent {
                 event: Event {
                     event_id: r.event_id,

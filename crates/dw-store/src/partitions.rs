@@ -103,7 +103,9 @@ pub async fn drop_before(pool: &PgPool, cache: &PartitionCache, cutoff: Date) ->
         }
         let mut tx = pool.begin().await?;
         sqlx::query!("SELECT pg_advisory_xact_lock($1)", PARTITION_LOCK).execute(&mut *tx).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", partition_name(month)))).execute(&mut *tx).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", partition_name(month))))
+            .execute(&mut *tx)
+            .await?;
         let end_ts = end.midnight().assume_utc();
         sqlx::query!("DELETE FROM event_keys WHERE ts < $1", end_ts).execute(&mut *tx).await?;
         tx.commit().await?;

@@ -44,7 +44,9 @@ async fn every_field_survives_binary_copy(pool: PgPool) {
             "client":{"ip":"2001:db8::7","user_agent":"python-requests/2.31"},
             "conversation_id":"thread_3","metadata":{"tier":"pro","nested":{"a":[1,2]}},"vendor_x":true}"#,
     );
-    let minimal = event(r#"{"account_id":"acct_1","timestamp":"2026-11-02T00:00:00Z","model":"m","request":{"prompt":"hi"},"client":{"ip":"203.0.113.5"}}"#);
+    let minimal = event(
+        r#"{"account_id":"acct_1","timestamp":"2026-11-02T00:00:00Z","model":"m","request":{"prompt":"hi"},"client":{"ip":"203.0.113.5"}}"#,
+    );
     let cache = PartitionCache::default();
     assert_eq!(store(&pool, &cache, &[original.clone(), minimal.clone()]).await, (2, 0));
 
@@ -78,10 +80,8 @@ async fn concurrent_batches_with_the_same_keys_store_each_event_once(pool: PgPoo
     let mut reversed = batch.clone();
     reversed.reverse();
     let (p1, p2, c1, c2) = (pool.clone(), pool.clone(), cache.clone(), cache.clone());
-    let (r1, r2) = tokio::join!(
-        async move { store(&p1, &c1, &batch).await },
-        async move { store(&p2, &c2, &reversed).await }
-    );
+    let (r1, r2) =
+        tokio::join!(async move { store(&p1, &c1, &batch).await }, async move { store(&p2, &c2, &reversed).await });
     assert_eq!(r1.0 + r2.0, 500, "{r1:?} {r2:?}");
     assert_eq!(r1.1 + r2.1, 500, "{r1:?} {r2:?}");
 }

@@ -24,7 +24,8 @@ enum Framing {
 fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
         return Err(ApiError::UnsupportedMedia(
-            "missing Content-Type: send application/x-ndjson (one event per line) or application/json (an array)".into(),
+            "missing Content-Type: send application/x-ndjson (one event per line) or application/json (an array)"
+                .into(),
         ));
     };
     let text = value.to_str().unwrap_or("").to_ascii_lowercase();
@@ -73,10 +74,8 @@ pub(crate) async fn ingest(
         ))
     })?;
     let limit = state.config.limits.max_body_bytes;
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large(limit));
     }

@@ -1,9 +1,9 @@
 //! Liveness, readiness and metrics: no key needed.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::json;
 
 use crate::ApiState;
@@ -39,8 +39,5 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     metrics::gauge!("distillwatch_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
     let available = state.ingest_slots.available_permits() as f64;
     metrics::gauge!("distillwatch_ingest_slots_available").set(available);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }

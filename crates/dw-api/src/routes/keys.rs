@@ -38,7 +38,10 @@ pub(crate) async fn create(
     caller.require(&[Role::Admin])?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let created = state.app().create_key(&body.name, body.role).await?;
-    Ok((StatusCode::CREATED, Json(CreatedKeyBody { key: created.key, secret: created.secret.expose_secret().to_owned() })))
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedKeyBody { key: created.key, secret: created.secret.expose_secret().to_owned() }),
+    ))
 }
 
 pub(crate) async fn revoke(

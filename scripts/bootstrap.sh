@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing distillwatch needs and the
+# machine may lack: PostgreSQL server binaries (15 or later) and, with --ci,
+# sqlx-cli for `cargo sqlx prepare --check`. Safe to run again.
+set -euo pipefail
+
+have_postgres() {
+    local d
+    for d in /usr/lib/postgresql/*/bin /usr/local/pgsql/bin; do
+        [[ -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]] && return 0
+    done
+    return 1
+}
+
+if ! have_postgres; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing PostgreSQL server binaries" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 >/dev/null \
+            || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        echo "bootstrap: PostgreSQL server binaries not found; install PostgreSQL 15+ (apt-get install postgresql-15)" >&2
+        exit 1
+    fi
+fi
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+    useradd --system --home-dir /var/lib/postgresql --shell /bin/sh postgres
+fi
+
+if [[ "${1:-}" == "--ci" ]] && ! cargo sqlx --version 2>/dev/null | grep -q "0.9.0"; then
+    echo "bootstrap: installing sqlx-cli 0.9.0" >&2
+    cargo install sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls --locked
+fi
