@@ -2,10 +2,14 @@
 //!
 //! A reader thread per file decompresses, splits and validates lines (the same
 //! code as `POST /v1/events`) and hands batches over a small bounded channel to
-//! the writer, which stores each in its own transaction. Reading the next batch
-//! overlaps with the database writing the previous one; the channel bound keeps
-//! memory at a few batches whatever the file size.
+//! the writers, which store each in its own transaction (two at a time by
+//! default). Reading the next batch overlaps with the database writing the
+//! previous ones; the channel bound keeps memory at a few batches whatever the
+//! file size. A batch is committed before its outcome is reported, so an
+//! interrupted load keeps every batch it reported, and loading the file again
+//! skips them as duplicates.
 
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +18,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use dw_app::{App, IngestBatch};
-use dw_domain::{Event, IngestSource, LineError};
+use dw_domain::{Event, IngestOutcome, IngestSource, LineError};
 use dw_ingest::{Limits, LineReader, ReadLine};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -62,19 +66,45 @@ pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> any
         let batch_events = settings.file_batch_events;
         let counter = raw_read.clone();
         let reader = std::thread::spawn(move || read_batches(&path, limits, batch_events, counter, &tx));
-        while let Some(batch) = rx.recv().await {
-            let batch = batch?;
-            let outcome = app
-                .ingest(IngestBatch {
-                    events: batch.events,
-                    rejected: batch.rejected,
-                    lines: batch.lines,
-                    bytes: batch.bytes,
-                    source: IngestSource::Cli,
-                    api_key_id: None,
-                    origin: Some(file.display().to_string()),
-                })
+        // Up to `file_writers` batches are stored at once, each in its own
+        // transaction: one commits while the next is copied. Outcomes are
+        // taken in file order, so rejected lines print in order.
+        let mut in_flight: VecDeque<(u64, u64, tokio::task::JoinHandle<Result<IngestOutcome, dw_app::AppError>>)> =
+            VecDeque::new();
+        let mut finished = false;
+        while !finished || !in_flight.is_empty() {
+            if !finished && in_flight.len() < settings.file_writers.max(1) {
+                match rx.recv().await {
+                    Some(batch) => {
+                        let batch = batch?;
+                        let (lines, bytes) = (batch.lines, batch.bytes);
+                        let app = app.clone();
+                        let origin = Some(file.display().to_string());
+                        in_flight.push_back((
+                            lines,
+                            bytes,
+                            tokio::spawn(async move {
+                                app.ingest(IngestBatch {
+                                    events: batch.events,
+                                    rejected: batch.rejected,
+                                    lines: batch.lines,
+                                    bytes: batch.bytes,
+                                    source: IngestSource::Cli,
+                                    api_key_id: None,
+                                    origin,
+                                })
+                                .await
+                            }),
+                        ));
+                        continue;
+                    }
+                    None => finished = true,
+                }
+            }
+            let Some((lines, bytes, task)) = in_flight.pop_front() else { continue };
+            let outcome = task
                 .await
+                .context("an ingest task failed")?
                 .with_context(|| format!("storing events from {}", file.display()))?;
             for rejection in &outcome.rejected {
                 let line = if name_files { format!("{}: {rejection}", file.display()) } else { rejection.to_string() };
@@ -83,8 +113,8 @@ pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> any
                     None => eprintln!("{line}"),
                 }
             }
-            summary.lines += batch.lines;
-            summary.bytes += batch.bytes;
+            summary.lines += lines;
+            summary.bytes += bytes;
             summary.accepted += outcome.accepted;
             summary.duplicates += outcome.duplicates;
             summary.rejected += outcome.rejected.len() as u64;

@@ -66,6 +66,8 @@ pub struct IngestSettings {
     pub max_concurrent_requests: usize,
     /// Events per transaction when loading files.
     pub file_batch_events: usize,
+    /// Transactions in flight at once when loading files.
+    pub file_writers: usize,
 }
 
 /// `[retention]`
@@ -114,6 +116,7 @@ impl Default for Settings {
                 max_body_bytes: 64 << 20,
                 max_concurrent_requests: 8,
                 file_batch_events: 10_000,
+                file_writers: 2,
             },
             retention: RetentionSettings { days: None, check_interval_minutes: 60 },
             log: LogSettings { format: LogFormat::Human, filter: "info,sqlx=warn".into() },
@@ -170,6 +173,7 @@ impl Settings {
         );
         anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
+        anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
         anyhow::ensure!(
             self.retention.days != Some(0),
             "retention.days must be at least 1 (leave it unset to keep everything)"
