@@ -39,6 +39,9 @@ pub struct Summary {
     pub rejected: u64,
 }
 
+/// A batch being stored.
+type StoreTask = tokio::task::JoinHandle<Result<IngestOutcome, dw_app::AppError>>;
+
 struct FileBatch {
     events: Vec<Event>,
     rejected: Vec<LineError>,
@@ -69,8 +72,7 @@ pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> any
         // Up to `file_writers` batches are stored at once, each in its own
         // transaction: one commits while the next is copied. Outcomes are
         // taken in file order, so rejected lines print in order.
-        let mut in_flight: VecDeque<(u64, u64, tokio::task::JoinHandle<Result<IngestOutcome, dw_app::AppError>>)> =
-            VecDeque::new();
+        let mut in_flight: VecDeque<(u64, u64, StoreTask)> = VecDeque::new();
         let mut finished = false;
         while !finished || !in_flight.is_empty() {
             if !finished && in_flight.len() < settings.file_writers.max(1) {
