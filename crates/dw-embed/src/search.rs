@@ -1,0 +1,259 @@
+//! Exact cosine similarity search over L2-normalized vectors.
+//!
+//! Scores are inner products computed block by block (a block of queries times
+//! a block of the corpus) as matrix products on the chosen device; only one
+//! `query_block × corpus_block` score matrix exists at a time, so memory is
+//! bounded by the block sizes whatever the corpus size. Results are exact.
+//! Ties are broken by the lower corpus index, so results are deterministic.
+
+use candle_core::{Device, Tensor};
+
+use crate::EmbedError;
+
+/// A corpus row and its similarity to a query.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Neighbor {
+    /// Row of the corpus.
+    pub index: usize,
+    /// Inner product (cosine for normalized vectors).
+    pub score: f32,
+}
+
+/// A query row, a corpus row and their similarity.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pair {
+    /// Row of the queries.
+    pub query: usize,
+    /// Row of the corpus.
+    pub index: usize,
+    /// Inner product.
+    pub score: f32,
+}
+
+/// Row-major vectors of one dimension.
+#[derive(Debug, Clone, Copy)]
+pub struct Vectors<'a> {
+    data: &'a [f32],
+    dim: usize,
+}
+
+impl<'a> Vectors<'a> {
+    /// Wraps `data` as rows of `dim` values.
+    pub fn new(data: &'a [f32], dim: usize) -> Result<Self, EmbedError> {
+        if dim == 0 || !data.len().is_multiple_of(dim) {
+            return Err(EmbedError::Invalid(format!("{} values do not form rows of {dim}", data.len())));
+        }
+        Ok(Self { data, dim })
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.data.len() / self.dim
+    }
+
+    fn block(&self, start: usize, end: usize, device: &Device) -> Result<Tensor, EmbedError> {
+        let slice = &self.data[start * self.dim..end * self.dim];
+        Ok(Tensor::from_slice(slice, (end - start, self.dim), device)?)
+    }
+}
+
+/// Block sizes: rows of queries and of the corpus per matrix product.
+#[derive(Debug, Clone, Copy)]
+pub struct Blocks {
+    /// Queries per block.
+    pub queries: usize,
+    /// Corpus rows per block.
+    pub corpus: usize,
+}
+
+impl Default for Blocks {
+    fn default() -> Self {
+        Self { queries: 1024, corpus: 8192 }
+    }
+}
+
+/// Whether `a` ranks before `b`: higher score, then lower index.
+fn better(a: Neighbor, b: Neighbor) -> bool {
+    a.score > b.score || (a.score == b.score && a.index < b.index)
+}
+
+/// The `k` most similar corpus rows of every query, best first.
+pub fn top_k(
+    queries: Vectors<'_>,
+    corpus: Vectors<'_>,
+    k: usize,
+    blocks: Blocks,
+    device: &Device,
+) -> Result<Vec<Vec<Neighbor>>, EmbedError> {
+    check(queries, corpus)?;
+    let mut best: Vec<Vec<Neighbor>> = vec![Vec::with_capacity(k + 1); queries.rows()];
+    if k == 0 {
+        return Ok(best);
+    }
+    for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
+        for (r, row) in scores.chunks_exact(width).enumerate() {
+            let list = &mut best[q0 + r];
+            for (c, &score) in row.iter().enumerate() {
+                let candidate = Neighbor { index: c0 + c, score };
+                if list.len() == k && !better(candidate, list[k - 1]) {
+                    continue;
+                }
+                let at = list.partition_point(|&n| better(n, candidate));
+                list.insert(at, candidate);
+                list.truncate(k);
+            }
+        }
+    })?;
+    Ok(best)
+}
+
+/// Every (query, corpus row) pair with similarity at or above `threshold`,
+/// ordered by query, then by score (best first), then by index.
+pub fn pairs_at_least(
+    queries: Vectors<'_>,
+    corpus: Vectors<'_>,
+    threshold: f32,
+    blocks: Blocks,
+    device: &Device,
+) -> Result<Vec<Pair>, EmbedError> {
+    check(queries, corpus)?;
+    let mut found: Vec<Vec<Neighbor>> = vec![Vec::new(); queries.rows()];
+    for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
+        for (r, row) in scores.chunks_exact(width).enumerate() {
+            for (c, &score) in row.iter().enumerate() {
+                if score >= threshold {
+                    found[q0 + r].push(Neighbor { index: c0 + c, score });
+                }
+            }
+        }
+    })?;
+    let mut pairs = Vec::new();
+    for (query, mut list) in found.into_iter().enumerate() {
+        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+        pairs.extend(list.into_iter().map(|n| Pair { query, index: n.index, score: n.score }));
+    }
+    Ok(pairs)
+}
+
+fn check(queries: Vectors<'_>, corpus: Vectors<'_>) -> Result<(), EmbedError> {
+    if queries.dim != corpus.dim {
+        return Err(EmbedError::Invalid(format!(
+            "queries have {} dimensions, the corpus {}",
+            queries.dim, corpus.dim
+        )));
+    }
+    Ok(())
+}
+
+/// Calls `visit(first_query, first_corpus_row, scores, width)` for each block,
+/// `scores` being row-major `queries × width`.
+fn for_each_block(
+    queries: Vectors<'_>,
+    corpus: Vectors<'_>,
+    blocks: Blocks,
+    device: &Device,
+    mut visit: impl FnMut(usize, usize, &[f32], usize),
+) -> Result<(), EmbedError> {
+    let (qb, cb) = (blocks.queries.max(1), blocks.corpus.max(1));
+    // The corpus is transposed once per block and reused for every query block.
+    let mut c0 = 0;
+    while c0 < corpus.rows() {
+        let c1 = (c0 + cb).min(corpus.rows());
+        let corpus_t = corpus.block(c0, c1, device)?.t()?.contiguous()?;
+        let mut q0 = 0;
+        while q0 < queries.rows() {
+            let q1 = (q0 + qb).min(queries.rows());
+            let scores = queries.block(q0, q1, device)?.matmul(&corpus_t)?;
+            let flat: Vec<f32> = scores.flatten_all()?.to_vec1()?;
+            visit(q0, c0, &flat, c1 - c0);
+            q0 = q1;
+        }
+        c0 = c1;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Vectors of small multiples of 1/8: every product and partial sum is
+    /// exact in f32, so the blocked matrix products and the naive loops agree
+    /// to the bit whatever their summation order, and ties are real ties.
+    fn exact_rows(rows: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (0..rows * dim)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) % 9) as f32 / 8.0 - 0.5
+            })
+            .collect()
+    }
+
+    fn naive(q: &[f32], c: &[f32], dim: usize) -> Vec<Vec<Neighbor>> {
+        q.chunks(dim)
+            .map(|qr| {
+                let mut all: Vec<Neighbor> = c
+                    .chunks(dim)
+                    .enumerate()
+                    .map(|(i, cr)| Neighbor { index: i, score: qr.iter().zip(cr).map(|(a, b)| a * b).sum() })
+                    .collect();
+                all.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.index.cmp(&b.index)));
+                all
+            })
+            .collect()
+    }
+
+    fn vectors(data: &[f32], dim: usize) -> Vectors<'_> {
+        Vectors::new(data, dim).unwrap()
+    }
+
+    #[test]
+    fn top_k_equals_the_naive_answer_ties_included() {
+        let dim = 16;
+        let corpus = exact_rows(300, dim, 1);
+        let queries = exact_rows(37, dim, 2);
+        let want = naive(&queries, &corpus, dim);
+        let ties = want.iter().filter(|l| l[4].score == l[5].score || l[0].score == l[1].score).count();
+        assert!(ties > 0, "the data must contain ties at the cut");
+        for blocks in [Blocks { queries: 8, corpus: 64 }, Blocks { queries: 1, corpus: 1 }, Blocks::default()] {
+            let got = top_k(vectors(&queries, dim), vectors(&corpus, dim), 5, blocks, &Device::Cpu).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.as_slice(), &w[..5], "{blocks:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn pairs_at_least_equals_the_naive_answer() {
+        let dim = 8;
+        let corpus = exact_rows(200, dim, 3);
+        let queries = exact_rows(20, dim, 4);
+        let threshold = 0.25;
+        let want: Vec<Pair> = naive(&queries, &corpus, dim)
+            .iter()
+            .enumerate()
+            .flat_map(|(q, list)| {
+                list.iter().filter(|n| n.score >= threshold).map(move |n| Pair { query: q, index: n.index, score: n.score })
+            })
+            .collect();
+        assert!(want.iter().any(|p| p.score == threshold), "the threshold itself must be included");
+        for blocks in [Blocks { queries: 7, corpus: 33 }, Blocks::default()] {
+            let got = pairs_at_least(vectors(&queries, dim), vectors(&corpus, dim), threshold, blocks, &Device::Cpu).unwrap();
+            assert_eq!(got, want, "{blocks:?}");
+        }
+    }
+
+    #[test]
+    fn k_larger_than_the_corpus_and_empty_or_mismatched_inputs() {
+        let dim = 4;
+        let corpus = exact_rows(3, dim, 5);
+        let queries = exact_rows(2, dim, 6);
+        let got = top_k(vectors(&queries, dim), vectors(&corpus, dim), 10, Blocks::default(), &Device::Cpu).unwrap();
+        assert!(got.iter().all(|l| l.len() == 3));
+        let none = top_k(vectors(&[], dim), vectors(&corpus, dim), 3, Blocks::default(), &Device::Cpu).unwrap();
+        assert!(none.is_empty());
+        assert!(Vectors::new(&[1.0, 2.0, 3.0], 2).is_err());
+        assert!(top_k(vectors(&queries, 2), vectors(&corpus, dim), 3, Blocks::default(), &Device::Cpu).is_err());
+    }
+}
