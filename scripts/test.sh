@@ -12,4 +12,13 @@ eval "$(scripts/test-cluster.sh start "$dir")"
 
 # Compile against the committed query metadata (.sqlx/), as CI does.
 export SQLX_OFFLINE=true
+
+# The golden-vector and embedding tests need the real all-MiniLM-L6-v2: fetch
+# it once (checked by SHA-256) into a cache outside the checkout and reuse it.
+if [[ -z "${DW_MODEL_DIR:-}" ]]; then
+    models="${DW_MODELS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/distillwatch/models}"
+    DISTILLWATCH__EMBED__MODELS_DIR="$models" cargo run --locked -q -- model fetch
+    export DW_MODEL_DIR="$models/all-MiniLM-L6-v2"
+fi
+
 cargo test --workspace --locked "$@"

@@ -168,3 +168,60 @@ async fn shutdown_finishes_the_batch_in_flight() {
     pool.close().await;
     db.drop_db().await;
 }
+
+/// `distillwatch embed` writes one float32 row per input line, in order, and
+/// `embed-events` stores vectors for a window's events.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embed_writes_npy_and_embed_events_fills_the_window() {
+    let model = std::env::var("DW_MODEL_DIR").expect("DW_MODEL_DIR: run the tests with scripts/test.sh");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("texts.jsonl"),
+        "\"How do rivers form?\"\n{\"text\": \"Explain photosynthesis step by step.\"}\n\n\"How do rivers form?\"\n",
+    )
+    .unwrap();
+    let mut cmd = command(None, dir.path());
+    cmd.env("DISTILLWATCH__EMBED__MODEL", &model).args(["embed", "--input", "texts.jsonl", "--output", "v.npy"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (rows, dim, values) = dw_embed::npy::read_f32(&std::fs::read(dir.path().join("v.npy")).unwrap()).unwrap();
+    assert_eq!((rows, dim), (3, 384));
+    assert_eq!(values[..384], values[2 * 384..], "the same text gives the same vector");
+    let norm: f32 = values[384..768].iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-4);
+
+    std::fs::write(dir.path().join("bad.jsonl"), "\"ok\"\n{\"txt\": 1}\n").unwrap();
+    let mut cmd = command(None, dir.path());
+    cmd.env("DISTILLWATCH__EMBED__MODEL", &model).args(["embed", "--input", "bad.jsonl", "--output", "b.npy"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bad.jsonl: line 2: text"), "{stderr}");
+
+    let db = TestDb::create().await;
+    std::fs::write(dir.path().join("events.jsonl"), ndjson(&events("emb", 60, 3))).unwrap();
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "events.jsonl"]);
+    assert!(run(cmd, None).status.success());
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__EMBED__MODEL", &model).args([
+        "embed-events",
+        "--from",
+        "2026-11-01T00:00:00Z",
+        "--to",
+        "2026-12-01T00:00:00Z",
+        "--per-account",
+        "4",
+    ]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pool = db.pool().await;
+    let per_account: Vec<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM embeddings GROUP BY account_id ORDER BY account_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(per_account, vec![4, 4, 4]);
+    pool.close().await;
+    db.drop_db().await;
+}

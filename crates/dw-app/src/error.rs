@@ -11,6 +11,9 @@ pub enum AppError {
     /// Something named does not exist.
     #[error("{0} not found")]
     NotFound(String),
+    /// The embedding engine failed or is saturated.
+    #[error(transparent)]
+    Embed(#[from] dw_embed::EmbedError),
     /// The request was understood but is not acceptable.
     #[error("{0}")]
     Invalid(String),

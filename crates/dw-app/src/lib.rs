@@ -8,8 +8,10 @@
 //! - [`App::ingest`] stores a parsed batch in one transaction and logs it;
 //! - [`App::create_key`], [`App::authenticate`], [`App::revoke_key`] manage
 //!   API keys (only hashes are stored);
+//! - [`App::embed_window`] stores vectors for a window's events that have none;
 //! - [`App::apply_retention`] drops partitions older than the retention window.
 
+mod embedding;
 mod error;
 mod ingest;
 mod keys;
@@ -19,6 +21,8 @@ use std::sync::Arc;
 use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
+pub use dw_embed::EmbedError;
+pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
 pub use keys::{CreatedKey, KEY_PREFIX};

@@ -36,6 +36,7 @@ pub struct Encoder {
     max_tokens: usize,
     batch_size: usize,
     device: Device,
+    device_choice: DeviceChoice,
     dim: usize,
     model_id: String,
 }
@@ -89,6 +90,7 @@ impl Encoder {
             max_tokens,
             batch_size: options.batch_size.max(1),
             device,
+            device_choice: options.device,
             dim: config.hidden_size,
             model_id,
         })
@@ -102,6 +104,11 @@ impl Encoder {
     /// The model's name (its folder's name), stored beside every vector.
     pub fn model_id(&self) -> &str {
         &self.model_id
+    }
+
+    /// Where it runs.
+    pub fn device(&self) -> DeviceChoice {
+        self.device_choice
     }
 
     /// The truncation length in tokens.

@@ -6,7 +6,9 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// A model file is missing.
-    #[error("model file {path} is missing; run `distillwatch model fetch` (or point embed.model_dir at a complete model folder)")]
+    #[error(
+        "model file {path} is missing; run `distillwatch model fetch` (or point embed.model_dir at a complete model folder)"
+    )]
     MissingFile {
         /// The missing file.
         path: PathBuf,
@@ -23,7 +25,9 @@ pub enum EmbedError {
     #[error("could not fetch the model: {0}")]
     Fetch(String),
     /// CUDA was asked for on a build without it.
-    #[error("device {0:?} needs a build with the `cuda` feature (cargo build --features cuda); this build runs on the CPU only")]
+    #[error(
+        "device {0:?} needs a build with the `cuda` feature (cargo build --features cuda); this build runs on the CPU only"
+    )]
     CudaNotBuilt(String),
     /// A device name that is not `cpu`, `cuda` or `cuda:N`.
     #[error("unknown device {0:?}: expected cpu, cuda or cuda:N")]

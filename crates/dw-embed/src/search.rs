@@ -137,10 +137,7 @@ pub fn pairs_at_least(
 
 fn check(queries: Vectors<'_>, corpus: Vectors<'_>) -> Result<(), EmbedError> {
     if queries.dim != corpus.dim {
-        return Err(EmbedError::Invalid(format!(
-            "queries have {} dimensions, the corpus {}",
-            queries.dim, corpus.dim
-        )));
+        return Err(EmbedError::Invalid(format!("queries have {} dimensions, the corpus {}", queries.dim, corpus.dim)));
     }
     Ok(())
 }
@@ -234,12 +231,17 @@ mod tests {
             .iter()
             .enumerate()
             .flat_map(|(q, list)| {
-                list.iter().filter(|n| n.score >= threshold).map(move |n| Pair { query: q, index: n.index, score: n.score })
+                list.iter().filter(|n| n.score >= threshold).map(move |n| Pair {
+                    query: q,
+                    index: n.index,
+                    score: n.score,
+                })
             })
             .collect();
         assert!(want.iter().any(|p| p.score == threshold), "the threshold itself must be included");
         for blocks in [Blocks { queries: 7, corpus: 33 }, Blocks::default()] {
-            let got = pairs_at_least(vectors(&queries, dim), vectors(&corpus, dim), threshold, blocks, &Device::Cpu).unwrap();
+            let got =
+                pairs_at_least(vectors(&queries, dim), vectors(&corpus, dim), threshold, blocks, &Device::Cpu).unwrap();
             assert_eq!(got, want, "{blocks:?}");
         }
     }

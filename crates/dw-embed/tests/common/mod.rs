@@ -31,7 +31,10 @@ impl Seeded {
 
 fn vocab() -> Vec<String> {
     let mut words: Vec<String> = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"].iter().map(|s| s.to_string()).collect();
-    words.extend(["the", "cat", "sat", "on", "mat", "hello", "world", "step", "by", "think", ".", ",", "?", "!"].map(String::from));
+    words.extend(
+        ["the", "cat", "sat", "on", "mat", "hello", "world", "step", "by", "think", ".", ",", "?", "!"]
+            .map(String::from),
+    );
     for c in 'a'..='z' {
         words.push(c.to_string());
         words.push(format!("##{c}"));
@@ -57,7 +60,8 @@ pub fn write_tiny_model(dir: &Path, seed: u64, pooling: &str) {
     let mut pool = serde_json::Map::new();
     pool.insert("word_embedding_dimension".into(), json!(HIDDEN));
     for mode in modes {
-        let key = if mode == "cls" { "pooling_mode_cls_token".to_owned() } else { format!("pooling_mode_{mode}_tokens") };
+        let key =
+            if mode == "cls" { "pooling_mode_cls_token".to_owned() } else { format!("pooling_mode_{mode}_tokens") };
         pool.insert(key, json!(mode == pooling));
     }
     std::fs::write(dir.join("1_Pooling/config.json"), serde_json::Value::Object(pool).to_string()).unwrap();

