@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dw_app::AppError;
+use dw_app::{AppError, EmbedError};
 use serde_json::json;
 
 /// Why a request failed.
@@ -55,17 +55,13 @@ impl From<AppError> for ApiError {
         match e {
             AppError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             AppError::Invalid(why) => ApiError::BadRequest(why),
-            AppError::Embed(dw_embed_error::EmbedError::Overloaded) => {
+            AppError::Embed(EmbedError::Overloaded) => {
                 ApiError::Overloaded("the embedding engine is saturated; retry after a short wait".into())
             }
             e if e.is_unavailable() => ApiError::Unavailable(e),
             other => ApiError::Internal(other),
         }
     }
-}
-
-mod dw_embed_error {
-    pub use dw_app::EmbedError;
 }
 
 impl ApiError {
