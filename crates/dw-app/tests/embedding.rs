@@ -2,8 +2,9 @@
 
 use std::path::PathBuf;
 
-use dw_app::{App, AppConfig, EmbedJob, IngestBatch};
-use dw_domain::IngestSource;
+mod common;
+
+use dw_app::{App, AppConfig, EmbedJob};
 use dw_embed::{DeviceChoice, EmbedHandle, Encoder, EncoderOptions};
 use dw_store::embeddings::{self, Field, VectorDtype};
 use sqlx::PgPool;
@@ -34,21 +35,7 @@ async fn seed(app: &App) {
             ));
         }
     }
-    let limits = dw_ingest::Limits::default();
-    let events = lines
-        .iter()
-        .enumerate()
-        .map(|(i, l)| dw_ingest::parse_event(l.as_bytes(), i as u64 + 1, &limits).unwrap())
-        .collect::<Vec<_>>();
-    let batch = IngestBatch {
-        lines: events.len() as u64,
-        events,
-        rejected: Vec::new(),
-        bytes: 0,
-        source: IngestSource::Cli,
-        api_key_id: None,
-        origin: None,
-    };
+    let batch = common::batch(common::parse(&lines));
     assert_eq!(app.ingest(batch).await.unwrap().accepted, 30);
 }
 

@@ -1,33 +1,24 @@
 //! Use cases over a real database.
 
-use dw_app::{App, AppConfig, IngestBatch};
-use dw_domain::{Event, IngestSource};
+mod common;
+
+use common::batch;
+use dw_app::{App, AppConfig};
+use dw_domain::Event;
 use sqlx::PgPool;
 use time::macros::datetime;
 
-fn events(lines: &[&str]) -> Vec<Event> {
-    lines
+fn events(stamps: &[&str]) -> Vec<Event> {
+    let lines: Vec<String> = stamps
         .iter()
         .enumerate()
         .map(|(i, ts)| {
-            let json = format!(
+            format!(
                 r#"{{"event_id":"e{i}","account_id":"a","timestamp":"{ts}","model":"m","request":{{"prompt":"p"}}}}"#
-            );
-            dw_ingest::parse_event(json.as_bytes(), i as u64 + 1, &dw_ingest::Limits::default()).unwrap()
+            )
         })
-        .collect()
-}
-
-fn batch(events: Vec<Event>) -> IngestBatch {
-    IngestBatch {
-        lines: events.len() as u64,
-        events,
-        rejected: Vec::new(),
-        bytes: 0,
-        source: IngestSource::Cli,
-        api_key_id: None,
-        origin: None,
-    }
+        .collect();
+    common::parse(&lines)
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

@@ -132,13 +132,20 @@ impl Encoder {
     /// length and batched so that a batch pads to similar lengths; the result
     /// does not depend on the batch size or the other texts.
     pub fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        Ok(self.embed_counting(texts)?.0)
+    }
+
+    /// [`Encoder::embed`], also returning the tokens each text became (from
+    /// the same tokenization, for throughput figures).
+    pub fn embed_counting(&self, texts: &[&str]) -> Result<(Vec<Vec<f32>>, Vec<usize>), EmbedError> {
         if texts.is_empty() {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), Vec::new()));
         }
         let encodings =
             self.tokenizer.encode_batch(texts.to_vec(), true).map_err(|e| EmbedError::Tokenizer(e.to_string()))?;
+        let counts: Vec<usize> = encodings.iter().map(|e| e.get_ids().len()).collect();
         let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&i| std::cmp::Reverse(encodings[i].get_ids().len()));
+        order.sort_by_key(|&i| std::cmp::Reverse(counts[i]));
         let mut out = vec![Vec::new(); texts.len()];
         for chunk in order.chunks(self.batch_size) {
             let ids: Vec<&[u32]> = chunk.iter().map(|&i| encodings[i].get_ids()).collect();
@@ -147,7 +154,7 @@ impl Encoder {
                 out[i] = vector;
             }
         }
-        Ok(out)
+        Ok((out, counts))
     }
 
     fn embed_batch(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {

@@ -54,6 +54,9 @@ fn truncation_defaults_to_the_trained_length_and_overrides_tokenizer_json() {
     assert_eq!(counts[1], 3, "[CLS] hello [SEP], not padded");
     assert_eq!(counts[3], 2, "empty text is [CLS] [SEP]");
     assert_eq!(counts[4], 16, "long text truncated at 16 with special tokens");
+    let (vectors, counted) = encoder.embed_counting(&TEXTS).unwrap();
+    assert_eq!(counted, counts, "embedding reports the same token counts");
+    assert_eq!(vectors, encoder.embed(&TEXTS).unwrap());
     let short = Encoder::load(dir.path(), &EncoderOptions { max_tokens: Some(4), ..options(4) }).unwrap();
     assert_eq!(short.count_tokens(&TEXTS).unwrap()[0], 4);
     // Texts that differ only after the cut embed identically.

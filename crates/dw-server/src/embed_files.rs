@@ -1,13 +1,12 @@
 //! `distillwatch model fetch|verify` and `distillwatch embed`.
 
-use std::io::{BufRead, BufReader, IsTerminal};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use dw_embed::fetch::{self, Fetched};
 use dw_embed::{DeviceChoice, Encoder, EncoderOptions};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::cli::ModelCommand;
 use crate::settings::EmbedSettings;
@@ -114,21 +113,14 @@ pub async fn embed_file(input: &Path, output: &Path, settings: &EmbedSettings) -
 fn write_vectors(encoder: &Encoder, texts: &[String], output: &Path) -> anyhow::Result<()> {
     let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
     let mut writer = dw_embed::npy::NpyWriter::new(std::io::BufWriter::new(file), encoder.dim())?;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(texts.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar =
+        crate::progress_bar(texts.len() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}) {msg}");
     let started = Instant::now();
     let mut tokens = 0usize;
     for chunk in texts.chunks(CHUNK) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        tokens += encoder.count_tokens(&refs)?.iter().sum::<usize>();
-        let vectors = encoder.embed(&refs)?;
+        let (vectors, counts) = encoder.embed_counting(&refs)?;
+        tokens += counts.iter().sum::<usize>();
         writer.write_rows(&vectors)?;
         if let Some(bar) = &bar {
             bar.inc(chunk.len() as u64);
@@ -201,15 +193,7 @@ pub async fn embed_events(
         dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
         chunk: 256,
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = ProgressBar::new(0);
-        bar.set_style(
-            ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})")
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> "),
-        );
-        bar
-    });
+    let bar = crate::progress_bar(0, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})");
     let started = Instant::now();
     let mut last_log = Instant::now();
     let report = app

@@ -10,7 +10,7 @@
 //! skips them as duplicates.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -154,16 +154,13 @@ pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> any
 }
 
 fn progress_bar(total: u64) -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = if total > 0 { ProgressBar::new(total) } else { ProgressBar::new_spinner() };
-    let style = ProgressStyle::with_template(
+    let bar = crate::progress_bar(
+        total,
         "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
+    )?;
+    if total == 0 {
+        bar.set_style(ProgressStyle::default_spinner());
+    }
     Some(bar)
 }
 

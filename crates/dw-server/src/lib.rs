@@ -20,6 +20,21 @@ pub mod serve;
 pub mod settings;
 pub mod telemetry;
 
+/// A progress bar on stderr with `template`, or `None` when stderr is not a
+/// terminal (batch jobs then print plain summaries).
+pub(crate) fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let style = indicatif::ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let bar = indicatif::ProgressBar::new(len);
+    bar.set_style(style);
+    Some(bar)
+}
+
 use std::process::ExitCode;
 
 use clap::Parser;
