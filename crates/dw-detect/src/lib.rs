@@ -1,0 +1,57 @@
+//! distillwatch detection: from what accounts did in a window to scored,
+//! levelled and flagged accounts.
+//!
+//! Pure and deterministic: no I/O, no clock, no randomness; the audit use
+//! case in `dw-app` reads the window's activity from the store, calls in
+//! here, and writes the verdicts back in one transaction.
+//!
+//! Layout:
+//! - [`levels`]: risk thresholds of the levels and the flag decision.
+//! - [`baseline`]: the deliberately naive detector (risk from request
+//!   count) that every evaluation reports beside the real one.
+
+pub mod baseline;
+pub mod levels;
+
+pub use baseline::{AccountActivity, Baseline};
+pub use levels::{FlagPolicy, LevelThresholds};
+
+/// A detector's configuration is out of range.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A setting names a value it cannot take.
+    #[error("{field}: {message}")]
+    Config {
+        /// The dotted setting.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Everything a detector run is configured by, in one versioned place
+/// (`[detect]` in the settings).
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Risk thresholds of the levels.
+    pub levels: LevelThresholds,
+    /// The flag decision.
+    pub flags: FlagPolicy,
+    /// The request-count baseline.
+    pub baseline: Baseline,
+}
+
+impl DetectConfig {
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), DetectError> {
+        self.levels.validate()?;
+        if !(self.baseline.half_risk_requests.is_finite() && self.baseline.half_risk_requests > 0.0) {
+            return Err(DetectError::Config {
+                field: "detect.baseline.half_risk_requests",
+                message: "must be a positive number".into(),
+            });
+        }
+        Ok(())
+    }
+}
