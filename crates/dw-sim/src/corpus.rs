@@ -1,0 +1,267 @@
+//! The real text the simulated traffic is made of.
+//!
+//! A data folder has the layout of `../shared/data` (and of the sample shipped
+//! in `data/sample/`): human prompts with their follow-up turns, model-written
+//! task instructions with the teacher's answers, benchmark items, reasoning
+//! traces and paired model outputs. Nothing here is invented text: every
+//! prompt and completion the simulator emits comes from one of these pools
+//! (wrapped or templated by [`crate::phrasing`] where a kind of user would do
+//! that).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::SimError;
+
+/// Shared, immutable text: events of one conversation share their history.
+pub type Text = Arc<str>;
+
+/// A human conversation opener with its later user turns.
+#[derive(Debug, Clone)]
+pub struct HumanThread {
+    /// The first user message, then the follow-ups, in order.
+    pub turns: Vec<Text>,
+    /// The assistant's first answer, when the source has one.
+    pub response: Option<Text>,
+}
+
+/// A prompt with the answer a model gave to it.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    /// What was asked.
+    pub prompt: Text,
+    /// What the model answered.
+    pub response: Text,
+}
+
+/// A multiple-choice benchmark item.
+#[derive(Debug, Clone)]
+pub struct ChoiceItem {
+    /// The ready-to-send question with its lettered choices.
+    pub prompt: Text,
+    /// The correct letter.
+    pub answer: Text,
+}
+
+/// A sampled chain-of-thought answer to a math problem.
+#[derive(Debug, Clone)]
+pub struct Trace {
+    /// The problem.
+    pub prompt: Text,
+    /// The problem's id: several traces share one.
+    pub problem_id: String,
+    /// The sampled reasoning.
+    pub response: Text,
+}
+
+/// Every pool of text, loaded from one data folder.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// Prompts people wrote to assistants, with follow-ups.
+    pub human: Vec<HumanThread>,
+    /// Real user prompts (Chatbot Arena) with a model's answer.
+    pub arena: Vec<Answered>,
+    /// Model-generated task instructions with the teacher's answer (real distillation data).
+    pub instructions: Vec<Answered>,
+    /// Self-Instruct style generated prompts with a model's answer.
+    pub self_instruct: Vec<Answered>,
+    /// Grade-school math word problems with worked solutions.
+    pub gsm8k: Vec<Answered>,
+    /// Multiple-choice exam questions.
+    pub mmlu: Vec<ChoiceItem>,
+    /// Math problems with sampled chains of thought.
+    pub traces: Vec<Trace>,
+    /// Real model answers, for prompts whose source carries none.
+    pub responses: Vec<Text>,
+}
+
+#[derive(Deserialize)]
+struct HumanRecord {
+    prompt: String,
+    #[serde(default)]
+    followup_turns: Option<Vec<String>>,
+    #[serde(default)]
+    response: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct AnsweredRecord {
+    prompt: String,
+    response: String,
+}
+
+#[derive(Deserialize)]
+struct GsmRecord {
+    prompt: String,
+    answer: String,
+}
+
+#[derive(Deserialize)]
+struct MmluRecord {
+    prompt: String,
+    answer: String,
+}
+
+#[derive(Deserialize)]
+struct TraceRecord {
+    prompt: String,
+    problem_id: String,
+    response: String,
+}
+
+#[derive(Deserialize)]
+struct PairRecord {
+    id: String,
+    prompt: String,
+    output_a: String,
+    output_b: String,
+}
+
+/// The files a data folder must hold, relative to it.
+pub const REQUIRED_FILES: [&str; 6] = [
+    "human_prompts/human_prompts.jsonl",
+    "distill_instructions/distill_instructions.jsonl",
+    "benchmarks/gsm8k.jsonl",
+    "benchmarks/mmlu.jsonl",
+    "reasoning_traces/math_cot_100x8.jsonl",
+    "paired_outputs/pairs.jsonl",
+];
+
+impl Corpus {
+    /// Loads every pool from `dir`. A missing file or a bad line is an error
+    /// naming the file (and line).
+    pub fn load(dir: &Path) -> Result<Self, SimError> {
+        let human: Vec<HumanThread> = read_jsonl::<HumanRecord>(dir, REQUIRED_FILES[0])?
+            .into_iter()
+            .filter(|r| !r.prompt.trim().is_empty())
+            .map(|r| {
+                let mut turns = vec![text(r.prompt)];
+                turns.extend(
+                    r.followup_turns.unwrap_or_default().into_iter().filter(|t| !t.trim().is_empty()).map(text),
+                );
+                HumanThread { turns, response: r.response.filter(|s| !s.trim().is_empty()).map(text) }
+            })
+            .collect();
+        let instructions = read_jsonl::<AnsweredRecord>(dir, REQUIRED_FILES[1])?
+            .into_iter()
+            .filter(|r| !r.prompt.trim().is_empty() && !r.response.trim().is_empty())
+            .map(|r| Answered { prompt: text(r.prompt), response: text(r.response) })
+            .collect();
+        let gsm8k = read_jsonl::<GsmRecord>(dir, REQUIRED_FILES[2])?
+            .into_iter()
+            .map(|r| Answered { prompt: text(r.prompt), response: text(strip_calculator_marks(&r.answer)) })
+            .collect();
+        let mmlu = read_jsonl::<MmluRecord>(dir, REQUIRED_FILES[3])?
+            .into_iter()
+            .map(|r| ChoiceItem { prompt: text(r.prompt), answer: text(r.answer) })
+            .collect();
+        let traces = read_jsonl::<TraceRecord>(dir, REQUIRED_FILES[4])?
+            .into_iter()
+            .map(|r| Trace { prompt: text(r.prompt), problem_id: r.problem_id, response: text(r.response) })
+            .collect();
+        let mut arena = Vec::new();
+        let mut self_instruct = Vec::new();
+        let mut responses = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for pair in read_jsonl::<PairRecord>(dir, REQUIRED_FILES[5])? {
+            let output_b = text(pair.output_b);
+            if !output_b.trim().is_empty() {
+                responses.push(output_b);
+            }
+            if pair.output_a.trim().is_empty() || !seen.insert(pair.prompt.clone()) {
+                continue;
+            }
+            let answered = Answered { prompt: text(pair.prompt), response: text(pair.output_a) };
+            if pair.id.starts_with("arena") {
+                arena.push(answered);
+            } else {
+                self_instruct.push(answered);
+            }
+        }
+        responses.extend(human.iter().filter_map(|h| h.response.clone()));
+        let corpus = Self { human, arena, instructions, self_instruct, gsm8k, mmlu, traces, responses };
+        corpus.check(dir)?;
+        Ok(corpus)
+    }
+
+    fn check(&self, dir: &Path) -> Result<(), SimError> {
+        let pools = [
+            ("human prompts", self.human.len()),
+            ("Chatbot Arena prompts", self.arena.len()),
+            ("task instructions", self.instructions.len()),
+            ("Self-Instruct prompts", self.self_instruct.len()),
+            ("GSM8K items", self.gsm8k.len()),
+            ("MMLU items", self.mmlu.len()),
+            ("reasoning traces", self.traces.len()),
+            ("model responses", self.responses.len()),
+        ];
+        for (name, len) in pools {
+            if len == 0 {
+                return Err(SimError::Data {
+                    path: dir.to_path_buf(),
+                    message: format!("the data folder has no {name}"),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+fn text(s: String) -> Text {
+    Arc::from(s)
+}
+
+/// GSM8K solutions carry calculator annotations (`<<48/2=24>>`) that no model
+/// emits; a served answer would not have them.
+fn strip_calculator_marks(answer: &str) -> String {
+    let mut out = String::with_capacity(answer.len());
+    let mut rest = answer;
+    while let Some(start) = rest.find("<<") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find(">>") {
+            Some(end) => rest = &rest[start + end + 2..],
+            None => {
+                rest = &rest[start..];
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("#### ", "The answer is ")
+}
+
+fn read_jsonl<T: for<'de> Deserialize<'de>>(dir: &Path, relative: &str) -> Result<Vec<T>, SimError> {
+    let path: PathBuf = dir.join(relative);
+    let file = std::fs::File::open(&path).map_err(|source| SimError::Io { path: path.clone(), source })?;
+    let mut out = Vec::new();
+    for (index, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| SimError::Io { path: path.clone(), source })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = serde_json::from_str(&line)
+            .map_err(|e| SimError::Data { path: path.clone(), message: format!("line {}: {e}", index + 1) })?;
+        out.push(record);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn calculator_marks_are_removed() {
+        let answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72";
+        assert_eq!(strip_calculator_marks(answer), "Natalia sold 48/2 = 24 clips in May.\nThe answer is 72");
+    }
+
+    #[test]
+    fn a_missing_folder_names_the_file() {
+        let err = Corpus::load(Path::new("/nonexistent-data")).unwrap_err().to_string();
+        assert!(err.contains("human_prompts/human_prompts.jsonl"), "{err}");
+    }
+}
