@@ -9,8 +9,10 @@
 //! - [`App::create_key`], [`App::authenticate`], [`App::revoke_key`] manage
 //!   API keys (only hashes are stored);
 //! - [`App::embed_window`] stores vectors for a window's events that have none;
-//! - [`App::apply_retention`] drops partitions older than the retention window.
+//! - [`App::apply_retention`] drops partitions older than the retention window;
+//! - [`App::audit`] scores every account active in a window.
 
+mod audit;
 mod embedding;
 mod error;
 mod ingest;
@@ -21,6 +23,8 @@ use std::sync::Arc;
 use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
+pub use audit::{AuditWindow, Detector};
+pub use dw_detect::DetectConfig;
 pub use dw_embed::EmbedError;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
@@ -32,6 +36,8 @@ pub use keys::{CreatedKey, KEY_PREFIX};
 pub struct AppConfig {
     /// Keep events for this many days; `None` keeps them forever (the default).
     pub retention_days: Option<u32>,
+    /// Detector settings.
+    pub detect: DetectConfig,
 }
 
 /// The use cases, over one database pool.

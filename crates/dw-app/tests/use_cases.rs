@@ -31,7 +31,7 @@ async fn retention_is_off_by_default_and_drops_whole_old_months_when_on(pool: Pg
     assert!(app.apply_retention(now).await.unwrap().is_empty(), "off by default");
 
     // 50 days before 2026-11-28 is 2026-10-09: September and older go, October stays.
-    let app = App::new(pool.clone(), AppConfig { retention_days: Some(50) });
+    let app = App::new(pool.clone(), AppConfig { retention_days: Some(50), ..AppConfig::default() });
     let dropped = app.apply_retention(now).await.unwrap();
     assert_eq!(dropped.len(), 2);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();

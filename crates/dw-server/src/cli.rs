@@ -98,6 +98,72 @@ pub enum Command {
         #[arg(long)]
         completions: bool,
     },
+    /// Write labelled simulated traffic: canonical events (the ingest format)
+    /// and one `account_id,label,kind,campaign` row per account.
+    Simulate {
+        /// The seed: the same seed, window, scale and data give the same files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The first day, YYYY-MM-DD (traffic starts at its midnight, UTC).
+        #[arg(long, default_value = "2026-11-02")]
+        start: String,
+        /// Number of days.
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Population size: 1 is about 1,500 accounts and 100,000 events over 7 days.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// A folder laid out like ../shared/data (default: the sample shipped in the repository).
+        #[arg(long, default_value = "data/sample")]
+        data: PathBuf,
+        /// The events file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The labels file to write.
+        #[arg(long)]
+        labels: PathBuf,
+    },
+    /// Score every account active in a window; one CSV row per account
+    /// (account_id,risk,level,flagged,cluster_id,top_signals).
+    Audit {
+        /// Window start, RFC 3339 or YYYY-MM-DD (inclusive).
+        #[arg(long)]
+        from: String,
+        /// Window end, RFC 3339 or YYYY-MM-DD (exclusive).
+        #[arg(long)]
+        to: String,
+        /// The CSV file to write (`-` for stdout).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Measure detection quality on labelled traffic: ingest into a throwaway
+    /// database, replay daily audits, report against the labels.
+    Eval {
+        /// Events to evaluate on (with --labels).
+        #[arg(long, requires = "labels", conflicts_with = "suite")]
+        events: Option<PathBuf>,
+        /// Labels of the events' accounts.
+        #[arg(long, requires = "events")]
+        labels: Option<PathBuf>,
+        /// Simulate and evaluate a named suite instead.
+        #[arg(long, value_enum, required_unless_present = "events")]
+        suite: Option<crate::evaluate::Suite>,
+        /// The suite's first seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The suite's text (default: the sample shipped in the repository).
+        #[arg(long, default_value = "data/sample")]
+        data: PathBuf,
+        /// Write the full report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the tables as Markdown.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Exit 1 when the default detector is below these floors (JSON).
+        #[arg(long)]
+        floors: Option<PathBuf>,
+    },
     /// Manage the database.
     Db {
         /// The database command.
@@ -189,8 +255,9 @@ impl Cli {
     }
 }
 
-fn app_config(settings: &Settings) -> AppConfig {
-    AppConfig { retention_days: settings.retention.days }
+/// The use cases' settings.
+pub(crate) fn app_config(settings: &Settings) -> AppConfig {
+    AppConfig { retention_days: settings.retention.days, detect: settings.detect }
 }
 
 /// Runs one command.
@@ -237,6 +304,26 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 crate::embed_files::embed_events(&app, &settings.embed, window, per_account, all, completions).await;
             db.close().await?;
             result.map(|()| ExitCode::SUCCESS)
+        }
+        Command::Simulate { seed, start, days, scale, data, out, labels } => {
+            let start = crate::evaluate::parse_instant("--start", &start)?.date();
+            let config = dw_sim::SimConfig { seed, start, days, scale };
+            crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { from, to, output } => {
+            crate::evaluate::audit(&settings, &from, &to, &output).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval { events, labels, suite, seed, data, json, markdown, floors } => {
+            let input = match (events, labels, suite) {
+                (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels },
+                (_, _, Some(suite)) => crate::evaluate::EvalInput::Suite { suite, seed, data },
+                _ => anyhow::bail!("give --events and --labels, or --suite"),
+            };
+            let held =
+                crate::evaluate::eval(&settings, &crate::evaluate::EvalArgs { input, json, markdown, floors }).await?;
+            Ok(if held { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Db { command } => db(command, &settings).await,
     }

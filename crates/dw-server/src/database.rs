@@ -13,6 +13,7 @@ use crate::settings::DatabaseSettings;
 pub struct Database {
     /// The pool.
     pub pool: PgPool,
+    options: PgConnectOptions,
     cluster: Option<LocalCluster>,
 }
 
@@ -31,10 +32,16 @@ impl Database {
                 (cluster.connect_options(), Some(cluster))
             }
         };
-        let pool =
-            dw_store::connect(options, settings.max_connections).await.context("cannot connect to PostgreSQL")?;
+        let pool = dw_store::connect(options.clone(), settings.max_connections)
+            .await
+            .context("cannot connect to PostgreSQL")?;
         dw_store::migrate(&pool).await.context("cannot apply the database migrations")?;
-        Ok(Self { pool, cluster })
+        Ok(Self { pool, options, cluster })
+    }
+
+    /// How to reach the server (to open other databases on it).
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.options.clone()
     }
 
     /// The embedded cluster, when there is one.

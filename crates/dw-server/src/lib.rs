@@ -10,11 +10,14 @@
 //! - `ingest` ([`ingest_files`]): JSONL files loaded with COPY in large batches;
 //! - `keys`: create, list and revoke API keys;
 //! - `model` and `embed` ([`embed_files`]): the embedding model and batch embedding;
+//! - `simulate`, `audit`, `eval` ([`evaluate`]): labelled traffic, the scores
+//!   file, the detection-quality report;
 //! - `db`: start, stop, migrate, apply retention, print the URL.
 
 pub mod cli;
 pub mod database;
 pub mod embed_files;
+pub mod evaluate;
 pub mod ingest_files;
 pub mod serve;
 pub mod settings;

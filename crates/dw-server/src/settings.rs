@@ -26,6 +26,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// The embedding engine.
     pub embed: EmbedSettings,
+    /// Detection: level thresholds, the flag decision, detector parameters.
+    pub detect: dw_app::DetectConfig,
 }
 
 /// `[embed]`
@@ -155,6 +157,7 @@ impl Default for Settings {
                 per_account_budget: 64,
                 store_dtype: "f16".into(),
             },
+            detect: dw_app::DetectConfig::default(),
         }
     }
 }
@@ -227,6 +230,7 @@ impl Settings {
             "embed.store_dtype must be f16 or f32"
         );
         anyhow::ensure!(self.embed.max_tokens.is_none_or(|n| n >= 2), "embed.max_tokens must be at least 2");
+        self.detect.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }

@@ -12,6 +12,8 @@
 //! - [`events`]: idempotent bulk writes (keys first, then binary `COPY`);
 //! - [`embeddings`]: vectors of prompts and completions, and the sample of a
 //!   window's events an embedding job works on;
+//! - [`activity`]: what accounts did in a window, as audits read it;
+//! - [`databases`]: throwaway databases for evaluations;
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
@@ -20,9 +22,11 @@
 //! all in the caller's transaction.
 
 pub mod accounts;
+pub mod activity;
 pub mod api_keys;
 pub mod cluster;
 mod copy_binary;
+pub mod databases;
 pub mod embeddings;
 pub mod events;
 pub mod ingest_log;

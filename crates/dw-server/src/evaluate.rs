@@ -1,0 +1,439 @@
+//! `distillwatch simulate`, `audit` and `eval`: labelled traffic, the
+//! per-account scores file, and the detection-quality report.
+//!
+//! `eval` runs what the service runs: it ingests the events into a throwaway
+//! database (on the configured server or the embedded cluster) with the same
+//! ingest path as `distillwatch ingest`, replays the audit use case at every
+//! daily checkpoint of the window (so it can tell how many requests an
+//! attacker got before the first flag), and joins the final audit with the
+//! labels. Several simulated seeds are pooled, with account ids prefixed by
+//! their seed.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use dw_app::{App, AuditWindow, Detector};
+use dw_domain::AccountScore;
+use dw_domain::score::SCORES_CSV_HEADER;
+use dw_sim::evaluation::{self, Report, RequestTimes, Verdicts};
+use dw_sim::labels::LabelRow;
+use dw_sim::{Corpus, SimConfig};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::database::Database;
+use crate::settings::Settings;
+
+/// Parses `--from`/`--to`/`--start` values: RFC 3339, or a date (its midnight, UTC).
+pub fn parse_instant(flag: &str, value: &str) -> anyhow::Result<OffsetDateTime> {
+    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(value, &format)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| anyhow::anyhow!("{flag} {value:?} is neither an RFC 3339 timestamp nor a date (YYYY-MM-DD)"))
+}
+
+/// Where `simulate` writes.
+#[derive(Debug, Clone)]
+pub struct SimulateArgs {
+    /// What to simulate.
+    pub config: SimConfig,
+    /// The data folder (layout of `../shared/data`).
+    pub data: PathBuf,
+    /// The events file.
+    pub out: PathBuf,
+    /// The labels file.
+    pub labels: PathBuf,
+}
+
+/// `distillwatch simulate`: writes events and labels, prints a summary.
+pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let corpus = load_corpus(&args.data)?;
+    let sim = dw_sim::simulate(args.config, &corpus)?;
+    write_simulation(&sim, &args.out, &args.labels)?;
+    let attackers = sim.accounts.iter().filter(|a| a.label() == 1).count();
+    eprintln!(
+        "simulated {} accounts ({} with extraction) and {} events over {} days from {} (seed {}, scale {}) in {:.1} s",
+        sim.accounts.len(),
+        attackers,
+        sim.events.len(),
+        sim.config.days,
+        sim.config.start,
+        sim.config.seed,
+        sim.config.scale,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn load_corpus(data: &Path) -> anyhow::Result<Corpus> {
+    Corpus::load(data).with_context(|| {
+        format!(
+            "cannot read the text the simulator is made of from {} (pass --data with a folder laid out like \
+             ../shared/data; the repository ships a sample in data/sample)",
+            data.display()
+        )
+    })
+}
+
+fn write_simulation(sim: &dw_sim::Simulation, out: &Path, labels: &Path) -> anyhow::Result<()> {
+    let create = |path: &Path| {
+        std::fs::File::create(path)
+            .map(std::io::BufWriter::new)
+            .with_context(|| format!("cannot write {}", path.display()))
+    };
+    dw_sim::output::write_events(sim, create(out)?).with_context(|| format!("writing {}", out.display()))?;
+    dw_sim::output::write_labels(sim, create(labels)?).with_context(|| format!("writing {}", labels.display()))?;
+    Ok(())
+}
+
+/// `distillwatch audit`: scores every account active in the window and writes
+/// one CSV row per account (`-` writes to stdout).
+pub async fn audit(settings: &Settings, from: &str, to: &str, output: &Path) -> anyhow::Result<()> {
+    let window = AuditWindow::new(parse_instant("--from", from)?, parse_instant("--to", to)?)?;
+    let db = Database::open(&settings.database).await?;
+    let app = App::new(db.pool.clone(), crate::cli::app_config(settings));
+    let scores = app.audit(window, Detector::DEFAULT).await;
+    db.close().await?;
+    let scores = scores?;
+    write_scores(&scores, output)?;
+    let flagged = scores.iter().filter(|s| s.flagged).count();
+    eprintln!(
+        "audited {} accounts active in [{from}, {to}) with {}: {flagged} flagged",
+        scores.len(),
+        Detector::DEFAULT.name()
+    );
+    Ok(())
+}
+
+fn write_scores(scores: &[AccountScore], output: &Path) -> anyhow::Result<()> {
+    let mut out: Box<dyn Write> = if output.as_os_str() == "-" {
+        Box::new(std::io::stdout().lock())
+    } else {
+        Box::new(std::io::BufWriter::new(
+            std::fs::File::create(output).with_context(|| format!("cannot write {}", output.display()))?,
+        ))
+    };
+    writeln!(out, "{SCORES_CSV_HEADER}")?;
+    for score in scores {
+        writeln!(out, "{}", score.csv_row())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A named set of simulations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suite {
+    /// Two seeds at scale 0.2 (about 300 accounts each): minutes, for CI;
+    /// resolves the 1% operating point.
+    Small,
+    /// Three seeds at scale 1.5 (over 2,000 benign accounts each): resolves
+    /// the 0.1% operating point.
+    Standard,
+}
+
+impl Suite {
+    fn scale(self) -> f64 {
+        match self {
+            Suite::Small => 0.2,
+            Suite::Standard => 1.5,
+        }
+    }
+
+    fn seeds(self) -> u64 {
+        match self {
+            Suite::Small => 2,
+            Suite::Standard => 3,
+        }
+    }
+}
+
+/// What `eval` evaluates.
+#[derive(Debug, Clone)]
+pub enum EvalInput {
+    /// Given files.
+    Files {
+        /// Events (any format `ingest` reads).
+        events: PathBuf,
+        /// Labels.
+        labels: PathBuf,
+    },
+    /// A suite simulated here.
+    Suite {
+        /// Which.
+        suite: Suite,
+        /// The first seed; the others follow it.
+        seed: u64,
+        /// The data folder.
+        data: PathBuf,
+    },
+}
+
+/// `eval` options.
+#[derive(Debug, Clone)]
+pub struct EvalArgs {
+    /// What to evaluate.
+    pub input: EvalInput,
+    /// Write the report as JSON here.
+    pub json: Option<PathBuf>,
+    /// Write the Markdown tables here.
+    pub markdown: Option<PathBuf>,
+    /// Check the default detector against these floors.
+    pub floors: Option<PathBuf>,
+}
+
+/// One evaluated population.
+struct Run {
+    name: String,
+    labels: Vec<LabelRow>,
+    traffic: RequestTimes,
+    verdicts: Vec<(Detector, Verdicts)>,
+    events: u64,
+}
+
+/// The JSON report.
+#[derive(Debug, Serialize)]
+struct EvalReport {
+    suite: Option<Suite>,
+    runs: Vec<RunSummary>,
+    /// Pooled over all runs, one per detector.
+    reports: Vec<Report>,
+    /// Per run, one per detector.
+    per_run: Vec<Vec<Report>>,
+}
+
+#[derive(Debug, Serialize)]
+struct RunSummary {
+    name: String,
+    accounts: usize,
+    events: u64,
+}
+
+/// Committed minimums for the default detector (pooled report).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Floors {
+    /// ROC AUC at least this.
+    pub roc_auc: f64,
+    /// Recall at 1% benign FPR at least this.
+    pub recall_at_1pct_fpr: f64,
+}
+
+/// `distillwatch eval`. Returns false when a floor was missed.
+pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> {
+    let floors: Option<Floors> = match &args.floors {
+        Some(path) => Some(
+            serde_json::from_str(
+                &std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?,
+            )
+            .with_context(|| format!("{}: not a floors file", path.display()))?,
+        ),
+        None => None,
+    };
+    let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
+    let mut inputs = Vec::new();
+    let mut suite_name = None;
+    match &args.input {
+        EvalInput::Files { events, labels } => {
+            inputs.push((events.display().to_string(), events.clone(), labels.clone()))
+        }
+        EvalInput::Suite { suite, seed, data } => {
+            suite_name = Some(*suite);
+            let corpus = load_corpus(data)?;
+            for seed in *seed..*seed + suite.seeds() {
+                let config = SimConfig { seed, scale: suite.scale(), ..SimConfig::default() };
+                let sim = dw_sim::simulate(config, &corpus)?;
+                let events = scratch.path().join(format!("events-{seed}.jsonl"));
+                let labels = scratch.path().join(format!("labels-{seed}.csv"));
+                write_simulation(&sim, &events, &labels)?;
+                eprintln!("seed {seed}: simulated {} accounts, {} events", sim.accounts.len(), sim.events.len());
+                inputs.push((format!("seed-{seed}"), events, labels));
+            }
+        }
+    }
+    let detectors = detectors();
+    let db = Database::open(&settings.database).await?;
+    let mut runs = Vec::new();
+    let mut failure = None;
+    for (index, (name, events, labels)) in inputs.iter().enumerate() {
+        match evaluate_run(settings, &db, index, name, events, labels, &detectors).await {
+            Ok(run) => runs.push(run),
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    db.close().await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+
+    let runs_ref = &runs;
+    let pooled_labels: Vec<LabelRow> = runs
+        .iter()
+        .flat_map(|r| {
+            r.labels.iter().map(move |l| LabelRow { account_id: prefixed(runs_ref, r, &l.account_id), ..l.clone() })
+        })
+        .collect();
+    let mut pooled_traffic = RequestTimes::new();
+    for run in &runs {
+        for (account, times) in &run.traffic {
+            pooled_traffic.insert(prefixed(&runs, run, account), times.clone());
+        }
+    }
+    let mut reports = Vec::new();
+    for (i, detector) in detectors.iter().enumerate() {
+        let mut pooled = Verdicts::default();
+        for run in &runs {
+            let verdicts = &run.verdicts[i].1;
+            pooled.scores.extend(
+                verdicts
+                    .scores
+                    .iter()
+                    .map(|s| AccountScore { account_id: prefixed(&runs, run, &s.account_id), ..s.clone() }),
+            );
+            pooled.first_flag.extend(verdicts.first_flag.iter().map(|(a, t)| (prefixed(&runs, run, a), *t)));
+        }
+        reports.push(evaluation::evaluate(detector.name(), &pooled_labels, &pooled_traffic, &pooled, 7));
+    }
+    let per_run: Vec<Vec<Report>> = runs
+        .iter()
+        .map(|run| {
+            run.verdicts.iter().map(|(d, v)| evaluation::evaluate(d.name(), &run.labels, &run.traffic, v, 7)).collect()
+        })
+        .collect();
+
+    let table = evaluation::markdown(&reports);
+    println!("{table}");
+    let report = EvalReport {
+        suite: suite_name,
+        runs: runs
+            .iter()
+            .map(|r| RunSummary { name: r.name.clone(), accounts: r.labels.len(), events: r.events })
+            .collect(),
+        reports,
+        per_run,
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown {
+        std::fs::write(path, &table).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(match floors {
+        Some(floors) => check_floors(&report.reports[0], &floors),
+        None => true,
+    })
+}
+
+/// The detectors evaluated: the audit's default, then the baseline beside
+/// it (once, while the default is the baseline).
+fn detectors() -> Vec<Detector> {
+    let mut detectors = vec![Detector::DEFAULT];
+    if Detector::DEFAULT != Detector::Baseline {
+        detectors.push(Detector::Baseline);
+    }
+    detectors
+}
+
+fn prefixed(runs: &[Run], run: &Run, account: &str) -> String {
+    if runs.len() == 1 { account.to_owned() } else { format!("{}/{account}", run.name) }
+}
+
+fn check_floors(report: &Report, floors: &Floors) -> bool {
+    let auc = report.roc_auc.map_or(0.0, |e| e.value);
+    let recall = report.recall_at_fpr.first().map_or(0.0, |r| r.recall.value);
+    let mut ok = true;
+    for (name, value, floor) in
+        [("ROC AUC", auc, floors.roc_auc), ("recall at 1% FPR", recall, floors.recall_at_1pct_fpr)]
+    {
+        if value + 1e-9 < floor {
+            eprintln!("FLOOR MISSED: {} {name} {value:.4} is below the committed floor {floor:.4}", report.detector);
+            ok = false;
+        } else {
+            eprintln!("floor held: {} {name} {value:.4} >= {floor:.4}", report.detector);
+        }
+    }
+    ok
+}
+
+/// Ingests one population into a throwaway database, replays the audits and
+/// collects what the evaluator needs; the database is dropped either way.
+async fn evaluate_run(
+    settings: &Settings,
+    db: &Database,
+    index: usize,
+    name: &str,
+    events: &Path,
+    labels: &Path,
+    detectors: &[Detector],
+) -> anyhow::Result<Run> {
+    let labels = dw_sim::labels::read_labels(labels)?;
+    let database = format!("dw_eval_{}_{index}", std::process::id());
+    let mut admin = db.pool.acquire().await?;
+    dw_store::databases::create(&mut admin, &database).await.context("cannot create the evaluation database")?;
+    let result = async {
+        let pool = dw_store::connect(db.connect_options().database(&database), 8).await?;
+        dw_store::migrate(&pool).await?;
+        let app = App::new(pool.clone(), crate::cli::app_config(settings));
+        let run = replay(&app, settings, name, events, labels, detectors).await;
+        pool.close().await;
+        run
+    }
+    .await;
+    dw_store::databases::drop(&mut admin, &database).await.context("cannot drop the evaluation database")?;
+    result
+}
+
+async fn replay(
+    app: &App,
+    settings: &Settings,
+    name: &str,
+    events: &Path,
+    labels: Vec<LabelRow>,
+    detectors: &[Detector],
+) -> anyhow::Result<Run> {
+    let summary = crate::ingest_files::run(app, &[events.to_path_buf()], &settings.ingest).await?;
+    anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);
+    let (first, last) = app.event_time_range().await?.context("the events file holds no events")?;
+    let from = first.date().midnight().assume_utc();
+    let mut checkpoints = Vec::new();
+    let mut checkpoint = from;
+    while checkpoint <= last {
+        checkpoint += time::Duration::DAY;
+        checkpoints.push(checkpoint);
+    }
+    let whole = AuditWindow::new(from, *checkpoints.last().unwrap_or(&(from + time::Duration::DAY)))?;
+    let traffic: RequestTimes = app.request_times(whole).await?.into_iter().collect();
+    let mut verdicts = Vec::new();
+    for detector in detectors {
+        let started = Instant::now();
+        let mut first_flag: HashMap<String, i64> = HashMap::new();
+        let mut scores = Vec::new();
+        for checkpoint in &checkpoints {
+            scores = app.audit(AuditWindow::new(from, *checkpoint)?, *detector).await?;
+            for score in scores.iter().filter(|s| s.flagged) {
+                first_flag.entry(score.account_id.clone()).or_insert(checkpoint.unix_timestamp());
+            }
+        }
+        eprintln!(
+            "{name}: {} audits with {} in {:.1} s",
+            checkpoints.len(),
+            detector.name(),
+            started.elapsed().as_secs_f64()
+        );
+        verdicts.push((*detector, Verdicts { scores, first_flag }));
+    }
+    Ok(Run { name: name.to_owned(), labels, traffic, verdicts, events: summary.accepted })
+}
