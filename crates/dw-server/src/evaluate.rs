@@ -282,7 +282,12 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
     let pooled_labels: Vec<LabelRow> = runs
         .iter()
         .flat_map(|r| {
-            r.labels.iter().map(move |l| LabelRow { account_id: prefixed(runs_ref, r, &l.account_id), ..l.clone() })
+            r.labels.iter().map(move |l| LabelRow {
+                account_id: prefixed(runs_ref, r, &l.account_id),
+                // Campaign names are per simulation: seed 1's farm-hosting-1 is not seed 2's.
+                campaign: l.campaign.as_ref().map(|c| prefixed(runs_ref, r, c)),
+                ..l.clone()
+            })
         })
         .collect();
     let mut pooled_traffic = RequestTimes::new();

@@ -1,0 +1,63 @@
+//! The audit use case against a real database.
+
+mod common;
+
+use common::{batch, parse};
+use dw_app::{App, AppConfig, AuditWindow, Detector};
+use dw_domain::RiskLevel;
+use sqlx::PgPool;
+use time::macros::datetime;
+
+fn requests(account: &str, count: usize, day: u32) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            format!(
+                r#"{{"event_id":"{account}-{day}-{i}","account_id":"{account}","timestamp":"2026-11-{day:02}T{:02}:{:02}:00Z","model":"m","request":{{"prompt":"p{i}"}}}}"#,
+                i / 60 % 24,
+                i % 60
+            )
+        })
+        .collect()
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_audit_scores_every_account_active_in_the_window_and_no_other(pool: PgPool) {
+    let app = App::new(pool, AppConfig::default());
+    let mut lines = requests("loud", 700, 2);
+    lines.extend(requests("quiet", 3, 2));
+    lines.extend(requests("middle", 200, 3));
+    lines.extend(requests("outside", 50, 9));
+    app.ingest(batch(parse(&lines))).await.unwrap();
+
+    let window = AuditWindow::new(datetime!(2026-11-02 0:00 UTC), datetime!(2026-11-09 0:00 UTC)).unwrap();
+    let scores = app.audit(window, Detector::Baseline).await.unwrap();
+    let ids: Vec<&str> = scores.iter().map(|s| s.account_id.as_str()).collect();
+    assert_eq!(ids, ["loud", "middle", "quiet"], "`to` is exclusive: the account active only on the 9th is out");
+    let loud = &scores[0];
+    assert_eq!(loud.risk, 700.0 / 900.0);
+    assert_eq!((loud.level, loud.flagged), (RiskLevel::High, true));
+    assert_eq!((scores[1].risk, scores[1].level, scores[1].flagged), (0.5, RiskLevel::Medium, false));
+    assert!(scores.iter().all(|s| s.cluster_id.is_none() && s.top_signals[0].signal == "request_count"));
+
+    // `from` is inclusive: a window starting on the 3rd sees only the middle account.
+    let window = AuditWindow::new(datetime!(2026-11-03 0:00 UTC), datetime!(2026-11-04 0:00 UTC)).unwrap();
+    let scores = app.audit(window, Detector::Baseline).await.unwrap();
+    assert_eq!(scores.iter().map(|s| s.account_id.as_str()).collect::<Vec<_>>(), ["middle"]);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_flag_level_comes_from_the_configuration(pool: PgPool) {
+    let mut config = AppConfig::default();
+    config.detect.flags.flag_level = RiskLevel::Medium;
+    let app = App::new(pool, config);
+    app.ingest(batch(parse(&requests("middle", 200, 3)))).await.unwrap();
+    let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC)).unwrap();
+    let scores = app.audit(window, Detector::DEFAULT).await.unwrap();
+    assert!(scores[0].flagged, "medium is flagged when the flag level is medium");
+}
+
+#[test]
+fn an_empty_window_is_refused() {
+    let err = AuditWindow::new(datetime!(2026-11-02 0:00 UTC), datetime!(2026-11-02 0:00 UTC)).unwrap_err();
+    assert!(err.to_string().contains("not before"), "{err}");
+}

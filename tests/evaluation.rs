@@ -1,0 +1,148 @@
+//! The yardstick end to end through the real binary: `simulate` writes
+//! labelled traffic, `ingest` and `audit` turn it into a scores file with one
+//! row per active account, and `eval` reports against the labels and holds the
+//! committed floors.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use common::{TestDb, command, run, server_url};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn ok(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "failed ({}):\n{stderr}", output.status);
+    stderr
+}
+
+#[tokio::test]
+async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (events, labels, scores) = (dir.path().join("e.jsonl"), dir.path().join("l.csv"), dir.path().join("s.csv"));
+
+    let mut simulate = command(None, repo());
+    simulate
+        .args(["simulate", "--seed", "3", "--days", "3", "--scale", "0.05", "--out"])
+        .arg(&events)
+        .arg("--labels")
+        .arg(&labels);
+    let stderr = ok(&run(simulate, None));
+    assert!(stderr.contains("simulated"), "{stderr}");
+
+    let mut ingest = command(Some(&db.url), repo());
+    ingest.arg("ingest").arg(&events);
+    ok(&run(ingest, None));
+
+    let mut audit = command(Some(&db.url), repo());
+    audit.args(["audit", "--from", "2026-11-02", "--to", "2026-11-05T00:00:00Z", "--output"]).arg(&scores);
+    ok(&run(audit, None));
+
+    let active: BTreeSet<String> = std::fs::read_to_string(&events)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["account_id"].as_str().unwrap().to_owned())
+        .collect();
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("account_id,risk,level,flagged,cluster_id,top_signals"));
+    let mut scored = BTreeSet::new();
+    for line in lines {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields.len(), 6, "{line}");
+        let risk: f64 = fields[1].parse().unwrap();
+        assert!((0.0..=1.0).contains(&risk));
+        assert!(fields[1].split('.').nth(1).is_some_and(|d| d.len() >= 6), "at least 6 decimals: {line}");
+        assert!(["none", "low", "medium", "high", "critical"].contains(&fields[2]));
+        assert_eq!(fields[3] == "true", ["high", "critical"].contains(&fields[2]), "{line}");
+        assert_eq!(fields[4], "", "no linked clusters from the baseline");
+        assert!(fields[5].starts_with("request_count:"), "{line}");
+        scored.insert(fields[0].to_owned());
+    }
+    assert_eq!(scored, active, "one row for every account active in the window");
+
+    // Labels cover every account, active or not.
+    let label_rows = std::fs::read_to_string(&labels).unwrap().lines().count() - 1;
+    assert!(label_rows >= active.len());
+
+    let mut backwards = command(Some(&db.url), repo());
+    backwards.args(["audit", "--from", "2026-11-05", "--to", "2026-11-02", "--output", "-"]);
+    let output = run(backwards, None);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not before"));
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn eval_reports_against_labels_and_names_bad_label_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let (events, labels, json) = (dir.path().join("e.jsonl"), dir.path().join("l.csv"), dir.path().join("r.json"));
+    let mut simulate = command(None, repo());
+    simulate
+        .args(["simulate", "--seed", "4", "--days", "2", "--scale", "0.05", "--out"])
+        .arg(&events)
+        .arg("--labels")
+        .arg(&labels);
+    ok(&run(simulate, None));
+
+    let db = TestDb::create().await;
+    let mut eval = command(Some(&db.url), repo());
+    eval.arg("eval").arg("--events").arg(&events).arg("--labels").arg(&labels).arg("--json").arg(&json);
+    let output = run(eval, None);
+    ok(&output);
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(table.contains("| ROC AUC [95% CI] |"), "{table}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let pooled = &report["reports"][0];
+    assert_eq!(pooled["detector"], "baseline-request-count");
+    let (positives, negatives) = (pooled["positives"].as_u64().unwrap(), pooled["negatives"].as_u64().unwrap());
+    assert!(positives > 0 && negatives > positives);
+    assert_eq!(pooled["recall_at_fpr"][0]["target_fpr"], 0.01);
+
+    let mut text = std::fs::read_to_string(&labels).unwrap();
+    text.push_str("acct_x,maybe,casual,\n");
+    std::fs::write(&labels, text).unwrap();
+    let mut eval = command(Some(&db.url), repo());
+    eval.arg("eval").arg("--events").arg(&events).arg("--labels").arg(&labels);
+    let output = run(eval, None);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("label: expected 0 or 1, found \"maybe\""), "{stderr}");
+    db.drop_db().await;
+}
+
+/// The CI suite: two seeds at scale 0.2, the 1% operating point, and the
+/// floors committed in tests/eval/floors.json (which only ever rise).
+#[tokio::test]
+async fn the_small_suite_holds_the_committed_floors() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("small.json");
+    let mut eval = command(Some(&db.url), repo());
+    eval.args(["eval", "--suite", "small", "--seed", "1", "--floors", "tests/eval/floors.json", "--json"]).arg(&json);
+    eval.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = eval.spawn().unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    let stderr = ok(&output);
+    assert!(stderr.contains("floor held"), "{stderr}");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["suite"], "small");
+    assert_eq!(report["runs"].as_array().unwrap().len(), 2);
+    // The throwaway databases of this run are gone.
+    let pool = sqlx::PgPool::connect(&server_url()).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM pg_database WHERE datname LIKE $1")
+        .bind(format!("dw_eval_{pid}_%"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+    pool.close().await;
+    db.drop_db().await;
+}
