@@ -136,7 +136,7 @@ pub enum Suite {
     /// Two seeds at scale 0.2 (about 300 accounts each): minutes, for CI;
     /// resolves the 1% operating point.
     Small,
-    /// Three seeds at scale 1.5 (over 2,000 benign accounts each): resolves
+    /// Three seeds at scale 1.6 (over 2,000 benign accounts each): resolves
     /// the 0.1% operating point.
     Standard,
 }
@@ -145,7 +145,7 @@ impl Suite {
     fn scale(self) -> f64 {
         match self {
             Suite::Small => 0.2,
-            Suite::Standard => 1.5,
+            Suite::Standard => 1.6,
         }
     }
 
@@ -318,7 +318,8 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
         })
         .collect();
 
-    let table = evaluation::markdown(&reports);
+    let named: Vec<(String, Vec<Report>)> = runs.iter().map(|r| r.name.clone()).zip(per_run.iter().cloned()).collect();
+    let table = format!("{}\n{}", evaluation::markdown(&reports), evaluation::markdown_per_run(&named));
     println!("{table}");
     let report = EvalReport {
         suite: suite_name,

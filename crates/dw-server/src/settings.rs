@@ -291,4 +291,19 @@ mod tests {
         let err = load(&[("DISTILLWATCH__RETENTION__DAYS", "0")], None).unwrap_err();
         assert!(format!("{err:#}").contains("retention.days"), "{err:#}");
     }
+
+    #[test]
+    fn detection_settings_come_from_the_file_and_are_checked() {
+        let s = load(&[], Some("[detect.flags]\nflag_level = \"medium\"\n[detect.levels]\nhigh = 0.8\n")).unwrap();
+        assert_eq!(s.detect.flags.flag_level, dw_domain::RiskLevel::Medium);
+        assert_eq!(
+            (s.detect.levels.high, s.detect.levels.critical),
+            (0.8, 0.9),
+            "unset thresholds keep their defaults"
+        );
+        let err = load(&[], Some("[detect.levels]\nhigh = 0.95\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("detect.levels"), "{err:#}");
+        let err = load(&[], Some("[detect.flags]\nflag_level = \"severe\"\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("flag_level"), "{err:#}");
+    }
 }

@@ -300,6 +300,35 @@ pub fn markdown(reports: &[Report]) -> String {
     out
 }
 
+/// Headline metrics of each run (seed) side by side, one row per run.
+pub fn markdown_per_run(runs: &[(String, Vec<Report>)]) -> String {
+    let mut out = String::new();
+    let Some((_, first)) = runs.first() else { return out };
+    let _ = writeln!(
+        out,
+        "| run | detector | accounts (attack / benign) | ROC AUC | recall at 1% FPR | recall at 0.1% FPR |"
+    );
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+    for (name, reports) in runs {
+        for report in reports.iter().take(first.len()) {
+            let recall =
+                |i: usize| report.recall_at_fpr.get(i).map_or("n/a".into(), |r| format!("{:.3}", r.recall.value));
+            let _ = writeln!(
+                out,
+                "| {name} | {} | {} ({} / {}) | {} | {} | {} |",
+                report.detector,
+                report.accounts,
+                report.positives,
+                report.negatives,
+                report.roc_auc.map_or("n/a".into(), |e| format!("{:.3}", e.value)),
+                recall(0),
+                recall(1)
+            );
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use dw_domain::RiskLevel;
