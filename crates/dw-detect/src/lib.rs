@@ -7,14 +7,28 @@
 //!
 //! Layout:
 //! - [`levels`]: risk thresholds of the levels and the flag decision.
+//! - [`signals`]: per-account signals from the account's requests, each
+//!   with its evidence or the reason it was not computed.
+//! - [`scoring`]: transforms and weights (one versioned table) from signals
+//!   to risk, with every contribution.
+//! - [`linking`]: accounts joined into clusters by what one operator's
+//!   accounts share.
+//! - [`detector`]: a window's population scored together (percentiles,
+//!   clusters).
 //! - [`baseline`]: the deliberately naive detector (risk from request
 //!   count) that every evaluation reports beside the real one.
 
 pub mod baseline;
+pub mod detector;
 pub mod levels;
+pub mod linking;
+pub mod scoring;
+pub mod signals;
 
 pub use baseline::{AccountActivity, Baseline};
+pub use detector::{AccountSignals, Verdict, score_population};
 pub use levels::{FlagPolicy, LevelThresholds};
+pub use scoring::Weights;
 
 /// A detector's configuration is out of range.
 #[derive(Debug, thiserror::Error)]

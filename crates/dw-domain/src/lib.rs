@@ -8,6 +8,7 @@
 //! - [`event`]: the canonical usage event and its parts.
 //! - [`ingest`]: what became of a batch (accepted, duplicates, rejected lines).
 //! - [`access`]: API keys and their roles.
+//! - [`record`]: the compact view of a stored request that detection reads.
 //! - [`score`]: an audit's verdict on an account (risk, level, flag, cluster).
 //! - [`csv`]: the CSV dialect of the files distillwatch writes and reads.
 
@@ -15,9 +16,11 @@ pub mod access;
 pub mod csv;
 pub mod event;
 pub mod ingest;
+pub mod record;
 pub mod score;
 
 pub use access::{ApiKey, Role, UnknownRole};
 pub use event::{Client, Event, EventIdSource, Message, Request, Response, SamplingParams, Usage};
 pub use ingest::{IngestOutcome, IngestSource, LineError};
+pub use record::RequestRecord;
 pub use score::{AccountScore, Contribution, RiskLevel};

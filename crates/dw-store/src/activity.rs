@@ -1,5 +1,6 @@
 //! What accounts did in a window, as the audit reads it.
 
+use dw_domain::RequestRecord;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -46,4 +47,48 @@ pub async fn request_times(
 pub async fn time_range(conn: &mut PgConnection) -> Result<Option<(OffsetDateTime, OffsetDateTime)>, StoreError> {
     let row = sqlx::query!(r#"SELECT min(ts) AS first, max(ts) AS last FROM events"#).fetch_one(&mut *conn).await?;
     Ok(row.first.zip(row.last))
+}
+
+/// Every request of the window as detection reads it, ordered by account and
+/// time, streamed: the caller groups consecutive rows by account and never
+/// needs the whole window in memory.
+pub fn stream_requests<'c>(
+    conn: &'c mut PgConnection,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> impl futures_util::Stream<Item = Result<RequestRecord, StoreError>> + 'c {
+    use futures_util::TryStreamExt;
+    sqlx::query!(
+        r#"SELECT account_id, event_id, ts, model, prompt, system_prompt,
+                  greatest(coalesce(jsonb_array_length(messages)
+                      - jsonb_array_length(jsonb_path_query_array(messages, '$[*] ? (@.role == "system" || @.role == "developer")'))
+                      - 1, 0), 0)::int AS "prior_turns!",
+                  conversation_id, temperature, max_tokens, n, logprobs, finish_reason,
+                  prompt_tokens, completion_tokens, client_ip, user_agent
+           FROM events WHERE ts >= $1 AND ts < $2
+           ORDER BY account_id, ts, event_id"#,
+        from,
+        to
+    )
+    .fetch(conn)
+    .map_err(StoreError::from)
+    .map_ok(|r| RequestRecord {
+        account_id: r.account_id,
+        event_id: r.event_id,
+        ts_ms: (r.ts.unix_timestamp_nanos() / 1_000_000) as i64,
+        model: r.model,
+        prompt: r.prompt,
+        system_prompt: r.system_prompt,
+        prior_turns: r.prior_turns.max(0) as u32,
+        conversation_id: r.conversation_id,
+        temperature: r.temperature,
+        max_tokens: r.max_tokens,
+        n: r.n,
+        logprobs: r.logprobs,
+        finish_reason: r.finish_reason,
+        prompt_tokens: r.prompt_tokens,
+        completion_tokens: r.completion_tokens,
+        client_ip: r.client_ip.map(|net| net.addr()),
+        user_agent: r.user_agent,
+    })
 }

@@ -137,3 +137,37 @@ async fn keys_are_found_by_hash_until_revoked(pool: PgPool) {
     assert!(api_keys::revoke(&mut conn, &id.to_string()).await.unwrap().is_none());
     assert!(api_keys::find_active(&mut conn, b"hash-1").await.unwrap().is_none());
 }
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
+    use futures_util::TryStreamExt;
+    let cache = PartitionCache::default();
+    let chat = event(
+        r#"{"event_id":"c2","account_id":"b","timestamp":"2026-11-02T10:00:00Z","model":"m",
+            "request":{"messages":[{"role":"system","content":"s"},{"role":"developer","content":"d"},
+                {"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"more"}]},
+            "client":{"ip":"203.0.113.5:443","user_agent":"ua"}}"#,
+    );
+    let batch = vec![
+        simple("b", "b1", "2026-11-02T09:00:00Z"),
+        chat,
+        simple("a", "a1", "2026-11-03T00:00:00Z"),
+        simple("a", "late", "2026-11-09T00:00:00Z"),
+    ];
+    store(&pool, &cache, &batch).await;
+    let mut conn = pool.acquire().await.unwrap();
+    let records: Vec<_> =
+        dw_store::activity::stream_requests(&mut conn, datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-09 0:00 UTC))
+            .try_collect()
+            .await
+            .unwrap();
+    let keys: Vec<(&str, &str, u32)> =
+        records.iter().map(|r| (r.account_id.as_str(), r.event_id.as_str(), r.prior_turns)).collect();
+    assert_eq!(
+        keys,
+        [("a", "a1", 0), ("b", "b1", 0), ("b", "c2", 2)],
+        "`to` exclusive; system and developer not turns"
+    );
+    assert_eq!(records[2].client_ip, Some("203.0.113.5".parse().unwrap()));
+    assert_eq!(records[2].system_prompt.as_deref(), Some("s\n\nd"));
+}

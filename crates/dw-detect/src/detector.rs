@@ -1,0 +1,179 @@
+//! The signal detector over a window's population: percentiles need every
+//! account's signals, so accounts are first reduced to their signals (while
+//! the audit streams them) and then scored together.
+
+use serde::Serialize;
+
+use dw_domain::Contribution;
+
+use crate::DetectConfig;
+use crate::linking::{self, Infrastructure};
+use crate::scoring::{self, ScoredSignal, Weights};
+use crate::signals::Signal;
+
+/// One account reduced to its signals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountSignals {
+    /// The account.
+    pub account_id: String,
+    /// Its requests in the window.
+    pub requests: usize,
+    /// Its signals, in the fixed order of [`crate::signals::account_signals`].
+    pub signals: Vec<Signal>,
+    /// The network and client most of its requests came from.
+    pub infrastructure: Option<Infrastructure>,
+}
+
+impl AccountSignals {
+    /// Reduces an account's requests (in time order) to what scoring and linking need.
+    pub fn from_requests(requests: &[dw_domain::RequestRecord]) -> Option<Self> {
+        let first = requests.first()?;
+        Some(Self {
+            account_id: first.account_id.clone(),
+            requests: requests.len(),
+            signals: crate::signals::account_signals(requests),
+            infrastructure: linking::dominant_infrastructure(requests),
+        })
+    }
+}
+
+/// The verdict on one account with everything behind it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Verdict {
+    /// The score row.
+    pub score: dw_domain::AccountScore,
+    /// Requests in the window.
+    pub requests: usize,
+    /// Every signal with its percentile, score, weight and contribution.
+    pub signals: Vec<ScoredSignal>,
+    /// Why the account is linked to its cluster, when it is.
+    pub link_reason: Option<String>,
+}
+
+/// Scores a population, keeping the input order: each account on its own
+/// signals, then each linked cluster on its members' evidence, a member's
+/// risk rising to its cluster's when that is higher.
+pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, weights: &Weights) -> Vec<Verdict> {
+    let width = accounts.first().map_or(0, |a| a.signals.len());
+    let columns: Vec<Vec<Option<f64>>> = (0..width)
+        .map(|i| {
+            scoring::percentiles(&accounts.iter().map(|a| a.signals.get(i).and_then(|s| s.value)).collect::<Vec<_>>())
+        })
+        .collect();
+    let keys: Vec<(String, Option<Infrastructure>)> =
+        accounts.iter().map(|a| (a.account_id.clone(), a.infrastructure.clone())).collect();
+    let mut verdicts: Vec<Verdict> = accounts
+        .into_iter()
+        .enumerate()
+        .map(|(row, account)| {
+            let with_percentiles: Vec<(Signal, Option<f64>)> = account
+                .signals
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| (s, columns.get(i).and_then(|c| c[row])))
+                .collect();
+            let (score, signals) =
+                scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
+            Verdict { score, requests: account.requests, signals, link_reason: None }
+        })
+        .collect();
+
+    let linked: Vec<(&str, Option<&Infrastructure>)> = keys.iter().map(|(id, i)| (id.as_str(), i.as_ref())).collect();
+    for cluster in linking::infrastructure_clusters(&linked) {
+        let mean_evidence = cluster.members.iter().map(|m| weighted_sum(&verdicts[*m].signals)).sum::<f64>()
+            / cluster.members.len() as f64;
+        let size = cluster.members.len();
+        let bonus =
+            if size >= weights.cluster_min_size { weights.cluster_size_weight * (size as f64).log2() } else { 0.0 };
+        let cluster_risk = weights.risk(mean_evidence + bonus);
+        for member in &cluster.members {
+            let verdict = &mut verdicts[*member];
+            verdict.score.cluster_id = Some(cluster.id.clone());
+            verdict.link_reason = Some(cluster.reason.clone());
+            if cluster_risk > verdict.score.risk {
+                let raised_by = cluster_risk - verdict.score.risk;
+                let score = &mut verdict.score;
+                score.risk = cluster_risk;
+                score.top_signals.insert(0, Contribution { signal: "linked_cluster".into(), contribution: raised_by });
+                score.top_signals.truncate(5);
+                score.level = config.levels.level(cluster_risk);
+                score.flagged = score.level >= config.flags.flag_level;
+            }
+        }
+    }
+    verdicts
+}
+
+fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
+    signals.iter().map(|s| s.score.unwrap_or(0.0) * s.weight).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use dw_domain::RequestRecord;
+
+    use super::*;
+    use crate::signals::test_support::request;
+
+    /// An account's requests: `per_day` a day for `days` days from `ip` as `agent`.
+    fn account(id: &str, ip: &str, agent: &str, per_day: usize, days: usize, max_tokens: i32) -> Vec<RequestRecord> {
+        (0..per_day * days)
+            .map(|i| {
+                let mut r = request(i, (i / per_day) as i64 * 86_400_000 + (i % per_day) as i64 * 600_000, "a task");
+                r.account_id = id.into();
+                r.prompt = format!("Write task number {i} about something different each time please.");
+                r.client_ip = Some(ip.parse().unwrap());
+                r.user_agent = Some(agent.into());
+                r.max_tokens = Some(max_tokens);
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_farm_on_shared_infrastructure_is_linked_and_raised_and_a_lone_look_alike_is_not() {
+        let mut population: Vec<AccountSignals> = (0..30)
+            .map(|i| {
+                AccountSignals::from_requests(&account(
+                    &format!("farm{i:02}"),
+                    "203.0.113.9",
+                    "OpenAI/Python 1.50.0",
+                    25,
+                    5,
+                    4096,
+                ))
+                .unwrap()
+            })
+            .collect();
+        population.push(
+            AccountSignals::from_requests(&account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096))
+                .unwrap(),
+        );
+        let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
+        let farm = &verdicts[0];
+        let lone = &verdicts[30];
+        assert!(farm.score.flagged, "{:?}", farm.score);
+        assert_eq!(farm.score.top_signals[0].signal, "linked_cluster");
+        assert!(farm.link_reason.as_deref().unwrap().starts_with("30 accounts sending from 203.0.113.0/24"));
+        assert!(verdicts[..30].iter().all(|v| v.score.cluster_id == farm.score.cluster_id));
+        assert!(lone.score.cluster_id.is_none() && !lone.score.flagged, "{:?}", lone.score);
+        assert!(lone.score.risk < farm.score.risk);
+        // Contributions are listed and never exceed the risk.
+        let listed: f64 = lone.score.top_signals.iter().map(|c| c.contribution).sum();
+        assert!(listed <= lone.score.risk + 1e-12);
+    }
+
+    #[test]
+    fn the_same_population_scores_the_same_twice() {
+        let build = || {
+            (0..4)
+                .map(|i| {
+                    AccountSignals::from_requests(&account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512)).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        let a = score_population(build(), &DetectConfig::default(), &Weights::default());
+        let b = score_population(build(), &DetectConfig::default(), &Weights::default());
+        assert_eq!(a, b);
+    }
+}

@@ -1,0 +1,145 @@
+//! Cross-account linking: accounts that share what one operator's accounts
+//! share, joined into clusters whose evidence raises each member's risk.
+//!
+//! Version 1 links on infrastructure: two accounts are linked when most of
+//! each one's requests come from the same /24 network with the same user
+//! agent. A campus or a carrier's NAT pool does not link its users (they
+//! spread over many /24s and clients, and no one /24 dominates a person's
+//! traffic); a viral prompt links nobody (content is not an edge here).
+//! Content edges (shared templates, near-duplicate prompts, complementary
+//! coverage) come next; see `docs/signals.md`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use dw_domain::RequestRecord;
+use serde::Serialize;
+
+/// An account's usual point of presence: the /24 (or IPv6 /48) and client
+/// that sent most of its requests.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct Infrastructure {
+    /// The network prefix, as text (`203.0.113.0/24`).
+    pub network: String,
+    /// The user agent.
+    pub user_agent: String,
+}
+
+/// Share of an account's requests that must come from one network and client
+/// for it to count as the account's infrastructure.
+pub const DOMINANT_SHARE: f64 = 0.8;
+
+/// Fewer requests than this give no infrastructure: too little to say what is usual.
+pub const MIN_REQUESTS_FOR_INFRASTRUCTURE: usize = 10;
+
+/// The account's dominant network and client, when one sends at least
+/// [`DOMINANT_SHARE`] of its requests.
+pub fn dominant_infrastructure(requests: &[RequestRecord]) -> Option<Infrastructure> {
+    if requests.len() < MIN_REQUESTS_FOR_INFRASTRUCTURE {
+        return None;
+    }
+    let mut counts: BTreeMap<Infrastructure, usize> = BTreeMap::new();
+    for r in requests {
+        let (Some(ip), Some(agent)) = (r.client_ip, r.user_agent.as_deref()) else { continue };
+        *counts.entry(Infrastructure { network: network_of(ip), user_agent: agent.to_owned() }).or_default() += 1;
+    }
+    let (top, count) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    (count as f64 >= DOMINANT_SHARE * requests.len() as f64).then_some(top)
+}
+
+fn network_of(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// A cluster of linked accounts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Cluster {
+    /// A stable id: the same members give the same id in every run.
+    pub id: String,
+    /// Member indices into the population, ascending.
+    pub members: Vec<usize>,
+    /// Why they are linked, in words.
+    pub reason: String,
+}
+
+/// Clusters of two or more accounts sharing their infrastructure.
+pub fn infrastructure_clusters(accounts: &[(&str, Option<&Infrastructure>)]) -> Vec<Cluster> {
+    let mut groups: BTreeMap<&Infrastructure, Vec<usize>> = BTreeMap::new();
+    for (index, (_, infrastructure)) in accounts.iter().enumerate() {
+        if let Some(infrastructure) = infrastructure {
+            groups.entry(infrastructure).or_default().push(index);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|(_, members)| members.len() >= 2)
+        .map(|(infrastructure, members)| {
+            let mut ids: Vec<&str> = members.iter().map(|m| accounts[*m].0).collect();
+            ids.sort_unstable();
+            Cluster {
+                id: format!("c-{:016x}", stable_hash(&ids.join("\n"))),
+                reason: format!(
+                    "{} accounts sending from {} as {:?}",
+                    members.len(),
+                    infrastructure.network,
+                    infrastructure.user_agent
+                ),
+                members,
+            }
+        })
+        .collect()
+}
+
+/// FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
+fn stable_hash(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::test_support::request;
+
+    fn from(ip: &str, agent: &str, count: usize) -> Vec<RequestRecord> {
+        (0..count)
+            .map(|i| {
+                let mut r = request(i, i as i64, "p");
+                r.client_ip = Some(ip.parse().unwrap());
+                r.user_agent = Some(agent.into());
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_dominant_network_and_client_is_the_accounts_infrastructure() {
+        let mut requests = from("203.0.113.7", "OpenAI/Python 1.50.0", 9);
+        requests.extend(from("198.51.100.1", "curl/8.5.0", 1));
+        let infrastructure = dominant_infrastructure(&requests).unwrap();
+        assert_eq!(infrastructure.network, "203.0.113.0/24");
+        requests.extend(from("198.51.100.1", "curl/8.5.0", 3));
+        assert_eq!(dominant_infrastructure(&requests), None, "9 of 13 is not dominant");
+        assert_eq!(dominant_infrastructure(&from("203.0.113.7", "x", 5)), None, "too few requests");
+    }
+
+    #[test]
+    fn accounts_on_one_network_and_client_form_a_stable_cluster() {
+        let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
+        let other = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "curl/8.5.0".into() };
+        let accounts = [("b", Some(&farm)), ("x", Some(&other)), ("a", Some(&farm)), ("y", None)];
+        let clusters = infrastructure_clusters(&accounts);
+        assert_eq!(clusters.len(), 1);
+        assert_eq!(clusters[0].members, vec![0, 2]);
+        let reordered = [("a", Some(&farm)), ("b", Some(&farm))];
+        assert_eq!(infrastructure_clusters(&reordered)[0].id, clusters[0].id);
+    }
+}

@@ -1,0 +1,219 @@
+//! From signals to risk: each signal is turned into a bounded score by a
+//! documented transform, the scores are weighted, and the weighted sum is
+//! mapped into [0, 1]. Weights and transforms live here, in one versioned
+//! table.
+//!
+//! Version `signals-v1` is set by hand from the signals' definitions, not yet
+//! fitted: fitting on simulator output from a held-out half of the data is
+//! the next step (see `docs/signals.md`).
+
+use dw_domain::{AccountScore, Contribution};
+use serde::Serialize;
+
+use crate::levels::{FlagPolicy, LevelThresholds};
+use crate::signals::Signal;
+
+/// The version of the weights below; reported with every audit.
+pub const WEIGHTS_VERSION: &str = "signals-v1";
+
+/// How a signal's value becomes a score in [0, 1].
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub enum Transform {
+    /// 0 at or below `low`, 1 at or above `high`, linear between.
+    Ramp {
+        /// Score 0 here.
+        low: f64,
+        /// Score 1 here.
+        high: f64,
+    },
+    /// 1 at or below `low`, 0 at or above `high` (smaller values are riskier).
+    FallingRamp {
+        /// Score 1 here.
+        low: f64,
+        /// Score 0 here.
+        high: f64,
+    },
+    /// A logistic in log10 of the value: 0.5 at `midpoint`, steepness `width` decades.
+    LogLogistic {
+        /// Score one half here.
+        midpoint: f64,
+        /// Decades from one half to about 0.73.
+        width: f64,
+    },
+}
+
+impl Transform {
+    /// The score of a value.
+    pub fn apply(self, value: f64) -> f64 {
+        let score = match self {
+            Transform::Ramp { low, high } => (value - low) / (high - low),
+            Transform::FallingRamp { low, high } => (high - value) / (high - low),
+            Transform::LogLogistic { midpoint, width } => {
+                let z = (value.max(1e-9).log10() - midpoint.log10()) / width;
+                1.0 / (1.0 + (-z).exp())
+            }
+        };
+        score.clamp(0.0, 1.0)
+    }
+}
+
+/// One signal's place in the model.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Weight {
+    /// The signal.
+    pub signal: &'static str,
+    /// Its transform.
+    pub transform: Transform,
+    /// Its weight.
+    pub weight: f64,
+}
+
+/// The model: per-signal transforms and weights, and the mapping of the
+/// weighted sum `s` into risk `1 / (1 + exp(-(s - offset) * slope))`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Weights {
+    /// The version.
+    pub version: &'static str,
+    /// Per signal.
+    pub signals: Vec<Weight>,
+    /// The weighted sum at which risk is one half.
+    pub offset: f64,
+    /// How fast risk rises around the offset.
+    pub slope: f64,
+    /// Linked clusters of at least this many accounts add a size term to
+    /// their members' mean evidence.
+    pub cluster_min_size: usize,
+    /// The size term: this times log2 of the cluster's size.
+    pub cluster_size_weight: f64,
+}
+
+impl Weights {
+    /// Risk of a weighted sum of scores.
+    pub fn risk(&self, weighted_sum: f64) -> f64 {
+        1.0 / (1.0 + (-(weighted_sum - self.offset) * self.slope).exp())
+    }
+}
+
+impl Default for Weights {
+    fn default() -> Self {
+        use Transform::*;
+        let w = |signal, transform, weight| Weight { signal, transform, weight };
+        Self {
+            version: WEIGHTS_VERSION,
+            signals: vec![
+                w("requests_per_active_day", LogLogistic { midpoint: 60.0, width: 0.35 }, 1.0),
+                w("active_hours", Ramp { low: 0.6, high: 0.96 }, 1.0),
+                w("interarrival_cv", FallingRamp { low: 0.4, high: 1.5 }, 0.8),
+                w("peak_concurrency", Ramp { low: 2.0, high: 8.0 }, 0.4),
+                w("single_turn_share", Ramp { low: 0.7, high: 1.0 }, 1.2),
+                w("repeat_share", Ramp { low: 0.5, high: 1.0 }, 0.0),
+                w("long_budget_share", Ramp { low: 0.2, high: 0.9 }, 0.8),
+                w("multi_sample_share", Ramp { low: 0.0, high: 0.25 }, 0.8),
+                w("logprobs_share", Ramp { low: 0.0, high: 0.5 }, 1.5),
+                w("length_stop_share", Ramp { low: 0.05, high: 0.5 }, 0.3),
+                w("output_ratio", LogLogistic { midpoint: 4.0, width: 0.3 }, 0.5),
+                w("reasoning_share", Ramp { low: 0.05, high: 0.5 }, 1.2),
+                w("identity_probe_share", Ramp { low: 0.01, high: 0.1 }, 0.6),
+                w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
+            ],
+            offset: 3.2,
+            slope: 1.6,
+            cluster_min_size: 3,
+            cluster_size_weight: 0.35,
+        }
+    }
+}
+
+/// An account's signals with their scores and contributions.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoredSignal {
+    /// The signal.
+    pub signal: Signal,
+    /// Its percentile among the window's accounts that have it (0–100).
+    pub percentile: Option<f64>,
+    /// Its transformed score.
+    pub score: Option<f64>,
+    /// Its weight.
+    pub weight: f64,
+    /// What it added to the risk.
+    pub contribution: f64,
+}
+
+/// Scores one account from its signals and their population percentiles.
+pub fn score_account(
+    account_id: &str,
+    signals: Vec<(Signal, Option<f64>)>,
+    weights: &Weights,
+    levels: &LevelThresholds,
+    policy: &FlagPolicy,
+) -> (AccountScore, Vec<ScoredSignal>) {
+    let mut scored: Vec<ScoredSignal> = signals
+        .into_iter()
+        .map(|(signal, percentile)| {
+            let weight = weights.signals.iter().find(|w| w.signal == signal.name);
+            let score = weight.zip(signal.value).map(|(w, v)| w.transform.apply(v));
+            ScoredSignal { percentile, score, weight: weight.map_or(0.0, |w| w.weight), contribution: 0.0, signal }
+        })
+        .collect();
+    let sum: f64 = scored.iter().map(|s| s.score.unwrap_or(0.0) * s.weight).sum();
+    let risk = weights.risk(sum);
+    // Contributions split the risk in proportion to each signal's weighted score.
+    for s in &mut scored {
+        let part = s.score.unwrap_or(0.0) * s.weight;
+        s.contribution = if sum > 0.0 { risk * part / sum } else { 0.0 };
+    }
+    let mut top: Vec<Contribution> = scored
+        .iter()
+        .filter(|s| s.contribution > 0.0)
+        .map(|s| Contribution { signal: s.signal.name.to_owned(), contribution: s.contribution })
+        .collect();
+    top.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
+    top.truncate(5);
+    let level = levels.level(risk);
+    let score = AccountScore {
+        account_id: account_id.to_owned(),
+        risk,
+        level,
+        flagged: level >= policy.flag_level,
+        cluster_id: None,
+        top_signals: top,
+    };
+    (score, scored)
+}
+
+/// Percentile (0–100, ties at their mid-rank) of each value among `values`.
+pub fn percentiles(values: &[Option<f64>]) -> Vec<Option<f64>> {
+    let mut known: Vec<f64> = values.iter().flatten().copied().collect();
+    known.sort_by(f64::total_cmp);
+    values
+        .iter()
+        .map(|v| {
+            let v = (*v)?;
+            let below = known.partition_point(|x| *x < v);
+            let equal = known.partition_point(|x| *x <= v) - below;
+            Some(100.0 * (below as f64 + equal as f64 / 2.0) / known.len() as f64)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transforms_are_bounded_and_monotone() {
+        let ramp = Transform::Ramp { low: 0.25, high: 0.75 };
+        assert_eq!((ramp.apply(0.0), ramp.apply(0.5), ramp.apply(9.0)), (0.0, 0.5, 1.0));
+        let falling = Transform::FallingRamp { low: 0.5, high: 1.5 };
+        assert_eq!((falling.apply(0.0), falling.apply(1.0), falling.apply(3.0)), (1.0, 0.5, 0.0));
+        let log = Transform::LogLogistic { midpoint: 100.0, width: 0.5 };
+        assert!((log.apply(100.0) - 0.5).abs() < 1e-12);
+        assert!(log.apply(10.0) < 0.2 && log.apply(1000.0) > 0.8);
+    }
+
+    #[test]
+    fn percentiles_put_ties_at_their_mid_rank() {
+        let p = percentiles(&[Some(1.0), Some(2.0), Some(2.0), None, Some(3.0)]);
+        assert_eq!(p, vec![Some(12.5), Some(50.0), Some(50.0), None, Some(87.5)]);
+    }
+}

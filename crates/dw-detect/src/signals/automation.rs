@@ -1,0 +1,117 @@
+//! Volume and automation: how much an account asks, and whether its clock
+//! is a person's or a machine's.
+
+use std::collections::BTreeSet;
+
+use dw_domain::RequestRecord;
+
+use super::{Family, MIN_REQUESTS_FOR_SHAPE, Signal};
+
+const DAY_MS: i64 = 86_400_000;
+const HOUR_MS: i64 = 3_600_000;
+
+pub(super) fn signals(requests: &[RequestRecord]) -> Vec<Signal> {
+    vec![
+        requests_per_active_day(requests),
+        active_hours(requests),
+        interarrival_cv(requests),
+        peak_concurrency(requests),
+    ]
+}
+
+/// Requests per day on which the account was active at all: a farm member
+/// at 30 a day every day and a person at 30 on one day look alike here, and
+/// differ in the other signals.
+fn requests_per_active_day(requests: &[RequestRecord]) -> Signal {
+    let days: BTreeSet<i64> = requests.iter().map(|r| r.ts_ms.div_euclid(DAY_MS)).collect();
+    let value = requests.len() as f64 / days.len().max(1) as f64;
+    Signal::computed(
+        "requests_per_active_day",
+        Family::VolumeAutomation,
+        value,
+        format!("{} requests on {} active days", requests.len(), days.len()),
+        Vec::new(),
+    )
+}
+
+/// Share of the 24 hours of the (UTC) clock in which the account was ever
+/// active: people sleep, scripts do not.
+fn active_hours(requests: &[RequestRecord]) -> Signal {
+    if requests.len() < MIN_REQUESTS_FOR_SHAPE {
+        return Signal::not_computed("active_hours", Family::VolumeAutomation, "fewer than 20 requests");
+    }
+    let hours: BTreeSet<i64> = requests.iter().map(|r| r.ts_ms.div_euclid(HOUR_MS).rem_euclid(24)).collect();
+    Signal::computed(
+        "active_hours",
+        Family::VolumeAutomation,
+        hours.len() as f64 / 24.0,
+        format!("active in {} of 24 hours of the day", hours.len()),
+        Vec::new(),
+    )
+}
+
+/// Coefficient of variation of the gaps between consecutive requests, over
+/// gaps of at least two seconds (parallel workers' bursts are counted by
+/// concurrency instead): a script's pacing is regular (low), a person's
+/// sessions and nights are not (high).
+fn interarrival_cv(requests: &[RequestRecord]) -> Signal {
+    let gaps: Vec<f64> =
+        requests.windows(2).map(|w| (w[1].ts_ms - w[0].ts_ms) as f64 / 1000.0).filter(|g| *g >= 2.0).collect();
+    if gaps.len() < MIN_REQUESTS_FOR_SHAPE {
+        return Signal::not_computed("interarrival_cv", Family::VolumeAutomation, "fewer than 20 gaps of 2 s or more");
+    }
+    let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
+    let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
+    let cv = variance.sqrt() / mean;
+    Signal::computed(
+        "interarrival_cv",
+        Family::VolumeAutomation,
+        cv,
+        format!("{} gaps, mean {:.0} s, coefficient of variation {cv:.2}", gaps.len(), mean),
+        Vec::new(),
+    )
+}
+
+/// Most requests started within any 10 seconds: parallel workers.
+fn peak_concurrency(requests: &[RequestRecord]) -> Signal {
+    let mut peak = 0;
+    let mut at = None;
+    let mut start = 0;
+    for (end, r) in requests.iter().enumerate() {
+        while r.ts_ms - requests[start].ts_ms >= 10_000 {
+            start += 1;
+        }
+        if end + 1 - start > peak {
+            peak = end + 1 - start;
+            at = Some(requests[start].event_id.clone());
+        }
+    }
+    Signal::computed(
+        "peak_concurrency",
+        Family::VolumeAutomation,
+        peak as f64,
+        format!("at most {peak} requests started within 10 s"),
+        at.into_iter().collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::request;
+    use super::*;
+
+    #[test]
+    fn a_script_covers_the_clock_evenly_and_a_burst_counts_as_concurrency() {
+        let script: Vec<_> = (0..96).map(|i| request(i, i as i64 * 15 * 60_000, "p")).collect();
+        let signals = signals(&script);
+        assert_eq!(signals[0].value, Some(96.0));
+        assert_eq!(signals[1].value, Some(1.0));
+        assert!(signals[2].value.unwrap() < 0.01, "perfectly regular");
+        assert_eq!(signals[3].value, Some(1.0));
+
+        let burst: Vec<_> = (0..5).map(|i| request(i, 1_000 * i as i64, "p")).collect();
+        let burst_signals = super::signals(&burst);
+        assert_eq!(burst_signals[3].value, Some(5.0));
+        assert!(burst_signals[1].value.is_none() && burst_signals[1].detail.starts_with("not computed"));
+    }
+}

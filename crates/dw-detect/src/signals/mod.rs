@@ -1,0 +1,130 @@
+//! Per-account signals over an audit window.
+//!
+//! Each signal is a number with the evidence an analyst needs to believe it
+//! (a one-line account of the counts, example event ids), or an explicit
+//! "not computed" with the reason: too few requests, or a parameter the logs
+//! never carried. A parameter that was not logged is unknown, never false.
+//! Definitions, look-alikes and blind spots are in `docs/signals.md`.
+
+mod automation;
+mod elicitation;
+mod harvest;
+mod shape;
+mod templating;
+
+use dw_domain::RequestRecord;
+use serde::Serialize;
+
+pub use elicitation::{asks_for_reasoning, probes_identity};
+pub use templating::prompt_frame;
+
+/// The signal families of the design.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// How much, and how machine-like in time.
+    VolumeAutomation,
+    /// Conversations versus independent tasks.
+    ConversationShape,
+    /// Buying as much output per request as possible.
+    HarvestShape,
+    /// Asking for reasoning traces.
+    ReasoningElicitation,
+    /// A generator script behind the prompts.
+    Templating,
+    /// Questions about the model itself.
+    IdentityProbing,
+    /// Matches with a suspect model's outputs.
+    ReferenceMatch,
+}
+
+/// One signal's value for one account.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signal {
+    /// The signal's name (stable: scores and weights refer to it).
+    pub name: &'static str,
+    /// Its family.
+    pub family: Family,
+    /// The value, or `None` when it could not be computed.
+    pub value: Option<f64>,
+    /// The counts behind the value, or why it was not computed.
+    pub detail: String,
+    /// Up to three event ids that show it.
+    pub examples: Vec<String>,
+}
+
+impl Signal {
+    fn computed(name: &'static str, family: Family, value: f64, detail: String, examples: Vec<String>) -> Self {
+        Self { name, family, value: Some(value), detail, examples }
+    }
+
+    fn not_computed(name: &'static str, family: Family, why: impl Into<String>) -> Self {
+        Self { name, family, value: None, detail: format!("not computed: {}", why.into()), examples: Vec::new() }
+    }
+}
+
+/// Fewer requests than this leave the time-shape signals uncomputed: a
+/// handful of requests has no rhythm to speak of.
+pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
+
+/// Fewer requests than this leave the share signals uncomputed: one
+/// single-turn request is not "100% single-turn" in any useful sense.
+pub const MIN_REQUESTS_FOR_SHARE: usize = 10;
+
+/// Every signal of one account, from its requests in time order.
+pub fn account_signals(requests: &[RequestRecord]) -> Vec<Signal> {
+    let mut signals = Vec::with_capacity(16);
+    signals.extend(automation::signals(requests));
+    let shares = [shape::signals(requests), harvest::signals(requests), elicitation::signals(requests)].concat();
+    if requests.len() < MIN_REQUESTS_FOR_SHARE {
+        signals.extend(shares.into_iter().map(|s| Signal::not_computed(s.name, s.family, "fewer than 10 requests")));
+    } else {
+        signals.extend(shares);
+    }
+    signals.extend(templating::signals(requests));
+    signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
+    signals
+}
+
+/// Share of `requests` matching `predicate`, with up to three example ids.
+fn share_of(requests: &[RequestRecord], predicate: impl Fn(&RequestRecord) -> bool) -> (usize, Vec<String>) {
+    let mut count = 0;
+    let mut examples = Vec::new();
+    for r in requests {
+        if predicate(r) {
+            count += 1;
+            if examples.len() < 3 {
+                examples.push(r.event_id.clone());
+            }
+        }
+    }
+    (count, examples)
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use dw_domain::RequestRecord;
+
+    /// A single-turn request at `ts_ms` with `prompt`.
+    pub fn request(id: usize, ts_ms: i64, prompt: &str) -> RequestRecord {
+        RequestRecord {
+            account_id: "a".into(),
+            event_id: format!("e{id}"),
+            ts_ms,
+            model: "m".into(),
+            prompt: prompt.into(),
+            system_prompt: None,
+            prior_turns: 0,
+            conversation_id: None,
+            temperature: None,
+            max_tokens: None,
+            n: None,
+            logprobs: None,
+            finish_reason: None,
+            prompt_tokens: None,
+            completion_tokens: None,
+            client_ip: None,
+            user_agent: None,
+        }
+    }
+}
