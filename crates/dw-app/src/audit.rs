@@ -12,18 +12,20 @@ use crate::{App, AppError};
 /// The detectors an audit can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Detector {
+    /// Per-account signals, weighted (`dw_detect::scoring`).
+    Signals,
     /// Risk from the request count alone: the yardstick's floor.
     Baseline,
 }
 
 impl Detector {
-    /// The detector audits use unless told otherwise. Until the signal-based
-    /// detector lands, that is the baseline.
-    pub const DEFAULT: Detector = Detector::Baseline;
+    /// The detector audits use unless told otherwise.
+    pub const DEFAULT: Detector = Detector::Signals;
 
     /// The detector's name in reports.
     pub fn name(self) -> &'static str {
         match self {
+            Detector::Signals => dw_detect::scoring::WEIGHTS_VERSION,
             Detector::Baseline => dw_detect::Baseline::NAME,
         }
     }
@@ -48,6 +50,30 @@ impl AuditWindow {
     }
 }
 
+/// Streams the window's requests account by account, keeping only each
+/// account's signals: memory holds one account's requests at a time.
+async fn account_signals(
+    conn: &mut sqlx::PgConnection,
+    window: AuditWindow,
+) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
+    use futures_util::TryStreamExt;
+    let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.from, window.to));
+    let mut accounts = Vec::new();
+    let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
+    let finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
+        out.extend(dw_detect::AccountSignals::from_requests(requests));
+        requests.clear();
+    };
+    while let Some(record) = stream.try_next().await? {
+        if current.first().is_some_and(|first| first.account_id != record.account_id) {
+            finish(&mut current, &mut accounts);
+        }
+        current.push(record);
+    }
+    finish(&mut current, &mut accounts);
+    Ok(accounts)
+}
+
 impl App {
     /// Scores every account with at least one request in the window, in
     /// account order.
@@ -55,6 +81,11 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         let config: &DetectConfig = &self.config.detect;
         let scores = match detector {
+            Detector::Signals => {
+                let accounts = account_signals(&mut conn, window).await?;
+                let weights = dw_detect::Weights::default();
+                dw_detect::score_population(accounts, config, &weights).into_iter().map(|v| v.score).collect()
+            }
             Detector::Baseline => {
                 let counts = dw_store::activity::request_counts(&mut conn, window.from, window.to).await?;
                 let activity: Vec<AccountActivity> = counts

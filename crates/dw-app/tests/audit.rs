@@ -52,8 +52,25 @@ async fn the_flag_level_comes_from_the_configuration(pool: PgPool) {
     let app = App::new(pool, config);
     app.ingest(batch(parse(&requests("middle", 200, 3)))).await.unwrap();
     let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC)).unwrap();
-    let scores = app.audit(window, Detector::DEFAULT).await.unwrap();
+    let scores = app.audit(window, Detector::Baseline).await.unwrap();
     assert!(scores[0].flagged, "medium is flagged when the flag level is medium");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_signal_detector_streams_accounts_and_explains_its_scores(pool: PgPool) {
+    let app = App::new(pool, AppConfig::default());
+    let mut lines = requests("script", 300, 2);
+    lines.extend(requests("person", 4, 2));
+    // A two-turn chat: the second request carries the first turn.
+    lines.push(r#"{"event_id":"chat-2","account_id":"person","timestamp":"2026-11-02T20:00:00Z","model":"m","request":{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"explain it step by step"}]}}"#.into());
+    app.ingest(batch(parse(&lines))).await.unwrap();
+    let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-08 0:00 UTC)).unwrap();
+    let scores = app.audit(window, Detector::Signals).await.unwrap();
+    assert_eq!(scores.iter().map(|s| s.account_id.as_str()).collect::<Vec<_>>(), ["person", "script"]);
+    let (person, script) = (&scores[0], &scores[1]);
+    assert!(script.risk > person.risk, "{script:?} vs {person:?}");
+    assert!(script.top_signals.iter().any(|c| c.signal == "single_turn_share"), "{script:?}");
+    assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.risk)));
 }
 
 #[test]
