@@ -102,7 +102,8 @@ impl Default for Weights {
             version: WEIGHTS_VERSION,
             signals: vec![
                 w("requests_per_active_day", LogLogistic { midpoint: 60.0, width: 0.35 }, 1.0),
-                w("active_hours", Ramp { low: 0.6, high: 0.96 }, 1.0),
+                w("active_hours", Ramp { low: 0.6, high: 0.96 }, 0.5),
+                w("hour_profile_flatness", Ramp { low: 0.3, high: 0.6 }, 1.0),
                 w("interarrival_cv", FallingRamp { low: 0.4, high: 1.5 }, 0.8),
                 w("peak_concurrency", Ramp { low: 2.0, high: 8.0 }, 0.4),
                 w("single_turn_share", Ramp { low: 0.7, high: 1.0 }, 1.2),

@@ -14,9 +14,40 @@ pub(super) fn signals(requests: &[RequestRecord]) -> Vec<Signal> {
     vec![
         requests_per_active_day(requests),
         active_hours(requests),
+        hour_profile_flatness(requests),
         interarrival_cv(requests),
         peak_concurrency(requests),
     ]
+}
+
+/// Requests needed before the shape of an account's day is measured.
+const MIN_REQUESTS_FOR_PROFILE: usize = 100;
+
+/// How flat the account's day is: the mean count of its four quietest hours
+/// of the (UTC) day over the mean of its four busiest. A script that runs
+/// around the clock is flat (near 1); a service used by people follows their
+/// day even when it never stops (support bots, app backends: well below
+/// 0.5); a person is 0.
+fn hour_profile_flatness(requests: &[RequestRecord]) -> Signal {
+    if requests.len() < MIN_REQUESTS_FOR_PROFILE {
+        return Signal::not_computed("hour_profile_flatness", Family::VolumeAutomation, "fewer than 100 requests");
+    }
+    let mut hours = [0usize; 24];
+    for r in requests {
+        hours[r.ts_ms.div_euclid(HOUR_MS).rem_euclid(24) as usize] += 1;
+    }
+    let mut sorted = hours;
+    sorted.sort_unstable();
+    let quiet = sorted[..4].iter().sum::<usize>() as f64 / 4.0;
+    let busy = sorted[20..].iter().sum::<usize>() as f64 / 4.0;
+    let value = if busy > 0.0 { quiet / busy } else { 0.0 };
+    Signal::computed(
+        "hour_profile_flatness",
+        Family::VolumeAutomation,
+        value,
+        format!("quietest hours average {quiet:.1} requests, busiest {busy:.1}"),
+        Vec::new(),
+    )
 }
 
 /// Requests per day on which the account was active at all: a farm member
@@ -106,12 +137,23 @@ mod tests {
         let signals = signals(&script);
         assert_eq!(signals[0].value, Some(96.0));
         assert_eq!(signals[1].value, Some(1.0));
-        assert!(signals[2].value.unwrap() < 0.01, "perfectly regular");
-        assert_eq!(signals[3].value, Some(1.0));
+        assert!(signals[2].value.is_none(), "under 100 requests the day's profile is not measured");
+        assert!(signals[3].value.unwrap() < 0.01, "perfectly regular");
+        assert_eq!(signals[4].value, Some(1.0));
+
+        let long_script: Vec<_> = (0..288).map(|i| request(i, i as i64 * 15 * 60_000, "p")).collect();
+        assert_eq!(super::signals(&long_script)[2].value, Some(1.0), "flat");
+        // A service whose traffic follows its users' day: busy afternoons, quiet nights.
+        let service: Vec<_> = (0..24i64)
+            .flat_map(|h| (0..if (10..22).contains(&h) { 20 } else { 2 }).map(move |k| (h, k)))
+            .enumerate()
+            .map(|(i, (h, k))| request(i, h * HOUR_MS + k * 60_000, "p"))
+            .collect();
+        assert_eq!(super::signals(&service)[2].value, Some(0.1));
 
         let burst: Vec<_> = (0..5).map(|i| request(i, 1_000 * i as i64, "p")).collect();
         let burst_signals = super::signals(&burst);
-        assert_eq!(burst_signals[3].value, Some(5.0));
+        assert_eq!(burst_signals[4].value, Some(5.0));
         assert!(burst_signals[1].value.is_none() && burst_signals[1].detail.starts_with("not computed"));
     }
 }
