@@ -73,6 +73,18 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
     let label_rows = std::fs::read_to_string(&labels).unwrap().lines().count() - 1;
     assert!(label_rows >= active.len());
 
+    // Narrowed to a tip-off list: only those accounts.
+    let tip_off = dir.path().join("tip-off.txt");
+    let first = active.iter().next().unwrap().clone();
+    std::fs::write(&tip_off, format!("# from the abuse desk\n{first}\n\n")).unwrap();
+    let mut narrowed = command(Some(&db.url), repo());
+    narrowed.args(["audit", "--from", "2026-11-02", "--to", "2026-11-05", "--output", "-", "--accounts"]).arg(&tip_off);
+    let output = run(narrowed, None);
+    ok(&output);
+    let rows: Vec<String> = String::from_utf8_lossy(&output.stdout).lines().skip(1).map(str::to_owned).collect();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].starts_with(&format!("{first},")));
+
     let mut backwards = command(Some(&db.url), repo());
     backwards.args(["audit", "--from", "2026-11-05", "--to", "2026-11-02", "--output", "-"]);
     let output = run(backwards, None);

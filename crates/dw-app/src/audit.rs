@@ -31,22 +31,51 @@ impl Detector {
     }
 }
 
-/// A window to audit: `from` inclusive, `to` exclusive.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an audit covers: a window (`from` inclusive, `to` exclusive),
+/// optionally narrowed to a tip-off list of accounts and to one model.
+///
+/// A narrowed audit scores and links only the accounts it sees: risks use
+/// absolute transforms and do not move, but clusters form only among them.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditWindow {
     /// First instant included.
     pub from: OffsetDateTime,
     /// First instant excluded.
     pub to: OffsetDateTime,
+    /// Only these accounts, when given.
+    pub accounts: Option<Vec<String>>,
+    /// Only requests to this model, when given.
+    pub model: Option<String>,
 }
 
 impl AuditWindow {
-    /// A window; `Invalid` unless `from` is before `to`.
+    /// A window over every account and model; `Invalid` unless `from` is before `to`.
     pub fn new(from: OffsetDateTime, to: OffsetDateTime) -> Result<Self, AppError> {
         if from >= to {
             return Err(AppError::Invalid(format!("the window is empty: --from {from} is not before --to {to}")));
         }
-        Ok(Self { from, to })
+        Ok(Self { from, to, accounts: None, model: None })
+    }
+
+    /// Only these accounts.
+    pub fn with_accounts(mut self, accounts: Vec<String>) -> Self {
+        self.accounts = Some(accounts);
+        self
+    }
+
+    /// Only requests to this model.
+    pub fn with_model(mut self, model: String) -> Self {
+        self.model = Some(model);
+        self
+    }
+
+    fn selection(&self) -> dw_store::activity::Selection<'_> {
+        dw_store::activity::Selection {
+            from: self.from,
+            to: self.to,
+            accounts: self.accounts.as_deref(),
+            model: self.model.as_deref(),
+        }
     }
 }
 
@@ -54,10 +83,10 @@ impl AuditWindow {
 /// account's signals: memory holds one account's requests at a time.
 async fn account_signals(
     conn: &mut sqlx::PgConnection,
-    window: AuditWindow,
+    window: &AuditWindow,
 ) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
     use futures_util::TryStreamExt;
-    let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.from, window.to));
+    let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.selection()));
     let mut accounts = Vec::new();
     let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
     let finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
@@ -77,7 +106,7 @@ async fn account_signals(
 impl App {
     /// Scores every account with at least one request in the window, in
     /// account order.
-    pub async fn audit(&self, window: AuditWindow, detector: Detector) -> Result<Vec<AccountScore>, AppError> {
+    pub async fn audit(&self, window: &AuditWindow, detector: Detector) -> Result<Vec<AccountScore>, AppError> {
         let mut conn = self.pool.acquire().await?;
         let config: &DetectConfig = &self.config.detect;
         let scores = match detector {
@@ -87,7 +116,7 @@ impl App {
                 dw_detect::score_population(accounts, config, &weights).into_iter().map(|v| v.score).collect()
             }
             Detector::Baseline => {
-                let counts = dw_store::activity::request_counts(&mut conn, window.from, window.to).await?;
+                let counts = dw_store::activity::request_counts(&mut conn, window.selection()).await?;
                 let activity: Vec<AccountActivity> = counts
                     .into_iter()
                     .map(|(account_id, n)| AccountActivity { account_id, requests: n.max(0) as u64 })
@@ -105,7 +134,7 @@ impl App {
     }
 
     /// Request times (Unix seconds) per account in the window, for evaluators.
-    pub async fn request_times(&self, window: AuditWindow) -> Result<Vec<(String, Vec<i64>)>, AppError> {
+    pub async fn request_times(&self, window: &AuditWindow) -> Result<Vec<(String, Vec<i64>)>, AppError> {
         let mut conn = self.pool.acquire().await?;
         Ok(dw_store::activity::request_times(&mut conn, window.from, window.to).await?)
     }

@@ -30,7 +30,7 @@ async fn the_audit_scores_every_account_active_in_the_window_and_no_other(pool: 
     app.ingest(batch(parse(&lines))).await.unwrap();
 
     let window = AuditWindow::new(datetime!(2026-11-02 0:00 UTC), datetime!(2026-11-09 0:00 UTC)).unwrap();
-    let scores = app.audit(window, Detector::Baseline).await.unwrap();
+    let scores = app.audit(&window, Detector::Baseline).await.unwrap();
     let ids: Vec<&str> = scores.iter().map(|s| s.account_id.as_str()).collect();
     assert_eq!(ids, ["loud", "middle", "quiet"], "`to` is exclusive: the account active only on the 9th is out");
     let loud = &scores[0];
@@ -41,7 +41,7 @@ async fn the_audit_scores_every_account_active_in_the_window_and_no_other(pool: 
 
     // `from` is inclusive: a window starting on the 3rd sees only the middle account.
     let window = AuditWindow::new(datetime!(2026-11-03 0:00 UTC), datetime!(2026-11-04 0:00 UTC)).unwrap();
-    let scores = app.audit(window, Detector::Baseline).await.unwrap();
+    let scores = app.audit(&window, Detector::Baseline).await.unwrap();
     assert_eq!(scores.iter().map(|s| s.account_id.as_str()).collect::<Vec<_>>(), ["middle"]);
 }
 
@@ -52,7 +52,7 @@ async fn the_flag_level_comes_from_the_configuration(pool: PgPool) {
     let app = App::new(pool, config);
     app.ingest(batch(parse(&requests("middle", 200, 3)))).await.unwrap();
     let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC)).unwrap();
-    let scores = app.audit(window, Detector::Baseline).await.unwrap();
+    let scores = app.audit(&window, Detector::Baseline).await.unwrap();
     assert!(scores[0].flagged, "medium is flagged when the flag level is medium");
 }
 
@@ -65,12 +65,19 @@ async fn the_signal_detector_streams_accounts_and_explains_its_scores(pool: PgPo
     lines.push(r#"{"event_id":"chat-2","account_id":"person","timestamp":"2026-11-02T20:00:00Z","model":"m","request":{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"explain it step by step"}]}}"#.into());
     app.ingest(batch(parse(&lines))).await.unwrap();
     let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-08 0:00 UTC)).unwrap();
-    let scores = app.audit(window, Detector::Signals).await.unwrap();
+    let scores = app.audit(&window, Detector::Signals).await.unwrap();
     assert_eq!(scores.iter().map(|s| s.account_id.as_str()).collect::<Vec<_>>(), ["person", "script"]);
     let (person, script) = (&scores[0], &scores[1]);
     assert!(script.risk > person.risk, "{script:?} vs {person:?}");
     assert!(script.top_signals.iter().any(|c| c.signal == "single_turn_share"), "{script:?}");
     assert!(scores.iter().all(|s| (0.0..=1.0).contains(&s.risk)));
+
+    // Narrowed to a tip-off list, or to a model nobody used.
+    let narrowed = window.clone().with_accounts(vec!["person".into(), "nobody".into()]);
+    let scores = app.audit(&narrowed, Detector::Signals).await.unwrap();
+    assert_eq!(scores.iter().map(|s| s.account_id.as_str()).collect::<Vec<_>>(), ["person"]);
+    assert!(app.audit(&window.clone().with_model("other".into()), Detector::Baseline).await.unwrap().is_empty());
+    assert_eq!(app.audit(&window.with_model("m".into()), Detector::Baseline).await.unwrap().len(), 2);
 }
 
 #[test]

@@ -135,6 +135,12 @@ pub enum Command {
         /// The CSV file to write (`-` for stdout).
         #[arg(long)]
         output: PathBuf,
+        /// Only these accounts: a file of account ids, one per line (a tip-off list).
+        #[arg(long)]
+        accounts: Option<PathBuf>,
+        /// Only requests to this model.
+        #[arg(long)]
+        model: Option<String>,
     },
     /// Measure detection quality on labelled traffic: ingest into a throwaway
     /// database, replay daily audits, report against the labels.
@@ -311,8 +317,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { from, to, output } => {
-            crate::evaluate::audit(&settings, &from, &to, &output).await?;
+        Command::Audit { from, to, output, accounts, model } => {
+            crate::evaluate::audit(&settings, &crate::evaluate::AuditArgs { from, to, output, accounts, model })
+                .await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { events, labels, suite, seed, data, json, markdown, floors } => {

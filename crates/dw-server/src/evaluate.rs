@@ -96,11 +96,18 @@ fn write_simulation(sim: &dw_sim::Simulation, out: &Path, labels: &Path) -> anyh
 
 /// `distillwatch audit`: scores every account active in the window and writes
 /// one CSV row per account (`-` writes to stdout).
-pub async fn audit(settings: &Settings, from: &str, to: &str, output: &Path) -> anyhow::Result<()> {
-    let window = AuditWindow::new(parse_instant("--from", from)?, parse_instant("--to", to)?)?;
+pub async fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<()> {
+    let (from, to, output) = (&args.from, &args.to, &args.output);
+    let mut window = AuditWindow::new(parse_instant("--from", from)?, parse_instant("--to", to)?)?;
+    if let Some(path) = &args.accounts {
+        window = window.with_accounts(read_account_list(path)?);
+    }
+    if let Some(model) = &args.model {
+        window = window.with_model(model.clone());
+    }
     let db = Database::open(&settings.database).await?;
     let app = App::new(db.pool.clone(), crate::cli::app_config(settings));
-    let scores = app.audit(window, Detector::DEFAULT).await;
+    let scores = app.audit(&window, Detector::DEFAULT).await;
     db.close().await?;
     let scores = scores?;
     write_scores(&scores, output)?;
@@ -111,6 +118,30 @@ pub async fn audit(settings: &Settings, from: &str, to: &str, output: &Path) -> 
         Detector::DEFAULT.name()
     );
     Ok(())
+}
+
+/// `audit` options.
+#[derive(Debug, Clone)]
+pub struct AuditArgs {
+    /// Window start.
+    pub from: String,
+    /// Window end (exclusive).
+    pub to: String,
+    /// The scores file (`-`: stdout).
+    pub output: PathBuf,
+    /// A file of account ids, one per line, to narrow the audit to.
+    pub accounts: Option<PathBuf>,
+    /// A model to narrow the audit to.
+    pub model: Option<String>,
+}
+
+/// Account ids, one per line (blank lines and `#` comments skipped).
+fn read_account_list(path: &Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let accounts: Vec<String> =
+        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
+    anyhow::ensure!(!accounts.is_empty(), "{}: no account ids (one per line)", path.display());
+    Ok(accounts)
 }
 
 fn write_scores(scores: &[AccountScore], output: &Path) -> anyhow::Result<()> {
@@ -421,14 +452,14 @@ async fn replay(
         checkpoints.push(checkpoint);
     }
     let whole = AuditWindow::new(from, *checkpoints.last().unwrap_or(&(from + time::Duration::DAY)))?;
-    let traffic: RequestTimes = app.request_times(whole).await?.into_iter().collect();
+    let traffic: RequestTimes = app.request_times(&whole).await?.into_iter().collect();
     let mut verdicts = Vec::new();
     for detector in detectors {
         let started = Instant::now();
         let mut first_flag: HashMap<String, i64> = HashMap::new();
         let mut scores = Vec::new();
         for checkpoint in &checkpoints {
-            scores = app.audit(AuditWindow::new(from, *checkpoint)?, *detector).await?;
+            scores = app.audit(&AuditWindow::new(from, *checkpoint)?, *detector).await?;
             for score in scores.iter().filter(|s| s.flagged) {
                 first_flag.entry(score.account_id.clone()).or_insert(checkpoint.unix_timestamp());
             }

@@ -6,18 +6,41 @@ use time::OffsetDateTime;
 
 use crate::StoreError;
 
-/// Requests per account in `[from, to)`, by account id.
+/// The traffic an audit reads: a time window, optionally narrowed to some
+/// accounts (a tip-off list) and to one model.
+#[derive(Debug, Clone, Copy)]
+pub struct Selection<'a> {
+    /// First instant included.
+    pub from: OffsetDateTime,
+    /// First instant excluded.
+    pub to: OffsetDateTime,
+    /// Only these accounts, when given.
+    pub accounts: Option<&'a [String]>,
+    /// Only requests to this model, when given.
+    pub model: Option<&'a str>,
+}
+
+impl Selection<'_> {
+    /// Everything in `[from, to)`.
+    pub fn window(from: OffsetDateTime, to: OffsetDateTime) -> Self {
+        Selection { from, to, accounts: None, model: None }
+    }
+}
+
+/// Requests per account in the selection, by account id.
 pub async fn request_counts(
     conn: &mut PgConnection,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    selection: Selection<'_>,
 ) -> Result<Vec<(String, i64)>, StoreError> {
     let rows = sqlx::query!(
         r#"SELECT account_id, count(*) AS "requests!"
            FROM events WHERE ts >= $1 AND ts < $2
+             AND ($3::text[] IS NULL OR account_id = ANY($3)) AND ($4::text IS NULL OR model = $4)
            GROUP BY account_id ORDER BY account_id"#,
-        from,
-        to
+        selection.from,
+        selection.to,
+        selection.accounts as Option<&[String]>,
+        selection.model
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -49,13 +72,12 @@ pub async fn time_range(conn: &mut PgConnection) -> Result<Option<(OffsetDateTim
     Ok(row.first.zip(row.last))
 }
 
-/// Every request of the window as detection reads it, ordered by account and
-/// time, streamed: the caller groups consecutive rows by account and never
+/// Every request of the selection as detection reads it, ordered by account
+/// and time, streamed: the caller groups consecutive rows by account and never
 /// needs the whole window in memory.
 pub fn stream_requests<'c>(
     conn: &'c mut PgConnection,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
+    selection: Selection<'c>,
 ) -> impl futures_util::Stream<Item = Result<RequestRecord, StoreError>> + 'c {
     use futures_util::TryStreamExt;
     sqlx::query!(
@@ -66,9 +88,12 @@ pub fn stream_requests<'c>(
                   conversation_id, temperature, max_tokens, n, logprobs, finish_reason,
                   prompt_tokens, completion_tokens, client_ip, user_agent
            FROM events WHERE ts >= $1 AND ts < $2
+             AND ($3::text[] IS NULL OR account_id = ANY($3)) AND ($4::text IS NULL OR model = $4)
            ORDER BY account_id, ts, event_id"#,
-        from,
-        to
+        selection.from,
+        selection.to,
+        selection.accounts as Option<&[String]>,
+        selection.model
     )
     .fetch(conn)
     .map_err(StoreError::from)

@@ -156,11 +156,13 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
     ];
     store(&pool, &cache, &batch).await;
     let mut conn = pool.acquire().await.unwrap();
-    let records: Vec<_> =
-        dw_store::activity::stream_requests(&mut conn, datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-09 0:00 UTC))
-            .try_collect()
-            .await
-            .unwrap();
+    let records: Vec<_> = dw_store::activity::stream_requests(
+        &mut conn,
+        dw_store::activity::Selection::window(datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-09 0:00 UTC)),
+    )
+    .try_collect()
+    .await
+    .unwrap();
     let keys: Vec<(&str, &str, u32)> =
         records.iter().map(|r| (r.account_id.as_str(), r.event_id.as_str(), r.prior_turns)).collect();
     assert_eq!(
