@@ -111,9 +111,17 @@ impl App {
         let config: &DetectConfig = &self.config.detect;
         let scores = match detector {
             Detector::Signals => {
+                let started = std::time::Instant::now();
                 let accounts = account_signals(&mut conn, window).await?;
+                let signals_done = started.elapsed();
                 let weights = dw_detect::Weights::default();
-                dw_detect::score_population(accounts, config, &weights).into_iter().map(|v| v.score).collect()
+                let verdicts = dw_detect::score_population(accounts, config, &weights);
+                tracing::debug!(
+                    stream_and_signals_ms = signals_done.as_millis() as u64,
+                    scoring_and_linking_ms = (started.elapsed() - signals_done).as_millis() as u64,
+                    "audit stages"
+                );
+                verdicts.into_iter().map(|v| v.score).collect()
             }
             Detector::Baseline => {
                 let counts = dw_store::activity::request_counts(&mut conn, window.selection()).await?;

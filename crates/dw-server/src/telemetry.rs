@@ -13,7 +13,9 @@ pub fn init(settings: &LogSettings) -> anyhow::Result<()> {
         _ => EnvFilter::try_new(&settings.filter)
             .map_err(|e| anyhow::anyhow!("log.filter {:?} is not a valid filter: {e}", settings.filter))?,
     };
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colours only for a person at a terminal: log files and collectors get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = match settings.format {
         LogFormat::Human => builder.with_span_events(FmtSpan::NONE).try_init(),
         LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).try_init(),

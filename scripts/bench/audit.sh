@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Audit benchmark: `distillwatch audit` over a 7-day window of simulated
+# traffic at 1x, 2x and 4x (about 100,000 / 200,000 / 400,000 events), against
+# the floor any audit of this data pays: reading the same columns of the same
+# window out of PostgreSQL (psql \copy of the audit's SELECT to /dev/null).
+# Each size is loaded into a fresh database of one embedded cluster; each
+# audit runs RUNS times; wall time and peak RSS come from /usr/bin/time, the
+# stage split from the audit's own debug log.
+#
+#   cargo build --release --bin distillwatch
+#   for s in 1 2 4; do target/release/distillwatch simulate --seed 21 --scale $s --data ../shared/data \
+#       --out bench-out/audit/events-$s.jsonl --labels bench-out/audit/labels-$s.csv; done
+#   scripts/bench/audit.sh 3
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+runs=${1:-3}
+bin=$(realpath target/release/distillwatch)
+work=$(mktemp -d "${TMPDIR:-/tmp}/dw-audit.XXXXXX")
+state="$work/state"
+unset DATABASE_URL
+export DISTILLWATCH__LOG__FILTER=warn
+
+url=$("$bin" --data-dir "$state" db start)
+base="${url%/distillwatch}"
+cleanup() {
+    "$bin" --data-dir "$state" db remove --yes >/dev/null 2>&1 || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+echo "PostgreSQL $(psql "$base/postgres" -XAtc 'SHOW server_version'); $(nproc) cores; runs: $runs"
+
+select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
+  greatest(coalesce(jsonb_array_length(messages) - jsonb_array_length(jsonb_path_query_array(messages,
+  '\$[*] ? (@.role == \"system\" || @.role == \"developer\")')) - 1, 0), 0)::int,
+  conversation_id, temperature, max_tokens, n, logprobs, finish_reason, prompt_tokens, completion_tokens,
+  client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
+
+printf '%-6s %9s %9s | %-28s | %-22s | %-26s | %s\n' scale events accounts "audit wall s (median, runs)" "peak RSS MB (max)" "stages ms (stream+signals / score+link)" "scan floor s (median) | ratio"
+for scale in 1 2 4; do
+    file=bench-out/audit/events-$scale.jsonl
+    [[ -f $file ]] || { echo "missing $file (see the header)"; exit 2; }
+    db="audit_$scale"
+    psql "$base/postgres" -XqAtc "CREATE DATABASE $db"
+    DATABASE_URL="$base/$db" "$bin" ingest "$file" >/dev/null 2>"$work/ingest.log" || { cat "$work/ingest.log"; exit 1; }
+    psql "$base/$db" -XqAtc "VACUUM ANALYZE"
+    events=$(psql "$base/$db" -XAtc "SELECT count(*) FROM events")
+    accounts=$(psql "$base/$db" -XAtc "SELECT count(DISTINCT account_id) FROM events")
+    walls=(); rss=0; stages=""
+    for _ in $(seq "$runs"); do
+        DATABASE_URL="$base/$db" DISTILLWATCH__LOG__FILTER="warn,dw_app=debug" /usr/bin/time -f '%e %M' -o "$work/time" \
+            "$bin" audit --from 2026-11-02 --to 2026-11-09 --output /dev/null 2>"$work/log" || { cat "$work/log"; exit 1; }
+        read -r wall kb <"$work/time"
+        walls+=("$wall")
+        (( kb / 1024 > rss )) && rss=$(( kb / 1024 ))
+        stages=$(grep -o 'stream_and_signals_ms=[0-9]*.*scoring_and_linking_ms=[0-9]*' "$work/log" | sed 's/[a-z_]*=//g; s/ / \/ /' | tail -1)
+    done
+    floors=()
+    for _ in $(seq "$runs"); do
+        start=$(date +%s.%N)
+        psql "$base/$db" -XqAc "\\copy ($select_sql) TO '/dev/null'"
+        floors+=("$(echo "$(date +%s.%N) - $start" | bc)")
+    done
+    median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+    mw=$(median "${walls[@]}"); mf=$(median "${floors[@]}")
+    printf '%-6s %9s %9s | %-28s | %-22s | %-26s | %.2f | %.1fx\n' "${scale}x" "$events" "$accounts" \
+        "$mw (${walls[*]})" "$rss" "$stages" "$mf" "$(echo "$mw / $mf" | bc -l)"
+done
