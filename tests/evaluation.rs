@@ -39,9 +39,27 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
     ingest.arg("ingest").arg(&events);
     ok(&run(ingest, None));
 
+    let evidence = dir.path().join("evidence.jsonl");
     let mut audit = command(Some(&db.url), repo());
     audit.args(["audit", "--from", "2026-11-02", "--to", "2026-11-05T00:00:00Z", "--output"]).arg(&scores);
+    audit.arg("--evidence").arg(&evidence);
     ok(&run(audit, None));
+    // Evidence: one object per flagged account, every signal with its value or why not.
+    let flagged_rows = std::fs::read_to_string(&scores).unwrap().lines().filter(|l| l.contains(",true,")).count();
+    let bundles: Vec<serde_json::Value> =
+        std::fs::read_to_string(&evidence).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(bundles.len(), flagged_rows);
+    assert!(!bundles.is_empty(), "three days of a bulk harvester are flagged");
+    for bundle in &bundles {
+        assert_eq!(bundle["score"]["flagged"], true);
+        let signals = bundle["signals"].as_array().unwrap();
+        assert!(
+            signals.iter().any(|s| s["name"] == "reference_match" && s["detail"] == "not computed: no reference set")
+        );
+        assert!(
+            signals.iter().all(|s| s["value"].is_number() || s["detail"].as_str().unwrap().starts_with("not computed"))
+        );
+    }
 
     let active: BTreeSet<String> = std::fs::read_to_string(&events)
         .unwrap()

@@ -111,17 +111,8 @@ impl App {
         let config: &DetectConfig = &self.config.detect;
         let scores = match detector {
             Detector::Signals => {
-                let started = std::time::Instant::now();
-                let accounts = account_signals(&mut conn, window).await?;
-                let signals_done = started.elapsed();
-                let weights = dw_detect::Weights::default();
-                let verdicts = dw_detect::score_population(accounts, config, &weights);
-                tracing::debug!(
-                    stream_and_signals_ms = signals_done.as_millis() as u64,
-                    scoring_and_linking_ms = (started.elapsed() - signals_done).as_millis() as u64,
-                    "audit stages"
-                );
-                verdicts.into_iter().map(|v| v.score).collect()
+                drop(conn);
+                self.audit_verdicts(window).await?.into_iter().map(|v| v.score).collect()
             }
             Detector::Baseline => {
                 let counts = dw_store::activity::request_counts(&mut conn, window.selection()).await?;
@@ -139,6 +130,24 @@ impl App {
             "audit done"
         );
         Ok(scores)
+    }
+
+    /// The signal detector's verdicts, with everything behind each score:
+    /// every signal with its value, counts, example events, percentile,
+    /// weight and contribution, and the reason of the account's link.
+    pub async fn audit_verdicts(&self, window: &AuditWindow) -> Result<Vec<dw_detect::Verdict>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let started = std::time::Instant::now();
+        let accounts = account_signals(&mut conn, window).await?;
+        let signals_done = started.elapsed();
+        let weights = dw_detect::Weights::default();
+        let verdicts = dw_detect::score_population(accounts, &self.config.detect, &weights);
+        tracing::debug!(
+            stream_and_signals_ms = signals_done.as_millis() as u64,
+            scoring_and_linking_ms = (started.elapsed() - signals_done).as_millis() as u64,
+            "audit stages"
+        );
+        Ok(verdicts)
     }
 
     /// Request times (Unix seconds) per account in the window, for evaluators.

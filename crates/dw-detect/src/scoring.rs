@@ -129,6 +129,7 @@ impl Default for Weights {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct ScoredSignal {
     /// The signal.
+    #[serde(flatten)]
     pub signal: Signal,
     /// Its percentile among the window's accounts that have it (0–100).
     pub percentile: Option<f64>,

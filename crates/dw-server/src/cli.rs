@@ -141,6 +141,10 @@ pub enum Command {
         /// Only requests to this model.
         #[arg(long)]
         model: Option<String>,
+        /// Also write each flagged account's evidence (signals, counts,
+        /// example events, percentiles, contributions, link) as JSON Lines.
+        #[arg(long)]
+        evidence: Option<PathBuf>,
     },
     /// Measure detection quality on labelled traffic: ingest into a throwaway
     /// database, replay daily audits, report against the labels.
@@ -317,9 +321,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { from, to, output, accounts, model } => {
-            crate::evaluate::audit(&settings, &crate::evaluate::AuditArgs { from, to, output, accounts, model })
-                .await?;
+        Command::Audit { from, to, output, accounts, model, evidence } => {
+            let args = crate::evaluate::AuditArgs { from, to, output, accounts, model, evidence };
+            crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Eval { events, labels, suite, seed, data, json, markdown, floors } => {

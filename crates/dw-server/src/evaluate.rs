@@ -107,10 +107,21 @@ pub async fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<()> 
     }
     let db = Database::open(&settings.database).await?;
     let app = App::new(db.pool.clone(), crate::cli::app_config(settings));
-    let scores = app.audit(&window, Detector::DEFAULT).await;
+    // The evidence needs the signal detector's verdicts; the scores file alone
+    // takes whatever the default detector is.
+    let (scores, evidence) = match &args.evidence {
+        Some(_) => match app.audit_verdicts(&window).await {
+            Ok(verdicts) => (Ok(verdicts.iter().map(|v| v.score.clone()).collect()), verdicts),
+            Err(e) => (Err(e), Vec::new()),
+        },
+        None => (app.audit(&window, Detector::DEFAULT).await, Vec::new()),
+    };
     db.close().await?;
-    let scores = scores?;
+    let scores: Vec<AccountScore> = scores?;
     write_scores(&scores, output)?;
+    if let Some(path) = &args.evidence {
+        write_evidence(&evidence, path)?;
+    }
     let flagged = scores.iter().filter(|s| s.flagged).count();
     eprintln!(
         "audited {} accounts active in [{from}, {to}) with {}: {flagged} flagged",
@@ -133,6 +144,23 @@ pub struct AuditArgs {
     pub accounts: Option<PathBuf>,
     /// A model to narrow the audit to.
     pub model: Option<String>,
+    /// Write the flagged accounts' evidence here (JSON Lines).
+    pub evidence: Option<PathBuf>,
+}
+
+/// One JSON object per flagged account: its score, the reason of its link,
+/// and every signal with value, counts, example events, percentile, weight
+/// and contribution.
+fn write_evidence(verdicts: &[dw_detect::Verdict], path: &Path) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
+    );
+    for verdict in verdicts.iter().filter(|v| v.score.flagged) {
+        serde_json::to_writer(&mut out, verdict)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(())
 }
 
 /// Account ids, one per line (blank lines and `#` comments skipped).
