@@ -22,7 +22,25 @@ pub struct AccountSignals {
     pub signals: Vec<Signal>,
     /// The network and client most of its requests came from.
     pub infrastructure: Option<Infrastructure>,
+    /// For a platform account (one that passes its own end users along), its
+    /// busiest end users, each reduced to its own signals.
+    pub end_users: Vec<EndUserSignals>,
 }
+
+/// One end user of a platform account, reduced to its signals.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EndUserSignals {
+    /// The end user's id as the platform sent it.
+    pub end_user: String,
+    /// Its requests in the window.
+    pub requests: usize,
+    /// Its signals.
+    pub signals: Vec<Signal>,
+}
+
+/// End users with fewer requests than this are not scored on their own: a
+/// platform's typical user sends a handful.
+pub const MIN_END_USER_REQUESTS: usize = 20;
 
 impl AccountSignals {
     /// Reduces an account's requests (in time order) to what scoring and linking need.
@@ -33,8 +51,34 @@ impl AccountSignals {
             requests: requests.len(),
             signals: crate::signals::account_signals(requests),
             infrastructure: linking::dominant_infrastructure(requests),
+            end_users: end_user_signals(requests),
         })
     }
+}
+
+/// A reseller or app that passes its end users along can hide one
+/// extractor among many people: its busiest end users are scored on their
+/// own. (Only ever to raise the account's risk: end-user ids are the
+/// sender's to choose, so they never lower it.)
+fn end_user_signals(requests: &[dw_domain::RequestRecord]) -> Vec<EndUserSignals> {
+    let mut by_user: std::collections::BTreeMap<&str, Vec<dw_domain::RequestRecord>> = Default::default();
+    for r in requests {
+        if let Some(user) = r.end_user.as_deref() {
+            by_user.entry(user).or_default().push(r.clone());
+        }
+    }
+    if by_user.len() < 2 {
+        return Vec::new();
+    }
+    by_user
+        .into_iter()
+        .filter(|(_, own)| own.len() >= MIN_END_USER_REQUESTS)
+        .map(|(user, own)| EndUserSignals {
+            end_user: user.to_owned(),
+            requests: own.len(),
+            signals: crate::signals::account_signals(&own),
+        })
+        .collect()
 }
 
 /// The verdict on one account with everything behind it.
@@ -48,6 +92,21 @@ pub struct Verdict {
     pub signals: Vec<ScoredSignal>,
     /// Why the account is linked to its cluster, when it is.
     pub link_reason: Option<String>,
+    /// The riskiest of a platform account's end users, when it was scored.
+    pub riskiest_end_user: Option<EndUserVerdict>,
+}
+
+/// A platform account's end user, scored on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EndUserVerdict {
+    /// The end user's id.
+    pub end_user: String,
+    /// Its requests.
+    pub requests: usize,
+    /// Its risk on its own signals.
+    pub risk: f64,
+    /// Its largest contributions.
+    pub top_signals: Vec<Contribution>,
 }
 
 /// Scores a population, keeping the input order: each account on its own
@@ -72,9 +131,13 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 .enumerate()
                 .map(|(i, s)| (s, columns.get(i).and_then(|c| c[row])))
                 .collect();
-            let (score, signals) =
+            let (mut score, signals) =
                 scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
-            Verdict { score, requests: account.requests, signals, link_reason: None }
+            let riskiest_end_user = riskiest_end_user(account.end_users, config, weights);
+            if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
+                raise(&mut score, user.risk, "riskiest_end_user", config);
+            }
+            Verdict { score, requests: account.requests, signals, link_reason: None, riskiest_end_user }
         })
         .collect();
 
@@ -91,17 +154,41 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
             verdict.score.cluster_id = Some(cluster.id.clone());
             verdict.link_reason = Some(cluster.reason.clone());
             if cluster_risk > verdict.score.risk {
-                let raised_by = cluster_risk - verdict.score.risk;
-                let score = &mut verdict.score;
-                score.risk = cluster_risk;
-                score.top_signals.insert(0, Contribution { signal: "linked_cluster".into(), contribution: raised_by });
-                score.top_signals.truncate(5);
-                score.level = config.levels.level(cluster_risk);
-                score.flagged = score.level >= config.flags.flag_level;
+                raise(&mut verdict.score, cluster_risk, "linked_cluster", config);
             }
         }
     }
     verdicts
+}
+
+/// Raises a score to `risk` for `reason`, which heads its contributions.
+fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &DetectConfig) {
+    let raised_by = risk - score.risk;
+    score.risk = risk;
+    score.top_signals.insert(0, Contribution { signal: reason.into(), contribution: raised_by });
+    score.top_signals.truncate(5);
+    score.level = config.levels.level(risk);
+    score.flagged = score.level >= config.flags.flag_level;
+}
+
+fn riskiest_end_user(
+    end_users: Vec<EndUserSignals>,
+    config: &DetectConfig,
+    weights: &Weights,
+) -> Option<EndUserVerdict> {
+    end_users
+        .into_iter()
+        .map(|user| {
+            let signals = user.signals.into_iter().map(|s| (s, None)).collect();
+            let (score, _) = scoring::score_account(&user.end_user, signals, weights, &config.levels, &config.flags);
+            EndUserVerdict {
+                end_user: user.end_user,
+                requests: user.requests,
+                risk: score.risk,
+                top_signals: score.top_signals,
+            }
+        })
+        .max_by(|a, b| a.risk.total_cmp(&b.risk).then(b.end_user.cmp(&a.end_user)))
 }
 
 fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
@@ -161,6 +248,39 @@ mod tests {
         // Contributions are listed and never exceed the risk.
         let listed: f64 = lone.score.top_signals.iter().map(|c| c.contribution).sum();
         assert!(listed <= lone.score.risk + 1e-12);
+    }
+
+    #[test]
+    fn an_extractor_behind_a_platform_account_raises_the_account() {
+        // Forty people with a few conversational requests each, and one end user harvesting around the clock.
+        let mut requests = Vec::new();
+        for u in 0..40 {
+            for k in 0..5 {
+                let mut r = request(requests.len(), (u * 3_600_000 + k * 60_000) as i64, "hello there");
+                r.prior_turns = k as u32;
+                r.end_user = Some(format!("person{u}"));
+                requests.push(r);
+            }
+        }
+        for (i, mut r) in account("platform", "203.0.113.9", "OpenAI/JS 4.70.0", 200, 3, 4096).into_iter().enumerate() {
+            r.end_user = Some("u_harvest".into());
+            r.event_id = format!("h{i}");
+            requests.push(r);
+        }
+        requests.sort_by_key(|r| r.ts_ms);
+        for r in &mut requests {
+            r.account_id = "platform".into();
+        }
+        let verdicts = score_population(
+            vec![AccountSignals::from_requests(&requests).unwrap()],
+            &DetectConfig::default(),
+            &Weights::default(),
+        );
+        let user = verdicts[0].riskiest_end_user.as_ref().unwrap();
+        assert_eq!((user.end_user.as_str(), user.requests), ("u_harvest", 600));
+        assert!(verdicts[0].score.flagged, "{:?}", verdicts[0].score);
+        assert_eq!(verdicts[0].score.risk, user.risk);
+        assert_eq!(verdicts[0].score.top_signals[0].signal, "riskiest_end_user");
     }
 
     #[test]

@@ -41,4 +41,7 @@ pub struct RequestRecord {
     pub client_ip: Option<IpAddr>,
     /// The client's user agent.
     pub user_agent: Option<String>,
+    /// The platform's own end user, when a reseller or app passes one along
+    /// (the `user` field of OpenAI-style requests).
+    pub end_user: Option<String>,
 }

@@ -86,7 +86,8 @@ pub fn stream_requests<'c>(
                       - jsonb_array_length(jsonb_path_query_array(messages, '$[*] ? (@.role == "system" || @.role == "developer")'))
                       - 1, 0), 0)::int AS "prior_turns!",
                   conversation_id, temperature, max_tokens, n, logprobs, finish_reason,
-                  prompt_tokens, completion_tokens, client_ip, user_agent
+                  prompt_tokens, completion_tokens, client_ip, user_agent,
+                  coalesce(metadata->>'user', metadata->'_unknown'->>'request.user') AS end_user
            FROM events WHERE ts >= $1 AND ts < $2
              AND ($3::text[] IS NULL OR account_id = ANY($3)) AND ($4::text IS NULL OR model = $4)
            ORDER BY account_id, ts, event_id"#,
@@ -115,5 +116,6 @@ pub fn stream_requests<'c>(
         completion_tokens: r.completion_tokens,
         client_ip: r.client_ip.map(|net| net.addr()),
         user_agent: r.user_agent,
+        end_user: r.end_user,
     })
 }

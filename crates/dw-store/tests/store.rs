@@ -148,8 +148,18 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
                 {"role":"user","content":"hi"},{"role":"assistant","content":"hello"},{"role":"user","content":"more"}]},
             "client":{"ip":"203.0.113.5:443","user_agent":"ua"}}"#,
     );
+    let platform = event(
+        r#"{"event_id":"p1","account_id":"c","timestamp":"2026-11-02T11:00:00Z","model":"m",
+            "request":{"prompt":"x","user":"u_7"}}"#,
+    );
+    let passed_along = event(
+        r#"{"event_id":"p2","account_id":"c","timestamp":"2026-11-02T12:00:00Z","model":"m",
+            "request":{"prompt":"y"},"metadata":{"user":"u_8"}}"#,
+    );
     let batch = vec![
         simple("b", "b1", "2026-11-02T09:00:00Z"),
+        platform,
+        passed_along,
         chat,
         simple("a", "a1", "2026-11-03T00:00:00Z"),
         simple("a", "late", "2026-11-09T00:00:00Z"),
@@ -167,9 +177,11 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
         records.iter().map(|r| (r.account_id.as_str(), r.event_id.as_str(), r.prior_turns)).collect();
     assert_eq!(
         keys,
-        [("a", "a1", 0), ("b", "b1", 0), ("b", "c2", 2)],
-        "`to` exclusive; system and developer not turns"
+        [("a", "a1", 0), ("b", "b1", 0), ("b", "c2", 2), ("c", "p1", 0), ("c", "p2", 0)],
+        "`to` exclusive; system and developer messages are not turns"
     );
+    let end_users: Vec<Option<&str>> = records[3..].iter().map(|r| r.end_user.as_deref()).collect();
+    assert_eq!(end_users, [Some("u_7"), Some("u_8")], "the request's `user`, or the metadata's");
     assert_eq!(records[2].client_ip, Some("203.0.113.5".parse().unwrap()));
     assert_eq!(records[2].system_prompt.as_deref(), Some("s\n\nd"));
 }

@@ -125,6 +125,7 @@ pub(crate) mod test_support {
             completion_tokens: None,
             client_ip: None,
             user_agent: None,
+            end_user: None,
         }
     }
 }
