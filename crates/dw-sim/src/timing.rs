@@ -20,9 +20,6 @@ pub const OFFICE: [f64; 24] = [
     0.15, 0.12, 0.10, 0.06, 0.03,
 ];
 
-/// A machine that does not sleep.
-pub const FLAT: [f64; 24] = [1.0; 24];
-
 /// The simulated window.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {

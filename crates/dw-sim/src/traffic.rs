@@ -220,11 +220,6 @@ impl Gen<'_> {
         self.pick(&self.corpus.responses).clone()
     }
 
-    /// Text of the owned string.
-    pub fn text(s: String) -> Text {
-        Arc::from(s)
-    }
-
     /// The model a request goes to at `t`: `usual` before the release, and
     /// after it the new model with probability `adoption`.
     pub fn model_at(&mut self, t: f64, usual: Model, adoption: f64) -> Model {
