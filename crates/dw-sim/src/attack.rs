@@ -175,10 +175,12 @@ pub fn farm(g: &mut Gen, residential: bool) {
                 })
                 .collect()
         };
-        // Keep each day's requests inside that day, so the cap holds per calendar day.
+        // Keep each day's requests inside that (UTC) day, so the cap holds per
+        // calendar day: a shift or a local evening that runs past midnight
+        // wraps to the same day's early hours rather than piling up at its end.
         let day_start = (g.window.start + i64::from(day) * DAY) as f64;
         for t in &mut times {
-            *t = t.clamp(day_start, day_start + DAY as f64 - 1.0);
+            *t = day_start + (*t - day_start).rem_euclid(DAY as f64);
         }
         times.sort_by(f64::total_cmp);
         for t in times {
