@@ -57,7 +57,7 @@ impl Baseline {
                     account_id: a.account_id.clone(),
                     risk,
                     level,
-                    flagged: level >= policy.flag_level,
+                    flagged: policy.flags(&a.account_id, level),
                     cluster_id: None,
                     top_signals: vec![Contribution { signal: "request_count".into(), contribution: risk }],
                 }

@@ -168,7 +168,7 @@ fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &
     score.top_signals.insert(0, Contribution { signal: reason.into(), contribution: raised_by });
     score.top_signals.truncate(5);
     score.level = config.levels.level(risk);
-    score.flagged = score.level >= config.flags.flag_level;
+    score.flagged = config.flags.flags(&score.account_id, score.level);
 }
 
 fn riskiest_end_user(
@@ -245,6 +245,29 @@ mod tests {
         assert!(verdicts[..30].iter().all(|v| v.score.cluster_id == farm.score.cluster_id));
         assert!(lone.score.cluster_id.is_none() && !lone.score.flagged, "{:?}", lone.score);
         assert!(lone.score.risk < farm.score.risk);
+
+        // An allowlisted member keeps its score and cluster but is not flagged.
+        let mut config = DetectConfig::default();
+        config.flags.allowlist.insert("farm03".into());
+        let population = (0..30)
+            .map(|i| {
+                AccountSignals::from_requests(&account(
+                    &format!("farm{i:02}"),
+                    "203.0.113.9",
+                    "OpenAI/Python 1.50.0",
+                    25,
+                    5,
+                    4096,
+                ))
+                .unwrap()
+            })
+            .collect();
+        let allowed = &score_population(population, &config, &Weights::default())[3];
+        assert_eq!(
+            (allowed.score.risk, &allowed.score.cluster_id),
+            (verdicts[3].score.risk, &verdicts[3].score.cluster_id)
+        );
+        assert!(!allowed.score.flagged);
         // Contributions are listed and never exceed the risk.
         let listed: f64 = lone.score.top_signals.iter().map(|c| c.contribution).sum();
         assert!(listed <= lone.score.risk + 1e-12);

@@ -56,16 +56,26 @@ impl LevelThresholds {
 }
 
 /// When an account is flagged.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FlagPolicy {
     /// Accounts at this level or above are flagged.
     pub flag_level: RiskLevel,
+    /// Accounts that are scored but never flagged: licensed to distill,
+    /// evaluation partners, the provider's own test accounts.
+    pub allowlist: std::collections::BTreeSet<String>,
 }
 
 impl Default for FlagPolicy {
     fn default() -> Self {
-        Self { flag_level: RiskLevel::High }
+        Self { flag_level: RiskLevel::High, allowlist: Default::default() }
+    }
+}
+
+impl FlagPolicy {
+    /// Whether an account at this level is flagged.
+    pub fn flags(&self, account_id: &str, level: RiskLevel) -> bool {
+        level >= self.flag_level && !self.allowlist.contains(account_id)
     }
 }
 
@@ -81,6 +91,14 @@ mod tests {
         assert_eq!(t.level(0.749_999), RiskLevel::Medium);
         assert_eq!(t.level(0.75), RiskLevel::High);
         assert_eq!(t.level(1.0), RiskLevel::Critical);
+    }
+
+    #[test]
+    fn allowlisted_accounts_are_scored_but_never_flagged() {
+        let policy = FlagPolicy { allowlist: ["partner".to_owned()].into(), ..FlagPolicy::default() };
+        assert!(policy.flags("someone", RiskLevel::Critical));
+        assert!(!policy.flags("partner", RiskLevel::Critical));
+        assert!(!policy.flags("someone", RiskLevel::Medium));
     }
 
     #[test]

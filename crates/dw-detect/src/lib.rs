@@ -45,7 +45,7 @@ pub enum DetectError {
 
 /// Everything a detector run is configured by, in one versioned place
 /// (`[detect]` in the settings).
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DetectConfig {
     /// Risk thresholds of the levels.

@@ -176,7 +176,7 @@ pub fn score_account(
         account_id: account_id.to_owned(),
         risk,
         level,
-        flagged: level >= policy.flag_level,
+        flagged: policy.flags(account_id, level),
         cluster_id: None,
         top_signals: top,
     };

@@ -267,7 +267,7 @@ impl Cli {
 
 /// The use cases' settings.
 pub(crate) fn app_config(settings: &Settings) -> AppConfig {
-    AppConfig { retention_days: settings.retention.days, detect: settings.detect }
+    AppConfig { retention_days: settings.retention.days, detect: settings.detect.clone() }
 }
 
 /// Runs one command.

@@ -294,8 +294,13 @@ mod tests {
 
     #[test]
     fn detection_settings_come_from_the_file_and_are_checked() {
-        let s = load(&[], Some("[detect.flags]\nflag_level = \"medium\"\n[detect.levels]\nhigh = 0.8\n")).unwrap();
+        let s = load(
+            &[],
+            Some("[detect.flags]\nflag_level = \"medium\"\nallowlist = [\"acct_partner\"]\n[detect.levels]\nhigh = 0.8\n"),
+        )
+        .unwrap();
         assert_eq!(s.detect.flags.flag_level, dw_domain::RiskLevel::Medium);
+        assert!(s.detect.flags.allowlist.contains("acct_partner"));
         assert_eq!(
             (s.detect.levels.high, s.detect.levels.critical),
             (0.8, 0.9),
