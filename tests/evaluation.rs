@@ -59,6 +59,8 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
         assert!(
             signals.iter().all(|s| s["value"].is_number() || s["detail"].as_str().unwrap().starts_with("not computed"))
         );
+        assert!(!bundle["evidence"]["hourly"].as_object().unwrap().is_empty(), "a timeline");
+        assert!(!bundle["evidence"]["sample_prompts"].as_array().unwrap().is_empty(), "sample prompts");
     }
 
     let active: BTreeSet<String> = std::fs::read_to_string(&events)

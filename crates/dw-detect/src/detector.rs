@@ -25,6 +25,8 @@ pub struct AccountSignals {
     /// For a platform account (one that passes its own end users along), its
     /// busiest end users, each reduced to its own signals.
     pub end_users: Vec<EndUserSignals>,
+    /// Its activity at a glance, for the evidence bundle.
+    pub evidence: crate::evidence::Evidence,
 }
 
 /// One end user of a platform account, reduced to its signals.
@@ -52,6 +54,7 @@ impl AccountSignals {
             signals: crate::signals::account_signals(requests),
             infrastructure: linking::dominant_infrastructure(requests),
             end_users: end_user_signals(requests),
+            evidence: crate::evidence::account_evidence(requests),
         })
     }
 }
@@ -94,6 +97,8 @@ pub struct Verdict {
     pub link_reason: Option<String>,
     /// The riskiest of a platform account's end users, when it was scored.
     pub riskiest_end_user: Option<EndUserVerdict>,
+    /// Timeline, parameters, sources and sample prompts.
+    pub evidence: crate::evidence::Evidence,
 }
 
 /// A platform account's end user, scored on its own.
@@ -137,7 +142,14 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);
             }
-            Verdict { score, requests: account.requests, signals, link_reason: None, riskiest_end_user }
+            Verdict {
+                score,
+                requests: account.requests,
+                signals,
+                link_reason: None,
+                riskiest_end_user,
+                evidence: account.evidence,
+            }
         })
         .collect();
 

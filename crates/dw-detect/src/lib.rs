@@ -11,6 +11,8 @@
 //!   with its evidence or the reason it was not computed.
 //! - [`scoring`]: transforms and weights (one versioned table) from signals
 //!   to risk, with every contribution.
+//! - [`evidence`]: an account's activity at a glance (hourly timeline,
+//!   parameter histograms, sources, sample prompts).
 //! - [`linking`]: accounts joined into clusters by what one operator's
 //!   accounts share.
 //! - [`detector`]: a window's population scored together (percentiles,
@@ -20,6 +22,7 @@
 
 pub mod baseline;
 pub mod detector;
+pub mod evidence;
 pub mod levels;
 pub mod linking;
 pub mod scoring;

@@ -47,7 +47,8 @@ pub fn dominant_infrastructure(requests: &[RequestRecord]) -> Option<Infrastruct
     (count as f64 >= DOMINANT_SHARE * requests.len() as f64).then_some(top)
 }
 
-fn network_of(ip: IpAddr) -> String {
+/// The /24 (IPv4) or /48 (IPv6) network of an address, as text.
+pub fn network_of(ip: IpAddr) -> String {
     match ip {
         IpAddr::V4(v4) => {
             let o = v4.octets();
