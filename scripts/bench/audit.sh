@@ -5,7 +5,8 @@
 # window out of PostgreSQL (psql \copy of the audit's SELECT to /dev/null).
 # Each size is loaded into a fresh database of one embedded cluster; each
 # audit runs RUNS times; wall time and peak RSS come from /usr/bin/time, the
-# stage split from the audit's own debug log.
+# stage split from the audit's own debug log; the same audit with --evidence
+# (every account's timeline, parameters and sample prompts) is timed beside it.
 #
 #   cargo build --release --bin distillwatch
 #   for s in 1 2 4; do target/release/distillwatch simulate --seed 21 --scale $s --data ../shared/data \
@@ -36,7 +37,7 @@ select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
   conversation_id, temperature, max_tokens, n, logprobs, finish_reason, prompt_tokens, completion_tokens,
   client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
 
-printf '%-6s %9s %9s | %-28s | %-22s | %-26s | %s\n' scale events accounts "audit wall s (median, runs)" "peak RSS MB (max)" "stages ms (stream+signals / score+link)" "scan floor s (median) | ratio"
+printf '%-6s %9s %9s | %-28s | %-8s | %-26s | %-22s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link)" "--evidence s, RSS MB" "scan floor s (median) | ratio"
 for scale in 1 2 4; do
     file=bench-out/audit/events-$scale.jsonl
     [[ -f $file ]] || { echo "missing $file (see the header)"; exit 2; }
@@ -55,6 +56,14 @@ for scale in 1 2 4; do
         (( kb / 1024 > rss )) && rss=$(( kb / 1024 ))
         stages=$(grep -o 'stream_and_signals_ms=[0-9]*.*scoring_and_linking_ms=[0-9]*' "$work/log" | sed 's/[a-z_]*=//g; s/ / \/ /' | tail -1)
     done
+    evidence_walls=(); evidence_rss=0
+    for _ in $(seq "$runs"); do
+        DATABASE_URL="$base/$db" /usr/bin/time -f '%e %M' -o "$work/time" \
+            "$bin" audit --from 2026-11-02 --to 2026-11-09 --output /dev/null --evidence "$work/evidence.jsonl" 2>"$work/log" || { cat "$work/log"; exit 1; }
+        read -r wall kb <"$work/time"
+        evidence_walls+=("$wall")
+        if (( kb / 1024 > evidence_rss )); then evidence_rss=$(( kb / 1024 )); fi
+    done
     floors=()
     for _ in $(seq "$runs"); do
         start=$(date +%s.%N)
@@ -62,7 +71,7 @@ for scale in 1 2 4; do
         floors+=("$(echo "$(date +%s.%N) - $start" | bc)")
     done
     median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-    mw=$(median "${walls[@]}"); mf=$(median "${floors[@]}")
-    printf '%-6s %9s %9s | %-28s | %-22s | %-26s | %.2f | %.1fx\n' "${scale}x" "$events" "$accounts" \
-        "$mw (${walls[*]})" "$rss" "$stages" "$mf" "$(echo "$mw / $mf" | bc -l)"
+    mw=$(median "${walls[@]}"); mf=$(median "${floors[@]}"); me=$(median "${evidence_walls[@]}")
+    printf '%-6s %9s %9s | %-28s | %-8s | %-26s | %-22s | %.2f | %.1fx\n' "${scale}x" "$events" "$accounts" \
+        "$mw (${walls[*]})" "$rss" "$stages" "$me, $evidence_rss" "$mf" "$(echo "$mw / $mf" | bc -l)"
 done

@@ -3,7 +3,7 @@
 //! The same use case serves `distillwatch audit`, the evaluator's replays and
 //! (later) scheduled audits, so what is measured is what runs.
 
-use dw_detect::{AccountActivity, DetectConfig};
+use dw_detect::{AccountActivity, DetectConfig, Verdict};
 use dw_domain::AccountScore;
 use time::OffsetDateTime;
 
@@ -84,13 +84,14 @@ impl AuditWindow {
 async fn account_signals(
     conn: &mut sqlx::PgConnection,
     window: &AuditWindow,
+    with_evidence: bool,
 ) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
     use futures_util::TryStreamExt;
     let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.selection()));
     let mut accounts = Vec::new();
     let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
     let finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
-        out.extend(dw_detect::AccountSignals::from_requests(requests));
+        out.extend(dw_detect::AccountSignals::from_requests(requests, with_evidence));
         requests.clear();
     };
     while let Some(record) = stream.try_next().await? {
@@ -112,7 +113,7 @@ impl App {
         let scores = match detector {
             Detector::Signals => {
                 drop(conn);
-                self.audit_verdicts(window).await?.into_iter().map(|v| v.score).collect()
+                self.signal_verdicts(window, false).await?.into_iter().map(|v| v.score).collect()
             }
             Detector::Baseline => {
                 let counts = dw_store::activity::request_counts(&mut conn, window.selection()).await?;
@@ -135,10 +136,14 @@ impl App {
     /// The signal detector's verdicts, with everything behind each score:
     /// every signal with its value, counts, example events, percentile,
     /// weight and contribution, and the reason of the account's link.
-    pub async fn audit_verdicts(&self, window: &AuditWindow) -> Result<Vec<dw_detect::Verdict>, AppError> {
+    pub async fn audit_verdicts(&self, window: &AuditWindow) -> Result<Vec<Verdict>, AppError> {
+        self.signal_verdicts(window, true).await
+    }
+
+    async fn signal_verdicts(&self, window: &AuditWindow, with_evidence: bool) -> Result<Vec<Verdict>, AppError> {
         let mut conn = self.pool.acquire().await?;
         let started = std::time::Instant::now();
-        let accounts = account_signals(&mut conn, window).await?;
+        let accounts = account_signals(&mut conn, window, with_evidence).await?;
         let signals_done = started.elapsed();
         let weights = dw_detect::Weights::default();
         let verdicts = dw_detect::score_population(accounts, &self.config.detect, &weights);

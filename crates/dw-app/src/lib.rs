@@ -24,7 +24,7 @@ use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
 pub use audit::{AuditWindow, Detector};
-pub use dw_detect::DetectConfig;
+pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;

@@ -25,8 +25,8 @@ pub struct AccountSignals {
     /// For a platform account (one that passes its own end users along), its
     /// busiest end users, each reduced to its own signals.
     pub end_users: Vec<EndUserSignals>,
-    /// Its activity at a glance, for the evidence bundle.
-    pub evidence: crate::evidence::Evidence,
+    /// Its activity at a glance, for the evidence bundle, when asked for.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 /// One end user of a platform account, reduced to its signals.
@@ -45,16 +45,19 @@ pub struct EndUserSignals {
 pub const MIN_END_USER_REQUESTS: usize = 20;
 
 impl AccountSignals {
-    /// Reduces an account's requests (in time order) to what scoring and linking need.
-    pub fn from_requests(requests: &[dw_domain::RequestRecord]) -> Option<Self> {
+    /// Reduces an account's requests (in time order) to what scoring and
+    /// linking need, and to its evidence when `with_evidence` (an analyst's
+    /// audit; evaluations and scores files need none).
+    pub fn from_requests(requests: &[dw_domain::RequestRecord], with_evidence: bool) -> Option<Self> {
         let first = requests.first()?;
+        let frames = crate::signals::prompt_frames(requests);
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
-            signals: crate::signals::account_signals(requests),
+            signals: crate::signals::account_signals(requests, &frames),
             infrastructure: linking::dominant_infrastructure(requests),
-            end_users: end_user_signals(requests),
-            evidence: crate::evidence::account_evidence(requests),
+            end_users: end_user_signals(requests, &frames),
+            evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &frames)),
         })
     }
 }
@@ -63,11 +66,11 @@ impl AccountSignals {
 /// extractor among many people: its busiest end users are scored on their
 /// own. (Only ever to raise the account's risk: end-user ids are the
 /// sender's to choose, so they never lower it.)
-fn end_user_signals(requests: &[dw_domain::RequestRecord]) -> Vec<EndUserSignals> {
-    let mut by_user: std::collections::BTreeMap<&str, Vec<dw_domain::RequestRecord>> = Default::default();
-    for r in requests {
+fn end_user_signals(requests: &[dw_domain::RequestRecord], frames: &[(String, String)]) -> Vec<EndUserSignals> {
+    let mut by_user: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+    for (i, r) in requests.iter().enumerate() {
         if let Some(user) = r.end_user.as_deref() {
-            by_user.entry(user).or_default().push(r.clone());
+            by_user.entry(user).or_default().push(i);
         }
     }
     if by_user.len() < 2 {
@@ -76,10 +79,14 @@ fn end_user_signals(requests: &[dw_domain::RequestRecord]) -> Vec<EndUserSignals
     by_user
         .into_iter()
         .filter(|(_, own)| own.len() >= MIN_END_USER_REQUESTS)
-        .map(|(user, own)| EndUserSignals {
-            end_user: user.to_owned(),
-            requests: own.len(),
-            signals: crate::signals::account_signals(&own),
+        .map(|(user, own)| {
+            let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
+            let own_frames: Vec<(String, String)> = own.iter().map(|i| frames[*i].clone()).collect();
+            EndUserSignals {
+                end_user: user.to_owned(),
+                requests: own.len(),
+                signals: crate::signals::account_signals(&own_requests, &own_frames),
+            }
         })
         .collect()
 }
@@ -97,8 +104,8 @@ pub struct Verdict {
     pub link_reason: Option<String>,
     /// The riskiest of a platform account's end users, when it was scored.
     pub riskiest_end_user: Option<EndUserVerdict>,
-    /// Timeline, parameters, sources and sample prompts.
-    pub evidence: crate::evidence::Evidence,
+    /// Timeline, parameters, sources and sample prompts, when asked for.
+    pub evidence: Option<crate::evidence::Evidence>,
 }
 
 /// A platform account's end user, scored on its own.
@@ -229,23 +236,21 @@ mod tests {
             .collect()
     }
 
+    /// Thirty accounts sending from one /24 with one client, 25 requests a day for 5 days.
+    fn farm_population() -> Vec<AccountSignals> {
+        (0..30)
+            .map(|i| {
+                let requests = account(&format!("farm{i:02}"), "203.0.113.9", "OpenAI/Python 1.50.0", 25, 5, 4096);
+                AccountSignals::from_requests(&requests, false).unwrap()
+            })
+            .collect()
+    }
+
     #[test]
     fn a_farm_on_shared_infrastructure_is_linked_and_raised_and_a_lone_look_alike_is_not() {
-        let mut population: Vec<AccountSignals> = (0..30)
-            .map(|i| {
-                AccountSignals::from_requests(&account(
-                    &format!("farm{i:02}"),
-                    "203.0.113.9",
-                    "OpenAI/Python 1.50.0",
-                    25,
-                    5,
-                    4096,
-                ))
-                .unwrap()
-            })
-            .collect();
+        let mut population = farm_population();
         population.push(
-            AccountSignals::from_requests(&account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096))
+            AccountSignals::from_requests(&account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096), false)
                 .unwrap(),
         );
         let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
@@ -261,20 +266,7 @@ mod tests {
         // An allowlisted member keeps its score and cluster but is not flagged.
         let mut config = DetectConfig::default();
         config.flags.allowlist.insert("farm03".into());
-        let population = (0..30)
-            .map(|i| {
-                AccountSignals::from_requests(&account(
-                    &format!("farm{i:02}"),
-                    "203.0.113.9",
-                    "OpenAI/Python 1.50.0",
-                    25,
-                    5,
-                    4096,
-                ))
-                .unwrap()
-            })
-            .collect();
-        let allowed = &score_population(population, &config, &Weights::default())[3];
+        let allowed = &score_population(farm_population(), &config, &Weights::default())[3];
         assert_eq!(
             (allowed.score.risk, &allowed.score.cluster_id),
             (verdicts[3].score.risk, &verdicts[3].score.cluster_id)
@@ -307,7 +299,7 @@ mod tests {
             r.account_id = "platform".into();
         }
         let verdicts = score_population(
-            vec![AccountSignals::from_requests(&requests).unwrap()],
+            vec![AccountSignals::from_requests(&requests, false).unwrap()],
             &DetectConfig::default(),
             &Weights::default(),
         );
@@ -323,7 +315,8 @@ mod tests {
         let build = || {
             (0..4)
                 .map(|i| {
-                    AccountSignals::from_requests(&account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512)).unwrap()
+                    AccountSignals::from_requests(&account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512), true)
+                        .unwrap()
                 })
                 .collect::<Vec<_>>()
         };

@@ -8,8 +8,6 @@ use std::collections::BTreeMap;
 use dw_domain::RequestRecord;
 use serde::Serialize;
 
-use crate::signals::prompt_frame;
-
 /// Characters of a prompt kept as a sample.
 pub const SAMPLE_CHARS: usize = 300;
 
@@ -65,19 +63,16 @@ fn sample(r: &RequestRecord) -> SamplePrompt {
     SamplePrompt { event_id: r.event_id.clone(), text: r.prompt.chars().take(SAMPLE_CHARS).collect() }
 }
 
-/// The evidence of one account, from its requests in time order.
-pub fn account_evidence(requests: &[RequestRecord]) -> Evidence {
+/// The evidence of one account, from its requests in time order and their
+/// frames ([`crate::signals::prompt_frames`]).
+pub fn account_evidence(requests: &[RequestRecord], frames: &[(String, String)]) -> Evidence {
     let mut evidence = Evidence::default();
     let mut agents = BTreeMap::new();
     let mut networks = BTreeMap::new();
-    let mut frames: BTreeMap<(String, String), Vec<usize>> = BTreeMap::new();
-    for (i, r) in requests.iter().enumerate() {
-        let hour = r.ts_ms.div_euclid(3_600_000) * 3600;
-        let stamp = time::OffsetDateTime::from_unix_timestamp(hour)
-            .ok()
-            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-            .unwrap_or_else(|| hour.to_string());
-        count(&mut evidence.hourly, stamp);
+    let mut hours: BTreeMap<i64, u32> = BTreeMap::new();
+    let mut by_frame: BTreeMap<&(String, String), Vec<usize>> = BTreeMap::new();
+    for (i, (r, frame)) in requests.iter().zip(frames).enumerate() {
+        *hours.entry(r.ts_ms.div_euclid(3_600_000) * 3600).or_default() += 1;
         count(&mut evidence.models, r.model.clone());
         count(&mut evidence.temperature, known(r.temperature.map(|t| (f64::from(t) * 100.0).round() / 100.0)));
         count(&mut evidence.max_tokens, known(r.max_tokens));
@@ -85,14 +80,22 @@ pub fn account_evidence(requests: &[RequestRecord]) -> Evidence {
         count(&mut evidence.logprobs, known(r.logprobs));
         count(&mut agents, known(r.user_agent.as_deref()));
         count(&mut networks, r.client_ip.map_or_else(|| "unknown".to_owned(), crate::linking::network_of));
-        let frame = prompt_frame(&r.prompt);
-        if frames.len() < 10_000 || frames.contains_key(&frame) {
-            frames.entry(frame).or_default().push(i);
-        }
+        by_frame.entry(frame).or_default().push(i);
     }
+    // Hours are formatted once each, not once per request.
+    evidence.hourly = hours
+        .into_iter()
+        .map(|(hour, n)| {
+            let stamp = time::OffsetDateTime::from_unix_timestamp(hour)
+                .ok()
+                .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+                .unwrap_or_else(|| hour.to_string());
+            (stamp, n)
+        })
+        .collect();
     evidence.user_agents = top3(agents);
     evidence.networks = top3(networks);
-    if let Some((_, members)) = frames.iter().max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0))) {
+    if let Some((_, members)) = by_frame.iter().max_by(|a, b| a.1.len().cmp(&b.1.len()).then(b.0.cmp(a.0))) {
         evidence.sample_prompts.extend(members.iter().take(3).map(|i| sample(&requests[*i])));
     }
     for r in [requests.first(), requests.last()].into_iter().flatten() {
@@ -122,7 +125,8 @@ mod tests {
             })
             .collect();
         requests[3].prompt = "What's the weather like?".into();
-        let evidence = serde_json::to_value(account_evidence(&requests)).unwrap();
+        let frames = crate::signals::prompt_frames(&requests);
+        let evidence = serde_json::to_value(account_evidence(&requests, &frames)).unwrap();
         assert_eq!(
             evidence,
             serde_json::json!({

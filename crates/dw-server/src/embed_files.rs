@@ -154,13 +154,11 @@ pub struct Window {
 }
 
 impl Window {
-    /// Parses RFC 3339 bounds; the start must come before the end.
+    /// Parses the bounds (RFC 3339, or a date for its midnight UTC); the start
+    /// must come before the end.
     pub fn parse(from: &str, to: &str) -> anyhow::Result<Self> {
-        use time::format_description::well_known::Rfc3339;
-        let from = time::OffsetDateTime::parse(from, &Rfc3339)
-            .map_err(|e| anyhow::anyhow!("--from {from:?} is not an RFC 3339 timestamp: {e}"))?;
-        let to = time::OffsetDateTime::parse(to, &Rfc3339)
-            .map_err(|e| anyhow::anyhow!("--to {to:?} is not an RFC 3339 timestamp: {e}"))?;
+        let from = crate::evaluate::parse_instant("--from", from)?;
+        let to = crate::evaluate::parse_instant("--to", to)?;
         anyhow::ensure!(from < to, "--from must be before --to");
         Ok(Self { from, to })
     }

@@ -151,7 +151,7 @@ pub struct AuditArgs {
 /// One JSON object per flagged account: its score, the reason of its link,
 /// and every signal with value, counts, example events, percentile, weight
 /// and contribution.
-fn write_evidence(verdicts: &[dw_detect::Verdict], path: &Path) -> anyhow::Result<()> {
+fn write_evidence(verdicts: &[dw_app::Verdict], path: &Path) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
     );

@@ -240,64 +240,83 @@ pub fn markdown(reports: &[Report]) -> String {
     row(&mut out, "flagged: benign FPR", &|r| format!("{:.4}", r.flagged_fpr));
     let _ = writeln!(out);
 
-    let _ = writeln!(
-        out,
-        "| attack kind | accounts | {} |",
-        header.iter().map(|h| format!("{h}: flagged (median requests before flag)")).collect::<Vec<_>>().join(" | ")
+    item_table(
+        &mut out,
+        reports,
+        "attack kind",
+        "flagged (median requests before flag)",
+        |r| &r.attack_kinds,
+        |k| {
+            let median = k.median_requests_before_flag.map_or("-".into(), |m| format!("{m:.0}"));
+            format!("{}/{} ({median})", k.flagged, k.accounts)
+        },
     );
-    let _ = writeln!(out, "| --- | ---: |{}", " ---: |".repeat(reports.len()));
-    if let Some(first) = reports.first() {
-        for (i, kind) in first.attack_kinds.iter().enumerate() {
-            let cells: Vec<String> = reports
-                .iter()
-                .map(|r| {
-                    r.attack_kinds.get(i).map_or("n/a".into(), |k| {
-                        let median = k.median_requests_before_flag.map_or("-".into(), |m| format!("{m:.0}"));
-                        format!("{}/{} ({median})", k.flagged, k.accounts)
-                    })
-                })
-                .collect();
-            let _ = writeln!(out, "| {} | {} | {} |", kind.kind, kind.accounts, cells.join(" | "));
-        }
-    }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "| benign kind | accounts | {} |",
-        header.iter().map(|h| format!("{h}: false positives")).collect::<Vec<_>>().join(" | ")
+    item_table(
+        &mut out,
+        reports,
+        "benign kind",
+        "false positives",
+        |r| &r.benign_kinds,
+        |k| format!("{}/{}", k.flagged, k.accounts),
     );
-    let _ = writeln!(out, "| --- | ---: |{}", " ---: |".repeat(reports.len()));
-    if let Some(first) = reports.first() {
-        for (i, kind) in first.benign_kinds.iter().enumerate() {
-            let cells: Vec<String> = reports
-                .iter()
-                .map(|r| r.benign_kinds.get(i).map_or("n/a".into(), |k| format!("{}/{}", k.flagged, k.accounts)))
-                .collect();
-            let _ = writeln!(out, "| {} | {} | {} |", kind.kind, kind.accounts, cells.join(" | "));
-        }
-    }
     let _ = writeln!(out);
-    let _ = writeln!(
-        out,
-        "| campaign | accounts | {} |",
-        header.iter().map(|h| format!("{h}: completeness / purity")).collect::<Vec<_>>().join(" | ")
+    item_table(
+        &mut out,
+        reports,
+        "campaign",
+        "completeness / purity",
+        |r| &r.campaigns,
+        |c| {
+            let purity = c.purity.map_or("-".into(), |p| format!("{p:.2}"));
+            format!("{:.2} / {purity}", c.completeness)
+        },
     );
-    let _ = writeln!(out, "| --- | ---: |{}", " ---: |".repeat(reports.len()));
-    if let Some(first) = reports.first() {
-        for (i, campaign) in first.campaigns.iter().enumerate() {
-            let cells: Vec<String> = reports
-                .iter()
-                .map(|r| {
-                    r.campaigns.get(i).map_or("n/a".into(), |c| {
-                        let purity = c.purity.map_or("-".into(), |p| format!("{p:.2}"));
-                        format!("{:.2} / {purity}", c.completeness)
-                    })
-                })
-                .collect();
-            let _ = writeln!(out, "| {} | {} | {} |", campaign.campaign, campaign.accounts, cells.join(" | "));
-        }
-    }
     out
+}
+
+/// Something a report lists per item (a kind, a campaign): its name and size.
+trait Item {
+    fn name(&self) -> &str;
+    fn accounts(&self) -> usize;
+}
+
+impl Item for KindOutcome {
+    fn name(&self) -> &str {
+        &self.kind
+    }
+    fn accounts(&self) -> usize {
+        self.accounts
+    }
+}
+
+impl Item for metrics::CampaignLinking {
+    fn name(&self) -> &str {
+        &self.campaign
+    }
+    fn accounts(&self) -> usize {
+        self.accounts
+    }
+}
+
+/// A table with a row per item of the first report and a column per detector.
+fn item_table<T: Item>(
+    out: &mut String,
+    reports: &[Report],
+    title: &str,
+    column: &str,
+    items: impl Fn(&Report) -> &Vec<T>,
+    cell: impl Fn(&T) -> String,
+) {
+    let headers: Vec<String> = reports.iter().map(|r| format!("{}: {column}", r.detector)).collect();
+    let _ = writeln!(out, "| {title} | accounts | {} |", headers.join(" | "));
+    let _ = writeln!(out, "| --- | ---: |{}", " ---: |".repeat(reports.len()));
+    if let Some(first) = reports.first() {
+        for (i, item) in items(first).iter().enumerate() {
+            let cells: Vec<String> = reports.iter().map(|r| items(r).get(i).map_or("n/a".into(), &cell)).collect();
+            let _ = writeln!(out, "| {} | {} | {} |", item.name(), item.accounts(), cells.join(" | "));
+        }
+    }
 }
 
 /// Headline metrics of each run (seed) side by side, one row per run.

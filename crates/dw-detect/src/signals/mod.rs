@@ -16,7 +16,7 @@ use dw_domain::RequestRecord;
 use serde::Serialize;
 
 pub use elicitation::{asks_for_reasoning, probes_identity};
-pub use templating::prompt_frame;
+pub use templating::{prompt_frame, prompt_frames};
 
 /// The signal families of the design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -71,8 +71,9 @@ pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
 /// single-turn request is not "100% single-turn" in any useful sense.
 pub const MIN_REQUESTS_FOR_SHARE: usize = 10;
 
-/// Every signal of one account, from its requests in time order.
-pub fn account_signals(requests: &[RequestRecord]) -> Vec<Signal> {
+/// Every signal of one account, from its requests in time order and their
+/// frames ([`prompt_frames`]).
+pub fn account_signals(requests: &[RequestRecord], frames: &[(String, String)]) -> Vec<Signal> {
     let mut signals = Vec::with_capacity(16);
     signals.extend(automation::signals(requests));
     let shares = [shape::signals(requests), harvest::signals(requests), elicitation::signals(requests)].concat();
@@ -81,7 +82,7 @@ pub fn account_signals(requests: &[RequestRecord]) -> Vec<Signal> {
     } else {
         signals.extend(shares);
     }
-    signals.extend(templating::signals(requests));
+    signals.extend(templating::signals(requests, frames));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
     signals
 }

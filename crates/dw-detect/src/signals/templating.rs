@@ -57,19 +57,24 @@ fn mask(prompt: &str) -> String {
     out
 }
 
-pub(super) fn signals(requests: &[RequestRecord]) -> Vec<Signal> {
+/// Every request's frame, in order: computed once per account and shared by
+/// the templating signal and the evidence.
+pub fn prompt_frames(requests: &[RequestRecord]) -> Vec<(String, String)> {
+    requests.iter().map(|r| prompt_frame(&r.prompt)).collect()
+}
+
+pub(super) fn signals(requests: &[RequestRecord], frames: &[(String, String)]) -> Vec<Signal> {
     if requests.len() < MIN_REQUESTS_FOR_SHAPE {
         return vec![Signal::not_computed("template_share", Family::Templating, "fewer than 20 requests")];
     }
-    let mut heads: HashMap<String, (usize, &str)> = HashMap::new();
-    let mut tails: HashMap<String, (usize, &str)> = HashMap::new();
-    for r in requests {
-        let (head, tail) = prompt_frame(&r.prompt);
+    let mut heads: HashMap<&str, (usize, &str)> = HashMap::new();
+    let mut tails: HashMap<&str, (usize, &str)> = HashMap::new();
+    for (r, (head, tail)) in requests.iter().zip(frames) {
         heads.entry(head).or_insert((0, &r.event_id)).0 += 1;
         tails.entry(tail).or_insert((0, &r.event_id)).0 += 1;
     }
-    let top = |m: &HashMap<String, (usize, &str)>| {
-        m.iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(a.0))).map(|(k, v)| (k.clone(), v.0, v.1.to_owned()))
+    let top = |m: &HashMap<&str, (usize, &str)>| {
+        m.iter().max_by(|a, b| a.1.0.cmp(&b.1.0).then(b.0.cmp(a.0))).map(|(k, v)| (k.to_string(), v.0, v.1.to_owned()))
     };
     let (head, tail) = (top(&heads), top(&tails));
     let (frame, count, example, end) = match (head, tail) {
@@ -101,7 +106,7 @@ mod tests {
                 request(i, 0, &format!("Question {i}: what is {} plus {}? Answer with the number only.", i * 3, i))
             })
             .collect();
-        let signal = &signals(&requests)[0];
+        let signal = &signals(&requests, &prompt_frames(&requests))[0];
         assert_eq!(signal.value, Some(1.0), "{}", signal.detail);
     }
 }
