@@ -39,6 +39,9 @@ pub enum ApiError {
     /// Something named does not exist.
     #[error("{0}")]
     NotFound(String),
+    /// The state changed under the request.
+    #[error("{0}")]
+    Conflict(String),
     /// Too much work in flight; retry later.
     #[error("{0}")]
     Overloaded(String),
@@ -55,6 +58,7 @@ impl From<AppError> for ApiError {
         match e {
             AppError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             AppError::Invalid(why) => ApiError::BadRequest(why),
+            AppError::Conflict(why) => ApiError::Conflict(why),
             AppError::Embed(EmbedError::Overloaded) => {
                 ApiError::Overloaded("the embedding engine is saturated; retry after a short wait".into())
             }
@@ -73,6 +77,7 @@ impl ApiError {
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMedia(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -88,6 +93,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "payload_too_large",
             ApiError::UnsupportedMedia(_) => "unsupported_media_type",
             ApiError::NotFound(_) => "not_found",
+            ApiError::Conflict(_) => "conflict",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",

@@ -11,7 +11,7 @@
 //! - `GET /healthz` (process up), `GET /readyz` (database reachable), `GET /metrics`: no key;
 //! - `POST /v1/events`: `ingest` keys;
 //! - `GET /v1/schema/event`: any key;
-//! - `GET /v1/ingests`: `analyst` keys;
+//! - `GET /v1/ingests`, `POST /v1/audits`, `GET /v1/audits/{id}`: `analyst` keys;
 //! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`: `admin` keys.
 
 pub mod auth;

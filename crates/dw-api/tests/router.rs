@@ -300,9 +300,12 @@ async fn missing_bad_and_revoked_keys_are_401_and_wrong_roles_403(pool: PgPool) 
 async fn every_v1_route_checks_roles(pool: PgPool) {
     let h = harness(pool).await;
     // (method, path, body, roles allowed)
-    let routes: [(&str, &str, Option<Value>, &[&str]); 4] = [
+    let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
+    let routes: [(&str, &str, Option<Value>, &[&str]); 6] = [
         ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
         ("GET", "/v1/ingests", None, &["analyst", "admin"]),
+        ("POST", "/v1/audits", Some(audit), &["analyst", "admin"]),
+        ("GET", "/v1/audits/1", None, &["analyst", "admin"]),
         ("GET", "/v1/keys", None, &["admin"]),
         ("POST", "/v1/keys", Some(json!({"name": "n", "role": "ingest"})), &["admin"]),
     ];
@@ -474,4 +477,57 @@ async fn no_garbage_body_causes_a_server_error(pool: PgPool) {
             );
         }
     }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn audits_are_queued_followed_and_bad_requests_say_which_field(pool: PgPool) {
+    let h = harness(pool.clone()).await;
+    let post_audit = |body: String| {
+        Request::post("/v1/audits")
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.analyst))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let get_audit = |id: &str| {
+        Request::get(format!("/v1/audits/{id}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.analyst))
+            .body(Body::empty())
+            .unwrap()
+    };
+    let body =
+        json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z", "accounts": ["acct_1"], "dry_run": true});
+    let (status, queued, _) = send(&h.router, post_audit(body.to_string())).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["state"], "queued");
+    assert_eq!(queued["accounts"], json!(["acct_1"]));
+    assert_eq!(queued["dry_run"], true);
+    assert!(queued["requested_by"].as_str().unwrap().starts_with("api:"));
+    let id = queued["id"].as_i64().unwrap();
+
+    // A worker runs it; the API shows it done with its summary.
+    let app = App::new(pool, AppConfig::default());
+    app.run_audit("test", None).await.unwrap().unwrap();
+    let (status, done, _) = send(&h.router, get_audit(&id.to_string())).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["summary"]["dry_run"], true);
+    assert_eq!(done["progress"]["stage"], "done");
+
+    for (body, says) in [
+        (json!({"from": "yesterday", "to": "2026-11-08T00:00:00Z"}).to_string(), "from: expected an RFC 3339"),
+        (json!({"from": "2026-11-08T00:00:00Z", "to": "2026-11-01T00:00:00Z"}).to_string(), "to: must be after from"),
+        (
+            json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z", "accounts": []}).to_string(),
+            "accounts:",
+        ),
+        (json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z", "dryrun": true}).to_string(), "dryrun"),
+        ("{".to_owned(), "EOF"),
+    ] {
+        let (status, error, _) = send(&h.router, post_audit(body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        assert!(error.to_string().contains(says), "{body}: {error}");
+    }
+    assert_eq!(send(&h.router, get_audit("999")).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&h.router, get_audit("abc")).await.0, StatusCode::NOT_FOUND);
 }

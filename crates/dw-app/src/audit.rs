@@ -46,6 +46,8 @@ pub struct AuditWindow {
     pub accounts: Option<Vec<String>>,
     /// Only requests to this model, when given.
     pub model: Option<String>,
+    /// Read the prompt vectors of this embedding model (content signals), when given.
+    pub vectors_of: Option<String>,
 }
 
 impl AuditWindow {
@@ -54,7 +56,7 @@ impl AuditWindow {
         if from >= to {
             return Err(AppError::Invalid(format!("the window is empty: --from {from} is not before --to {to}")));
         }
-        Ok(Self { from, to, accounts: None, model: None })
+        Ok(Self { from, to, accounts: None, model: None, vectors_of: None })
     }
 
     /// Only these accounts.
@@ -69,12 +71,19 @@ impl AuditWindow {
         self
     }
 
+    /// Content signals read the prompt vectors this embedding model stored.
+    pub fn with_vectors_of(mut self, model_id: String) -> Self {
+        self.vectors_of = Some(model_id);
+        self
+    }
+
     fn selection(&self) -> dw_store::activity::Selection<'_> {
         dw_store::activity::Selection {
             from: self.from,
             to: self.to,
             accounts: self.accounts.as_deref(),
             model: self.model.as_deref(),
+            vectors_of: self.vectors_of.as_deref(),
         }
     }
 }
@@ -141,14 +150,30 @@ impl App {
     }
 
     async fn signal_verdicts(&self, window: &AuditWindow, with_evidence: bool) -> Result<Vec<Verdict>, AppError> {
-        let mut conn = self.pool.acquire().await?;
         let started = std::time::Instant::now();
-        let accounts = account_signals(&mut conn, window, with_evidence).await?;
+        let mut window = window.clone();
+        if let Some(content) = &self.content {
+            let job = crate::EmbedJob {
+                from: window.from,
+                to: window.to,
+                budget: content.budget,
+                fields: vec![dw_store::embeddings::Field::Prompt],
+                dtype: content.dtype,
+                chunk: 256,
+            };
+            let report = self.embed_window(&content.handle, &job, |_, _| {}).await?;
+            tracing::debug!(embedded = report.written, "audit sample embedded");
+            window.vectors_of = Some(content.handle.model_id().to_owned());
+        }
+        let embedded = started.elapsed();
+        let mut conn = self.pool.acquire().await?;
+        let accounts = account_signals(&mut conn, &window, with_evidence).await?;
         let signals_done = started.elapsed();
         let weights = dw_detect::Weights::default();
         let verdicts = dw_detect::score_population(accounts, &self.config.detect, &weights);
         tracing::debug!(
-            stream_and_signals_ms = signals_done.as_millis() as u64,
+            embed_sample_ms = embedded.as_millis() as u64,
+            stream_and_signals_ms = (signals_done - embedded).as_millis() as u64,
             scoring_and_linking_ms = (started.elapsed() - signals_done).as_millis() as u64,
             "audit stages"
         );

@@ -1,7 +1,7 @@
 //! The embedding job: vectors for the events of a time window that have none.
 
 use dw_embed::EmbedHandle;
-use dw_store::embeddings::{self, Field, VectorDtype};
+use dw_store::embeddings::{self, Budget, Field, VectorDtype};
 use time::OffsetDateTime;
 
 use crate::{App, AppError};
@@ -13,9 +13,8 @@ pub struct EmbedJob {
     pub from: OffsetDateTime,
     /// Window end (exclusive).
     pub to: OffsetDateTime,
-    /// At most this many events per account, spread over its activity;
-    /// `None` embeds everything (GPU runs).
-    pub per_account: Option<u32>,
+    /// How many of each account's events.
+    pub budget: Budget,
     /// Which texts.
     pub fields: Vec<Field>,
     /// How vectors are stored.
@@ -50,15 +49,7 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         let mut plans = Vec::new();
         for &field in &job.fields {
-            let keys = embeddings::sample_unembedded(
-                &mut conn,
-                job.from,
-                job.to,
-                job.per_account.map(i64::from),
-                &model_id,
-                field,
-            )
-            .await?;
+            let keys = embeddings::sample_unembedded(&mut conn, job.from, job.to, job.budget, &model_id, field).await?;
             report.selected += keys.len() as u64;
             plans.push((field, keys));
         }

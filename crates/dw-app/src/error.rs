@@ -17,6 +17,9 @@ pub enum AppError {
     /// The request was understood but is not acceptable.
     #[error("{0}")]
     Invalid(String),
+    /// The state changed under the caller (another worker took over a job).
+    #[error("{0}")]
+    Conflict(String),
 }
 
 impl From<sqlx::Error> for AppError {

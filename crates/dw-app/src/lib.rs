@@ -10,12 +10,17 @@
 //!   API keys (only hashes are stored);
 //! - [`App::embed_window`] stores vectors for a window's events that have none;
 //! - [`App::apply_retention`] drops partitions older than the retention window;
-//! - [`App::audit`] scores every account active in a window.
+//! - [`App::audit`] scores every account active in a window;
+//! - [`App::queue_audit`], [`App::run_audit`], [`App::get_audit`]: audit
+//!   jobs, claimed under a lease and published with their flags in one
+//!   transaction; [`App::decide_flag`], [`App::list_flags`], [`App::flag`]:
+//!   the flags analysts work from.
 
 mod audit;
 mod embedding;
 mod error;
 mod ingest;
+mod jobs;
 mod keys;
 
 use std::sync::Arc;
@@ -24,11 +29,16 @@ use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
 pub use audit::{AuditWindow, Detector};
+pub use dw_detect::flags::Status as FlagStatus;
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
+pub use dw_store::audits::{Audit, AuditSpec};
+pub use dw_store::embeddings::Budget;
+pub use dw_store::flags::{Flag, HistoryEntry};
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
+pub use jobs::{AuditOutcome, AuditSummary, Decision, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
 
 /// Settings the use cases need.
@@ -40,18 +50,39 @@ pub struct AppConfig {
     pub detect: DetectConfig,
 }
 
+/// How audits get the prompt vectors their content signals read: an
+/// encoder and the sample each audit embeds before it scores.
+#[derive(Debug, Clone)]
+pub struct ContentSampling {
+    /// The encoder.
+    pub handle: dw_embed::EmbedHandle,
+    /// How many of each account's prompts.
+    pub budget: dw_store::embeddings::Budget,
+    /// How stored vectors are encoded.
+    pub dtype: dw_store::embeddings::VectorDtype,
+}
+
 /// The use cases, over one database pool.
 #[derive(Debug, Clone)]
 pub struct App {
     pool: PgPool,
     partitions: Arc<PartitionCache>,
     config: AppConfig,
+    content: Option<ContentSampling>,
 }
 
 impl App {
     /// Wraps a migrated pool.
     pub fn new(pool: PgPool, config: AppConfig) -> Self {
-        Self { pool, partitions: Arc::new(PartitionCache::default()), config }
+        Self { pool, partitions: Arc::new(PartitionCache::default()), config, content: None }
+    }
+
+    /// Audits first embed their sample of prompts (those not embedded yet)
+    /// and read the stored vectors, so content signals are computed; without
+    /// this they report "not computed".
+    pub fn with_content(mut self, content: ContentSampling) -> Self {
+        self.content = Some(content);
+        self
     }
 
     /// The pool, for health checks and metrics.

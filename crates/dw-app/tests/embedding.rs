@@ -6,7 +6,7 @@ mod common;
 
 use dw_app::{App, AppConfig, EmbedJob};
 use dw_embed::{DeviceChoice, EmbedHandle, Encoder, EncoderOptions};
-use dw_store::embeddings::{self, Field, VectorDtype};
+use dw_store::embeddings::{self, Budget, Field, VectorDtype};
 use sqlx::PgPool;
 use time::macros::datetime;
 
@@ -39,11 +39,11 @@ async fn seed(app: &App) {
     assert_eq!(app.ingest(batch).await.unwrap().accepted, 30);
 }
 
-fn job(per_account: Option<u32>, fields: Vec<Field>) -> EmbedJob {
+fn job(budget: Budget, fields: Vec<Field>) -> EmbedJob {
     EmbedJob {
         from: datetime!(2026-11-01 00:00 UTC),
         to: datetime!(2026-12-01 00:00 UTC),
-        per_account,
+        budget,
         fields,
         dtype: VectorDtype::F16,
         chunk: 7,
@@ -56,7 +56,7 @@ async fn a_stratified_sample_first_then_the_rest_each_once(pool: PgPool) {
     seed(&app).await;
     let handle = EmbedHandle::spawn(encoder(), 4).unwrap();
 
-    let report = app.embed_window(&handle, &job(Some(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
+    let report = app.embed_window(&handle, &job(Budget::PerAccount(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
     assert_eq!((report.selected, report.written), (6, 6));
     let mut conn = pool.acquire().await.unwrap();
     for account in 0..3 {
@@ -80,13 +80,15 @@ async fn a_stratified_sample_first_then_the_rest_each_once(pool: PgPool) {
     }
 
     // The same job again finds nothing left to do: the sample is deterministic.
-    let again = app.embed_window(&handle, &job(Some(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
+    let again = app.embed_window(&handle, &job(Budget::PerAccount(2), vec![Field::Prompt]), |_, _| {}).await.unwrap();
     assert_eq!((again.selected, again.written), (0, 0));
 
     // Everything, prompts and completions: the remaining 24 prompts and all 30 completions.
     let mut calls = 0;
-    let all =
-        app.embed_window(&handle, &job(None, vec![Field::Prompt, Field::Completion]), |_, _| calls += 1).await.unwrap();
+    let all = app
+        .embed_window(&handle, &job(Budget::All, vec![Field::Prompt, Field::Completion]), |_, _| calls += 1)
+        .await
+        .unwrap();
     assert_eq!((all.selected, all.written), (54, 54));
     assert!(calls >= 54 / 7, "progress is reported per chunk");
 
@@ -106,4 +108,46 @@ async fn a_stratified_sample_first_then_the_rest_each_once(pool: PgPool) {
     let direct = encoder().embed(&["Question 2 from account 1: how do rivers form?"]).unwrap().remove(0);
     let cosine: f32 = direct.iter().zip(&stored[0].vector).map(|(a, b)| a * b).sum();
     assert!(cosine > 0.9999, "{cosine}");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_daily_budget_samples_each_day_and_keeps_finished_days_fixed(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    // One account, six events on each of two days.
+    let mut lines = Vec::new();
+    for day in 1..=2 {
+        for hour in 0..6 {
+            lines.push(format!(
+                r#"{{"event_id":"d{day}h{hour}","account_id":"acct","timestamp":"2026-11-0{day}T{:02}:00:00Z","model":"m","request":{{"prompt":"Day {day}, hour {hour}: what makes bread rise?"}}}}"#,
+                hour * 4
+            ));
+        }
+    }
+    assert_eq!(app.ingest(common::batch(common::parse(&lines))).await.unwrap().accepted, 12);
+    let handle = EmbedHandle::spawn(encoder(), 4).unwrap();
+    let daily = |to| EmbedJob { to, ..job(Budget::PerAccountDay(2), vec![Field::Prompt]) };
+
+    // Day 1 alone: two strata of its six events.
+    let first = app.embed_window(&handle, &daily(datetime!(2026-11-02 00:00 UTC)), |_, _| {}).await.unwrap();
+    assert_eq!(first.written, 2);
+    // Both days: day 1's sample is already there, day 2 adds its own two.
+    let both = app.embed_window(&handle, &daily(datetime!(2026-11-03 00:00 UTC)), |_, _| {}).await.unwrap();
+    assert_eq!((both.selected, both.written), (2, 2));
+    let mut conn = pool.acquire().await.unwrap();
+    let stored = embeddings::for_account(
+        &mut conn,
+        "acct",
+        datetime!(2026-11-01 00:00 UTC),
+        datetime!(2026-11-03 00:00 UTC),
+        Field::Prompt,
+        handle.model_id(),
+    )
+    .await
+    .unwrap();
+    let hours: Vec<(u8, u8)> = stored.iter().map(|s| (s.key.ts.day(), s.key.ts.hour())).collect();
+    assert_eq!(hours.len(), 4);
+    for day in 1..=2 {
+        let of_day: Vec<u8> = hours.iter().filter(|(d, _)| *d == day).map(|(_, h)| *h).collect();
+        assert!(of_day.len() == 2 && of_day[0] < 12 && of_day[1] >= 12, "one per half day: {hours:?}");
+    }
 }

@@ -64,11 +64,14 @@ pub struct FlagPolicy {
     /// Accounts that are scored but never flagged: licensed to distill,
     /// evaluation partners, the provider's own test accounts.
     pub allowlist: std::collections::BTreeSet<String>,
+    /// A dismissed flag opens again when the risk rises this much above its
+    /// risk at dismissal (or when a signal fires that had not).
+    pub reopen_margin: f64,
 }
 
 impl Default for FlagPolicy {
     fn default() -> Self {
-        Self { flag_level: RiskLevel::High, allowlist: Default::default() }
+        Self { flag_level: RiskLevel::High, allowlist: Default::default(), reopen_margin: 0.1 }
     }
 }
 

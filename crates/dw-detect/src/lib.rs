@@ -9,10 +9,14 @@
 //! - [`levels`]: risk thresholds of the levels and the flag decision.
 //! - [`signals`]: per-account signals from the account's requests, each
 //!   with its evidence or the reason it was not computed.
+//! - [`content`]: learned models of prompt content (the task-instruction
+//!   classifier), with their committed weights.
 //! - [`scoring`]: transforms and weights (one versioned table) from signals
 //!   to risk, with every contribution.
 //! - [`evidence`]: an account's activity at a glance (hourly timeline,
 //!   parameter histograms, sources, sample prompts).
+//! - [`flags`]: what an audit does to the flag of an account or cluster
+//!   (open, update, reopen, leave dismissed), and why.
 //! - [`linking`]: accounts joined into clusters by what one operator's
 //!   accounts share.
 //! - [`detector`]: a window's population scored together (percentiles,
@@ -21,8 +25,10 @@
 //!   count) that every evaluation reports beside the real one.
 
 pub mod baseline;
+pub mod content;
 pub mod detector;
 pub mod evidence;
+pub mod flags;
 pub mod levels;
 pub mod linking;
 pub mod scoring;
@@ -63,6 +69,12 @@ impl DetectConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), DetectError> {
         self.levels.validate()?;
+        if !(0.0..=1.0).contains(&self.flags.reopen_margin) {
+            return Err(DetectError::Config {
+                field: "detect.flags.reopen_margin",
+                message: "must be between 0 and 1".into(),
+            });
+        }
         if !(self.baseline.half_risk_requests.is_finite() && self.baseline.half_risk_requests > 0.0) {
             return Err(DetectError::Config {
                 field: "detect.baseline.half_risk_requests",

@@ -116,6 +116,7 @@ impl Default for Weights {
                 w("reasoning_share", Ramp { low: 0.05, high: 0.5 }, 1.2),
                 w("identity_probe_share", Ramp { low: 0.01, high: 0.1 }, 0.6),
                 w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
+                w("task_instruction_share", Ramp { low: 0.3, high: 0.9 }, 1.0),
             ],
             offset: 3.2,
             slope: 1.6,

@@ -44,4 +44,7 @@ pub struct RequestRecord {
     /// The platform's own end user, when a reseller or app passes one along
     /// (the `user` field of OpenAI-style requests).
     pub end_user: Option<String>,
+    /// The prompt's sentence embedding, when the audit's sample embedded
+    /// this request (most requests carry none on a CPU).
+    pub prompt_vector: Option<Vec<f32>>,
 }

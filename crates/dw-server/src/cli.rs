@@ -123,7 +123,9 @@ pub enum Command {
         #[arg(long)]
         labels: PathBuf,
     },
-    /// Score every account active in a window; one CSV row per account
+    /// Audit a window: score every active account, store the scores, and open,
+    /// update or reopen flags (one per account or cluster) with their evidence.
+    /// --output writes one CSV row per account
     /// (account_id,risk,level,flagged,cluster_id,top_signals).
     Audit {
         /// Window start, RFC 3339 or YYYY-MM-DD (inclusive).
@@ -132,9 +134,9 @@ pub enum Command {
         /// Window end, RFC 3339 or YYYY-MM-DD (exclusive).
         #[arg(long)]
         to: String,
-        /// The CSV file to write (`-` for stdout).
+        /// Also write the scores as CSV here (`-` for stdout).
         #[arg(long)]
-        output: PathBuf,
+        output: Option<PathBuf>,
         /// Only these accounts: a file of account ids, one per line (a tip-off list).
         #[arg(long)]
         accounts: Option<PathBuf>,
@@ -145,6 +147,10 @@ pub enum Command {
         /// example events, percentiles, contributions, link) as JSON Lines.
         #[arg(long)]
         evidence: Option<PathBuf>,
+        /// Score and store the scores, but open, update and reopen no flag
+        /// (a shadow mode before going live).
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Measure detection quality on labelled traffic: ingest into a throwaway
     /// database, replay daily audits, report against the labels.
@@ -174,11 +180,38 @@ pub enum Command {
         #[arg(long)]
         floors: Option<PathBuf>,
     },
+    /// The task-instruction classifier.
+    Classifier {
+        /// The classifier command.
+        #[command(subcommand)]
+        command: ClassifierCommand,
+    },
     /// Manage the database.
     Db {
         /// The database command.
         #[command(subcommand)]
         command: DbCommand,
+    },
+}
+
+/// `distillwatch classifier ...`
+#[derive(Debug, Subcommand)]
+pub enum ClassifierCommand {
+    /// Fit it on a data folder, validate it leaving one source out at a time,
+    /// and write its weights and a report.
+    Train {
+        /// A folder laid out like ../shared/data.
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Where to write the weights.
+        #[arg(long, default_value = "crates/dw-detect/src/content/instruction_classifier.json")]
+        out: PathBuf,
+        /// Where to write the Markdown report.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Keep the prompts' vectors in this .npy file between runs.
+        #[arg(long)]
+        cache: Option<PathBuf>,
     },
 }
 
@@ -321,8 +354,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels })?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { from, to, output, accounts, model, evidence } => {
-            let args = crate::evaluate::AuditArgs { from, to, output, accounts, model, evidence };
+        Command::Audit { from, to, output, accounts, model, evidence, dry_run } => {
+            let args = crate::evaluate::AuditArgs { from, to, output, accounts, model, evidence, dry_run };
             crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
@@ -335,6 +368,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let held =
                 crate::evaluate::eval(&settings, &crate::evaluate::EvalArgs { input, json, markdown, floors }).await?;
             Ok(if held { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Classifier { command: ClassifierCommand::Train { data, out, report, cache } } => {
+            crate::classifier::train(&settings.embed, &crate::classifier::TrainArgs { data, out, report, cache })
+                .await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Db { command } => db(command, &settings).await,
     }

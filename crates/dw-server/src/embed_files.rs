@@ -70,6 +70,27 @@ pub async fn load_encoder(settings: &EmbedSettings) -> anyhow::Result<Encoder> {
     Ok(encoder)
 }
 
+/// The content sampling of audits the settings ask for: `None` when
+/// `embed.audit_per_account_day` is 0 or no content model reads vectors. Loads (and first fetches, saying so)
+/// the model.
+pub async fn content_sampling(settings: &EmbedSettings) -> anyhow::Result<Option<dw_app::ContentSampling>> {
+    use dw_store::embeddings::{Budget, VectorDtype};
+    if settings.audit_per_account_day == 0 || !dw_detect::content::needs_prompt_vectors() {
+        return Ok(None);
+    }
+    let encoder = load_encoder(settings).await?;
+    let budget = if encoder.device() == DeviceChoice::Cpu {
+        Budget::PerAccountDay(settings.audit_per_account_day)
+    } else {
+        Budget::All
+    };
+    Ok(Some(dw_app::ContentSampling {
+        handle: dw_embed::EmbedHandle::spawn(encoder, settings.queue)?,
+        budget,
+        dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
+    }))
+}
+
 /// Reads one text per line: a JSON string, or an object with a string `text`.
 fn read_texts(input: &Path) -> anyhow::Result<Vec<String>> {
     let reader: Box<dyn BufRead> = if input.as_os_str() == "-" {
@@ -173,20 +194,20 @@ pub async fn embed_events(
     all: bool,
     completions: bool,
 ) -> anyhow::Result<()> {
-    use dw_store::embeddings::{Field, VectorDtype};
+    use dw_store::embeddings::{Budget, Field, VectorDtype};
     let encoder = load_encoder(settings).await?;
     let on_gpu = encoder.device() != DeviceChoice::Cpu;
-    let per_account = match (all, per_account) {
-        (true, _) => None,
-        (false, Some(n)) => Some(n),
-        (false, None) if on_gpu => None,
-        (false, None) => Some(settings.per_account_budget),
+    let budget = match (all, per_account) {
+        (true, _) => Budget::All,
+        (false, Some(n)) => Budget::PerAccount(n),
+        (false, None) if on_gpu => Budget::All,
+        (false, None) => Budget::PerAccount(settings.per_account_budget),
     };
     let handle = dw_embed::EmbedHandle::spawn(encoder, settings.queue)?;
     let job = dw_app::EmbedJob {
         from: window.from,
         to: window.to,
-        per_account,
+        budget,
         fields: if completions { vec![Field::Prompt, Field::Completion] } else { vec![Field::Prompt] },
         dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
         chunk: 256,
@@ -210,9 +231,10 @@ pub async fn embed_events(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let sample = match per_account {
-        Some(n) => format!("up to {n} events per account"),
-        None => "every event".to_owned(),
+    let sample = match budget {
+        Budget::PerAccount(n) => format!("up to {n} events per account"),
+        Budget::PerAccountDay(n) => format!("up to {n} events per account and day"),
+        Budget::All => "every event".to_owned(),
     };
     eprintln!(
         "embedding job: {} texts without a vector ({sample}), {} vectors written in {:.1} s",

@@ -94,39 +94,54 @@ fn write_simulation(sim: &dw_sim::Simulation, out: &Path, labels: &Path) -> anyh
     Ok(())
 }
 
-/// `distillwatch audit`: scores every account active in the window and writes
-/// one CSV row per account (`-` writes to stdout).
+/// `distillwatch audit`: queues an audit of the window, runs it here and
+/// publishes it (its scores, and unless `--dry-run` its flags); writes one
+/// CSV row per account (`-` writes to stdout) and the flagged accounts'
+/// evidence when asked.
 pub async fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<()> {
-    let (from, to, output) = (&args.from, &args.to, &args.output);
-    let mut window = AuditWindow::new(parse_instant("--from", from)?, parse_instant("--to", to)?)?;
-    if let Some(path) = &args.accounts {
-        window = window.with_accounts(read_account_list(path)?);
-    }
-    if let Some(model) = &args.model {
-        window = window.with_model(model.clone());
-    }
+    let (from, to) = (parse_instant("--from", &args.from)?, parse_instant("--to", &args.to)?);
+    let accounts = args.accounts.as_deref().map(read_account_list).transpose()?;
+    let content = crate::embed_files::content_sampling(&settings.embed).await?;
     let db = Database::open(&settings.database).await?;
-    let app = App::new(db.pool.clone(), crate::cli::app_config(settings));
-    // The evidence needs the signal detector's verdicts; the scores file alone
-    // takes whatever the default detector is.
-    let (scores, evidence) = match &args.evidence {
-        Some(_) => match app.audit_verdicts(&window).await {
-            Ok(verdicts) => (Ok(verdicts.iter().map(|v| v.score.clone()).collect()), verdicts),
-            Err(e) => (Err(e), Vec::new()),
-        },
-        None => (app.audit(&window, Detector::DEFAULT).await, Vec::new()),
-    };
-    db.close().await?;
-    let scores: Vec<AccountScore> = scores?;
-    write_scores(&scores, output)?;
-    if let Some(path) = &args.evidence {
-        write_evidence(&evidence, path)?;
+    let mut app = App::new(db.pool.clone(), crate::cli::app_config(settings));
+    if let Some(content) = content {
+        app = app.with_content(content);
     }
-    let flagged = scores.iter().filter(|s| s.flagged).count();
+    let spec = dw_app::AuditSpec {
+        from,
+        to,
+        accounts,
+        model: args.model.clone(),
+        dry_run: args.dry_run,
+        requested_by: "cli".into(),
+    };
+    let worker = format!("cli-{}", std::process::id());
+    let outcome = async {
+        let id = app.queue_audit(&spec).await?;
+        app.run_audit(&worker, Some(id)).await?.with_context(|| format!("audit {id} was claimed by another worker"))
+    }
+    .await;
+    db.close().await?;
+    let outcome = outcome?;
+    if let Some(output) = &args.output {
+        let scores: Vec<AccountScore> = outcome.verdicts.iter().map(|v| v.score.clone()).collect();
+        write_scores(&scores, output)?;
+    }
+    if let Some(path) = &args.evidence {
+        write_evidence(&outcome.verdicts, path)?;
+    }
+    let s = &outcome.summary;
+    let flags = if s.dry_run {
+        "dry run: no flag opened, updated or reopened".to_owned()
+    } else {
+        format!(
+            "flags: {} opened, {} updated, {} reopened, {} left dismissed",
+            s.opened, s.updated, s.reopened, s.kept_dismissed
+        )
+    };
     eprintln!(
-        "audited {} accounts active in [{from}, {to}) with {}: {flagged} flagged",
-        scores.len(),
-        Detector::DEFAULT.name()
+        "audit {} of [{}, {}) with {}: {} accounts, {} flagged, {} clusters with a flagged member; {flags}",
+        outcome.audit_id, args.from, args.to, s.detector, s.accounts, s.flagged, s.clusters_flagged
     );
     Ok(())
 }
@@ -139,13 +154,15 @@ pub struct AuditArgs {
     /// Window end (exclusive).
     pub to: String,
     /// The scores file (`-`: stdout).
-    pub output: PathBuf,
+    pub output: Option<PathBuf>,
     /// A file of account ids, one per line, to narrow the audit to.
     pub accounts: Option<PathBuf>,
     /// A model to narrow the audit to.
     pub model: Option<String>,
     /// Write the flagged accounts' evidence here (JSON Lines).
     pub evidence: Option<PathBuf>,
+    /// Score and store the scores, but open, update and reopen no flag.
+    pub dry_run: bool,
 }
 
 /// One JSON object per flagged account: its score, the reason of its link,
@@ -320,11 +337,12 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
         }
     }
     let detectors = detectors();
+    let content = crate::embed_files::content_sampling(&settings.embed).await?;
     let db = Database::open(&settings.database).await?;
     let mut runs = Vec::new();
     let mut failure = None;
     for (index, (name, events, labels)) in inputs.iter().enumerate() {
-        match evaluate_run(settings, &db, index, name, events, labels, &detectors).await {
+        match evaluate_run(settings, content.as_ref(), &db, index, name, events, labels, &detectors).await {
             Ok(run) => runs.push(run),
             Err(e) => {
                 failure = Some(e);
@@ -435,8 +453,10 @@ fn check_floors(report: &Report, floors: &Floors) -> bool {
 
 /// Ingests one population into a throwaway database, replays the audits and
 /// collects what the evaluator needs; the database is dropped either way.
+#[allow(clippy::too_many_arguments)]
 async fn evaluate_run(
     settings: &Settings,
+    content: Option<&dw_app::ContentSampling>,
     db: &Database,
     index: usize,
     name: &str,
@@ -451,7 +471,10 @@ async fn evaluate_run(
     let result = async {
         let pool = dw_store::connect(db.connect_options().database(&database), 8).await?;
         dw_store::migrate(&pool).await?;
-        let app = App::new(pool.clone(), crate::cli::app_config(settings));
+        let mut app = App::new(pool.clone(), crate::cli::app_config(settings));
+        if let Some(content) = content {
+            app = app.with_content(content.clone());
+        }
         let run = replay(&app, settings, name, events, labels, detectors).await;
         pool.close().await;
         run

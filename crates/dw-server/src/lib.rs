@@ -14,6 +14,7 @@
 //!   file, the detection-quality report;
 //! - `db`: start, stop, migrate, apply retention, print the URL.
 
+pub mod classifier;
 pub mod cli;
 pub mod database;
 pub mod embed_files;

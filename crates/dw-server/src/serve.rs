@@ -33,6 +33,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let retention = spawn_retention(app.clone(), settings);
+    let audits = spawn_audit_workers(app.clone(), settings);
     let router = dw_api::router(ApiState::new(app, api_config(settings)));
     // Tests and scripts read this line to find the port.
     println!("distillwatch listening on http://{addr}");
@@ -59,6 +60,9 @@ pub async fn run(
     if let Some(task) = retention {
         task.abort();
     }
+    for task in audits {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -76,6 +80,50 @@ fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHan
             }
         }
     }))
+}
+
+/// The audit workers (each claims queued audits, one at a time) and, when
+/// configured, the schedule that queues an audit of the last days every few
+/// hours. Several `serve` processes may share one database: claims skip
+/// locked rows, and the schedule queues only when no scheduled audit was
+/// queued within the period.
+fn spawn_audit_workers(app: App, settings: &Settings) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    let poll = Duration::from_secs(settings.audit.poll_seconds);
+    for n in 0..settings.audit.workers {
+        let app = app.clone();
+        let worker = format!("serve-{}-{n}", std::process::id());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match app.run_audit(&worker, None).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, worker, "audit failed"),
+                }
+                tokio::time::sleep(poll).await;
+            }
+        }));
+    }
+    if settings.audit.schedule_every_hours > 0 {
+        let every = time::Duration::hours(i64::from(settings.audit.schedule_every_hours));
+        let days = time::Duration::days(i64::from(settings.audit.schedule_days));
+        tracing::info!(
+            every_hours = settings.audit.schedule_every_hours,
+            days = settings.audit.schedule_days,
+            "audit schedule on"
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                match app.schedule_audit(time::OffsetDateTime::now_utc(), every, days).await {
+                    Ok(Some(id)) => tracing::info!(audit_id = id, "scheduled audit queued"),
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, "scheduling an audit failed"),
+                }
+                tokio::time::sleep(poll.max(Duration::from_secs(60))).await;
+            }
+        }));
+    }
+    tasks
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -28,6 +28,22 @@ pub struct Settings {
     pub embed: EmbedSettings,
     /// Detection: level thresholds, the flag decision, detector parameters.
     pub detect: dw_app::DetectConfig,
+    /// Audit jobs: workers in `serve`, and the schedule.
+    pub audit: AuditSettings,
+}
+
+/// `[audit]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Audit workers `serve` runs (claiming queued audits); 0 runs none.
+    pub workers: usize,
+    /// Queue an audit every this many hours (0: no schedule).
+    pub schedule_every_hours: u32,
+    /// Each scheduled audit covers the last this many days.
+    pub schedule_days: u32,
+    /// How often idle workers look for queued audits, in seconds.
+    pub poll_seconds: u64,
 }
 
 /// `[embed]`
@@ -49,6 +65,9 @@ pub struct EmbedSettings {
     pub queue: usize,
     /// Events per account an embedding job takes on CPU (stratified over time).
     pub per_account_budget: u32,
+    /// Prompts per account and day an audit embeds on CPU for its content
+    /// signals (everything on a GPU); 0 audits without content signals.
+    pub audit_per_account_day: u32,
     /// How stored vectors are encoded: `f16` (half the space) or `f32`.
     pub store_dtype: String,
 }
@@ -155,9 +174,11 @@ impl Default for Settings {
                 batch_size: 32,
                 queue: 64,
                 per_account_budget: 64,
+                audit_per_account_day: 2,
                 store_dtype: "f16".into(),
             },
             detect: dw_app::DetectConfig::default(),
+            audit: AuditSettings { workers: 1, schedule_every_hours: 0, schedule_days: 7, poll_seconds: 5 },
         }
     }
 }
@@ -225,6 +246,8 @@ impl Settings {
         anyhow::ensure!(self.embed.batch_size >= 1, "embed.batch_size must be at least 1");
         anyhow::ensure!(self.embed.queue >= 1, "embed.queue must be at least 1");
         anyhow::ensure!(self.embed.per_account_budget >= 1, "embed.per_account_budget must be at least 1");
+        anyhow::ensure!(self.audit.schedule_days >= 1, "audit.schedule_days must be at least 1");
+        anyhow::ensure!(self.audit.poll_seconds >= 1, "audit.poll_seconds must be at least 1");
         anyhow::ensure!(
             matches!(self.embed.store_dtype.as_str(), "f16" | "f32"),
             "embed.store_dtype must be f16 or f32"

@@ -233,6 +233,67 @@ fn strip_calculator_marks(answer: &str) -> String {
     out.replace("#### ", "The answer is ")
 }
 
+/// Which side of the task-instruction classifier a prompt is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PromptClass {
+    /// A model-generated task instruction (the records of a distillation dataset).
+    Instruction,
+    /// A request a person wrote to an assistant.
+    Human,
+    /// A task instruction written by people for evaluating instruction
+    /// following: not trained on, reported apart (it is the hard middle).
+    HumanWrittenTask,
+}
+
+/// A prompt of the classifier's data, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LabelledPrompt {
+    /// The prompt.
+    pub text: String,
+    /// Its class.
+    pub class: PromptClass,
+    /// `source/subset`: the unit of leave-one-source-out validation.
+    pub source: String,
+    /// `owner/repo@commit:path` of the public repository it came from.
+    pub provenance: String,
+}
+
+#[derive(Deserialize)]
+struct SourcedRecord {
+    prompt: String,
+    source: String,
+    #[serde(default)]
+    subset: Option<String>,
+    #[serde(default)]
+    provenance: Option<String>,
+}
+
+/// The optional file of human-written evaluation tasks.
+pub const HUMAN_WRITTEN_TASKS: &str = "paired_outputs/self_instruct_252_wide.jsonl";
+
+/// The task-instruction classifier's data from a data folder: model-generated
+/// instructions, people's first prompts, and (when the folder has them) the
+/// human-written evaluation tasks.
+pub fn classifier_prompts(dir: &Path) -> Result<Vec<LabelledPrompt>, SimError> {
+    let mut out = Vec::new();
+    let mut add = |relative: &str, class: PromptClass| -> Result<(), SimError> {
+        for r in read_jsonl::<SourcedRecord>(dir, relative)? {
+            let source = match r.subset {
+                Some(subset) => format!("{}/{subset}", r.source),
+                None => r.source,
+            };
+            out.push(LabelledPrompt { text: r.prompt, class, source, provenance: r.provenance.unwrap_or_default() });
+        }
+        Ok(())
+    };
+    add(REQUIRED_FILES[1], PromptClass::Instruction)?;
+    add(REQUIRED_FILES[0], PromptClass::Human)?;
+    if dir.join(HUMAN_WRITTEN_TASKS).exists() {
+        add(HUMAN_WRITTEN_TASKS, PromptClass::HumanWrittenTask)?;
+    }
+    Ok(out)
+}
+
 fn read_jsonl<T: for<'de> Deserialize<'de>>(dir: &Path, relative: &str) -> Result<Vec<T>, SimError> {
     let path: PathBuf = dir.join(relative);
     let file = std::fs::File::open(&path).map_err(|source| SimError::Io { path: path.clone(), source })?;

@@ -18,12 +18,14 @@ pub struct Selection<'a> {
     pub accounts: Option<&'a [String]>,
     /// Only requests to this model, when given.
     pub model: Option<&'a str>,
+    /// Attach the prompt vectors this embedding model stored, when given.
+    pub vectors_of: Option<&'a str>,
 }
 
 impl Selection<'_> {
     /// Everything in `[from, to)`.
     pub fn window(from: OffsetDateTime, to: OffsetDateTime) -> Self {
-        Selection { from, to, accounts: None, model: None }
+        Selection { from, to, accounts: None, model: None, vectors_of: None }
     }
 }
 
@@ -81,41 +83,64 @@ pub fn stream_requests<'c>(
 ) -> impl futures_util::Stream<Item = Result<RequestRecord, StoreError>> + 'c {
     use futures_util::TryStreamExt;
     sqlx::query!(
-        r#"SELECT account_id, event_id, ts, model, prompt, system_prompt,
-                  greatest(coalesce(jsonb_array_length(messages)
-                      - jsonb_array_length(jsonb_path_query_array(messages, '$[*] ? (@.role == "system" || @.role == "developer")'))
+        r#"SELECT e.account_id, e.event_id, e.ts, e.model, e.prompt, e.system_prompt,
+                  greatest(coalesce(jsonb_array_length(e.messages)
+                      - jsonb_array_length(jsonb_path_query_array(e.messages, '$[*] ? (@.role == "system" || @.role == "developer")'))
                       - 1, 0), 0)::int AS "prior_turns!",
-                  conversation_id, temperature, max_tokens, n, logprobs, finish_reason,
-                  prompt_tokens, completion_tokens, client_ip, user_agent,
-                  coalesce(metadata->>'user', metadata->'_unknown'->>'request.user') AS end_user
-           FROM events WHERE ts >= $1 AND ts < $2
-             AND ($3::text[] IS NULL OR account_id = ANY($3)) AND ($4::text IS NULL OR model = $4)
-           ORDER BY account_id, ts, event_id"#,
+                  e.conversation_id, e.temperature, e.max_tokens, e.n, e.logprobs, e.finish_reason,
+                  e.prompt_tokens, e.completion_tokens, e.client_ip, e.user_agent,
+                  coalesce(e.metadata->>'user', e.metadata->'_unknown'->>'request.user') AS end_user,
+                  m.dtype AS "vector_dtype?", m.dim AS "vector_dim?", m.vector AS "vector?"
+           FROM events e
+           LEFT JOIN embeddings m
+             ON $5::text IS NOT NULL AND m.account_id = e.account_id AND m.event_id = e.event_id
+            AND m.field = 'prompt' AND m.model_id = $5
+           WHERE e.ts >= $1 AND e.ts < $2
+             AND ($3::text[] IS NULL OR e.account_id = ANY($3)) AND ($4::text IS NULL OR e.model = $4)
+           ORDER BY e.account_id, e.ts, e.event_id"#,
         selection.from,
         selection.to,
         selection.accounts as Option<&[String]>,
-        selection.model
+        selection.model,
+        selection.vectors_of
     )
     .fetch(conn)
     .map_err(StoreError::from)
-    .map_ok(|r| RequestRecord {
-        account_id: r.account_id,
-        event_id: r.event_id,
-        ts_ms: (r.ts.unix_timestamp_nanos() / 1_000_000) as i64,
-        model: r.model,
-        prompt: r.prompt,
-        system_prompt: r.system_prompt,
-        prior_turns: r.prior_turns.max(0) as u32,
-        conversation_id: r.conversation_id,
-        temperature: r.temperature,
-        max_tokens: r.max_tokens,
-        n: r.n,
-        logprobs: r.logprobs,
-        finish_reason: r.finish_reason,
-        prompt_tokens: r.prompt_tokens,
-        completion_tokens: r.completion_tokens,
-        client_ip: r.client_ip.map(|net| net.addr()),
-        user_agent: r.user_agent,
-        end_user: r.end_user,
+    .and_then(|r| async move {
+        let prompt_vector = match (r.vector_dtype.as_deref(), r.vector_dim, r.vector) {
+            (Some(dtype), Some(dim), Some(bytes)) => {
+                let vector = crate::embeddings::VectorDtype::parse(dtype)?.decode(&bytes);
+                if vector.len() != dim as usize {
+                    return Err(StoreError::Corrupt(format!(
+                        "embedding of {} has {} values, not {dim}",
+                        r.event_id,
+                        vector.len()
+                    )));
+                }
+                Some(vector)
+            }
+            _ => None,
+        };
+        Ok(RequestRecord {
+            account_id: r.account_id,
+            event_id: r.event_id,
+            ts_ms: (r.ts.unix_timestamp_nanos() / 1_000_000) as i64,
+            model: r.model,
+            prompt: r.prompt,
+            system_prompt: r.system_prompt,
+            prior_turns: r.prior_turns.max(0) as u32,
+            conversation_id: r.conversation_id,
+            temperature: r.temperature,
+            max_tokens: r.max_tokens,
+            n: r.n,
+            logprobs: r.logprobs,
+            finish_reason: r.finish_reason,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            client_ip: r.client_ip.map(|net| net.addr()),
+            user_agent: r.user_agent,
+            end_user: r.end_user,
+            prompt_vector,
+        })
     })
 }

@@ -42,6 +42,15 @@ impl VectorDtype {
         }
     }
 
+    /// The dtype of a stored name.
+    pub fn parse(name: &str) -> Result<Self, StoreError> {
+        match name {
+            "f16" => Ok(VectorDtype::F16),
+            "f32" => Ok(VectorDtype::F32),
+            other => Err(StoreError::Corrupt(format!("embeddings.dtype {other:?}"))),
+        }
+    }
+
     /// Little-endian bytes of `vector`.
     pub fn encode(self, vector: &[f32]) -> Vec<u8> {
         match self {
@@ -72,31 +81,50 @@ pub struct EventKey {
     pub ts: OffsetDateTime,
 }
 
-/// The events of `[from, to)` to embed: all of them, or with `per_account`
-/// set, at most that many per account spread evenly over the account's
-/// activity (its events in time order are cut into `per_account` strata and
-/// one event is taken from each, chosen by a hash of its id, so the same
-/// window always gives the same sample). Only keys are returned, ordered by
-/// account and time; events whose vector for `model_id` and `field` exists
-/// already are left out.
+/// How many of each account's events an embedding job takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Every event (GPU runs).
+    All,
+    /// At most this many per account, spread over its activity in the window.
+    PerAccount(u32),
+    /// At most this many per account and UTC day, spread over the day's
+    /// activity: a finished day's sample never changes, so audits of growing
+    /// windows reuse yesterday's vectors.
+    PerAccountDay(u32),
+}
+
+/// The events of `[from, to)` to embed under `budget`: the account's events
+/// in time order (per day, for a daily budget) are cut into as many strata as
+/// the budget allows and one event is taken from each, chosen by a hash of
+/// its id, so the same window always gives the same sample. Only keys are
+/// returned, ordered by account and time; events whose vector for `model_id`
+/// and `field` exists already are left out.
 pub async fn sample_unembedded(
     conn: &mut PgConnection,
     from: OffsetDateTime,
     to: OffsetDateTime,
-    per_account: Option<i64>,
+    budget: Budget,
     model_id: &str,
     field: Field,
 ) -> Result<Vec<EventKey>, StoreError> {
+    let (per_account, per_day) = match budget {
+        Budget::All => (None, false),
+        Budget::PerAccount(n) => (Some(i64::from(n)), false),
+        Budget::PerAccountDay(n) => (Some(i64::from(n)), true),
+    };
     let rows = sqlx::query_as!(
         EventKey,
         r#"WITH window_events AS (
-               SELECT account_id, event_id, ts,
-                      ntile(COALESCE($3::bigint, 2147483647)::int) OVER (PARTITION BY account_id ORDER BY ts, event_id) AS stratum
-               FROM events
-               WHERE ts >= $1 AND ts < $2 AND ($5 <> 'completion' OR completion IS NOT NULL)
+               SELECT account_id, event_id, ts, day,
+                      ntile(COALESCE($3::bigint, 2147483647)::int) OVER (PARTITION BY account_id, day ORDER BY ts, event_id) AS stratum
+               FROM (SELECT account_id, event_id, ts,
+                            CASE WHEN $6 THEN date_trunc('day', ts AT TIME ZONE 'UTC') END AS day
+                     FROM events
+                     WHERE ts >= $1 AND ts < $2 AND ($5 <> 'completion' OR completion IS NOT NULL)) AS days
            ), picked AS (
                SELECT account_id, event_id, ts,
-                      row_number() OVER (PARTITION BY account_id, stratum ORDER BY md5(event_id), event_id) AS pick
+                      row_number() OVER (PARTITION BY account_id, day, stratum ORDER BY md5(event_id), event_id) AS pick
                FROM window_events
            )
            SELECT p.account_id AS "account_id!", p.event_id AS "event_id!", p.ts AS "ts!"
@@ -110,7 +138,8 @@ pub async fn sample_unembedded(
         to,
         per_account,
         model_id,
-        field.as_str()
+        field.as_str(),
+        per_day
     )
     .fetch_all(&mut *conn)
     .await?;
@@ -219,11 +248,7 @@ pub async fn for_account(
     .await?;
     rows.into_iter()
         .map(|r| {
-            let dtype = match r.dtype.as_str() {
-                "f16" => VectorDtype::F16,
-                "f32" => VectorDtype::F32,
-                other => return Err(StoreError::Corrupt(format!("embeddings.dtype {other:?}"))),
-            };
+            let dtype = VectorDtype::parse(&r.dtype)?;
             let vector = dtype.decode(&r.vector);
             if vector.len() != r.dim as usize {
                 return Err(StoreError::Corrupt(format!(

@@ -13,6 +13,8 @@
 //! - [`embeddings`]: vectors of prompts and completions, and the sample of a
 //!   window's events an embedding job works on;
 //! - [`activity`]: what accounts did in a window, as audits read it;
+//! - [`audits`]: audit jobs (queue, lease, publish) and their scores;
+//! - [`flags`]: flags on accounts and clusters, analysts' decisions, history;
 //! - [`databases`]: throwaway databases for evaluations;
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
@@ -24,11 +26,13 @@
 pub mod accounts;
 pub mod activity;
 pub mod api_keys;
+pub mod audits;
 pub mod cluster;
 mod copy_binary;
 pub mod databases;
 pub mod embeddings;
 pub mod events;
+pub mod flags;
 pub mod ingest_log;
 pub mod partitions;
 

@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod audits;
 mod events;
 mod health;
 mod keys;
@@ -19,4 +20,6 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/ingests", get(events::recent))
         .route("/v1/keys", get(keys::list).post(keys::create))
         .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/audits", post(audits::create))
+        .route("/v1/audits/{id}", get(audits::get))
 }

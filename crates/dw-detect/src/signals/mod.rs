@@ -9,6 +9,7 @@
 mod automation;
 mod elicitation;
 mod harvest;
+mod likeness;
 mod shape;
 mod templating;
 
@@ -32,6 +33,8 @@ pub enum Family {
     ReasoningElicitation,
     /// A generator script behind the prompts.
     Templating,
+    /// Prompts that read like an instruction dataset's records.
+    DatasetLikeness,
     /// Questions about the model itself.
     IdentityProbing,
     /// Matches with a suspect model's outputs.
@@ -83,6 +86,7 @@ pub fn account_signals(requests: &[RequestRecord], frames: &[(String, String)]) 
         signals.extend(shares);
     }
     signals.extend(templating::signals(requests, frames));
+    signals.push(likeness::task_instruction_share(requests));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
     signals
 }
@@ -127,6 +131,7 @@ pub(crate) mod test_support {
             client_ip: None,
             user_agent: None,
             end_user: None,
+            prompt_vector: None,
         }
     }
 }

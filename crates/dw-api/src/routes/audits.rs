@@ -1,0 +1,123 @@
+//! Audit jobs: `POST /v1/audits` queues one, `GET /v1/audits/{id}` follows it.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use dw_domain::Role;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::auth::Caller;
+use crate::{ApiError, ApiState};
+
+/// `POST /v1/audits` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewAudit {
+    /// Window start, RFC 3339 (inclusive).
+    from: String,
+    /// Window end, RFC 3339 (exclusive).
+    to: String,
+    /// Only these accounts (a tip-off).
+    #[serde(default)]
+    accounts: Option<Vec<String>>,
+    /// Only requests to this model.
+    #[serde(default)]
+    model: Option<String>,
+    /// Score without opening, updating or reopening flags.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// An audit as the API shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct AuditBody {
+    id: i64,
+    state: String,
+    #[serde(with = "time::serde::rfc3339")]
+    from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    to: OffsetDateTime,
+    accounts: Option<Vec<String>>,
+    model: Option<String>,
+    dry_run: bool,
+    requested_by: String,
+    attempts: i32,
+    progress: serde_json::Value,
+    summary: Option<serde_json::Value>,
+    error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<OffsetDateTime>,
+}
+
+impl From<dw_app::Audit> for AuditBody {
+    fn from(a: dw_app::Audit) -> Self {
+        AuditBody {
+            id: a.id,
+            state: a.state,
+            from: a.spec.from,
+            to: a.spec.to,
+            accounts: a.spec.accounts,
+            model: a.spec.model,
+            dry_run: a.spec.dry_run,
+            requested_by: a.spec.requested_by,
+            attempts: a.attempts,
+            progress: a.progress,
+            summary: a.summary,
+            error: a.error,
+            created_at: a.created_at,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+        }
+    }
+}
+
+fn instant(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
+    OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
+        ApiError::BadRequest(format!("{field}: expected an RFC 3339 timestamp such as 2026-11-02T00:00:00Z: {e}"))
+    })
+}
+
+pub(crate) async fn create(
+    State(state): State<ApiState>,
+    caller: Caller,
+    body: Result<Json<NewAudit>, axum::extract::rejection::JsonRejection>,
+) -> Result<(StatusCode, Json<AuditBody>), ApiError> {
+    let key = caller.require(&[Role::Analyst])?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let from = instant("from", &body.from)?;
+    let to = instant("to", &body.to)?;
+    if from >= to {
+        return Err(ApiError::BadRequest("to: must be after from".into()));
+    }
+    if body.accounts.as_ref().is_some_and(|a| a.is_empty() || a.iter().any(|id| id.trim().is_empty())) {
+        return Err(ApiError::BadRequest("accounts: give at least one account id, none empty, or leave it out".into()));
+    }
+    let spec = dw_app::AuditSpec {
+        from,
+        to,
+        accounts: body.accounts,
+        model: body.model,
+        dry_run: body.dry_run,
+        requested_by: format!("api:{}", key.prefix),
+    };
+    let id = state.app().queue_audit(&spec).await?;
+    let audit = state.app().get_audit(id).await?.ok_or_else(|| ApiError::NotFound(format!("audit {id}")))?;
+    Ok((StatusCode::ACCEPTED, Json(audit.into())))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<AuditBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let parsed: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("audit {id:?}")))?;
+    let audit = state.app().get_audit(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("audit {id}")))?;
+    Ok(Json(audit.into()))
+}

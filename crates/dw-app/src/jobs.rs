@@ -1,0 +1,301 @@
+//! Audit jobs: queued by the CLI, the API or the schedule, claimed from
+//! PostgreSQL under a lease, and published in one transaction.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use dw_detect::flags::{self, Action, Candidate, Status, Stored};
+use dw_store::audits::{self, Audit, AuditSpec};
+use dw_store::flags::{Flag, FlagWrite, HistoryEntry};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::audit::AuditWindow;
+use crate::{App, AppError, Verdict};
+
+/// How long a claimed audit is held without a heartbeat.
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// What a published audit did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct AuditSummary {
+    /// The detector and its weights' version.
+    pub detector: String,
+    /// The task-instruction classifier's version.
+    pub classifier: String,
+    /// Accounts scored.
+    pub accounts: usize,
+    /// Accounts flagged.
+    pub flagged: usize,
+    /// Clusters with a flagged member.
+    pub clusters_flagged: usize,
+    /// Whether it was a dry run (no flag touched).
+    pub dry_run: bool,
+    /// Flags opened.
+    pub opened: usize,
+    /// Open or confirmed flags refreshed.
+    pub updated: usize,
+    /// Dismissed flags opened again.
+    pub reopened: usize,
+    /// Dismissed flags left dismissed.
+    pub kept_dismissed: usize,
+}
+
+/// A finished audit with its verdicts.
+#[derive(Debug, Clone)]
+pub struct AuditOutcome {
+    /// The audit.
+    pub audit_id: i64,
+    /// What it did.
+    pub summary: AuditSummary,
+    /// Every account's verdict, with its evidence.
+    pub verdicts: Vec<Verdict>,
+}
+
+/// An analyst's decision on a flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Benign: stays dismissed until the risk rises by the margin or a new signal fires.
+    Dismiss,
+    /// Extraction confirmed.
+    Confirm,
+}
+
+impl App {
+    /// Queues an audit; a worker (or [`App::run_audit`]) runs it.
+    pub async fn queue_audit(&self, spec: &AuditSpec) -> Result<i64, AppError> {
+        AuditWindow::new(spec.from, spec.to)?;
+        let mut conn = self.pool.acquire().await?;
+        Ok(audits::enqueue(&mut conn, spec).await?)
+    }
+
+    /// Queues a scheduled audit of `[now - days, now)` unless the last
+    /// scheduled audit's window ended less than `every` before `now`; returns
+    /// its id when it queued one. The check
+    /// and the insert hold a transaction-scoped advisory lock, so several
+    /// servers on one database queue one audit a period between them.
+    pub async fn schedule_audit(
+        &self,
+        now: time::OffsetDateTime,
+        every: time::Duration,
+        days: time::Duration,
+    ) -> Result<Option<i64>, AppError> {
+        let mut tx = self.pool.begin().await?;
+        audits::lock_schedule(&mut tx).await?;
+        if audits::latest_window_end(&mut tx, "schedule").await?.is_some_and(|last| now - last < every) {
+            return Ok(None);
+        }
+        let spec = AuditSpec {
+            from: now - days,
+            to: now,
+            accounts: None,
+            model: None,
+            dry_run: false,
+            requested_by: "schedule".into(),
+        };
+        let id = audits::enqueue(&mut tx, &spec).await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    /// An audit's state, progress and summary.
+    pub async fn get_audit(&self, id: i64) -> Result<Option<Audit>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(audits::get(&mut conn, id).await?)
+    }
+
+    /// Claims the oldest claimable audit (or audit `only`) for `worker`, runs
+    /// it and publishes it; `None` when there is nothing to claim. A failed
+    /// run is marked failed with its error; a run whose lease was lost to
+    /// another worker publishes nothing.
+    pub async fn run_audit(&self, worker: &str, only: Option<i64>) -> Result<Option<AuditOutcome>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(audit) = audits::claim(&mut conn, worker, LEASE, only).await? else { return Ok(None) };
+        drop(conn);
+        let progress = Arc::new(Mutex::new(json!({"stage": "scoring"})));
+        let heartbeat = self.spawn_heartbeat(audit.id, worker, progress.clone());
+        let started = std::time::Instant::now();
+        let result = self.score_and_publish(&audit, worker, &progress).await;
+        heartbeat.abort();
+        metrics::histogram!("distillwatch_audit_seconds").record(started.elapsed().as_secs_f64());
+        let state = if result.is_ok() { "done" } else { "failed" };
+        metrics::counter!("distillwatch_audits_total", "state" => state).increment(1);
+        match result {
+            Ok(outcome) => Ok(Some(outcome)),
+            Err(e) => {
+                let mut conn = self.pool.acquire().await?;
+                audits::fail(&mut conn, audit.id, worker, &e.to_string()).await?;
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn_heartbeat(&self, id: i64, worker: &str, progress: Arc<Mutex<Value>>) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        let worker = worker.to_owned();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let current = progress.lock().map(|p| p.clone()).unwrap_or(Value::Null);
+                let alive = match pool.acquire().await {
+                    Ok(mut conn) => audits::heartbeat(&mut conn, id, &worker, LEASE, &current).await,
+                    Err(e) => Err(e.into()),
+                };
+                match alive {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(audit_id = id, "lease lost: another worker holds the audit");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(audit_id = id, error = %e, "heartbeat failed"),
+                }
+            }
+        })
+    }
+
+    async fn score_and_publish(
+        &self,
+        audit: &Audit,
+        worker: &str,
+        progress: &Mutex<Value>,
+    ) -> Result<AuditOutcome, AppError> {
+        let spec = &audit.spec;
+        let mut window = AuditWindow::new(spec.from, spec.to)?;
+        if let Some(accounts) = &spec.accounts {
+            window = window.with_accounts(accounts.clone());
+        }
+        if let Some(model) = &spec.model {
+            window = window.with_model(model.clone());
+        }
+        let verdicts = self.audit_verdicts(&window).await?;
+        if let Ok(mut p) = progress.lock() {
+            *p = json!({"stage": "publishing", "accounts": verdicts.len()});
+        }
+        let candidates = flags::candidates(&verdicts);
+        let mut summary = AuditSummary {
+            detector: format!("signals ({})", dw_detect::scoring::WEIGHTS_VERSION),
+            classifier: dw_detect::content::InstructionClassifier::builtin().version.clone(),
+            accounts: verdicts.len(),
+            flagged: verdicts.iter().filter(|v| v.score.flagged).count(),
+            clusters_flagged: candidates.iter().filter(|c| c.subject == flags::Subject::Cluster).count(),
+            dry_run: spec.dry_run,
+            ..AuditSummary::default()
+        };
+        let mut tx = self.pool.begin().await?;
+        let scores: Vec<_> = verdicts.iter().map(|v| v.score.clone()).collect();
+        audits::store_scores(&mut tx, audit.id, &scores).await?;
+        if !spec.dry_run {
+            self.apply_flags(&mut tx, audit.id, &candidates, &mut summary).await?;
+        }
+        let summary_json = serde_json::to_value(&summary).unwrap_or(Value::Null);
+        if !audits::finish(&mut tx, audit.id, worker, &summary_json).await? {
+            tx.rollback().await?;
+            return Err(AppError::Conflict(format!("audit {}: the lease was lost to another worker", audit.id)));
+        }
+        tx.commit().await?;
+        for (action, count) in [
+            ("opened", summary.opened),
+            ("updated", summary.updated),
+            ("reopened", summary.reopened),
+            ("kept_dismissed", summary.kept_dismissed),
+        ] {
+            metrics::counter!("distillwatch_flag_actions_total", "action" => action).increment(count as u64);
+        }
+        tracing::info!(
+            audit_id = audit.id,
+            accounts = summary.accounts,
+            flagged = summary.flagged,
+            opened = summary.opened,
+            reopened = summary.reopened,
+            dry_run = summary.dry_run,
+            "audit published"
+        );
+        Ok(AuditOutcome { audit_id: audit.id, summary, verdicts })
+    }
+
+    async fn apply_flags(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        audit_id: i64,
+        candidates: &[Candidate],
+        summary: &mut AuditSummary,
+    ) -> Result<(), AppError> {
+        let subjects: Vec<(&str, &str)> = candidates.iter().map(|c| (c.subject.as_str(), c.id.as_str())).collect();
+        let existing = dw_store::flags::for_subjects(conn, &subjects).await?;
+        let margin = self.config.detect.flags.reopen_margin;
+        for candidate in candidates {
+            let key = (candidate.subject.as_str().to_owned(), candidate.id.clone());
+            let stored = existing.get(&key);
+            let state = stored.map(stored_state).transpose()?;
+            let write = FlagWrite {
+                subject_kind: candidate.subject.as_str(),
+                subject_id: candidate.id.clone(),
+                risk: candidate.risk,
+                level: candidate.level.as_str().to_owned(),
+                fired: candidate.fired.clone(),
+                reason: candidate.reason.clone(),
+                evidence: candidate.evidence.clone(),
+            };
+            match (flags::decide(state.as_ref(), candidate.risk, &candidate.fired, margin), stored) {
+                (Action::Open, _) => {
+                    dw_store::flags::open(conn, &write, audit_id).await?;
+                    summary.opened += 1;
+                }
+                (Action::Update, Some(flag)) => {
+                    dw_store::flags::refresh(conn, flag.id, &write, audit_id, None).await?;
+                    summary.updated += 1;
+                }
+                (Action::Reopen { because }, Some(flag)) => {
+                    dw_store::flags::refresh(conn, flag.id, &write, audit_id, Some(&because)).await?;
+                    summary.reopened += 1;
+                }
+                (Action::KeepDismissed, _) => summary.kept_dismissed += 1,
+                (_, None) => unreachable!("only a stored flag is updated or reopened"),
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an analyst's decision on a flag; `None` when there is no such flag.
+    pub async fn decide_flag(
+        &self,
+        id: i64,
+        decision: Decision,
+        actor: &str,
+        note: Option<&str>,
+    ) -> Result<Option<Flag>, AppError> {
+        let status = match decision {
+            Decision::Dismiss => Status::Dismissed,
+            Decision::Confirm => Status::Confirmed,
+        };
+        let mut tx = self.pool.begin().await?;
+        let flag = dw_store::flags::decide(&mut tx, id, status.as_str(), actor, note).await?;
+        tx.commit().await?;
+        Ok(flag)
+    }
+
+    /// Flags, riskiest first, optionally of one status.
+    pub async fn list_flags(&self, status: Option<Status>, limit: i64) -> Result<Vec<Flag>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(dw_store::flags::list(&mut conn, status.map(Status::as_str), limit).await?)
+    }
+
+    /// A flag with its history.
+    pub async fn flag(&self, id: i64) -> Result<Option<(Flag, Vec<HistoryEntry>)>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(flag) = dw_store::flags::get(&mut conn, id).await? else { return Ok(None) };
+        let history = dw_store::flags::history_of(&mut conn, id).await?;
+        Ok(Some((flag, history)))
+    }
+}
+
+fn stored_state(flag: &Flag) -> Result<Stored, AppError> {
+    Ok(Stored {
+        status: Status::parse(&flag.status)
+            .ok_or_else(|| AppError::Store(dw_store::StoreError::Corrupt(format!("flags.status {:?}", flag.status))))?,
+        dismissed_risk: flag.dismissed_risk,
+        dismissed_fired: flag.dismissed_fired.clone().unwrap_or_default(),
+    })
+}

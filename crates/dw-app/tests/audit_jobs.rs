@@ -1,0 +1,184 @@
+//! Audit jobs and flags against a real database: publish, update without
+//! duplicates, dismissals that hold and reopen, dry runs, leases.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{batch, parse};
+use dw_app::{App, AppConfig, AuditSpec, Decision, FlagStatus};
+use sqlx::PgPool;
+use time::macros::datetime;
+
+/// Thirty accounts scripted from one /24 with one client (25 requests a day
+/// for five days, long answers), and one person chatting.
+async fn seed(app: &App) {
+    let mut lines = Vec::new();
+    for a in 0..30 {
+        for i in 0..125 {
+            let (day, minute) = (2 + i / 25, (i % 25) * 10);
+            lines.push(format!(
+                r#"{{"event_id":"farm{a:02}-{i}","account_id":"farm{a:02}","timestamp":"2026-11-{day:02}T{:02}:{:02}:00Z","model":"m","request":{{"prompt":"Write task number {i} about something different each time please.","max_tokens":4096}},"client":{{"ip":"203.0.113.{}","user_agent":"OpenAI/Python 1.50.0"}}}}"#,
+                minute / 60,
+                minute % 60,
+                a + 1
+            ));
+        }
+    }
+    for i in 0..6 {
+        lines.push(format!(
+            r#"{{"event_id":"p{i}","account_id":"person","timestamp":"2026-11-03T1{i}:00:00Z","model":"m","request":{{"messages":[{{"role":"user","content":"hi"}},{{"role":"assistant","content":"hello"}},{{"role":"user","content":"what should I cook tonight with leeks?"}}]}}}}"#
+        ));
+    }
+    assert_eq!(app.ingest(batch(parse(&lines))).await.unwrap().accepted, 30 * 125 + 6);
+}
+
+fn spec(dry_run: bool) -> AuditSpec {
+    AuditSpec {
+        from: datetime!(2026-11-01 0:00 UTC),
+        to: datetime!(2026-11-08 0:00 UTC),
+        accounts: None,
+        model: None,
+        dry_run,
+        requested_by: "test".into(),
+    }
+}
+
+async fn audit(app: &App, dry_run: bool) -> dw_app::AuditOutcome {
+    let id = app.queue_audit(&spec(dry_run)).await.unwrap();
+    let outcome = app.run_audit("test-worker", Some(id)).await.unwrap().expect("the queued audit is claimed");
+    assert_eq!(outcome.audit_id, id);
+    outcome
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until_something_changes(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+
+    let first = audit(&app, false).await;
+    let s = &first.summary;
+    assert_eq!((s.accounts, s.flagged, s.clusters_flagged), (31, 30, 1), "{s:?}");
+    assert_eq!((s.opened, s.updated, s.reopened), (31, 0, 0), "30 accounts and their cluster");
+    let stored = app.get_audit(first.audit_id).await.unwrap().unwrap();
+    assert_eq!(stored.state, "done");
+    assert_eq!(stored.summary.as_ref().unwrap()["opened"], 31);
+    let scored: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_scores WHERE audit_id = $1")
+        .bind(first.audit_id)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(scored, 31);
+
+    // The account flag carries its evidence: signals with percentiles, the link with the linked accounts.
+    let open = app.list_flags(Some(FlagStatus::Open), 100).await.unwrap();
+    assert_eq!(open.len(), 31);
+    let farm = open.iter().find(|f| f.subject_id == "farm07").unwrap();
+    assert_eq!(farm.subject_kind, "account");
+    assert!(farm.fired.contains(&"linked_cluster".to_owned()), "{:?}", farm.fired);
+    assert!(farm.reason.contains("member of cluster c-"), "{}", farm.reason);
+    let link = &farm.evidence["link"];
+    assert_eq!(link["linked_accounts"].as_array().unwrap().len(), 29);
+    assert!(link["reason"].as_str().unwrap().starts_with("30 accounts sending from 203.0.113.0/24"));
+    assert!(farm.evidence["signals"].as_array().unwrap().iter().any(|s| s["percentile"].is_number()));
+    assert!(farm.evidence["activity"]["hourly"].is_object());
+    let cluster = open.iter().find(|f| f.subject_kind == "cluster").unwrap();
+    assert!(cluster.reason.starts_with("30 of 30 linked accounts flagged"), "{}", cluster.reason);
+    assert_eq!(cluster.evidence["members"].as_array().unwrap().len(), 30);
+
+    // A second audit updates the same flags: none is duplicated.
+    let second = audit(&app, false).await;
+    assert_eq!((second.summary.opened, second.summary.updated), (0, 31));
+    assert_eq!(app.list_flags(None, 100).await.unwrap().len(), 31);
+    let (flag, history) = app.flag(farm.id).await.unwrap().unwrap();
+    assert_eq!((flag.first_audit_id, flag.last_audit_id), (first.audit_id, second.audit_id));
+    assert_eq!(history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(), ["opened", "updated"]);
+
+    // Dismissed flags stay dismissed while nothing changes...
+    let dismissed = app.decide_flag(farm.id, Decision::Dismiss, "analyst@example", Some("load test")).await.unwrap();
+    let dismissed = dismissed.unwrap();
+    assert_eq!(dismissed.status, "dismissed");
+    assert_eq!(dismissed.dismissed_risk, Some(flag.risk));
+    app.decide_flag(cluster.id, Decision::Dismiss, "analyst@example", None).await.unwrap().unwrap();
+    let third = audit(&app, false).await;
+    assert_eq!((third.summary.kept_dismissed, third.summary.updated), (2, 29));
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "dismissed");
+
+    // ...and open again when the risk has risen by the margin since the dismissal,
+    sqlx::query("UPDATE flags SET dismissed_risk = 0.5 WHERE flag_id = $1").bind(farm.id).execute(&pool).await.unwrap();
+    // or when a signal fires that had not.
+    sqlx::query(
+        "UPDATE flags SET dismissed_fired = array_remove(dismissed_fired, 'linked_cluster') WHERE flag_id = $1",
+    )
+    .bind(cluster.id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let fourth = audit(&app, false).await;
+    assert_eq!((fourth.summary.reopened, fourth.summary.kept_dismissed), (2, 0));
+    let (reopened, history) = app.flag(farm.id).await.unwrap().unwrap();
+    assert_eq!(reopened.status, "open");
+    let because = reopened.reopened_because.unwrap();
+    assert!(because.starts_with("risk rose from 0.50 at dismissal to"), "{because}");
+    assert_eq!(history.last().unwrap().action, "reopened");
+    assert_eq!(history.last().unwrap().note.as_deref(), Some(because.as_str()));
+    let cluster_because = app.flag(cluster.id).await.unwrap().unwrap().0.reopened_because.unwrap();
+    assert_eq!(cluster_because, "new signal fired: linked_cluster");
+
+    // A confirmed flag stays confirmed and keeps being updated.
+    app.decide_flag(farm.id, Decision::Confirm, "analyst@example", None).await.unwrap().unwrap();
+    audit(&app, false).await;
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "confirmed");
+    assert!(app.decide_flag(999_999, Decision::Confirm, "a", None).await.unwrap().is_none());
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_dry_run_stores_scores_and_touches_no_flag(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+    let dry = audit(&app, true).await;
+    assert!(dry.summary.dry_run);
+    assert_eq!(dry.summary.flagged, 30);
+    assert_eq!((dry.summary.opened, dry.summary.updated), (0, 0));
+    assert!(app.list_flags(None, 10).await.unwrap().is_empty());
+    let mut conn = pool.acquire().await.unwrap();
+    assert_eq!(dw_store::audits::scores(&mut conn, dry.audit_id).await.unwrap().len(), 31);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_dead_workers_audit_is_claimed_again_and_the_dead_worker_cannot_publish(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    assert!(app.run_audit("w", None).await.unwrap().is_none(), "nothing queued");
+    let id = app.queue_audit(&spec(false)).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    // Worker A claims with a lease that runs out at once (it "dies").
+    let a = dw_store::audits::claim(&mut conn, "A", Duration::ZERO, None).await.unwrap().unwrap();
+    assert_eq!((a.id, a.attempts, a.state.as_str()), (id, 1, "running"));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    // A live lease is not claimable; an expired one is.
+    let b = dw_store::audits::claim(&mut conn, "B", Duration::from_secs(60), None).await.unwrap().unwrap();
+    assert_eq!((b.id, b.attempts), (id, 2));
+    assert!(dw_store::audits::claim(&mut conn, "C", Duration::from_secs(60), None).await.unwrap().is_none());
+    // A's late heartbeat and publication are refused.
+    let progress = serde_json::json!({"stage": "scoring"});
+    assert!(!dw_store::audits::heartbeat(&mut conn, id, "A", Duration::from_secs(60), &progress).await.unwrap());
+    assert!(!dw_store::audits::finish(&mut conn, id, "A", &progress).await.unwrap());
+    assert!(dw_store::audits::finish(&mut conn, id, "B", &progress).await.unwrap());
+    assert_eq!(app.get_audit(id).await.unwrap().unwrap().state, "done");
+    // An audit of an empty window is refused before it is queued.
+    let empty = AuditSpec { to: spec(false).from, ..spec(false) };
+    assert!(matches!(app.queue_audit(&empty).await, Err(dw_app::AppError::Invalid(_))));
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_schedule_queues_one_audit_a_period(pool: PgPool) {
+    let app = App::new(pool, AppConfig::default());
+    let now = time::OffsetDateTime::now_utc();
+    let every = time::Duration::hours(6);
+    let days = time::Duration::days(7);
+    let id = app.schedule_audit(now, every, days).await.unwrap().expect("the first period queues one");
+    assert_eq!(app.schedule_audit(now, every, days).await.unwrap(), None, "not twice in one period");
+    let queued = app.get_audit(id).await.unwrap().unwrap();
+    assert_eq!((queued.spec.to - queued.spec.from, queued.spec.requested_by.as_str()), (days, "schedule"));
+    assert!(app.schedule_audit(now + every, every, days).await.unwrap().is_some(), "the next period queues again");
+}

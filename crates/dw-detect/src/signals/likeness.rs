@@ -1,0 +1,185 @@
+//! Dataset likeness: prompts that read like the records of an instruction
+//! dataset rather than a person's requests.
+
+use std::collections::{HashMap, HashSet};
+
+use dw_domain::RequestRecord;
+
+use super::{Family, MIN_REQUESTS_FOR_SHARE, Signal};
+use crate::content::InstructionClassifier;
+
+/// Fewer embedded prompts than this leave the share uncomputed.
+pub const MIN_EMBEDDED: usize = 4;
+
+/// Share of the account's embedded (sampled) prompts that the task-instruction
+/// classifier reads as task instructions.
+pub(super) fn task_instruction_share(requests: &[RequestRecord]) -> Signal {
+    task_instruction_share_with(requests, InstructionClassifier::builtin())
+}
+
+fn task_instruction_share_with(requests: &[RequestRecord], model: &InstructionClassifier) -> Signal {
+    const NAME: &str = "task_instruction_share";
+    if model.dim == 0 {
+        // A lexical model reads every prompt.
+        if requests.len() < MIN_REQUESTS_FOR_SHARE {
+            return Signal::not_computed(NAME, Family::DatasetLikeness, "fewer than 10 requests");
+        }
+        let frame = frame_paragraphs(requests);
+        let scored: Vec<(f64, &str)> = requests
+            .iter()
+            .filter_map(|r| {
+                let varying = varying_part(&r.prompt, &frame);
+                if varying.is_empty() {
+                    return None;
+                }
+                Some((model.probability(&varying, &[])?, r.event_id.as_str()))
+            })
+            .collect();
+        if scored.len() < MIN_REQUESTS_FOR_SHARE {
+            return Signal::not_computed(NAME, Family::DatasetLikeness, "fewer than 10 prompts vary");
+        }
+        return share_signal(scored, "varying prompts", model);
+    }
+    let scored: Vec<(f64, &str)> = requests
+        .iter()
+        .filter_map(|r| {
+            let vector = r.prompt_vector.as_deref()?;
+            Some((model.probability(&r.prompt, vector)?, r.event_id.as_str()))
+        })
+        .collect();
+    if scored.len() < MIN_EMBEDDED {
+        let why = if requests.iter().any(|r| r.prompt_vector.is_some()) && scored.is_empty() {
+            format!("the prompts were embedded by another model than {}", model.embedding_model)
+        } else {
+            format!("{} of {} prompts embedded, fewer than {MIN_EMBEDDED}", scored.len(), requests.len())
+        };
+        return Signal::not_computed(NAME, Family::DatasetLikeness, why);
+    }
+    share_signal(scored, "sampled prompts", model)
+}
+
+/// Paragraphs that recur in at least this share of an account's prompts
+/// (and at least [`FRAME_MIN_COUNT`] times) are its frame, not its content.
+const FRAME_SHARE: f64 = 0.2;
+
+/// See [`FRAME_SHARE`].
+const FRAME_MIN_COUNT: usize = 5;
+
+/// The paragraphs an account repeats around changing content: a wrapper's
+/// "Respond in full detail.", or the one instruction a translation job puts
+/// before every document.
+fn frame_paragraphs(requests: &[RequestRecord]) -> HashSet<&str> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for r in requests {
+        let mut seen = HashSet::new();
+        for paragraph in paragraphs(&r.prompt) {
+            if seen.insert(paragraph) {
+                *counts.entry(paragraph).or_default() += 1;
+            }
+        }
+    }
+    let needed = FRAME_MIN_COUNT.max((FRAME_SHARE * requests.len() as f64).ceil() as usize);
+    counts.into_iter().filter(|(_, n)| *n >= needed).map(|(p, _)| p).collect()
+}
+
+fn paragraphs(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// What changes from one prompt to the next: the prompt without its frame.
+/// One instruction applied to many inputs (translate this, summarize that)
+/// leaves the inputs, which are not instructions; a harvesting wrapper
+/// around a pool of tasks leaves the tasks.
+fn varying_part(prompt: &str, frame: &HashSet<&str>) -> String {
+    paragraphs(prompt).filter(|p| !frame.contains(p)).collect::<Vec<_>>().join("\n\n")
+}
+
+fn share_signal(mut scored: Vec<(f64, &str)>, what: &str, model: &InstructionClassifier) -> Signal {
+    const NAME: &str = "task_instruction_share";
+    let instructions = scored.iter().filter(|(p, _)| *p >= 0.5).count();
+    let mean = scored.iter().map(|(p, _)| p).sum::<f64>() / scored.len() as f64;
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
+    Signal::computed(
+        NAME,
+        Family::DatasetLikeness,
+        instructions as f64 / scored.len() as f64,
+        format!(
+            "{instructions} of {} {what} read as task instructions (mean probability {mean:.2}, classifier {})",
+            scored.len(),
+            model.version
+        ),
+        scored.iter().filter(|(p, _)| *p >= 0.5).take(3).map(|(_, id)| (*id).to_owned()).collect(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::request;
+    use super::*;
+    use crate::content::instruction::{Example, LEXICAL};
+
+    /// A toy model over 2-dimensional "embeddings": axis 0 is instruction-like.
+    fn toy() -> InstructionClassifier {
+        let vectors: Vec<[f32; 2]> = (0..40).map(|i| if i % 2 == 0 { [1.0, 0.0] } else { [0.0, 1.0] }).collect();
+        let examples: Vec<Example<'_>> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Example { text: "x", embedding: v, instruction: i % 2 == 0, source: "s" })
+            .collect();
+        let mut model = InstructionClassifier::train(&examples, 1.0, "toy", vec!["test".into()]);
+        model.version = "toy-1".into();
+        assert_eq!(model.weights.len(), 2 + LEXICAL);
+        model
+    }
+
+    #[test]
+    fn a_lexical_model_reads_every_prompt() {
+        let vectors: Vec<[f32; 0]> = vec![[]; 40];
+        let texts = ["Write a haiku about autumn.", "hey so my cat keeps throwing up, should i worry??"];
+        let examples: Vec<Example<'_>> = vectors
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Example { text: texts[i % 2], embedding: v, instruction: i % 2 == 0, source: "s" })
+            .collect();
+        let model = InstructionClassifier::train(&examples, 1.0, "", vec!["test".into()]);
+        // Each prompt its own (a repeated one would be frame, not content).
+        let requests: Vec<RequestRecord> =
+            (0..12).map(|i| request(i, i as i64, &format!("{} ({i})", texts[usize::from(i >= 9)]))).collect();
+        let signal = task_instruction_share_with(&requests, &model);
+        assert_eq!(signal.value, Some(0.75), "{}", signal.detail);
+        assert!(signal.detail.starts_with("9 of 12 varying prompts read as task instructions"), "{}", signal.detail);
+        let few = task_instruction_share_with(&requests[..5], &model);
+        assert_eq!(few.detail, "not computed: fewer than 10 requests");
+
+        // One instruction before many documents: the instruction is frame, the documents are read.
+        let documents: Vec<RequestRecord> = (0..12)
+            .map(|i| {
+                let document = if i < 9 { texts[1] } else { texts[0] };
+                request(i, i as i64, &format!("Write a haiku about autumn.\n\n{document} ({i})"))
+            })
+            .collect();
+        let signal = task_instruction_share_with(&documents, &model);
+        assert_eq!(signal.value, Some(0.25), "{}", signal.detail);
+    }
+
+    #[test]
+    fn the_share_counts_embedded_prompts_only_and_says_when_too_few() {
+        let model = toy();
+        let mut requests: Vec<RequestRecord> = (0..10).map(|i| request(i, i as i64, "x")).collect();
+        let signal = task_instruction_share_with(&requests, &model);
+        assert_eq!(signal.value, None);
+        assert_eq!(signal.detail, "not computed: 0 of 10 prompts embedded, fewer than 4");
+        for (i, r) in requests.iter_mut().enumerate().take(5) {
+            r.prompt_vector = Some(if i < 4 { vec![1.0, 0.0] } else { vec![0.0, 1.0] });
+        }
+        let signal = task_instruction_share_with(&requests, &model);
+        assert_eq!(signal.value, Some(0.8), "{}", signal.detail);
+        assert!(signal.detail.starts_with("4 of 5 sampled prompts read as task instructions"), "{}", signal.detail);
+        assert_eq!(signal.examples, ["e0", "e1", "e2"]);
+        for r in &mut requests {
+            r.prompt_vector = Some(vec![0.5; 384]);
+        }
+        let signal = task_instruction_share_with(&requests, &model);
+        assert!(signal.detail.contains("another model than toy"), "{}", signal.detail);
+    }
+}

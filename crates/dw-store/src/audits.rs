@@ -1,0 +1,281 @@
+//! Audit jobs: queued, claimed under a lease, published in one transaction.
+
+use dw_domain::AccountScore;
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// What an audit covers and how it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditSpec {
+    /// Window start (inclusive).
+    pub from: OffsetDateTime,
+    /// Window end (exclusive).
+    pub to: OffsetDateTime,
+    /// Only these accounts, when given.
+    pub accounts: Option<Vec<String>>,
+    /// Only this model, when given.
+    pub model: Option<String>,
+    /// Scores only: no flag is opened, updated or reopened.
+    pub dry_run: bool,
+    /// Who asked (`cli`, `api:<key prefix>`, `schedule`).
+    pub requested_by: String,
+}
+
+/// A stored audit.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Audit {
+    /// Its id.
+    pub id: i64,
+    /// What it covers.
+    pub spec: AuditSpec,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Times it was claimed.
+    pub attempts: i32,
+    /// What it is doing (`{"stage": ...}`).
+    pub progress: Value,
+    /// What it found, once done.
+    pub summary: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+    /// When it was last claimed.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+struct AuditRow {
+    audit_id: i64,
+    window_from: OffsetDateTime,
+    window_to: OffsetDateTime,
+    accounts: Option<Vec<String>>,
+    model: Option<String>,
+    dry_run: bool,
+    requested_by: String,
+    state: String,
+    attempts: i32,
+    progress: Value,
+    summary: Option<Value>,
+    error: Option<String>,
+    created_at: OffsetDateTime,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+}
+
+impl From<AuditRow> for Audit {
+    fn from(r: AuditRow) -> Self {
+        Audit {
+            id: r.audit_id,
+            spec: AuditSpec {
+                from: r.window_from,
+                to: r.window_to,
+                accounts: r.accounts,
+                model: r.model,
+                dry_run: r.dry_run,
+                requested_by: r.requested_by,
+            },
+            state: r.state,
+            attempts: r.attempts,
+            progress: r.progress,
+            summary: r.summary,
+            error: r.error,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        }
+    }
+}
+
+/// Queues an audit; returns its id.
+pub async fn enqueue(conn: &mut PgConnection, spec: &AuditSpec) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO audits (window_from, window_to, accounts, model, dry_run, requested_by)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING audit_id"#,
+        spec.from,
+        spec.to,
+        spec.accounts.as_deref() as Option<&[String]>,
+        spec.model,
+        spec.dry_run,
+        spec.requested_by
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Claims the oldest claimable audit for `owner` until `lease` from now: a
+/// queued one, or a running one whose lease ran out (its worker died). Rows
+/// locked by another claimer are skipped, so workers never wait on each other.
+pub async fn claim(
+    conn: &mut PgConnection,
+    owner: &str,
+    lease: std::time::Duration,
+    only: Option<i64>,
+) -> Result<Option<Audit>, StoreError> {
+    let row = sqlx::query_as!(
+        AuditRow,
+        r#"UPDATE audits SET state = 'running', lease_owner = $1,
+                  lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
+                  started_at = now(), progress = '{"stage": "claimed"}'::jsonb, error = NULL
+           WHERE audit_id = (
+               SELECT audit_id FROM audits
+               WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
+                 AND ($3::bigint IS NULL OR audit_id = $3)
+               ORDER BY created_at, audit_id
+               FOR UPDATE SKIP LOCKED
+               LIMIT 1)
+           RETURNING audit_id, window_from, window_to, accounts, model, dry_run, requested_by, state,
+                     attempts, progress, summary, error, created_at, started_at, finished_at"#,
+        owner,
+        lease.as_secs_f64(),
+        only
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(Audit::from))
+}
+
+/// Extends the lease and records progress; false when the lease was lost
+/// (another worker reclaimed the audit), so the caller must stop.
+pub async fn heartbeat(
+    conn: &mut PgConnection,
+    id: i64,
+    owner: &str,
+    lease: std::time::Duration,
+    progress: &Value,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query!(
+        r#"UPDATE audits SET lease_until = now() + make_interval(secs => $3), progress = $4
+           WHERE audit_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        lease.as_secs_f64(),
+        progress
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks a claimed audit failed.
+pub async fn fail(conn: &mut PgConnection, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"UPDATE audits SET state = 'failed', error = $3, finished_at = now(), lease_until = NULL
+           WHERE audit_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        error
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a claimed audit done with its summary, in the caller's publishing
+/// transaction; false when the lease was lost meanwhile (the caller rolls back).
+pub async fn finish(conn: &mut PgConnection, id: i64, owner: &str, summary: &Value) -> Result<bool, StoreError> {
+    let result = sqlx::query!(
+        r#"UPDATE audits SET state = 'done', summary = $3, finished_at = now(), lease_until = NULL,
+                  progress = '{"stage": "done"}'::jsonb
+           WHERE audit_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        summary
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// An audit by id.
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Audit>, StoreError> {
+    let row = sqlx::query_as!(
+        AuditRow,
+        r#"SELECT audit_id, window_from, window_to, accounts, model, dry_run, requested_by, state,
+                  attempts, progress, summary, error, created_at, started_at, finished_at
+           FROM audits WHERE audit_id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(Audit::from))
+}
+
+/// Serializes schedulers until the caller's transaction ends.
+pub async fn lock_schedule(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('distillwatch.audit_schedule'))").fetch_one(&mut *conn).await?;
+    Ok(())
+}
+
+/// The end of the latest window audited at the request of `requested_by`.
+pub async fn latest_window_end(
+    conn: &mut PgConnection,
+    requested_by: &str,
+) -> Result<Option<OffsetDateTime>, StoreError> {
+    Ok(sqlx::query_scalar!(r#"SELECT max(window_to) AS "latest" FROM audits WHERE requested_by = $1"#, requested_by)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Writes an audit's scores, in the caller's publishing transaction.
+pub async fn store_scores(conn: &mut PgConnection, id: i64, scores: &[AccountScore]) -> Result<(), StoreError> {
+    for chunk in scores.chunks(5_000) {
+        let accounts: Vec<&str> = chunk.iter().map(|s| s.account_id.as_str()).collect();
+        let risks: Vec<f64> = chunk.iter().map(|s| s.risk).collect();
+        let levels: Vec<&str> = chunk.iter().map(|s| s.level.as_str()).collect();
+        let flagged: Vec<bool> = chunk.iter().map(|s| s.flagged).collect();
+        let clusters: Vec<Option<&str>> = chunk.iter().map(|s| s.cluster_id.as_deref()).collect();
+        let signals: Vec<Value> = chunk
+            .iter()
+            .map(|s| serde_json::to_value(&s.top_signals).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .collect::<Result<_, _>>()?;
+        sqlx::query!(
+            r#"INSERT INTO audit_scores (audit_id, account_id, risk, level, flagged, cluster_id, top_signals)
+               SELECT $1, a, r, l, f, c, s
+               FROM unnest($2::text[], $3::float8[], $4::text[], $5::bool[], $6::text[], $7::jsonb[])
+                    AS u(a, r, l, f, c, s)"#,
+            id,
+            &accounts as &[&str],
+            &risks,
+            &levels as &[&str],
+            &flagged,
+            &clusters as &[Option<&str>],
+            &signals
+        )
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// An audit's stored scores, by account.
+pub async fn scores(conn: &mut PgConnection, id: i64) -> Result<Vec<AccountScore>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT account_id, risk, level, flagged, cluster_id, top_signals
+           FROM audit_scores WHERE audit_id = $1 ORDER BY account_id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(AccountScore {
+                level: r
+                    .level
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("audit_scores.level {:?}: {e}", r.level)))?,
+                top_signals: serde_json::from_value(r.top_signals)
+                    .map_err(|e| StoreError::Corrupt(format!("audit_scores.top_signals: {e}")))?,
+                account_id: r.account_id,
+                risk: r.risk,
+                flagged: r.flagged,
+                cluster_id: r.cluster_id,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,251 @@
+//! Flags on accounts and clusters, and their history.
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// What an audit writes into a flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlagWrite {
+    /// `account` or `cluster`.
+    pub subject_kind: &'static str,
+    /// The account or cluster id.
+    pub subject_id: String,
+    /// The subject's risk.
+    pub risk: f64,
+    /// Its level.
+    pub level: String,
+    /// The signals that fired, sorted.
+    pub fired: Vec<String>,
+    /// Why, in one line.
+    pub reason: String,
+    /// The evidence bundle.
+    pub evidence: Value,
+}
+
+/// A stored flag.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    /// Its id.
+    pub id: i64,
+    /// `account` or `cluster`.
+    pub subject_kind: String,
+    /// The account or cluster id.
+    pub subject_id: String,
+    /// `open`, `dismissed` or `confirmed`.
+    pub status: String,
+    /// The latest risk.
+    pub risk: f64,
+    /// The latest level.
+    pub level: String,
+    /// The signals that fired, sorted.
+    pub fired: Vec<String>,
+    /// Why, in one line.
+    pub reason: String,
+    /// The evidence bundle of the latest audit that flagged it.
+    pub evidence: Value,
+    /// The audit that opened it.
+    pub first_audit_id: i64,
+    /// The latest audit that flagged it.
+    pub last_audit_id: i64,
+    /// When it was opened.
+    pub opened_at: OffsetDateTime,
+    /// When an audit last changed it.
+    pub updated_at: OffsetDateTime,
+    /// When an analyst decided on it.
+    pub decided_at: Option<OffsetDateTime>,
+    /// Who decided.
+    pub decided_by: Option<String>,
+    /// Their note.
+    pub decision_note: Option<String>,
+    /// Its risk when dismissed.
+    pub dismissed_risk: Option<f64>,
+    /// The signals that had fired when it was dismissed.
+    pub dismissed_fired: Option<Vec<String>>,
+    /// Why it was opened again after a dismissal.
+    pub reopened_because: Option<String>,
+}
+
+/// One entry of a flag's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry {
+    /// When.
+    pub at: OffsetDateTime,
+    /// `opened`, `updated`, `reopened`, `dismissed` or `confirmed`.
+    pub action: String,
+    /// The audit, for the actions of audits.
+    pub audit_id: Option<i64>,
+    /// The risk then.
+    pub risk: Option<f64>,
+    /// The analyst, for decisions.
+    pub actor: Option<String>,
+    /// A note: the analyst's, or why a flag reopened.
+    pub note: Option<String>,
+}
+
+/// The flags of these subjects, by (kind, id).
+pub async fn for_subjects(
+    conn: &mut PgConnection,
+    subjects: &[(&str, &str)],
+) -> Result<HashMap<(String, String), Flag>, StoreError> {
+    let kinds: Vec<&str> = subjects.iter().map(|s| s.0).collect();
+    let ids: Vec<&str> = subjects.iter().map(|s| s.1).collect();
+    let rows = sqlx::query_as!(
+        Flag,
+        r#"SELECT f.flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+                  first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
+                  dismissed_risk, dismissed_fired, reopened_because
+           FROM flags f JOIN unnest($1::text[], $2::text[]) AS s(k, i) ON f.subject_kind = s.k AND f.subject_id = s.i"#,
+        &kinds as &[&str],
+        &ids as &[&str]
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|f| ((f.subject_kind.clone(), f.subject_id.clone()), f)).collect())
+}
+
+/// Opens a flag for a subject that has none.
+pub async fn open(conn: &mut PgConnection, write: &FlagWrite, audit_id: i64) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO flags (subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+                              first_audit_id, last_audit_id)
+           VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $8) RETURNING flag_id"#,
+        write.subject_kind,
+        write.subject_id,
+        write.risk,
+        write.level,
+        &write.fired,
+        write.reason,
+        write.evidence,
+        audit_id
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    history(conn, id, "opened", Some(audit_id), Some(write.risk), None, None).await?;
+    Ok(id)
+}
+
+/// Refreshes a flag's risk and evidence; `reopen` (with the reason) opens a
+/// dismissed flag again.
+pub async fn refresh(
+    conn: &mut PgConnection,
+    id: i64,
+    write: &FlagWrite,
+    audit_id: i64,
+    reopen: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"UPDATE flags SET risk = $2, level = $3, fired = $4, reason = $5, evidence = $6, last_audit_id = $7,
+                  updated_at = now(),
+                  status = CASE WHEN $8::text IS NULL THEN status ELSE 'open' END,
+                  reopened_because = coalesce($8, reopened_because)
+           WHERE flag_id = $1"#,
+        id,
+        write.risk,
+        write.level,
+        &write.fired,
+        write.reason,
+        write.evidence,
+        audit_id,
+        reopen
+    )
+    .execute(&mut *conn)
+    .await?;
+    let action = if reopen.is_some() { "reopened" } else { "updated" };
+    history(conn, id, action, Some(audit_id), Some(write.risk), None, reopen).await
+}
+
+/// Records an analyst's decision (`dismissed` or `confirmed`); a dismissal
+/// keeps the risk and the fired signals it is later measured against. None
+/// when there is no such flag.
+pub async fn decide(
+    conn: &mut PgConnection,
+    id: i64,
+    status: &str,
+    actor: &str,
+    note: Option<&str>,
+) -> Result<Option<Flag>, StoreError> {
+    let updated = sqlx::query!(
+        r#"UPDATE flags SET status = $2, decided_at = now(), decided_by = $3, decision_note = $4,
+                  dismissed_risk = CASE WHEN $2 = 'dismissed' THEN risk END,
+                  dismissed_fired = CASE WHEN $2 = 'dismissed' THEN fired END
+           WHERE flag_id = $1 RETURNING risk"#,
+        id,
+        status,
+        actor,
+        note
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = updated else { return Ok(None) };
+    history(conn, id, status, None, Some(row.risk), Some(actor), note).await?;
+    get(conn, id).await
+}
+
+/// A flag by id.
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, StoreError> {
+    Ok(sqlx::query_as!(
+        Flag,
+        r#"SELECT flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+                  first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
+                  dismissed_risk, dismissed_fired, reopened_because
+           FROM flags WHERE flag_id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// Flags, riskiest first, optionally of one status.
+pub async fn list(conn: &mut PgConnection, status: Option<&str>, limit: i64) -> Result<Vec<Flag>, StoreError> {
+    Ok(sqlx::query_as!(
+        Flag,
+        r#"SELECT flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+                  first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
+                  dismissed_risk, dismissed_fired, reopened_because
+           FROM flags WHERE ($1::text IS NULL OR status = $1)
+           ORDER BY risk DESC, flag_id LIMIT $2"#,
+        status,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A flag's history, oldest first.
+pub async fn history_of(conn: &mut PgConnection, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
+    Ok(sqlx::query_as!(
+        HistoryEntry,
+        r#"SELECT at, action, audit_id, risk, actor, note FROM flag_history WHERE flag_id = $1 ORDER BY entry_id"#,
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+async fn history(
+    conn: &mut PgConnection,
+    id: i64,
+    action: &str,
+    audit_id: Option<i64>,
+    risk: Option<f64>,
+    actor: Option<&str>,
+    note: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"INSERT INTO flag_history (flag_id, action, audit_id, risk, actor, note) VALUES ($1, $2, $3, $4, $5, $6)"#,
+        id,
+        action,
+        audit_id,
+        risk,
+        actor,
+        note
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
