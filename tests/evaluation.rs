@@ -25,19 +25,41 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
     let (events, labels, scores) = (dir.path().join("e.jsonl"), dir.path().join("l.csv"), dir.path().join("s.csv"));
+    let accounts = dir.path().join("accounts.csv");
 
     let mut simulate = command(None, repo());
     simulate
         .args(["simulate", "--seed", "3", "--days", "3", "--scale", "0.05", "--out"])
         .arg(&events)
         .arg("--labels")
-        .arg(&labels);
+        .arg(&labels)
+        .arg("--accounts")
+        .arg(&accounts);
     let stderr = ok(&run(simulate, None));
     assert!(stderr.contains("simulated"), "{stderr}");
 
     let mut ingest = command(Some(&db.url), repo());
     ingest.arg("ingest").arg(&events);
     ok(&run(ingest, None));
+
+    // Account attributes: the simulated file imports cleanly; a bad line is named and the rest kept.
+    let mut import = command(Some(&db.url), repo());
+    import.args(["accounts", "import"]).arg(&accounts);
+    let stderr = ok(&run(import, None));
+    assert!(stderr.contains("0 lines rejected"), "{stderr}");
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(
+        &bad,
+        "account_id,country,payment_fingerprint\nacct_x,DE,9f86d081884c7d65\nacct_y,,4111111111111111\n",
+    )
+    .unwrap();
+    let mut import = command(Some(&db.url), repo());
+    import.args(["accounts", "import"]).arg(&bad);
+    let output = run(import, None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("line 3: payment_fingerprint: looks like a raw card number"), "{stderr}");
+    assert!(stderr.contains("imported attributes of 1 accounts (1 new, 0 updated"), "{stderr}");
 
     let evidence = dir.path().join("evidence.jsonl");
     let mut audit = command(Some(&db.url), repo());
@@ -52,6 +74,7 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
     assert!(!bundles.is_empty(), "three days of a bulk harvester are flagged");
     for bundle in &bundles {
         assert_eq!(bundle["score"]["flagged"], true);
+        assert!(bundle["attributes"]["created_at_ms"].is_number(), "imported attributes are in the bundle");
         let signals = bundle["signals"].as_array().unwrap();
         assert!(
             signals.iter().any(|s| s["name"] == "reference_match" && s["detail"] == "not computed: no reference set")
@@ -59,9 +82,25 @@ async fn simulate_ingest_and_audit_give_one_row_per_active_account() {
         assert!(
             signals.iter().all(|s| s["value"].is_number() || s["detail"].as_str().unwrap().starts_with("not computed"))
         );
-        assert!(!bundle["evidence"]["hourly"].as_object().unwrap().is_empty(), "a timeline");
-        assert!(!bundle["evidence"]["sample_prompts"].as_array().unwrap().is_empty(), "sample prompts");
+        assert!(!bundle["activity"]["hourly"].as_object().unwrap().is_empty(), "a timeline");
+        assert!(!bundle["activity"]["sample_prompts"].as_array().unwrap().is_empty(), "sample prompts");
     }
+    // The audit stored its scores and opened the flags; a dry run opens none.
+    let pool = db.pool().await;
+    let count = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.unwrap() }
+    };
+    let flags = count("SELECT count(*) FROM flags WHERE subject_kind = 'account'").await;
+    assert_eq!(flags as usize, bundles.len());
+    assert_eq!(count("SELECT count(*) FROM audits WHERE state = 'done' AND requested_by = 'cli'").await, 1);
+    let mut dry = command(Some(&db.url), repo());
+    dry.args(["audit", "--from", "2026-11-02", "--to", "2026-11-05", "--dry-run"]);
+    let stderr = ok(&run(dry, None));
+    assert!(stderr.contains("dry run: no flag opened, updated or reopened"), "{stderr}");
+    assert_eq!(count("SELECT count(*) FROM flags WHERE last_audit_id = 2").await, 0);
+    assert_eq!(count("SELECT count(DISTINCT audit_id) FROM audit_scores").await, 2);
+    pool.close().await;
 
     let active: BTreeSet<String> = std::fs::read_to_string(&events)
         .unwrap()

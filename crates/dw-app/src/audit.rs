@@ -96,11 +96,13 @@ async fn account_signals(
     with_evidence: bool,
 ) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
     use futures_util::TryStreamExt;
+    let mut attributes = dw_store::attributes::for_selection(conn, window.selection()).await?;
     let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.selection()));
     let mut accounts = Vec::new();
     let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
-    let finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
-        out.extend(dw_detect::AccountSignals::from_requests(requests, with_evidence));
+    let mut finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
+        let own = requests.first().and_then(|r| attributes.remove(&r.account_id));
+        out.extend(dw_detect::AccountSignals::from_requests(requests, own, with_evidence));
         requests.clear();
     };
     while let Some(record) = stream.try_next().await? {

@@ -10,12 +10,15 @@
 //!   API keys (only hashes are stored);
 //! - [`App::embed_window`] stores vectors for a window's events that have none;
 //! - [`App::apply_retention`] drops partitions older than the retention window;
+//! - [`App::import_account_attributes`] stores what the provider knows of
+//!   its accounts (opened when, org, country, payment and e-mail fingerprints);
 //! - [`App::audit`] scores every account active in a window;
 //! - [`App::queue_audit`], [`App::run_audit`], [`App::get_audit`]: audit
 //!   jobs, claimed under a lease and published with their flags in one
 //!   transaction; [`App::decide_flag`], [`App::list_flags`], [`App::flag`]:
 //!   the flags analysts work from.
 
+mod accounts;
 mod audit;
 mod embedding;
 mod error;
@@ -28,8 +31,9 @@ use std::sync::Arc;
 use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
+pub use accounts::AttributesImport;
 pub use audit::{AuditWindow, Detector};
-pub use dw_detect::flags::Status as FlagStatus;
+pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
 pub use dw_store::audits::{Audit, AuditSpec};

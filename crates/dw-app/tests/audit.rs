@@ -85,3 +85,60 @@ fn an_empty_window_is_refused() {
     let err = AuditWindow::new(datetime!(2026-11-02 0:00 UTC), datetime!(2026-11-02 0:00 UTC)).unwrap_err();
     assert!(err.to_string().contains("not before"), "{err}");
 }
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn imported_attributes_link_accounts_on_one_card_and_give_their_age(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    // Five accounts on five different networks; four pay with one card.
+    let mut lines = Vec::new();
+    for a in 0..5 {
+        for i in 0..30 {
+            lines.push(format!(
+                r#"{{"event_id":"r{a}-{i}","account_id":"r{a}","timestamp":"2026-11-03T{:02}:{:02}:00Z","model":"m","request":{{"prompt":"task {i}"}},"client":{{"ip":"198.51.{a}.{i}","user_agent":"ua"}}}}"#,
+                i / 2,
+                i % 2 * 30
+            ));
+        }
+    }
+    app.ingest(batch(parse(&lines))).await.unwrap();
+    let csv = "account_id,created_at,org,payment_fingerprint\n\
+               r0,2026-11-01,,card-0123456789ab\n\
+               r1,2026-11-01,,card-0123456789ab\n\
+               r2,2026-10-01,,card-0123456789ab\n\
+               r3,,,card-0123456789ab\n\
+               r4,2020-01-01,acme,card-ffffffffffff\n";
+    let parsed = dw_ingest::parse_attributes_csv(csv).unwrap();
+    let imported = app.import_account_attributes(&parsed).await.unwrap();
+    assert_eq!((imported.inserted, imported.updated), (5, 0));
+    // A later file with only some columns sets those and keeps the rest.
+    let later = dw_ingest::parse_attributes_csv("account_id,country\nr4,fr\n").unwrap();
+    let imported = app.import_account_attributes(&later).await.unwrap();
+    assert_eq!((imported.inserted, imported.updated), (0, 1));
+    let (org, country): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT org, country FROM account_attributes WHERE account_id = 'r4'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((org.as_deref(), country.as_deref()), (Some("acme"), Some("FR")));
+
+    let window = AuditWindow::new(datetime!(2026-11-01 0:00 UTC), datetime!(2026-11-08 0:00 UTC)).unwrap();
+    let verdicts = app.audit_verdicts(&window).await.unwrap();
+    let cluster = verdicts[0].score.cluster_id.clone().expect("r0 is linked");
+    let members: Vec<&str> = verdicts
+        .iter()
+        .filter(|v| v.score.cluster_id.as_ref() == Some(&cluster))
+        .map(|v| v.score.account_id.as_str())
+        .collect();
+    assert_eq!(members, ["r0", "r1", "r2", "r3"]);
+    assert_eq!(
+        verdicts[0].link_reason.as_deref(),
+        Some("4 accounts paying with one payment instrument (card-0123456…)")
+    );
+    assert!(verdicts[4].score.cluster_id.is_none());
+    let age =
+        |v: &dw_app::Verdict| v.signals.iter().find(|s| s.signal.name == "account_age_days").unwrap().signal.value;
+    assert_eq!(age(&verdicts[0]), Some(2.0));
+    assert_eq!(age(&verdicts[2]), Some(33.0));
+    assert_eq!(age(&verdicts[3]), None, "no opening time imported");
+    assert_eq!(verdicts[2].attributes.as_ref().unwrap().payment_fingerprint.as_deref(), Some("card-0123456789ab"));
+}

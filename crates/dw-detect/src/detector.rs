@@ -22,18 +22,24 @@ pub struct AccountSignals {
     pub signals: Vec<Signal>,
     /// The network and client most of its requests came from.
     pub infrastructure: Option<Infrastructure>,
+    /// What the provider told us of it, when imported.
+    pub attributes: Option<dw_domain::AccountAttributes>,
     /// For a platform account (one that passes its own end users along), its
     /// busiest end users, each reduced to its own signals.
-    pub end_users: Vec<EndUserSignals>,
+    pub end_users: Vec<PartSignals>,
+    /// Its request streams (requests sharing one system prompt and one set
+    /// of parameters), when it has several, each reduced to its own signals.
+    pub streams: Vec<PartSignals>,
     /// Its activity at a glance, for the evidence bundle, when asked for.
     pub evidence: Option<crate::evidence::Evidence>,
 }
 
-/// One end user of a platform account, reduced to its signals.
+/// A part of an account's traffic (an end user of a platform account, or a
+/// request stream), reduced to its signals.
 #[derive(Debug, Clone, PartialEq)]
-pub struct EndUserSignals {
-    /// The end user's id as the platform sent it.
-    pub end_user: String,
+pub struct PartSignals {
+    /// The end user's id as the platform sent it, or the stream's signature.
+    pub part: String,
     /// Its requests in the window.
     pub requests: usize,
     /// Its signals.
@@ -44,51 +50,90 @@ pub struct EndUserSignals {
 /// platform's typical user sends a handful.
 pub const MIN_END_USER_REQUESTS: usize = 20;
 
+/// Request streams with fewer requests than this are not scored on their own.
+pub const MIN_STREAM_REQUESTS: usize = 10;
+
+/// A stream that carries more than this share of the account's requests is
+/// the account itself, already scored.
+pub const MAX_STREAM_SHARE: f64 = 0.9;
+
 impl AccountSignals {
     /// Reduces an account's requests (in time order) to what scoring and
     /// linking need, and to its evidence when `with_evidence` (an analyst's
     /// audit; evaluations and scores files need none).
-    pub fn from_requests(requests: &[dw_domain::RequestRecord], with_evidence: bool) -> Option<Self> {
+    pub fn from_requests(
+        requests: &[dw_domain::RequestRecord],
+        attributes: Option<dw_domain::AccountAttributes>,
+        with_evidence: bool,
+    ) -> Option<Self> {
         let first = requests.first()?;
         let frames = crate::signals::prompt_frames(requests);
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
-            signals: crate::signals::account_signals(requests, &frames),
+            signals: crate::signals::account_signals(requests, &frames, attributes.as_ref()),
             infrastructure: linking::dominant_infrastructure(requests),
-            end_users: end_user_signals(requests, &frames),
+            attributes,
+            end_users: part_signals(requests, &frames, |r| r.end_user.clone(), MIN_END_USER_REQUESTS, 1.0),
+            streams: part_signals(requests, &frames, |r| Some(signature(r)), MIN_STREAM_REQUESTS, MAX_STREAM_SHARE),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &frames)),
         })
     }
 }
 
-/// A reseller or app that passes its end users along can hide one
-/// extractor among many people: its busiest end users are scored on their
-/// own. (Only ever to raise the account's risk: end-user ids are the
-/// sender's to choose, so they never lower it.)
-fn end_user_signals(requests: &[dw_domain::RequestRecord], frames: &[(String, String)]) -> Vec<EndUserSignals> {
-    let mut by_user: std::collections::BTreeMap<&str, Vec<usize>> = Default::default();
+/// The parts of an account's traffic by `key`, each with at least
+/// `min_requests` and at most `max_share` of the account's requests, reduced
+/// to their own signals, when the account has two parts or more.
+///
+/// A reseller or app that passes its end users along can hide one extractor
+/// among many people; a script can share a key with a person. Parts are only
+/// ever used to raise the account's risk: end-user ids and parameters are
+/// the sender's to choose, so they never lower it.
+fn part_signals(
+    requests: &[dw_domain::RequestRecord],
+    frames: &[(String, String)],
+    key: impl Fn(&dw_domain::RequestRecord) -> Option<String>,
+    min_requests: usize,
+    max_share: f64,
+) -> Vec<PartSignals> {
+    let mut parts: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (i, r) in requests.iter().enumerate() {
-        if let Some(user) = r.end_user.as_deref() {
-            by_user.entry(user).or_default().push(i);
+        if let Some(part) = key(r) {
+            parts.entry(part).or_default().push(i);
         }
     }
-    if by_user.len() < 2 {
+    if parts.len() < 2 {
         return Vec::new();
     }
-    by_user
+    let most = (max_share * requests.len() as f64).floor() as usize;
+    parts
         .into_iter()
-        .filter(|(_, own)| own.len() >= MIN_END_USER_REQUESTS)
-        .map(|(user, own)| {
+        .filter(|(_, own)| own.len() >= min_requests && own.len() <= most)
+        .map(|(part, own)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
             let own_frames: Vec<(String, String)> = own.iter().map(|i| frames[*i].clone()).collect();
-            EndUserSignals {
-                end_user: user.to_owned(),
+            PartSignals {
+                part,
                 requests: own.len(),
-                signals: crate::signals::account_signals(&own_requests, &own_frames),
+                signals: crate::signals::account_signals(&own_requests, &own_frames, None),
             }
         })
         .collect()
+}
+
+/// A request's signature: its system prompt and parameters as sent. A script
+/// sends every request with the same ones; a person's client and a
+/// developer's tests vary them.
+fn signature(r: &dw_domain::RequestRecord) -> String {
+    let system: String = r.system_prompt.as_deref().unwrap_or("").chars().take(60).collect();
+    let show = |v: Option<String>| v.unwrap_or_else(|| "unset".into());
+    format!(
+        "system prompt {system:?}, max_tokens {}, temperature {}, n {}, logprobs {}",
+        show(r.max_tokens.map(|v| v.to_string())),
+        show(r.temperature.map(|v| v.to_string())),
+        show(r.n.map(|v| v.to_string())),
+        show(r.logprobs.map(|v| v.to_string()))
+    )
 }
 
 /// The verdict on one account with everything behind it.
@@ -103,16 +148,21 @@ pub struct Verdict {
     /// Why the account is linked to its cluster, when it is.
     pub link_reason: Option<String>,
     /// The riskiest of a platform account's end users, when it was scored.
-    pub riskiest_end_user: Option<EndUserVerdict>,
+    pub riskiest_end_user: Option<PartVerdict>,
+    /// The riskiest of the account's request streams, when it has several.
+    pub riskiest_stream: Option<PartVerdict>,
     /// Timeline, parameters, sources and sample prompts, when asked for.
     pub evidence: Option<crate::evidence::Evidence>,
+    /// What the provider told us of the account, when imported.
+    pub attributes: Option<dw_domain::AccountAttributes>,
 }
 
-/// A platform account's end user, scored on its own.
+/// A part of an account's traffic (an end user, a request stream), scored
+/// on its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct EndUserVerdict {
-    /// The end user's id.
-    pub end_user: String,
+pub struct PartVerdict {
+    /// The end user's id, or the stream's signature.
+    pub part: String,
     /// Its requests.
     pub requests: usize,
     /// Its risk on its own signals.
@@ -131,8 +181,13 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
             scoring::percentiles(&accounts.iter().map(|a| a.signals.get(i).and_then(|s| s.value)).collect::<Vec<_>>())
         })
         .collect();
-    let keys: Vec<(String, Option<Infrastructure>)> =
-        accounts.iter().map(|a| (a.account_id.clone(), a.infrastructure.clone())).collect();
+    let keys: Vec<(String, Option<Infrastructure>, Option<String>)> = accounts
+        .iter()
+        .map(|a| {
+            let payment = a.attributes.as_ref().and_then(|x| x.payment_fingerprint.clone());
+            (a.account_id.clone(), a.infrastructure.clone(), payment)
+        })
+        .collect();
     let mut verdicts: Vec<Verdict> = accounts
         .into_iter()
         .enumerate()
@@ -145,9 +200,13 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 .collect();
             let (mut score, signals) =
                 scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
-            let riskiest_end_user = riskiest_end_user(account.end_users, config, weights);
+            let riskiest_end_user = riskiest(account.end_users, config, weights);
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);
+            }
+            let riskiest_stream = riskiest(account.streams, config, weights);
+            if let Some(stream) = riskiest_stream.as_ref().filter(|s| s.risk > score.risk) {
+                raise(&mut score, stream.risk, "riskiest_request_stream", config);
             }
             Verdict {
                 score,
@@ -155,13 +214,20 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 signals,
                 link_reason: None,
                 riskiest_end_user,
+                riskiest_stream,
                 evidence: account.evidence,
+                attributes: account.attributes,
             }
         })
         .collect();
 
-    let linked: Vec<(&str, Option<&Infrastructure>)> = keys.iter().map(|(id, i)| (id.as_str(), i.as_ref())).collect();
-    for cluster in linking::infrastructure_clusters(&linked) {
+    let linked: Vec<(&str, linking::LinkKeys<'_>)> = keys
+        .iter()
+        .map(|(id, infrastructure, payment)| {
+            (id.as_str(), linking::LinkKeys { infrastructure: infrastructure.as_ref(), payment: payment.as_deref() })
+        })
+        .collect();
+    for cluster in linking::clusters(&linked) {
         let mean_evidence = cluster.members.iter().map(|m| weighted_sum(&verdicts[*m].signals)).sum::<f64>()
             / cluster.members.len() as f64;
         let size = cluster.members.len();
@@ -190,24 +256,15 @@ fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &
     score.flagged = config.flags.flags(&score.account_id, score.level);
 }
 
-fn riskiest_end_user(
-    end_users: Vec<EndUserSignals>,
-    config: &DetectConfig,
-    weights: &Weights,
-) -> Option<EndUserVerdict> {
-    end_users
+fn riskiest(parts: Vec<PartSignals>, config: &DetectConfig, weights: &Weights) -> Option<PartVerdict> {
+    parts
         .into_iter()
-        .map(|user| {
-            let signals = user.signals.into_iter().map(|s| (s, None)).collect();
-            let (score, _) = scoring::score_account(&user.end_user, signals, weights, &config.levels, &config.flags);
-            EndUserVerdict {
-                end_user: user.end_user,
-                requests: user.requests,
-                risk: score.risk,
-                top_signals: score.top_signals,
-            }
+        .map(|part| {
+            let signals = part.signals.into_iter().map(|s| (s, None)).collect();
+            let (score, _) = scoring::score_account(&part.part, signals, weights, &config.levels, &config.flags);
+            PartVerdict { part: part.part, requests: part.requests, risk: score.risk, top_signals: score.top_signals }
         })
-        .max_by(|a, b| a.risk.total_cmp(&b.risk).then(b.end_user.cmp(&a.end_user)))
+        .max_by(|a, b| a.risk.total_cmp(&b.risk).then(b.part.cmp(&a.part)))
 }
 
 fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
@@ -241,7 +298,7 @@ mod tests {
         (0..30)
             .map(|i| {
                 let requests = account(&format!("farm{i:02}"), "203.0.113.9", "OpenAI/Python 1.50.0", 25, 5, 4096);
-                AccountSignals::from_requests(&requests, false).unwrap()
+                AccountSignals::from_requests(&requests, None, false).unwrap()
             })
             .collect()
     }
@@ -250,8 +307,12 @@ mod tests {
     fn a_farm_on_shared_infrastructure_is_linked_and_raised_and_a_lone_look_alike_is_not() {
         let mut population = farm_population();
         population.push(
-            AccountSignals::from_requests(&account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096), false)
-                .unwrap(),
+            AccountSignals::from_requests(
+                &account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096),
+                None,
+                false,
+            )
+            .unwrap(),
         );
         let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
         let farm = &verdicts[0];
@@ -299,15 +360,47 @@ mod tests {
             r.account_id = "platform".into();
         }
         let verdicts = score_population(
-            vec![AccountSignals::from_requests(&requests, false).unwrap()],
+            vec![AccountSignals::from_requests(&requests, None, false).unwrap()],
             &DetectConfig::default(),
             &Weights::default(),
         );
         let user = verdicts[0].riskiest_end_user.as_ref().unwrap();
-        assert_eq!((user.end_user.as_str(), user.requests), ("u_harvest", 600));
+        assert_eq!((user.part.as_str(), user.requests), ("u_harvest", 600));
         assert!(verdicts[0].score.flagged, "{:?}", verdicts[0].score);
         assert_eq!(verdicts[0].score.risk, user.risk);
         assert_eq!(verdicts[0].score.top_signals[0].signal, "riskiest_end_user");
+    }
+
+    #[test]
+    fn a_script_sharing_a_key_with_a_person_is_scored_as_its_own_stream() {
+        // A person's conversations, client defaults, and a script's single-turn tasks with one
+        // system prompt and long answers, all from one key.
+        let mut requests = Vec::new();
+        for k in 0..120 {
+            let mut r = request(k, k as i64 * 3_000_000, "so what do you think about my plan for the garden?");
+            r.prior_turns = (k % 4) as u32;
+            requests.push(r);
+        }
+        for k in 0..40 {
+            let mut r = request(200 + k, k as i64 * 9_000_000 + 7, &format!("Write a limerick about topic {k}."));
+            r.system_prompt = Some("You are a helpful assistant.".into());
+            r.max_tokens = Some(4096);
+            r.temperature = Some(0.8);
+            requests.push(r);
+        }
+        requests.sort_by_key(|r| r.ts_ms);
+        let account = AccountSignals::from_requests(&requests, None, false).unwrap();
+        assert_eq!(account.streams.len(), 2, "{:?}", account.streams.iter().map(|s| &s.part).collect::<Vec<_>>());
+        let verdict = &score_population(vec![account], &DetectConfig::default(), &Weights::default())[0];
+        let stream = verdict.riskiest_stream.as_ref().unwrap();
+        assert_eq!(stream.requests, 40);
+        assert!(stream.part.contains("max_tokens 4096"), "{}", stream.part);
+        assert_eq!(verdict.score.risk, stream.risk, "the account rises to its riskiest stream");
+        assert_eq!(verdict.score.top_signals[0].signal, "riskiest_request_stream");
+
+        // One stream only: nothing to split.
+        let single = AccountSignals::from_requests(&requests[..10], None, false).unwrap();
+        assert!(single.streams.is_empty() || single.streams.iter().all(|s| s.requests >= MIN_STREAM_REQUESTS));
     }
 
     #[test]
@@ -315,8 +408,12 @@ mod tests {
         let build = || {
             (0..4)
                 .map(|i| {
-                    AccountSignals::from_requests(&account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512), true)
-                        .unwrap()
+                    AccountSignals::from_requests(
+                        &account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512),
+                        None,
+                        true,
+                    )
+                    .unwrap()
                 })
                 .collect::<Vec<_>>()
         };

@@ -143,7 +143,9 @@ struct AccountBundle<'a> {
     requests: usize,
     signals: &'a [crate::scoring::ScoredSignal],
     link: Option<Link<'a>>,
-    riskiest_end_user: Option<&'a crate::detector::EndUserVerdict>,
+    riskiest_end_user: Option<&'a crate::detector::PartVerdict>,
+    riskiest_stream: Option<&'a crate::detector::PartVerdict>,
+    attributes: Option<&'a dw_domain::AccountAttributes>,
     activity: Option<&'a crate::evidence::Evidence>,
 }
 
@@ -172,7 +174,7 @@ struct Member<'a> {
 }
 
 /// The signals that fired for a verdict, with what raised it (its cluster,
-/// its riskiest end user), sorted.
+/// its riskiest end user or request stream), sorted.
 fn fired(verdict: &crate::Verdict) -> Vec<String> {
     let mut fired: Vec<String> = verdict
         .signals
@@ -180,7 +182,7 @@ fn fired(verdict: &crate::Verdict) -> Vec<String> {
         .filter(|s| s.weight > 0.0 && s.score.is_some_and(|v| v >= FIRED_SCORE))
         .map(|s| s.signal.name.to_owned())
         .collect();
-    for raised in ["linked_cluster", "riskiest_end_user"] {
+    for raised in ["linked_cluster", "riskiest_end_user", "riskiest_request_stream"] {
         if verdict.score.top_signals.iter().any(|c| c.signal == raised) {
             fired.push(raised.to_owned());
         }
@@ -222,6 +224,8 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
             signals: &v.signals,
             link,
             riskiest_end_user: v.riskiest_end_user.as_ref(),
+            riskiest_stream: v.riskiest_stream.as_ref(),
+            attributes: v.attributes.as_ref(),
             activity: v.evidence.as_ref(),
         };
         out.push(Candidate {

@@ -35,7 +35,7 @@ pub mod scoring;
 pub mod signals;
 
 pub use baseline::{AccountActivity, Baseline};
-pub use detector::{AccountSignals, EndUserSignals, EndUserVerdict, Verdict, score_population};
+pub use detector::{AccountSignals, PartSignals, PartVerdict, Verdict, score_population};
 pub use levels::{FlagPolicy, LevelThresholds};
 pub use scoring::Weights;
 

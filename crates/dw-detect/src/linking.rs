@@ -1,9 +1,10 @@
 //! Cross-account linking: accounts that share what one operator's accounts
 //! share, joined into clusters whose evidence raises each member's risk.
 //!
-//! Version 1 links on infrastructure: two accounts are linked when most of
-//! each one's requests come from the same /24 network with the same user
-//! agent. A campus or a carrier's NAT pool does not link its users (they
+//! Two accounts are linked when most of each one's requests come from the
+//! same /24 network with the same user agent, or when they pay with the same
+//! instrument (imported account attributes); clusters are the connected
+//! components. A campus or a carrier's NAT pool does not link its users (they
 //! spread over many /24s and clients, and no one /24 dominates a person's
 //! traffic); a viral prompt links nobody (content is not an edge here).
 //! Content edges (shared templates, near-duplicate prompts, complementary
@@ -72,30 +73,80 @@ pub struct Cluster {
     pub reason: String,
 }
 
-/// Clusters of two or more accounts sharing their infrastructure.
-pub fn infrastructure_clusters(accounts: &[(&str, Option<&Infrastructure>)]) -> Vec<Cluster> {
-    let mut groups: BTreeMap<&Infrastructure, Vec<usize>> = BTreeMap::new();
-    for (index, (_, infrastructure)) in accounts.iter().enumerate() {
-        if let Some(infrastructure) = infrastructure {
-            groups.entry(infrastructure).or_default().push(index);
+/// What can link an account to others.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LinkKeys<'a> {
+    /// Its dominant network and client.
+    pub infrastructure: Option<&'a Infrastructure>,
+    /// The fingerprint of its payment instrument (imported attributes).
+    pub payment: Option<&'a str>,
+}
+
+/// Clusters of two or more accounts: the connected components of the graph
+/// whose edges join accounts sharing their infrastructure or their payment
+/// instrument. The reason names each shared network and instrument.
+pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
+    let mut parent: Vec<usize> = (0..accounts.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
+    }
+    let mut by_infrastructure: BTreeMap<&Infrastructure, Vec<usize>> = BTreeMap::new();
+    let mut by_payment: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (_, keys)) in accounts.iter().enumerate() {
+        if let Some(infrastructure) = keys.infrastructure {
+            by_infrastructure.entry(infrastructure).or_default().push(index);
+        }
+        if let Some(payment) = keys.payment {
+            by_payment.entry(payment).or_default().push(index);
         }
     }
-    groups
+    by_infrastructure.retain(|_, members| members.len() >= 2);
+    by_payment.retain(|_, members| members.len() >= 2);
+    for members in by_infrastructure.values().chain(by_payment.values()) {
+        for m in &members[1..] {
+            let (a, b) = (root(&mut parent, members[0]), root(&mut parent, *m));
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for index in 0..accounts.len() {
+        let r = root(&mut parent, index);
+        components.entry(r).or_default().push(index);
+    }
+    // What each component shares: (members sharing it, in words).
+    let mut parts: BTreeMap<usize, Vec<(usize, String)>> = BTreeMap::new();
+    for (infrastructure, members) in &by_infrastructure {
+        let words = format!("sending from {} as {:?}", infrastructure.network, infrastructure.user_agent);
+        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
+    }
+    for (payment, members) in &by_payment {
+        let short: String = payment.chars().take(12).collect();
+        let words = format!("paying with one payment instrument ({short}…)");
+        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
+    }
+    components
         .into_iter()
         .filter(|(_, members)| members.len() >= 2)
-        .map(|(infrastructure, members)| {
+        .map(|(r, members)| {
             let mut ids: Vec<&str> = members.iter().map(|m| accounts[*m].0).collect();
             ids.sort_unstable();
-            Cluster {
-                id: format!("c-{:016x}", stable_hash(&ids.join("\n"))),
-                reason: format!(
-                    "{} accounts sending from {} as {:?}",
-                    members.len(),
-                    infrastructure.network,
-                    infrastructure.user_agent
-                ),
-                members,
-            }
+            let links = parts.remove(&r).unwrap_or_default();
+            let reason = match links.as_slice() {
+                [(n, words)] if *n == members.len() => format!("{n} accounts {words}"),
+                _ => {
+                    let shown: Vec<String> = links.iter().take(4).map(|(n, words)| format!("{n} {words}")).collect();
+                    let more = match links.len().saturating_sub(4) {
+                        0 => String::new(),
+                        more => format!("; and {more} more shared networks or instruments"),
+                    };
+                    format!("{} linked accounts: {}{more}", members.len(), shown.join("; "))
+                }
+            };
+            Cluster { id: format!("c-{:016x}", stable_hash(&ids.join("\n"))), reason, members }
         })
         .collect()
 }
@@ -132,15 +183,44 @@ mod tests {
         assert_eq!(dominant_infrastructure(&from("203.0.113.7", "x", 5)), None, "too few requests");
     }
 
+    fn infra(i: &Infrastructure) -> LinkKeys<'_> {
+        LinkKeys { infrastructure: Some(i), payment: None }
+    }
+
     #[test]
     fn accounts_on_one_network_and_client_form_a_stable_cluster() {
         let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
         let other = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "curl/8.5.0".into() };
-        let accounts = [("b", Some(&farm)), ("x", Some(&other)), ("a", Some(&farm)), ("y", None)];
-        let clusters = infrastructure_clusters(&accounts);
-        assert_eq!(clusters.len(), 1);
-        assert_eq!(clusters[0].members, vec![0, 2]);
-        let reordered = [("a", Some(&farm)), ("b", Some(&farm))];
-        assert_eq!(infrastructure_clusters(&reordered)[0].id, clusters[0].id);
+        let accounts = [("b", infra(&farm)), ("x", infra(&other)), ("a", infra(&farm)), ("y", LinkKeys::default())];
+        let found = clusters(&accounts);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].members, vec![0, 2]);
+        assert_eq!(found[0].reason, "2 accounts sending from 203.0.113.0/24 as \"OpenAI/Python 1.50.0\"");
+        let reordered = [("a", infra(&farm)), ("b", infra(&farm))];
+        assert_eq!(clusters(&reordered)[0].id, found[0].id);
+    }
+
+    #[test]
+    fn shared_payment_instruments_join_accounts_and_bridge_networks() {
+        let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
+        let accounts = [
+            ("h1", LinkKeys { infrastructure: Some(&farm), payment: Some("card-aaaaaaaaaaaa-1") }),
+            ("h2", infra(&farm)),
+            // Residential members: nothing shared but the cards, one of them also used on the farm's server.
+            ("r1", LinkKeys { infrastructure: None, payment: Some("card-aaaaaaaaaaaa-1") }),
+            ("r2", LinkKeys { infrastructure: None, payment: Some("card-bbbbbbbbbbbb-2") }),
+            ("r3", LinkKeys { infrastructure: None, payment: Some("card-bbbbbbbbbbbb-2") }),
+            ("alone", LinkKeys { infrastructure: None, payment: Some("card-cccccccccccc-3") }),
+        ];
+        let found = clusters(&accounts);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].members, vec![0, 1, 2]);
+        assert_eq!(
+            found[0].reason,
+            "3 linked accounts: 2 sending from 203.0.113.0/24 as \"OpenAI/Python 1.50.0\"; \
+             2 paying with one payment instrument (card-aaaaaaa…)"
+        );
+        assert_eq!(found[1].members, vec![3, 4]);
+        assert_eq!(found[1].reason, "2 accounts paying with one payment instrument (card-bbbbbbb…)");
     }
 }

@@ -117,6 +117,7 @@ impl Default for Weights {
                 w("identity_probe_share", Ramp { low: 0.01, high: 0.1 }, 0.6),
                 w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
                 w("task_instruction_share", Ramp { low: 0.3, high: 0.9 }, 1.0),
+                w("account_age_days", FallingRamp { low: 3.0, high: 30.0 }, 0.5),
             ],
             offset: 3.2,
             slope: 1.6,

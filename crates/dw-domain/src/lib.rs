@@ -13,6 +13,7 @@
 //! - [`csv`]: the CSV dialect of the files distillwatch writes and reads.
 
 pub mod access;
+pub mod attributes;
 pub mod csv;
 pub mod event;
 pub mod ingest;
@@ -20,6 +21,7 @@ pub mod record;
 pub mod score;
 
 pub use access::{ApiKey, Role, UnknownRole};
+pub use attributes::AccountAttributes;
 pub use event::{Client, Event, EventIdSource, Message, Request, Response, SamplingParams, Usage};
 pub use ingest::{IngestOutcome, IngestSource, LineError};
 pub use record::RequestRecord;

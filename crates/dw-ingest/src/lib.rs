@@ -15,12 +15,14 @@
 //! An event without an `event_id` gets one from [`content_hash`], so that
 //! re-sending the same bytes never stores the event twice.
 
+mod attributes;
 mod batch;
 mod body;
 mod content_hash;
 mod lines;
 mod validate;
 
+pub use attributes::{ParsedAttributes, parse_attributes_csv};
 pub use batch::{ParsedBatch, parse_json_array, parse_ndjson};
 pub use body::{BodyError, ContentEncoding, decode_body};
 pub use content_hash::content_hash;

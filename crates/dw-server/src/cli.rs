@@ -122,6 +122,9 @@ pub enum Command {
         /// The labels file to write.
         #[arg(long)]
         labels: PathBuf,
+        /// Also write the accounts' attributes (the CSV `accounts import` reads).
+        #[arg(long)]
+        accounts: Option<PathBuf>,
     },
     /// Audit a window: score every active account, store the scores, and open,
     /// update or reopen flags (one per account or cluster) with their evidence.
@@ -161,6 +164,9 @@ pub enum Command {
         /// Labels of the events' accounts.
         #[arg(long, requires = "events")]
         labels: Option<PathBuf>,
+        /// Account attributes to import before the audits.
+        #[arg(long, requires = "events")]
+        accounts: Option<PathBuf>,
         /// Simulate and evaluate a named suite instead.
         #[arg(long, value_enum, required_unless_present = "events")]
         suite: Option<crate::evaluate::Suite>,
@@ -180,6 +186,12 @@ pub enum Command {
         #[arg(long)]
         floors: Option<PathBuf>,
     },
+    /// Account attributes.
+    Accounts {
+        /// The accounts command.
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
     /// The task-instruction classifier.
     Classifier {
         /// The classifier command.
@@ -191,6 +203,21 @@ pub enum Command {
         /// The database command.
         #[command(subcommand)]
         command: DbCommand,
+    },
+}
+
+/// `distillwatch accounts ...`
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Import what you know of your accounts from CSV: a header naming
+    /// account_id and any of created_at, org, country, payment_fingerprint,
+    /// email_domain_fingerprint (fingerprints are salted hashes, never raw
+    /// card numbers or addresses). Columns the file names are set (an empty
+    /// value clears one); the others are kept. Bad lines are reported with
+    /// line and column, the good ones kept; exit 2 if any line was rejected.
+    Import {
+        /// The CSV file (`-` for stdin).
+        file: PathBuf,
     },
 }
 
@@ -348,10 +375,10 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             result.map(|()| ExitCode::SUCCESS)
         }
-        Command::Simulate { seed, start, days, scale, data, out, labels } => {
+        Command::Simulate { seed, start, days, scale, data, out, labels, accounts } => {
             let start = crate::evaluate::parse_instant("--start", &start)?.date();
             let config = dw_sim::SimConfig { seed, start, days, scale };
-            crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels })?;
+            crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels, accounts })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { from, to, output, accounts, model, evidence, dry_run } => {
@@ -359,15 +386,45 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { events, labels, suite, seed, data, json, markdown, floors } => {
+        Command::Eval { events, labels, accounts, suite, seed, data, json, markdown, floors } => {
             let input = match (events, labels, suite) {
-                (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels },
+                (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels, accounts },
                 (_, _, Some(suite)) => crate::evaluate::EvalInput::Suite { suite, seed, data },
                 _ => anyhow::bail!("give --events and --labels, or --suite"),
             };
             let held =
                 crate::evaluate::eval(&settings, &crate::evaluate::EvalArgs { input, json, markdown, floors }).await?;
             Ok(if held { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Accounts { command: AccountsCommand::Import { file } } => {
+            let text = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?
+            };
+            let parsed = dw_ingest::parse_attributes_csv(&text).map_err(|e| {
+                anyhow::anyhow!("{}: line {}: {}: {}", file.display(), e.line, e.field.unwrap_or_default(), e.error)
+            })?;
+            for e in &parsed.rejected {
+                match &e.field {
+                    Some(field) => eprintln!("line {}: {field}: {}", e.line, e.error),
+                    None => eprintln!("line {}: {}", e.line, e.error),
+                }
+            }
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let imported = app.import_account_attributes(&parsed).await;
+            db.close().await?;
+            let imported = imported?;
+            eprintln!(
+                "imported attributes of {} accounts ({} new, {} updated; columns {}); {} lines rejected",
+                parsed.accounts.len(),
+                imported.inserted,
+                imported.updated,
+                parsed.columns.join(", "),
+                parsed.rejected.len()
+            );
+            Ok(if parsed.rejected.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         Command::Classifier { command: ClassifierCommand::Train { data, out, report, cache } } => {
             crate::classifier::train(&settings.embed, &crate::classifier::TrainArgs { data, out, report, cache })

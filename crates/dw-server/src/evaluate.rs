@@ -50,14 +50,17 @@ pub struct SimulateArgs {
     pub out: PathBuf,
     /// The labels file.
     pub labels: PathBuf,
+    /// The account attributes file, when asked for.
+    pub accounts: Option<PathBuf>,
 }
 
-/// `distillwatch simulate`: writes events and labels, prints a summary.
+/// `distillwatch simulate`: writes events and labels (and account
+/// attributes when asked), prints a summary.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let corpus = load_corpus(&args.data)?;
     let sim = dw_sim::simulate(args.config, &corpus)?;
-    write_simulation(&sim, &args.out, &args.labels)?;
+    write_simulation(&sim, &args.out, &args.labels, args.accounts.as_deref())?;
     let attackers = sim.accounts.iter().filter(|a| a.label() == 1).count();
     eprintln!(
         "simulated {} accounts ({} with extraction) and {} events over {} days from {} (seed {}, scale {}) in {:.1} s",
@@ -83,7 +86,12 @@ fn load_corpus(data: &Path) -> anyhow::Result<Corpus> {
     })
 }
 
-fn write_simulation(sim: &dw_sim::Simulation, out: &Path, labels: &Path) -> anyhow::Result<()> {
+fn write_simulation(
+    sim: &dw_sim::Simulation,
+    out: &Path,
+    labels: &Path,
+    accounts: Option<&Path>,
+) -> anyhow::Result<()> {
     let create = |path: &Path| {
         std::fs::File::create(path)
             .map(std::io::BufWriter::new)
@@ -91,6 +99,10 @@ fn write_simulation(sim: &dw_sim::Simulation, out: &Path, labels: &Path) -> anyh
     };
     dw_sim::output::write_events(sim, create(out)?).with_context(|| format!("writing {}", out.display()))?;
     dw_sim::output::write_labels(sim, create(labels)?).with_context(|| format!("writing {}", labels.display()))?;
+    if let Some(path) = accounts {
+        dw_sim::attributes::write_attributes(&dw_sim::attributes::account_attributes(sim), create(path)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(())
 }
 
@@ -165,15 +177,16 @@ pub struct AuditArgs {
     pub dry_run: bool,
 }
 
-/// One JSON object per flagged account: its score, the reason of its link,
-/// and every signal with value, counts, example events, percentile, weight
-/// and contribution.
+/// One JSON object per flagged account: the same evidence bundle its flag
+/// stores (its score, every signal with value, counts, example events,
+/// percentile, weight and contribution, its link with the linked accounts,
+/// its riskiest end user, its attributes and its activity at a glance).
 fn write_evidence(verdicts: &[dw_app::Verdict], path: &Path) -> anyhow::Result<()> {
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
     );
-    for verdict in verdicts.iter().filter(|v| v.score.flagged) {
-        serde_json::to_writer(&mut out, verdict)?;
+    for candidate in dw_app::flag_candidates(verdicts).iter().filter(|c| c.subject == dw_app::FlagSubject::Account) {
+        serde_json::to_writer(&mut out, &candidate.evidence)?;
         out.write_all(b"\n")?;
     }
     out.flush()?;
@@ -242,6 +255,8 @@ pub enum EvalInput {
         events: PathBuf,
         /// Labels.
         labels: PathBuf,
+        /// Account attributes, imported before the audits.
+        accounts: Option<PathBuf>,
     },
     /// A suite simulated here.
     Suite {
@@ -265,6 +280,14 @@ pub struct EvalArgs {
     pub markdown: Option<PathBuf>,
     /// Check the default detector against these floors.
     pub floors: Option<PathBuf>,
+}
+
+/// One population's files.
+struct Population {
+    name: String,
+    events: PathBuf,
+    labels: PathBuf,
+    accounts: Option<PathBuf>,
 }
 
 /// One evaluated population.
@@ -319,9 +342,12 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
     let mut inputs = Vec::new();
     let mut suite_name = None;
     match &args.input {
-        EvalInput::Files { events, labels } => {
-            inputs.push((events.display().to_string(), events.clone(), labels.clone()))
-        }
+        EvalInput::Files { events, labels, accounts } => inputs.push(Population {
+            name: events.display().to_string(),
+            events: events.clone(),
+            labels: labels.clone(),
+            accounts: accounts.clone(),
+        }),
         EvalInput::Suite { suite, seed, data } => {
             suite_name = Some(*suite);
             let corpus = load_corpus(data)?;
@@ -330,9 +356,10 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
                 let sim = dw_sim::simulate(config, &corpus)?;
                 let events = scratch.path().join(format!("events-{seed}.jsonl"));
                 let labels = scratch.path().join(format!("labels-{seed}.csv"));
-                write_simulation(&sim, &events, &labels)?;
+                let accounts = scratch.path().join(format!("accounts-{seed}.csv"));
+                write_simulation(&sim, &events, &labels, Some(&accounts))?;
                 eprintln!("seed {seed}: simulated {} accounts, {} events", sim.accounts.len(), sim.events.len());
-                inputs.push((format!("seed-{seed}"), events, labels));
+                inputs.push(Population { name: format!("seed-{seed}"), events, labels, accounts: Some(accounts) });
             }
         }
     }
@@ -341,8 +368,8 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
     let db = Database::open(&settings.database).await?;
     let mut runs = Vec::new();
     let mut failure = None;
-    for (index, (name, events, labels)) in inputs.iter().enumerate() {
-        match evaluate_run(settings, content.as_ref(), &db, index, name, events, labels, &detectors).await {
+    for (index, population) in inputs.iter().enumerate() {
+        match evaluate_run(settings, content.as_ref(), &db, index, population, &detectors).await {
             Ok(run) => runs.push(run),
             Err(e) => {
                 failure = Some(e);
@@ -453,18 +480,15 @@ fn check_floors(report: &Report, floors: &Floors) -> bool {
 
 /// Ingests one population into a throwaway database, replays the audits and
 /// collects what the evaluator needs; the database is dropped either way.
-#[allow(clippy::too_many_arguments)]
 async fn evaluate_run(
     settings: &Settings,
     content: Option<&dw_app::ContentSampling>,
     db: &Database,
     index: usize,
-    name: &str,
-    events: &Path,
-    labels: &Path,
+    population: &Population,
     detectors: &[Detector],
 ) -> anyhow::Result<Run> {
-    let labels = dw_sim::labels::read_labels(labels)?;
+    let labels = dw_sim::labels::read_labels(&population.labels)?;
     let database = format!("dw_eval_{}_{index}", std::process::id());
     let mut admin = db.pool.acquire().await?;
     dw_store::databases::create(&mut admin, &database).await.context("cannot create the evaluation database")?;
@@ -475,7 +499,7 @@ async fn evaluate_run(
         if let Some(content) = content {
             app = app.with_content(content.clone());
         }
-        let run = replay(&app, settings, name, events, labels, detectors).await;
+        let run = replay(&app, settings, population, labels, detectors).await;
         pool.close().await;
         run
     }
@@ -487,13 +511,25 @@ async fn evaluate_run(
 async fn replay(
     app: &App,
     settings: &Settings,
-    name: &str,
-    events: &Path,
+    population: &Population,
     labels: Vec<LabelRow>,
     detectors: &[Detector],
 ) -> anyhow::Result<Run> {
-    let summary = crate::ingest_files::run(app, &[events.to_path_buf()], &settings.ingest).await?;
+    let (name, events) = (population.name.as_str(), &population.events);
+    let summary = crate::ingest_files::run(app, std::slice::from_ref(events), &settings.ingest).await?;
     anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);
+    if let Some(path) = &population.accounts {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let parsed = dw_ingest::parse_attributes_csv(&text)
+            .map_err(|e| anyhow::anyhow!("{}: line {}: {}", path.display(), e.line, e.error))?;
+        anyhow::ensure!(
+            parsed.rejected.is_empty(),
+            "{}: {} lines were rejected",
+            path.display(),
+            parsed.rejected.len()
+        );
+        app.import_account_attributes(&parsed).await?;
+    }
     let (first, last) = app.event_time_range().await?.context("the events file holds no events")?;
     let from = first.date().midnight().assume_utc();
     let mut checkpoints = Vec::new();

@@ -24,6 +24,7 @@
 //! of the database: `distillwatch eval` wires it to the audit use case.
 
 pub mod attack;
+pub mod attributes;
 pub mod benign;
 pub mod corpus;
 pub mod evaluation;

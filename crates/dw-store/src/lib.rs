@@ -16,6 +16,8 @@
 //! - [`audits`]: audit jobs (queue, lease, publish) and their scores;
 //! - [`flags`]: flags on accounts and clusters, analysts' decisions, history;
 //! - [`databases`]: throwaway databases for evaluations;
+//! - [`attributes`]: what the provider knows of an account (opened when,
+//!   org, country, payment and e-mail-domain fingerprints);
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
@@ -26,6 +28,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod api_keys;
+pub mod attributes;
 pub mod audits;
 pub mod cluster;
 mod copy_binary;
@@ -58,8 +61,16 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Statements slower than this are logged as warnings. An audit streams a
+/// whole window through one statement while it computes signals, so a few
+/// seconds are normal there; sqlx's default of one second would warn on every
+/// audit.
+pub const SLOW_STATEMENT: Duration = Duration::from_secs(10);
+
 /// Opens a pool on `options` with at most `max_connections` connections.
 pub async fn connect(options: PgConnectOptions, max_connections: u32) -> Result<PgPool, StoreError> {
+    use sqlx::ConnectOptions;
+    let options = options.log_slow_statements(log::LevelFilter::Warn, SLOW_STATEMENT);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))

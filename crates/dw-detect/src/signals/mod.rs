@@ -10,10 +10,11 @@ mod automation;
 mod elicitation;
 mod harvest;
 mod likeness;
+mod profile;
 mod shape;
 mod templating;
 
-use dw_domain::RequestRecord;
+use dw_domain::{AccountAttributes, RequestRecord};
 use serde::Serialize;
 
 pub use elicitation::{asks_for_reasoning, probes_identity};
@@ -39,6 +40,8 @@ pub enum Family {
     IdentityProbing,
     /// Matches with a suspect model's outputs.
     ReferenceMatch,
+    /// What the provider knows of the account (its age).
+    AccountProfile,
 }
 
 /// One signal's value for one account.
@@ -74,9 +77,13 @@ pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
 /// single-turn request is not "100% single-turn" in any useful sense.
 pub const MIN_REQUESTS_FOR_SHARE: usize = 10;
 
-/// Every signal of one account, from its requests in time order and their
-/// frames ([`prompt_frames`]).
-pub fn account_signals(requests: &[RequestRecord], frames: &[(String, String)]) -> Vec<Signal> {
+/// Every signal of one account, from its requests in time order, their
+/// frames ([`prompt_frames`]) and its attributes when imported.
+pub fn account_signals(
+    requests: &[RequestRecord],
+    frames: &[(String, String)],
+    attributes: Option<&AccountAttributes>,
+) -> Vec<Signal> {
     let mut signals = Vec::with_capacity(16);
     signals.extend(automation::signals(requests));
     let shares = [shape::signals(requests), harvest::signals(requests), elicitation::signals(requests)].concat();
@@ -87,6 +94,7 @@ pub fn account_signals(requests: &[RequestRecord], frames: &[(String, String)]) 
     }
     signals.extend(templating::signals(requests, frames));
     signals.push(likeness::task_instruction_share(requests));
+    signals.push(profile::account_age(requests, attributes));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
     signals
 }
