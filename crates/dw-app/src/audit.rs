@@ -25,7 +25,7 @@ impl Detector {
     /// The detector's name in reports.
     pub fn name(self) -> &'static str {
         match self {
-            Detector::Signals => dw_detect::scoring::WEIGHTS_VERSION,
+            Detector::Signals => dw_detect::Weights::builtin().version.as_str(),
             Detector::Baseline => dw_detect::Baseline::NAME,
         }
     }
@@ -171,8 +171,7 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         let accounts = account_signals(&mut conn, &window, with_evidence).await?;
         let signals_done = started.elapsed();
-        let weights = dw_detect::Weights::default();
-        let verdicts = dw_detect::score_population(accounts, &self.config.detect, &weights);
+        let verdicts = dw_detect::score_population(accounts, &self.config.detect, dw_detect::Weights::builtin());
         tracing::debug!(
             embed_sample_ms = embedded.as_millis() as u64,
             stream_and_signals_ms = (signals_done - embedded).as_millis() as u64,

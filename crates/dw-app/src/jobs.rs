@@ -175,7 +175,7 @@ impl App {
         }
         let candidates = flags::candidates(&verdicts);
         let mut summary = AuditSummary {
-            detector: format!("signals ({})", dw_detect::scoring::WEIGHTS_VERSION),
+            detector: dw_detect::Weights::builtin().version.clone(),
             classifier: dw_detect::content::InstructionClassifier::builtin().version.clone(),
             accounts: verdicts.len(),
             flagged: verdicts.iter().filter(|v| v.score.flagged).count(),

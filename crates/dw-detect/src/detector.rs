@@ -230,10 +230,7 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
     for cluster in linking::clusters(&linked) {
         let mean_evidence = cluster.members.iter().map(|m| weighted_sum(&verdicts[*m].signals)).sum::<f64>()
             / cluster.members.len() as f64;
-        let size = cluster.members.len();
-        let bonus =
-            if size >= weights.cluster_min_size { weights.cluster_size_weight * (size as f64).log2() } else { 0.0 };
-        let cluster_risk = weights.risk(mean_evidence + bonus);
+        let cluster_risk = weights.cluster_risk(mean_evidence, cluster.members.len());
         for member in &cluster.members {
             let verdict = &mut verdicts[*member];
             verdict.score.cluster_id = Some(cluster.id.clone());

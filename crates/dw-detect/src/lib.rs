@@ -15,6 +15,8 @@
 //!   to risk, with every contribution.
 //! - [`evidence`]: an account's activity at a glance (hourly timeline,
 //!   parameter histograms, sources, sample prompts).
+//! - [`learn`]: logistic regression (Newton), and [`fit`]: the signal
+//!   weights fitted on labelled traffic.
 //! - [`flags`]: what an audit does to the flag of an account or cluster
 //!   (open, update, reopen, leave dismissed), and why.
 //! - [`linking`]: accounts joined into clusters by what one operator's
@@ -28,7 +30,9 @@ pub mod baseline;
 pub mod content;
 pub mod detector;
 pub mod evidence;
+pub mod fit;
 pub mod flags;
+pub mod learn;
 pub mod levels;
 pub mod linking;
 pub mod scoring;

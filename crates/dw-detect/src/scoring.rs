@@ -3,21 +3,25 @@
 //! mapped into [0, 1]. Weights and transforms live here, in one versioned
 //! table.
 //!
-//! Version `signals-v1` is set by hand from the signals' definitions, not yet
-//! fitted: fitting on simulator output from a held-out half of the data is
-//! the next step (see `docs/signals.md`).
+//! [`Weights::default`] (`signals-v1`) is set by hand from the signals'
+//! definitions: it is the prior, whose transforms the fit keeps.
+//! [`Weights::builtin`] is the table `distillwatch weights fit` fitted on
+//! simulated traffic built from one half of the data (`weights.json` beside
+//! this file); audits use it.
+
+use std::sync::LazyLock;
 
 use dw_domain::{AccountScore, Contribution};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::levels::{FlagPolicy, LevelThresholds};
 use crate::signals::Signal;
 
-/// The version of the weights below; reported with every audit.
-pub const WEIGHTS_VERSION: &str = "signals-v1";
+/// The version of the hand-set prior.
+pub const PRIOR_VERSION: &str = "signals-v1";
 
 /// How a signal's value becomes a score in [0, 1].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum Transform {
     /// 0 at or below `low`, 1 at or above `high`, linear between.
     Ramp {
@@ -58,10 +62,10 @@ impl Transform {
 }
 
 /// One signal's place in the model.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Weight {
     /// The signal.
-    pub signal: &'static str,
+    pub signal: String,
     /// Its transform.
     pub transform: Transform,
     /// Its weight.
@@ -70,10 +74,10 @@ pub struct Weight {
 
 /// The model: per-signal transforms and weights, and the mapping of the
 /// weighted sum `s` into risk `1 / (1 + exp(-(s - offset) * slope))`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Weights {
     /// The version.
-    pub version: &'static str,
+    pub version: String,
     /// Per signal.
     pub signals: Vec<Weight>,
     /// The weighted sum at which risk is one half.
@@ -85,9 +89,37 @@ pub struct Weights {
     pub cluster_min_size: usize,
     /// The size term: this times log2 of the cluster's size.
     pub cluster_size_weight: f64,
+    /// A cluster's evidence: this times its members' mean weighted sum.
+    #[serde(default = "one")]
+    pub cluster_evidence_weight: f64,
+    /// The cluster's own offset (in the units of the weighted sum); `None`
+    /// takes `offset`.
+    #[serde(default)]
+    pub cluster_offset: Option<f64>,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+/// The fitted table committed with this build.
+static BUILTIN: LazyLock<Weights> = LazyLock::new(|| {
+    serde_json::from_str(include_str!("weights.json")).expect("weights.json is written by `distillwatch weights fit`")
+});
+
 impl Weights {
+    /// The fitted table audits use.
+    pub fn builtin() -> &'static Weights {
+        &BUILTIN
+    }
+
+    /// A linked cluster's risk from its members' mean weighted sum and its size.
+    pub fn cluster_risk(&self, mean_evidence: f64, size: usize) -> f64 {
+        let bonus = if size >= self.cluster_min_size { self.cluster_size_weight * (size as f64).log2() } else { 0.0 };
+        let offset = self.cluster_offset.unwrap_or(self.offset);
+        1.0 / (1.0 + (-(self.cluster_evidence_weight * mean_evidence + bonus - offset) * self.slope).exp())
+    }
+
     /// Risk of a weighted sum of scores.
     pub fn risk(&self, weighted_sum: f64) -> f64 {
         1.0 / (1.0 + (-(weighted_sum - self.offset) * self.slope).exp())
@@ -97,9 +129,9 @@ impl Weights {
 impl Default for Weights {
     fn default() -> Self {
         use Transform::*;
-        let w = |signal, transform, weight| Weight { signal, transform, weight };
+        let w = |signal: &str, transform, weight| Weight { signal: signal.to_owned(), transform, weight };
         Self {
-            version: WEIGHTS_VERSION,
+            version: PRIOR_VERSION.to_owned(),
             signals: vec![
                 w("requests_per_active_day", LogLogistic { midpoint: 60.0, width: 0.35 }, 1.0),
                 w("active_hours", Ramp { low: 0.6, high: 0.96 }, 0.5),
@@ -123,6 +155,8 @@ impl Default for Weights {
             slope: 1.6,
             cluster_min_size: 3,
             cluster_size_weight: 0.35,
+            cluster_evidence_weight: 1.0,
+            cluster_offset: None,
         }
     }
 }

@@ -176,6 +176,10 @@ pub enum Command {
         /// The suite's text (default: the sample shipped in the repository).
         #[arg(long, default_value = "data/sample")]
         data: PathBuf,
+        /// Only one half of the text: `fit` (what the weights were fitted on)
+        /// or `holdout` (sources the fit never saw).
+        #[arg(long, value_enum, requires = "suite")]
+        half: Option<HalfArg>,
         /// Write the full report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -185,6 +189,12 @@ pub enum Command {
         /// Exit 1 when the default detector is below these floors (JSON).
         #[arg(long)]
         floors: Option<PathBuf>,
+    },
+    /// The detector's signal weights.
+    Weights {
+        /// The weights command.
+        #[command(subcommand)]
+        command: WeightsCommand,
     },
     /// Account attributes.
     Accounts {
@@ -203,6 +213,48 @@ pub enum Command {
         /// The database command.
         #[command(subcommand)]
         command: DbCommand,
+    },
+}
+
+/// A half of the data (`eval --half`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum HalfArg {
+    /// What the weights were fitted on.
+    Fit,
+    /// Sources the fit never saw.
+    Holdout,
+}
+
+impl From<HalfArg> for dw_sim::corpus::Half {
+    fn from(half: HalfArg) -> Self {
+        match half {
+            HalfArg::Fit => dw_sim::corpus::Half::Fit,
+            HalfArg::Holdout => dw_sim::corpus::Half::Holdout,
+        }
+    }
+}
+
+/// `distillwatch weights ...`
+#[derive(Debug, Subcommand)]
+pub enum WeightsCommand {
+    /// Fit them on simulated traffic built from the fit half of the data
+    /// (never on the evaluation seeds), and write the table audits use.
+    Fit {
+        /// A folder laid out like ../shared/data (only its fit half is read).
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Simulation seeds, comma-separated (the evaluation suites use 1 to 3).
+        #[arg(long, value_delimiter = ',', default_value = "101,102,103")]
+        seeds: Vec<u64>,
+        /// Simulation scale.
+        #[arg(long, default_value_t = 1.0)]
+        scale: f64,
+        /// Where to write the table.
+        #[arg(long, default_value = "crates/dw-detect/src/weights.json")]
+        out: PathBuf,
+        /// Where to write the Markdown report.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
 }
 
@@ -386,15 +438,22 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { events, labels, accounts, suite, seed, data, json, markdown, floors } => {
+        Command::Eval { events, labels, accounts, suite, seed, data, half, json, markdown, floors } => {
             let input = match (events, labels, suite) {
                 (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels, accounts },
-                (_, _, Some(suite)) => crate::evaluate::EvalInput::Suite { suite, seed, data },
+                (_, _, Some(suite)) => {
+                    crate::evaluate::EvalInput::Suite { suite, seed, data, half: half.map(Into::into) }
+                }
                 _ => anyhow::bail!("give --events and --labels, or --suite"),
             };
             let held =
                 crate::evaluate::eval(&settings, &crate::evaluate::EvalArgs { input, json, markdown, floors }).await?;
             Ok(if held { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Command::Weights { command: WeightsCommand::Fit { data, seeds, scale, out, report } } => {
+            let args = crate::evaluate::FitArgs { data, seeds, scale, out, report };
+            crate::evaluate::fit_weights(&settings, &args).await?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command: AccountsCommand::Import { file } } => {
             let text = if file.as_os_str() == "-" {

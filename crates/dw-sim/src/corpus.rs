@@ -82,6 +82,8 @@ pub struct Corpus {
 struct HumanRecord {
     prompt: String,
     #[serde(default)]
+    source: Option<String>,
+    #[serde(default)]
     followup_turns: Option<Vec<String>>,
     #[serde(default)]
     response: Option<String>,
@@ -91,6 +93,8 @@ struct HumanRecord {
 struct AnsweredRecord {
     prompt: String,
     response: String,
+    #[serde(default)]
+    subset: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -130,13 +134,53 @@ pub const REQUIRED_FILES: [&str; 6] = [
     "paired_outputs/pairs.jsonl",
 ];
 
+/// One of two disjoint halves of a data folder: weights are fitted on
+/// traffic built from the `Fit` half only, and reported on both.
+///
+/// The split is by source where a pool has several (people's prompts:
+/// HH-RLHF and MT-Bench to `Fit`, Chatbot Arena and OpenAssistant to
+/// `Holdout`; instructions: GPTeacher toolformer and roleplay to `Fit`,
+/// codegen to `Holdout`), so the held-out half is made of sources the fit
+/// never saw; pools from one source (GSM8K, MMLU, reasoning traces by
+/// problem, paired outputs) are split by a hash of the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Half {
+    /// The half weights are fitted on.
+    Fit,
+    /// The other half.
+    Holdout,
+}
+
+impl Half {
+    /// Sources (or `source/subset`s) of people's prompts and instructions in the fit half.
+    pub const FIT_SOURCES: [&'static str; 4] = ["anthropic_hh_rlhf", "mt_bench", "toolformer", "roleplay"];
+
+    fn keeps_source(self, source: Option<&str>) -> bool {
+        let in_fit = source.is_some_and(|s| Self::FIT_SOURCES.contains(&s));
+        in_fit == (self == Half::Fit)
+    }
+
+    fn keeps_text(self, key: &str) -> bool {
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        (h % 2 == 0) == (self == Half::Fit)
+    }
+}
+
 impl Corpus {
     /// Loads every pool from `dir`. A missing file or a bad line is an error
     /// naming the file (and line).
     pub fn load(dir: &Path) -> Result<Self, SimError> {
+        Self::load_half(dir, None)
+    }
+
+    /// Loads every pool from `dir`, or only one half of it ([`Half`]).
+    pub fn load_half(dir: &Path, half: Option<Half>) -> Result<Self, SimError> {
+        let by_source = |source: Option<&str>| half.is_none_or(|h| h.keeps_source(source));
+        let by_text = |key: &str| half.is_none_or(|h| h.keeps_text(key));
         let human: Vec<HumanThread> = read_jsonl::<HumanRecord>(dir, REQUIRED_FILES[0])?
             .into_iter()
-            .filter(|r| !r.prompt.trim().is_empty())
+            .filter(|r| !r.prompt.trim().is_empty() && by_source(r.source.as_deref()))
             .map(|r| {
                 let mut turns = vec![text(r.prompt)];
                 turns.extend(
@@ -148,25 +192,29 @@ impl Corpus {
         let instructions = read_jsonl::<AnsweredRecord>(dir, REQUIRED_FILES[1])?
             .into_iter()
             .filter(|r| !r.prompt.trim().is_empty() && !r.response.trim().is_empty())
+            .filter(|r| by_source(r.subset.as_deref()))
             .map(|r| Answered { prompt: text(r.prompt), response: text(r.response) })
             .collect();
         let gsm8k = read_jsonl::<GsmRecord>(dir, REQUIRED_FILES[2])?
             .into_iter()
+            .filter(|r| by_text(&r.prompt))
             .map(|r| Answered { prompt: text(r.prompt), response: text(strip_calculator_marks(&r.answer)) })
             .collect();
         let mmlu = read_jsonl::<MmluRecord>(dir, REQUIRED_FILES[3])?
             .into_iter()
+            .filter(|r| by_text(&r.prompt))
             .map(|r| ChoiceItem { prompt: text(r.prompt), answer: text(r.answer) })
             .collect();
         let traces = read_jsonl::<TraceRecord>(dir, REQUIRED_FILES[4])?
             .into_iter()
+            .filter(|r| by_text(&r.problem_id))
             .map(|r| Trace { prompt: text(r.prompt), problem_id: r.problem_id, response: text(r.response) })
             .collect();
         let mut arena = Vec::new();
         let mut self_instruct = Vec::new();
         let mut responses = Vec::new();
         let mut seen = std::collections::HashSet::new();
-        for pair in read_jsonl::<PairRecord>(dir, REQUIRED_FILES[5])? {
+        for pair in read_jsonl::<PairRecord>(dir, REQUIRED_FILES[5])?.into_iter().filter(|p| by_text(&p.prompt)) {
             let output_b = text(pair.output_b);
             if !output_b.trim().is_empty() {
                 responses.push(output_b);
@@ -318,6 +366,23 @@ mod tests {
     fn calculator_marks_are_removed() {
         let answer = "Natalia sold 48/2 = <<48/2=24>>24 clips in May.\n#### 72";
         assert_eq!(strip_calculator_marks(answer), "Natalia sold 48/2 = 24 clips in May.\nThe answer is 72");
+    }
+
+    #[test]
+    fn the_halves_are_disjoint_and_cover_the_folder() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/sample"));
+        let whole = Corpus::load(dir).unwrap();
+        let fit = Corpus::load_half(dir, Some(Half::Fit)).unwrap();
+        let holdout = Corpus::load_half(dir, Some(Half::Holdout)).unwrap();
+        assert_eq!(fit.human.len() + holdout.human.len(), whole.human.len());
+        assert_eq!(fit.instructions.len() + holdout.instructions.len(), whole.instructions.len());
+        assert_eq!(fit.gsm8k.len() + holdout.gsm8k.len(), whole.gsm8k.len());
+        assert_eq!(fit.mmlu.len() + holdout.mmlu.len(), whole.mmlu.len());
+        assert_eq!(fit.traces.len() + holdout.traces.len(), whole.traces.len());
+        let fit_prompts: std::collections::HashSet<&str> = fit.instructions.iter().map(|a| &*a.prompt).collect();
+        assert!(holdout.instructions.iter().all(|a| !fit_prompts.contains(&*a.prompt)));
+        let fit_humans: std::collections::HashSet<&str> = fit.human.iter().map(|h| &*h.turns[0]).collect();
+        assert!(holdout.human.iter().all(|h| !fit_humans.contains(&*h.turns[0])));
     }
 
     #[test]
