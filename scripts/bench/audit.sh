@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
-# Audit benchmark: `distillwatch audit` over a 7-day window of simulated
-# traffic at 1x, 2x and 4x (about 100,000 / 200,000 / 400,000 events), against
-# the floor any audit of this data pays: reading the same columns of the same
-# window out of PostgreSQL (psql \copy of the audit's SELECT to /dev/null).
-# Each size is loaded into a fresh database of one embedded cluster; each
-# audit runs RUNS times; wall time and peak RSS come from /usr/bin/time, the
-# stage split from the audit's own debug log; the same audit with --evidence
-# (every account's timeline, parameters and sample prompts) is timed beside it.
+# Audit benchmark: `distillwatch audit` (the whole job: score every account
+# with its evidence, store the scores, open or update the flags, in one
+# transaction) over a 7-day window of simulated traffic at 1x, 2x and 4x
+# (about 100,000 / 200,000 / 400,000 events) with the accounts' attributes
+# imported, against the floor any audit of this data pays: reading the same
+# columns of the same window out of PostgreSQL (psql \copy of the audit's
+# SELECT to /dev/null). Each size is loaded into a fresh database of one
+# embedded cluster; each audit runs RUNS times (the first opens the flags,
+# the others update them); wall time and peak RSS come from /usr/bin/time, the
+# stage split from the audit's own logs.
 #
 #   cargo build --release --bin distillwatch
 #   for s in 1 2 4; do target/release/distillwatch simulate --seed 21 --scale $s --data ../shared/data \
-#       --out bench-out/audit/events-$s.jsonl --labels bench-out/audit/labels-$s.csv; done
+#       --out bench-out/audit/events-$s.jsonl --labels bench-out/audit/labels-$s.csv \
+#       --accounts bench-out/audit/accounts-$s.csv; done
 #   scripts/bench/audit.sh 3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -37,13 +40,14 @@ select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
   conversation_id, temperature, max_tokens, n, logprobs, finish_reason, prompt_tokens, completion_tokens,
   client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
 
-printf '%-6s %9s %9s | %-28s | %-8s | %-26s | %-22s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link)" "--evidence s, RSS MB" "scan floor s (median) | ratio"
+printf '%-6s %9s %9s | %-28s | %-8s | %-34s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link / publish)" "scan floor s (median) | ratio"
 for scale in 1 2 4; do
     file=bench-out/audit/events-$scale.jsonl
     [[ -f $file ]] || { echo "missing $file (see the header)"; exit 2; }
     db="audit_$scale"
     psql "$base/postgres" -XqAtc "CREATE DATABASE $db"
     DATABASE_URL="$base/$db" "$bin" ingest "$file" >/dev/null 2>"$work/ingest.log" || { cat "$work/ingest.log"; exit 1; }
+    DATABASE_URL="$base/$db" "$bin" accounts import "bench-out/audit/accounts-$scale.csv" 2>"$work/ingest.log" || { cat "$work/ingest.log"; exit 1; }
     psql "$base/$db" -XqAtc "VACUUM ANALYZE"
     events=$(psql "$base/$db" -XAtc "SELECT count(*) FROM events")
     accounts=$(psql "$base/$db" -XAtc "SELECT count(DISTINCT account_id) FROM events")
@@ -54,15 +58,10 @@ for scale in 1 2 4; do
         read -r wall kb <"$work/time"
         walls+=("$wall")
         (( kb / 1024 > rss )) && rss=$(( kb / 1024 ))
-        stages=$(grep -o 'stream_and_signals_ms=[0-9]*.*scoring_and_linking_ms=[0-9]*' "$work/log" | sed 's/[a-z_]*=//g; s/ / \/ /' | tail -1)
-    done
-    evidence_walls=(); evidence_rss=0
-    for _ in $(seq "$runs"); do
-        DATABASE_URL="$base/$db" /usr/bin/time -f '%e %M' -o "$work/time" \
-            "$bin" audit --from 2026-11-02 --to 2026-11-09 --output /dev/null --evidence "$work/evidence.jsonl" 2>"$work/log" || { cat "$work/log"; exit 1; }
-        read -r wall kb <"$work/time"
-        evidence_walls+=("$wall")
-        if (( kb / 1024 > evidence_rss )); then evidence_rss=$(( kb / 1024 )); fi
+        signals=$(grep -o 'stream_and_signals_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
+        scoring=$(grep -o 'scoring_and_linking_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
+        publish=$(grep -o 'publish_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
+        stages="$signals / $scoring / $publish"
     done
     floors=()
     for _ in $(seq "$runs"); do
@@ -71,7 +70,7 @@ for scale in 1 2 4; do
         floors+=("$(echo "$(date +%s.%N) - $start" | bc)")
     done
     median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-    mw=$(median "${walls[@]}"); mf=$(median "${floors[@]}"); me=$(median "${evidence_walls[@]}")
-    printf '%-6s %9s %9s | %-28s | %-8s | %-26s | %-22s | %.2f | %.1fx\n' "${scale}x" "$events" "$accounts" \
-        "$mw (${walls[*]})" "$rss" "$stages" "$me, $evidence_rss" "$mf" "$(echo "$mw / $mf" | bc -l)"
+    mw=$(median "${walls[@]}"); mf=$(median "${floors[@]}")
+    printf '%-6s %9s %9s | %-28s | %-8s | %-34s | %.2f | %.1fx\n' "${scale}x" "$events" "$accounts" \
+        "$mw (${walls[*]})" "$rss" "$stages" "$mf" "$(echo "$mw / $mf" | bc -l)"
 done

@@ -183,6 +183,7 @@ impl App {
             dry_run: spec.dry_run,
             ..AuditSummary::default()
         };
+        let publishing = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         let scores: Vec<_> = verdicts.iter().map(|v| v.score.clone()).collect();
         audits::store_scores(&mut tx, audit.id, &scores).await?;
@@ -210,6 +211,7 @@ impl App {
             opened = summary.opened,
             reopened = summary.reopened,
             dry_run = summary.dry_run,
+            publish_ms = publishing.elapsed().as_millis() as u64,
             "audit published"
         );
         Ok(AuditOutcome { audit_id: audit.id, summary, verdicts })
