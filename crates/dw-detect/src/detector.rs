@@ -42,6 +42,11 @@ pub struct PartSignals {
     pub part: String,
     /// Its requests in the window.
     pub requests: usize,
+    /// Whether its requests came from two or more of a platform's end users:
+    /// a reseller's backend sends all its users' requests the same way, so
+    /// such a stream is the platform's, not a script's (its end users are
+    /// scored on their own).
+    pub platform: bool,
     /// Its signals.
     pub signals: Vec<Signal>,
 }
@@ -75,7 +80,10 @@ impl AccountSignals {
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
             end_users: part_signals(requests, &frames, |r| r.end_user.clone(), MIN_END_USER_REQUESTS, 1.0),
-            streams: part_signals(requests, &frames, |r| Some(signature(r)), MIN_STREAM_REQUESTS, MAX_STREAM_SHARE),
+            streams: part_signals(requests, &frames, |r| Some(signature(r)), MIN_STREAM_REQUESTS, MAX_STREAM_SHARE)
+                .into_iter()
+                .filter(|s| !s.platform)
+                .collect(),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &frames)),
         })
     }
@@ -112,9 +120,12 @@ fn part_signals(
         .map(|(part, own)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
             let own_frames: Vec<(String, String)> = own.iter().map(|i| frames[*i].clone()).collect();
+            let users: std::collections::BTreeSet<&str> =
+                own_requests.iter().filter_map(|r| r.end_user.as_deref()).collect();
             PartSignals {
                 part,
                 requests: own.len(),
+                platform: users.len() >= 2,
                 signals: crate::signals::account_signals(&own_requests, &own_frames, None),
             }
         })
@@ -169,6 +180,18 @@ pub struct PartVerdict {
     pub risk: f64,
     /// Its largest contributions.
     pub top_signals: Vec<Contribution>,
+    /// Each signal's transformed score (0 when not computed), for fitting.
+    #[serde(skip)]
+    pub scores: Vec<(&'static str, f64)>,
+}
+
+/// Which model turns a part's weighted sum into risk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartModel {
+    /// The account model: an end user is scored as an account would be.
+    Account,
+    /// The request-stream model ([`Weights::stream_risk`]).
+    Stream,
 }
 
 /// Scores a population, keeping the input order: each account on its own
@@ -200,11 +223,11 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 .collect();
             let (mut score, signals) =
                 scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
-            let riskiest_end_user = riskiest(account.end_users, config, weights);
+            let riskiest_end_user = riskiest(account.end_users, config, weights, PartModel::Account);
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);
             }
-            let riskiest_stream = riskiest(account.streams, config, weights);
+            let riskiest_stream = riskiest(account.streams, config, weights, PartModel::Stream);
             if let Some(stream) = riskiest_stream.as_ref().filter(|s| s.risk > score.risk) {
                 raise(&mut score, stream.risk, "riskiest_request_stream", config);
             }
@@ -253,13 +276,33 @@ fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &
     score.flagged = config.flags.flags(&score.account_id, score.level);
 }
 
-fn riskiest(parts: Vec<PartSignals>, config: &DetectConfig, weights: &Weights) -> Option<PartVerdict> {
+fn riskiest(
+    parts: Vec<PartSignals>,
+    config: &DetectConfig,
+    weights: &Weights,
+    model: PartModel,
+) -> Option<PartVerdict> {
     parts
         .into_iter()
         .map(|part| {
             let signals = part.signals.into_iter().map(|s| (s, None)).collect();
-            let (score, _) = scoring::score_account(&part.part, signals, weights, &config.levels, &config.flags);
-            PartVerdict { part: part.part, requests: part.requests, risk: score.risk, top_signals: score.top_signals }
+            let (mut score, scored) =
+                scoring::score_account(&part.part, signals, weights, &config.levels, &config.flags);
+            if model == PartModel::Stream {
+                // Same weighted sum, the stream model's mapping; contributions keep their shares.
+                let risk = weights.stream_risk(weighted_sum(&scored));
+                for c in &mut score.top_signals {
+                    c.contribution *= if score.risk > 0.0 { risk / score.risk } else { 0.0 };
+                }
+                score.risk = risk;
+            }
+            PartVerdict {
+                part: part.part,
+                requests: part.requests,
+                risk: score.risk,
+                top_signals: score.top_signals,
+                scores: scored.iter().map(|s| (s.signal.name, s.score.unwrap_or(0.0))).collect(),
+            }
         })
         .max_by(|a, b| a.risk.total_cmp(&b.risk).then(b.part.cmp(&a.part)))
 }
@@ -394,6 +437,14 @@ mod tests {
         assert!(stream.part.contains("max_tokens 4096"), "{}", stream.part);
         assert_eq!(verdict.score.risk, stream.risk, "the account rises to its riskiest stream");
         assert_eq!(verdict.score.top_signals[0].signal, "riskiest_request_stream");
+
+        // The same script's stream sent on behalf of many end users is a platform's, not scored as a stream.
+        let mut platform = requests.clone();
+        for (i, r) in platform.iter_mut().enumerate() {
+            r.end_user = Some(format!("user{}", i % 7));
+        }
+        let account = AccountSignals::from_requests(&platform, None, false).unwrap();
+        assert!(account.streams.is_empty(), "{:?}", account.streams.iter().map(|s| &s.part).collect::<Vec<_>>());
 
         // One stream only: nothing to split.
         let single = AccountSignals::from_requests(&requests[..10], None, false).unwrap();

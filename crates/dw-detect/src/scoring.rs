@@ -96,6 +96,12 @@ pub struct Weights {
     /// takes `offset`.
     #[serde(default)]
     pub cluster_offset: Option<f64>,
+    /// A request stream's evidence: this times its weighted sum.
+    #[serde(default = "one")]
+    pub stream_evidence_weight: f64,
+    /// A request stream's own offset; `None` takes `offset`.
+    #[serde(default)]
+    pub stream_offset: Option<f64>,
 }
 
 fn one() -> f64 {
@@ -118,6 +124,12 @@ impl Weights {
         let bonus = if size >= self.cluster_min_size { self.cluster_size_weight * (size as f64).log2() } else { 0.0 };
         let offset = self.cluster_offset.unwrap_or(self.offset);
         1.0 / (1.0 + (-(self.cluster_evidence_weight * mean_evidence + bonus - offset) * self.slope).exp())
+    }
+
+    /// A request stream's risk from its own weighted sum.
+    pub fn stream_risk(&self, weighted_sum: f64) -> f64 {
+        let offset = self.stream_offset.unwrap_or(self.offset);
+        1.0 / (1.0 + (-(self.stream_evidence_weight * weighted_sum - offset) * self.slope).exp())
     }
 
     /// Risk of a weighted sum of scores.
@@ -157,6 +169,8 @@ impl Default for Weights {
             cluster_size_weight: 0.35,
             cluster_evidence_weight: 1.0,
             cluster_offset: None,
+            stream_evidence_weight: 1.0,
+            stream_offset: None,
         }
     }
 }

@@ -647,6 +647,8 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let mut rows = Vec::new();
     // Every account's signal scores, label and cluster, for the cluster term.
     let mut everyone: Vec<(Vec<f64>, bool, Option<String>)> = Vec::new();
+    // Each account's riskiest request stream's signal scores, with its label.
+    let mut streams: Vec<(Vec<f64>, bool)> = Vec::new();
     let mut per_kind: std::collections::BTreeMap<String, usize> = Default::default();
     for (index, seed) in args.seeds.iter().enumerate() {
         let config = SimConfig { seed: *seed, scale: args.scale, ..SimConfig::default() };
@@ -682,6 +684,10 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
             let attack = dw_sim::kinds::Kind::ALL.iter().any(|k| k.name() == kind && k.is_attack());
             let cluster = v.score.cluster_id.as_ref().map(|c| format!("{seed}/{c}"));
             everyone.push((scores.clone(), attack, cluster));
+            if let Some(stream) = &v.riskiest_stream {
+                let of = |name: &str| stream.scores.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, s)| *s);
+                streams.push((prior.signals.iter().map(|w| of(&w.signal)).collect(), attack));
+            }
             if NOT_FIT_KINDS.contains(&kind) {
                 continue;
             }
@@ -694,7 +700,8 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let options = dw_detect::fit::FitOptions::default();
     let (mut fitted, report) = dw_detect::fit::fit_weights(&prior, &rows, options, FITTED_VERSION);
     // The cluster term, on every linked account (farm members included).
-    let own = |scores: &[f64]| fitted.signals.iter().zip(scores).map(|(w, s)| w.weight * s).sum::<f64>();
+    let fitted_weights: Vec<f64> = fitted.signals.iter().map(|w| w.weight).collect();
+    let own = |scores: &[f64]| fitted_weights.iter().zip(scores).map(|(w, s)| w * s).sum::<f64>();
     let mut clusters: std::collections::BTreeMap<&str, Vec<(f64, bool)>> = Default::default();
     for (scores, attack, cluster) in &everyone {
         if let Some(cluster) = cluster {
@@ -715,6 +722,11 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let benign_accounts = everyone.iter().filter(|(_, attack, _)| !attack).count();
     let (linked_caught, linked_benign) =
         dw_detect::fit::fit_cluster_term(&mut fitted, &members, benign_accounts, options);
+    // The stream model, on every account's riskiest stream, with half the benign budget.
+    let stream_sums: Vec<(f64, bool)> = streams.iter().map(|(scores, attack)| (own(scores), *attack)).collect();
+    let stream_options = dw_detect::fit::FitOptions { benign_flag_share: options.benign_flag_share / 2.0, ..options };
+    let (streams_caught, streams_benign) =
+        dw_detect::fit::fit_stream_term(&mut fitted, &stream_sums, benign_accounts, stream_options);
     std::fs::write(&args.out, serde_json::to_string_pretty(&fitted)? + "\n")
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let mut text = format!(
@@ -741,7 +753,9 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         "\nOffset {:.3} (the logistic's own: {:.3}{}), slope {}. Linked clusters (three accounts or more): risk = \
          sigmoid({:.3} x members' mean weighted sum + {:.3} x log2(size) - {:.3}), fitted on the linked accounts; it \
          flags {linked_caught} of {} extracting linked accounts and {linked_benign} of {} benign ones on the fit \
-         data. Dropped for a negative weight: {}. Rows by kind: {}.\n",
+         data. Request streams (each account's riskiest, when it has several): risk = sigmoid({:.3} x the stream's \
+         weighted sum - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
+         {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Rows by kind: {}.\n",
         fitted.offset,
         -report.intercept,
         if report.offset_raised { "; raised to hold the benign budget" } else { "" },
@@ -751,6 +765,10 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         fitted.cluster_offset.unwrap_or(fitted.offset),
         members.iter().filter(|m| m.attack).count(),
         members.iter().filter(|m| !m.attack).count(),
+        fitted.stream_evidence_weight,
+        fitted.stream_offset.unwrap_or(fitted.offset),
+        stream_sums.iter().filter(|(_, a)| *a).count(),
+        stream_sums.iter().filter(|(_, a)| !*a).count(),
         if report.dropped.is_empty() { "none".to_owned() } else { report.dropped.join(", ") },
         per_kind.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
     ));
