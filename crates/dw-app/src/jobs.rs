@@ -241,7 +241,8 @@ impl App {
                 evidence: candidate.evidence.clone(),
             };
             match (flags::decide(state.as_ref(), candidate.risk, &candidate.fired, margin), stored) {
-                (Action::Open, _) => {
+                // `decide` updates or reopens only a stored flag; without one there is only opening.
+                (Action::Open | Action::Update | Action::Reopen { .. }, None) | (Action::Open, Some(_)) => {
                     dw_store::flags::open(conn, &write, audit_id).await?;
                     summary.opened += 1;
                 }
@@ -254,7 +255,6 @@ impl App {
                     summary.reopened += 1;
                 }
                 (Action::KeepDismissed, _) => summary.kept_dismissed += 1,
-                (_, None) => unreachable!("only a stored flag is updated or reopened"),
             }
         }
         Ok(())
