@@ -42,11 +42,6 @@ pub struct PartSignals {
     pub part: String,
     /// Its requests in the window.
     pub requests: usize,
-    /// Whether its requests came from two or more of a platform's end users:
-    /// a reseller's backend sends all its users' requests the same way, so
-    /// such a stream is the platform's, not a script's (its end users are
-    /// scored on their own).
-    pub platform: bool,
     /// Its signals.
     pub signals: Vec<Signal>,
 }
@@ -79,19 +74,34 @@ impl AccountSignals {
             signals: crate::signals::account_signals(requests, &frames, attributes.as_ref()),
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
-            end_users: part_signals(requests, &frames, |r| r.end_user.clone(), MIN_END_USER_REQUESTS, 1.0),
-            streams: part_signals(requests, &frames, |r| Some(signature(r)), MIN_STREAM_REQUESTS, MAX_STREAM_SHARE)
-                .into_iter()
-                .filter(|s| !s.platform)
-                .collect(),
+            end_users: part_signals(requests, &frames, |r| r.end_user.clone(), PartLimits::END_USERS),
+            streams: part_signals(requests, &frames, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &frames)),
         })
     }
 }
 
-/// The parts of an account's traffic by `key`, each with at least
-/// `min_requests` and at most `max_share` of the account's requests, reduced
-/// to their own signals, when the account has two parts or more.
+/// Which parts of an account are scored on their own.
+#[derive(Debug, Clone, Copy)]
+struct PartLimits {
+    /// Fewer requests than this are not scored.
+    min_requests: usize,
+    /// A part with more than this share of the account's requests is the account.
+    max_share: f64,
+    /// A part whose requests carry more distinct end users than this is
+    /// skipped: a reseller's backend sends all its users' requests the same
+    /// way, so such a stream is the platform's, not a script's (its end
+    /// users are scored on their own).
+    max_end_users: usize,
+}
+
+impl PartLimits {
+    const END_USERS: Self = Self { min_requests: MIN_END_USER_REQUESTS, max_share: 1.0, max_end_users: 1 };
+    const STREAMS: Self = Self { min_requests: MIN_STREAM_REQUESTS, max_share: MAX_STREAM_SHARE, max_end_users: 1 };
+}
+
+/// The parts of an account's traffic by `key` within `limits`, reduced to
+/// their own signals, when the account has two parts or more.
 ///
 /// A reseller or app that passes its end users along can hide one extractor
 /// among many people; a script can share a key with a person. Parts are only
@@ -101,8 +111,7 @@ fn part_signals(
     requests: &[dw_domain::RequestRecord],
     frames: &[(String, String)],
     key: impl Fn(&dw_domain::RequestRecord) -> Option<String>,
-    min_requests: usize,
-    max_share: f64,
+    limits: PartLimits,
 ) -> Vec<PartSignals> {
     let mut parts: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
     for (i, r) in requests.iter().enumerate() {
@@ -113,19 +122,20 @@ fn part_signals(
     if parts.len() < 2 {
         return Vec::new();
     }
-    let most = (max_share * requests.len() as f64).floor() as usize;
+    let most = (limits.max_share * requests.len() as f64).floor() as usize;
+    let end_users = |own: &[usize]| {
+        own.iter().filter_map(|i| requests[*i].end_user.as_deref()).collect::<std::collections::BTreeSet<_>>().len()
+    };
     parts
         .into_iter()
-        .filter(|(_, own)| own.len() >= min_requests && own.len() <= most)
+        .filter(|(_, own)| own.len() >= limits.min_requests && own.len() <= most)
+        .filter(|(_, own)| end_users(own) <= limits.max_end_users)
         .map(|(part, own)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
             let own_frames: Vec<(String, String)> = own.iter().map(|i| frames[*i].clone()).collect();
-            let users: std::collections::BTreeSet<&str> =
-                own_requests.iter().filter_map(|r| r.end_user.as_deref()).collect();
             PartSignals {
                 part,
                 requests: own.len(),
-                platform: users.len() >= 2,
                 signals: crate::signals::account_signals(&own_requests, &own_frames, None),
             }
         })

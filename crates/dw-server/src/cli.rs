@@ -451,8 +451,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(if held { ExitCode::SUCCESS } else { ExitCode::FAILURE })
         }
         Command::Weights { command: WeightsCommand::Fit { data, seeds, scale, out, report } } => {
-            let args = crate::evaluate::FitArgs { data, seeds, scale, out, report };
-            crate::evaluate::fit_weights(&settings, &args).await?;
+            let args = crate::fit_weights::FitArgs { data, seeds, scale, out, report };
+            crate::fit_weights::fit_weights(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command: AccountsCommand::Import { file } } => {

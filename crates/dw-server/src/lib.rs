@@ -19,6 +19,7 @@ pub mod cli;
 pub mod database;
 pub mod embed_files;
 pub mod evaluate;
+pub mod fit_weights;
 pub mod ingest_files;
 pub mod serve;
 pub mod settings;
