@@ -10,6 +10,7 @@ use crate::DetectConfig;
 use crate::linking::{self, Infrastructure};
 use crate::scoring::{self, ScoredSignal, Weights};
 use crate::signals::Signal;
+use crate::templates::DominantTemplate;
 
 /// One account reduced to its signals.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,6 +33,8 @@ pub struct AccountSignals {
     pub streams: Vec<PartSignals>,
     /// Its activity at a glance, for the evidence bundle, when asked for.
     pub evidence: Option<crate::evidence::Evidence>,
+    /// Its dominant templates, shown with the other accounts they dominate.
+    pub templates: Vec<crate::templates::DominantTemplate>,
 }
 
 /// A part of an account's traffic (an end user of a platform account, or a
@@ -67,16 +70,17 @@ impl AccountSignals {
         with_evidence: bool,
     ) -> Option<Self> {
         let first = requests.first()?;
-        let frames = crate::signals::prompt_frames(requests);
+        let structure = crate::signals::PromptStructure::of(requests);
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
-            signals: crate::signals::account_signals(requests, &frames, attributes.as_ref()),
+            signals: crate::signals::account_signals(requests, &structure, attributes.as_ref()),
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
-            end_users: part_signals(requests, &frames, |r| r.end_user.clone(), PartLimits::END_USERS),
-            streams: part_signals(requests, &frames, |r| Some(signature(r)), PartLimits::STREAMS),
-            evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &frames)),
+            end_users: part_signals(requests, |r| r.end_user.clone(), PartLimits::END_USERS),
+            streams: part_signals(requests, |r| Some(signature(r)), PartLimits::STREAMS),
+            evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
+            templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
         })
     }
 }
@@ -109,7 +113,6 @@ impl PartLimits {
 /// the sender's to choose, so they never lower it.
 fn part_signals(
     requests: &[dw_domain::RequestRecord],
-    frames: &[(String, String)],
     key: impl Fn(&dw_domain::RequestRecord) -> Option<String>,
     limits: PartLimits,
 ) -> Vec<PartSignals> {
@@ -132,11 +135,11 @@ fn part_signals(
         .filter(|(_, own)| end_users(own) <= limits.max_end_users)
         .map(|(part, own)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
-            let own_frames: Vec<(String, String)> = own.iter().map(|i| frames[*i].clone()).collect();
+            let structure = crate::signals::PromptStructure::of(&own_requests);
             PartSignals {
                 part,
                 requests: own.len(),
-                signals: crate::signals::account_signals(&own_requests, &own_frames, None),
+                signals: crate::signals::account_signals(&own_requests, &structure, None),
             }
         })
         .collect()
@@ -176,6 +179,11 @@ pub struct Verdict {
     pub evidence: Option<crate::evidence::Evidence>,
     /// What the provider told us of the account, when imported.
     pub attributes: Option<dw_domain::AccountAttributes>,
+    /// The decisive signal that flags the account on its own, in words, when
+    /// one reached its threshold (`[detect.flags] decisive`).
+    pub decisive: Option<String>,
+    /// Its dominant templates that dominate other accounts of the window too.
+    pub shared_templates: Vec<crate::templates::SharedTemplate>,
 }
 
 /// A part of an account's traffic (an end user, a request stream), scored
@@ -207,20 +215,29 @@ enum PartModel {
 /// Scores a population, keeping the input order: each account on its own
 /// signals, then each linked cluster on its members' evidence, a member's
 /// risk rising to its cluster's when that is higher.
-pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, weights: &Weights) -> Vec<Verdict> {
+pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig, weights: &Weights) -> Vec<Verdict> {
     let width = accounts.first().map_or(0, |a| a.signals.len());
     let columns: Vec<Vec<Option<f64>>> = (0..width)
         .map(|i| {
             scoring::percentiles(&accounts.iter().map(|a| a.signals.get(i).and_then(|s| s.value)).collect::<Vec<_>>())
         })
         .collect();
-    let keys: Vec<(String, Option<Infrastructure>, Option<String>)> = accounts
-        .iter()
+    /// What links an account: its id, infrastructure, payment fingerprint,
+    /// e-mail domain fingerprint with its opening time, and dominant templates.
+    type Keys = (String, Option<Infrastructure>, Option<String>, Option<(String, i64)>, Vec<DominantTemplate>);
+    let keys: Vec<Keys> = accounts
+        .iter_mut()
         .map(|a| {
-            let payment = a.attributes.as_ref().and_then(|x| x.payment_fingerprint.clone());
-            (a.account_id.clone(), a.infrastructure.clone(), payment)
+            let attributes = a.attributes.as_ref();
+            let payment = attributes.and_then(|x| x.payment_fingerprint.clone());
+            let registration = attributes.and_then(|x| Some((x.email_domain_fingerprint.clone()?, x.created_at_ms?)));
+            (a.account_id.clone(), a.infrastructure.clone(), payment, registration, std::mem::take(&mut a.templates))
         })
         .collect();
+    let mut shared = crate::templates::shared_templates(
+        &keys.iter().map(|(id, _, _, _, templates)| (id.as_str(), templates.as_slice())).collect::<Vec<_>>(),
+    )
+    .into_iter();
     let mut verdicts: Vec<Verdict> = accounts
         .into_iter()
         .enumerate()
@@ -233,6 +250,7 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 .collect();
             let (mut score, signals) =
                 scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
+            let decisive = config.flags.decisive_signal(&signals.iter().map(|s| s.signal.clone()).collect::<Vec<_>>());
             let riskiest_end_user = riskiest(account.end_users, config, weights, PartModel::Account);
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);
@@ -250,14 +268,21 @@ pub fn score_population(accounts: Vec<AccountSignals>, config: &DetectConfig, we
                 riskiest_stream,
                 evidence: account.evidence,
                 attributes: account.attributes,
+                decisive,
+                shared_templates: shared.next().unwrap_or_default(),
             }
         })
         .collect();
 
     let linked: Vec<(&str, linking::LinkKeys<'_>)> = keys
         .iter()
-        .map(|(id, infrastructure, payment)| {
-            (id.as_str(), linking::LinkKeys { infrastructure: infrastructure.as_ref(), payment: payment.as_deref() })
+        .map(|(id, infrastructure, payment, registration, _)| {
+            let keys = linking::LinkKeys {
+                infrastructure: infrastructure.as_ref(),
+                payment: payment.as_deref(),
+                registration: registration.as_ref().map(|(domain, opened)| (domain.as_str(), *opened)),
+            };
+            (id.as_str(), keys)
         })
         .collect();
     for cluster in linking::clusters(&linked) {
@@ -283,7 +308,8 @@ fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &
     score.top_signals.insert(0, Contribution { signal: reason.into(), contribution: raised_by });
     score.top_signals.truncate(5);
     score.level = config.levels.level(risk);
-    score.flagged = config.flags.flags(&score.account_id, score.level);
+    // Raising never unflags: a decisive signal's flag stands.
+    score.flagged = score.flagged || config.flags.flags(&score.account_id, score.level);
 }
 
 fn riskiest(
@@ -459,6 +485,31 @@ mod tests {
         // One stream only: nothing to split.
         let single = AccountSignals::from_requests(&requests[..10], None, false).unwrap();
         assert!(single.streams.is_empty() || single.streams.iter().all(|s| s.requests >= MIN_STREAM_REQUESTS));
+    }
+
+    #[test]
+    fn a_decisive_signal_flags_a_low_risk_account_and_says_so() {
+        let mut requests = account("quiet", "198.51.100.9", "OpenAI/Python 1.50.0", 12, 2, 256);
+        for r in &mut requests {
+            r.logprobs = Some(true);
+        }
+        let population = || vec![AccountSignals::from_requests(&requests, None, false).unwrap()];
+        let plain = &score_population(population(), &DetectConfig::default(), &Weights::default())[0];
+        assert!(!plain.score.flagged && plain.decisive.is_none(), "{:?}", plain.score);
+
+        let mut config = DetectConfig::default();
+        config.flags.decisive.insert("logprobs_share".into(), 0.9);
+        let decided = &score_population(population(), &config, &Weights::default())[0];
+        assert_eq!(decided.score.risk, plain.score.risk, "a decisive signal flags, it does not change the risk");
+        assert!(decided.score.flagged);
+        assert_eq!(decided.decisive.as_deref(), Some("logprobs_share 1.00 ≥ 0.90 (decisive)"));
+        let candidate = &crate::flags::candidates(std::slice::from_ref(decided))[0];
+        assert!(candidate.fired.contains(&"logprobs_share".to_owned()), "{:?}", candidate.fired);
+        assert!(candidate.reason.contains("logprobs_share 1.00 ≥ 0.90 (decisive)"), "{}", candidate.reason);
+
+        // The allowlist still wins.
+        config.flags.allowlist.insert("quiet".into());
+        assert!(!score_population(population(), &config, &Weights::default())[0].score.flagged);
     }
 
     #[test]

@@ -33,6 +33,22 @@ pub struct Evidence {
     /// Sample prompts: three from the account's most common frame, then the
     /// first and last prompt of the window.
     pub sample_prompts: Vec<SamplePrompt>,
+    /// The account's largest templates (near-duplicate prompts), each with
+    /// sample prompts.
+    pub templates: Vec<TemplateSample>,
+}
+
+/// One of an account's templates, quoted as evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TemplateSample {
+    /// Its frame, the slot shown as `{…}`.
+    pub frame: String,
+    /// The account's prompts in it.
+    pub prompts: usize,
+    /// Their distinct slot fills.
+    pub distinct_fills: usize,
+    /// Up to three of them.
+    pub samples: Vec<SamplePrompt>,
 }
 
 /// One prompt quoted as evidence.
@@ -64,8 +80,9 @@ fn sample(r: &RequestRecord) -> SamplePrompt {
 }
 
 /// The evidence of one account, from its requests in time order and their
-/// frames ([`crate::signals::prompt_frames`]).
-pub fn account_evidence(requests: &[RequestRecord], frames: &[(String, String)]) -> Evidence {
+/// structure ([`crate::signals::PromptStructure`]).
+pub fn account_evidence(requests: &[RequestRecord], structure: &crate::signals::PromptStructure) -> Evidence {
+    let frames = &structure.frames;
     let mut evidence = Evidence::default();
     let mut agents = BTreeMap::new();
     let mut networks = BTreeMap::new();
@@ -103,6 +120,18 @@ pub fn account_evidence(requests: &[RequestRecord], frames: &[(String, String)])
             evidence.sample_prompts.push(sample(r));
         }
     }
+    evidence.templates = structure
+        .templates
+        .templates
+        .iter()
+        .take(crate::signals::TOP_TEMPLATES)
+        .map(|t| TemplateSample {
+            frame: t.frame_text(),
+            prompts: t.members.len(),
+            distinct_fills: t.distinct_fills,
+            samples: t.members.iter().take(3).map(|m| sample(&requests[*m])).collect(),
+        })
+        .collect();
     evidence
 }
 
@@ -125,8 +154,8 @@ mod tests {
             })
             .collect();
         requests[3].prompt = "What's the weather like?".into();
-        let frames = crate::signals::prompt_frames(&requests);
-        let evidence = serde_json::to_value(account_evidence(&requests, &frames)).unwrap();
+        let structure = crate::signals::PromptStructure::of(&requests);
+        let evidence = serde_json::to_value(account_evidence(&requests, &structure)).unwrap();
         assert_eq!(
             evidence,
             serde_json::json!({
@@ -143,7 +172,17 @@ mod tests {
                     {"event_id": "e1", "text": "Translate the following text into German: part 1"},
                     {"event_id": "e2", "text": "Translate the following text into German: part 2"},
                     {"event_id": "e3", "text": "What's the weather like?"}
-                ]
+                ],
+                "templates": [{
+                    "frame": "translate the following text into german: part {…}",
+                    "prompts": 3,
+                    "distinct_fills": 3,
+                    "samples": [
+                        {"event_id": "e0", "text": "Translate the following text into German: part 0"},
+                        {"event_id": "e1", "text": "Translate the following text into German: part 1"},
+                        {"event_id": "e2", "text": "Translate the following text into German: part 2"}
+                    ]
+                }]
             })
         );
     }

@@ -65,7 +65,8 @@ pub fn fit_weights(base: &Weights, rows: &[FitRow], options: FitOptions, version
         let n = if attack { attacks } else { benign };
         rows.len() as f64 / 2.0 / n.max(1) as f64
     };
-    let mut active: Vec<usize> = (0..width).collect();
+    let mut active: Vec<usize> =
+        (0..width).filter(|i| !crate::scoring::REPORTED_ONLY.contains(&base.signals[*i].signal.as_str())).collect();
     let mut dropped = Vec::new();
     let beta = loop {
         let design: Vec<Vec<f64>> =

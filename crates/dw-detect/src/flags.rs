@@ -147,6 +147,10 @@ struct AccountBundle<'a> {
     riskiest_stream: Option<&'a crate::detector::PartVerdict>,
     attributes: Option<&'a dw_domain::AccountAttributes>,
     activity: Option<&'a crate::evidence::Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    decisive: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    shared_templates: &'a [crate::templates::SharedTemplate],
 }
 
 #[derive(Debug, Serialize)]
@@ -182,12 +186,18 @@ fn fired(verdict: &crate::Verdict) -> Vec<String> {
         .filter(|s| s.weight > 0.0 && s.score.is_some_and(|v| v >= FIRED_SCORE))
         .map(|s| s.signal.name.to_owned())
         .collect();
+    if let Some(decisive) = verdict.decisive.as_deref() {
+        // A decisive signal fires whatever its weight.
+        let name = decisive.split(' ').next().unwrap_or(decisive);
+        fired.push(name.to_owned());
+    }
     for raised in ["linked_cluster", "riskiest_end_user", "riskiest_request_stream"] {
         if verdict.score.top_signals.iter().any(|c| c.signal == raised) {
             fired.push(raised.to_owned());
         }
     }
     fired.sort_unstable();
+    fired.dedup();
     fired
 }
 
@@ -215,6 +225,9 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
         let top: Vec<String> =
             v.score.top_signals.iter().take(3).map(|c| format!("{} +{:.2}", c.signal, c.contribution)).collect();
         let mut reason = format!("risk {:.2} ({}): {}", v.score.risk, v.score.level.as_str(), top.join(", "));
+        if let Some(decisive) = &v.decisive {
+            reason.push_str(&format!("; {decisive}"));
+        }
         if let Some(link) = &link {
             reason.push_str(&format!("; member of cluster {}: {}", link.cluster_id, link.reason));
         }
@@ -227,6 +240,8 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
             riskiest_stream: v.riskiest_stream.as_ref(),
             attributes: v.attributes.as_ref(),
             activity: v.evidence.as_ref(),
+            decisive: v.decisive.as_deref(),
+            shared_templates: &v.shared_templates,
         };
         out.push(Candidate {
             subject: Subject::Account,

@@ -67,11 +67,22 @@ pub struct FlagPolicy {
     /// A dismissed flag opens again when the risk rises this much above its
     /// risk at dismissal (or when a signal fires that had not).
     pub reopen_margin: f64,
+    /// Decisive signals: a signal whose value reaches its threshold here
+    /// flags the account whatever its risk (an allowlisted account aside).
+    /// By default a reference match of 0.2 (a fifth of the account's
+    /// completions with a near match among a suspect model's outputs) is
+    /// decisive, as the design says; any signal may be named.
+    pub decisive: std::collections::BTreeMap<String, f64>,
 }
 
 impl Default for FlagPolicy {
     fn default() -> Self {
-        Self { flag_level: RiskLevel::High, allowlist: Default::default(), reopen_margin: 0.1 }
+        Self {
+            flag_level: RiskLevel::High,
+            allowlist: Default::default(),
+            reopen_margin: 0.1,
+            decisive: [("reference_match".to_owned(), 0.2)].into(),
+        }
     }
 }
 
@@ -79,6 +90,41 @@ impl FlagPolicy {
     /// Whether an account at this level is flagged.
     pub fn flags(&self, account_id: &str, level: RiskLevel) -> bool {
         level >= self.flag_level && !self.allowlist.contains(account_id)
+    }
+
+    /// The decisive signal among `signals` that flags an account on its own,
+    /// in words ("reference_match 0.35 ≥ 0.20 (decisive)"), when there is one.
+    pub fn decisive_signal(&self, signals: &[crate::signals::Signal]) -> Option<String> {
+        signals.iter().find_map(|s| {
+            let threshold = *self.decisive.get(s.name)?;
+            let value = s.value.filter(|v| *v >= threshold)?;
+            Some(format!("{} {value:.2} ≥ {threshold:.2} (decisive)", s.name))
+        })
+    }
+
+    /// Checks the decisive signals: known names, finite thresholds.
+    pub fn validate(&self) -> Result<(), DetectError> {
+        if !(0.0..=1.0).contains(&self.reopen_margin) {
+            return Err(DetectError::Config {
+                field: "detect.flags.reopen_margin",
+                message: "must be between 0 and 1".into(),
+            });
+        }
+        for (name, threshold) in &self.decisive {
+            if !crate::signals::SIGNAL_NAMES.contains(&name.as_str()) {
+                return Err(DetectError::Config {
+                    field: "detect.flags.decisive",
+                    message: format!("unknown signal {name:?} (known: {})", crate::signals::SIGNAL_NAMES.join(", ")),
+                });
+            }
+            if !threshold.is_finite() {
+                return Err(DetectError::Config {
+                    field: "detect.flags.decisive",
+                    message: format!("{name}: the threshold must be a number"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -102,6 +148,29 @@ mod tests {
         assert!(policy.flags("someone", RiskLevel::Critical));
         assert!(!policy.flags("partner", RiskLevel::Critical));
         assert!(!policy.flags("someone", RiskLevel::Medium));
+    }
+
+    #[test]
+    fn a_decisive_signal_flags_on_its_own_and_unknown_names_are_refused() {
+        use crate::signals::{Family, Signal};
+        let policy = FlagPolicy::default();
+        let signal = |value| Signal {
+            name: "reference_match",
+            family: Family::ReferenceMatch,
+            value,
+            detail: String::new(),
+            examples: Vec::new(),
+        };
+        assert_eq!(
+            policy.decisive_signal(&[signal(Some(0.35))]).as_deref(),
+            Some("reference_match 0.35 ≥ 0.20 (decisive)")
+        );
+        assert_eq!(policy.decisive_signal(&[signal(Some(0.1))]), None);
+        assert_eq!(policy.decisive_signal(&[signal(None)]), None, "a signal not computed decides nothing");
+        assert!(policy.validate().is_ok());
+        let typo = FlagPolicy { decisive: [("referense_match".to_owned(), 0.2)].into(), ..FlagPolicy::default() };
+        let error = typo.validate().unwrap_err().to_string();
+        assert!(error.starts_with("detect.flags.decisive: unknown signal \"referense_match\""), "{error}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! - [`levels`]: risk thresholds of the levels and the flag decision.
 //! - [`signals`]: per-account signals from the account's requests, each
 //!   with its evidence or the reason it was not computed.
+//! - [`templates`]: near-duplicate prompt clusters (MinHash, LSH), their
+//!   frames and slot fills.
 //! - [`content`]: learned models of prompt content (the task-instruction
 //!   classifier), with their committed weights.
 //! - [`scoring`]: transforms and weights (one versioned table) from signals
@@ -37,6 +39,7 @@ pub mod levels;
 pub mod linking;
 pub mod scoring;
 pub mod signals;
+pub mod templates;
 
 pub use baseline::{AccountActivity, Baseline};
 pub use detector::{AccountSignals, PartSignals, PartVerdict, Verdict, score_population};
@@ -73,12 +76,7 @@ impl DetectConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), DetectError> {
         self.levels.validate()?;
-        if !(0.0..=1.0).contains(&self.flags.reopen_margin) {
-            return Err(DetectError::Config {
-                field: "detect.flags.reopen_margin",
-                message: "must be between 0 and 1".into(),
-            });
-        }
+        self.flags.validate()?;
         if !(self.baseline.half_risk_requests.is_finite() && self.baseline.half_risk_requests > 0.0) {
             return Err(DetectError::Config {
                 field: "detect.baseline.half_risk_requests",

@@ -2,13 +2,14 @@
 //! share, joined into clusters whose evidence raises each member's risk.
 //!
 //! Two accounts are linked when most of each one's requests come from the
-//! same /24 network with the same user agent, or when they pay with the same
-//! instrument (imported account attributes); clusters are the connected
-//! components. A campus or a carrier's NAT pool does not link its users (they
+//! same /24 network with the same user agent, when they pay with the same
+//! instrument, or when they were opened in one burst on one e-mail domain
+//! (imported account attributes); clusters are the connected components. A campus or a carrier's NAT pool does not link its users (they
 //! spread over many /24s and clients, and no one /24 dominates a person's
 //! traffic); a viral prompt links nobody (content is not an edge here).
-//! Content edges (shared templates, near-duplicate prompts, complementary
-//! coverage) come next; see `docs/signals.md`.
+//! Templates shared across accounts are shown as evidence, not linked:
+//! unrelated users of one tool share its wording (see
+//! [`crate::templates::shared_templates`] and `docs/signals.md`).
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -80,11 +81,27 @@ pub struct LinkKeys<'a> {
     pub infrastructure: Option<&'a Infrastructure>,
     /// The fingerprint of its payment instrument (imported attributes).
     pub payment: Option<&'a str>,
+    /// The fingerprint of its e-mail domain and when it was opened (Unix
+    /// milliseconds), both from imported attributes.
+    pub registration: Option<(&'a str, i64)>,
 }
+
+/// Accounts opened within this span of each other form a registration burst.
+pub const BURST_MS: i64 = 48 * 3_600_000;
+
+/// A burst links its accounts when it has at least this many...
+pub const BURST_MIN_ACCOUNTS: usize = 3;
+
+/// ... and holds at least this share of the window's accounts on its e-mail
+/// domain: a big provider's or a company's accounts are opened over years,
+/// and a few opened on the same day are a coincidence or an onboarding; an
+/// operator opens its campaign's accounts together.
+pub const BURST_DOMAIN_SHARE: f64 = 0.5;
 
 /// Clusters of two or more accounts: the connected components of the graph
 /// whose edges join accounts sharing their infrastructure or their payment
-/// instrument. The reason names each shared network and instrument.
+/// instrument, or opened in one registration burst. The reason names each
+/// shared network, instrument and domain.
 pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
@@ -106,7 +123,8 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
     }
     by_infrastructure.retain(|_, members| members.len() >= 2);
     by_payment.retain(|_, members| members.len() >= 2);
-    for members in by_infrastructure.values().chain(by_payment.values()) {
+    let bursts = registration_bursts(accounts);
+    for members in by_infrastructure.values().chain(by_payment.values()).chain(bursts.values()) {
         for m in &members[1..] {
             let (a, b) = (root(&mut parent, members[0]), root(&mut parent, *m));
             parent[a.max(b)] = a.min(b);
@@ -128,6 +146,11 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         let words = format!("paying with one payment instrument ({short}…)");
         parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
     }
+    for (domain, members) in &bursts {
+        let short: String = domain.chars().take(12).collect();
+        let words = format!("opened within 48 hours on one e-mail domain ({short}…)");
+        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
+    }
     components
         .into_iter()
         .filter(|(_, members)| members.len() >= 2)
@@ -141,7 +164,7 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
                     let shown: Vec<String> = links.iter().take(4).map(|(n, words)| format!("{n} {words}")).collect();
                     let more = match links.len().saturating_sub(4) {
                         0 => String::new(),
-                        more => format!("; and {more} more shared networks or instruments"),
+                        more => format!("; and {more} more shared networks, instruments or domains"),
                     };
                     format!("{} linked accounts: {}{more}", members.len(), shown.join("; "))
                 }
@@ -149,6 +172,42 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
             Cluster { id: format!("c-{:016x}", stable_hash(&ids.join("\n"))), reason, members }
         })
         .collect()
+}
+
+/// Registration bursts by e-mail domain: per domain, the accounts opened in
+/// its busiest span of [`BURST_MS`], when they are at least
+/// [`BURST_MIN_ACCOUNTS`] and [`BURST_DOMAIN_SHARE`] of the domain's accounts.
+fn registration_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<&'a str, Vec<usize>> {
+    let mut by_domain: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
+    for (index, (_, keys)) in accounts.iter().enumerate() {
+        if let Some((domain, opened)) = keys.registration {
+            by_domain.entry(domain).or_default().push((opened, index));
+        }
+    }
+    let mut bursts = BTreeMap::new();
+    for (domain, mut opened) in by_domain {
+        if opened.len() < BURST_MIN_ACCOUNTS {
+            continue;
+        }
+        opened.sort_unstable();
+        // The busiest span: two pointers over the opening times.
+        let (mut best, mut first) = ((0, 0), 0);
+        for last in 0..opened.len() {
+            while opened[last].0 - opened[first].0 > BURST_MS {
+                first += 1;
+            }
+            if last + 1 - first > best.1 - best.0 {
+                best = (first, last + 1);
+            }
+        }
+        let count = best.1 - best.0;
+        if count >= BURST_MIN_ACCOUNTS && count as f64 >= BURST_DOMAIN_SHARE * opened.len() as f64 {
+            let mut members: Vec<usize> = opened[best.0..best.1].iter().map(|(_, i)| *i).collect();
+            members.sort_unstable();
+            bursts.insert(domain, members);
+        }
+    }
+    bursts
 }
 
 /// FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
@@ -184,7 +243,7 @@ mod tests {
     }
 
     fn infra(i: &Infrastructure) -> LinkKeys<'_> {
-        LinkKeys { infrastructure: Some(i), payment: None }
+        LinkKeys { infrastructure: Some(i), ..LinkKeys::default() }
     }
 
     #[test]
@@ -204,13 +263,16 @@ mod tests {
     fn shared_payment_instruments_join_accounts_and_bridge_networks() {
         let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
         let accounts = [
-            ("h1", LinkKeys { infrastructure: Some(&farm), payment: Some("card-aaaaaaaaaaaa-1") }),
+            (
+                "h1",
+                LinkKeys { infrastructure: Some(&farm), payment: Some("card-aaaaaaaaaaaa-1"), ..LinkKeys::default() },
+            ),
             ("h2", infra(&farm)),
             // Residential members: nothing shared but the cards, one of them also used on the farm's server.
-            ("r1", LinkKeys { infrastructure: None, payment: Some("card-aaaaaaaaaaaa-1") }),
-            ("r2", LinkKeys { infrastructure: None, payment: Some("card-bbbbbbbbbbbb-2") }),
-            ("r3", LinkKeys { infrastructure: None, payment: Some("card-bbbbbbbbbbbb-2") }),
-            ("alone", LinkKeys { infrastructure: None, payment: Some("card-cccccccccccc-3") }),
+            ("r1", LinkKeys { payment: Some("card-aaaaaaaaaaaa-1"), ..LinkKeys::default() }),
+            ("r2", LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }),
+            ("r3", LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }),
+            ("alone", LinkKeys { payment: Some("card-cccccccccccc-3"), ..LinkKeys::default() }),
         ];
         let found = clusters(&accounts);
         assert_eq!(found.len(), 2, "{found:?}");
@@ -222,5 +284,36 @@ mod tests {
         );
         assert_eq!(found[1].members, vec![3, 4]);
         assert_eq!(found[1].reason, "2 accounts paying with one payment instrument (card-bbbbbbb…)");
+    }
+
+    #[test]
+    fn accounts_opened_together_on_one_domain_are_linked_and_a_big_providers_are_not() {
+        const HOUR: i64 = 3_600_000;
+        let registration = |domain: &'static str, opened: i64| LinkKeys {
+            registration: Some((domain, opened)),
+            ..LinkKeys::default()
+        };
+        let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
+        // An operator's domain: five accounts opened over a day and a half.
+        for k in 0..5 {
+            accounts.push((format!("op{k}"), registration("dom-operator", 1000 * HOUR + k * 9 * HOUR)));
+        }
+        // A big provider: forty accounts opened over years, three of them on one day.
+        for k in 0..40 {
+            let opened = if k < 3 { 5000 * HOUR + k * HOUR } else { k * 700 * HOUR };
+            accounts.push((format!("big{k:02}"), registration("dom-bigmail", opened)));
+        }
+        // A company: two seats opened the same day is a coincidence, not a burst.
+        accounts.push(("co1".into(), registration("dom-company", 100 * HOUR)));
+        accounts.push(("co2".into(), registration("dom-company", 101 * HOUR)));
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let found = clusters(&linked);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].members, vec![0, 1, 2, 3, 4]);
+        assert_eq!(found[0].reason, "5 accounts opened within 48 hours on one e-mail domain (dom-operator…)");
+        // One member opened a week later is not part of the burst.
+        accounts[4].1 = registration("dom-operator", 1200 * HOUR);
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        assert_eq!(clusters(&linked)[0].members, vec![0, 1, 2, 3]);
     }
 }

@@ -108,6 +108,15 @@ fn one() -> f64 {
     1.0
 }
 
+/// Signals that are reported and shown as evidence but never weighed: they
+/// describe how an account's traffic is built without pointing either way.
+/// A generator script fills one template with ever new tasks, but an app
+/// backend fills its template with its users' ever new input and a
+/// translation job with ever new documents, so how templated an account is
+/// and how diverse its fills are says nothing about extraction on its own;
+/// what the fills are is read by `task_instruction_share`.
+pub const REPORTED_ONLY: &[&str] = &["template_share", "slot_fill_diversity"];
+
 /// The fitted table committed with this build.
 static BUILTIN: LazyLock<Weights> = LazyLock::new(|| {
     serde_json::from_str(include_str!("weights.json")).expect("weights.json is written by `distillwatch weights fit`")
@@ -159,7 +168,9 @@ impl Default for Weights {
                 w("output_ratio", LogLogistic { midpoint: 4.0, width: 0.3 }, 0.5),
                 w("reasoning_share", Ramp { low: 0.05, high: 0.5 }, 1.2),
                 w("identity_probe_share", Ramp { low: 0.01, high: 0.1 }, 0.6),
-                w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
+                w("frame_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
+                w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.0),
+                w("slot_fill_diversity", Ramp { low: 0.5, high: 1.0 }, 0.0),
                 w("task_instruction_share", Ramp { low: 0.3, high: 0.9 }, 1.0),
                 w("account_age_days", FallingRamp { low: 3.0, high: 30.0 }, 0.5),
             ],
@@ -222,11 +233,12 @@ pub fn score_account(
     top.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
     top.truncate(5);
     let level = levels.level(risk);
+    let decisive = policy.decisive_signal(&scored.iter().map(|s| s.signal.clone()).collect::<Vec<_>>()).is_some();
     let score = AccountScore {
         account_id: account_id.to_owned(),
         risk,
         level,
-        flagged: policy.flags(account_id, level),
+        flagged: policy.flags(account_id, level) || (decisive && !policy.allowlist.contains(account_id)),
         cluster_id: None,
         top_signals: top,
     };

@@ -29,7 +29,7 @@ pub struct FitArgs {
 }
 
 /// The version the fit writes.
-pub const FITTED_VERSION: &str = "signals-v2";
+pub const FITTED_VERSION: &str = "signals-v3";
 
 /// Kinds whose extraction shows only through a link or a part of the
 /// account (a farm member's own traffic is a few dozen ordinary requests a
@@ -161,7 +161,8 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
          flags {linked_caught} of {} extracting linked accounts and {linked_benign} of {} benign ones on the fit \
          data. Request streams (each account's riskiest, when it has several): risk = sigmoid({:.3} x the stream's \
          weighted sum - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
-         {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Rows by kind: {}.\n",
+         {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Reported, never \
+         weighed (`REPORTED_ONLY`): {}. Rows by kind: {}.\n",
         fitted.offset,
         -report.intercept,
         if report.offset_raised { "; raised to hold the benign budget" } else { "" },
@@ -176,6 +177,7 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         stream_sums.iter().filter(|(_, a)| *a).count(),
         stream_sums.iter().filter(|(_, a)| !*a).count(),
         if report.dropped.is_empty() { "none".to_owned() } else { report.dropped.join(", ") },
+        dw_detect::scoring::REPORTED_ONLY.join(", "),
         per_kind.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
     ));
     if let Some(path) = &args.report {

@@ -333,5 +333,10 @@ mod tests {
         assert!(format!("{err:#}").contains("detect.levels"), "{err:#}");
         let err = load(&[], Some("[detect.flags]\nflag_level = \"severe\"\n")).unwrap_err();
         assert!(format!("{err:#}").contains("flag_level"), "{err:#}");
+        assert_eq!(s.detect.flags.decisive.get("reference_match"), Some(&0.2), "the design's decisive signal");
+        let s = load(&[], Some("[detect.flags.decisive]\nreference_match = 0.3\nlogprobs_share = 0.95\n")).unwrap();
+        assert_eq!(s.detect.flags.decisive.len(), 2);
+        let err = load(&[], Some("[detect.flags.decisive]\nlogprob_share = 0.95\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("unknown signal \"logprob_share\""), "{err:#}");
     }
 }

@@ -18,7 +18,7 @@ use dw_domain::{AccountAttributes, RequestRecord};
 use serde::Serialize;
 
 pub use elicitation::{asks_for_reasoning, probes_identity};
-pub use templating::{prompt_frame, prompt_frames};
+pub use templating::{TOP_TEMPLATES, prompt_frame, prompt_frames};
 
 /// The signal families of the design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -69,6 +69,30 @@ impl Signal {
     }
 }
 
+/// Every signal's name, in the order [`account_signals`] gives them.
+pub const SIGNAL_NAMES: &[&str] = &[
+    "requests_per_active_day",
+    "active_hours",
+    "hour_profile_flatness",
+    "interarrival_cv",
+    "peak_concurrency",
+    "single_turn_share",
+    "repeat_share",
+    "long_budget_share",
+    "multi_sample_share",
+    "logprobs_share",
+    "length_stop_share",
+    "output_ratio",
+    "reasoning_share",
+    "identity_probe_share",
+    "frame_share",
+    "template_share",
+    "slot_fill_diversity",
+    "task_instruction_share",
+    "account_age_days",
+    "reference_match",
+];
+
 /// Fewer requests than this leave the time-shape signals uncomputed: a
 /// handful of requests has no rhythm to speak of.
 pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
@@ -77,11 +101,29 @@ pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
 /// single-turn request is not "100% single-turn" in any useful sense.
 pub const MIN_REQUESTS_FOR_SHARE: usize = 10;
 
+/// How an account's prompts are built, computed once and read by the
+/// templating and likeness signals and by the evidence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PromptStructure {
+    /// Every prompt's frame ([`prompt_frame`]), in request order.
+    pub frames: Vec<(String, String)>,
+    /// The account's templates and every prompt's slot fill.
+    pub templates: crate::templates::Templates,
+}
+
+impl PromptStructure {
+    /// The structure of `requests`' prompts.
+    pub fn of(requests: &[RequestRecord]) -> Self {
+        let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
+        Self { frames: prompt_frames(requests), templates: crate::templates::account_templates(&prompts) }
+    }
+}
+
 /// Every signal of one account, from its requests in time order, their
-/// frames ([`prompt_frames`]) and its attributes when imported.
+/// structure ([`PromptStructure::of`]) and its attributes when imported.
 pub fn account_signals(
     requests: &[RequestRecord],
-    frames: &[(String, String)],
+    structure: &PromptStructure,
     attributes: Option<&AccountAttributes>,
 ) -> Vec<Signal> {
     let mut signals = Vec::with_capacity(16);
@@ -92,8 +134,8 @@ pub fn account_signals(
     } else {
         signals.extend(shares);
     }
-    signals.extend(templating::signals(requests, frames));
-    signals.push(likeness::task_instruction_share(requests));
+    signals.extend(templating::signals(requests, &structure.frames, &structure.templates));
+    signals.push(likeness::task_instruction_share(requests, &structure.templates.fills));
     signals.push(profile::account_age(requests, attributes));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
     signals
@@ -140,6 +182,23 @@ pub(crate) mod test_support {
             user_agent: None,
             end_user: None,
             prompt_vector: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::request;
+    use super::*;
+
+    #[test]
+    fn every_account_gets_every_signal_in_the_listed_order() {
+        for count in [1, 12, 40] {
+            let requests: Vec<RequestRecord> =
+                (0..count).map(|i| request(i, i as i64 * 60_000, &format!("question {i}"))).collect();
+            let signals = account_signals(&requests, &PromptStructure::of(&requests), None);
+            let names: Vec<&str> = signals.iter().map(|s| s.name).collect();
+            assert_eq!(names, SIGNAL_NAMES, "{count} requests");
         }
     }
 }
