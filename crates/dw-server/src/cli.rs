@@ -125,6 +125,10 @@ pub enum Command {
         /// Also write the accounts' attributes (the CSV `accounts import` reads).
         #[arg(long)]
         accounts: Option<PathBuf>,
+        /// Only one half of the text: `fit` (what the weights were fitted on)
+        /// or `holdout` (sources the fit never saw).
+        #[arg(long, value_enum)]
+        half: Option<HalfArg>,
     },
     /// Audit a window: score every active account, store the scores, and open,
     /// update or reopen flags (one per account or cluster) with their evidence.
@@ -427,10 +431,17 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             result.map(|()| ExitCode::SUCCESS)
         }
-        Command::Simulate { seed, start, days, scale, data, out, labels, accounts } => {
+        Command::Simulate { seed, start, days, scale, data, out, labels, accounts, half } => {
             let start = crate::evaluate::parse_instant("--start", &start)?.date();
             let config = dw_sim::SimConfig { seed, start, days, scale };
-            crate::evaluate::simulate(&crate::evaluate::SimulateArgs { config, data, out, labels, accounts })?;
+            crate::evaluate::simulate(&crate::evaluate::SimulateArgs {
+                config,
+                data,
+                out,
+                labels,
+                accounts,
+                half: half.map(Into::into),
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit { from, to, output, accounts, model, evidence, dry_run } => {

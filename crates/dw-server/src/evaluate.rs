@@ -52,13 +52,15 @@ pub struct SimulateArgs {
     pub labels: PathBuf,
     /// The account attributes file, when asked for.
     pub accounts: Option<PathBuf>,
+    /// Only this half of the data, when given.
+    pub half: Option<dw_sim::corpus::Half>,
 }
 
 /// `distillwatch simulate`: writes events and labels (and account
 /// attributes when asked), prints a summary.
 pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
     let started = Instant::now();
-    let corpus = load_corpus(&args.data)?;
+    let corpus = load_corpus_half(&args.data, args.half)?;
     let sim = dw_sim::simulate(args.config, &corpus)?;
     write_simulation(&sim, &args.out, &args.labels, args.accounts.as_deref())?;
     let attackers = sim.accounts.iter().filter(|a| a.label() == 1).count();
@@ -74,6 +76,15 @@ pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
     Ok(())
+}
+
+/// The whole corpus, or one half of it.
+fn load_corpus_half(data: &Path, half: Option<dw_sim::corpus::Half>) -> anyhow::Result<Corpus> {
+    match half {
+        None => load_corpus(data),
+        Some(half) => Corpus::load_half(data, Some(half))
+            .with_context(|| format!("cannot read the {half:?} half of {}", data.display())),
+    }
 }
 
 fn load_corpus(data: &Path) -> anyhow::Result<Corpus> {
@@ -352,11 +363,7 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
         }),
         EvalInput::Suite { suite, seed, data, half } => {
             suite_name = Some(*suite);
-            let corpus = match half {
-                None => load_corpus(data)?,
-                Some(half) => dw_sim::corpus::Corpus::load_half(data, Some(*half))
-                    .with_context(|| format!("cannot read the {half:?} half of {}", data.display()))?,
-            };
+            let corpus = load_corpus_half(data, *half)?;
             for seed in *seed..*seed + suite.seeds() {
                 let config = SimConfig { seed, scale: suite.scale(), ..SimConfig::default() };
                 let sim = dw_sim::simulate(config, &corpus)?;
