@@ -77,8 +77,8 @@ impl AccountSignals {
             signals: crate::signals::account_signals(requests, &structure, attributes.as_ref()),
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
-            end_users: part_signals(requests, |r| r.end_user.clone(), PartLimits::END_USERS),
-            streams: part_signals(requests, |r| Some(signature(r)), PartLimits::STREAMS),
+            end_users: part_signals(requests, &structure, |r| r.end_user.clone(), PartLimits::END_USERS),
+            streams: part_signals(requests, &structure, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
             templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
         })
@@ -113,6 +113,7 @@ impl PartLimits {
 /// the sender's to choose, so they never lower it.
 fn part_signals(
     requests: &[dw_domain::RequestRecord],
+    structure: &crate::signals::PromptStructure,
     key: impl Fn(&dw_domain::RequestRecord) -> Option<String>,
     limits: PartLimits,
 ) -> Vec<PartSignals> {
@@ -135,7 +136,7 @@ fn part_signals(
         .filter(|(_, own)| end_users(own) <= limits.max_end_users)
         .map(|(part, own)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
-            let structure = crate::signals::PromptStructure::of(&own_requests);
+            let structure = structure.of_part(&own, &own_requests);
             PartSignals {
                 part,
                 requests: own.len(),

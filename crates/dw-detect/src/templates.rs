@@ -201,7 +201,13 @@ pub const MIN_FRAME_WORDS: usize = 3;
 /// shingles, and each is checked against a bounded number of candidates.
 pub fn account_templates(prompts: &[&str]) -> Templates {
     let signatures: Vec<Signature> = prompts.iter().map(|p| Signature::of_text(p)).collect();
-    let groups = group(&signatures, PROMPT_SIMILARITY);
+    templates_of(prompts, &signatures)
+}
+
+/// [`account_templates`] from the prompts' signatures, computed once (a
+/// part of an account reuses its account's).
+pub fn templates_of(prompts: &[&str], signatures: &[Signature]) -> Templates {
+    let groups = group(signatures, PROMPT_SIMILARITY);
     let mut templates: Vec<Template> =
         groups.into_iter().filter(|members| members.len() >= 2).map(|members| template_of(prompts, members)).collect();
     templates.sort_by(|a, b| b.members.len().cmp(&a.members.len()).then(a.members[0].cmp(&b.members[0])));

@@ -109,13 +109,30 @@ pub struct PromptStructure {
     pub frames: Vec<(String, String)>,
     /// The account's templates and every prompt's slot fill.
     pub templates: crate::templates::Templates,
+    /// Every prompt's MinHash signature, in request order.
+    pub signatures: Vec<crate::templates::Signature>,
 }
 
 impl PromptStructure {
     /// The structure of `requests`' prompts.
     pub fn of(requests: &[RequestRecord]) -> Self {
         let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
-        Self { frames: prompt_frames(requests), templates: crate::templates::account_templates(&prompts) }
+        let signatures: Vec<_> = prompts.iter().map(|p| crate::templates::Signature::of_text(p)).collect();
+        let templates = crate::templates::templates_of(&prompts, &signatures);
+        Self { frames: prompt_frames(requests), templates, signatures }
+    }
+
+    /// The structure of a part of the account: `own` are the part's indices
+    /// into the account's requests, `requests` the part's requests. Frames and
+    /// signatures are the account's; templates are grouped anew.
+    pub fn of_part(&self, own: &[usize], requests: &[RequestRecord]) -> Self {
+        let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
+        let signatures: Vec<_> = own.iter().map(|i| self.signatures[*i].clone()).collect();
+        Self {
+            frames: own.iter().map(|i| self.frames[*i].clone()).collect(),
+            templates: crate::templates::templates_of(&prompts, &signatures),
+            signatures,
+        }
     }
 }
 
@@ -190,6 +207,19 @@ pub(crate) mod test_support {
 mod tests {
     use super::test_support::request;
     use super::*;
+
+    #[test]
+    fn a_parts_structure_is_the_structure_of_its_requests() {
+        let requests: Vec<RequestRecord> = (0..30)
+            .map(|i| {
+                request(i, i as i64, &format!("Please translate the following sentence into German today: part {i}"))
+            })
+            .chain((30..40).map(|i| request(i, i as i64, &format!("a different question number {i}"))))
+            .collect();
+        let own: Vec<usize> = (0..40).filter(|i| i % 3 == 0).collect();
+        let part: Vec<RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
+        assert_eq!(PromptStructure::of(&requests).of_part(&own, &part), PromptStructure::of(&part));
+    }
 
     #[test]
     fn every_account_gets_every_signal_in_the_listed_order() {
