@@ -7,9 +7,9 @@
 //! template, the words every member shares at its start and end are the
 //! template's frame and the rest is each member's slot fill: a generator
 //! script fills one frame with ever new content (high fill diversity), a
-//! support bot or a re-run fills it with the same few (low). Templates whose
-//! frames match link accounts across the population (see
-//! [`crate::linking`]).
+//! support bot or a re-run fills it with the same few (low). An account's
+//! dominant templates are matched across the window's accounts by their
+//! frames and shown as evidence ([`shared_templates`]), never as links.
 
 use std::collections::HashMap;
 
