@@ -200,10 +200,32 @@ pub fn evaluate(detector: &str, labels: &[LabelRow], traffic: &RequestTimes, ver
         flagged_fpr: ratio(flagged_negative, negatives),
         attack_kinds,
         benign_kinds,
-        campaigns: metrics::campaign_linking(&members),
+        campaigns: campaigns_with_first_flags(&members, traffic, verdicts),
         inactive_accounts,
         unlabelled_accounts,
     }
+}
+
+/// Campaign linking with, per campaign, the requests all its accounts sent
+/// before the first flag on any of them: how much a campaign harvests before
+/// it is caught, whatever the per-account rate it keeps to.
+fn campaigns_with_first_flags(
+    members: &[(String, String, Option<String>)],
+    traffic: &RequestTimes,
+    verdicts: &Verdicts,
+) -> Vec<metrics::CampaignLinking> {
+    let mut campaigns = metrics::campaign_linking(members);
+    for campaign in &mut campaigns {
+        let accounts: Vec<&str> =
+            members.iter().filter(|(_, c, _)| *c == campaign.campaign).map(|(a, _, _)| a.as_str()).collect();
+        let Some(first) = accounts.iter().filter_map(|a| verdicts.first_flag.get(*a)).min().copied() else { continue };
+        let before = accounts
+            .iter()
+            .map(|a| traffic.get(*a).map_or(0, |times| metrics::requests_before_flag(times, Some(first)).0))
+            .sum();
+        campaign.requests_before_first_flag = Some(before);
+    }
+    campaigns
 }
 
 fn ratio(part: usize, whole: usize) -> f64 {
@@ -265,11 +287,12 @@ pub fn markdown(reports: &[Report]) -> String {
         &mut out,
         reports,
         "campaign",
-        "completeness / purity",
+        "completeness / purity (campaign requests before its first flag)",
         |r| &r.campaigns,
         |c| {
             let purity = c.purity.map_or("-".into(), |p| format!("{p:.2}"));
-            format!("{:.2} / {purity}", c.completeness)
+            let before = c.requests_before_first_flag.map_or("-".into(), |n| n.to_string());
+            format!("{:.2} / {purity} ({before})", c.completeness)
         },
     );
     out
@@ -411,8 +434,11 @@ mod tests {
         // Both campaign members sit in c1, which also holds a benign bot.
         let campaign = &report.campaigns[0];
         assert_eq!((campaign.completeness, campaign.purity), (1.0, Some(2.0 / 3.0)));
+        // First flag on the campaign at 35 (a1): a1 sent 10, 20, 30 before it, a2 sent 10.
+        assert_eq!(campaign.requests_before_first_flag, Some(4));
         let table = markdown(&[report]);
         assert!(table.contains("| farm_hosting | 2 | 1/2 (3) |"), "{table}");
+        assert!(table.contains("| farm-1 | 2 | 1.00 / 0.67 (4) |"), "{table}");
     }
 
     #[test]

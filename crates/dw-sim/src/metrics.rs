@@ -197,6 +197,11 @@ pub struct CampaignLinking {
     /// benign or other-campaign accounts swept into the cluster lower it; `None` when there is
     /// no cluster.
     pub purity: Option<f64>,
+    /// Requests all the campaign's accounts together sent before the first
+    /// flag on any of them; `None` when none was flagged (filled in by the
+    /// evaluation, which knows the traffic and the flag times).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests_before_first_flag: Option<usize>,
 }
 
 /// Campaign-linking quality, one entry per non-empty campaign, sorted by campaign name.
@@ -240,6 +245,7 @@ pub fn campaign_linking(members: &[(String, String, Option<String>)]) -> Vec<Cam
                 in_largest,
                 completeness: in_largest as f64 / accounts as f64,
                 purity: best.map(|(id, c)| c as f64 / cluster_sizes[id] as f64),
+                requests_before_first_flag: None,
             }
         })
         .collect()
