@@ -251,7 +251,9 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 .collect();
             let (mut score, signals) =
                 scoring::score_account(&account.account_id, with_percentiles, weights, &config.levels, &config.flags);
-            let decisive = config.flags.decisive_signal(&signals.iter().map(|s| s.signal.clone()).collect::<Vec<_>>());
+            // A decisive signal flags whatever the risk; the allowlist still wins.
+            let decisive = config.flags.decisive_signal(signals.iter().map(|s| &s.signal));
+            score.flagged |= decisive.is_some() && !config.flags.allowlist.contains(&score.account_id);
             let riskiest_end_user = riskiest(account.end_users, config, weights, PartModel::Account);
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);

@@ -94,8 +94,8 @@ impl FlagPolicy {
 
     /// The decisive signal among `signals` that flags an account on its own,
     /// in words ("reference_match 0.35 ≥ 0.20 (decisive)"), when there is one.
-    pub fn decisive_signal(&self, signals: &[crate::signals::Signal]) -> Option<String> {
-        signals.iter().find_map(|s| {
+    pub fn decisive_signal<'a>(&self, signals: impl IntoIterator<Item = &'a crate::signals::Signal>) -> Option<String> {
+        signals.into_iter().find_map(|s| {
             let threshold = *self.decisive.get(s.name)?;
             let value = s.value.filter(|v| *v >= threshold)?;
             Some(format!("{} {value:.2} ≥ {threshold:.2} (decisive)", s.name))

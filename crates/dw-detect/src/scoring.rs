@@ -233,12 +233,11 @@ pub fn score_account(
     top.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
     top.truncate(5);
     let level = levels.level(risk);
-    let decisive = policy.decisive_signal(&scored.iter().map(|s| s.signal.clone()).collect::<Vec<_>>()).is_some();
     let score = AccountScore {
         account_id: account_id.to_owned(),
         risk,
         level,
-        flagged: policy.flags(account_id, level) || (decisive && !policy.allowlist.contains(account_id)),
+        flagged: policy.flags(account_id, level),
         cluster_id: None,
         top_signals: top,
     };

@@ -56,7 +56,11 @@ impl Signature {
 
     /// The signature of a text's masked three-word shingles.
     pub fn of_text(text: &str) -> Self {
-        let masked = mask(text);
+        Self::of_masked(&mask(text))
+    }
+
+    /// The signature of a text already masked ([`mask`]).
+    pub fn of_masked(masked: &str) -> Self {
         let words: Vec<&str> = masked.split_whitespace().collect();
         Self::of(shingles(&words))
     }

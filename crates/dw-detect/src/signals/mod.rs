@@ -18,7 +18,7 @@ use dw_domain::{AccountAttributes, RequestRecord};
 use serde::Serialize;
 
 pub use elicitation::{asks_for_reasoning, probes_identity};
-pub use templating::{TOP_TEMPLATES, prompt_frame, prompt_frames};
+pub use templating::{TOP_TEMPLATES, prompt_frame};
 
 /// The signal families of the design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -114,12 +114,19 @@ pub struct PromptStructure {
 }
 
 impl PromptStructure {
-    /// The structure of `requests`' prompts.
+    /// The structure of `requests`' prompts: each prompt is masked once, and
+    /// its frame and signature are read from the masked text.
     pub fn of(requests: &[RequestRecord]) -> Self {
         let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
-        let signatures: Vec<_> = prompts.iter().map(|p| crate::templates::Signature::of_text(p)).collect();
+        let (frames, signatures): (Vec<_>, Vec<_>) = prompts
+            .iter()
+            .map(|p| {
+                let masked = crate::templates::mask(p);
+                (templating::frame_of_masked(&masked), crate::templates::Signature::of_masked(&masked))
+            })
+            .unzip();
         let templates = crate::templates::templates_of(&prompts, &signatures);
-        Self { frames: prompt_frames(requests), templates, signatures }
+        Self { frames, templates, signatures }
     }
 
     /// The structure of a part of the account: `own` are the part's indices

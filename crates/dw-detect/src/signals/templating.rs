@@ -16,19 +16,17 @@ const FRAME_WORDS: usize = 5;
 /// A prompt's frame: its first and last few words with numbers, quoted
 /// strings and code masked, so that slot fills do not split one template.
 pub fn prompt_frame(prompt: &str) -> (String, String) {
-    let masked = crate::templates::mask(prompt);
+    frame_of_masked(&crate::templates::mask(prompt))
+}
+
+/// [`prompt_frame`] of a prompt already masked ([`crate::templates::mask`]).
+pub(crate) fn frame_of_masked(masked: &str) -> (String, String) {
     let words: Vec<&str> = masked.split_whitespace().collect();
     if words.len() <= 2 * FRAME_WORDS {
         let whole = words.join(" ");
         return (whole.clone(), whole);
     }
     (words[..FRAME_WORDS].join(" "), words[words.len() - FRAME_WORDS..].join(" "))
-}
-
-/// Every request's frame, in order: computed once per account and shared by
-/// the templating signal and the evidence.
-pub fn prompt_frames(requests: &[RequestRecord]) -> Vec<(String, String)> {
-    requests.iter().map(|r| prompt_frame(&r.prompt)).collect()
 }
 
 pub(super) fn signals(requests: &[RequestRecord], frames: &[(String, String)], templates: &Templates) -> Vec<Signal> {
@@ -139,9 +137,8 @@ mod tests {
                 request(i, 0, &format!("Question {i}: what is {} plus {}? Answer with the number only.", i * 3, i))
             })
             .collect();
-        let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
-        let templates = crate::templates::account_templates(&prompts);
-        let signals = signals(&requests, &prompt_frames(&requests), &templates);
+        let structure = crate::signals::PromptStructure::of(&requests);
+        let signals = signals(&requests, &structure.frames, &structure.templates);
         let names: Vec<_> = signals.iter().map(|s| s.name).collect();
         assert_eq!(names, ["frame_share", "template_share", "slot_fill_diversity"]);
         assert_eq!(signals[0].value, Some(1.0), "{}", signals[0].detail);
