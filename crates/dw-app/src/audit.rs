@@ -88,11 +88,33 @@ impl AuditWindow {
     }
 }
 
+/// How many of the window's stored prompt vectors its topics are fitted on.
+pub const TOPIC_SAMPLE: i64 = 4096;
+
+/// The window's topics, fitted on a sample of its stored prompt vectors
+/// (all of the window's accounts, even when the audit is narrowed: topics
+/// describe the window's traffic), when the audit reads vectors.
+async fn window_topics(
+    conn: &mut sqlx::PgConnection,
+    window: &AuditWindow,
+) -> Result<Option<dw_detect::topics::Topics>, AppError> {
+    let Some(model_id) = window.vectors_of.as_deref() else {
+        return Ok(None);
+    };
+    let field = dw_store::embeddings::Field::Prompt;
+    let sample =
+        dw_store::embeddings::window_sample(conn, window.from, window.to, field, model_id, TOPIC_SAMPLE).await?;
+    let topics = dw_detect::topics::Topics::fit(&sample);
+    tracing::debug!(sample = sample.len(), topics = topics.as_ref().map_or(0, |t| t.len()), "window topics");
+    Ok(topics)
+}
+
 /// Streams the window's requests account by account, keeping only each
 /// account's signals: memory holds one account's requests at a time.
 async fn account_signals(
     conn: &mut sqlx::PgConnection,
     window: &AuditWindow,
+    topics: Option<&dw_detect::topics::Topics>,
     with_evidence: bool,
 ) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
     use futures_util::TryStreamExt;
@@ -102,7 +124,7 @@ async fn account_signals(
     let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
     let mut finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
         let own = requests.first().and_then(|r| attributes.remove(&r.account_id));
-        out.extend(dw_detect::AccountSignals::from_requests(requests, own, with_evidence));
+        out.extend(dw_detect::AccountSignals::from_requests(requests, own, topics, with_evidence));
         requests.clear();
     };
     while let Some(record) = stream.try_next().await? {
@@ -167,9 +189,10 @@ impl App {
             tracing::debug!(embedded = report.written, "audit sample embedded");
             window.vectors_of = Some(content.handle.model_id().to_owned());
         }
-        let embedded = started.elapsed();
         let mut conn = self.pool.acquire().await?;
-        let accounts = account_signals(&mut conn, &window, with_evidence).await?;
+        let topics = window_topics(&mut conn, &window).await?;
+        let embedded = started.elapsed();
+        let accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
         let signals_done = started.elapsed();
         let verdicts = dw_detect::score_population(accounts, &self.config.detect, dw_detect::Weights::builtin());
         tracing::debug!(

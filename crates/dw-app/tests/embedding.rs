@@ -151,3 +151,83 @@ async fn a_daily_budget_samples_each_day_and_keeps_finished_days_fixed(pool: PgP
         assert!(of_day.len() == 2 && of_day[0] < 12 && of_day[1] >= 12, "one per half day: {hours:?}");
     }
 }
+
+/// An audit that embeds its sample fits the window's topics and reads each
+/// account's spread over them: a sweep of unrelated tasks spreads, a fan
+/// asking about one subject does not, and asking the same question again in
+/// other words is a re-ask.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn an_audit_with_content_sampling_reads_topic_coverage(pool: PgPool) {
+    let fan = [
+        "Who won the football World Cup in 2014?",
+        "Explain how the offside rule works in football.",
+        "What is a good formation for a youth football team?",
+        "How many players are on a football pitch per side?",
+        "Which team won the World Cup in 2014?",
+        "Who is the top scorer in the history of the Champions League?",
+        "How long is a professional football match?",
+        "What does a sweeper do in a football defence?",
+        "Why was the golden goal rule abolished in football?",
+        "How are penalty shootouts decided in football tournaments?",
+    ];
+    let sweep = [
+        "Summarize the causes of the French Revolution.",
+        "Write a Python function that reverses a linked list.",
+        "Explain the photoelectric effect to a high-school student.",
+        "Compose a haiku about autumn rain.",
+        "What are the tax implications of selling a rental property?",
+        "Give a recipe for vegan lasagna.",
+        "Describe the life cycle of a star.",
+        "Translate 'good morning, how are you' into Japanese.",
+        "List the symptoms of vitamin D deficiency.",
+        "Explain how a blockchain reaches consensus.",
+    ];
+    let cook = [
+        "How do I bake sourdough bread at home?",
+        "What temperature should I roast a chicken at?",
+        "How do I make a creamy risotto without cream?",
+        "What spices go into a good curry?",
+        "How long should pasta boil to be al dente?",
+        "How do I keep pancakes fluffy?",
+        "What is the secret to crispy roast potatoes?",
+        "How do I make a French omelette?",
+        "Can I freeze homemade soup?",
+        "How do I caramelize onions properly?",
+    ];
+    let mut lines = Vec::new();
+    for (account, prompts) in [("fan", &fan[..]), ("sweep", &sweep[..]), ("cook", &cook[..]), ("brief", &cook[..5])] {
+        for (i, prompt) in prompts.iter().enumerate() {
+            lines.push(format!(
+                r#"{{"event_id":"{account}-{i}","account_id":"{account}","timestamp":"2026-11-02T{:02}:00:00Z","model":"m","request":{{"prompt":"{prompt}"}},"response":{{"content":"An answer."}}}}"#,
+                i + 1
+            ));
+        }
+    }
+    let batch = common::batch(common::parse(&lines));
+    let app = App::new(pool.clone(), AppConfig::default());
+    assert_eq!(app.ingest(batch).await.unwrap().accepted, 35);
+    let app = app.with_content(dw_app::ContentSampling {
+        handle: EmbedHandle::spawn(encoder(), 4).unwrap(),
+        budget: Budget::All,
+        dtype: VectorDtype::F16,
+    });
+    let window = dw_app::AuditWindow::new(datetime!(2026-11-01 00:00 UTC), datetime!(2026-11-03 00:00 UTC)).unwrap();
+    let verdicts = app.audit_verdicts(&window).await.unwrap();
+    let signal = |account: &str, name: &str| {
+        let verdict = verdicts.iter().find(|v| v.score.account_id == account).unwrap();
+        verdict.signals.iter().find(|s| s.signal.name == name).unwrap().signal.clone()
+    };
+    // 35 prompts: three topics (at least ten prompts each).
+    let fan_entropy = signal("fan", "topic_entropy");
+    let sweep_entropy = signal("sweep", "topic_entropy");
+    assert!(fan_entropy.detail.contains("of the window's 3 topics"), "{}", fan_entropy.detail);
+    assert!(sweep_entropy.value.unwrap() > fan_entropy.value.unwrap() + 0.5, "{sweep_entropy:?}\n{fan_entropy:?}");
+    // The fan asked who won in 2014 twice, in other words.
+    let fan_reask = signal("fan", "reask_share");
+    assert_eq!(fan_reask.value, Some(0.1), "{fan_reask:?}");
+    assert_eq!(fan_reask.examples, vec!["fan-4".to_string()]);
+    assert_eq!(signal("sweep", "reask_share").value, Some(0.0));
+    // Five prompts are too few to spread over anything.
+    let brief = signal("brief", "topic_evenness");
+    assert_eq!(brief.detail, "not computed: 5 of 5 prompts embedded, fewer than 8");
+}

@@ -63,10 +63,12 @@ pub const MAX_STREAM_SHARE: f64 = 0.9;
 impl AccountSignals {
     /// Reduces an account's requests (in time order) to what scoring and
     /// linking need, and to its evidence when `with_evidence` (an analyst's
-    /// audit; evaluations and scores files need none).
+    /// audit; evaluations and scores files need none). `topics` are the
+    /// window's ([`crate::topics::Topics::fit`]), when its prompts were embedded.
     pub fn from_requests(
         requests: &[dw_domain::RequestRecord],
         attributes: Option<dw_domain::AccountAttributes>,
+        topics: Option<&crate::topics::Topics>,
         with_evidence: bool,
     ) -> Option<Self> {
         let first = requests.first()?;
@@ -74,11 +76,11 @@ impl AccountSignals {
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
-            signals: crate::signals::account_signals(requests, &structure, attributes.as_ref()),
+            signals: crate::signals::account_signals(requests, &structure, topics, attributes.as_ref()),
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
-            end_users: part_signals(requests, &structure, |r| r.end_user.clone(), PartLimits::END_USERS),
-            streams: part_signals(requests, &structure, |r| Some(signature(r)), PartLimits::STREAMS),
+            end_users: part_signals(requests, &structure, topics, |r| r.end_user.clone(), PartLimits::END_USERS),
+            streams: part_signals(requests, &structure, topics, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
             templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
         })
@@ -114,6 +116,7 @@ impl PartLimits {
 fn part_signals(
     requests: &[dw_domain::RequestRecord],
     structure: &crate::signals::PromptStructure,
+    topics: Option<&crate::topics::Topics>,
     key: impl Fn(&dw_domain::RequestRecord) -> Option<String>,
     limits: PartLimits,
 ) -> Vec<PartSignals> {
@@ -140,7 +143,7 @@ fn part_signals(
             PartSignals {
                 part,
                 requests: own.len(),
-                signals: crate::signals::account_signals(&own_requests, &structure, None),
+                signals: crate::signals::account_signals(&own_requests, &structure, topics, None),
             }
         })
         .collect()
@@ -377,7 +380,7 @@ mod tests {
         (0..30)
             .map(|i| {
                 let requests = account(&format!("farm{i:02}"), "203.0.113.9", "OpenAI/Python 1.50.0", 25, 5, 4096);
-                AccountSignals::from_requests(&requests, None, false).unwrap()
+                AccountSignals::from_requests(&requests, None, None, false).unwrap()
             })
             .collect()
     }
@@ -388,6 +391,7 @@ mod tests {
         population.push(
             AccountSignals::from_requests(
                 &account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096),
+                None,
                 None,
                 false,
             )
@@ -439,7 +443,7 @@ mod tests {
             r.account_id = "platform".into();
         }
         let verdicts = score_population(
-            vec![AccountSignals::from_requests(&requests, None, false).unwrap()],
+            vec![AccountSignals::from_requests(&requests, None, None, false).unwrap()],
             &DetectConfig::default(),
             &Weights::default(),
         );
@@ -468,7 +472,7 @@ mod tests {
             requests.push(r);
         }
         requests.sort_by_key(|r| r.ts_ms);
-        let account = AccountSignals::from_requests(&requests, None, false).unwrap();
+        let account = AccountSignals::from_requests(&requests, None, None, false).unwrap();
         assert_eq!(account.streams.len(), 2, "{:?}", account.streams.iter().map(|s| &s.part).collect::<Vec<_>>());
         let verdict = &score_population(vec![account], &DetectConfig::default(), &Weights::default())[0];
         let stream = verdict.riskiest_stream.as_ref().unwrap();
@@ -482,11 +486,11 @@ mod tests {
         for (i, r) in platform.iter_mut().enumerate() {
             r.end_user = Some(format!("user{}", i % 7));
         }
-        let account = AccountSignals::from_requests(&platform, None, false).unwrap();
+        let account = AccountSignals::from_requests(&platform, None, None, false).unwrap();
         assert!(account.streams.is_empty(), "{:?}", account.streams.iter().map(|s| &s.part).collect::<Vec<_>>());
 
         // One stream only: nothing to split.
-        let single = AccountSignals::from_requests(&requests[..10], None, false).unwrap();
+        let single = AccountSignals::from_requests(&requests[..10], None, None, false).unwrap();
         assert!(single.streams.is_empty() || single.streams.iter().all(|s| s.requests >= MIN_STREAM_REQUESTS));
     }
 
@@ -496,7 +500,7 @@ mod tests {
         for r in &mut requests {
             r.logprobs = Some(true);
         }
-        let population = || vec![AccountSignals::from_requests(&requests, None, false).unwrap()];
+        let population = || vec![AccountSignals::from_requests(&requests, None, None, false).unwrap()];
         let plain = &score_population(population(), &DetectConfig::default(), &Weights::default())[0];
         assert!(!plain.score.flagged && plain.decisive.is_none(), "{:?}", plain.score);
 
@@ -522,6 +526,7 @@ mod tests {
                 .map(|i| {
                     AccountSignals::from_requests(
                         &account(&format!("a{i}"), "203.0.113.9", "x", 30, 3, 512),
+                        None,
                         None,
                         true,
                     )

@@ -9,6 +9,7 @@
 //! - [`levels`]: risk thresholds of the levels and the flag decision.
 //! - [`signals`]: per-account signals from the account's requests, each
 //!   with its evidence or the reason it was not computed.
+//! - [`topics`]: the window's prompt topics (k-means over embeddings).
 //! - [`templates`]: near-duplicate prompt clusters (MinHash, LSH), their
 //!   frames and slot fills.
 //! - [`content`]: learned models of prompt content (the task-instruction
@@ -40,6 +41,7 @@ pub mod linking;
 pub mod scoring;
 pub mod signals;
 pub mod templates;
+pub mod topics;
 
 pub use baseline::{AccountActivity, Baseline};
 pub use detector::{AccountSignals, PartSignals, PartVerdict, Verdict, score_population};

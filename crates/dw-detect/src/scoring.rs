@@ -115,7 +115,12 @@ fn one() -> f64 {
 /// translation job with ever new documents, so how templated an account is
 /// and how diverse its fills are says nothing about extraction on its own;
 /// what the fills are is read by `task_instruction_share`.
-pub const REPORTED_ONLY: &[&str] = &["template_share", "slot_fill_diversity"];
+///
+/// The coverage signals (`topic_entropy`, `topic_evenness`, `reask_share`)
+/// are reported only for another reason: they need the audit's embedded
+/// sample, and the fit's traffic is not embedded (see `docs/signals.md`).
+pub const REPORTED_ONLY: &[&str] =
+    &["template_share", "slot_fill_diversity", "topic_entropy", "topic_evenness", "reask_share"];
 
 /// The fitted table committed with this build.
 static BUILTIN: LazyLock<Weights> = LazyLock::new(|| {
@@ -172,6 +177,9 @@ impl Default for Weights {
                 w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.0),
                 w("slot_fill_diversity", Ramp { low: 0.5, high: 1.0 }, 0.0),
                 w("task_instruction_share", Ramp { low: 0.3, high: 0.9 }, 1.0),
+                w("topic_entropy", Ramp { low: 2.0, high: 3.5 }, 0.0),
+                w("topic_evenness", Ramp { low: 0.6, high: 0.95 }, 0.0),
+                w("reask_share", Ramp { low: 0.05, high: 0.4 }, 0.0),
                 w("account_age_days", FallingRamp { low: 3.0, high: 30.0 }, 0.5),
             ],
             offset: 3.2,

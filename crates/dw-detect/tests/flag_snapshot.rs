@@ -52,7 +52,7 @@ fn population() -> Vec<AccountSignals> {
                 r
             })
             .collect();
-        accounts.push(AccountSignals::from_requests(&requests, None, true).unwrap());
+        accounts.push(AccountSignals::from_requests(&requests, None, None, true).unwrap());
     }
     let reasoning: Vec<RequestRecord> = (0..300)
         .map(|i| {
@@ -70,7 +70,7 @@ fn population() -> Vec<AccountSignals> {
             r
         })
         .collect();
-    accounts.push(AccountSignals::from_requests(&reasoning, None, true).unwrap());
+    accounts.push(AccountSignals::from_requests(&reasoning, None, None, true).unwrap());
     let person: Vec<RequestRecord> = (0..12)
         .map(|i| {
             let mut r =
@@ -80,7 +80,7 @@ fn population() -> Vec<AccountSignals> {
             r
         })
         .collect();
-    accounts.push(AccountSignals::from_requests(&person, None, true).unwrap());
+    accounts.push(AccountSignals::from_requests(&person, None, None, true).unwrap());
     accounts
 }
 

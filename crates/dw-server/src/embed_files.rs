@@ -70,12 +70,13 @@ pub async fn load_encoder(settings: &EmbedSettings) -> anyhow::Result<Encoder> {
     Ok(encoder)
 }
 
-/// The content sampling of audits the settings ask for: `None` when
-/// `embed.audit_per_account_day` is 0 or no content model reads vectors. Loads (and first fetches, saying so)
+/// The content sampling of audits the settings ask for (the coverage
+/// signals, and a content model that reads vectors, need it): `None` when
+/// `embed.audit_per_account_day` is 0. Loads (and first fetches, saying so)
 /// the model.
 pub async fn content_sampling(settings: &EmbedSettings) -> anyhow::Result<Option<dw_app::ContentSampling>> {
     use dw_store::embeddings::{Budget, VectorDtype};
-    if settings.audit_per_account_day == 0 || !dw_detect::content::needs_prompt_vectors() {
+    if settings.audit_per_account_day == 0 {
         return Ok(None);
     }
     let encoder = load_encoder(settings).await?;

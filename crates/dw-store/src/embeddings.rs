@@ -216,6 +216,47 @@ pub async fn store(
     Ok(result.rows_affected())
 }
 
+/// Up to `limit` stored vectors of `field` by `model_id` from the whole
+/// window `[from, to)`, picked by a hash of their event ids, so the same
+/// window gives the same sample in the same order (what the audit fits the
+/// window's topics on).
+pub async fn window_sample(
+    conn: &mut PgConnection,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    field: Field,
+    model_id: &str,
+    limit: i64,
+) -> Result<Vec<Vec<f32>>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT event_id, dim, dtype, vector FROM embeddings
+           WHERE ts >= $1 AND ts < $2 AND field = $3 AND model_id = $4
+           ORDER BY md5(account_id || '/' || event_id), account_id, event_id
+           LIMIT $5"#,
+        from,
+        to,
+        field.as_str(),
+        model_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let vector = VectorDtype::parse(&r.dtype)?.decode(&r.vector);
+            if vector.len() != r.dim as usize {
+                return Err(StoreError::Corrupt(format!(
+                    "embedding of {} has {} values, not {}",
+                    r.event_id,
+                    vector.len(),
+                    r.dim
+                )));
+            }
+            Ok(vector)
+        })
+        .collect()
+}
+
 /// A stored vector.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredVector {

@@ -7,6 +7,7 @@
 //! Definitions, look-alikes and blind spots are in `docs/signals.md`.
 
 mod automation;
+mod coverage;
 mod elicitation;
 mod harvest;
 mod likeness;
@@ -17,6 +18,9 @@ mod templating;
 use dw_domain::{AccountAttributes, RequestRecord};
 use serde::Serialize;
 
+use crate::topics::Topics;
+
+pub use coverage::{MIN_EMBEDDED as MIN_EMBEDDED_FOR_COVERAGE, REASK_SIMILARITY};
 pub use elicitation::{asks_for_reasoning, probes_identity};
 pub use templating::{TOP_TEMPLATES, prompt_frame};
 
@@ -36,6 +40,8 @@ pub enum Family {
     Templating,
     /// Prompts that read like an instruction dataset's records.
     DatasetLikeness,
+    /// How an account's prompts spread over the window's topics.
+    Coverage,
     /// Questions about the model itself.
     IdentityProbing,
     /// Matches with a suspect model's outputs.
@@ -89,6 +95,9 @@ pub const SIGNAL_NAMES: &[&str] = &[
     "template_share",
     "slot_fill_diversity",
     "task_instruction_share",
+    "topic_entropy",
+    "topic_evenness",
+    "reask_share",
     "account_age_days",
     "reference_match",
 ];
@@ -144,10 +153,12 @@ impl PromptStructure {
 }
 
 /// Every signal of one account, from its requests in time order, their
-/// structure ([`PromptStructure::of`]) and its attributes when imported.
+/// structure ([`PromptStructure::of`]), the window's topics when its prompts
+/// were embedded, and its attributes when imported.
 pub fn account_signals(
     requests: &[RequestRecord],
     structure: &PromptStructure,
+    topics: Option<&Topics>,
     attributes: Option<&AccountAttributes>,
 ) -> Vec<Signal> {
     let mut signals = Vec::with_capacity(16);
@@ -160,6 +171,7 @@ pub fn account_signals(
     }
     signals.extend(templating::signals(requests, &structure.frames, &structure.templates));
     signals.push(likeness::task_instruction_share(requests, &structure.templates.fills));
+    signals.extend(coverage::signals(requests, topics));
     signals.push(profile::account_age(requests, attributes));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
     signals
@@ -233,7 +245,7 @@ mod tests {
         for count in [1, 12, 40] {
             let requests: Vec<RequestRecord> =
                 (0..count).map(|i| request(i, i as i64 * 60_000, &format!("question {i}"))).collect();
-            let signals = account_signals(&requests, &PromptStructure::of(&requests), None);
+            let signals = account_signals(&requests, &PromptStructure::of(&requests), None, None);
             let names: Vec<&str> = signals.iter().map(|s| s.name).collect();
             assert_eq!(names, SIGNAL_NAMES, "{count} requests");
         }
