@@ -222,6 +222,36 @@ async fn embed_writes_npy_and_embed_events_fills_the_window() {
             .await
             .unwrap();
     assert_eq!(per_account, vec![4, 4, 4]);
+
+    // An audit with a daily sample embeds the rest of it, fits the window's
+    // topics and reports every account's coverage (evidence of every account:
+    // a flag level of `none` flags all, and --dry-run keeps them out of the store).
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__EMBED__MODEL", &model)
+        .env("DISTILLWATCH__EMBED__AUDIT_PER_ACCOUNT_DAY", "2")
+        .env("DISTILLWATCH__DETECT__FLAGS__FLAG_LEVEL", "none")
+        .args(["audit", "--from", "2026-11-01", "--to", "2026-12-01", "--dry-run", "--evidence", "evidence.jsonl"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let per_account: Vec<i64> =
+        sqlx::query_scalar("SELECT count(*) FROM embeddings GROUP BY account_id ORDER BY account_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    // Each account's 20 events fall on 18 days, two of them with three events: a daily sample of 2 takes 18.
+    assert_eq!(per_account, vec![18, 18, 18]);
+    let evidence = std::fs::read_to_string(dir.path().join("evidence.jsonl")).unwrap();
+    let bundles: Vec<serde_json::Value> = evidence.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(bundles.len(), 3);
+    for bundle in &bundles {
+        let signal =
+            |name: &str| bundle["signals"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+        let evenness = signal("topic_evenness");
+        assert!(evenness["value"].is_number(), "{evenness}");
+        assert!(evenness["detail"].as_str().unwrap().starts_with("18 embedded prompts over "), "{evenness}");
+        assert!(evenness["detail"].as_str().unwrap().contains("of the window's 5 topics"), "54 vectors: {evenness}");
+        assert!(signal("reask_share")["value"].is_number());
+    }
     pool.close().await;
     db.drop_db().await;
 }

@@ -35,6 +35,8 @@ pub struct AccountSignals {
     pub evidence: Option<crate::evidence::Evidence>,
     /// Its dominant templates, shown with the other accounts they dominate.
     pub templates: Vec<crate::templates::DominantTemplate>,
+    /// The wrappers it sends ([`linking::wrappers`]).
+    pub wrappers: Vec<String>,
 }
 
 /// A part of an account's traffic (an end user of a platform account, or a
@@ -83,6 +85,7 @@ impl AccountSignals {
             streams: part_signals(requests, &structure, topics, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
             templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
+            wrappers: linking::wrappers(&structure.frames),
         })
     }
 }
@@ -216,6 +219,19 @@ enum PartModel {
     Stream,
 }
 
+/// What links an account to others, taken from its signals before scoring.
+struct Keys {
+    id: String,
+    infrastructure: Option<Infrastructure>,
+    /// Its payment fingerprint.
+    payment: Option<String>,
+    /// Its e-mail domain fingerprint with its opening time.
+    registration: Option<(String, i64)>,
+    /// Its dominant templates (evidence of what it shares, not an edge).
+    templates: Vec<DominantTemplate>,
+    wrappers: Vec<String>,
+}
+
 /// Scores a population, keeping the input order: each account on its own
 /// signals, then each linked cluster on its members' evidence, a member's
 /// risk rising to its cluster's when that is higher.
@@ -226,20 +242,22 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             scoring::percentiles(&accounts.iter().map(|a| a.signals.get(i).and_then(|s| s.value)).collect::<Vec<_>>())
         })
         .collect();
-    /// What links an account: its id, infrastructure, payment fingerprint,
-    /// e-mail domain fingerprint with its opening time, and dominant templates.
-    type Keys = (String, Option<Infrastructure>, Option<String>, Option<(String, i64)>, Vec<DominantTemplate>);
     let keys: Vec<Keys> = accounts
         .iter_mut()
         .map(|a| {
             let attributes = a.attributes.as_ref();
-            let payment = attributes.and_then(|x| x.payment_fingerprint.clone());
-            let registration = attributes.and_then(|x| Some((x.email_domain_fingerprint.clone()?, x.created_at_ms?)));
-            (a.account_id.clone(), a.infrastructure.clone(), payment, registration, std::mem::take(&mut a.templates))
+            Keys {
+                id: a.account_id.clone(),
+                infrastructure: a.infrastructure.clone(),
+                payment: attributes.and_then(|x| x.payment_fingerprint.clone()),
+                registration: attributes.and_then(|x| Some((x.email_domain_fingerprint.clone()?, x.created_at_ms?))),
+                templates: std::mem::take(&mut a.templates),
+                wrappers: std::mem::take(&mut a.wrappers),
+            }
         })
         .collect();
     let mut shared = crate::templates::shared_templates(
-        &keys.iter().map(|(id, _, _, _, templates)| (id.as_str(), templates.as_slice())).collect::<Vec<_>>(),
+        &keys.iter().map(|k| (k.id.as_str(), k.templates.as_slice())).collect::<Vec<_>>(),
     )
     .into_iter();
     let mut verdicts: Vec<Verdict> = accounts
@@ -282,13 +300,14 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
 
     let linked: Vec<(&str, linking::LinkKeys<'_>)> = keys
         .iter()
-        .map(|(id, infrastructure, payment, registration, _)| {
+        .map(|k| {
             let keys = linking::LinkKeys {
-                infrastructure: infrastructure.as_ref(),
-                payment: payment.as_deref(),
-                registration: registration.as_ref().map(|(domain, opened)| (domain.as_str(), *opened)),
+                infrastructure: k.infrastructure.as_ref(),
+                payment: k.payment.as_deref(),
+                registration: k.registration.as_ref().map(|(domain, opened)| (domain.as_str(), *opened)),
+                wrappers: &k.wrappers,
             };
-            (id.as_str(), keys)
+            (k.id.as_str(), keys)
         })
         .collect();
     for cluster in linking::clusters(&linked) {

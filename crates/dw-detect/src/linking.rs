@@ -4,12 +4,15 @@
 //! Two accounts are linked when most of each one's requests come from the
 //! same /24 network with the same user agent, when they pay with the same
 //! instrument, or when they were opened in one burst on one e-mail domain
-//! (imported account attributes); clusters are the connected components. A campus or a carrier's NAT pool does not link its users (they
-//! spread over many /24s and clients, and no one /24 dominates a person's
-//! traffic); a viral prompt links nobody (content is not an edge here).
-//! Templates shared across accounts are shown as evidence, not linked:
-//! unrelated users of one tool share its wording (see
-//! [`crate::templates::shared_templates`] and `docs/signals.md`).
+//! (imported account attributes), on its own or among the domain's accounts
+//! that send one wrapper; clusters are the connected components. A campus or
+//! a carrier's NAT pool does not link its users (they spread over many /24s
+//! and clients, and no one /24 dominates a person's traffic); a viral prompt
+//! links nobody (content alone is never an edge). Templates shared across
+//! accounts are shown as evidence, not linked: unrelated users of one tool
+//! share its wording (see [`crate::templates::shared_templates`] and
+//! `docs/signals.md`); a wrapper counts only together with a registration
+//! burst, two independent traces of one operator.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -84,6 +87,38 @@ pub struct LinkKeys<'a> {
     /// The fingerprint of its e-mail domain and when it was opened (Unix
     /// milliseconds), both from imported attributes.
     pub registration: Option<(&'a str, i64)>,
+    /// The wrappers it sends ([`wrappers`]).
+    pub wrappers: &'a [String],
+}
+
+/// A frame counts as one of an account's wrappers when at least this share
+/// of its prompts...
+pub const WRAPPER_SHARE: f64 = 0.2;
+
+/// ... and at least this many carry it.
+pub const WRAPPER_MIN_PROMPTS: usize = 5;
+
+/// An account's wrappers: the openings and closings (five words, masked;
+/// [`crate::signals::prompt_frame`]) that at least [`WRAPPER_SHARE`] and
+/// [`WRAPPER_MIN_PROMPTS`] of its prompts share around changing content
+/// (prompts of ten words or fewer are all frame and are left out), at most
+/// three, most used first. A generator script's wrapper shows here; so does
+/// an app's template, which is why a wrapper links only with a registration
+/// burst.
+pub fn wrappers(frames: &[(String, String)]) -> Vec<String> {
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    for (head, tail) in frames {
+        if head == tail {
+            continue;
+        }
+        *counts.entry(format!("opening \"{head}\"")).or_default() += 1;
+        *counts.entry(format!("ending \"{tail}\"")).or_default() += 1;
+    }
+    let needed = WRAPPER_MIN_PROMPTS.max((WRAPPER_SHARE * frames.len() as f64).ceil() as usize);
+    let mut kept: Vec<(usize, String)> =
+        counts.into_iter().filter(|(_, n)| *n >= needed).map(|(w, n)| (n, w)).collect();
+    kept.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    kept.into_iter().take(3).map(|(_, w)| w).collect()
 }
 
 /// Accounts opened within this span of each other form a registration burst.
@@ -124,7 +159,13 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
     by_infrastructure.retain(|_, members| members.len() >= 2);
     by_payment.retain(|_, members| members.len() >= 2);
     let bursts = registration_bursts(accounts);
-    for members in by_infrastructure.values().chain(by_payment.values()).chain(bursts.values()) {
+    let wrapper_bursts = wrapper_bursts(accounts);
+    for members in by_infrastructure
+        .values()
+        .chain(by_payment.values())
+        .chain(bursts.values().flatten())
+        .chain(wrapper_bursts.values().flatten())
+    {
         for m in &members[1..] {
             let (a, b) = (root(&mut parent, members[0]), root(&mut parent, *m));
             parent[a.max(b)] = a.min(b);
@@ -146,9 +187,14 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         let words = format!("paying with one payment instrument ({short}…)");
         parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
     }
-    for (domain, members) in &bursts {
+    for (domain, members) in bursts.iter().flat_map(|(d, b)| b.iter().map(move |m| (d, m))) {
         let short: String = domain.chars().take(12).collect();
         let words = format!("opened within 48 hours on one e-mail domain ({short}…)");
+        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
+    }
+    for ((domain, wrapper), members) in wrapper_bursts.iter().flat_map(|(k, b)| b.iter().map(move |m| (k, m))) {
+        let short: String = domain.chars().take(12).collect();
+        let words = format!("opened within 48 hours on one e-mail domain ({short}…), sending the {wrapper}");
         parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
     }
     components
@@ -177,37 +223,70 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
 /// Registration bursts by e-mail domain: per domain, the accounts opened in
 /// its busiest span of [`BURST_MS`], when they are at least
 /// [`BURST_MIN_ACCOUNTS`] and [`BURST_DOMAIN_SHARE`] of the domain's accounts.
-fn registration_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<&'a str, Vec<usize>> {
+fn registration_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<&'a str, Vec<Vec<usize>>> {
     let mut by_domain: BTreeMap<&str, Vec<(i64, usize)>> = BTreeMap::new();
     for (index, (_, keys)) in accounts.iter().enumerate() {
         if let Some((domain, opened)) = keys.registration {
             by_domain.entry(domain).or_default().push((opened, index));
         }
     }
-    let mut bursts = BTreeMap::new();
-    for (domain, mut opened) in by_domain {
-        if opened.len() < BURST_MIN_ACCOUNTS {
-            continue;
-        }
-        opened.sort_unstable();
-        // The busiest span: two pointers over the opening times.
-        let (mut best, mut first) = ((0, 0), 0);
-        for last in 0..opened.len() {
-            while opened[last].0 - opened[first].0 > BURST_MS {
-                first += 1;
+    bursts(by_domain)
+}
+
+/// Registration bursts among the accounts of one e-mail domain that send one
+/// wrapper: on a big provider's domain a campaign's accounts are too few of
+/// the domain's for a burst of their own, but among the domain's accounts
+/// sending the campaign's wrapper they are most. Unrelated users of a popular
+/// prompt or tool were opened over years, so they make no burst.
+fn wrapper_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<(&'a str, &'a str), Vec<Vec<usize>>> {
+    let mut by_key: BTreeMap<(&str, &str), Vec<(i64, usize)>> = BTreeMap::new();
+    for (index, (_, keys)) in accounts.iter().enumerate() {
+        if let Some((domain, opened)) = keys.registration {
+            for wrapper in keys.wrappers {
+                by_key.entry((domain, wrapper.as_str())).or_default().push((opened, index));
             }
-            if last + 1 - first > best.1 - best.0 {
-                best = (first, last + 1);
-            }
-        }
-        let count = best.1 - best.0;
-        if count >= BURST_MIN_ACCOUNTS && count as f64 >= BURST_DOMAIN_SHARE * opened.len() as f64 {
-            let mut members: Vec<usize> = opened[best.0..best.1].iter().map(|(_, i)| *i).collect();
-            members.sort_unstable();
-            bursts.insert(domain, members);
         }
     }
-    bursts
+    bursts(by_key)
+}
+
+/// Per group, its bursts: the accounts opened in its busiest span of
+/// [`BURST_MS`], when they are at least [`BURST_MIN_ACCOUNTS`] and
+/// [`BURST_DOMAIN_SHARE`] of the group's accounts, then the busiest span of
+/// the rest under the same rule (two campaigns can open their accounts on one
+/// big provider behind one popular wrapper), joined into one member list per
+/// group: each burst links its own accounts, and two bursts of one group are
+/// joined only if something else links them.
+fn bursts<K: Ord>(groups: BTreeMap<K, Vec<(i64, usize)>>) -> BTreeMap<K, Vec<Vec<usize>>> {
+    let mut found = BTreeMap::new();
+    for (key, mut opened) in groups {
+        let total = opened.len();
+        opened.sort_unstable();
+        let mut group_bursts = Vec::new();
+        while opened.len() >= BURST_MIN_ACCOUNTS {
+            // The busiest span: two pointers over the opening times.
+            let (mut best, mut first) = ((0, 0), 0);
+            for last in 0..opened.len() {
+                while opened[last].0 - opened[first].0 > BURST_MS {
+                    first += 1;
+                }
+                if last + 1 - first > best.1 - best.0 {
+                    best = (first, last + 1);
+                }
+            }
+            let count = best.1 - best.0;
+            if count < BURST_MIN_ACCOUNTS || (count as f64) < BURST_DOMAIN_SHARE * total as f64 {
+                break;
+            }
+            let mut members: Vec<usize> = opened.drain(best.0..best.1).map(|(_, i)| i).collect();
+            members.sort_unstable();
+            group_bursts.push(members);
+        }
+        if !group_bursts.is_empty() {
+            found.insert(key, group_bursts);
+        }
+    }
+    found
 }
 
 /// FNV-1a: stable across runs and platforms (std's hasher is randomly keyed).
@@ -315,5 +394,92 @@ mod tests {
         accounts[4].1 = registration("dom-operator", 1200 * HOUR);
         let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
         assert_eq!(clusters(&linked)[0].members, vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_wrapper_is_an_accounts_when_a_fifth_of_its_prompts_carry_it() {
+        const SUBJECTS: [&str; 10] =
+            ["rivers", "tax law", "sourdough", "orbits", "sonnets", "tariffs", "enzymes", "chess", "glaciers", "jazz"];
+        let framed = |i: usize| {
+            crate::signals::prompt_frame(&format!(
+                "Answer the following task in full detail please: write an essay on {} for a class",
+                SUBJECTS[i]
+            ))
+        };
+        let mut frames: Vec<(String, String)> = (0..10).map(framed).collect();
+        frames.extend((0..20).map(|i| (format!("head {i}"), format!("tail {i}"))));
+        // A short prompt is all frame, not a wrapper around content.
+        frames.extend((0..10).map(|_| ("hi there".to_string(), "hi there".to_string())));
+        assert_eq!(wrappers(&frames), vec!["opening \"answer the following task in\"".to_string()]);
+        assert!(wrappers(&frames[..4]).is_empty(), "four framed prompts are too few");
+        assert!(wrappers(&frames[10..]).is_empty());
+    }
+
+    #[test]
+    fn accounts_opened_together_on_a_big_provider_link_only_when_they_send_one_wrapper() {
+        const HOUR: i64 = 3_600_000;
+        let wrapper = vec!["opening \"answer the following task in\"".to_string()];
+        let other = vec!["ending \"in the style of shakespeare\"".to_string()];
+        let none: Vec<String> = Vec::new();
+        let keys = |opened: i64, wrappers: &'static [String]| LinkKeys {
+            registration: Some(("dom-bigmail", opened)),
+            wrappers,
+            ..LinkKeys::default()
+        };
+        let wrapper: &'static [String] = Box::leak(wrapper.into_boxed_slice());
+        let other: &'static [String] = Box::leak(other.into_boxed_slice());
+        let none: &'static [String] = Box::leak(none.into_boxed_slice());
+        let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
+        // Forty people on the provider, opened over years; two of them use the same wrapper.
+        for k in 0..40 {
+            let wrappers = if k < 2 { wrapper } else { none };
+            accounts.push((format!("big{k:02}"), keys(k * 700 * HOUR, wrappers)));
+        }
+        // A campaign: four accounts opened within a day, all with the wrapper.
+        for k in 0..4 {
+            accounts.push((format!("farm{k}"), keys(90_000 * HOUR + k * 5 * HOUR, wrapper)));
+        }
+        // Three others opened that same day with another wrapper and one with none: no burst of theirs.
+        for k in 0..2 {
+            accounts.push((format!("newcomer{k}"), keys(90_000 * HOUR + k * HOUR, other)));
+        }
+        accounts.push(("newcomer2".into(), keys(90_001 * HOUR, none)));
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let found = clusters(&linked);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].members, vec![40, 41, 42, 43]);
+        assert_eq!(
+            found[0].reason,
+            "4 accounts opened within 48 hours on one e-mail domain (dom-bigmail…), sending the opening \"answer the following task in\""
+        );
+        // The same four opened months apart are unrelated users of one wrapper.
+        for (k, account) in accounts[40..44].iter_mut().enumerate() {
+            account.1 = keys((k as i64) * 2000 * HOUR + 123 * HOUR, wrapper);
+        }
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        assert!(clusters(&linked).is_empty());
+    }
+
+    #[test]
+    fn two_campaigns_behind_one_wrapper_on_one_provider_are_two_clusters() {
+        const HOUR: i64 = 3_600_000;
+        let wrapper: &'static [String] =
+            Box::leak(vec!["opening \"respond in full detail:\"".to_string()].into_boxed_slice());
+        let keys = |opened: i64| LinkKeys {
+            registration: Some(("dom-bigmail", opened)),
+            wrappers: wrapper,
+            ..LinkKeys::default()
+        };
+        let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
+        for k in 0..5 {
+            accounts.push((format!("first{k}"), keys(1_000 * HOUR + k * HOUR)));
+        }
+        for k in 0..5 {
+            accounts.push((format!("second{k}"), keys(9_000 * HOUR + k * HOUR)));
+        }
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let found = clusters(&linked);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].members.clone(), found[1].members.clone()), ((0..5).collect(), (5..10).collect()));
     }
 }

@@ -65,8 +65,9 @@ pub struct EmbedSettings {
     pub queue: usize,
     /// Events per account an embedding job takes on CPU (stratified over time).
     pub per_account_budget: u32,
-    /// Prompts per account and day an audit embeds on CPU for its content
-    /// signals (everything on a GPU); 0 audits without content signals.
+    /// Prompts per account and day an audit embeds on CPU for its coverage
+    /// signals (everything on a GPU); 0, the default, audits without them
+    /// (they are reported, not weighed: see `docs/signals.md`).
     pub audit_per_account_day: u32,
     /// How stored vectors are encoded: `f16` (half the space) or `f32`.
     pub store_dtype: String,
@@ -174,7 +175,7 @@ impl Default for Settings {
                 batch_size: 32,
                 queue: 64,
                 per_account_budget: 64,
-                audit_per_account_day: 2,
+                audit_per_account_day: 0,
                 store_dtype: "f16".into(),
             },
             detect: dw_app::DetectConfig::default(),
