@@ -13,6 +13,11 @@ use crate::{ApiError, ApiState};
 pub struct Caller(pub ApiKey);
 
 impl Caller {
+    /// The caller as the audit log and flag histories name them.
+    pub fn actor(&self) -> dw_app::Actor {
+        dw_app::Actor { name: format!("key:{} {}", self.0.prefix, self.0.name), role: self.0.role.to_string() }
+    }
+
     /// Succeeds when the caller's role may act where `allowed` roles may
     /// (`admin` always may).
     pub fn require(&self, allowed: &[Role]) -> Result<&ApiKey, ApiError> {

@@ -12,7 +12,8 @@
 //! - `POST /v1/events`: `ingest` keys;
 //! - `GET /v1/schema/event`: any key;
 //! - `GET /v1/ingests`, `POST /v1/audits`, `GET /v1/audits/{id}`: `analyst` keys;
-//! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`: `admin` keys.
+//! - `GET /v1/flags`, `GET|PATCH /v1/flags/{id}`: `analyst` keys;
+//! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, `GET /v1/audit-log`: `admin` keys.
 
 pub mod auth;
 mod error;

@@ -28,7 +28,18 @@ async fn harness_with(pool: PgPool, config: ApiConfig) -> Harness {
     let app = App::new(pool.clone(), AppConfig::default());
     let key = |role: Role| {
         let app = app.clone();
-        async move { app.create_key(&format!("{role} key"), role).await.unwrap().secret.expose_secret().to_owned() }
+        async move {
+            app.create_key(
+                &format!("{role} key"),
+                role,
+                &dw_app::Actor { name: "cli:test".into(), role: "admin".into() },
+            )
+            .await
+            .unwrap()
+            .secret
+            .expose_secret()
+            .to_owned()
+        }
     };
     let (ingest, analyst, admin) = (key(Role::Ingest).await, key(Role::Analyst).await, key(Role::Admin).await);
     Harness { router: dw_api::router(ApiState::new(app, config)), pool, ingest, analyst, admin }
@@ -301,13 +312,15 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
     let h = harness(pool).await;
     // (method, path, body, roles allowed)
     let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
-    let routes: [(&str, &str, Option<Value>, &[&str]); 6] = [
+    let routes: [(&str, &str, Option<Value>, &[&str]); 8] = [
         ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
         ("GET", "/v1/ingests", None, &["analyst", "admin"]),
         ("POST", "/v1/audits", Some(audit), &["analyst", "admin"]),
         ("GET", "/v1/audits/1", None, &["analyst", "admin"]),
         ("GET", "/v1/keys", None, &["admin"]),
         ("POST", "/v1/keys", Some(json!({"name": "n", "role": "ingest"})), &["admin"]),
+        ("GET", "/v1/flags", None, &["analyst", "admin"]),
+        ("GET", "/v1/audit-log", None, &["admin"]),
     ];
     let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
     for (method, path, body, allowed) in routes {
@@ -530,4 +543,159 @@ async fn audits_are_queued_followed_and_bad_requests_say_which_field(pool: PgPoo
     }
     assert_eq!(send(&h.router, get_audit("999")).await.0, StatusCode::NOT_FOUND);
     assert_eq!(send(&h.router, get_audit("abc")).await.0, StatusCode::NOT_FOUND);
+}
+
+/// Thirty accounts scripted from one /24 with one client, sent through the
+/// API, then audited: thirty account flags and their cluster's.
+async fn farm_flags(h: &Harness) {
+    let lines: Vec<Value> = (0..30)
+        .flat_map(|a| {
+            (0..125).map(move |i| {
+                let (day, minute) = (2 + i / 25, (i % 25) * 10);
+                json!({"event_id": format!("farm{a:02}-{i}"), "account_id": format!("farm{a:02}"),
+                       "timestamp": format!("2026-11-{day:02}T{:02}:{:02}:00Z", minute / 60, minute % 60),
+                       "model": "m",
+                       "request": {"prompt": format!("Write task number {i} about something different each time please."),
+                                   "max_tokens": 4096},
+                       "client": {"ip": format!("203.0.113.{}", a + 1), "user_agent": "OpenAI/Python 1.50.0"}})
+            })
+        })
+        .collect();
+    for chunk in lines.chunks(500) {
+        let (status, body, _) =
+            send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(chunk))).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let app = App::new(h.pool.clone(), AppConfig::default());
+    let spec = dw_app::AuditSpec {
+        from: time::macros::datetime!(2026-11-01 0:00 UTC),
+        to: time::macros::datetime!(2026-11-08 0:00 UTC),
+        accounts: None,
+        model: None,
+        dry_run: false,
+        requested_by: "test".into(),
+    };
+    let id = app.queue_audit(&spec).await.unwrap();
+    assert_eq!(app.run_audit("test", Some(id)).await.unwrap().unwrap().summary.opened, 31);
+}
+
+fn call(method: &str, path: &str, key: &str, body: Option<Value>) -> Request<Body> {
+    let req = Request::builder().method(method).uri(path).header(header::AUTHORIZATION, format!("Bearer {key}"));
+    match body {
+        Some(b) => req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap(),
+        None => req.body(Body::empty()).unwrap(),
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit_log(pool: PgPool) {
+    let h = harness(pool).await;
+    farm_flags(&h).await;
+
+    // Listing: riskiest first, filtered, paged by cursor without repeats or gaps.
+    let (status, all, _) = send(&h.router, call("GET", "/v1/flags?limit=500", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    let all = all["flags"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 31);
+    assert!(all.windows(2).all(|w| w[0]["risk"].as_f64() >= w[1]["risk"].as_f64()));
+    assert!(all[0].get("evidence").is_none(), "listings carry no evidence bundle");
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/flags?limit=7&cursor={c}"),
+            None => "/v1/flags?limit=7".to_owned(),
+        };
+        let (status, page, _) = send(&h.router, call("GET", &path, &h.analyst, None)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        paged.extend(page["flags"].as_array().unwrap().iter().map(|f| f["id"].clone()));
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(paged, all.iter().map(|f| f["id"].clone()).collect::<Vec<_>>());
+    let (_, clusters, _) = send(&h.router, call("GET", "/v1/flags?kind=cluster", &h.analyst, None)).await;
+    assert_eq!(clusters["flags"].as_array().unwrap().len(), 1);
+    let cluster_id = clusters["flags"][0]["id"].as_i64().unwrap();
+
+    // One flag: its evidence, history and where it can go.
+    let id = all.iter().find(|f| f["kind"] == "account").unwrap()["id"].as_i64().unwrap();
+    let path = format!("/v1/flags/{id}");
+    let (status, flag, _) = send(&h.router, call("GET", &path, &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(flag["evidence"]["signals"].is_array());
+    assert_eq!(flag["history"][0]["action"], "opened");
+    assert_eq!(flag["next_statuses"], json!(["escalated", "confirmed", "dismissed"]));
+
+    // Worked: escalated and assigned with a note, then confirmed; a wrong move is a 409 saying the right ones.
+    let patch = json!({"status": "escalated", "assignee": "lead@example", "note": "same /24 as last month"});
+    let (status, escalated, _) = send(&h.router, call("PATCH", &path, &h.analyst, Some(patch))).await;
+    assert_eq!(status, StatusCode::OK, "{escalated}");
+    assert_eq!(
+        (escalated["status"].as_str(), escalated["assignee"].as_str()),
+        (Some("escalated"), Some("lead@example"))
+    );
+    let (status, wrong, _) = send(&h.router, call("PATCH", &path, &h.analyst, Some(json!({"status": "open"})))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(wrong.to_string().contains("cannot become open: it can become confirmed or dismissed"), "{wrong}");
+    let (_, assigned, _) = send(&h.router, call("GET", "/v1/flags?assignee=lead@example", &h.analyst, None)).await;
+    assert_eq!(assigned["flags"].as_array().unwrap().len(), 1);
+    let (status, unassigned, _) =
+        send(&h.router, call("PATCH", &path, &h.admin, Some(json!({"assignee": null})))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(unassigned["assignee"], Value::Null);
+    let confirm = json!({"status": "confirmed", "note": "payments match"});
+    let (status, confirmed, _) = send(&h.router, call("PATCH", &path, &h.analyst, Some(confirm))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(confirmed["decision_note"], "payments match");
+    assert_eq!(confirmed["next_statuses"], json!(["open"]));
+    let (_, confirmed_list, _) = send(&h.router, call("GET", "/v1/flags?status=confirmed", &h.analyst, None)).await;
+    assert_eq!(confirmed_list["flags"].as_array().unwrap().len(), 1);
+
+    // Bad requests say which field; unknown flags are 404; ingest keys cannot work flags.
+    for (method, path, body, says) in [
+        ("GET", "/v1/flags?status=closed".to_owned(), None, "status: \"closed\" is not one of open, escalated"),
+        ("GET", "/v1/flags?level=severe".to_owned(), None, "level: \"severe\""),
+        ("GET", "/v1/flags?kind=person".to_owned(), None, "kind:"),
+        ("GET", "/v1/flags?limit=0".to_owned(), None, "limit: 0 is not between 1 and 500"),
+        ("GET", "/v1/flags?cursor=abc".to_owned(), None, "cursor:"),
+        ("GET", "/v1/flags?sort=risk".to_owned(), None, "sort"),
+        ("PATCH", format!("/v1/flags/{cluster_id}"), Some(json!({"status": "closed"})), "status: \"closed\""),
+        ("PATCH", format!("/v1/flags/{cluster_id}"), Some(json!({"stauts": "confirmed"})), "stauts"),
+        ("PATCH", format!("/v1/flags/{cluster_id}"), Some(json!({})), "give at least one of status, assignee and note"),
+        ("PATCH", format!("/v1/flags/{cluster_id}"), Some(json!({"note": ""})), "note: empty"),
+    ] {
+        let (status, error, _) = send(&h.router, call(method, &path, &h.analyst, body.clone())).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path} {body:?}: {error}");
+        let message = error["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{method} {path} {body:?}: {error}");
+    }
+    assert_eq!(send(&h.router, call("GET", "/v1/flags/999999", &h.analyst, None)).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&h.router, call("GET", "/v1/flags/abc", &h.analyst, None)).await.0, StatusCode::NOT_FOUND);
+    let confirm = Some(json!({"status": "confirmed"}));
+    assert_eq!(
+        send(&h.router, call("PATCH", "/v1/flags/999999", &h.analyst, confirm.clone())).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(send(&h.router, call("PATCH", &path, &h.ingest, confirm)).await.0, StatusCode::FORBIDDEN);
+
+    // The audit log, for admins: every change with who, before and after; refused ones are not there.
+    let log_path = format!("/v1/audit-log?target=flag:{id}");
+    assert_eq!(send(&h.router, call("GET", &log_path, &h.analyst, None)).await.0, StatusCode::FORBIDDEN);
+    let (status, log, _) = send(&h.router, call("GET", &log_path, &h.admin, None)).await;
+    assert_eq!(status, StatusCode::OK, "{log}");
+    let entries = log["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 3, "{log}");
+    assert!(entries[0]["actor"].as_str().unwrap().ends_with(" analyst key"), "{}", entries[0]);
+    assert_eq!(entries[0]["role"], "analyst");
+    assert_eq!(entries[0]["before"], json!({"status": "open", "assignee": null}));
+    assert!(entries[1]["actor"].as_str().unwrap().ends_with(" admin key"));
+    assert_eq!(entries[2]["after"]["status"], "confirmed");
+    // Keys made by the harness are on record too, and the log pages.
+    let (_, first, _) = send(&h.router, call("GET", "/v1/audit-log?limit=2", &h.admin, None)).await;
+    assert_eq!(first["entries"][0]["action"], "key.create");
+    let after = first["next_after"].as_i64().unwrap();
+    let (_, rest, _) = send(&h.router, call("GET", &format!("/v1/audit-log?after={after}"), &h.admin, None)).await;
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1 + 3, "the third key, then the three flag changes");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use dw_detect::flags::{self, Action, Candidate, Status, Stored};
 use dw_store::audits::{self, Audit, AuditSpec};
-use dw_store::flags::{Flag, FlagWrite, HistoryEntry};
+use dw_store::flags::{Flag, FlagWrite};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -50,15 +50,6 @@ pub struct AuditOutcome {
     pub summary: AuditSummary,
     /// Every account's verdict, with its evidence.
     pub verdicts: Vec<Verdict>,
-}
-
-/// An analyst's decision on a flag.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// Benign: stays dismissed until the risk rises by the margin or a new signal fires.
-    Dismiss,
-    /// Extraction confirmed.
-    Confirm,
 }
 
 impl App {
@@ -258,38 +249,6 @@ impl App {
             }
         }
         Ok(())
-    }
-
-    /// Records an analyst's decision on a flag; `None` when there is no such flag.
-    pub async fn decide_flag(
-        &self,
-        id: i64,
-        decision: Decision,
-        actor: &str,
-        note: Option<&str>,
-    ) -> Result<Option<Flag>, AppError> {
-        let status = match decision {
-            Decision::Dismiss => Status::Dismissed,
-            Decision::Confirm => Status::Confirmed,
-        };
-        let mut tx = self.pool.begin().await?;
-        let flag = dw_store::flags::decide(&mut tx, id, status.as_str(), actor, note).await?;
-        tx.commit().await?;
-        Ok(flag)
-    }
-
-    /// Flags, riskiest first, optionally of one status.
-    pub async fn list_flags(&self, status: Option<Status>, limit: i64) -> Result<Vec<Flag>, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        Ok(dw_store::flags::list(&mut conn, status.map(Status::as_str), limit).await?)
-    }
-
-    /// A flag with its history.
-    pub async fn flag(&self, id: i64) -> Result<Option<(Flag, Vec<HistoryEntry>)>, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        let Some(flag) = dw_store::flags::get(&mut conn, id).await? else { return Ok(None) };
-        let history = dw_store::flags::history_of(&mut conn, id).await?;
-        Ok(Some((flag, history)))
     }
 }
 

@@ -6,7 +6,7 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::{App, AppError};
+use crate::{Actor, App, AppError};
 
 /// Every key starts with this, so leaked keys are easy to scan for.
 pub const KEY_PREFIX: &str = "dw_";
@@ -27,8 +27,8 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 impl App {
-    /// Creates a key with 256 random bits.
-    pub async fn create_key(&self, name: &str, role: Role) -> Result<CreatedKey, AppError> {
+    /// Creates a key with 256 random bits, recorded in the audit log as `actor`'s.
+    pub async fn create_key(&self, name: &str, role: Role, actor: &Actor) -> Result<CreatedKey, AppError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err(AppError::Invalid("key name must be 1 to 200 characters".into()));
@@ -36,10 +36,12 @@ impl App {
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
         let secret = format!("{KEY_PREFIX}{}", hex::encode(random));
-        let mut conn = self.pool.acquire().await?;
+        let mut tx = self.pool.begin().await?;
         let key =
-            dw_store::api_keys::insert(&mut conn, Uuid::now_v7(), name, role, &hash(&secret), &secret[..SHOWN_CHARS])
+            dw_store::api_keys::insert(&mut tx, Uuid::now_v7(), name, role, &hash(&secret), &secret[..SHOWN_CHARS])
                 .await?;
+        record(&mut tx, actor, "key.create", &key, None).await?;
+        tx.commit().await?;
         tracing::info!(key_id = %key.key_id, role = %role, name, "API key created");
         Ok(CreatedKey { key, secret: SecretString::from(secret) })
     }
@@ -50,12 +52,15 @@ impl App {
         Ok(dw_store::api_keys::list(&mut conn).await?)
     }
 
-    /// Revokes a key given its id or the prefix shown in listings.
-    pub async fn revoke_key(&self, id_or_prefix: &str) -> Result<ApiKey, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        let key = dw_store::api_keys::revoke(&mut conn, id_or_prefix)
+    /// Revokes a key given its id or the prefix shown in listings, recorded
+    /// in the audit log as `actor`'s.
+    pub async fn revoke_key(&self, id_or_prefix: &str, actor: &Actor) -> Result<ApiKey, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let key = dw_store::api_keys::revoke(&mut tx, id_or_prefix)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("active API key {id_or_prefix:?}")))?;
+        record(&mut tx, actor, "key.revoke", &key, Some(serde_json::json!({"revoked_at": null}))).await?;
+        tx.commit().await?;
         tracing::info!(key_id = %key.key_id, "API key revoked");
         Ok(key)
     }
@@ -75,4 +80,28 @@ impl App {
         }
         Ok(key)
     }
+}
+
+/// The audit-log entry of a change to a key (never its secret or hash).
+async fn record(
+    conn: &mut sqlx::PgConnection,
+    actor: &Actor,
+    action: &str,
+    key: &ApiKey,
+    before: Option<serde_json::Value>,
+) -> Result<(), AppError> {
+    let after = serde_json::to_value(key).map_err(|e| AppError::Invalid(format!("key record: {e}")))?;
+    dw_store::audit_log::append(
+        conn,
+        &dw_store::audit_log::NewEntry {
+            actor: &actor.name,
+            role: &actor.role,
+            action,
+            target: &format!("key:{}", key.key_id),
+            before,
+            after: Some(after),
+        },
+    )
+    .await?;
+    Ok(())
 }

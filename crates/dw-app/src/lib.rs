@@ -15,11 +15,13 @@
 //! - [`App::audit`] scores every account active in a window;
 //! - [`App::queue_audit`], [`App::run_audit`], [`App::get_audit`]: audit
 //!   jobs, claimed under a lease and published with their flags in one
-//!   transaction; [`App::decide_flag`], [`App::list_flags`], [`App::flag`]:
-//!   the flags analysts work from.
+//!   transaction;
+//! - [`App::list_flags`], [`App::flag`], [`App::change_flag`],
+//!   [`App::audit_log`]: the analysts' case workflow, every change on record.
 
 mod accounts;
 mod audit;
+mod cases;
 mod embedding;
 mod error;
 mod ingest;
@@ -33,16 +35,18 @@ use dw_store::partitions::PartitionCache;
 
 pub use accounts::AttributesImport;
 pub use audit::{AuditWindow, Detector};
+pub use cases::{Actor, FlagChange};
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
+pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};
 pub use dw_store::embeddings::Budget;
-pub use dw_store::flags::{Flag, HistoryEntry};
+pub use dw_store::flags::{Flag, FlagFilter, HistoryEntry};
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
-pub use jobs::{AuditOutcome, AuditSummary, Decision, LEASE};
+pub use jobs::{AuditOutcome, AuditSummary, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
 
 /// Settings the use cases need.

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{batch, parse};
-use dw_app::{App, AppConfig, AuditSpec, Decision, FlagStatus};
+use dw_app::{Actor, App, AppConfig, AppError, AuditSpec, FlagChange, FlagStatus};
 use sqlx::PgPool;
 use time::macros::datetime;
 
@@ -95,11 +95,11 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     assert_eq!(history.iter().map(|h| h.action.as_str()).collect::<Vec<_>>(), ["opened", "updated"]);
 
     // Dismissed flags stay dismissed while nothing changes...
-    let dismissed = app.decide_flag(farm.id, Decision::Dismiss, "analyst@example", Some("load test")).await.unwrap();
-    let dismissed = dismissed.unwrap();
+    let (dismissed, _) =
+        app.change_flag(farm.id, &to(FlagStatus::Dismissed, Some("load test")), &analyst()).await.unwrap();
     assert_eq!(dismissed.status, "dismissed");
     assert_eq!(dismissed.dismissed_risk, Some(flag.risk));
-    app.decide_flag(cluster.id, Decision::Dismiss, "analyst@example", None).await.unwrap().unwrap();
+    app.change_flag(cluster.id, &to(FlagStatus::Dismissed, None), &analyst()).await.unwrap();
     let third = audit(&app, false).await;
     assert_eq!((third.summary.kept_dismissed, third.summary.updated), (2, 29));
     assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "dismissed");
@@ -126,10 +126,19 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     assert_eq!(cluster_because, "new signal fired: linked_cluster");
 
     // A confirmed flag stays confirmed and keeps being updated.
-    app.decide_flag(farm.id, Decision::Confirm, "analyst@example", None).await.unwrap().unwrap();
+    app.change_flag(farm.id, &to(FlagStatus::Confirmed, None), &analyst()).await.unwrap();
     audit(&app, false).await;
     assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "confirmed");
-    assert!(app.decide_flag(999_999, Decision::Confirm, "a", None).await.unwrap().is_none());
+    let missing = app.change_flag(999_999, &to(FlagStatus::Confirmed, None), &analyst()).await;
+    assert!(matches!(missing, Err(AppError::NotFound(_))), "{missing:?}");
+}
+
+fn analyst() -> Actor {
+    Actor { name: "key:0000 analyst@example".into(), role: "analyst".into() }
+}
+
+fn to(status: FlagStatus, note: Option<&str>) -> FlagChange {
+    FlagChange { status: Some(status), note: note.map(str::to_owned), ..FlagChange::default() }
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
@@ -181,4 +190,82 @@ async fn the_schedule_queues_one_audit_a_period(pool: PgPool) {
     let queued = app.get_audit(id).await.unwrap().unwrap();
     assert_eq!((queued.spec.to - queued.spec.from, queued.spec.requested_by.as_str()), (days, "schedule"));
     assert!(app.schedule_audit(now + every, every, days).await.unwrap().is_some(), "the next period queues again");
+}
+
+/// The case workflow: escalate, assign, annotate, confirm, reopen; a move the
+/// workflow does not allow is a conflict that says which moves there are;
+/// every change is in the flag's history and in the append-only audit log.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn analysts_work_a_flag_along_the_workflow_and_every_change_is_on_record(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+    audit(&app, false).await;
+    let farm = app.list_flags(None, 100).await.unwrap().into_iter().find(|f| f.subject_id == "farm03").unwrap();
+    let lead = Actor { name: "key:0001 lead@example".into(), role: "admin".into() };
+
+    let change = FlagChange {
+        status: Some(FlagStatus::Escalated),
+        assignee: Some(Some("lead@example".into())),
+        note: Some("same /24 as last month's campaign".into()),
+    };
+    let (flag, history) = app.change_flag(farm.id, &change, &analyst()).await.unwrap();
+    assert_eq!((flag.status.as_str(), flag.assignee.as_deref()), ("escalated", Some("lead@example")));
+    let actions: Vec<(&str, Option<&str>)> = history.iter().map(|h| (h.action.as_str(), h.note.as_deref())).collect();
+    assert_eq!(
+        actions,
+        [
+            ("opened", None),
+            ("escalated", Some("same /24 as last month's campaign")),
+            ("assigned", Some("assigned to lead@example"))
+        ]
+    );
+
+    // An escalated flag is confirmed or dismissed, not sent back to open.
+    let wrong = app.change_flag(farm.id, &to(FlagStatus::Open, None), &lead).await.unwrap_err();
+    assert_eq!(
+        wrong.to_string(),
+        format!("flag {}: a flag that is escalated cannot become open: it can become confirmed or dismissed", farm.id)
+    );
+    // A note alone, then the decision; an audit keeps updating the escalated or confirmed flag.
+    let note = FlagChange { note: Some("payment trail requested".into()), ..FlagChange::default() };
+    app.change_flag(farm.id, &note, &lead).await.unwrap();
+    audit(&app, false).await;
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "escalated");
+    let (confirmed, _) =
+        app.change_flag(farm.id, &to(FlagStatus::Confirmed, Some("legal agrees")), &lead).await.unwrap();
+    assert_eq!(
+        (confirmed.decided_by.as_deref(), confirmed.decision_note.as_deref()),
+        (Some(lead.name.as_str()), Some("legal agrees"))
+    );
+    // Reopened by an analyst: the decision is cleared and the history says who.
+    let (reopened, history) = app.change_flag(farm.id, &to(FlagStatus::Open, None), &analyst()).await.unwrap();
+    assert_eq!((reopened.status.as_str(), reopened.decided_by.as_deref()), ("open", None));
+    assert_eq!(reopened.reopened_because.as_deref(), Some("reopened by key:0000 analyst@example"));
+    let tail: Vec<&str> = history.iter().rev().take(4).map(|h| h.action.as_str()).collect();
+    assert_eq!(tail, ["reopened", "confirmed", "updated", "noted"]);
+
+    // Nothing to change, an empty note, a blank assignee: refused before anything is written.
+    for bad in [
+        FlagChange::default(),
+        FlagChange { note: Some("  ".into()), ..FlagChange::default() },
+        FlagChange { assignee: Some(Some(" ".into())), ..FlagChange::default() },
+    ] {
+        assert!(matches!(app.change_flag(farm.id, &bad, &lead).await, Err(AppError::Invalid(_))), "{bad:?}");
+    }
+
+    // The audit log: four changes (the refused ones are not there), before and after each.
+    let target = format!("flag:{}", farm.id);
+    let log = app.audit_log(None, Some(&target), 100).await.unwrap();
+    assert_eq!(log.len(), 4, "{log:?}");
+    assert_eq!(log[0].actor, "key:0000 analyst@example");
+    assert_eq!(log[0].before.as_ref().unwrap()["status"], "open");
+    assert_eq!(log[0].after.as_ref().unwrap()["status"], "escalated");
+    assert_eq!(log[0].after.as_ref().unwrap()["assignee"], "lead@example");
+    assert_eq!(log[2].after.as_ref().unwrap()["note"], "legal agrees");
+    assert_eq!(app.audit_log(Some(log[1].id), None, 100).await.unwrap().len(), 2, "paged after an entry");
+    // It is append-only.
+    for statement in ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log", "TRUNCATE audit_log"] {
+        let refused = sqlx::query(statement).execute(&pool).await.unwrap_err();
+        assert!(refused.to_string().contains("audit_log is append-only"), "{statement}: {refused}");
+    }
 }

@@ -29,11 +29,13 @@ impl Subject {
 }
 
 /// Where a stored flag stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     /// Waiting for an analyst.
     Open,
+    /// An analyst handed it on (to a senior analyst, to legal).
+    Escalated,
     /// An analyst found it benign.
     Dismissed,
     /// An analyst confirmed it.
@@ -41,10 +43,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in workflow order.
+    pub const ALL: [Status; 4] = [Status::Open, Status::Escalated, Status::Dismissed, Status::Confirmed];
+
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Open => "open",
+            Status::Escalated => "escalated",
             Status::Dismissed => "dismissed",
             Status::Confirmed => "confirmed",
         }
@@ -52,11 +58,40 @@ impl Status {
 
     /// The status of a stored name.
     pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "open" => Some(Status::Open),
-            "dismissed" => Some(Status::Dismissed),
-            "confirmed" => Some(Status::Confirmed),
-            _ => None,
+        Status::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Where an analyst may take a flag from here: an open flag is escalated,
+    /// confirmed or dismissed; an escalated one confirmed or dismissed; a
+    /// decided one (dismissed or confirmed) reopened.
+    pub fn next(self) -> &'static [Status] {
+        match self {
+            Status::Open => &[Status::Escalated, Status::Confirmed, Status::Dismissed],
+            Status::Escalated => &[Status::Confirmed, Status::Dismissed],
+            Status::Dismissed | Status::Confirmed => &[Status::Open],
+        }
+    }
+
+    /// Checks an analyst's move from `self` to `to`; the error says which
+    /// moves there are.
+    pub fn check_move(self, to: Status) -> Result<(), String> {
+        if self.next().contains(&to) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
+        Err(format!(
+            "a flag that is {} cannot become {}: it can become {}",
+            self.as_str(),
+            to.as_str(),
+            allowed.join(" or ")
+        ))
+    }
+
+    /// The history action of an analyst's move to this status.
+    pub fn action(self) -> &'static str {
+        match self {
+            Status::Open => "reopened",
+            other => other.as_str(),
         }
     }
 }
@@ -77,7 +112,7 @@ pub struct Stored {
 pub enum Action {
     /// No flag yet: open one.
     Open,
-    /// Open or confirmed: refresh its risk and evidence, keep its status.
+    /// Open, escalated or confirmed: refresh its risk and evidence, keep its status.
     Update,
     /// Dismissed, but something changed: open it again, saying what.
     Reopen {
@@ -93,7 +128,7 @@ pub enum Action {
 pub fn decide(stored: Option<&Stored>, risk: f64, fired: &[String], reopen_margin: f64) -> Action {
     let Some(stored) = stored else { return Action::Open };
     match stored.status {
-        Status::Open | Status::Confirmed => Action::Update,
+        Status::Open | Status::Escalated | Status::Confirmed => Action::Update,
         Status::Dismissed => {
             let new: Vec<&str> =
                 fired.iter().filter(|s| !stored.dismissed_fired.contains(s)).map(String::as_str).collect();
@@ -314,8 +349,42 @@ mod tests {
         assert_eq!(decide(None, 0.8, &[], 0.1), Action::Open);
         let open = Stored { status: Status::Open, dismissed_risk: None, dismissed_fired: vec![] };
         assert_eq!(decide(Some(&open), 0.5, &[], 0.1), Action::Update);
+        let escalated = Stored { status: Status::Escalated, ..open.clone() };
+        assert_eq!(decide(Some(&escalated), 0.7, &[], 0.1), Action::Update);
         let confirmed = Stored { status: Status::Confirmed, ..open };
         assert_eq!(decide(Some(&confirmed), 0.99, &names(&["x"]), 0.1), Action::Update);
+    }
+
+    #[test]
+    fn analysts_move_flags_along_the_workflow_and_a_wrong_move_says_the_right_ones() {
+        use Status::*;
+        let allowed: Vec<(Status, Status)> = Status::ALL
+            .into_iter()
+            .flat_map(|from| Status::ALL.into_iter().map(move |to| (from, to)))
+            .filter(|(from, to)| from.check_move(*to).is_ok())
+            .collect();
+        assert_eq!(
+            allowed,
+            vec![
+                (Open, Escalated),
+                (Open, Dismissed),
+                (Open, Confirmed),
+                (Escalated, Dismissed),
+                (Escalated, Confirmed),
+                (Dismissed, Open),
+                (Confirmed, Open),
+            ]
+        );
+        assert_eq!(
+            Dismissed.check_move(Escalated).unwrap_err(),
+            "a flag that is dismissed cannot become escalated: it can become open"
+        );
+        assert_eq!(
+            Open.check_move(Open).unwrap_err(),
+            "a flag that is open cannot become open: it can become escalated or confirmed or dismissed"
+        );
+        assert_eq!(Status::ALL.map(|s| Status::parse(s.as_str())), Status::ALL.map(Some));
+        assert_eq!((Open.action(), Escalated.action()), ("reopened", "escalated"));
     }
 
     #[test]

@@ -508,7 +508,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
 async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
     match command {
         KeysCommand::Create { role, name } => {
-            let created = app.create_key(&name, role).await?;
+            let created = app.create_key(&name, role, &cli_actor()).await?;
             eprintln!(
                 "created {} key {:?} (id {}); it is shown only now, store it safely:",
                 created.key.role, created.key.name, created.key.key_id
@@ -538,7 +538,7 @@ async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
             }
         }
         KeysCommand::Revoke { key } => {
-            let revoked = app.revoke_key(&key).await?;
+            let revoked = app.revoke_key(&key, &cli_actor()).await?;
             eprintln!("revoked {} key {:?} ({})", revoked.role, revoked.name, revoked.key_id);
         }
     }
@@ -609,4 +609,10 @@ async fn db(command: DbCommand, settings: &Settings) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The operator at the command line, as the audit log names them.
+fn cli_actor() -> dw_app::Actor {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "unknown".into());
+    dw_app::Actor { name: format!("cli:{user}"), role: "admin".into() }
 }

@@ -36,8 +36,10 @@ pub struct Flag {
     pub subject_kind: String,
     /// The account or cluster id.
     pub subject_id: String,
-    /// `open`, `dismissed` or `confirmed`.
+    /// `open`, `escalated`, `dismissed` or `confirmed`.
     pub status: String,
+    /// Who works the case.
+    pub assignee: Option<String>,
     /// The latest risk.
     pub risk: f64,
     /// The latest level.
@@ -75,13 +77,15 @@ pub struct Flag {
 pub struct HistoryEntry {
     /// When.
     pub at: OffsetDateTime,
-    /// `opened`, `updated`, `reopened`, `dismissed` or `confirmed`.
+    /// What happened: `opened`, `updated` or `reopened` by an audit;
+    /// `escalated`, `dismissed`, `confirmed`, `reopened`, `assigned` or
+    /// `noted` by an analyst.
     pub action: String,
     /// The audit, for the actions of audits.
     pub audit_id: Option<i64>,
     /// The risk then.
     pub risk: Option<f64>,
-    /// The analyst, for decisions.
+    /// The analyst, for analysts' actions.
     pub actor: Option<String>,
     /// A note: the analyst's, or why a flag reopened.
     pub note: Option<String>,
@@ -96,7 +100,7 @@ pub async fn for_subjects(
     let ids: Vec<&str> = subjects.iter().map(|s| s.1).collect();
     let rows = sqlx::query_as!(
         Flag,
-        r#"SELECT f.flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+        r#"SELECT f.flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
            FROM flags f JOIN unnest($1::text[], $2::text[]) AS s(k, i) ON f.subject_kind = s.k AND f.subject_id = s.i"#,
@@ -159,38 +163,77 @@ pub async fn refresh(
     history(conn, id, action, Some(audit_id), Some(write.risk), None, reopen).await
 }
 
-/// Records an analyst's decision (`dismissed` or `confirmed`); a dismissal
-/// keeps the risk and the fired signals it is later measured against. None
-/// when there is no such flag.
-pub async fn decide(
+/// Moves a flag to `status` for an analyst (the move is checked by the
+/// caller): a dismissal keeps the risk and the fired signals it is later
+/// measured against; a decision (dismissed, confirmed) records who and
+/// when; reopening clears both. The history gets the move with its note.
+pub async fn set_status(
     conn: &mut PgConnection,
     id: i64,
     status: &str,
+    action: &str,
     actor: &str,
     note: Option<&str>,
-) -> Result<Option<Flag>, StoreError> {
-    let updated = sqlx::query!(
-        r#"UPDATE flags SET status = $2, decided_at = now(), decided_by = $3, decision_note = $4,
+) -> Result<(), StoreError> {
+    let row = sqlx::query!(
+        r#"UPDATE flags SET status = $2,
+                  decided_at = CASE WHEN $2 IN ('dismissed', 'confirmed') THEN now() END,
+                  decided_by = CASE WHEN $2 IN ('dismissed', 'confirmed') THEN $3 END,
+                  decision_note = CASE WHEN $2 IN ('dismissed', 'confirmed') THEN $4 END,
                   dismissed_risk = CASE WHEN $2 = 'dismissed' THEN risk END,
-                  dismissed_fired = CASE WHEN $2 = 'dismissed' THEN fired END
+                  dismissed_fired = CASE WHEN $2 = 'dismissed' THEN fired END,
+                  reopened_because = CASE WHEN $2 = 'open' THEN 'reopened by ' || $3 ELSE reopened_because END
            WHERE flag_id = $1 RETURNING risk"#,
         id,
         status,
         actor,
         note
     )
-    .fetch_optional(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    let Some(row) = updated else { return Ok(None) };
-    history(conn, id, status, None, Some(row.risk), Some(actor), note).await?;
-    get(conn, id).await
+    history(conn, id, action, None, Some(row.risk), Some(actor), note).await
+}
+
+/// Assigns a flag (or takes its assignee away, with `None`).
+pub async fn set_assignee(
+    conn: &mut PgConnection,
+    id: i64,
+    assignee: Option<&str>,
+    actor: &str,
+) -> Result<(), StoreError> {
+    sqlx::query!("UPDATE flags SET assignee = $2 WHERE flag_id = $1", id, assignee).execute(&mut *conn).await?;
+    let note = match assignee {
+        Some(who) => format!("assigned to {who}"),
+        None => "unassigned".to_owned(),
+    };
+    history(conn, id, "assigned", None, None, Some(actor), Some(&note)).await
+}
+
+/// Adds an analyst's note to a flag's history.
+pub async fn add_note(conn: &mut PgConnection, id: i64, actor: &str, note: &str) -> Result<(), StoreError> {
+    history(conn, id, "noted", None, None, Some(actor), Some(note)).await
+}
+
+/// A flag by id, locked until the transaction ends (an analyst's change
+/// reads and writes it under the lock, so two changes never interleave).
+pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, StoreError> {
+    Ok(sqlx::query_as!(
+        Flag,
+        r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
+                  first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
+                  dismissed_risk, dismissed_fired, reopened_because
+           FROM flags WHERE flag_id = $1 FOR UPDATE"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// A flag by id.
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, StoreError> {
     Ok(sqlx::query_as!(
         Flag,
-        r#"SELECT flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+        r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
            FROM flags WHERE flag_id = $1"#,
@@ -200,17 +243,44 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, Store
     .await?)
 }
 
-/// Flags, riskiest first, optionally of one status.
-pub async fn list(conn: &mut PgConnection, status: Option<&str>, limit: i64) -> Result<Vec<Flag>, StoreError> {
+/// Which flags, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FlagFilter<'a> {
+    /// Only of this status.
+    pub status: Option<&'a str>,
+    /// Only at this level.
+    pub level: Option<&'a str>,
+    /// Only assigned to this analyst.
+    pub assignee: Option<&'a str>,
+    /// Only about accounts (`account`) or clusters (`cluster`).
+    pub subject_kind: Option<&'a str>,
+    /// The page after this flag (its risk and id): flags come riskiest
+    /// first, then by id, so a page boundary never repeats or skips one.
+    pub after: Option<(f64, i64)>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// Flags, riskiest first (then by id), as the filter says.
+pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Vec<Flag>, StoreError> {
+    let (after_risk, after_id) = filter.after.unzip();
     Ok(sqlx::query_as!(
         Flag,
-        r#"SELECT flag_id AS id, subject_kind, subject_id, status, risk, level, fired, reason, evidence,
+        r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
-           FROM flags WHERE ($1::text IS NULL OR status = $1)
-           ORDER BY risk DESC, flag_id LIMIT $2"#,
-        status,
-        limit
+           FROM flags
+           WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR level = $2)
+             AND ($3::text IS NULL OR assignee = $3) AND ($4::text IS NULL OR subject_kind = $4)
+             AND ($5::float8 IS NULL OR risk < $5 OR (risk = $5 AND flag_id > $6))
+           ORDER BY risk DESC, flag_id LIMIT $7"#,
+        filter.status,
+        filter.level,
+        filter.assignee,
+        filter.subject_kind,
+        after_risk,
+        after_id,
+        filter.limit
     )
     .fetch_all(&mut *conn)
     .await?)

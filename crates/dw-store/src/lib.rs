@@ -29,6 +29,7 @@ pub mod accounts;
 pub mod activity;
 pub mod api_keys;
 pub mod attributes;
+pub mod audit_log;
 pub mod audits;
 pub mod cluster;
 mod copy_binary;

@@ -37,7 +37,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<CreatedKeyBody>), ApiError> {
     caller.require(&[Role::Admin])?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let created = state.app().create_key(&body.name, body.role).await?;
+    let created = state.app().create_key(&body.name, body.role, &caller.actor()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKeyBody { key: created.key, secret: created.secret.expose_secret().to_owned() }),
@@ -50,5 +50,5 @@ pub(crate) async fn revoke(
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
     caller.require(&[Role::Admin])?;
-    Ok(Json(state.app().revoke_key(&id).await?))
+    Ok(Json(state.app().revoke_key(&id, &caller.actor()).await?))
 }

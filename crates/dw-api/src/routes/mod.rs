@@ -2,6 +2,7 @@
 
 mod audits;
 mod events;
+mod flags;
 mod health;
 mod keys;
 
@@ -22,4 +23,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/audits", post(audits::create))
         .route("/v1/audits/{id}", get(audits::get))
+        .route("/v1/flags", get(flags::list))
+        .route("/v1/flags/{id}", get(flags::get).patch(flags::patch))
+        .route("/v1/audit-log", get(flags::audit_log))
 }

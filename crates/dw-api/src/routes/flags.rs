@@ -1,0 +1,303 @@
+//! Flags, the cases analysts work: `GET /v1/flags` (filtered, paged),
+//! `GET /v1/flags/{id}` (with its evidence and history), `PATCH
+//! /v1/flags/{id}` (status, assignee, note); and `GET /v1/audit-log`
+//! (admins) where every change is on record.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use dw_app::{FlagChange, FlagFilter, FlagStatus};
+use dw_domain::{RiskLevel, Role};
+use serde::{Deserialize, Deserializer, Serialize};
+use time::OffsetDateTime;
+
+use crate::auth::Caller;
+use crate::{ApiError, ApiState};
+
+/// Flags per page unless `limit` says otherwise, and at most.
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+
+/// `GET /v1/flags` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlagQuery {
+    status: Option<String>,
+    level: Option<String>,
+    assignee: Option<String>,
+    kind: Option<String>,
+    limit: Option<i64>,
+    /// The `next` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A flag in a listing: no evidence bundle (read one flag for it).
+#[derive(Debug, Serialize)]
+pub(crate) struct FlagSummary {
+    id: i64,
+    kind: String,
+    subject: String,
+    status: String,
+    assignee: Option<String>,
+    risk: f64,
+    level: String,
+    fired: Vec<String>,
+    reason: String,
+    #[serde(with = "time::serde::rfc3339")]
+    opened_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    updated_at: OffsetDateTime,
+    /// Seconds since it was opened.
+    age_seconds: i64,
+    first_audit_id: i64,
+    last_audit_id: i64,
+}
+
+impl From<&dw_app::Flag> for FlagSummary {
+    fn from(f: &dw_app::Flag) -> Self {
+        FlagSummary {
+            id: f.id,
+            kind: f.subject_kind.clone(),
+            subject: f.subject_id.clone(),
+            status: f.status.clone(),
+            assignee: f.assignee.clone(),
+            risk: f.risk,
+            level: f.level.clone(),
+            fired: f.fired.clone(),
+            reason: f.reason.clone(),
+            opened_at: f.opened_at,
+            updated_at: f.updated_at,
+            age_seconds: (OffsetDateTime::now_utc() - f.opened_at).whole_seconds().max(0),
+            first_audit_id: f.first_audit_id,
+            last_audit_id: f.last_audit_id,
+        }
+    }
+}
+
+/// A page of flags.
+#[derive(Debug, Serialize)]
+pub(crate) struct FlagPage {
+    flags: Vec<FlagSummary>,
+    /// The cursor of the next page; absent on the last.
+    next: Option<String>,
+}
+
+/// One flag with everything behind it.
+#[derive(Debug, Serialize)]
+pub(crate) struct FlagBody {
+    #[serde(flatten)]
+    summary: FlagSummary,
+    #[serde(with = "time::serde::rfc3339::option")]
+    decided_at: Option<OffsetDateTime>,
+    decided_by: Option<String>,
+    decision_note: Option<String>,
+    dismissed_risk: Option<f64>,
+    reopened_because: Option<String>,
+    /// Where an analyst can take it from here.
+    next_statuses: Vec<&'static str>,
+    evidence: serde_json::Value,
+    history: Vec<HistoryBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct HistoryBody {
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    action: String,
+    audit_id: Option<i64>,
+    risk: Option<f64>,
+    actor: Option<String>,
+    note: Option<String>,
+}
+
+fn flag_body(flag: dw_app::Flag, history: Vec<dw_app::HistoryEntry>) -> FlagBody {
+    let next_statuses =
+        FlagStatus::parse(&flag.status).map_or(&[][..], FlagStatus::next).iter().map(|s| s.as_str()).collect();
+    FlagBody {
+        summary: FlagSummary::from(&flag),
+        decided_at: flag.decided_at,
+        decided_by: flag.decided_by,
+        decision_note: flag.decision_note,
+        dismissed_risk: flag.dismissed_risk,
+        reopened_because: flag.reopened_because,
+        next_statuses,
+        evidence: flag.evidence,
+        history: history
+            .into_iter()
+            .map(|h| HistoryBody {
+                at: h.at,
+                action: h.action,
+                audit_id: h.audit_id,
+                risk: h.risk,
+                actor: h.actor,
+                note: h.note,
+            })
+            .collect(),
+    }
+}
+
+fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and {MAX_PAGE}"))),
+    }
+}
+
+/// A flag id from the path; anything else names no flag.
+fn flag_id(id: &str) -> Result<i64, ApiError> {
+    id.parse().map_err(|_| ApiError::NotFound(format!("flag {id:?}")))
+}
+
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<FlagQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<FlagPage>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let statuses: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
+    if let Some(status) = q.status.as_deref().filter(|s| FlagStatus::parse(s).is_none()) {
+        return Err(ApiError::BadRequest(format!("status: {status:?} is not one of {}", statuses.join(", "))));
+    }
+    if let Some(level) = q.level.as_deref().filter(|l| l.parse::<RiskLevel>().is_err()) {
+        return Err(ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical")));
+    }
+    if let Some(kind) = q.kind.as_deref().filter(|k| !matches!(*k, "account" | "cluster")) {
+        return Err(ApiError::BadRequest(format!("kind: {kind:?} is not account or cluster")));
+    }
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = page_size(q.limit)?;
+    let filter = FlagFilter {
+        status: q.status.as_deref(),
+        level: q.level.as_deref(),
+        assignee: q.assignee.as_deref(),
+        subject_kind: q.kind.as_deref(),
+        after,
+        limit: limit + 1,
+    };
+    let mut flags = state.app().find_flags(&filter).await?;
+    let next = (flags.len() as i64 > limit).then(|| {
+        flags.truncate(limit as usize);
+        let last = flags.last().expect("a full page");
+        format!("{}:{}", last.risk, last.id)
+    });
+    Ok(Json(FlagPage { flags: flags.iter().map(FlagSummary::from).collect(), next }))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(f64, i64), ApiError> {
+    let bad = || ApiError::BadRequest(format!("cursor: {cursor:?} is not a cursor this API gave (use a page's next)"));
+    let (risk, id) = cursor.split_once(':').ok_or_else(bad)?;
+    let risk: f64 = risk.parse().map_err(|_| bad())?;
+    if !risk.is_finite() {
+        return Err(bad());
+    }
+    Ok((risk, id.parse().map_err(|_| bad())?))
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<FlagBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let parsed = flag_id(&id)?;
+    let (flag, history) = state.app().flag(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("flag {id}")))?;
+    Ok(Json(flag_body(flag, history)))
+}
+
+/// `PATCH /v1/flags/{id}` body: any of the three.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlagPatch {
+    status: Option<String>,
+    /// A name, or `null` to unassign; absent leaves it.
+    #[serde(default, deserialize_with = "present")]
+    assignee: Option<Option<String>>,
+    note: Option<String>,
+}
+
+/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+pub(crate) async fn patch(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<FlagPatch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<FlagBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let parsed = flag_id(&id)?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let status = match body.status.as_deref() {
+        None => None,
+        Some(name) => Some(FlagStatus::parse(name).ok_or_else(|| {
+            let names: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::BadRequest(format!("status: {name:?} is not one of {}", names.join(", ")))
+        })?),
+    };
+    let change = FlagChange { status, assignee: body.assignee, note: body.note };
+    let (flag, history) = state.app().change_flag(parsed, &change, &caller.actor()).await?;
+    Ok(Json(flag_body(flag, history)))
+}
+
+/// `GET /v1/audit-log` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LogQuery {
+    /// Entries after this id.
+    after: Option<i64>,
+    /// Only about this target (`flag:12`, `key:<id>`).
+    target: Option<String>,
+    limit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct LogEntryBody {
+    id: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    at: OffsetDateTime,
+    actor: String,
+    role: String,
+    action: String,
+    target: String,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct LogPage {
+    entries: Vec<LogEntryBody>,
+    /// `after` for the next page; absent on the last.
+    next_after: Option<i64>,
+}
+
+pub(crate) async fn audit_log(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<LogPage>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = page_size(q.limit)?;
+    let mut entries = state.app().audit_log(q.after, q.target.as_deref(), limit + 1).await?;
+    let next_after = (entries.len() as i64 > limit).then(|| {
+        entries.truncate(limit as usize);
+        entries.last().expect("a full page").id
+    });
+    let entries = entries
+        .into_iter()
+        .map(|e| LogEntryBody {
+            id: e.id,
+            at: e.at,
+            actor: e.actor,
+            role: e.role,
+            action: e.action,
+            target: e.target,
+            before: e.before,
+            after: e.after,
+        })
+        .collect();
+    Ok(Json(LogPage { entries, next_after }))
+}
