@@ -12,8 +12,9 @@
 //! - `POST /v1/events`: `ingest` keys;
 //! - `GET /v1/schema/event`: any key;
 //! - `GET /v1/ingests`, `POST /v1/audits`, `GET /v1/audits/{id}`: `analyst` keys;
-//! - `GET /v1/flags`, `GET|PATCH /v1/flags/{id}`: `analyst` keys;
-//! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, `GET /v1/audit-log`: `admin` keys.
+//! - `GET /v1/flags`, `GET|PATCH /v1/flags/{id}`, `GET /v1/allowlist`: `analyst` keys;
+//! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, `GET /v1/audit-log`,
+//!   `POST /v1/allowlist`, `DELETE /v1/allowlist/{account_id}`: `admin` keys.
 
 pub mod auth;
 mod error;

@@ -312,7 +312,8 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
     let h = harness(pool).await;
     // (method, path, body, roles allowed)
     let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
-    let routes: [(&str, &str, Option<Value>, &[&str]); 8] = [
+    let allow = json!({"account_id": "acct_partner", "reason": "evaluation partner"});
+    let routes: [(&str, &str, Option<Value>, &[&str]); 10] = [
         ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
         ("GET", "/v1/ingests", None, &["analyst", "admin"]),
         ("POST", "/v1/audits", Some(audit), &["analyst", "admin"]),
@@ -321,6 +322,8 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
         ("POST", "/v1/keys", Some(json!({"name": "n", "role": "ingest"})), &["admin"]),
         ("GET", "/v1/flags", None, &["analyst", "admin"]),
         ("GET", "/v1/audit-log", None, &["admin"]),
+        ("GET", "/v1/allowlist", None, &["analyst", "admin"]),
+        ("POST", "/v1/allowlist", Some(allow), &["admin"]),
     ];
     let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
     for (method, path, body, allowed) in routes {
@@ -698,4 +701,44 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     let after = first["next_after"].as_i64().unwrap();
     let (_, rest, _) = send(&h.router, call("GET", &format!("/v1/audit-log?after={after}"), &h.admin, None)).await;
     assert_eq!(rest["entries"].as_array().unwrap().len(), 1 + 3, "the third key, then the three flag changes");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn admins_manage_the_allowlist_with_reasons_and_expiries(pool: PgPool) {
+    let h = harness(pool).await;
+    let entry =
+        json!({"account_id": "acct_partner", "reason": "licensed distillation", "expires_at": "2099-01-01T00:00:00Z"});
+    let (status, added, _) = send(&h.router, call("POST", "/v1/allowlist", &h.admin, Some(entry))).await;
+    assert_eq!(status, StatusCode::CREATED, "{added}");
+    assert_eq!(added["expires_at"], "2099-01-01T00:00:00Z");
+    assert!(added["added_by"].as_str().unwrap().ends_with(" admin key"));
+    let (status, listed, _) = send(&h.router, call("GET", "/v1/allowlist", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(listed["accounts"][0]["account_id"], "acct_partner");
+
+    for (body, says) in [
+        (json!({"account_id": "a", "reason": " "}), "reason:"),
+        (json!({"account_id": "a", "reason": "r", "expires_at": "next year"}), "expires_at: expected an RFC 3339"),
+        (json!({"account_id": "a", "reason": "r", "expires_at": "2020-01-01T00:00:00Z"}), "is not in the future"),
+        (json!({"account_id": "", "reason": "r"}), "account_id:"),
+        (json!({"account": "a", "reason": "r"}), "account"),
+    ] {
+        let (status, error, _) = send(&h.router, call("POST", "/v1/allowlist", &h.admin, Some(body.clone()))).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(says), "{body}: {error}");
+    }
+    assert_eq!(
+        send(&h.router, call("DELETE", "/v1/allowlist/acct_partner", &h.analyst, None)).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let (status, removed, _) = send(&h.router, call("DELETE", "/v1/allowlist/acct_partner", &h.admin, None)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(removed["reason"], "licensed distillation");
+    assert_eq!(
+        send(&h.router, call("DELETE", "/v1/allowlist/acct_partner", &h.admin, None)).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, log, _) = send(&h.router, call("GET", "/v1/audit-log?target=account:acct_partner", &h.admin, None)).await;
+    let actions: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["allowlist.add", "allowlist.remove"]);
 }

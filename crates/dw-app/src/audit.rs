@@ -142,7 +142,7 @@ impl App {
     /// account order.
     pub async fn audit(&self, window: &AuditWindow, detector: Detector) -> Result<Vec<AccountScore>, AppError> {
         let mut conn = self.pool.acquire().await?;
-        let config: &DetectConfig = &self.config.detect;
+        let config: &DetectConfig = &self.detect_config_now(&mut conn).await?;
         let scores = match detector {
             Detector::Signals => {
                 drop(conn);
@@ -194,7 +194,8 @@ impl App {
         let embedded = started.elapsed();
         let accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
         let signals_done = started.elapsed();
-        let verdicts = dw_detect::score_population(accounts, &self.config.detect, dw_detect::Weights::builtin());
+        let config = self.detect_config_now(&mut conn).await?;
+        let verdicts = dw_detect::score_population(accounts, &config, dw_detect::Weights::builtin());
         tracing::debug!(
             embed_sample_ms = embedded.as_millis() as u64,
             stream_and_signals_ms = (signals_done - embedded).as_millis() as u64,

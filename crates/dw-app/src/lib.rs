@@ -17,9 +17,12 @@
 //!   jobs, claimed under a lease and published with their flags in one
 //!   transaction;
 //! - [`App::list_flags`], [`App::flag`], [`App::change_flag`],
-//!   [`App::audit_log`]: the analysts' case workflow, every change on record.
+//!   [`App::audit_log`]: the analysts' case workflow, every change on record;
+//! - [`App::allow_account`], [`App::disallow_account`], [`App::allowlist`]:
+//!   accounts scored but never flagged, which audits read when they start.
 
 mod accounts;
+mod allowlist;
 mod audit;
 mod cases;
 mod embedding;
@@ -39,6 +42,7 @@ pub use cases::{Actor, FlagChange};
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
+pub use dw_store::allowlist::Allowed;
 pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};
 pub use dw_store::embeddings::Budget;

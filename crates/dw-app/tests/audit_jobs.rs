@@ -269,3 +269,52 @@ async fn analysts_work_a_flag_along_the_workflow_and_every_change_is_on_record(p
         assert!(refused.to_string().contains("audit_log is append-only"), "{statement}: {refused}");
     }
 }
+
+/// An allowlisted account keeps its score and cluster but is never flagged,
+/// while its entry is in force; adding and removing entries is on record.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn allowlisted_accounts_are_scored_but_not_flagged_while_their_entry_is_in_force(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+    let admin = Actor { name: "key:0001 lead@example".into(), role: "admin".into() };
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::days(30);
+    let entry =
+        app.allow_account(" farm03 ", "licensed distillation, contract 2026-114", Some(expiry), &admin).await.unwrap();
+    assert_eq!((entry.account_id.as_str(), entry.added_by.as_str()), ("farm03", "key:0001 lead@example"));
+    app.allow_account("farm04", "evaluation partner", None, &admin).await.unwrap();
+    // An entry past its expiry is not in force.
+    app.allow_account("farm05", "expired licence", None, &admin).await.unwrap();
+    sqlx::query("UPDATE allowlist SET expires_at = now() - interval '1 day' WHERE account_id = 'farm05'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(app.allowlist(false).await.unwrap().len(), 2);
+    assert_eq!(app.allowlist(true).await.unwrap().len(), 3);
+
+    let outcome = audit(&app, false).await;
+    assert_eq!((outcome.summary.flagged, outcome.summary.opened), (28, 29), "{:?}", outcome.summary);
+    let flagged: Vec<(String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT account_id, flagged, cluster_id FROM audit_scores WHERE audit_id = $1 AND account_id IN ('farm03', 'farm04', 'farm05') ORDER BY account_id",
+    )
+    .bind(outcome.audit_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(flagged.iter().map(|f| f.1).collect::<Vec<_>>(), [false, false, true]);
+    assert!(flagged.iter().all(|f| f.2.is_some()), "allowlisted members stay in their cluster");
+
+    // Bad entries are refused with the field; removing an entry is on record too.
+    for (account, reason, expires) in [
+        ("", "x", None),
+        ("farm06", "  ", None),
+        ("farm06", "late", Some(time::OffsetDateTime::now_utc() - time::Duration::hours(1))),
+    ] {
+        assert!(matches!(app.allow_account(account, reason, expires, &admin).await, Err(AppError::Invalid(_))));
+    }
+    app.disallow_account("farm04", &admin).await.unwrap();
+    assert!(matches!(app.disallow_account("farm04", &admin).await, Err(AppError::NotFound(_))));
+    let log = app.audit_log(None, Some("account:farm04"), 10).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(), ["allowlist.add", "allowlist.remove"]);
+    assert_eq!(log[1].before.as_ref().unwrap()["reason"], "evaluation partner");
+    assert!(log[1].after.is_none());
+}

@@ -27,6 +27,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod allowlist;
 pub mod api_keys;
 pub mod attributes;
 pub mod audit_log;

@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod allowlist;
 mod audits;
 mod events;
 mod flags;
@@ -26,4 +27,6 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/flags", get(flags::list))
         .route("/v1/flags/{id}", get(flags::get).patch(flags::patch))
         .route("/v1/audit-log", get(flags::audit_log))
+        .route("/v1/allowlist", get(allowlist::list).post(allowlist::add))
+        .route("/v1/allowlist/{account_id}", delete(allowlist::remove))
 }
