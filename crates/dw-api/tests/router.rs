@@ -310,10 +310,13 @@ async fn missing_bad_and_revoked_keys_are_401_and_wrong_roles_403(pool: PgPool) 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn every_v1_route_checks_roles(pool: PgPool) {
     let h = harness(pool).await;
+    // One account with one event, so that its routes answer.
+    let ingest = post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(0)]));
+    assert_eq!(send(&h.router, ingest).await.0, StatusCode::OK);
     // (method, path, body, roles allowed)
     let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
     let allow = json!({"account_id": "acct_partner", "reason": "evaluation partner"});
-    let routes: [(&str, &str, Option<Value>, &[&str]); 10] = [
+    let routes: [(&str, &str, Option<Value>, &[&str]); 11] = [
         ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
         ("GET", "/v1/ingests", None, &["analyst", "admin"]),
         ("POST", "/v1/audits", Some(audit), &["analyst", "admin"]),
@@ -323,6 +326,7 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
         ("GET", "/v1/flags", None, &["analyst", "admin"]),
         ("GET", "/v1/audit-log", None, &["admin"]),
         ("GET", "/v1/allowlist", None, &["analyst", "admin"]),
+        ("GET", "/v1/accounts/acct_0/timeline", None, &["analyst", "admin"]),
         ("POST", "/v1/allowlist", Some(allow), &["admin"]),
     ];
     let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
@@ -741,4 +745,120 @@ async fn admins_manage_the_allowlist_with_reasons_and_expiries(pool: PgPool) {
     let (_, log, _) = send(&h.router, call("GET", "/v1/audit-log?target=account:acct_partner", &h.admin, None)).await;
     let actions: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(actions, ["allowlist.add", "allowlist.remove"]);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn analysts_list_filter_and_page_accounts_and_read_their_profile_events_and_timeline(pool: PgPool) {
+    let h = harness(pool).await;
+    let (status, none, _) = send(&h.router, call("GET", "/v1/accounts", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{none}");
+    assert!(none["error"]["message"].as_str().unwrap().contains("a finished audit"), "{none}");
+    farm_flags(&h).await;
+
+    let (status, page, _) = send(&h.router, call("GET", "/v1/accounts?limit=500", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let accounts = page["accounts"].as_array().unwrap().clone();
+    assert_eq!(accounts.len(), 30);
+    assert!(accounts.iter().all(|a| a["requests"] == 125 && a["flagged"] == true), "{}", accounts[0]);
+    assert!(accounts[0]["top_signals"].as_array().is_some_and(|s| !s.is_empty()));
+    // Paged by volume, then by risk: every account once.
+    for sort in ["requests", "risk"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/v1/accounts?sort={sort}&limit=7&cursor={c}"),
+                None => format!("/v1/accounts?sort={sort}&limit=7"),
+            };
+            let (status, page, _) = send(&h.router, call("GET", &path, &h.analyst, None)).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            seen.extend(
+                page["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap().to_owned()),
+            );
+            match page["next"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        let mut unique = seen.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!((seen.len(), unique.len()), (30, 30), "{sort}");
+    }
+    let cluster = accounts[0]["cluster_id"].as_str().unwrap().to_owned();
+    for (query, count) in [
+        (format!("cluster={cluster}"), 30),
+        ("flagged=false".to_owned(), 0),
+        ("level=none".to_owned(), 0),
+        ("min_risk=0.5&model=m&active_from=2026-11-06T00:00:00Z".to_owned(), 30),
+        ("model=other".to_owned(), 0),
+        ("active_to=2026-11-02T00:00:00Z".to_owned(), 0),
+    ] {
+        let (status, page, _) = send(&h.router, call("GET", &format!("/v1/accounts?{query}"), &h.analyst, None)).await;
+        assert_eq!(status, StatusCode::OK, "{query}: {page}");
+        assert_eq!(page["accounts"].as_array().unwrap().len(), count, "{query}");
+    }
+    for (query, says) in [
+        ("min_risk=2", "min_risk: 2 is not between 0 and 1"),
+        ("sort=size", "sort:"),
+        ("level=severe", "level:"),
+        ("active_from=monday", "active_from: expected an RFC 3339"),
+        ("cursor=nope", "cursor:"),
+        ("colour=red", "colour"),
+    ] {
+        let (status, error, _) = send(&h.router, call("GET", &format!("/v1/accounts?{query}"), &h.analyst, None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(says), "{query}: {error}");
+    }
+
+    // One account: its score with contributions, its flag and its cluster's.
+    let (status, farm, _) = send(&h.router, call("GET", "/v1/accounts/farm03", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{farm}");
+    assert_eq!(farm["score"]["requests"], 125);
+    assert_eq!(farm["score"]["cluster_id"], cluster.as_str());
+    assert_eq!(farm["flag"]["status"], "open");
+    assert!(farm["cluster_flag"]["reason"].as_str().unwrap().starts_with("30 of 30 linked accounts flagged"));
+    assert_eq!(farm["first_seen"], "2026-11-02T00:00:00Z");
+    assert_eq!(send(&h.router, call("GET", "/v1/accounts/nobody", &h.analyst, None)).await.0, StatusCode::NOT_FOUND);
+
+    // Its events, paged oldest first (the default window: its last seven days of activity).
+    let mut events = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/accounts/farm03/events?limit=50&cursor={c}"),
+            None => "/v1/accounts/farm03/events?limit=50".to_owned(),
+        };
+        let (status, page, _) = send(&h.router, call("GET", &path, &h.analyst, None)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        events.extend(page["events"].as_array().unwrap().iter().cloned());
+        match page["next"].as_str() {
+            Some(next) => cursor = Some(next.replace('+', "%2B")),
+            None => break,
+        }
+    }
+    assert_eq!(events.len(), 125);
+    assert!(events.windows(2).all(|w| w[0]["ts"].as_str() <= w[1]["ts"].as_str()));
+    assert_eq!(events[0]["max_tokens"], 4096);
+    assert_eq!(events[0]["client_ip"], "203.0.113.4");
+    let bounded = "/v1/accounts/farm03/events?from=2026-11-03T00:00:00Z&to=2026-11-04T00:00:00Z";
+    let (_, day, _) = send(&h.router, call("GET", bounded, &h.analyst, None)).await;
+    assert_eq!(day["events"].as_array().unwrap().len(), 25);
+
+    // Its timeline: 25 requests a day in five hours, five days.
+    let (status, timeline, _) = send(&h.router, call("GET", "/v1/accounts/farm03/timeline", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{timeline}");
+    let hours = timeline["hours"].as_array().unwrap();
+    assert_eq!(hours.len(), 25);
+    assert_eq!(hours.iter().map(|h| h["requests"].as_i64().unwrap()).sum::<i64>(), 125);
+    assert_eq!(hours[0]["hour"], "2026-11-02T00:00:00Z");
+    for (path, says) in [
+        ("/v1/accounts/farm03/timeline?from=2026-11-05T00:00:00Z&to=2026-11-01T00:00:00Z", "to: must be after from"),
+        ("/v1/accounts/farm03/timeline?from=2026-01-01T00:00:00Z&to=2026-11-01T00:00:00Z", "at most 93 days"),
+        ("/v1/accounts/farm03/timeline?limit=5", "not paged"),
+    ] {
+        let (status, error, _) = send(&h.router, call("GET", path, &h.analyst, None)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
+        assert!(error["error"]["message"].as_str().unwrap().contains(says), "{path}: {error}");
+    }
 }

@@ -177,7 +177,8 @@ impl App {
         let publishing = std::time::Instant::now();
         let mut tx = self.pool.begin().await?;
         let scores: Vec<_> = verdicts.iter().map(|v| v.score.clone()).collect();
-        audits::store_scores(&mut tx, audit.id, &scores).await?;
+        let requests: Vec<i64> = verdicts.iter().map(|v| v.requests as i64).collect();
+        audits::store_scores(&mut tx, audit.id, &scores, &requests).await?;
         if !spec.dry_run {
             self.apply_flags(&mut tx, audit.id, &candidates, &mut summary).await?;
         }

@@ -18,12 +18,15 @@
 //!   transaction;
 //! - [`App::list_flags`], [`App::flag`], [`App::change_flag`],
 //!   [`App::audit_log`]: the analysts' case workflow, every change on record;
+//! - [`App::scored_accounts`], [`App::account_profile`], [`App::account_events`],
+//!   [`App::account_timeline`]: what analysts read about accounts;
 //! - [`App::allow_account`], [`App::disallow_account`], [`App::allowlist`]:
 //!   accounts scored but never flagged, which audits read when they start.
 
 mod accounts;
 mod allowlist;
 mod audit;
+mod browse;
 mod cases;
 mod embedding;
 mod error;
@@ -38,10 +41,12 @@ use dw_store::partitions::PartitionCache;
 
 pub use accounts::AttributesImport;
 pub use audit::{AuditWindow, Detector};
+pub use browse::AccountProfile;
 pub use cases::{Actor, FlagChange};
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
+pub use dw_store::account_views::{AccountFilter, AccountSort, EventView, Hour, ScoredAccount, Seen};
 pub use dw_store::allowlist::Allowed;
 pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};

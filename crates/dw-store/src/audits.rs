@@ -223,8 +223,16 @@ pub async fn latest_window_end(
 }
 
 /// Writes an audit's scores, in the caller's publishing transaction.
-pub async fn store_scores(conn: &mut PgConnection, id: i64, scores: &[AccountScore]) -> Result<(), StoreError> {
-    for chunk in scores.chunks(5_000) {
+pub async fn store_scores(
+    conn: &mut PgConnection,
+    id: i64,
+    scores: &[AccountScore],
+    requests: &[i64],
+) -> Result<(), StoreError> {
+    if scores.len() != requests.len() {
+        return Err(StoreError::Corrupt(format!("{} scores for {} request counts", scores.len(), requests.len())));
+    }
+    for (chunk, counts) in scores.chunks(5_000).zip(requests.chunks(5_000)) {
         let accounts: Vec<&str> = chunk.iter().map(|s| s.account_id.as_str()).collect();
         let risks: Vec<f64> = chunk.iter().map(|s| s.risk).collect();
         let levels: Vec<&str> = chunk.iter().map(|s| s.level.as_str()).collect();
@@ -235,17 +243,18 @@ pub async fn store_scores(conn: &mut PgConnection, id: i64, scores: &[AccountSco
             .map(|s| serde_json::to_value(&s.top_signals).map_err(|e| StoreError::Corrupt(e.to_string())))
             .collect::<Result<_, _>>()?;
         sqlx::query!(
-            r#"INSERT INTO audit_scores (audit_id, account_id, risk, level, flagged, cluster_id, top_signals)
-               SELECT $1, a, r, l, f, c, s
-               FROM unnest($2::text[], $3::float8[], $4::text[], $5::bool[], $6::text[], $7::jsonb[])
-                    AS u(a, r, l, f, c, s)"#,
+            r#"INSERT INTO audit_scores (audit_id, account_id, risk, level, flagged, cluster_id, top_signals, requests)
+               SELECT $1, a, r, l, f, c, s, n
+               FROM unnest($2::text[], $3::float8[], $4::text[], $5::bool[], $6::text[], $7::jsonb[], $8::bigint[])
+                    AS u(a, r, l, f, c, s, n)"#,
             id,
             &accounts as &[&str],
             &risks,
             &levels as &[&str],
             &flagged,
             &clusters as &[Option<&str>],
-            &signals
+            &signals,
+            counts
         )
         .execute(&mut *conn)
         .await?;

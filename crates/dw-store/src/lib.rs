@@ -25,6 +25,7 @@
 //! the partitioned table) → [`accounts::record_activity`] → [`ingest_log::record`],
 //! all in the caller's transaction.
 
+pub mod account_views;
 pub mod accounts;
 pub mod activity;
 pub mod allowlist;

@@ -1,5 +1,6 @@
 //! The routes, one module per resource.
 
+mod accounts;
 mod allowlist;
 mod audits;
 mod events;
@@ -24,6 +25,10 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/keys/{id}", delete(keys::revoke))
         .route("/v1/audits", post(audits::create))
         .route("/v1/audits/{id}", get(audits::get))
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/{id}", get(accounts::get))
+        .route("/v1/accounts/{id}/events", get(accounts::events))
+        .route("/v1/accounts/{id}/timeline", get(accounts::timeline))
         .route("/v1/flags", get(flags::list))
         .route("/v1/flags/{id}", get(flags::get).patch(flags::patch))
         .route("/v1/audit-log", get(flags::audit_log))

@@ -1,0 +1,322 @@
+//! Accounts, for analysts: `GET /v1/accounts` (an audit's scored accounts,
+//! filtered, sorted, paged), `GET /v1/accounts/{id}` (profile, score with its
+//! contributions, flags, cluster, allowlist entry), `GET
+//! /v1/accounts/{id}/events` (paged, time-bounded) and `GET
+//! /v1/accounts/{id}/timeline` (hourly requests and tokens, for charts).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use dw_app::{AccountFilter, AccountSort, EventView, Hour, ScoredAccount};
+use dw_domain::{RiskLevel, Role};
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::auth::Caller;
+use crate::{ApiError, ApiState};
+
+const DEFAULT_PAGE: i64 = 50;
+const MAX_PAGE: i64 = 500;
+/// The longest span a timeline covers.
+const MAX_TIMELINE_DAYS: i64 = 93;
+
+fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and {MAX_PAGE}"))),
+    }
+}
+
+fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
+    value
+        .map(|v| {
+            OffsetDateTime::parse(v, &Rfc3339).map_err(|e| {
+                ApiError::BadRequest(format!(
+                    "{field}: expected an RFC 3339 timestamp such as 2026-11-02T00:00:00Z: {e}"
+                ))
+            })
+        })
+        .transpose()
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// `GET /v1/accounts` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct AccountQuery {
+    /// The audit whose scores are listed (default: the latest finished one).
+    audit: Option<i64>,
+    min_risk: Option<f64>,
+    level: Option<String>,
+    flagged: Option<bool>,
+    cluster: Option<String>,
+    model: Option<String>,
+    active_from: Option<String>,
+    active_to: Option<String>,
+    /// `risk` (default) or `requests`.
+    sort: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AccountRow {
+    account_id: String,
+    risk: f64,
+    level: String,
+    flagged: bool,
+    cluster_id: Option<String>,
+    top_signals: serde_json::Value,
+    requests: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    first_seen: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    last_seen: Option<OffsetDateTime>,
+}
+
+impl From<ScoredAccount> for AccountRow {
+    fn from(s: ScoredAccount) -> Self {
+        AccountRow {
+            account_id: s.account_id,
+            risk: s.risk,
+            level: s.level,
+            flagged: s.flagged,
+            cluster_id: s.cluster_id,
+            top_signals: s.top_signals,
+            requests: s.requests,
+            first_seen: s.first_seen,
+            last_seen: s.last_seen,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AccountPage {
+    audit_id: i64,
+    accounts: Vec<AccountRow>,
+    /// The cursor of the next page; absent on the last.
+    next: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AccountPage>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if let Some(level) = q.level.as_deref().filter(|l| l.parse::<RiskLevel>().is_err()) {
+        return Err(ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical")));
+    }
+    if let Some(risk) = q.min_risk.filter(|r| !(0.0..=1.0).contains(r)) {
+        return Err(ApiError::BadRequest(format!("min_risk: {risk} is not between 0 and 1")));
+    }
+    let sort = match q.sort.as_deref() {
+        None | Some("risk") => AccountSort::Risk,
+        Some("requests") => AccountSort::Requests,
+        Some(other) => return Err(ApiError::BadRequest(format!("sort: {other:?} is not risk or requests"))),
+    };
+    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = page_size(q.limit)?;
+    let audit_id = match q.audit {
+        Some(id) => id,
+        None => state.app().latest_audit_id().await?,
+    };
+    let filter = AccountFilter {
+        audit_id,
+        min_risk: q.min_risk,
+        level: q.level.as_deref(),
+        flagged: q.flagged,
+        cluster_id: q.cluster.as_deref(),
+        model: q.model.as_deref(),
+        active_from: instant("active_from", q.active_from.as_deref())?,
+        active_to: instant("active_to", q.active_to.as_deref())?,
+        sort,
+        after,
+        limit: limit + 1,
+    };
+    let mut accounts = state.app().scored_accounts(&filter).await?;
+    let next = (accounts.len() as i64 > limit).then(|| {
+        accounts.truncate(limit as usize);
+        let last = accounts.last().expect("a full page");
+        let value = match sort {
+            AccountSort::Risk => last.risk,
+            AccountSort::Requests => last.requests.unwrap_or(0) as f64,
+        };
+        format!("{value}:{}", last.account_id)
+    });
+    Ok(Json(AccountPage { audit_id, accounts: accounts.into_iter().map(AccountRow::from).collect(), next }))
+}
+
+fn parse_cursor(cursor: &str) -> Result<(f64, String), ApiError> {
+    let bad = || ApiError::BadRequest(format!("cursor: {cursor:?} is not a cursor this API gave (use a page's next)"));
+    let (value, id) = cursor.split_once(':').ok_or_else(bad)?;
+    let value: f64 = value.parse().map_err(|_| bad())?;
+    if !value.is_finite() || id.is_empty() {
+        return Err(bad());
+    }
+    Ok((value, id.to_owned()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ProfileQuery {
+    audit: Option<i64>,
+}
+
+/// A flag as an account's profile shows it.
+#[derive(Debug, Serialize)]
+pub(crate) struct FlagRef {
+    id: i64,
+    status: String,
+    risk: f64,
+    level: String,
+    reason: String,
+    assignee: Option<String>,
+}
+
+impl From<dw_app::Flag> for FlagRef {
+    fn from(f: dw_app::Flag) -> Self {
+        FlagRef { id: f.id, status: f.status, risk: f.risk, level: f.level, reason: f.reason, assignee: f.assignee }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ProfileBody {
+    account_id: String,
+    org_id: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    first_seen: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_seen: OffsetDateTime,
+    attributes: Option<dw_domain::AccountAttributes>,
+    audit_id: Option<i64>,
+    /// Its score in that audit, with its largest contributions; absent when
+    /// it was not active in the audit's window.
+    score: Option<AccountRow>,
+    flag: Option<FlagRef>,
+    cluster_flag: Option<FlagRef>,
+    allowlisted: Option<dw_app::Allowed>,
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ProfileBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let p = state.app().account_profile(&id, q.audit).await?;
+    Ok(Json(ProfileBody {
+        account_id: p.account_id,
+        org_id: p.seen.org_id,
+        first_seen: p.seen.first_seen,
+        last_seen: p.seen.last_seen,
+        attributes: p.attributes,
+        audit_id: p.audit_id,
+        score: p.score.map(AccountRow::from),
+        flag: p.flag.map(FlagRef::from),
+        cluster_flag: p.cluster_flag.map(FlagRef::from),
+        allowlisted: p.allowlisted,
+    }))
+}
+
+/// `from` and `to` of a time-bounded view; by default the account's last
+/// seven days of activity.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RangeQuery {
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+async fn range(state: &ApiState, id: &str, q: &RangeQuery) -> Result<(OffsetDateTime, OffsetDateTime), ApiError> {
+    let from = instant("from", q.from.as_deref())?;
+    let to = instant("to", q.to.as_deref())?;
+    let (from, to) = match (from, to) {
+        (Some(from), Some(to)) => (from, to),
+        _ => {
+            let seen = state.app().account_profile(id, None).await?.seen;
+            let to = to.unwrap_or(seen.last_seen + Duration::SECOND);
+            (from.unwrap_or(to - Duration::days(7)), to)
+        }
+    };
+    if from >= to {
+        return Err(ApiError::BadRequest("to: must be after from".into()));
+    }
+    Ok((from, to))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct EventPage {
+    #[serde(with = "time::serde::rfc3339")]
+    from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    to: OffsetDateTime,
+    events: Vec<EventView>,
+    next: Option<String>,
+}
+
+pub(crate) async fn events(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<EventPage>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = page_size(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            let bad =
+                || ApiError::BadRequest(format!("cursor: {c:?} is not a cursor this API gave (use a page's next)"));
+            let (ts, event) = c.split_once('|').ok_or_else(bad)?;
+            Ok::<_, ApiError>((OffsetDateTime::parse(ts, &Rfc3339).map_err(|_| bad())?, event.to_owned()))
+        })
+        .transpose()?;
+    let (from, to) = range(&state, &id, &q).await?;
+    let mut events = state.app().account_events(&id, from, to, after, limit + 1).await?;
+    let next = (events.len() as i64 > limit).then(|| {
+        events.truncate(limit as usize);
+        let last = events.last().expect("a full page");
+        format!("{}|{}", rfc3339(last.ts), last.event_id)
+    });
+    Ok(Json(EventPage { from, to, events, next }))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct TimelineBody {
+    #[serde(with = "time::serde::rfc3339")]
+    from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    to: OffsetDateTime,
+    hours: Vec<Hour>,
+}
+
+pub(crate) async fn timeline(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<TimelineBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    if q.limit.is_some() || q.cursor.is_some() {
+        return Err(ApiError::BadRequest("limit, cursor: a timeline is not paged; bound it with from and to".into()));
+    }
+    let (from, to) = range(&state, &id, &q).await?;
+    if to - from > Duration::days(MAX_TIMELINE_DAYS) {
+        return Err(ApiError::BadRequest(format!("to: a timeline spans at most {MAX_TIMELINE_DAYS} days")));
+    }
+    let hours = state.app().account_timeline(&id, from, to).await?;
+    Ok(Json(TimelineBody { from, to, hours }))
+}

@@ -1,0 +1,125 @@
+//! What analysts read about accounts: the scored accounts of an audit
+//! (filtered, sorted, paged), one account's profile with its score, flags and
+//! allowlist entry, its events and its hourly timeline.
+
+use dw_domain::AccountAttributes;
+use dw_store::account_views::{self, AccountFilter, EventView, Hour, ScoredAccount, Seen};
+use dw_store::allowlist::Allowed;
+use dw_store::flags::Flag;
+use time::OffsetDateTime;
+
+use crate::{App, AppError};
+
+/// Everything about one account an analyst starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountProfile {
+    /// The account.
+    pub account_id: String,
+    /// When ingest saw it first and last, and its organization.
+    pub seen: Seen,
+    /// What the provider imported about it.
+    pub attributes: Option<AccountAttributes>,
+    /// The audit its score comes from.
+    pub audit_id: Option<i64>,
+    /// Its score in that audit, when it was active in its window.
+    pub score: Option<ScoredAccount>,
+    /// Its own flag.
+    pub flag: Option<Flag>,
+    /// Its cluster's flag, when its cluster is flagged.
+    pub cluster_flag: Option<Flag>,
+    /// Its allowlist entry, when it has one.
+    pub allowlisted: Option<Allowed>,
+}
+
+impl App {
+    /// The audit analysts' views read by default: the latest finished audit
+    /// that was not a dry run. `NotFound` before the first one.
+    pub async fn latest_audit_id(&self) -> Result<i64, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        account_views::latest_audit(&mut conn)
+            .await?
+            .ok_or_else(|| AppError::NotFound("a finished audit (run one first)".into()))
+    }
+
+    /// A page of an audit's scored accounts, as the filter says.
+    pub async fn scored_accounts(&self, filter: &AccountFilter<'_>) -> Result<Vec<ScoredAccount>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(account_views::scored(&mut conn, filter).await?)
+    }
+
+    /// One account's profile, with its score in `audit` (the latest finished
+    /// audit when `None`). `NotFound` for an account no event named.
+    pub async fn account_profile(&self, account_id: &str, audit: Option<i64>) -> Result<AccountProfile, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let seen = account_views::seen(&mut conn, account_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("account {account_id:?}")))?;
+        let audit_id = match audit {
+            Some(id) => Some(id),
+            None => account_views::latest_audit(&mut conn).await?,
+        };
+        let score = match audit_id {
+            Some(id) => account_views::scored_one(&mut conn, id, account_id).await?,
+            None => None,
+        };
+        let ids = [account_id.to_owned()];
+        let selection = dw_store::activity::Selection {
+            accounts: Some(&ids),
+            ..dw_store::activity::Selection::window(seen.first_seen, seen.last_seen + time::Duration::SECOND)
+        };
+        let attributes = dw_store::attributes::for_selection(&mut conn, selection).await?.remove(account_id);
+        let mut subjects = vec![("account", account_id)];
+        if let Some(cluster) = score.as_ref().and_then(|s| s.cluster_id.as_deref()) {
+            subjects.push(("cluster", cluster));
+        }
+        let mut flags = dw_store::flags::for_subjects(&mut conn, &subjects).await?;
+        let flag = flags.remove(&("account".to_owned(), account_id.to_owned()));
+        let cluster_flag = flags.into_values().next();
+        let allowlisted = dw_store::allowlist::list(&mut conn, true, OffsetDateTime::now_utc())
+            .await?
+            .into_iter()
+            .find(|a| a.account_id == account_id);
+        Ok(AccountProfile {
+            account_id: account_id.to_owned(),
+            seen,
+            attributes,
+            audit_id,
+            score,
+            flag,
+            cluster_flag,
+            allowlisted,
+        })
+    }
+
+    /// A page of an account's events in `[from, to)`, oldest first.
+    pub async fn account_events(
+        &self,
+        account_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+        after: Option<(OffsetDateTime, String)>,
+        limit: i64,
+    ) -> Result<Vec<EventView>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        self.known(&mut conn, account_id).await?;
+        Ok(account_views::events(&mut conn, account_id, from, to, after, limit).await?)
+    }
+
+    /// An account's hourly requests and tokens in `[from, to)`.
+    pub async fn account_timeline(
+        &self,
+        account_id: &str,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Hour>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        self.known(&mut conn, account_id).await?;
+        Ok(account_views::timeline(&mut conn, account_id, from, to).await?)
+    }
+
+    async fn known(&self, conn: &mut sqlx::PgConnection, account_id: &str) -> Result<Seen, AppError> {
+        account_views::seen(conn, account_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("account {account_id:?}")))
+    }
+}

@@ -1,0 +1,258 @@
+//! What analysts read about accounts: their scores in an audit (filtered,
+//! sorted, paged), their events and their hourly timeline.
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// An account's score in an audit, with its profile.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredAccount {
+    /// The account.
+    pub account_id: String,
+    /// Its risk in the audit.
+    pub risk: f64,
+    /// Its level.
+    pub level: String,
+    /// Whether it was flagged.
+    pub flagged: bool,
+    /// Its cluster, when linked.
+    pub cluster_id: Option<String>,
+    /// Its largest contributions (`[{signal, contribution}]`).
+    pub top_signals: Value,
+    /// Its requests in the audit's window (unknown for audits published
+    /// before the count was kept).
+    pub requests: Option<i64>,
+    /// When it was first and last seen (any window).
+    pub first_seen: Option<OffsetDateTime>,
+    /// See `first_seen`.
+    pub last_seen: Option<OffsetDateTime>,
+}
+
+/// How accounts are ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountSort {
+    /// Riskiest first.
+    Risk,
+    /// Most requests first.
+    Requests,
+}
+
+/// Which accounts of an audit, and which page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountFilter<'a> {
+    /// The audit whose scores are read.
+    pub audit_id: i64,
+    /// At least this risk.
+    pub min_risk: Option<f64>,
+    /// At this level.
+    pub level: Option<&'a str>,
+    /// Flagged or not.
+    pub flagged: Option<bool>,
+    /// In this cluster.
+    pub cluster_id: Option<&'a str>,
+    /// With at least one request to this model in `[active_from, active_to)`
+    /// (the whole time when those are absent).
+    pub model: Option<&'a str>,
+    /// With at least one request at or after this instant.
+    pub active_from: Option<OffsetDateTime>,
+    /// With at least one request before this instant.
+    pub active_to: Option<OffsetDateTime>,
+    /// The order.
+    pub sort: AccountSort,
+    /// The page after this account: its sort value and id.
+    pub after: Option<(f64, String)>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+/// The latest audit that finished and was not a dry run.
+pub async fn latest_audit(conn: &mut PgConnection) -> Result<Option<i64>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT audit_id FROM audits WHERE state = 'done' AND NOT dry_run ORDER BY finished_at DESC, audit_id DESC LIMIT 1"
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// A page of an audit's scored accounts.
+pub async fn scored(conn: &mut PgConnection, f: &AccountFilter<'_>) -> Result<Vec<ScoredAccount>, StoreError> {
+    let by_requests = f.sort == AccountSort::Requests;
+    let (after_value, after_id) = f.after.clone().unzip();
+    let needs_events = f.model.is_some() || f.active_from.is_some() || f.active_to.is_some();
+    Ok(sqlx::query_as!(
+        ScoredAccount,
+        r#"SELECT s.account_id, s.risk, s.level, s.flagged, s.cluster_id, s.top_signals, s.requests,
+                  a.first_seen AS "first_seen?", a.last_seen AS "last_seen?"
+           FROM audit_scores s LEFT JOIN accounts a ON a.account_id = s.account_id
+           WHERE s.audit_id = $1
+             AND ($2::float8 IS NULL OR s.risk >= $2) AND ($3::text IS NULL OR s.level = $3)
+             AND ($4::bool IS NULL OR s.flagged = $4) AND ($5::text IS NULL OR s.cluster_id = $5)
+             AND (NOT $6 OR EXISTS (SELECT 1 FROM events e WHERE e.account_id = s.account_id
+                                    AND ($7::text IS NULL OR e.model = $7)
+                                    AND e.ts >= coalesce($8, '-infinity'::timestamptz)
+                                    AND e.ts < coalesce($9, 'infinity'::timestamptz)))
+             AND ($10::float8 IS NULL
+                  OR (CASE WHEN $11 THEN coalesce(s.requests, 0)::float8 ELSE s.risk END) < $10
+                  OR ((CASE WHEN $11 THEN coalesce(s.requests, 0)::float8 ELSE s.risk END) = $10 AND s.account_id > $12))
+           ORDER BY CASE WHEN $11 THEN coalesce(s.requests, 0)::float8 ELSE s.risk END DESC, s.account_id
+           LIMIT $13"#,
+        f.audit_id,
+        f.min_risk,
+        f.level,
+        f.flagged,
+        f.cluster_id,
+        needs_events,
+        f.model,
+        f.active_from,
+        f.active_to,
+        after_value,
+        by_requests,
+        after_id,
+        f.limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// One account's score in an audit.
+pub async fn scored_one(
+    conn: &mut PgConnection,
+    audit_id: i64,
+    account_id: &str,
+) -> Result<Option<ScoredAccount>, StoreError> {
+    Ok(sqlx::query_as!(
+        ScoredAccount,
+        r#"SELECT s.account_id, s.risk, s.level, s.flagged, s.cluster_id, s.top_signals, s.requests,
+                  a.first_seen AS "first_seen?", a.last_seen AS "last_seen?"
+           FROM audit_scores s LEFT JOIN accounts a ON a.account_id = s.account_id
+           WHERE s.audit_id = $1 AND s.account_id = $2"#,
+        audit_id,
+        account_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// An account as first seen by ingest (any window).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    /// Its organization, when events named one.
+    pub org_id: Option<String>,
+    /// Its first event.
+    pub first_seen: OffsetDateTime,
+    /// Its latest event.
+    pub last_seen: OffsetDateTime,
+}
+
+/// When an account was seen, `None` when it never was.
+pub async fn seen(conn: &mut PgConnection, account_id: &str) -> Result<Option<Seen>, StoreError> {
+    Ok(sqlx::query_as!(Seen, "SELECT org_id, first_seen, last_seen FROM accounts WHERE account_id = $1", account_id)
+        .fetch_optional(&mut *conn)
+        .await?)
+}
+
+/// One of an account's events, as an analyst reads it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct EventView {
+    /// The event id.
+    pub event_id: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub ts: OffsetDateTime,
+    /// The model asked.
+    pub model: String,
+    /// The last user message.
+    pub prompt: String,
+    /// The system prompt, when there was one.
+    pub system_prompt: Option<String>,
+    /// The answer, when logged.
+    pub completion: Option<String>,
+    /// Why the answer stopped.
+    pub finish_reason: Option<String>,
+    /// Parameters as sent.
+    pub temperature: Option<f32>,
+    /// See `temperature`.
+    pub max_tokens: Option<i32>,
+    /// See `temperature`.
+    pub n: Option<i32>,
+    /// See `temperature`.
+    pub logprobs: Option<bool>,
+    /// Token counts.
+    pub prompt_tokens: Option<i32>,
+    /// See `prompt_tokens`.
+    pub completion_tokens: Option<i32>,
+    /// The client address, as text.
+    pub client_ip: Option<String>,
+    /// The client.
+    pub user_agent: Option<String>,
+}
+
+/// A page of an account's events in `[from, to)`, oldest first, after the
+/// event `after` (its time and id).
+pub async fn events(
+    conn: &mut PgConnection,
+    account_id: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+    after: Option<(OffsetDateTime, String)>,
+    limit: i64,
+) -> Result<Vec<EventView>, StoreError> {
+    let (after_ts, after_id) = after.unzip();
+    Ok(sqlx::query_as!(
+        EventView,
+        r#"SELECT event_id, ts, model, prompt, system_prompt, completion, finish_reason, temperature, max_tokens, n,
+                  logprobs, prompt_tokens, completion_tokens, host(client_ip) AS client_ip, user_agent
+           FROM events
+           WHERE account_id = $1 AND ts >= $2 AND ts < $3
+             AND ($4::timestamptz IS NULL OR ts > $4 OR (ts = $4 AND event_id > $5))
+           ORDER BY ts, event_id LIMIT $6"#,
+        account_id,
+        from,
+        to,
+        after_ts,
+        after_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// One hour of an account's activity.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Hour {
+    /// The hour (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    pub hour: OffsetDateTime,
+    /// Requests in it.
+    pub requests: i64,
+    /// Prompt tokens (as logged).
+    pub prompt_tokens: i64,
+    /// Completion tokens (as logged).
+    pub completion_tokens: i64,
+}
+
+/// An account's hourly requests and tokens in `[from, to)`; hours without
+/// requests are left out.
+pub async fn timeline(
+    conn: &mut PgConnection,
+    account_id: &str,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Hour>, StoreError> {
+    Ok(sqlx::query_as!(
+        Hour,
+        r#"SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS "hour!", count(*) AS "requests!",
+                  coalesce(sum(prompt_tokens), 0)::bigint AS "prompt_tokens!",
+                  coalesce(sum(completion_tokens), 0)::bigint AS "completion_tokens!"
+           FROM events WHERE account_id = $1 AND ts >= $2 AND ts < $3
+           GROUP BY 1 ORDER BY 1"#,
+        account_id,
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
