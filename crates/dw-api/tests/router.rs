@@ -687,13 +687,35 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     );
     assert_eq!(send(&h.router, call("PATCH", &path, &h.ingest, confirm)).await.0, StatusCode::FORBIDDEN);
 
+    // The case file, in three formats, each an attachment; exporting is on record.
+    for (format, media) in [("json", "application/json"), ("csv", "text/csv"), ("html", "text/html")] {
+        let export = call("GET", &format!("{path}/export?format={format}"), &h.analyst, None);
+        let (status, body, headers) = send(&h.router, export).await;
+        assert_eq!(status, StatusCode::OK, "{format}: {body}");
+        assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with(media), "{format}");
+        assert_eq!(
+            headers[header::CONTENT_DISPOSITION].to_str().unwrap(),
+            format!("attachment; filename=\"case-{id}.{format}\"")
+        );
+        let text = if format == "json" { body.to_string() } else { body.as_str().unwrap().to_owned() };
+        assert!(text.contains("payments match"), "{format}: the decision note is in the file");
+        assert!(text.contains("Write task number"), "{format}: example prompts are in the file");
+    }
+    let (_, json_case, _) = send(&h.router, call("GET", &format!("{path}/export"), &h.analyst, None)).await;
+    assert!(!json_case["examples"].as_array().unwrap().is_empty());
+    assert_eq!(json_case["flag"]["status"], "confirmed");
+    let (status, error, _) = send(&h.router, call("GET", &format!("{path}/export?format=pdf"), &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(error["error"]["message"].as_str().unwrap().contains("format: \"pdf\" is not json, csv or html"));
+
     // The audit log, for admins: every change with who, before and after; refused ones are not there.
     let log_path = format!("/v1/audit-log?target=flag:{id}");
     assert_eq!(send(&h.router, call("GET", &log_path, &h.analyst, None)).await.0, StatusCode::FORBIDDEN);
     let (status, log, _) = send(&h.router, call("GET", &log_path, &h.admin, None)).await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let entries = log["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 3, "{log}");
+    assert_eq!(entries.len(), 3 + 4, "three changes and four exports: {log}");
+    assert_eq!(entries[6]["action"], "flag.export");
     assert!(entries[0]["actor"].as_str().unwrap().ends_with(" analyst key"), "{}", entries[0]);
     assert_eq!(entries[0]["role"], "analyst");
     assert_eq!(entries[0]["before"], json!({"status": "open", "assignee": null}));
@@ -704,7 +726,7 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     assert_eq!(first["entries"][0]["action"], "key.create");
     let after = first["next_after"].as_i64().unwrap();
     let (_, rest, _) = send(&h.router, call("GET", &format!("/v1/audit-log?after={after}"), &h.admin, None)).await;
-    assert_eq!(rest["entries"].as_array().unwrap().len(), 1 + 3, "the third key, then the three flag changes");
+    assert_eq!(rest["entries"].as_array().unwrap().len(), 1 + 3 + 4, "the third key, three flag changes, four exports");
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

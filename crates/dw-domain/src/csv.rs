@@ -7,6 +7,13 @@ pub fn field(text: &str) -> String {
     if text.contains([',', '"', '\n', '\r']) { format!("\"{}\"", text.replace('"', "\"\"")) } else { text.to_owned() }
 }
 
+/// A field that a spreadsheet will show as text, never run as a formula:
+/// text opening with `=`, `+`, `-`, `@`, a tab or a carriage return gets a
+/// leading apostrophe (OWASP's advice against CSV injection), then [`field`].
+pub fn safe_field(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) { field(&format!("'{text}")) } else { field(text) }
+}
+
 /// Splits one line into its fields, unquoting them; `Err` names the 1-based
 /// column where quoting is broken.
 pub fn split_record(line: &str) -> Result<Vec<String>, String> {
@@ -62,6 +69,16 @@ mod tests {
         let line = fields.iter().map(|f| field(f)).collect::<Vec<_>>().join(",");
         assert_eq!(line, "plain,\"with,comma\",\"with \"\"quote\"\"\",");
         assert_eq!(split_record(&line).unwrap(), fields);
+    }
+
+    #[test]
+    fn formulas_are_defused_and_plain_text_is_not() {
+        assert_eq!(safe_field("=HYPERLINK(\"http://x\",\"y\")"), "\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\"");
+        for text in ["+1+1", "-2+3", "@SUM(A1)", "\tcmd", "\r=1"] {
+            assert!(safe_field(text).trim_start_matches('"').starts_with('\''), "{text}");
+        }
+        assert_eq!(safe_field("a prompt, with a comma"), "\"a prompt, with a comma\"");
+        assert_eq!(safe_field("0.75"), "0.75");
     }
 
     #[test]

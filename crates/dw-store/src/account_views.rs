@@ -256,3 +256,22 @@ pub async fn timeline(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// Some of an account's events by id (those that exist), oldest first.
+pub async fn events_by_id(
+    conn: &mut PgConnection,
+    account_id: &str,
+    event_ids: &[String],
+) -> Result<Vec<EventView>, StoreError> {
+    Ok(sqlx::query_as!(
+        EventView,
+        r#"SELECT event_id, ts, model, prompt, system_prompt, completion, finish_reason, temperature, max_tokens, n,
+                  logprobs, prompt_tokens, completion_tokens, host(client_ip) AS client_ip, user_agent
+           FROM events WHERE account_id = $1 AND event_id = ANY($2)
+           ORDER BY ts, event_id"#,
+        account_id,
+        event_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -242,6 +242,44 @@ pub(crate) async fn patch(
     Ok(Json(flag_body(flag, history)))
 }
 
+/// `GET /v1/flags/{id}/export` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ExportQuery {
+    /// `json` (default), `csv` or `html`.
+    format: Option<String>,
+}
+
+/// A flag's case file, as an attachment (`case-<id>.<format>`).
+pub(crate) async fn export(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let format = match q.format.as_deref() {
+        None => dw_app::CaseFormat::Json,
+        Some(name) => dw_app::CaseFormat::parse(name)
+            .ok_or_else(|| ApiError::BadRequest(format!("format: {name:?} is not json, csv or html")))?,
+    };
+    let parsed = flag_id(&id)?;
+    let case = state.app().case_file(parsed, format, &caller.actor()).await?;
+    let disposition = format!("attachment; filename=\"case-{parsed}.{}\"", format.extension());
+    Ok((
+        [
+            (header::CONTENT_TYPE, format.media_type().to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".to_owned()),
+        ],
+        case.render(format),
+    )
+        .into_response())
+}
+
 /// `GET /v1/audit-log` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

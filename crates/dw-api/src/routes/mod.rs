@@ -31,6 +31,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/accounts/{id}/timeline", get(accounts::timeline))
         .route("/v1/flags", get(flags::list))
         .route("/v1/flags/{id}", get(flags::get).patch(flags::patch))
+        .route("/v1/flags/{id}/export", get(flags::export))
         .route("/v1/audit-log", get(flags::audit_log))
         .route("/v1/allowlist", get(allowlist::list).post(allowlist::add))
         .route("/v1/allowlist/{account_id}", delete(allowlist::remove))
