@@ -13,6 +13,7 @@
 //! - `GET /v1/schema/event`: any key;
 //! - `GET /v1/ingests`, `POST /v1/audits`, `GET /v1/audits/{id}`: `analyst` keys;
 //! - `GET /v1/accounts`, `GET /v1/accounts/{id}`, `.../events`, `.../timeline`,
+//!   `GET /v1/clusters`, `GET /v1/clusters/{id}`,
 //!   `GET /v1/flags`, `GET|PATCH /v1/flags/{id}`, `GET /v1/allowlist`: `analyst` keys;
 //! - `GET|POST /v1/keys`, `DELETE /v1/keys/{id}`, `GET /v1/audit-log`,
 //!   `POST /v1/allowlist`, `DELETE /v1/allowlist/{account_id}`: `admin` keys.

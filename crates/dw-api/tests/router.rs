@@ -833,6 +833,22 @@ async fn analysts_list_filter_and_page_accounts_and_read_their_profile_events_an
         assert!(error["error"]["message"].as_str().unwrap().contains(says), "{query}: {error}");
     }
 
+    // Clusters: why the members are linked, their combined volume and signals.
+    let (status, clusters, _) = send(&h.router, call("GET", "/v1/clusters?flagged=true", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{clusters}");
+    let listed = &clusters["clusters"][0];
+    assert_eq!((listed["members"].as_i64(), listed["flagged_members"].as_i64()), (Some(30), Some(30)));
+    assert_eq!(listed["requests"], 30 * 125);
+    assert!(listed["reason"].as_str().unwrap().starts_with("30 accounts sending from 203.0.113.0/24"), "{listed}");
+    assert_eq!(listed["flag_status"], "open");
+    let (status, detail, _) = send(&h.router, call("GET", &format!("/v1/clusters/{cluster}"), &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert_eq!(detail["members"].as_array().unwrap().len(), 30);
+    assert_eq!(detail["signals"][0]["members"], 30, "{}", detail["signals"]);
+    assert_eq!(send(&h.router, call("GET", "/v1/clusters/c-nope", &h.analyst, None)).await.0, StatusCode::NOT_FOUND);
+    let (status, _, _) = send(&h.router, call("GET", "/v1/clusters?cursor=x", &h.analyst, None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
     // One account: its score with contributions, its flag and its cluster's.
     let (status, farm, _) = send(&h.router, call("GET", "/v1/accounts/farm03", &h.analyst, None)).await;
     assert_eq!(status, StatusCode::OK, "{farm}");

@@ -3,7 +3,7 @@
 //! allowlist entry, its events and its hourly timeline.
 
 use dw_domain::AccountAttributes;
-use dw_store::account_views::{self, AccountFilter, EventView, Hour, ScoredAccount, Seen};
+use dw_store::account_views::{self, AccountFilter, AccountSort, ClusterView, EventView, Hour, ScoredAccount, Seen};
 use dw_store::allowlist::Allowed;
 use dw_store::flags::Flag;
 use time::OffsetDateTime;
@@ -31,7 +31,73 @@ pub struct AccountProfile {
     pub allowlisted: Option<Allowed>,
 }
 
+/// A cluster with its members and what drives their scores.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterDetail {
+    /// The audit it was found in.
+    pub audit_id: i64,
+    /// Its numbers and reason.
+    pub cluster: ClusterView,
+    /// Its members, riskiest first.
+    pub members: Vec<ScoredAccount>,
+    /// The signals among the members' largest contributions: name, how many
+    /// members have it there, their mean contribution; most common first.
+    pub signals: Vec<(String, usize, f64)>,
+}
+
 impl App {
+    /// A page of an audit's clusters, largest first.
+    pub async fn clusters(
+        &self,
+        audit_id: i64,
+        flagged_only: bool,
+        after: Option<(i64, String)>,
+        limit: i64,
+    ) -> Result<Vec<ClusterView>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(account_views::clusters(&mut conn, audit_id, flagged_only, after, limit).await?)
+    }
+
+    /// One cluster of an audit (the latest finished one when `None`) with its
+    /// members and their signals. `NotFound` when the audit found no such cluster.
+    pub async fn cluster_detail(&self, cluster_id: &str, audit: Option<i64>) -> Result<ClusterDetail, AppError> {
+        let audit_id = match audit {
+            Some(id) => id,
+            None => self.latest_audit_id().await?,
+        };
+        let mut conn = self.pool.acquire().await?;
+        let cluster = account_views::cluster(&mut conn, audit_id, cluster_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("cluster {cluster_id:?} in audit {audit_id}")))?;
+        let filter = AccountFilter {
+            audit_id,
+            min_risk: None,
+            level: None,
+            flagged: None,
+            cluster_id: Some(cluster_id),
+            model: None,
+            active_from: None,
+            active_to: None,
+            sort: AccountSort::Risk,
+            after: None,
+            limit: i64::MAX,
+        };
+        let members = account_views::scored(&mut conn, &filter).await?;
+        let mut by_signal: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+        for m in &members {
+            for top in m.top_signals.as_array().into_iter().flatten() {
+                let (Some(name), Some(c)) = (top["signal"].as_str(), top["contribution"].as_f64()) else { continue };
+                let entry = by_signal.entry(name.to_owned()).or_default();
+                entry.0 += 1;
+                entry.1 += c;
+            }
+        }
+        let mut signals: Vec<(String, usize, f64)> =
+            by_signal.into_iter().map(|(name, (n, sum))| (name, n, sum / n as f64)).collect();
+        signals.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0)));
+        Ok(ClusterDetail { audit_id, cluster, members, signals })
+    }
+
     /// The audit analysts' views read by default: the latest finished audit
     /// that was not a dry run. `NotFound` before the first one.
     pub async fn latest_audit_id(&self) -> Result<i64, AppError> {

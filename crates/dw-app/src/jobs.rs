@@ -179,6 +179,11 @@ impl App {
         let scores: Vec<_> = verdicts.iter().map(|v| v.score.clone()).collect();
         let requests: Vec<i64> = verdicts.iter().map(|v| v.requests as i64).collect();
         audits::store_scores(&mut tx, audit.id, &scores, &requests).await?;
+        let clusters: std::collections::BTreeMap<String, String> = verdicts
+            .iter()
+            .filter_map(|v| Some((v.score.cluster_id.clone()?, v.link_reason.clone().unwrap_or_default())))
+            .collect();
+        audits::store_clusters(&mut tx, audit.id, &clusters.into_iter().collect::<Vec<_>>()).await?;
         if !spec.dry_run {
             self.apply_flags(&mut tx, audit.id, &candidates, &mut summary).await?;
         }

@@ -42,13 +42,13 @@ use dw_store::partitions::PartitionCache;
 
 pub use accounts::AttributesImport;
 pub use audit::{AuditWindow, Detector};
-pub use browse::AccountProfile;
+pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{CaseFile, CaseFormat};
 pub use cases::{Actor, FlagChange};
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
-pub use dw_store::account_views::{AccountFilter, AccountSort, EventView, Hour, ScoredAccount, Seen};
+pub use dw_store::account_views::{AccountFilter, AccountSort, ClusterView, EventView, Hour, ScoredAccount, Seen};
 pub use dw_store::allowlist::Allowed;
 pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};

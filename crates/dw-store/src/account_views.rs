@@ -275,3 +275,84 @@ pub async fn events_by_id(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// A cluster an audit found, with its members' combined numbers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClusterView {
+    /// The cluster.
+    pub cluster_id: String,
+    /// What its members share, in words.
+    pub reason: String,
+    /// How many accounts.
+    pub members: i64,
+    /// How many of them flagged.
+    pub flagged: i64,
+    /// Its members' requests in the audit's window.
+    pub requests: i64,
+    /// Its riskiest member's risk.
+    pub max_risk: f64,
+    /// Its members' mean risk.
+    pub mean_risk: f64,
+    /// Its flag's id and status, when flagged.
+    pub flag_id: Option<i64>,
+    /// See `flag_id`.
+    pub flag_status: Option<String>,
+}
+
+/// An audit's clusters, largest first (then by id), at most `limit`, after
+/// the cluster `after` (its size and id); only those with a flagged member
+/// when `flagged_only`.
+pub async fn clusters(
+    conn: &mut PgConnection,
+    audit_id: i64,
+    flagged_only: bool,
+    after: Option<(i64, String)>,
+    limit: i64,
+) -> Result<Vec<ClusterView>, StoreError> {
+    let (after_size, after_id) = after.unzip();
+    Ok(sqlx::query_as!(
+        ClusterView,
+        r#"WITH c AS (
+               SELECT k.cluster_id, k.reason, count(*) AS members, count(*) FILTER (WHERE s.flagged) AS flagged,
+                      coalesce(sum(s.requests), 0)::bigint AS requests, max(s.risk) AS max_risk, avg(s.risk) AS mean_risk
+               FROM audit_clusters k JOIN audit_scores s ON s.audit_id = k.audit_id AND s.cluster_id = k.cluster_id
+               WHERE k.audit_id = $1
+               GROUP BY k.cluster_id, k.reason)
+           SELECT c.cluster_id, c.reason, c.members AS "members!", c.flagged AS "flagged!", c.requests AS "requests!",
+                  c.max_risk AS "max_risk!", c.mean_risk AS "mean_risk!",
+                  f.flag_id AS "flag_id?", f.status AS "flag_status?"
+           FROM c LEFT JOIN flags f ON f.subject_kind = 'cluster' AND f.subject_id = c.cluster_id
+           WHERE (NOT $2 OR c.flagged > 0)
+             AND ($3::bigint IS NULL OR c.members < $3 OR (c.members = $3 AND c.cluster_id > $4))
+           ORDER BY c.members DESC, c.cluster_id LIMIT $5"#,
+        audit_id,
+        flagged_only,
+        after_size,
+        after_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// One cluster of an audit, `None` when the audit found no such cluster.
+pub async fn cluster(
+    conn: &mut PgConnection,
+    audit_id: i64,
+    cluster_id: &str,
+) -> Result<Option<ClusterView>, StoreError> {
+    Ok(sqlx::query_as!(
+        ClusterView,
+        r#"SELECT k.cluster_id, k.reason, count(*) AS "members!", count(*) FILTER (WHERE s.flagged) AS "flagged!",
+                  coalesce(sum(s.requests), 0)::bigint AS "requests!", max(s.risk) AS "max_risk!",
+                  avg(s.risk) AS "mean_risk!", max(f.flag_id) AS "flag_id?", max(f.status) AS "flag_status?"
+           FROM audit_clusters k JOIN audit_scores s ON s.audit_id = k.audit_id AND s.cluster_id = k.cluster_id
+           LEFT JOIN flags f ON f.subject_kind = 'cluster' AND f.subject_id = k.cluster_id
+           WHERE k.audit_id = $1 AND k.cluster_id = $2
+           GROUP BY k.cluster_id, k.reason"#,
+        audit_id,
+        cluster_id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}

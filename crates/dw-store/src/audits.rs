@@ -262,6 +262,23 @@ pub async fn store_scores(
     Ok(())
 }
 
+/// Writes the clusters an audit found, with their reasons, in the caller's
+/// publishing transaction.
+pub async fn store_clusters(conn: &mut PgConnection, id: i64, clusters: &[(String, String)]) -> Result<(), StoreError> {
+    let ids: Vec<&str> = clusters.iter().map(|c| c.0.as_str()).collect();
+    let reasons: Vec<&str> = clusters.iter().map(|c| c.1.as_str()).collect();
+    sqlx::query!(
+        r#"INSERT INTO audit_clusters (audit_id, cluster_id, reason)
+           SELECT $1, c, r FROM unnest($2::text[], $3::text[]) AS u(c, r)"#,
+        id,
+        &ids as &[&str],
+        &reasons as &[&str]
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// An audit's stored scores, by account.
 pub async fn scores(conn: &mut PgConnection, id: i64) -> Result<Vec<AccountScore>, StoreError> {
     let rows = sqlx::query!(

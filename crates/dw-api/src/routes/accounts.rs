@@ -20,7 +20,7 @@ const MAX_PAGE: i64 = 500;
 /// The longest span a timeline covers.
 const MAX_TIMELINE_DAYS: i64 = 93;
 
-fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
+pub(super) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),

@@ -3,6 +3,7 @@
 mod accounts;
 mod allowlist;
 mod audits;
+mod clusters;
 mod events;
 mod flags;
 mod health;
@@ -29,6 +30,8 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/accounts/{id}", get(accounts::get))
         .route("/v1/accounts/{id}/events", get(accounts::events))
         .route("/v1/accounts/{id}/timeline", get(accounts::timeline))
+        .route("/v1/clusters", get(clusters::list))
+        .route("/v1/clusters/{id}", get(clusters::get))
         .route("/v1/flags", get(flags::list))
         .route("/v1/flags/{id}", get(flags::get).patch(flags::patch))
         .route("/v1/flags/{id}/export", get(flags::export))

@@ -1,0 +1,137 @@
+//! Clusters of linked accounts, for analysts: `GET /v1/clusters` (an
+//! audit's clusters, largest first, paged) and `GET /v1/clusters/{id}` (its
+//! members, why they are linked, their combined volume and signals).
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use dw_app::ClusterView;
+use dw_domain::Role;
+use serde::{Deserialize, Serialize};
+
+use super::accounts::{AccountRow, page_size};
+use crate::auth::Caller;
+use crate::{ApiError, ApiState};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ClusterQuery {
+    /// The audit (default: the latest finished one).
+    audit: Option<i64>,
+    /// Only clusters with a flagged member.
+    #[serde(default)]
+    flagged: bool,
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ClusterRow {
+    cluster_id: String,
+    /// What the members share, in words.
+    reason: String,
+    members: i64,
+    flagged_members: i64,
+    requests: i64,
+    max_risk: f64,
+    mean_risk: f64,
+    flag_id: Option<i64>,
+    flag_status: Option<String>,
+}
+
+impl From<ClusterView> for ClusterRow {
+    fn from(c: ClusterView) -> Self {
+        ClusterRow {
+            cluster_id: c.cluster_id,
+            reason: c.reason,
+            members: c.members,
+            flagged_members: c.flagged,
+            requests: c.requests,
+            max_risk: c.max_risk,
+            mean_risk: c.mean_risk,
+            flag_id: c.flag_id,
+            flag_status: c.flag_status,
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ClusterPage {
+    audit_id: i64,
+    clusters: Vec<ClusterRow>,
+    next: Option<String>,
+}
+
+pub(crate) async fn list(
+    State(state): State<ApiState>,
+    caller: Caller,
+    query: Result<Query<ClusterQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClusterPage>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let limit = page_size(q.limit)?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(|c| {
+            let bad =
+                || ApiError::BadRequest(format!("cursor: {c:?} is not a cursor this API gave (use a page's next)"));
+            let (size, id) = c.split_once(':').ok_or_else(bad)?;
+            Ok::<_, ApiError>((size.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
+        })
+        .transpose()?;
+    let audit_id = match q.audit {
+        Some(id) => id,
+        None => state.app().latest_audit_id().await?,
+    };
+    let mut clusters = state.app().clusters(audit_id, q.flagged, after, limit + 1).await?;
+    let next = (clusters.len() as i64 > limit).then(|| {
+        clusters.truncate(limit as usize);
+        let last = clusters.last().expect("a full page");
+        format!("{}:{}", last.members, last.cluster_id)
+    });
+    Ok(Json(ClusterPage { audit_id, clusters: clusters.into_iter().map(ClusterRow::from).collect(), next }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DetailQuery {
+    audit: Option<i64>,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct SignalRow {
+    signal: String,
+    /// Members with it among their largest contributions.
+    members: usize,
+    mean_contribution: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct ClusterBody {
+    audit_id: i64,
+    #[serde(flatten)]
+    cluster: ClusterRow,
+    members: Vec<AccountRow>,
+    signals: Vec<SignalRow>,
+}
+
+pub(crate) async fn get(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    query: Result<Query<DetailQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<ClusterBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let detail = state.app().cluster_detail(&id, q.audit).await?;
+    Ok(Json(ClusterBody {
+        audit_id: detail.audit_id,
+        cluster: detail.cluster.into(),
+        members: detail.members.into_iter().map(AccountRow::from).collect(),
+        signals: detail
+            .signals
+            .into_iter()
+            .map(|(signal, members, mean_contribution)| SignalRow { signal, members, mean_contribution })
+            .collect(),
+    }))
+}
