@@ -133,3 +133,58 @@ impl App {
         Ok(audit_log::page(&mut conn, after, target, limit).await?)
     }
 }
+
+/// One analyst decision as a label for re-fitting and evaluating the
+/// detector (the evaluator's labels format: `account_id,label,kind,campaign`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecisionLabel {
+    /// The account.
+    pub account_id: String,
+    /// True when confirmed as extraction, false when dismissed.
+    pub extraction: bool,
+    /// `analyst_confirmed` or `analyst_dismissed`, and whether it came from the
+    /// account's own flag or its cluster's (`…_cluster`).
+    pub kind: String,
+    /// The cluster, for a decision on a cluster's flag (its members are one campaign).
+    pub campaign: Option<String>,
+}
+
+impl App {
+    /// Every analyst decision (confirmed or dismissed flags) as labels, one
+    /// per account, by account: a decision on an account's own flag wins
+    /// over one on its cluster's; a cluster's decision labels each member
+    /// its evidence lists.
+    pub async fn decision_labels(&self) -> Result<Vec<DecisionLabel>, AppError> {
+        let mut labels: std::collections::BTreeMap<String, DecisionLabel> = Default::default();
+        for status in [Status::Confirmed, Status::Dismissed] {
+            let filter = FlagFilter { status: Some(status.as_str()), limit: i64::MAX, ..FlagFilter::default() };
+            for flag in self.find_flags(&filter).await? {
+                let extraction = status == Status::Confirmed;
+                let decided = if extraction { "analyst_confirmed" } else { "analyst_dismissed" };
+                if flag.subject_kind == "account" {
+                    labels.insert(
+                        flag.subject_id.clone(),
+                        DecisionLabel { account_id: flag.subject_id, extraction, kind: decided.into(), campaign: None },
+                    );
+                    continue;
+                }
+                let members = flag.evidence["members"].as_array().cloned().unwrap_or_default();
+                for member in members.iter().filter_map(|m| m["account_id"].as_str()) {
+                    let own = labels.get(member).is_some_and(|l| l.campaign.is_none());
+                    if !own {
+                        labels.insert(
+                            member.to_owned(),
+                            DecisionLabel {
+                                account_id: member.to_owned(),
+                                extraction,
+                                kind: format!("{decided}_cluster"),
+                                campaign: Some(flag.subject_id.clone()),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        Ok(labels.into_values().collect())
+    }
+}

@@ -44,7 +44,7 @@ pub use accounts::AttributesImport;
 pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{CaseFile, CaseFormat};
-pub use cases::{Actor, FlagChange};
+pub use cases::{Actor, DecisionLabel, FlagChange};
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;

@@ -318,3 +318,29 @@ async fn allowlisted_accounts_are_scored_but_not_flagged_while_their_entry_is_in
     assert_eq!(log[1].before.as_ref().unwrap()["reason"], "evaluation partner");
     assert!(log[1].after.is_none());
 }
+
+/// Analysts' decisions come back as labels: an account's own decision wins
+/// over its cluster's, and a cluster's decision labels every member.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn decisions_become_labels_for_refitting(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    seed(&app).await;
+    audit(&app, false).await;
+    let flags = app.list_flags(None, 100).await.unwrap();
+    let of = |subject: &str| flags.iter().find(|f| f.subject_id == subject).unwrap().id;
+    let cluster = flags.iter().find(|f| f.subject_kind == "cluster").unwrap();
+    app.change_flag(of("farm03"), &to(FlagStatus::Confirmed, None), &analyst()).await.unwrap();
+    app.change_flag(of("farm05"), &to(FlagStatus::Dismissed, Some("test account")), &analyst()).await.unwrap();
+    app.change_flag(cluster.id, &to(FlagStatus::Dismissed, None), &analyst()).await.unwrap();
+    let labels = app.decision_labels().await.unwrap();
+    assert_eq!(labels.len(), 30, "the cluster's thirty members, two of them by their own decision");
+    let find = |account: &str| labels.iter().find(|l| l.account_id == account).unwrap();
+    assert_eq!((find("farm03").extraction, find("farm03").kind.as_str()), (true, "analyst_confirmed"));
+    assert_eq!((find("farm05").extraction, find("farm05").campaign.as_deref()), (false, None));
+    let member = find("farm07");
+    assert_eq!(
+        (member.kind.as_str(), member.campaign.as_deref()),
+        ("analyst_dismissed_cluster", Some(cluster.subject_id.as_str()))
+    );
+    assert!(labels.iter().all(|l| l.account_id != "person"));
+}

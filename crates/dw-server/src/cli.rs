@@ -206,6 +206,12 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Flags and analysts' decisions.
+    Flags {
+        /// The flags command.
+        #[command(subcommand)]
+        command: FlagsCommand,
+    },
     /// The task-instruction classifier.
     Classifier {
         /// The classifier command.
@@ -316,6 +322,19 @@ pub enum KeysCommand {
     Revoke {
         /// Key id or prefix.
         key: String,
+    },
+}
+
+/// `distillwatch flags ...`
+#[derive(Debug, Subcommand)]
+pub enum FlagsCommand {
+    /// Write analysts' decisions (confirmed and dismissed flags) as labels
+    /// (`account_id,label,kind,campaign`, the evaluator's format) for
+    /// evaluating and re-fitting the detector on real cases.
+    Labels {
+        /// The CSV file to write (`-` for stdout).
+        #[arg(long)]
+        output: PathBuf,
     },
 }
 
@@ -464,6 +483,32 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         Command::Weights { command: WeightsCommand::Fit { data, seeds, scale, out, report } } => {
             let args = crate::fit_weights::FitArgs { data, seeds, scale, out, report };
             crate::fit_weights::fit_weights(&settings, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Flags { command: FlagsCommand::Labels { output } } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let labels = app.decision_labels().await;
+            db.close().await?;
+            let labels = labels?;
+            let mut text = String::from("account_id,label,kind,campaign\n");
+            for l in &labels {
+                use dw_domain::csv::safe_field;
+                text.push_str(&format!(
+                    "{},{},{},{}\n",
+                    safe_field(&l.account_id),
+                    u8::from(l.extraction),
+                    l.kind,
+                    safe_field(l.campaign.as_deref().unwrap_or(""))
+                ));
+            }
+            if output.as_os_str() == "-" {
+                print!("{text}");
+            } else {
+                std::fs::write(&output, text).with_context(|| format!("cannot write {}", output.display()))?;
+            }
+            let confirmed = labels.iter().filter(|l| l.extraction).count();
+            eprintln!("wrote {} labels ({confirmed} confirmed, {} dismissed)", labels.len(), labels.len() - confirmed);
             Ok(ExitCode::SUCCESS)
         }
         Command::Accounts { command: AccountsCommand::Import { file } } => {
