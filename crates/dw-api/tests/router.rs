@@ -708,6 +708,11 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error["error"]["message"].as_str().unwrap().contains("format: \"pdf\" is not json, csv or html"));
 
+    // Dashboards see flags by status and level on /metrics.
+    let (status, metrics, _) = send(&h.router, Request::get("/metrics").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(metrics.as_str().unwrap().contains("distillwatch_flags{status=\"confirmed\",level=\""), "{metrics}");
+
     // The audit log, for admins: every change with who, before and after; refused ones are not there.
     let log_path = format!("/v1/audit-log?target=flag:{id}");
     assert_eq!(send(&h.router, call("GET", &log_path, &h.analyst, None)).await.0, StatusCode::FORBIDDEN);

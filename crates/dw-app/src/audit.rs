@@ -196,6 +196,13 @@ impl App {
         let signals_done = started.elapsed();
         let config = self.detect_config_now(&mut conn).await?;
         let verdicts = dw_detect::score_population(accounts, &config, dw_detect::Weights::builtin());
+        for (stage, took) in [
+            ("embed_sample", embedded),
+            ("stream_and_signals", signals_done - embedded),
+            ("scoring_and_linking", started.elapsed() - signals_done),
+        ] {
+            metrics::histogram!("distillwatch_audit_stage_seconds", "stage" => stage).record(took.as_secs_f64());
+        }
         tracing::debug!(
             embed_sample_ms = embedded.as_millis() as u64,
             stream_and_signals_ms = (signals_done - embedded).as_millis() as u64,

@@ -121,6 +121,12 @@ impl App {
         Ok(Some((flag, history)))
     }
 
+    /// How many flags there are of each status and level (for dashboards).
+    pub async fn flag_counts(&self) -> Result<Vec<(String, String, i64)>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(dw_store::flags::counts(&mut conn).await?)
+    }
+
     /// The audit log after entry `after`, oldest first, at most `limit`
     /// entries, optionally about one target (`flag:12`).
     pub async fn audit_log(

@@ -58,6 +58,7 @@ impl App {
             for chunk in keys.chunks(job.chunk.max(1)) {
                 let texts = embeddings::texts(&mut conn, chunk, field).await?;
                 let started = std::time::Instant::now();
+                metrics::gauge!("distillwatch_embed_queue_depth").set(handle.queued() as f64);
                 let vectors = handle.embed_waiting(texts).await?;
                 metrics::histogram!("distillwatch_embed_chunk_seconds").record(started.elapsed().as_secs_f64());
                 metrics::counter!("distillwatch_embedded_texts_total", "field" => field.as_str())

@@ -201,6 +201,9 @@ impl App {
         ] {
             metrics::counter!("distillwatch_flag_actions_total", "action" => action).increment(count as u64);
         }
+        metrics::histogram!("distillwatch_audit_stage_seconds", "stage" => "publishing")
+            .record(publishing.elapsed().as_secs_f64());
+        metrics::counter!("distillwatch_accounts_scored_total").increment(summary.accounts as u64);
         tracing::info!(
             audit_id = audit.id,
             accounts = summary.accounts,

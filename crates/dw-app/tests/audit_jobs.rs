@@ -332,6 +332,10 @@ async fn decisions_become_labels_for_refitting(pool: PgPool) {
     app.change_flag(of("farm03"), &to(FlagStatus::Confirmed, None), &analyst()).await.unwrap();
     app.change_flag(of("farm05"), &to(FlagStatus::Dismissed, Some("test account")), &analyst()).await.unwrap();
     app.change_flag(cluster.id, &to(FlagStatus::Dismissed, None), &analyst()).await.unwrap();
+    // Dashboards count flags by status and level.
+    let counts = app.flag_counts().await.unwrap();
+    let of_status = |status: &str| counts.iter().filter(|c| c.0 == status).map(|c| c.2).sum::<i64>();
+    assert_eq!((of_status("confirmed"), of_status("dismissed"), of_status("open")), (1, 2, 28));
     let labels = app.decision_labels().await.unwrap();
     assert_eq!(labels.len(), 30, "the cluster's thirty members, two of them by their own decision");
     let find = |account: &str| labels.iter().find(|l| l.account_id == account).unwrap();

@@ -60,6 +60,11 @@ impl EmbedHandle {
         self.jobs.capacity()
     }
 
+    /// Jobs waiting in the queue right now.
+    pub fn queued(&self) -> usize {
+        self.jobs.max_capacity() - self.jobs.capacity()
+    }
+
     /// Embeds `texts`; [`EmbedError::Overloaded`] when the queue is full.
     pub async fn embed(&self, texts: Vec<String>) -> Result<Vec<Vec<f32>>, EmbedError> {
         let (reply, answer) = oneshot::channel();

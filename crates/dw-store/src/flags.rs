@@ -286,6 +286,14 @@ pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Ve
     .await?)
 }
 
+/// How many flags there are of each status and level.
+pub async fn counts(conn: &mut PgConnection) -> Result<Vec<(String, String, i64)>, StoreError> {
+    let rows = sqlx::query!(r#"SELECT status, level, count(*) AS "n!" FROM flags GROUP BY status, level"#)
+        .fetch_all(&mut *conn)
+        .await?;
+    Ok(rows.into_iter().map(|r| (r.status, r.level, r.n)).collect())
+}
+
 /// A flag's history, oldest first.
 pub async fn history_of(conn: &mut PgConnection, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
     Ok(sqlx::query_as!(

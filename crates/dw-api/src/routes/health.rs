@@ -29,7 +29,7 @@ pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     }
 }
 
-/// Prometheus text exposition. Pool gauges are sampled at scrape time.
+/// Prometheus text exposition. Pool gauges and flag counts are sampled at scrape time.
 pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let pool = state.app().pool();
     let idle = pool.num_idle() as f64;
@@ -39,5 +39,23 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     metrics::gauge!("distillwatch_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
     let available = state.ingest_slots.available_permits() as f64;
     metrics::gauge!("distillwatch_ingest_slots_available").set(available);
+    // Flags by status and level, counted at scrape time (every combination,
+    // so a count that falls to zero shows zero); a database that does not
+    // answer leaves the last counts and does not fail the scrape.
+    match state.app().flag_counts().await {
+        Ok(counts) => {
+            for status in dw_app::FlagStatus::ALL {
+                for level in dw_domain::RiskLevel::ALL {
+                    let n = counts
+                        .iter()
+                        .find(|(s, l, _)| s == status.as_str() && l == level.as_str())
+                        .map_or(0, |(_, _, n)| *n);
+                    metrics::gauge!("distillwatch_flags", "status" => status.as_str(), "level" => level.as_str())
+                        .set(n as f64);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "flag counts for /metrics failed"),
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], state.metrics.render())
 }
