@@ -310,29 +310,46 @@ async fn missing_bad_and_revoked_keys_are_401_and_wrong_roles_403(pool: PgPool) 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn every_v1_route_checks_roles(pool: PgPool) {
     let h = harness(pool).await;
-    // One account with one event, so that its routes answer.
-    let ingest = post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(0)]));
-    assert_eq!(send(&h.router, ingest).await.0, StatusCode::OK);
-    // (method, path, body, roles allowed)
+    // Flags, clusters and accounts to read, a key to revoke, an allowlist entry to remove.
+    farm_flags(&h).await;
+    let (_, clusters, _) = send(&h.router, call("GET", "/v1/clusters", &h.admin, None)).await;
+    let cluster = clusters["clusters"][0]["cluster_id"].as_str().unwrap().to_owned();
+    let (_, spare, _) =
+        send(&h.router, call("POST", "/v1/keys", &h.admin, Some(json!({"name": "spare", "role": "ingest"})))).await;
+    let spare = spare["key"]["key_id"].as_str().unwrap().to_owned();
     let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
     let allow = json!({"account_id": "acct_partner", "reason": "evaluation partner"});
-    let routes: [(&str, &str, Option<Value>, &[&str]); 11] = [
-        ("GET", "/v1/schema/event", None, &["ingest", "analyst", "admin"]),
-        ("GET", "/v1/ingests", None, &["analyst", "admin"]),
-        ("POST", "/v1/audits", Some(audit), &["analyst", "admin"]),
-        ("GET", "/v1/audits/1", None, &["analyst", "admin"]),
-        ("GET", "/v1/keys", None, &["admin"]),
-        ("POST", "/v1/keys", Some(json!({"name": "n", "role": "ingest"})), &["admin"]),
-        ("GET", "/v1/flags", None, &["analyst", "admin"]),
-        ("GET", "/v1/audit-log", None, &["admin"]),
-        ("GET", "/v1/allowlist", None, &["analyst", "admin"]),
-        ("GET", "/v1/accounts/acct_0/timeline", None, &["analyst", "admin"]),
-        ("POST", "/v1/allowlist", Some(allow), &["admin"]),
+    let (any, analysts, admins): (&[&str], &[&str], &[&str]) =
+        (&["ingest", "analyst", "admin"], &["analyst", "admin"], &["admin"]);
+    // (method, path, body, roles allowed): every /v1 route.
+    let routes: Vec<(&str, String, Option<Value>, &[&str])> = vec![
+        ("POST", "/v1/events".into(), Some(json!([event(1)])), &["ingest", "admin"]),
+        ("GET", "/v1/schema/event".into(), None, any),
+        ("GET", "/v1/ingests".into(), None, analysts),
+        ("POST", "/v1/audits".into(), Some(audit), analysts),
+        ("GET", "/v1/audits/1".into(), None, analysts),
+        ("GET", "/v1/accounts".into(), None, analysts),
+        ("GET", "/v1/accounts/farm01".into(), None, analysts),
+        ("GET", "/v1/accounts/farm01/events".into(), None, analysts),
+        ("GET", "/v1/accounts/farm01/timeline".into(), None, analysts),
+        ("GET", "/v1/clusters".into(), None, analysts),
+        ("GET", format!("/v1/clusters/{cluster}"), None, analysts),
+        ("GET", "/v1/flags".into(), None, analysts),
+        ("GET", "/v1/flags/1".into(), None, analysts),
+        ("PATCH", "/v1/flags/1".into(), Some(json!({"note": "looked at it"})), analysts),
+        ("GET", "/v1/flags/1/export?format=csv".into(), None, analysts),
+        ("GET", "/v1/allowlist".into(), None, analysts),
+        ("POST", "/v1/allowlist".into(), Some(allow), admins),
+        ("DELETE", "/v1/allowlist/acct_partner".into(), None, admins),
+        ("GET", "/v1/keys".into(), None, admins),
+        ("POST", "/v1/keys".into(), Some(json!({"name": "n", "role": "ingest"})), admins),
+        ("DELETE", format!("/v1/keys/{spare}"), None, admins),
+        ("GET", "/v1/audit-log".into(), None, admins),
     ];
     let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
     for (method, path, body, allowed) in routes {
         let build = |key: Option<&str>| {
-            let mut req = Request::builder().method(method).uri(path);
+            let mut req = Request::builder().method(method).uri(&path);
             if let Some(key) = key {
                 req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
             }
