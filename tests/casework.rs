@@ -1,0 +1,129 @@
+//! A case worked end to end through the real service: simulated traffic sent
+//! over HTTP, an audit queued through the API and run by the service's
+//! worker, a flag found, escalated and confirmed, its case file exported, and
+//! every one of those actions found in the audit log.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::{Service, TestDb, command, create_key, run};
+use serde_json::{Value, json};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_analyst_works_a_case_from_ingest_to_case_file() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("events.jsonl");
+    let mut simulate = command(None, repo());
+    simulate.args(["simulate", "--seed", "3", "--days", "3", "--scale", "0.05", "--out"]).arg(&events);
+    simulate.arg("--labels").arg(dir.path().join("labels.csv"));
+    let out = run(simulate, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (ingest, analyst, admin) = (
+        create_key(Some(&db.url), dir.path(), "ingest"),
+        create_key(Some(&db.url), dir.path(), "analyst"),
+        create_key(Some(&db.url), dir.path(), "admin"),
+    );
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
+    let service = Service::start(cmd);
+    let client = reqwest::Client::new();
+    let body = std::fs::read(&events).unwrap();
+    let sent = client
+        .post(service.url("/v1/events"))
+        .bearer_auth(&ingest)
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let sent: Value = sent.json().await.unwrap();
+    assert!(sent["accepted"].as_u64().unwrap() > 1000, "{sent}");
+
+    // An audit queued through the API, run by the service's worker.
+    let queued: Value = client
+        .post(service.url("/v1/audits"))
+        .bearer_auth(&analyst)
+        .json(&json!({"from": "2026-11-02T00:00:00Z", "to": "2026-11-05T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit = queued["id"].as_i64().unwrap();
+    let started = Instant::now();
+    loop {
+        let state: Value = client
+            .get(service.url(&format!("/v1/audits/{audit}")))
+            .bearer_auth(&analyst)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match state["state"].as_str().unwrap() {
+            "done" => break,
+            "failed" => panic!("the audit failed: {state}"),
+            _ => assert!(started.elapsed() < Duration::from_secs(180), "the audit did not finish: {state}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    // The riskiest open account flag, escalated with a note, then confirmed.
+    let flags: Value = client
+        .get(service.url("/v1/flags?status=open&kind=account&limit=1"))
+        .bearer_auth(&analyst)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = flags["flags"][0]["id"].as_i64().unwrap_or_else(|| panic!("an open flag: {flags}"));
+    let flag_url = service.url(&format!("/v1/flags/{id}"));
+    for change in [
+        json!({"status": "escalated", "note": "harvests instructions round the clock", "assignee": "lead@example"}),
+        json!({"status": "confirmed", "note": "confirmed with the payments team"}),
+    ] {
+        let response = client.patch(&flag_url).bearer_auth(&analyst).json(&change).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{change}");
+    }
+    let wrong =
+        client.patch(&flag_url).bearer_auth(&analyst).json(&json!({"status": "escalated"})).send().await.unwrap();
+    assert_eq!(wrong.status(), 409);
+
+    // The case file for legal.
+    let case = client.get(format!("{flag_url}/export?format=html")).bearer_auth(&analyst).send().await.unwrap();
+    assert_eq!(case.status(), 200);
+    let html = case.text().await.unwrap();
+    assert!(html.contains("confirmed with the payments team") && html.contains("<h2>signal</h2>"), "{html}");
+
+    // Every action on record, with who did it.
+    let log: Value = client
+        .get(service.url(&format!("/v1/audit-log?target=flag:{id}")))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<&str> = log["entries"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(actions, ["flag.update", "flag.update", "flag.export"], "{log}");
+    assert!(log["entries"].as_array().unwrap().iter().all(|e| e["role"] == "analyst"));
+    assert_eq!(log["entries"][1]["after"]["status"], "confirmed");
+
+    let (status, _) = service.stop();
+    assert!(status.success());
+    db.drop_db().await;
+}
