@@ -72,6 +72,9 @@ impl App {
         if let Some(to) = change.status {
             from.check_move(to).map_err(|why| AppError::Conflict(format!("flag {id}: {why}")))?;
             dw_store::flags::set_status(&mut tx, id, to.as_str(), to.action(), &actor.name, note).await?;
+            if to == Status::Escalated {
+                self.notify(&mut tx, "flag.escalated", id).await?;
+            }
         }
         if let Some(assignee) = &change.assignee
             && assignee.as_deref() != before.assignee.as_deref()

@@ -243,8 +243,9 @@ impl App {
             match (flags::decide(state.as_ref(), candidate.risk, &candidate.fired, margin), stored) {
                 // `decide` updates or reopens only a stored flag; without one there is only opening.
                 (Action::Open | Action::Update | Action::Reopen { .. }, None) | (Action::Open, Some(_)) => {
-                    dw_store::flags::open(conn, &write, audit_id).await?;
+                    let id = dw_store::flags::open(conn, &write, audit_id).await?;
                     summary.opened += 1;
+                    self.notify(conn, "flag.opened", id).await?;
                 }
                 (Action::Update, Some(flag)) => {
                     dw_store::flags::refresh(conn, flag.id, &write, audit_id, None).await?;
@@ -253,11 +254,28 @@ impl App {
                 (Action::Reopen { because }, Some(flag)) => {
                     dw_store::flags::refresh(conn, flag.id, &write, audit_id, Some(&because)).await?;
                     summary.reopened += 1;
+                    self.notify(conn, "flag.reopened", flag.id).await?;
                 }
                 (Action::KeepDismissed, _) => summary.kept_dismissed += 1,
             }
         }
         Ok(())
+    }
+}
+
+impl App {
+    /// Queues the webhooks of a flag event, when any endpoint is configured.
+    pub(crate) async fn notify(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        event_type: &str,
+        id: i64,
+    ) -> Result<(), AppError> {
+        if self.config.webhooks.endpoints.is_empty() {
+            return Ok(());
+        }
+        let flag = dw_store::flags::get(conn, id).await?.ok_or_else(|| AppError::NotFound(format!("flag {id}")))?;
+        crate::webhooks::enqueue(conn, &self.config.webhooks, event_type, &flag).await
     }
 }
 

@@ -34,6 +34,7 @@ mod error;
 mod ingest;
 mod jobs;
 mod keys;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -59,6 +60,10 @@ pub use error::AppError;
 pub use ingest::IngestBatch;
 pub use jobs::{AuditOutcome, AuditSummary, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
+pub use webhooks::{
+    DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client,
+    secret_key as webhook_secret_key, sign as sign_webhook,
+};
 
 /// Settings the use cases need.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +72,8 @@ pub struct AppConfig {
     pub retention_days: Option<u32>,
     /// Detector settings.
     pub detect: DetectConfig,
+    /// Where flag events are sent.
+    pub webhooks: WebhookConfig,
 }
 
 /// How audits get the prompt vectors their content signals read: an

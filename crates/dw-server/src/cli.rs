@@ -402,7 +402,11 @@ impl Cli {
 
 /// The use cases' settings.
 pub(crate) fn app_config(settings: &Settings) -> AppConfig {
-    AppConfig { retention_days: settings.retention.days, detect: settings.detect.clone() }
+    AppConfig {
+        retention_days: settings.retention.days,
+        detect: settings.detect.clone(),
+        webhooks: settings.webhooks.clone(),
+    }
 }
 
 /// Runs one command.

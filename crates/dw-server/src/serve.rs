@@ -34,6 +34,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let retention = spawn_retention(app.clone(), settings);
     let audits = spawn_audit_workers(app.clone(), settings);
+    let webhooks = spawn_webhook_sender(app.clone(), settings);
     let router = dw_api::router(ApiState::new(app, api_config(settings)));
     // Tests and scripts read this line to find the port.
     println!("distillwatch listening on http://{addr}");
@@ -63,8 +64,34 @@ pub async fn run(
     for task in audits {
         task.abort();
     }
+    if let Some(task) = webhooks {
+        task.abort();
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The webhook sender, when endpoints are configured: sends what is due,
+/// then looks again at once while there was work, else after the poll interval.
+fn spawn_webhook_sender(app: App, settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
+    if settings.webhooks.endpoints.is_empty() {
+        return None;
+    }
+    let poll = Duration::from_secs_f64(settings.webhooks.poll_seconds);
+    Some(tokio::spawn(async move {
+        let client = dw_app::webhook_client();
+        loop {
+            match app.deliver_webhooks(&client).await {
+                Ok(round) if round.attempted > 0 => {
+                    tracing::info!(?round, "webhooks sent");
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "webhook delivery round failed"),
+            }
+            tokio::time::sleep(poll).await;
+        }
+    }))
 }
 
 fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {

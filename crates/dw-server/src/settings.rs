@@ -30,6 +30,9 @@ pub struct Settings {
     pub detect: dw_app::DetectConfig,
     /// Audit jobs: workers in `serve`, and the schedule.
     pub audit: AuditSettings,
+    /// Where flag events are sent (`serve` sends them).
+    #[serde(default)]
+    pub webhooks: dw_app::WebhookConfig,
 }
 
 /// `[audit]`
@@ -180,6 +183,7 @@ impl Default for Settings {
             },
             detect: dw_app::DetectConfig::default(),
             audit: AuditSettings { workers: 1, schedule_every_hours: 0, schedule_days: 7, poll_seconds: 5 },
+            webhooks: dw_app::WebhookConfig::default(),
         }
     }
 }
@@ -255,6 +259,7 @@ impl Settings {
         );
         anyhow::ensure!(self.embed.max_tokens.is_none_or(|n| n >= 2), "embed.max_tokens must be at least 2");
         self.detect.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
+        self.webhooks.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
 }

@@ -41,6 +41,7 @@ pub mod events;
 pub mod flags;
 pub mod ingest_log;
 pub mod partitions;
+pub mod webhooks;
 
 use std::time::Duration;
 
