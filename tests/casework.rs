@@ -127,3 +127,44 @@ async fn an_analyst_works_a_case_from_ingest_to_case_file() {
     assert!(status.success());
     db.drop_db().await;
 }
+
+/// `distillwatch demo`: a demo database with simulated traffic, audited,
+/// served, with a guide whose analyst key lists the flags it announces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_builds_a_database_audits_it_and_serves_it() {
+    let db = TestDb::create().await;
+    let service = Service::start_with(command(Some(&db.url), repo()), "demo");
+    // The guide is printed before the service listens; its reader may lag a moment.
+    let started = Instant::now();
+    while !service.stderr().contains("Ctrl-C stops") && started.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let guide = service.stderr();
+    assert!(guide.contains("distillwatch demo:") && guide.contains("flags opened"), "{guide}");
+    let key = guide
+        .lines()
+        .find_map(|l| l.strip_prefix("Analyst key: "))
+        .unwrap_or_else(|| panic!("no analyst key in {guide}"))
+        .trim()
+        .to_owned();
+    let flags: Value = reqwest::Client::new()
+        .get(service.url("/v1/flags?status=open"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let first = flags["flags"][0]["id"].as_i64().unwrap_or_else(|| panic!("open flags: {flags}"));
+    assert!(guide.contains(&format!("/v1/flags/{first}")), "the guide shows the riskiest flag: {guide}");
+    let (status, _) = service.stop();
+    assert!(status.success());
+    let server = sqlx::PgPool::connect(&common::server_url()).await.unwrap();
+    let demo_db = format!("{}_demo", db.url.rsplit('/').next().unwrap());
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {demo_db} WITH (FORCE)")))
+        .execute(&server)
+        .await
+        .unwrap();
+    db.drop_db().await;
+}

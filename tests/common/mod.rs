@@ -109,8 +109,14 @@ pub struct Service {
 
 impl Service {
     /// Starts `serve --bind 127.0.0.1:0` and waits for its "listening" line.
-    pub fn start(mut cmd: Command) -> Service {
-        cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+    pub fn start(cmd: Command) -> Service {
+        Self::start_with(cmd, "serve")
+    }
+
+    /// Starts `COMMAND --bind 127.0.0.1:0` (a command that serves) and waits
+    /// for its "listening" line.
+    pub fn start_with(mut cmd: Command, command: &str) -> Service {
+        cmd.args([command, "--bind", "127.0.0.1:0"]);
         cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start distillwatch serve");
         let stderr_text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
@@ -145,6 +151,11 @@ impl Service {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// What the service has logged so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
     }
 
     pub fn pid(&self) -> u32 {

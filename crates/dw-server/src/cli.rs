@@ -36,6 +36,16 @@ pub enum Command {
         #[arg(long)]
         bind: Option<std::net::SocketAddr>,
     },
+    /// A first run: a demo database with two days of simulated traffic,
+    /// audited, two keys, then the service, with a guide to what it found.
+    Demo {
+        /// Address to listen on (port 0 picks a free one).
+        #[arg(long)]
+        bind: Option<std::net::SocketAddr>,
+        /// The text the simulator is made of (layout of ../shared/data).
+        #[arg(long, default_value = "data/sample")]
+        data: PathBuf,
+    },
     /// Load JSONL event files (plain, .gz or .zst; `-` for stdin) with COPY.
     Ingest {
         /// The files.
@@ -379,7 +389,7 @@ impl Cli {
         if let Some(dir) = &self.data_dir {
             out.push(("database.data_dir", dir.display().to_string().into()));
         }
-        if let Command::Serve { bind: Some(bind) } = &self.command {
+        if let Command::Serve { bind: Some(bind) } | Command::Demo { bind: Some(bind), .. } = &self.command {
             out.push(("server.bind", bind.to_string().into()));
         }
         if let Command::Ingest { batch_size: Some(n), .. } = &self.command {
@@ -412,6 +422,10 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
 /// Runs one command.
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
     match cli.command {
+        Command::Demo { data, .. } => {
+            crate::demo::run(&settings, data).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { .. } => {
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));

@@ -17,6 +17,7 @@
 pub mod classifier;
 pub mod cli;
 pub mod database;
+pub mod demo;
 pub mod embed_files;
 pub mod evaluate;
 pub mod fit_weights;
