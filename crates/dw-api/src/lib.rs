@@ -8,7 +8,8 @@
 //! status code in exactly one place (`error.rs`).
 //!
 //! Routes:
-//! - `GET /healthz` (process up), `GET /readyz` (database reachable), `GET /metrics`: no key;
+//! - `GET /healthz` (process up), `GET /readyz` (database reachable), `GET /metrics`,
+//!   `GET /openapi.json` (this API's OpenAPI 3.1 description), `GET /docs` (its interactive reference): no key;
 //! - `POST /v1/events`: `ingest` keys;
 //! - `GET /v1/schema/event`: any key;
 //! - `GET /v1/ingests`, `POST /v1/audits`, `GET /v1/audits/{id}`: `analyst` keys;
@@ -21,6 +22,7 @@
 pub mod auth;
 mod error;
 mod http_metrics;
+pub mod openapi;
 mod routes;
 
 use std::sync::Arc;

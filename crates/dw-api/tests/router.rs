@@ -752,6 +752,29 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_openapi_description_and_its_interactive_reference_are_served_without_a_key(pool: PgPool) {
+    let h = harness(pool).await;
+    let get = |path: &str| Request::get(path).body(Body::empty()).unwrap();
+    let (status, spec, headers) = send(&h.router, get("/openapi.json")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    assert_eq!(spec["openapi"], "3.1.0");
+    assert!(spec["paths"]["/v1/flags/{id}"]["patch"].is_object());
+    let (status, page, _) = send(&h.router, get("/docs")).await;
+    assert_eq!(status, StatusCode::OK);
+    let page = page.as_str().unwrap();
+    assert!(
+        page.contains("/docs/swagger-ui-bundle.js") && !page.contains("https://"),
+        "assets are served here: {page}"
+    );
+    for asset in ["/docs/swagger-ui-bundle.js", "/docs/swagger-ui.css", "/docs/init.js"] {
+        let (status, body, _) = send(&h.router, get(asset)).await;
+        assert_eq!(status, StatusCode::OK, "{asset}");
+        assert!(body.as_str().is_some_and(|b| b.len() > 50), "{asset}");
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn admins_manage_the_allowlist_with_reasons_and_expiries(pool: PgPool) {
     let h = harness(pool).await;
     let entry =

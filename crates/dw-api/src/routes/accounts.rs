@@ -47,6 +47,8 @@ fn rfc3339(t: OffsetDateTime) -> String {
 /// `GET /v1/accounts` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct AccountQuery {
     /// The audit whose scores are listed (default: the latest finished one).
     audit: Option<i64>,
@@ -63,13 +65,14 @@ pub(crate) struct AccountQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AccountRow {
     account_id: String,
     risk: f64,
     level: String,
     flagged: bool,
     cluster_id: Option<String>,
+    #[schema(value_type = Vec<Object>)]
     top_signals: serde_json::Value,
     requests: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -94,7 +97,7 @@ impl From<ScoredAccount> for AccountRow {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AccountPage {
     audit_id: i64,
     accounts: Vec<AccountRow>,
@@ -102,6 +105,7 @@ pub(crate) struct AccountPage {
     next: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "accounts_list", path = "/v1/accounts", tag = "accounts", summary = "An audit's scored accounts, filtered, sorted and paged", params(AccountQuery), responses((status = 200, description = "a page of accounts", body = AccountPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -164,12 +168,14 @@ fn parse_cursor(cursor: &str) -> Result<(f64, String), ApiError> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ProfileQuery {
     audit: Option<i64>,
 }
 
 /// A flag as an account's profile shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagRef {
     id: i64,
     status: String,
@@ -185,7 +191,7 @@ impl From<dw_app::Flag> for FlagRef {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ProfileBody {
     account_id: String,
     org_id: Option<String>,
@@ -193,6 +199,7 @@ pub(crate) struct ProfileBody {
     first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     last_seen: OffsetDateTime,
+    #[schema(value_type = Option<Object>)]
     attributes: Option<dw_domain::AccountAttributes>,
     audit_id: Option<i64>,
     /// Its score in that audit, with its largest contributions; absent when
@@ -200,9 +207,11 @@ pub(crate) struct ProfileBody {
     score: Option<AccountRow>,
     flag: Option<FlagRef>,
     cluster_flag: Option<FlagRef>,
+    #[schema(value_type = Option<Object>)]
     allowlisted: Option<dw_app::Allowed>,
 }
 
+#[utoipa::path(get, operation_id = "accounts_get", path = "/v1/accounts/{id}", tag = "accounts", summary = "An account's profile, score, flags and allowlist entry", params(("id" = String, Path, description = "account id"), ProfileQuery), responses((status = 200, description = "the account", body = ProfileBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
@@ -230,6 +239,8 @@ pub(crate) async fn get(
 /// seven days of activity.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RangeQuery {
     from: Option<String>,
     to: Option<String>,
@@ -254,16 +265,18 @@ async fn range(state: &ApiState, id: &str, q: &RangeQuery) -> Result<(OffsetDate
     Ok((from, to))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EventPage {
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     to: OffsetDateTime,
+    #[schema(value_type = Vec<Object>)]
     events: Vec<EventView>,
     next: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "accounts_events", path = "/v1/accounts/{id}/events", tag = "accounts", summary = "An account's events, oldest first, paged", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "a page of events", body = EventPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<ApiState>,
     caller: Caller,
@@ -293,15 +306,17 @@ pub(crate) async fn events(
     Ok(Json(EventPage { from, to, events, next }))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct TimelineBody {
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     to: OffsetDateTime,
+    #[schema(value_type = Vec<Object>)]
     hours: Vec<Hour>,
 }
 
+#[utoipa::path(get, operation_id = "accounts_timeline", path = "/v1/accounts/{id}/timeline", tag = "accounts", summary = "An account's hourly requests and tokens", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "hours with requests", body = TimelineBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn timeline(
     State(state): State<ApiState>,
     caller: Caller,

@@ -15,20 +15,24 @@ use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListQuery {
     /// Also entries past their expiry.
     #[serde(default)]
     expired: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AllowlistBody {
+    #[schema(value_type = Vec<Object>)]
     accounts: Vec<Allowed>,
 }
 
 /// `POST /v1/allowlist` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub(crate) struct NewEntry {
     account_id: String,
     reason: String,
@@ -36,6 +40,7 @@ pub(crate) struct NewEntry {
     expires_at: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "allowlist_list", path = "/v1/allowlist", tag = "allowlist", summary = "Accounts scored but never flagged", params(ListQuery), responses((status = 200, description = "the entries", body = AllowlistBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -46,6 +51,7 @@ pub(crate) async fn list(
     Ok(Json(AllowlistBody { accounts: state.app().allowlist(q.expired).await? }))
 }
 
+#[utoipa::path(post, operation_id = "allowlist_add", path = "/v1/allowlist", tag = "allowlist", summary = "Allowlist an account with a reason and an expiry", request_body = NewEntry, responses((status = 201, description = "the entry", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add(
     State(state): State<ApiState>,
     caller: Caller,
@@ -68,6 +74,7 @@ pub(crate) async fn add(
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
+#[utoipa::path(delete, operation_id = "allowlist_remove", path = "/v1/allowlist/{account_id}", tag = "allowlist", summary = "Take an account off the allowlist", params(("account_id" = String, Path, description = "account id")), responses((status = 200, description = "the entry removed", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn remove(
     State(state): State<ApiState>,
     caller: Caller,

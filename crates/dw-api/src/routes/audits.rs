@@ -14,6 +14,7 @@ use crate::{ApiError, ApiState};
 /// `POST /v1/audits` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub(crate) struct NewAudit {
     /// Window start, RFC 3339 (inclusive).
     from: String,
@@ -31,7 +32,7 @@ pub(crate) struct NewAudit {
 }
 
 /// An audit as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditBody {
     id: i64,
     state: String,
@@ -44,7 +45,9 @@ pub(crate) struct AuditBody {
     dry_run: bool,
     requested_by: String,
     attempts: i32,
+    #[schema(value_type = Object)]
     progress: serde_json::Value,
+    #[schema(value_type = Option<Object>)]
     summary: Option<serde_json::Value>,
     error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -83,6 +86,7 @@ fn instant(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
     })
 }
 
+#[utoipa::path(post, operation_id = "audits_create", path = "/v1/audits", tag = "audits", summary = "Queue an audit of a window", request_body = NewAudit, responses((status = 202, description = "queued", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     caller: Caller,
@@ -111,6 +115,7 @@ pub(crate) async fn create(
     Ok((StatusCode::ACCEPTED, Json(audit.into())))
 }
 
+#[utoipa::path(get, operation_id = "audits_get", path = "/v1/audits/{id}", tag = "audits", summary = "An audit's state, progress and summary", params(("id" = i64, Path, description = "audit id")), responses((status = 200, description = "the audit", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,

@@ -14,6 +14,8 @@ use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ClusterQuery {
     /// The audit (default: the latest finished one).
     audit: Option<i64>,
@@ -24,7 +26,7 @@ pub(crate) struct ClusterQuery {
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClusterRow {
     cluster_id: String,
     /// What the members share, in words.
@@ -54,13 +56,14 @@ impl From<ClusterView> for ClusterRow {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClusterPage {
     audit_id: i64,
     clusters: Vec<ClusterRow>,
     next: Option<String>,
 }
 
+#[utoipa::path(get, operation_id = "clusters_list", path = "/v1/clusters", tag = "clusters", summary = "An audit's clusters of linked accounts, largest first", params(ClusterQuery), responses((status = 200, description = "a page of clusters", body = ClusterPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -94,11 +97,13 @@ pub(crate) async fn list(
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct DetailQuery {
     audit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct SignalRow {
     signal: String,
     /// Members with it among their largest contributions.
@@ -106,7 +111,7 @@ pub(crate) struct SignalRow {
     mean_contribution: f64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClusterBody {
     audit_id: i64,
     #[serde(flatten)]
@@ -115,6 +120,7 @@ pub(crate) struct ClusterBody {
     signals: Vec<SignalRow>,
 }
 
+#[utoipa::path(get, operation_id = "clusters_get", path = "/v1/clusters/{id}", tag = "clusters", summary = "A cluster with its members and their signals", params(("id" = String, Path, description = "cluster id"), DetailQuery), responses((status = 200, description = "the cluster", body = ClusterBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,

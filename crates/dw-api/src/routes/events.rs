@@ -42,13 +42,14 @@ fn framing(headers: &HeaderMap) -> Result<Framing, ApiError> {
 }
 
 /// The answer to an ingest request (also the body of its 400).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IngestResponse {
     /// Events stored.
     pub accepted: u64,
     /// Events already stored before.
     pub duplicates: u64,
     /// Invalid lines with their line number, field and reason.
+    #[schema(value_type = Vec<Object>)]
     pub rejected: Vec<dw_domain::LineError>,
 }
 
@@ -58,6 +59,7 @@ impl From<IngestOutcome> for IngestResponse {
     }
 }
 
+#[utoipa::path(post, operation_id = "events_ingest", path = "/v1/events", tag = "events", summary = "Store events (NDJSON or a JSON array, optionally gzip or zstd)", request_body(content = String, content_type = "application/x-ndjson", description = "one event per line"), responses((status = 200, description = "stored, with the lines rejected", body = IngestResponse), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "every line was invalid", body = IngestResponse), (status = 413, description = "too large", body = crate::openapi::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::openapi::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ingest(
     State(state): State<ApiState>,
     caller: Caller,
@@ -139,21 +141,24 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// `GET /v1/schema/event`: the JSON Schema of the canonical event.
+#[utoipa::path(get, operation_id = "events_schema", path = "/v1/schema/event", tag = "events", summary = "The JSON Schema of an event", responses((status = 200, description = "the schema", content_type = "application/schema+json", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn schema(caller: Caller) -> Result<Response, ApiError> {
     let _ = caller;
     Ok(([(header::CONTENT_TYPE, "application/schema+json")], dw_ingest::EVENT_SCHEMA).into_response())
 }
 
 /// `GET /v1/ingests` query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RecentQuery {
     limit: Option<i64>,
 }
 
 /// One ingest log entry as served.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct IngestLogBody {
     ingest_id: uuid::Uuid,
+    #[schema(value_type = String)]
     source: IngestSource,
     api_key_id: Option<uuid::Uuid>,
     origin: Option<String>,
@@ -168,6 +173,7 @@ pub(crate) struct IngestLogBody {
 }
 
 /// `GET /v1/ingests?limit=N`: the latest batches, newest first.
+#[utoipa::path(get, operation_id = "events_recent", path = "/v1/ingests", tag = "events", summary = "The latest ingest batches, newest first", params(RecentQuery), responses((status = 200, description = "ingest log entries", body = Vec<IngestLogBody>), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn recent(
     State(state): State<ApiState>,
     caller: Caller,

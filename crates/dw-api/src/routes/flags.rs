@@ -20,6 +20,8 @@ const MAX_PAGE: i64 = 500;
 /// `GET /v1/flags` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct FlagQuery {
     status: Option<String>,
     level: Option<String>,
@@ -31,7 +33,7 @@ pub(crate) struct FlagQuery {
 }
 
 /// A flag in a listing: no evidence bundle (read one flag for it).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagSummary {
     id: i64,
     kind: String,
@@ -74,7 +76,7 @@ impl From<&dw_app::Flag> for FlagSummary {
 }
 
 /// A page of flags.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagPage {
     flags: Vec<FlagSummary>,
     /// The cursor of the next page; absent on the last.
@@ -82,7 +84,7 @@ pub(crate) struct FlagPage {
 }
 
 /// One flag with everything behind it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagBody {
     #[serde(flatten)]
     summary: FlagSummary,
@@ -94,11 +96,12 @@ pub(crate) struct FlagBody {
     reopened_because: Option<String>,
     /// Where an analyst can take it from here.
     next_statuses: Vec<&'static str>,
+    #[schema(value_type = Object)]
     evidence: serde_json::Value,
     history: Vec<HistoryBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct HistoryBody {
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
@@ -148,6 +151,7 @@ fn flag_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("flag {id:?}")))
 }
 
+#[utoipa::path(get, operation_id = "flags_list", path = "/v1/flags", tag = "flags", summary = "Flags, riskiest first, filtered and paged", params(FlagQuery), responses((status = 200, description = "a page of flags", body = FlagPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
     caller: Caller,
@@ -194,6 +198,7 @@ fn parse_cursor(cursor: &str) -> Result<(f64, i64), ApiError> {
     Ok((risk, id.parse().map_err(|_| bad())?))
 }
 
+#[utoipa::path(get, operation_id = "flags_get", path = "/v1/flags/{id}", tag = "flags", summary = "A flag with its evidence, history and next statuses", params(("id" = i64, Path, description = "flag id")), responses((status = 200, description = "the flag", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     caller: Caller,
@@ -208,10 +213,12 @@ pub(crate) async fn get(
 /// `PATCH /v1/flags/{id}` body: any of the three.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::ToSchema)]
 pub(crate) struct FlagPatch {
     status: Option<String>,
     /// A name, or `null` to unassign; absent leaves it.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
     assignee: Option<Option<String>>,
     note: Option<String>,
 }
@@ -221,6 +228,7 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+#[utoipa::path(patch, operation_id = "flags_patch", path = "/v1/flags/{id}", tag = "flags", summary = "Move a flag along the workflow, assign it, annotate it", params(("id" = i64, Path, description = "flag id")), request_body = FlagPatch, responses((status = 200, description = "the flag after the change", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody), (status = 409, description = "a move the workflow does not allow; the message names the allowed ones", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn patch(
     State(state): State<ApiState>,
     caller: Caller,
@@ -245,12 +253,15 @@ pub(crate) async fn patch(
 /// `GET /v1/flags/{id}/export` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ExportQuery {
     /// `json` (default), `csv` or `html`.
     format: Option<String>,
 }
 
 /// A flag's case file, as an attachment (`case-<id>.<format>`).
+#[utoipa::path(get, operation_id = "flags_export", path = "/v1/flags/{id}/export", tag = "flags", summary = "A flag's case file (JSON, CSV or HTML), as an attachment", params(("id" = i64, Path, description = "flag id"), ExportQuery), responses((status = 200, description = "the case file", body = String), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn export(
     State(state): State<ApiState>,
     caller: Caller,
@@ -283,6 +294,8 @@ pub(crate) async fn export(
 /// `GET /v1/audit-log` query.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LogQuery {
     /// Entries after this id.
     after: Option<i64>,
@@ -291,7 +304,7 @@ pub(crate) struct LogQuery {
     limit: Option<i64>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct LogEntryBody {
     id: i64,
     #[serde(with = "time::serde::rfc3339")]
@@ -300,17 +313,20 @@ pub(crate) struct LogEntryBody {
     role: String,
     action: String,
     target: String,
+    #[schema(value_type = Option<Object>)]
     before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
     after: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct LogPage {
     entries: Vec<LogEntryBody>,
     /// `after` for the next page; absent on the last.
     next_after: Option<i64>,
 }
 
+#[utoipa::path(get, operation_id = "flags_audit_log", path = "/v1/audit-log", tag = "audit log", summary = "Every analyst's and admin's action, oldest first, paged", params(LogQuery), responses((status = 200, description = "a page of entries", body = LogPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): State<ApiState>,
     caller: Caller,

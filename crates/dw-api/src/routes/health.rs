@@ -9,11 +9,13 @@ use serde_json::json;
 use crate::ApiState;
 
 /// The process is up and serving.
+#[utoipa::path(get, operation_id = "health_healthz", path = "/healthz", tag = "service", summary = "The process is up", responses((status = 200, description = "up", body = Object)))]
 pub(crate) async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// The database answers within the readiness timeout.
+#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "service", summary = "The database answers", responses((status = 200, description = "ready", body = Object), (status = 503, description = "the database does not answer", body = Object)))]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     let check = tokio::time::timeout(state.config.readiness_timeout, state.app().ready()).await;
     match check {
@@ -30,6 +32,7 @@ pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
 }
 
 /// Prometheus text exposition. Pool gauges and flag counts are sampled at scrape time.
+#[utoipa::path(get, operation_id = "health_metrics", path = "/metrics", tag = "service", summary = "Prometheus metrics", responses((status = 200, description = "Prometheus text", content_type = "text/plain", body = String)))]
 pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse {
     let pool = state.app().pool();
     let idle = pool.num_idle() as f64;

@@ -1,13 +1,13 @@
 //! The routes, one module per resource.
 
-mod accounts;
-mod allowlist;
-mod audits;
-mod clusters;
-mod events;
-mod flags;
-mod health;
-mod keys;
+pub(crate) mod accounts;
+pub(crate) mod allowlist;
+pub(crate) mod audits;
+pub(crate) mod clusters;
+pub(crate) mod events;
+pub(crate) mod flags;
+pub(crate) mod health;
+pub(crate) mod keys;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -19,6 +19,11 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(crate::openapi::spec))
+        .route("/docs", get(crate::openapi::page))
+        .route("/docs/init.js", get(crate::openapi::init))
+        .route("/docs/swagger-ui-bundle.js", get(crate::openapi::bundle))
+        .route("/docs/swagger-ui.css", get(crate::openapi::css))
         .route("/v1/events", post(events::ingest))
         .route("/v1/schema/event", get(events::schema))
         .route("/v1/ingests", get(events::recent))

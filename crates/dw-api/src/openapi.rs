@@ -1,0 +1,124 @@
+//! The OpenAPI 3.1 description of the API, generated from the handlers'
+//! annotations (`utoipa`), served at `/openapi.json`, with an interactive
+//! reference at `/docs` (Swagger UI, vendored in `assets/swagger-ui`).
+//! `docs/openapi.json` is the committed copy; a test fails when it differs.
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use crate::routes;
+
+/// Every error body: what went wrong, in words, and a stable code.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// See [`ErrorBody`].
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    /// `bad_request`, `missing_key`, `forbidden`, `not_found`, `conflict`, ...
+    code: String,
+    /// What, and where (the field, the line).
+    message: String,
+}
+
+struct Bearer;
+
+impl Modify for Bearer {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API key (`distillwatch keys create`): ingest, analyst or admin"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The API's description.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "distillwatch",
+        description = "Distillation forensics: ingest API-usage logs, audit accounts for systematic extraction, \
+                       and work the flags as cases."
+    ),
+    paths(
+        routes::health::healthz,
+        routes::health::readyz,
+        routes::health::metrics,
+        routes::events::ingest,
+        routes::events::schema,
+        routes::events::recent,
+        routes::audits::create,
+        routes::audits::get,
+        routes::accounts::list,
+        routes::accounts::get,
+        routes::accounts::events,
+        routes::accounts::timeline,
+        routes::clusters::list,
+        routes::clusters::get,
+        routes::flags::list,
+        routes::flags::get,
+        routes::flags::patch,
+        routes::flags::export,
+        routes::flags::audit_log,
+        routes::allowlist::list,
+        routes::allowlist::add,
+        routes::allowlist::remove,
+        routes::keys::list,
+        routes::keys::create,
+        routes::keys::revoke,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&Bearer)
+)]
+pub struct ApiDoc;
+
+/// The description as pretty JSON (what `/openapi.json` serves and
+/// `docs/openapi.json` holds).
+pub fn openapi_json() -> String {
+    let mut doc = ApiDoc::openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.to_pretty_json().expect("the description serializes")
+}
+
+pub(crate) async fn spec() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
+}
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>distillwatch API</title>
+<link rel="stylesheet" href="/docs/swagger-ui.css"></head>
+<body><div id="ui"></div><script src="/docs/swagger-ui-bundle.js"></script>
+<script src="/docs/init.js"></script></body></html>
+"#;
+
+const INIT: &str = "window.ui = SwaggerUIBundle({url: '/openapi.json', dom_id: '#ui', deepLinking: true});\n";
+
+pub(crate) async fn page() -> impl IntoResponse {
+    Html(PAGE)
+}
+
+pub(crate) async fn init() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8")], INIT)
+}
+
+pub(crate) async fn bundle() -> impl IntoResponse {
+    let js: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui-bundle.js");
+    ([(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")], js)
+}
+
+pub(crate) async fn css() -> impl IntoResponse {
+    let css: &[u8] = include_bytes!("../assets/swagger-ui/swagger-ui.css");
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")], css)
+}
