@@ -566,6 +566,14 @@ async fn audits_are_queued_followed_and_bad_requests_say_which_field(pool: PgPoo
         assert!(error.to_string().contains(says), "{body}: {error}");
     }
     assert_eq!(send(&h.router, get_audit("999")).await.0, StatusCode::NOT_FOUND);
+    // Queued audits are on record, with their scope; refused ones are not.
+    let log_path = format!("/v1/audit-log?target=audit:{id}");
+    let (_, log, _) = send(&h.router, call("GET", &log_path, &h.admin, None)).await;
+    assert_eq!(log["entries"][0]["action"], "audit.queue", "{log}");
+    assert_eq!(log["entries"][0]["after"]["accounts"], json!(["acct_1"]));
+    let (_, all, _) = send(&h.router, call("GET", "/v1/audit-log", &h.admin, None)).await;
+    let queued = all["entries"].as_array().unwrap().iter().filter(|e| e["action"] == "audit.queue").count();
+    assert_eq!(queued, 1);
     assert_eq!(send(&h.router, get_audit("abc")).await.0, StatusCode::NOT_FOUND);
 }
 
@@ -663,6 +671,10 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     let (status, wrong, _) = send(&h.router, call("PATCH", &path, &h.analyst, Some(json!({"status": "open"})))).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(wrong.to_string().contains("cannot become open: it can become confirmed or dismissed"), "{wrong}");
+    let (_, fresh, _) = send(&h.router, call("GET", "/v1/flags?older_than_hours=1", &h.analyst, None)).await;
+    assert_eq!(fresh["flags"].as_array().unwrap().len(), 0, "every flag was opened moments ago");
+    let (_, young, _) = send(&h.router, call("GET", "/v1/flags?older_than_hours=0", &h.analyst, None)).await;
+    assert_eq!(young["flags"].as_array().unwrap().len(), 31);
     let (_, assigned, _) = send(&h.router, call("GET", "/v1/flags?assignee=lead@example", &h.analyst, None)).await;
     assert_eq!(assigned["flags"].as_array().unwrap().len(), 1);
     let (status, unassigned, _) =
@@ -683,6 +695,7 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
         ("GET", "/v1/flags?level=severe".to_owned(), None, "level: \"severe\""),
         ("GET", "/v1/flags?kind=person".to_owned(), None, "kind:"),
         ("GET", "/v1/flags?limit=0".to_owned(), None, "limit: 0 is not between 1 and 500"),
+        ("GET", "/v1/flags?older_than_hours=-1".to_owned(), None, "older_than_hours:"),
         ("GET", "/v1/flags?cursor=abc".to_owned(), None, "cursor:"),
         ("GET", "/v1/flags?sort=risk".to_owned(), None, "sort"),
         ("PATCH", format!("/v1/flags/{cluster_id}"), Some(json!({"status": "closed"})), "status: \"closed\""),

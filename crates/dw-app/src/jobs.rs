@@ -60,6 +60,31 @@ impl App {
         Ok(audits::enqueue(&mut conn, spec).await?)
     }
 
+    /// Queues an audit for a person or service, on record in the audit log.
+    pub async fn queue_audit_for(&self, spec: &AuditSpec, actor: &crate::Actor) -> Result<i64, AppError> {
+        AuditWindow::new(spec.from, spec.to)?;
+        let mut tx = self.pool.begin().await?;
+        let id = audits::enqueue(&mut tx, spec).await?;
+        let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+        dw_store::audit_log::append(
+            &mut tx,
+            &dw_store::audit_log::NewEntry {
+                actor: &actor.name,
+                role: &actor.role,
+                action: "audit.queue",
+                target: &format!("audit:{id}"),
+                before: None,
+                after: Some(json!({
+                    "from": rfc3339(spec.from), "to": rfc3339(spec.to), "accounts": spec.accounts,
+                    "model": spec.model, "dry_run": spec.dry_run,
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
     /// Queues a scheduled audit of `[now - days, now)` unless the last
     /// scheduled audit's window ended less than `every` before `now`; returns
     /// its id when it queued one. The check

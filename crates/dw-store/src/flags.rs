@@ -254,6 +254,8 @@ pub struct FlagFilter<'a> {
     pub assignee: Option<&'a str>,
     /// Only about accounts (`account`) or clusters (`cluster`).
     pub subject_kind: Option<&'a str>,
+    /// Only opened before this instant (older flags).
+    pub opened_before: Option<OffsetDateTime>,
     /// The page after this flag (its risk and id): flags come riskiest
     /// first, then by id, so a page boundary never repeats or skips one.
     pub after: Option<(f64, i64)>,
@@ -273,6 +275,7 @@ pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Ve
            WHERE ($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR level = $2)
              AND ($3::text IS NULL OR assignee = $3) AND ($4::text IS NULL OR subject_kind = $4)
              AND ($5::float8 IS NULL OR risk < $5 OR (risk = $5 AND flag_id > $6))
+             AND ($8::timestamptz IS NULL OR opened_at < $8)
            ORDER BY risk DESC, flag_id LIMIT $7"#,
         filter.status,
         filter.level,
@@ -280,7 +283,8 @@ pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Ve
         filter.subject_kind,
         after_risk,
         after_id,
-        filter.limit
+        filter.limit,
+        filter.opened_before
     )
     .fetch_all(&mut *conn)
     .await?)

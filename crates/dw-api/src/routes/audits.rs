@@ -110,7 +110,7 @@ pub(crate) async fn create(
         dry_run: body.dry_run,
         requested_by: format!("api:{}", key.prefix),
     };
-    let id = state.app().queue_audit(&spec).await?;
+    let id = state.app().queue_audit_for(&spec, &caller.actor()).await?;
     let audit = state.app().get_audit(id).await?.ok_or_else(|| ApiError::NotFound(format!("audit {id}")))?;
     Ok((StatusCode::ACCEPTED, Json(audit.into())))
 }

@@ -27,6 +27,8 @@ pub(crate) struct FlagQuery {
     level: Option<String>,
     assignee: Option<String>,
     kind: Option<String>,
+    /// Only flags opened at least this many hours ago.
+    older_than_hours: Option<f64>,
     limit: Option<i64>,
     /// The `next` of the previous page.
     cursor: Option<String>,
@@ -171,11 +173,19 @@ pub(crate) async fn list(
     }
     let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
     let limit = page_size(q.limit)?;
+    let opened_before = match q.older_than_hours {
+        None => None,
+        Some(h) if h.is_finite() && (0.0..=24.0 * 3650.0).contains(&h) => {
+            Some(OffsetDateTime::now_utc() - time::Duration::seconds_f64(h * 3600.0))
+        }
+        Some(h) => return Err(ApiError::BadRequest(format!("older_than_hours: {h} is not between 0 and 87600"))),
+    };
     let filter = FlagFilter {
         status: q.status.as_deref(),
         level: q.level.as_deref(),
         assignee: q.assignee.as_deref(),
         subject_kind: q.kind.as_deref(),
+        opened_before,
         after,
         limit: limit + 1,
     };
