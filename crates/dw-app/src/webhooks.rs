@@ -206,13 +206,16 @@ pub struct DeliveryRound {
 }
 
 impl App {
-    /// Sends the deliveries that are due (at most 32), each under the lease,
-    /// and records every answer.
+    /// Sends the deliveries that are due, each under the lease, and records
+    /// every answer. A round claims no more than its attempts can finish
+    /// within the lease even if every receiver took its whole timeout (at
+    /// most 32), so no claimed delivery's lease runs out before its attempt.
     pub async fn deliver_webhooks(&self, client: &reqwest::Client) -> Result<DeliveryRound, AppError> {
         let config = &self.config.webhooks;
+        let batch = ((config.lease_seconds / config.timeout_seconds).floor() as i64).clamp(1, 32);
         let due = {
             let mut conn = self.pool.acquire().await?;
-            webhooks::claim_due(&mut conn, config.lease_seconds, 32).await?
+            webhooks::claim_due(&mut conn, config.lease_seconds, batch).await?
         };
         let mut round = DeliveryRound { attempted: due.len(), ..DeliveryRound::default() };
         for d in due {
