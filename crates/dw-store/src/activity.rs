@@ -109,15 +109,7 @@ pub fn stream_requests<'c>(
     .and_then(|r| async move {
         let prompt_vector = match (r.vector_dtype.as_deref(), r.vector_dim, r.vector) {
             (Some(dtype), Some(dim), Some(bytes)) => {
-                let vector = crate::embeddings::VectorDtype::parse(dtype)?.decode(&bytes);
-                if vector.len() != dim as usize {
-                    return Err(StoreError::Corrupt(format!(
-                        "embedding of {} has {} values, not {dim}",
-                        r.event_id,
-                        vector.len()
-                    )));
-                }
-                Some(vector)
+                Some(crate::embeddings::decode_stored(&r.event_id, dtype, dim, &bytes)?)
             }
             _ => None,
         };

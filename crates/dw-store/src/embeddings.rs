@@ -241,20 +241,7 @@ pub async fn window_sample(
     )
     .fetch_all(&mut *conn)
     .await?;
-    rows.into_iter()
-        .map(|r| {
-            let vector = VectorDtype::parse(&r.dtype)?.decode(&r.vector);
-            if vector.len() != r.dim as usize {
-                return Err(StoreError::Corrupt(format!(
-                    "embedding of {} has {} values, not {}",
-                    r.event_id,
-                    vector.len(),
-                    r.dim
-                )));
-            }
-            Ok(vector)
-        })
-        .collect()
+    rows.into_iter().map(|r| decode_stored(&r.event_id, &r.dtype, r.dim, &r.vector)).collect()
 }
 
 /// A stored vector.
@@ -289,17 +276,17 @@ pub async fn for_account(
     .await?;
     rows.into_iter()
         .map(|r| {
-            let dtype = VectorDtype::parse(&r.dtype)?;
-            let vector = dtype.decode(&r.vector);
-            if vector.len() != r.dim as usize {
-                return Err(StoreError::Corrupt(format!(
-                    "embedding of {} has {} values, not {}",
-                    r.event_id,
-                    vector.len(),
-                    r.dim
-                )));
-            }
+            let vector = decode_stored(&r.event_id, &r.dtype, r.dim, &r.vector)?;
             Ok(StoredVector { key: EventKey { account_id: r.account_id, event_id: r.event_id, ts: r.ts }, vector })
         })
         .collect()
+}
+
+/// A stored vector's values, checked against its stored dimension.
+pub(crate) fn decode_stored(event_id: &str, dtype: &str, dim: i32, bytes: &[u8]) -> Result<Vec<f32>, StoreError> {
+    let vector = VectorDtype::parse(dtype)?.decode(bytes);
+    if vector.len() != dim as usize {
+        return Err(StoreError::Corrupt(format!("embedding of {event_id} has {} values, not {dim}", vector.len())));
+    }
+    Ok(vector)
 }

@@ -12,37 +12,12 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
+use super::params::{bad_cursor, cursor, optional_instant, page_size, rfc3339};
 use crate::auth::Caller;
 use crate::{ApiError, ApiState};
 
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 500;
 /// The longest span a timeline covers.
 const MAX_TIMELINE_DAYS: i64 = 93;
-
-pub(super) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and {MAX_PAGE}"))),
-    }
-}
-
-fn instant(field: &str, value: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
-    value
-        .map(|v| {
-            OffsetDateTime::parse(v, &Rfc3339).map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "{field}: expected an RFC 3339 timestamp such as 2026-11-02T00:00:00Z: {e}"
-                ))
-            })
-        })
-        .transpose()
-}
-
-fn rfc3339(t: OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
-}
 
 /// `GET /v1/accounts` query.
 #[derive(Debug, Deserialize)]
@@ -124,7 +99,7 @@ pub(crate) async fn list(
         Some("requests") => AccountSort::Requests,
         Some(other) => return Err(ApiError::BadRequest(format!("sort: {other:?} is not risk or requests"))),
     };
-    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let after = q.cursor.as_deref().map(cursor::<f64, String>).transpose()?;
     let limit = page_size(q.limit)?;
     let audit_id = match q.audit {
         Some(id) => id,
@@ -137,8 +112,8 @@ pub(crate) async fn list(
         flagged: q.flagged,
         cluster_id: q.cluster.as_deref(),
         model: q.model.as_deref(),
-        active_from: instant("active_from", q.active_from.as_deref())?,
-        active_to: instant("active_to", q.active_to.as_deref())?,
+        active_from: optional_instant("active_from", q.active_from.as_deref())?,
+        active_to: optional_instant("active_to", q.active_to.as_deref())?,
         sort,
         after,
         limit: limit + 1,
@@ -154,16 +129,6 @@ pub(crate) async fn list(
         format!("{value}:{}", last.account_id)
     });
     Ok(Json(AccountPage { audit_id, accounts: accounts.into_iter().map(AccountRow::from).collect(), next }))
-}
-
-fn parse_cursor(cursor: &str) -> Result<(f64, String), ApiError> {
-    let bad = || ApiError::BadRequest(format!("cursor: {cursor:?} is not a cursor this API gave (use a page's next)"));
-    let (value, id) = cursor.split_once(':').ok_or_else(bad)?;
-    let value: f64 = value.parse().map_err(|_| bad())?;
-    if !value.is_finite() || id.is_empty() {
-        return Err(bad());
-    }
-    Ok((value, id.to_owned()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,8 +214,8 @@ pub(crate) struct RangeQuery {
 }
 
 async fn range(state: &ApiState, id: &str, q: &RangeQuery) -> Result<(OffsetDateTime, OffsetDateTime), ApiError> {
-    let from = instant("from", q.from.as_deref())?;
-    let to = instant("to", q.to.as_deref())?;
+    let from = optional_instant("from", q.from.as_deref())?;
+    let to = optional_instant("to", q.to.as_deref())?;
     let (from, to) = match (from, to) {
         (Some(from), Some(to)) => (from, to),
         _ => {
@@ -290,10 +255,8 @@ pub(crate) async fn events(
         .cursor
         .as_deref()
         .map(|c| {
-            let bad =
-                || ApiError::BadRequest(format!("cursor: {c:?} is not a cursor this API gave (use a page's next)"));
-            let (ts, event) = c.split_once('|').ok_or_else(bad)?;
-            Ok::<_, ApiError>((OffsetDateTime::parse(ts, &Rfc3339).map_err(|_| bad())?, event.to_owned()))
+            let (ts, event) = c.split_once('|').ok_or_else(|| bad_cursor(c))?;
+            Ok::<_, ApiError>((OffsetDateTime::parse(ts, &Rfc3339).map_err(|_| bad_cursor(c))?, event.to_owned()))
         })
         .transpose()?;
     let (from, to) = range(&state, &id, &q).await?;

@@ -7,9 +7,8 @@ use axum::http::StatusCode;
 use dw_app::Allowed;
 use dw_domain::Role;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::params::optional_instant;
 use crate::auth::Caller;
 use crate::{ApiError, ApiState};
 
@@ -59,17 +58,7 @@ pub(crate) async fn add(
 ) -> Result<(StatusCode, Json<Allowed>), ApiError> {
     caller.require(&[Role::Admin])?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let expires_at = body
-        .expires_at
-        .as_deref()
-        .map(|t| {
-            OffsetDateTime::parse(t, &Rfc3339).map_err(|e| {
-                ApiError::BadRequest(format!(
-                    "expires_at: expected an RFC 3339 timestamp such as 2027-01-01T00:00:00Z: {e}"
-                ))
-            })
-        })
-        .transpose()?;
+    let expires_at = optional_instant("expires_at", body.expires_at.as_deref())?;
     let entry = state.app().allow_account(&body.account_id, &body.reason, expires_at, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }

@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
+use super::params::instant;
 use crate::auth::Caller;
 use crate::{ApiError, ApiState};
 
@@ -78,12 +78,6 @@ impl From<dw_app::Audit> for AuditBody {
             finished_at: a.finished_at,
         }
     }
-}
-
-fn instant(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
-    OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
-        ApiError::BadRequest(format!("{field}: expected an RFC 3339 timestamp such as 2026-11-02T00:00:00Z: {e}"))
-    })
 }
 
 #[utoipa::path(post, operation_id = "audits_create", path = "/v1/audits", tag = "audits", summary = "Queue an audit of a window", request_body = NewAudit, responses((status = 202, description = "queued", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]

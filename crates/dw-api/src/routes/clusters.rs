@@ -8,7 +8,8 @@ use dw_app::ClusterView;
 use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{AccountRow, page_size};
+use super::accounts::AccountRow;
+use super::params::{cursor, page_size};
 use crate::auth::Caller;
 use crate::{ApiError, ApiState};
 
@@ -72,16 +73,7 @@ pub(crate) async fn list(
     caller.require(&[Role::Analyst])?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
-    let after = q
-        .cursor
-        .as_deref()
-        .map(|c| {
-            let bad =
-                || ApiError::BadRequest(format!("cursor: {c:?} is not a cursor this API gave (use a page's next)"));
-            let (size, id) = c.split_once(':').ok_or_else(bad)?;
-            Ok::<_, ApiError>((size.parse::<i64>().map_err(|_| bad())?, id.to_owned()))
-        })
-        .transpose()?;
+    let after = q.cursor.as_deref().map(cursor::<i64, String>).transpose()?;
     let audit_id = match q.audit {
         Some(id) => id,
         None => state.app().latest_audit_id().await?,

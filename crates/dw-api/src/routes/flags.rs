@@ -10,12 +10,9 @@ use dw_domain::{RiskLevel, Role};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
+use super::params::{cursor, page_size};
 use crate::auth::Caller;
 use crate::{ApiError, ApiState};
-
-/// Flags per page unless `limit` says otherwise, and at most.
-const DEFAULT_PAGE: i64 = 50;
-const MAX_PAGE: i64 = 500;
 
 /// `GET /v1/flags` query.
 #[derive(Debug, Deserialize)]
@@ -140,14 +137,6 @@ fn flag_body(flag: dw_app::Flag, history: Vec<dw_app::HistoryEntry>) -> FlagBody
     }
 }
 
-fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::BadRequest(format!("limit: {n} is not between 1 and {MAX_PAGE}"))),
-    }
-}
-
 /// A flag id from the path; anything else names no flag.
 fn flag_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("flag {id:?}")))
@@ -171,7 +160,7 @@ pub(crate) async fn list(
     if let Some(kind) = q.kind.as_deref().filter(|k| !matches!(*k, "account" | "cluster")) {
         return Err(ApiError::BadRequest(format!("kind: {kind:?} is not account or cluster")));
     }
-    let after = q.cursor.as_deref().map(parse_cursor).transpose()?;
+    let after = q.cursor.as_deref().map(cursor::<f64, i64>).transpose()?;
     let limit = page_size(q.limit)?;
     let opened_before = match q.older_than_hours {
         None => None,
@@ -196,16 +185,6 @@ pub(crate) async fn list(
         format!("{}:{}", last.risk, last.id)
     });
     Ok(Json(FlagPage { flags: flags.iter().map(FlagSummary::from).collect(), next }))
-}
-
-fn parse_cursor(cursor: &str) -> Result<(f64, i64), ApiError> {
-    let bad = || ApiError::BadRequest(format!("cursor: {cursor:?} is not a cursor this API gave (use a page's next)"));
-    let (risk, id) = cursor.split_once(':').ok_or_else(bad)?;
-    let risk: f64 = risk.parse().map_err(|_| bad())?;
-    if !risk.is_finite() {
-        return Err(bad());
-    }
-    Ok((risk, id.parse().map_err(|_| bad())?))
 }
 
 #[utoipa::path(get, operation_id = "flags_get", path = "/v1/flags/{id}", tag = "flags", summary = "A flag with its evidence, history and next statuses", params(("id" = i64, Path, description = "flag id")), responses((status = 200, description = "the flag", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]

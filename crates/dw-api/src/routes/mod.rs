@@ -8,6 +8,7 @@ pub(crate) mod events;
 pub(crate) mod flags;
 pub(crate) mod health;
 pub(crate) mod keys;
+mod params;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
