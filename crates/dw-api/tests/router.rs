@@ -319,6 +319,15 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
     let spare = spare["key"]["key_id"].as_str().unwrap().to_owned();
     let audit = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
     let allow = json!({"account_id": "acct_partner", "reason": "evaluation partner"});
+    let (_, set, _) =
+        send(&h.router, call("POST", "/v1/reference-sets", &h.admin, Some(json!({"name": "suspect-1"})))).await;
+    let set = set["id"].as_i64().unwrap();
+    let (_, control, _) = send(
+        &h.router,
+        call("POST", "/v1/reference-sets", &h.admin, Some(json!({"name": "control-1", "control": true}))),
+    )
+    .await;
+    let control = control["id"].as_i64().unwrap();
     let (any, analysts, admins): (&[&str], &[&str], &[&str]) =
         (&["ingest", "analyst", "admin"], &["analyst", "admin"], &["admin"]);
     // (method, path, body, roles allowed): every /v1 route.
@@ -341,6 +350,11 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
         ("GET", "/v1/allowlist".into(), None, analysts),
         ("POST", "/v1/allowlist".into(), Some(allow), admins),
         ("DELETE", "/v1/allowlist/acct_partner".into(), None, admins),
+        ("GET", "/v1/reference-sets".into(), None, analysts),
+        ("POST", "/v1/reference-sets".into(), Some(json!({"name": "suspect-2"})), analysts),
+        ("GET", format!("/v1/reference-sets/{set}"), None, analysts),
+        ("POST", format!("/v1/reference-sets/{set}/items"), Some(json!({"output": "an answer"})), analysts),
+        ("GET", format!("/v1/reference-sets/{set}/distillation-test?control={control}"), None, analysts),
         ("GET", "/v1/keys".into(), None, admins),
         ("POST", "/v1/keys".into(), Some(json!({"name": "n", "role": "ingest"})), admins),
         ("DELETE", format!("/v1/keys/{spare}"), None, admins),
@@ -348,21 +362,32 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
     ];
     let keys = [("ingest", h.ingest.clone()), ("analyst", h.analyst.clone()), ("admin", h.admin.clone())];
     for (method, path, body, allowed) in routes {
-        let build = |key: Option<&str>| {
+        let build = |key: Option<&str>, role: &str| {
             let mut req = Request::builder().method(method).uri(&path);
             if let Some(key) = key {
                 req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
             }
-            match &body {
-                Some(b) => {
-                    req.header(header::CONTENT_TYPE, "application/json").body(Body::from(b.to_string())).unwrap()
+            // Items are NDJSON, one per line; everything else JSON.
+            let content_type = if path.ends_with("/items") { "application/x-ndjson" } else { "application/json" };
+            // A name is taken once: each role creates its own set.
+            let body = match &body {
+                Some(b) if b.get("name").is_some_and(|n| n == "suspect-2") => {
+                    Some(json!({"name": format!("s-{role}")}))
                 }
+                other => other.clone(),
+            };
+            match &body {
+                Some(b) => req.header(header::CONTENT_TYPE, content_type).body(Body::from(b.to_string())).unwrap(),
                 None => req.body(Body::empty()).unwrap(),
             }
         };
-        assert_eq!(send(&h.router, build(None)).await.0, StatusCode::UNAUTHORIZED, "{method} {path} without key");
+        assert_eq!(
+            send(&h.router, build(None, "none")).await.0,
+            StatusCode::UNAUTHORIZED,
+            "{method} {path} without key"
+        );
         for (role, key) in &keys {
-            let status = send(&h.router, build(Some(key))).await.0;
+            let status = send(&h.router, build(Some(key), role)).await.0;
             if allowed.contains(role) {
                 assert!(status.is_success(), "{method} {path} as {role}: {status}");
             } else {

@@ -21,7 +21,10 @@
 //! - [`App::scored_accounts`], [`App::account_profile`], [`App::account_events`],
 //!   [`App::account_timeline`]: what analysts read about accounts;
 //! - [`App::allow_account`], [`App::disallow_account`], [`App::allowlist`]:
-//!   accounts scored but never flagged, which audits read when they start.
+//!   accounts scored but never flagged, which audits read when they start;
+//! - [`App::create_reference_set`], [`App::add_reference_items`],
+//!   [`App::reference_sets`]: a suspect model's (or a control's) outputs;
+//!   [`App::distillation_test`]: was the suspect trained on our outputs?
 
 mod accounts;
 mod allowlist;
@@ -34,6 +37,7 @@ mod error;
 mod ingest;
 mod jobs;
 mod keys;
+mod reference;
 mod webhooks;
 
 use std::sync::Arc;
@@ -55,11 +59,13 @@ pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};
 pub use dw_store::embeddings::Budget;
 pub use dw_store::flags::{Flag, FlagFilter, HistoryEntry};
+pub use dw_store::reference_sets::ReferenceSet;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
 pub use jobs::{AuditOutcome, AuditSummary, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
+pub use reference::{AlignedExample, DistillationReport, NewSet as NewReferenceSet, ReferenceItemsOutcome};
 pub use webhooks::{
     DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client,
     secret_key as webhook_secret_key, sign as sign_webhook,
@@ -109,6 +115,12 @@ impl App {
     pub fn with_content(mut self, content: ContentSampling) -> Self {
         self.content = Some(content);
         self
+    }
+
+    /// The encoder audits embed with, when they do: what the API's
+    /// distillation test measures meaning with.
+    pub fn embedder(&self) -> Option<&dw_embed::EmbedHandle> {
+        self.content.as_ref().map(|c| &c.handle)
     }
 
     /// The pool, for health checks and metrics.

@@ -24,6 +24,8 @@
 //!   (open, update, reopen, leave dismissed), and why.
 //! - [`linking`]: accounts joined into clusters by what one operator's
 //!   accounts share.
+//! - [`reference`]: a suspect model's outputs against what we served: text
+//!   measures and the distillation test.
 //! - [`detector`]: a window's population scored together (percentiles,
 //!   clusters).
 //! - [`baseline`]: the deliberately naive detector (risk from request
@@ -38,6 +40,7 @@ pub mod flags;
 pub mod learn;
 pub mod levels;
 pub mod linking;
+pub mod reference;
 pub mod scoring;
 pub mod signals;
 pub mod templates;

@@ -10,6 +10,7 @@
 //! - [`access`]: API keys and their roles.
 //! - [`record`]: the compact view of a stored request that detection reads.
 //! - [`score`]: an audit's verdict on an account (risk, level, flag, cluster).
+//! - [`reference`]: reference sets' items (a suspect model's outputs).
 //! - [`csv`]: the CSV dialect of the files distillwatch writes and reads.
 
 pub mod access;
@@ -18,6 +19,7 @@ pub mod csv;
 pub mod event;
 pub mod ingest;
 pub mod record;
+pub mod reference;
 pub mod score;
 
 pub use access::{ApiKey, Role, UnknownRole};
@@ -25,4 +27,5 @@ pub use attributes::AccountAttributes;
 pub use event::{Client, Event, EventIdSource, Message, Request, Response, SamplingParams, Usage};
 pub use ingest::{IngestOutcome, IngestSource, LineError};
 pub use record::RequestRecord;
+pub use reference::ReferenceItem;
 pub use score::{AccountScore, Contribution, RiskLevel};

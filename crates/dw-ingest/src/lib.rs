@@ -12,6 +12,9 @@
 //! 3. Every invalid line becomes a [`LineError`] naming its line and field; the
 //!    valid ones go on to the store.
 //!
+//! Reference-set items (a suspect model's outputs) come in the same way, one
+//! JSON object per line, through [`parse_reference_ndjson`].
+//!
 //! An event without an `event_id` gets one from [`content_hash`], so that
 //! re-sending the same bytes never stores the event twice.
 
@@ -20,6 +23,7 @@ mod batch;
 mod body;
 mod content_hash;
 mod lines;
+mod reference;
 mod validate;
 
 pub use attributes::{ParsedAttributes, parse_attributes_csv};
@@ -27,6 +31,7 @@ pub use batch::{ParsedBatch, parse_json_array, parse_ndjson};
 pub use body::{BodyError, ContentEncoding, decode_body};
 pub use content_hash::content_hash;
 pub use lines::{LineReader, ReadLine};
+pub use reference::{ParsedReferenceItems, REFERENCE_ITEM_FIELDS, parse_reference_item, parse_reference_ndjson};
 pub use validate::{Limits, parse_event, parse_event_value};
 
 pub use dw_domain::{Event, LineError};

@@ -179,7 +179,7 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Opens a file (or stdin), recognizing gzip and zstd by their magic bytes.
-fn open(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn BufRead + Send>> {
+pub(crate) fn open(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn BufRead + Send>> {
     let raw: Box<dyn Read + Send> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin())
     } else {

@@ -18,6 +18,7 @@
 //! - [`databases`]: throwaway databases for evaluations;
 //! - [`attributes`]: what the provider knows of an account (opened when,
 //!   org, country, payment and e-mail-domain fingerprints);
+//! - [`reference_sets`]: suspects' and controls' outputs, uploaded by analysts;
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
@@ -41,6 +42,7 @@ pub mod events;
 pub mod flags;
 pub mod ingest_log;
 pub mod partitions;
+pub mod reference_sets;
 pub mod webhooks;
 
 use std::time::Duration;

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dw_app::IngestBatch;
 use dw_domain::{IngestOutcome, IngestSource, Role};
-use dw_ingest::{ContentEncoding, ParsedBatch};
+use dw_ingest::ContentEncoding;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 
@@ -68,51 +68,15 @@ pub(crate) async fn ingest(
 ) -> Result<Response, ApiError> {
     let key = caller.require(&[Role::Ingest])?.clone();
     let framing = framing(&headers)?;
-    let encoding_header = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?"));
-    let encoding = ContentEncoding::from_header(encoding_header).ok_or_else(|| {
-        ApiError::UnsupportedMedia(format!(
-            "Content-Encoding {:?} is not supported: use gzip, zstd or none",
-            encoding_header.unwrap_or_default()
-        ))
-    })?;
-    let limit = state.config.limits.max_body_bytes;
-    let declared =
-        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
-        return Err(too_large(limit));
-    }
-    // Refuse rather than queue: a saturated ingest answers 429 at once.
-    let _slot = state
-        .ingest_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded("ingest is saturated; retry after a short wait".into()))?;
-
-    let raw = Limited::new(body, limit).collect().await.map_err(|e| {
-        if e.downcast_ref::<LengthLimitError>().is_some() {
-            too_large(limit)
-        } else {
-            ApiError::BadRequest(format!("could not read the request body: {e}"))
-        }
-    })?;
-    let raw = raw.to_bytes();
-    metrics::histogram!("distillwatch_ingest_body_bytes").record(raw.len() as f64);
-
+    let body = read_ingest_body(&state, &headers, body).await?;
     let limits = state.config.limits;
-    let parsed = tokio::task::spawn_blocking(move || -> Result<(ParsedBatch, u64), ApiError> {
-        let decoded = dw_ingest::decode_body(&raw, encoding, limits.max_body_bytes).map_err(|e| match e {
-            dw_ingest::BodyError::TooLarge { limit } => too_large(limit),
-            corrupt @ dw_ingest::BodyError::Corrupt { .. } => ApiError::BadRequest(corrupt.to_string()),
-        })?;
-        let batch = match framing {
-            Framing::Ndjson => dw_ingest::parse_ndjson(&decoded, &limits),
-            Framing::JsonArray => dw_ingest::parse_json_array(&decoded, &limits),
-        };
-        Ok((batch, decoded.len() as u64))
+    let bytes = body.decoded.len() as u64;
+    let parsed = tokio::task::spawn_blocking(move || match framing {
+        Framing::Ndjson => dw_ingest::parse_ndjson(&body.decoded, &limits),
+        Framing::JsonArray => dw_ingest::parse_json_array(&body.decoded, &limits),
     })
     .await
-    .map_err(|e| ApiError::BadRequest(format!("the body could not be parsed: {e}")))??;
-    let (parsed, bytes) = parsed;
+    .map_err(|e| ApiError::BadRequest(format!("the body could not be parsed: {e}")))?;
 
     if parsed.events.is_empty() && parsed.rejected.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
@@ -132,6 +96,61 @@ pub(crate) async fn ingest(
         .await?;
     let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     Ok((status, Json(IngestResponse::from(outcome))).into_response())
+}
+
+/// A request body read under the ingest limits and decompressed, with the
+/// ingest slot it took (held until the batch is stored).
+pub(super) struct IngestBody {
+    /// The body after `Content-Encoding` was undone.
+    pub(super) decoded: Vec<u8>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// Reads a body sent to an ingest endpoint (events, reference items): gzip,
+/// zstd or plain, at most the configured size before and after
+/// decompression, and only while an ingest slot is free (429 otherwise).
+pub(super) async fn read_ingest_body(
+    state: &ApiState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<IngestBody, ApiError> {
+    let encoding_header = headers.get(header::CONTENT_ENCODING).map(|v| v.to_str().unwrap_or("?"));
+    let encoding = ContentEncoding::from_header(encoding_header).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "Content-Encoding {:?} is not supported: use gzip, zstd or none",
+            encoding_header.unwrap_or_default()
+        ))
+    })?;
+    let limit = state.config.limits.max_body_bytes;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(too_large(limit));
+    }
+    // Refuse rather than queue: a saturated ingest answers 429 at once.
+    let slot = state
+        .ingest_slots
+        .clone()
+        .try_acquire_owned()
+        .map_err(|_| ApiError::Overloaded("ingest is saturated; retry after a short wait".into()))?;
+    let raw = Limited::new(body, limit).collect().await.map_err(|e| {
+        if e.downcast_ref::<LengthLimitError>().is_some() {
+            too_large(limit)
+        } else {
+            ApiError::BadRequest(format!("could not read the request body: {e}"))
+        }
+    })?;
+    let raw = raw.to_bytes();
+    metrics::histogram!("distillwatch_ingest_body_bytes").record(raw.len() as f64);
+    let decoded = tokio::task::spawn_blocking(move || {
+        dw_ingest::decode_body(&raw, encoding, limit).map(std::borrow::Cow::into_owned).map_err(|e| match e {
+            dw_ingest::BodyError::TooLarge { limit } => too_large(limit),
+            corrupt @ dw_ingest::BodyError::Corrupt { .. } => ApiError::BadRequest(corrupt.to_string()),
+        })
+    })
+    .await
+    .map_err(|e| ApiError::BadRequest(format!("the body could not be decoded: {e}")))??;
+    Ok(IngestBody { decoded, _slot: slot })
 }
 
 fn too_large(limit: usize) -> ApiError {

@@ -9,6 +9,7 @@ pub(crate) mod flags;
 pub(crate) mod health;
 pub(crate) mod keys;
 mod params;
+pub(crate) mod reference_sets;
 
 use axum::Router;
 use axum::routing::{delete, get, post};
@@ -44,4 +45,8 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/audit-log", get(flags::audit_log))
         .route("/v1/allowlist", get(allowlist::list).post(allowlist::add))
         .route("/v1/allowlist/{account_id}", delete(allowlist::remove))
+        .route("/v1/reference-sets", get(reference_sets::list).post(reference_sets::create))
+        .route("/v1/reference-sets/{id}", get(reference_sets::get))
+        .route("/v1/reference-sets/{id}/items", post(reference_sets::add_items))
+        .route("/v1/reference-sets/{id}/distillation-test", get(reference_sets::distillation_test))
 }

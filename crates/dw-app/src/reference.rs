@@ -1,0 +1,344 @@
+//! Reference sets: analysts upload a suspect model's outputs (or a
+//! control's), which audits and the distillation test compare with what we
+//! served.
+
+use dw_detect::reference::{
+    AlignedItem, DistillationTest, Similarities, TestConfig, compared_opening, distillation_test, similarities,
+};
+use dw_domain::{LineError, ReferenceItem};
+use dw_store::audit_log::{self, NewEntry};
+use dw_store::reference_sets::{self, NewReferenceSet, ReferenceSet};
+
+use crate::{Actor, App, AppError};
+
+/// The longest description or collection note accepted.
+const MAX_NOTE_CHARS: usize = 10_000;
+
+/// What storing a body of items came to.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReferenceItemsOutcome {
+    /// The set the items went into.
+    pub set_id: i64,
+    /// Non-blank lines read.
+    pub lines: u64,
+    /// Items stored now.
+    pub stored: u64,
+    /// Valid items the set already held (same prompt and output).
+    pub duplicates: u64,
+    /// Invalid lines, by line and field.
+    pub rejected: Vec<LineError>,
+}
+
+/// What a new set is called and says of itself.
+#[derive(Debug, Clone)]
+pub struct NewSet<'a> {
+    /// Unique name.
+    pub name: &'a str,
+    /// The suspect model, in the analyst's words.
+    pub description: &'a str,
+    /// How the outputs were collected.
+    pub collection: &'a str,
+    /// A control: a model known not to be trained on our outputs.
+    pub control: bool,
+}
+
+impl App {
+    /// Creates a reference set, on record as `actor`'s; a taken name is a
+    /// conflict.
+    pub async fn create_reference_set(&self, new: &NewSet<'_>, actor: &Actor) -> Result<ReferenceSet, AppError> {
+        check_name(new.name)?;
+        for (field, text) in [("description", new.description), ("collection", new.collection)] {
+            if text.chars().count() > MAX_NOTE_CHARS {
+                return Err(AppError::Invalid(format!("{field}: at most {MAX_NOTE_CHARS} characters")));
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let created = reference_sets::create(
+            &mut tx,
+            &NewReferenceSet {
+                name: new.name,
+                description: new.description.trim(),
+                collection: new.collection.trim(),
+                control: new.control,
+                created_by: &actor.name,
+            },
+        )
+        .await?
+        .ok_or_else(|| AppError::Conflict(format!("name: a reference set named {:?} exists", new.name)))?;
+        audit_log::append(
+            &mut tx,
+            &NewEntry {
+                actor: &actor.name,
+                role: &actor.role,
+                action: "reference_set.create",
+                target: &format!("reference_set:{}", created.id),
+                before: None,
+                after: serde_json::to_value(&created).ok(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(created)
+    }
+
+    /// Stores parsed items in a set, in one transaction: every valid item is
+    /// stored (or found already there) or none is.
+    pub async fn add_reference_items(
+        &self,
+        set_id: i64,
+        items: &[ReferenceItem],
+        rejected: Vec<LineError>,
+        lines: u64,
+        actor: &Actor,
+    ) -> Result<ReferenceItemsOutcome, AppError> {
+        let mut tx = self.pool.begin().await?;
+        if reference_sets::by_id(&mut tx, set_id).await?.is_none() {
+            return Err(AppError::NotFound(format!("reference set {set_id}")));
+        }
+        let (stored, duplicates) = reference_sets::add_items(&mut tx, set_id, items).await?;
+        let outcome = ReferenceItemsOutcome { set_id, lines, stored, duplicates, rejected };
+        audit_log::append(
+            &mut tx,
+            &NewEntry {
+                actor: &actor.name,
+                role: &actor.role,
+                action: "reference_set.add_items",
+                target: &format!("reference_set:{set_id}"),
+                before: None,
+                after: Some(serde_json::json!({
+                    "lines": lines, "stored": stored, "duplicates": duplicates, "rejected": outcome.rejected.len()
+                })),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        metrics::counter!("distillwatch_reference_items_total").increment(stored);
+        Ok(outcome)
+    }
+
+    /// Every reference set, newest first.
+    pub async fn reference_sets(&self) -> Result<Vec<ReferenceSet>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(reference_sets::list(&mut conn).await?)
+    }
+
+    /// One set, by id.
+    pub async fn reference_set(&self, id: i64) -> Result<ReferenceSet, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        reference_sets::by_id(&mut conn, id).await?.ok_or_else(|| AppError::NotFound(format!("reference set {id}")))
+    }
+
+    /// One set, by name.
+    pub async fn reference_set_named(&self, name: &str) -> Result<ReferenceSet, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        reference_sets::by_name(&mut conn, name)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reference set {name:?}")))
+    }
+}
+
+/// A letter or digit, then letters, digits, `.`, `_` or `-`: at most 100
+/// (what the table's check allows, said before the database says it worse).
+fn check_name(name: &str) -> Result<(), AppError> {
+    let ok = !name.is_empty()
+        && name.len() <= 100
+        && name.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::Invalid(format!(
+            "name: {name:?} is not a set name (a letter or digit, then letters, digits, '.', '_' or '-', at most 100)"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_names_are_short_plain_words() {
+        for good in ["suspect-x", "ctl.2026_11", "A", &"a".repeat(100)] {
+            assert!(check_name(good).is_ok(), "{good}");
+        }
+        for bad in ["", "-lead", "has space", "ünï", &"a".repeat(101), "a/b"] {
+            let Err(AppError::Invalid(message)) = check_name(bad) else { panic!("{bad:?} accepted") };
+            assert!(message.starts_with("name: "), "{message}");
+        }
+    }
+}
+
+/// The distillation test run on stored sets and served traffic, with what
+/// an analyst needs to judge it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DistillationReport {
+    /// The suspect set.
+    pub suspect: ReferenceSet,
+    /// The control set.
+    pub control: ReferenceSet,
+    /// The window our completions were taken from.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    /// Its end (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    /// The embedding model behind `embedding_cosine`, when one was used.
+    pub embedding_model: Option<String>,
+    /// The test.
+    pub test: DistillationTest,
+    /// The items where the suspect is closest to us relative to the control
+    /// (at most [`EXAMPLES`]): our prompt and completion, both outputs, their
+    /// similarities.
+    pub examples: Vec<AlignedExample>,
+    /// What the test can and cannot show.
+    pub interpretation: String,
+}
+
+/// One aligned prompt as evidence.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlignedExample {
+    /// Our prompt.
+    pub prompt: String,
+    /// Our completion.
+    pub completion: String,
+    /// The account and event it was served to.
+    pub account_id: String,
+    /// The event.
+    pub event_id: String,
+    /// The suspect's output.
+    pub suspect_output: String,
+    /// The control's output.
+    pub control_output: String,
+    /// The suspect's output against ours.
+    pub suspect: Similarities,
+    /// The control's output against ours.
+    pub control: Similarities,
+}
+
+/// Examples in a report.
+pub const EXAMPLES: usize = 10;
+
+/// Said in every report.
+const INTERPRETATION: &str = "The test asks whether, on prompts that we, the suspect and the control all answered, \
+    the suspect's answers are closer to ours than the control's are, beyond chance. A rejection says they are: a \
+    model trained on our outputs answers like us. It does not say why: a model that shares our training data, a \
+    sibling or a later snapshot of a model we derive from, or one tuned to the same style may answer like us too, \
+    and the control decides which of these the test rules out (pick one as close to the suspect as possible, with \
+    no access to our outputs). Not rejecting is no proof of innocence: a student trained on a small share of our \
+    outputs, or on prompts unlike these, may not show on them. Inconclusive means too few prompts align.";
+
+impl App {
+    /// Runs the distillation test of `suspect` against `control` on the
+    /// prompts both answered and we served in `[from, to)`, with embeddings
+    /// when `embed` is given.
+    pub async fn distillation_test(
+        &self,
+        suspect: i64,
+        control: i64,
+        from: time::OffsetDateTime,
+        to: time::OffsetDateTime,
+        embed: Option<&dw_embed::EmbedHandle>,
+    ) -> Result<DistillationReport, AppError> {
+        if from >= to {
+            return Err(AppError::Invalid("from: must be before to".into()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let suspect_set = reference_sets::by_id(&mut conn, suspect)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reference set {suspect}")))?;
+        let control_set = reference_sets::by_id(&mut conn, control)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reference set {control}")))?;
+        if suspect_set.control {
+            return Err(AppError::Invalid(format!(
+                "reference set {} ({:?}) is a control set: test a suspect set against it",
+                suspect_set.id, suspect_set.name
+            )));
+        }
+        if !control_set.control {
+            return Err(AppError::Invalid(format!(
+                "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
+                control_set.id, control_set.name
+            )));
+        }
+        let aligned = reference_sets::aligned_prompts(&mut conn, suspect, control, from, to).await?;
+        drop(conn);
+        let cosines = match embed {
+            Some(handle) if !aligned.is_empty() => Some(aligned_cosines(handle, &aligned).await?),
+            _ => None,
+        };
+        let items: Vec<(AlignedItem, &reference_sets::AlignedPrompt)> = aligned
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                let (s, c) = cosines.as_ref().map_or((None, None), |v| (Some(v[i].0), Some(v[i].1)));
+                let item = AlignedItem {
+                    item: a.suspect_item.to_string(),
+                    suspect: similarities(&a.completion, &a.suspect_output, s),
+                    control: similarities(&a.completion, &a.control_output, c),
+                };
+                (item, a)
+            })
+            .collect();
+        let test_items: Vec<AlignedItem> = items.iter().map(|(i, _)| i.clone()).collect();
+        let test = distillation_test(&test_items, &TestConfig::default());
+        let mut ranked: Vec<&(AlignedItem, &reference_sets::AlignedPrompt)> = items.iter().collect();
+        let lead = |i: &AlignedItem| {
+            let gap = |m: Option<f64>, n: Option<f64>| m.zip(n).map_or(0.0, |(m, n)| m - n);
+            gap(i.suspect.embedding_cosine, i.control.embedding_cosine) + i.suspect.ngram_overlap
+                - i.control.ngram_overlap
+        };
+        ranked.sort_by(|a, b| lead(&b.0).total_cmp(&lead(&a.0)).then(a.1.suspect_item.cmp(&b.1.suspect_item)));
+        let examples = ranked
+            .into_iter()
+            .take(EXAMPLES)
+            .map(|(item, a)| AlignedExample {
+                prompt: a.prompt.clone(),
+                completion: a.completion.clone(),
+                account_id: a.account_id.clone(),
+                event_id: a.event_id.clone(),
+                suspect_output: a.suspect_output.clone(),
+                control_output: a.control_output.clone(),
+                suspect: item.suspect,
+                control: item.control,
+            })
+            .collect();
+        Ok(DistillationReport {
+            suspect: suspect_set,
+            control: control_set,
+            from,
+            to,
+            embedding_model: embed.filter(|_| cosines.is_some()).map(|h| h.model_id().to_owned()),
+            test,
+            examples,
+            interpretation: INTERPRETATION.to_owned(),
+        })
+    }
+}
+
+/// Each aligned prompt's cosines: the suspect's output and the control's,
+/// each against the opening of our completion it is compared with.
+async fn aligned_cosines(
+    handle: &dw_embed::EmbedHandle,
+    aligned: &[reference_sets::AlignedPrompt],
+) -> Result<Vec<(f64, f64)>, AppError> {
+    let mut texts = Vec::with_capacity(aligned.len() * 4);
+    for a in aligned {
+        texts.push(a.suspect_output.clone());
+        texts.push(compared_opening(&a.completion, &a.suspect_output).to_owned());
+        texts.push(a.control_output.clone());
+        texts.push(compared_opening(&a.completion, &a.control_output).to_owned());
+    }
+    let mut vectors = Vec::with_capacity(texts.len());
+    for chunk in texts.chunks(512) {
+        vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
+    }
+    let cosine = |a: &[f32], b: &[f32]| {
+        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+        let d = norm(a) * norm(b);
+        if d > 0.0 { dot / d } else { 0.0 }
+    };
+    Ok(vectors.chunks(4).map(|v| (cosine(&v[0], &v[1]), cosine(&v[2], &v[3]))).collect())
+}

@@ -1,0 +1,139 @@
+//! Reference sets and the distillation test over a real database, on a
+//! fixture with known answers: real Arena-Hard prompts and answers from the
+//! shipped sample (ours: gpt-4-0314; an independent model: gpt-4-0613 or
+//! gpt-3.5-turbo), and a "student" whose answers are ours reworded and cut
+//! (a stand-in for a model trained on them).
+
+mod common;
+
+use common::batch;
+use dw_app::{Actor, App, AppConfig, AppError, NewReferenceSet};
+use dw_detect::reference::Conclusion;
+use dw_domain::ReferenceItem;
+use dw_ingest::{Limits, parse_reference_item};
+use serde_json::{Value, json};
+use sqlx::PgPool;
+use time::macros::datetime;
+
+struct Answered {
+    prompt: String,
+    ours: String,
+    independent: String,
+}
+
+/// The sample's Arena-Hard prompts with gpt-4-0314's answer and another model's.
+fn arena() -> Vec<Answered> {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/sample/paired_outputs/pairs.jsonl"))
+            .unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    text.lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["source"] == "arena_hard_v0.1" && r["model_a"] == "gpt-4-0314")
+        .filter(|r| seen.insert(r["prompt"].as_str().unwrap().to_owned()))
+        .map(|r| Answered {
+            prompt: r["prompt"].as_str().unwrap().to_owned(),
+            ours: r["output_a"].as_str().unwrap().to_owned(),
+            independent: r["output_b"].as_str().unwrap().to_owned(),
+        })
+        .collect()
+}
+
+/// Ours with every third sentence left out and a few words swapped: what a
+/// student of ours might write.
+fn student(ours: &str) -> String {
+    let sentences: Vec<&str> = ours.split_inclusive(['.', '\n']).collect();
+    let kept: String =
+        sentences.iter().enumerate().filter(|(i, _)| i % 3 != 2).map(|(_, s)| *s).collect::<Vec<_>>().concat();
+    kept.replace(" the ", " this ").replace("Here is", "Here's").replace(" can ", " could ")
+}
+
+fn item(prompt: &str, output: &str) -> ReferenceItem {
+    parse_reference_item(json!({"prompt": prompt, "output": output}).to_string().as_bytes(), 1, &Limits::default())
+        .unwrap()
+}
+
+fn actor() -> Actor {
+    Actor { name: "cli:test".into(), role: "admin".into() }
+}
+
+async fn set(app: &App, name: &str, control: bool, items: &[ReferenceItem]) -> i64 {
+    let new = NewReferenceSet { name, description: "", collection: "", control };
+    let set = app.create_reference_set(&new, &actor()).await.unwrap();
+    let outcome = app.add_reference_items(set.id, items, Vec::new(), items.len() as u64, &actor()).await.unwrap();
+    assert_eq!(outcome.stored, items.len() as u64);
+    set.id
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered = arena();
+    assert!(answered.len() >= 60, "{} prompts in the sample", answered.len());
+    // We served every prompt once, one a day from 2026-11-01 on, to three accounts in turn;
+    // a few prompts a second time later with another completion (the first one counts).
+    let mut lines: Vec<String> = answered
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
+                   "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
+                   "request": {"messages": [{"role": "user", "content": format!("  {}\n", a.prompt)}]},
+                   "response": {"content": a.ours}})
+            .to_string()
+        })
+        .collect();
+    lines.push(
+        json!({"event_id": "late", "account_id": "acct_9", "timestamp": "2026-11-20T00:00:00Z", "model": "atlas-2",
+               "request": {"prompt": answered[0].prompt}, "response": {"content": "a later, different answer"}})
+        .to_string(),
+    );
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+
+    let students: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &student(&a.ours))).collect();
+    let independents: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &a.independent)).collect();
+    let suspect = set(&app, "student", false, &students).await;
+    let control = set(&app, "independent-control", true, &independents).await;
+    let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
+
+    let report = app.distillation_test(suspect, control, from, to, None).await.unwrap();
+    assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, whitespace aside");
+    let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
+    assert!(p_value < 0.001, "{p_value}");
+    assert_eq!(report.embedding_model, None);
+    let measures: Vec<&str> = report.test.measures.iter().map(|m| m.measure).collect();
+    assert_eq!(measures, ["ngram_overlap", "format_profile"], "no embedding without a model: left out, not zero");
+    assert!(report.test.combined.as_ref().unwrap().auc > 0.9, "{:?}", report.test.combined);
+    assert_eq!(report.examples.len(), 10);
+    for example in &report.examples {
+        let source = answered.iter().find(|a| a.prompt.trim() == example.prompt.trim()).unwrap();
+        assert_eq!(example.completion, source.ours, "our first completion for the prompt is the one compared");
+        assert_eq!(example.suspect_output, student(&source.ours));
+        assert!(example.suspect.ngram_overlap > example.control.ngram_overlap, "{example:?}");
+    }
+    assert!(report.interpretation.contains("does not say why"));
+
+    // The same two sets with their roles swapped: the suspect is the independent model.
+    let independent_suspect = set(&app, "independent", false, &independents).await;
+    let student_control = set(&app, "student-control", true, &students).await;
+    let swapped = app.distillation_test(independent_suspect, student_control, from, to, None).await.unwrap();
+    let Conclusion::NotRejected { p_value } = swapped.test.conclusion else { panic!("{:?}", swapped.test) };
+    assert!(p_value > 0.5, "{p_value}");
+
+    // A window that holds only a dozen of the prompts we served: too few to conclude.
+    let few = app.distillation_test(suspect, control, from, datetime!(2026-11-01 0:12 UTC), None).await.unwrap();
+    let Conclusion::Inconclusive { reason } = &few.test.conclusion else { panic!("{:?}", few.test) };
+    assert!(reason.contains("only 12 item(s)"), "{reason}");
+
+    // Roles are checked, and named.
+    for (s, c, says) in
+        [(control, control, "is a control set"), (suspect, independent_suspect, "control: reference set")]
+    {
+        let Err(AppError::Invalid(message)) = app.distillation_test(s, c, from, to, None).await else {
+            panic!("{s} against {c} accepted")
+        };
+        assert!(message.contains(says), "{message}");
+    }
+    assert!(matches!(app.distillation_test(999, control, from, to, None).await, Err(AppError::NotFound(_))));
+    assert!(matches!(app.distillation_test(suspect, control, to, from, None).await, Err(AppError::Invalid(_))));
+}

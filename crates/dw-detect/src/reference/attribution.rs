@@ -1,0 +1,190 @@
+//! Attribution, lexical half: which of the completions we served have a
+//! near match among a suspect's outputs, by long shared word n-grams.
+//!
+//! Embeddings blur verbatim reuse into "same topic"; long n-grams do not: two
+//! independent answers to one prompt share an eight-word run now and then,
+//! not a large part of their text. The index maps each reference output's
+//! hashed 8-word shingles to the items that hold them; a completion is looked
+//! up shingle by shingle, so matching is linear in the text read, whatever
+//! the size of the reference set. Shingles held by many items (boilerplate
+//! such as "let me know if you have any other questions") are dropped from
+//! the index: they say nothing about where a text came from.
+
+use std::collections::HashMap;
+
+use super::Ngrams;
+
+/// Words per shingle: long enough that a shared one is reuse, not chance.
+pub const MATCH_NGRAM: usize = 8;
+
+/// Shingles held by more items than this are boilerplate, not evidence.
+pub const MAX_ITEMS_PER_SHINGLE: usize = 20;
+
+/// What a lexical match must reach to count.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct MatchThresholds {
+    /// Shingles the two texts share at the least.
+    pub min_shared: usize,
+    /// The larger of the two containments at the least.
+    pub min_containment: f64,
+}
+
+impl Default for MatchThresholds {
+    /// Calibrated on independent answers to the same prompts
+    /// (`distillwatch reference calibrate`, docs/evaluation.md): two models
+    /// answering one Arena-Hard prompt (much of it code, where identical
+    /// lines are common) share under 0.59 of either answer at the most, 0.46
+    /// at the 99th percentile. Five shared runs (twelve words at the least)
+    /// keep short stock answers ("Positive.", "False") out: those cannot be
+    /// attributed by wording at all.
+    fn default() -> Self {
+        Self { min_shared: 5, min_containment: 0.6 }
+    }
+}
+
+/// A reference output that shares long runs of words with a completion.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LexicalMatch {
+    /// The reference item's id.
+    pub item: i64,
+    /// Distinct shingles the two share.
+    pub shared: usize,
+    /// The share of the reference output's shingles found in the completion.
+    pub reference_containment: f64,
+    /// The share of the completion's shingles found in the reference output.
+    pub completion_containment: f64,
+}
+
+impl LexicalMatch {
+    /// The larger containment: a suspect that reproduced part of our answer,
+    /// or our answer wholly inside a longer output, both count.
+    pub fn containment(&self) -> f64 {
+        self.reference_containment.max(self.completion_containment)
+    }
+}
+
+/// The reference outputs' shingles, for lookups.
+#[derive(Debug, Default)]
+pub struct ReferenceIndex {
+    postings: HashMap<u64, Vec<u32>>,
+    ids: Vec<i64>,
+    sizes: Vec<u32>,
+}
+
+impl ReferenceIndex {
+    /// Indexes `(item id, output)` pairs.
+    pub fn build<'a>(items: impl IntoIterator<Item = (i64, &'a str)>) -> Self {
+        let mut index = Self::default();
+        for (id, output) in items {
+            let position = index.ids.len() as u32;
+            let shingles = Ngrams::of(output, MATCH_NGRAM);
+            index.ids.push(id);
+            index.sizes.push(shingles.len() as u32);
+            for hash in shingles.hashes() {
+                index.postings.entry(*hash).or_default().push(position);
+            }
+        }
+        index.postings.retain(|_, items| items.len() <= MAX_ITEMS_PER_SHINGLE);
+        index
+    }
+
+    /// Items indexed.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether no item is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The reference outputs `completion` shares long runs with, best first,
+    /// those that reach `thresholds`. Runs that `prompt` (what the completion
+    /// answered) holds are left out: an answer that quotes or rewrites its
+    /// prompt's text shares it with every other answer to that prompt,
+    /// whoever wrote them.
+    pub fn matches(&self, completion: &str, prompt: Option<&str>, thresholds: &MatchThresholds) -> Vec<LexicalMatch> {
+        let mut shingles = Ngrams::of(completion, MATCH_NGRAM);
+        if let Some(prompt) = prompt {
+            shingles = shingles.without(&Ngrams::of(prompt, MATCH_NGRAM));
+        }
+        if shingles.is_empty() || self.is_empty() {
+            return Vec::new();
+        }
+        let mut shared: HashMap<u32, usize> = HashMap::new();
+        for hash in shingles.hashes() {
+            for item in self.postings.get(hash).into_iter().flatten() {
+                *shared.entry(*item).or_default() += 1;
+            }
+        }
+        let mut found: Vec<LexicalMatch> = shared
+            .into_iter()
+            .filter(|(_, n)| *n >= thresholds.min_shared)
+            .map(|(position, n)| LexicalMatch {
+                item: self.ids[position as usize],
+                shared: n,
+                reference_containment: n as f64 / f64::from(self.sizes[position as usize].max(1)),
+                completion_containment: n as f64 / shingles.len() as f64,
+            })
+            .filter(|m| m.containment() >= thresholds.min_containment)
+            .collect();
+        found.sort_by(|a, b| b.containment().total_cmp(&a.containment()).then(a.item.cmp(&b.item)));
+        found
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OURS: &str = "Photosynthesis is the process by which green plants use sunlight, water and carbon dioxide \
+        to make glucose and release oxygen. It takes place mainly in the chloroplasts of leaf cells, where \
+        chlorophyll absorbs red and blue light and passes the energy on to the reactions that build sugar.";
+
+    #[test]
+    fn a_reused_answer_matches_and_an_independent_one_does_not() {
+        let reused = "Sure! Photosynthesis is the process by which green plants use sunlight, water and carbon \
+            dioxide to make glucose and release oxygen. It takes place mainly in the chloroplasts of leaf cells.";
+        let independent = "Plants make their own food: with light as the energy source they combine carbon \
+            dioxide from the air and water from the soil into sugars, giving off oxygen as a by-product.";
+        let index = ReferenceIndex::build([(7, reused), (8, independent)]);
+        let found = index.matches(OURS, None, &MatchThresholds::default());
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].item, 7);
+        assert!(found[0].reference_containment > 0.8, "{found:?}");
+        assert!(found[0].completion_containment > 0.4 && found[0].completion_containment < 0.8, "{found:?}");
+    }
+
+    #[test]
+    fn boilerplate_shared_by_many_items_is_not_evidence() {
+        let closing = "I hope this helps and let me know if you have any other questions about it";
+        let items: Vec<(i64, String)> = (0..MAX_ITEMS_PER_SHINGLE as i64 + 1)
+            .map(|i| (i, format!("Answer number {i} says something. {closing}")))
+            .collect();
+        let index = ReferenceIndex::build(items.iter().map(|(i, t)| (*i, t.as_str())));
+        assert_eq!(index.len(), MAX_ITEMS_PER_SHINGLE + 1);
+        let ours = format!("A different answer entirely. {closing}");
+        assert!(index.matches(&ours, None, &MatchThresholds { min_shared: 1, min_containment: 0.0 }).is_empty());
+    }
+
+    #[test]
+    fn short_texts_match_only_themselves() {
+        let index = ReferenceIndex::build([(1, "Paris."), (2, "The capital of France is Paris, on the Seine.")]);
+        let loose = MatchThresholds { min_shared: 1, min_containment: 0.5 };
+        let found = index.matches("paris", None, &loose);
+        assert_eq!(found.iter().map(|m| m.item).collect::<Vec<_>>(), [1]);
+        assert!(index.matches("", None, &loose).is_empty());
+    }
+
+    #[test]
+    fn text_quoted_from_the_prompt_is_not_evidence() {
+        let input = "If you have any questions about my rate or if you find it necessary to increase or decrease \
+            the scope for this project, please let me know.";
+        let prompt = format!("Rewrite the sentence to be clearer.\n\n{input}");
+        // Another model's answer that copies the input whole.
+        let index = ReferenceIndex::build([(1, input)]);
+        let loose = MatchThresholds { min_shared: 1, min_containment: 0.0 };
+        assert_eq!(index.matches(input, None, &loose).len(), 1, "without the prompt it looks like reuse");
+        assert!(index.matches(input, Some(&prompt), &loose).is_empty(), "with it, it is the prompt's text");
+    }
+}

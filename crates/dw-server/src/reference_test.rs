@@ -1,0 +1,105 @@
+//! `distillwatch reference test SUSPECT --control CONTROL`: the distillation
+//! test on stored sets and served traffic, as a readable report or JSON.
+
+use std::fmt::Write as _;
+
+use dw_app::DistillationReport;
+use dw_detect::reference::{Conclusion, MeasureResult};
+
+/// The report as text for a terminal.
+pub fn render(report: &DistillationReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Distillation test: suspect {:?} (set {}, {} items, {} with a prompt) against control {:?} (set {}, {} items)",
+        report.suspect.name,
+        report.suspect.id,
+        report.suspect.items,
+        report.suspect.items_with_prompt,
+        report.control.name,
+        report.control.id,
+        report.control.items
+    );
+    let measures = match &report.embedding_model {
+        Some(model) => format!("embedding cosine ({model}), word trigram overlap, format profile"),
+        None => "word trigram overlap, format profile (no embedding model)".into(),
+    };
+    let _ =
+        writeln!(out, "Aligned prompts (answered by us, the suspect and the control): {}", report.test.aligned_items);
+    let _ = writeln!(out, "Measures: {measures}");
+    let verdict = match &report.test.conclusion {
+        Conclusion::Rejected { p_value } => format!(
+            "REJECTED at p = {}: the suspect's answers are closer to ours than the control's, beyond chance",
+            p(*p_value)
+        ),
+        Conclusion::NotRejected { p_value } => {
+            format!(
+                "not rejected (p = {}): no evidence that the suspect answers more like us than the control",
+                p(*p_value)
+            )
+        }
+        Conclusion::Inconclusive { reason } => format!("inconclusive: {reason}"),
+    };
+    let _ = writeln!(out, "Result: {verdict}\n");
+    if let Some(combined) = &report.test.combined {
+        let _ = writeln!(
+            out,
+            "| measure | items | suspect | control | mean difference | effect size | AUC | sign test p | permutation p |"
+        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for m in report.test.measures.iter().chain(std::iter::once(combined)) {
+            let _ = writeln!(out, "{}", row(m));
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "Method: {}.\n", report.test.method);
+    if !report.examples.is_empty() {
+        let _ = writeln!(out, "Prompts where the suspect is closest to us relative to the control:");
+        for (i, e) in report.examples.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "{}. served to {} ({}): {}\n   ours:    {}\n   suspect: {}  [trigram {:.2}{}]\n   control: {}  [trigram {:.2}{}]",
+                i + 1,
+                e.account_id,
+                e.event_id,
+                clip(&e.prompt, 100),
+                clip(&e.completion, 160),
+                clip(&e.suspect_output, 160),
+                e.suspect.ngram_overlap,
+                e.suspect.embedding_cosine.map_or(String::new(), |c| format!(", cosine {c:.2}")),
+                clip(&e.control_output, 160),
+                e.control.ngram_overlap,
+                e.control.embedding_cosine.map_or(String::new(), |c| format!(", cosine {c:.2}")),
+            );
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "{}", report.interpretation);
+    out
+}
+
+fn row(m: &MeasureResult) -> String {
+    let mean = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.3}"));
+    format!(
+        "| {} | {} | {} | {} | {:+.3} | {:.2} | {:.2} | {} | {} |",
+        m.measure,
+        m.items,
+        mean(m.mean_suspect),
+        mean(m.mean_control),
+        m.mean_difference,
+        m.effect_size,
+        m.auc,
+        p(m.sign_test_p),
+        p(m.permutation_p)
+    )
+}
+
+fn p(value: f64) -> String {
+    if value < 0.001 { format!("{value:.1e}") } else { format!("{value:.3}") }
+}
+
+/// One line of at most `chars` characters.
+fn clip(text: &str, chars: usize) -> String {
+    let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= chars { flat } else { format!("{}…", flat.chars().take(chars).collect::<String>()) }
+}

@@ -1,0 +1,234 @@
+//! Reference sets and their items: a suspect's (or a control's) outputs.
+
+use dw_domain::ReferenceItem;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// A reference set, with how many items it holds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ReferenceSet {
+    /// Its id.
+    pub id: i64,
+    /// Its unique name.
+    pub name: String,
+    /// The suspect model, in the analyst's words.
+    pub description: String,
+    /// How the outputs were collected.
+    pub collection: String,
+    /// A control set: a model known not to be trained on our outputs.
+    pub control: bool,
+    /// Who created it.
+    pub created_by: String,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Items stored.
+    pub items: i64,
+    /// Items whose prompt is known.
+    pub items_with_prompt: i64,
+}
+
+/// What creating a set needs.
+#[derive(Debug, Clone)]
+pub struct NewReferenceSet<'a> {
+    /// Unique name: a letter or digit, then letters, digits, `.`, `_`, `-`, up to 100 in all.
+    pub name: &'a str,
+    /// The suspect model.
+    pub description: &'a str,
+    /// How the outputs were collected.
+    pub collection: &'a str,
+    /// A control set.
+    pub control: bool,
+    /// Who creates it.
+    pub created_by: &'a str,
+}
+
+/// Creates a set; `None` when the name is taken.
+pub async fn create(conn: &mut PgConnection, new: &NewReferenceSet<'_>) -> Result<Option<ReferenceSet>, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO reference_sets (name, description, collection, control, created_by)
+           VALUES ($1, $2, $3, $4, $5)
+           ON CONFLICT (name) DO NOTHING
+           RETURNING id"#,
+        new.name,
+        new.description,
+        new.collection,
+        new.control,
+        new.created_by
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => by_id(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+/// One set by id.
+pub async fn by_id(conn: &mut PgConnection, id: i64) -> Result<Option<ReferenceSet>, StoreError> {
+    Ok(sqlx::query_as!(
+        ReferenceSet,
+        r#"SELECT s.id, s.name, s.description, s.collection, s.control, s.created_by, s.created_at,
+                  count(i.id) AS "items!", count(i.prompt) AS "items_with_prompt!"
+           FROM reference_sets s LEFT JOIN reference_items i ON i.set_id = s.id
+           WHERE s.id = $1
+           GROUP BY s.id"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?)
+}
+
+/// One set by name.
+pub async fn by_name(conn: &mut PgConnection, name: &str) -> Result<Option<ReferenceSet>, StoreError> {
+    let id =
+        sqlx::query_scalar!("SELECT id FROM reference_sets WHERE name = $1", name).fetch_optional(&mut *conn).await?;
+    match id {
+        Some(id) => by_id(conn, id).await,
+        None => Ok(None),
+    }
+}
+
+/// Every set, newest first.
+pub async fn list(conn: &mut PgConnection) -> Result<Vec<ReferenceSet>, StoreError> {
+    Ok(sqlx::query_as!(
+        ReferenceSet,
+        r#"SELECT s.id, s.name, s.description, s.collection, s.control, s.created_by, s.created_at,
+                  count(i.id) AS "items!", count(i.prompt) AS "items_with_prompt!"
+           FROM reference_sets s LEFT JOIN reference_items i ON i.set_id = s.id
+           GROUP BY s.id
+           ORDER BY s.created_at DESC, s.id DESC"#
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Stores items in a set; an item already in the set (same prompt and
+/// output) is skipped. Returns (stored, duplicates).
+pub async fn add_items(
+    conn: &mut PgConnection,
+    set_id: i64,
+    items: &[ReferenceItem],
+) -> Result<(u64, u64), StoreError> {
+    let mut stored = 0;
+    // Bounded statements: one unnest per 5,000 items.
+    for chunk in items.chunks(5_000) {
+        let prompts: Vec<Option<String>> = chunk.iter().map(|i| i.prompt.clone()).collect();
+        let outputs: Vec<String> = chunk.iter().map(|i| i.output.clone()).collect();
+        let models: Vec<Option<String>> = chunk.iter().map(|i| i.model.clone()).collect();
+        let metadata: Vec<Option<serde_json::Value>> = chunk.iter().map(|i| i.metadata.clone()).collect();
+        let hashes: Vec<Vec<u8>> = chunk.iter().map(|i| i.content_hash.to_vec()).collect();
+        let result = sqlx::query!(
+            r#"INSERT INTO reference_items (set_id, prompt, output, model, metadata, content_hash)
+               SELECT $1, p, o, m, d, h
+               FROM unnest($2::text[], $3::text[], $4::text[], $5::jsonb[], $6::bytea[]) AS u(p, o, m, d, h)
+               ON CONFLICT (set_id, content_hash) DO NOTHING"#,
+            set_id,
+            &prompts as &[Option<String>],
+            &outputs,
+            &models as &[Option<String>],
+            &metadata as &[Option<serde_json::Value>],
+            &hashes
+        )
+        .execute(&mut *conn)
+        .await?;
+        stored += result.rows_affected();
+    }
+    Ok((stored, items.len() as u64 - stored))
+}
+
+/// A stored item.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StoredReferenceItem {
+    /// Its id.
+    pub id: i64,
+    /// The prompt, when known.
+    pub prompt: Option<String>,
+    /// The output.
+    pub output: String,
+    /// The model, when given.
+    pub model: Option<String>,
+}
+
+/// A set's items after `after_id`, in id order, at most `limit`.
+pub async fn items(
+    conn: &mut PgConnection,
+    set_id: i64,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<StoredReferenceItem>, StoreError> {
+    Ok(sqlx::query_as!(
+        StoredReferenceItem,
+        r#"SELECT id, prompt, output, model FROM reference_items
+           WHERE set_id = $1 AND id > $2 ORDER BY id LIMIT $3"#,
+        set_id,
+        after_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// A prompt answered by us, a suspect and a control: one item of the
+/// distillation test.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AlignedPrompt {
+    /// The prompt, as we served it.
+    pub prompt: String,
+    /// Our completion: the first we served for it in the window.
+    pub completion: String,
+    /// The account we served it to.
+    pub account_id: String,
+    /// The event.
+    pub event_id: String,
+    /// The suspect's item and output.
+    pub suspect_item: i64,
+    /// The suspect's output.
+    pub suspect_output: String,
+    /// The control's item.
+    pub control_item: i64,
+    /// The control's output.
+    pub control_output: String,
+}
+
+/// Prompts that both sets' items carry and that we answered in `[from, to)`,
+/// matched by their text with surrounding whitespace trimmed; one row per
+/// prompt (the sets' first item for it, our first completion), in the
+/// suspect's item order.
+pub async fn aligned_prompts(
+    conn: &mut PgConnection,
+    suspect_set: i64,
+    control_set: i64,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<AlignedPrompt>, StoreError> {
+    Ok(sqlx::query_as!(
+        AlignedPrompt,
+        r#"WITH s AS (
+               SELECT DISTINCT ON (md5(btrim(prompt, E' \t\n\r'))) md5(btrim(prompt, E' \t\n\r')) AS k, id, output
+               FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL
+               ORDER BY md5(btrim(prompt, E' \t\n\r')), id),
+           c AS (
+               SELECT DISTINCT ON (md5(btrim(prompt, E' \t\n\r'))) md5(btrim(prompt, E' \t\n\r')) AS k, id, output
+               FROM reference_items WHERE set_id = $2 AND prompt IS NOT NULL
+               ORDER BY md5(btrim(prompt, E' \t\n\r')), id)
+           SELECT ev.prompt AS "prompt!", ev.completion AS "completion!", ev.account_id AS "account_id!",
+                  ev.event_id AS "event_id!", s.id AS "suspect_item!", s.output AS "suspect_output!",
+                  c.id AS "control_item!", c.output AS "control_output!"
+           FROM s JOIN c ON c.k = s.k
+           JOIN LATERAL (
+               SELECT e.prompt, e.completion, e.account_id, e.event_id FROM events e
+               WHERE md5(btrim(e.prompt, E' \t\n\r')) = s.k AND e.ts >= $3 AND e.ts < $4
+                 AND e.completion IS NOT NULL AND btrim(e.completion) <> ''
+               ORDER BY e.ts, e.account_id, e.event_id LIMIT 1) ev ON true
+           ORDER BY s.id"#,
+        suspect_set,
+        control_set,
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}

@@ -1,0 +1,179 @@
+//! Reference sets through the real binary: `distillwatch reference add` and
+//! `reference list`.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+
+use common::{TestDb, command, run};
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn reference_add_creates_a_set_loads_compressed_files_and_names_bad_lines() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let lines: String = (0..12)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"prompt": format!("Explain topic {i}."), "output": format!("Topic {i} is ...")})
+            )
+        })
+        .collect();
+    let gz = dir.path().join("suspect.jsonl.gz");
+    let mut encoder = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::fast());
+    encoder.write_all(lines.as_bytes()).unwrap();
+    encoder.finish().unwrap();
+
+    let add = |name: &str, file: &Path, extra: &[&str]| {
+        let mut cmd = command(Some(&db.url), repo());
+        cmd.args(["reference", "add", name]).arg(file).args(extra);
+        run(cmd, None)
+    };
+    let out = add("suspect-x", &gz, &["--description", "model X, public API"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "created suspect set \"suspect-x\" (id 1): 12 lines, 12 items stored, 0 already held, 0 lines rejected"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // Again: every item is already held.
+    let out = add("suspect-x", &gz, &[]);
+    assert!(
+        stderr(&out).contains("added to suspect set \"suspect-x\" (id 1): 12 lines, 0 items stored, 12 already held"),
+        "{}",
+        stderr(&out)
+    );
+    // The kind of an existing set is not changed by a flag.
+    let out = add("suspect-x", &gz, &["--control"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("exists as a suspect set; leave out --control"), "{}", stderr(&out));
+
+    // A control set from plain text with two bad lines: the good ones stored, the bad ones named, exit 2.
+    let plain = dir.path().join("control.jsonl");
+    std::fs::write(
+        &plain,
+        "{\"output\":\"fine\"}\n\n{\"output\":\"\"}\n{\"prompt\":\"p\",\"output\":\"ok\",\"extra\":1}\n",
+    )
+    .unwrap();
+    let out = add("control-y", &plain, &["--control"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(text.contains("line 3: output: must not be empty"), "{text}");
+    assert!(text.contains("line 4: extra: unknown field"), "{text}");
+    assert!(
+        text.contains(
+            "created control set \"control-y\" (id 2): 3 lines, 1 items stored, 0 already held, 2 lines rejected"
+        ),
+        "{text}"
+    );
+    let out = add("control-y", &dir.path().join("missing.jsonl"), &["--control"]);
+    assert!(!out.status.success() && stderr(&out).contains("no such file"), "{}", stderr(&out));
+
+    let mut list = command(Some(&db.url), repo());
+    list.args(["reference", "list"]);
+    let out = run(list, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = stdout.lines().skip(1).map(|l| l.split('\t').collect()).collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(&rows[0][..5], ["2", "control-y", "control", "1", "0"]);
+    assert_eq!(&rows[1][..5], ["1", "suspect-x", "suspect", "12", "12"]);
+    assert_eq!(rows[1][6], "model X, public API");
+    db.drop_db().await;
+}
+
+/// The sample's Arena-Hard prompts with gpt-4-0314's answer (ours) and
+/// another model's (independent).
+fn arena() -> Vec<(String, String, String)> {
+    let text = std::fs::read_to_string(repo().join("data/sample/paired_outputs/pairs.jsonl")).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["source"] == "arena_hard_v0.1" && r["model_a"] == "gpt-4-0314")
+        .filter(|r| seen.insert(r["prompt"].as_str().unwrap().to_owned()))
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap().to_owned();
+            (text("prompt"), text("output_a"), text("output_b"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let answered = arena();
+    // We served every prompt; the suspect's answers are ours with every other sentence dropped.
+    let events: String = answered
+        .iter()
+        .enumerate()
+        .map(|(i, (prompt, ours, _))| {
+            let event = serde_json::json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 4),
+                "timestamp": "2026-11-03T10:00:00Z", "model": "atlas-2",
+                "request": {"prompt": prompt}, "response": {"content": ours}});
+            format!("{event}\n")
+        })
+        .collect();
+    let item = |prompt: &str, output: &str| format!("{}\n", serde_json::json!({"prompt": prompt, "output": output}));
+    let student: String = answered
+        .iter()
+        .map(|(p, ours, _)| {
+            let kept: String = ours.split_inclusive('.').step_by(2).collect();
+            item(p, &kept)
+        })
+        .collect();
+    let control: String = answered.iter().map(|(p, _, other)| item(p, other)).collect();
+    for (name, text) in [("events.jsonl", &events), ("student.jsonl", &student), ("control.jsonl", &control)] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let cli = |args: &[&str]| {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.args(args);
+        run(cmd, None)
+    };
+    assert!(cli(&["ingest", "events.jsonl"]).status.success());
+    assert!(cli(&["reference", "add", "student", "student.jsonl"]).status.success());
+    assert!(cli(&["reference", "add", "other-model", "control.jsonl", "--control"]).status.success());
+
+    let out = cli(&["reference", "test", "student", "--control", "other-model", "--lexical-only"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains(&format!("Aligned prompts (answered by us, the suspect and the control): {}", answered.len())),
+        "{text}"
+    );
+    assert!(text.contains("Result: REJECTED at p = 1.0e-4"), "{text}");
+    assert!(text.contains("| ngram_overlap |") && text.contains("| combined |"), "{text}");
+    assert!(text.contains("does not say why"), "{text}");
+
+    let out = cli(&["reference", "test", "other-model", "--control", "student", "--lexical-only", "--json"]);
+    assert!(!out.status.success(), "a control set cannot be the suspect");
+    assert!(stderr(&out).contains("is a control set"), "{}", stderr(&out));
+    let out = cli(&[
+        "reference",
+        "test",
+        "student",
+        "--control",
+        "other-model",
+        "--lexical-only",
+        "--json",
+        "--to",
+        "2026-11-01",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["test"]["conclusion"]["outcome"], "inconclusive", "nothing served before the window's end");
+    assert_eq!(report["test"]["aligned_items"], 0);
+    db.drop_db().await;
+}
