@@ -177,3 +177,157 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
     assert_eq!(report["test"]["aligned_items"], 0);
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn harvesters_of_simulated_traffic_are_attributed_tested_and_flagged_by_their_reference_match() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cli = |args: &[&str]| {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.args(args);
+        run(cmd, None)
+    };
+    let data = repo().join("data/sample");
+    let out = cli(&[
+        "simulate",
+        "--seed",
+        "5",
+        "--days",
+        "3",
+        "--scale",
+        "0.05",
+        "--out",
+        "events.jsonl",
+        "--labels",
+        "labels.csv",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(cli(&["ingest", "events.jsonl"]).status.success());
+
+    // Two harvesters; a suspect model whose outputs are their completions (to the same prompts).
+    let labels = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
+    let harvesters: Vec<String> = labels
+        .lines()
+        .filter(|l| l.contains(",bulk_instructions,") || l.contains(",reasoning_harvest,"))
+        .map(|l| l.split(',').next().unwrap().to_owned())
+        .take(2)
+        .collect();
+    assert_eq!(harvesters.len(), 2, "{labels}");
+    // And one member of a hosting farm, which the audit links to its campaign.
+    let farm_member =
+        labels.lines().find(|l| l.contains(",farm_hosting,")).unwrap().split(',').next().unwrap().to_owned();
+    let sources: Vec<String> = harvesters.iter().cloned().chain([farm_member.clone()]).collect();
+    let people: Vec<String> =
+        labels.lines().filter(|l| l.contains(",casual,")).map(|l| l.split(',').next().unwrap().to_owned()).collect();
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("events.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let text_of = |e: &serde_json::Value| {
+        let request = &e["request"];
+        let prompt = request["messages"].as_array().and_then(|m| m.last()).map_or_else(
+            || request["prompt"].as_str().unwrap_or_default().to_owned(),
+            |m| m["content"].as_str().unwrap_or_default().to_owned(),
+        );
+        (prompt, e["response"]["content"].as_str().unwrap_or_default().to_owned())
+    };
+    let mut suspect = String::new();
+    let mut control = String::new();
+    let mut unrelated = events.iter().filter(|e| people.iter().any(|p| e["account_id"] == p.as_str())).map(text_of);
+    let mut taken = std::collections::BTreeMap::<String, usize>::new();
+    for e in events.iter().filter(|e| sources.iter().any(|h| e["account_id"] == h.as_str())) {
+        let (prompt, completion) = text_of(e);
+        let count = taken.entry(e["account_id"].as_str().unwrap().to_owned()).or_default();
+        if completion.split_whitespace().count() < 40 || *count >= 30 {
+            continue;
+        }
+        *count += 1;
+        suspect
+            .push_str(&format!("{}\n", serde_json::json!({"prompt": prompt, "output": format!("Sure. {completion}")})));
+        let (_, other) = unrelated.next().expect("enough people's answers");
+        control.push_str(&format!("{}\n", serde_json::json!({"prompt": prompt, "output": other})));
+    }
+    assert!(taken.len() == 3 && taken.values().all(|n| *n >= 5), "{taken:?}");
+    std::fs::write(dir.path().join("suspect.jsonl"), suspect).unwrap();
+    std::fs::write(dir.path().join("control.jsonl"), control).unwrap();
+    assert!(cli(&["reference", "add", "student", "suspect.jsonl"]).status.success());
+    assert!(cli(&["reference", "add", "unrelated", "control.jsonl", "--control"]).status.success());
+
+    let out = cli(&["reference", "attribute", "student", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ranked: Vec<&str> =
+        report["accounts"].as_array().unwrap().iter().map(|a| a["account_id"].as_str().unwrap()).collect();
+    let mut top: Vec<&str> = ranked.iter().take(3).copied().collect();
+    top.sort_unstable();
+    let mut expected: Vec<&str> = sources.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(top, expected, "the accounts that were served the outputs rank first: {ranked:?}");
+    assert!(report["share_explained"].as_f64().unwrap() > 0.99, "{}", report["share_explained"]);
+    let triple = &report["accounts"][0]["matches"][0];
+    assert!(triple["suspect_output"].as_str().unwrap().contains(triple["completion"].as_str().unwrap()), "{triple}");
+    let text = String::from_utf8(cli(&["reference", "attribute", "student"]).stdout).unwrap();
+    assert!(text.contains("| account | cluster |") && text.contains(&harvesters[0]), "{text}");
+
+    let out = cli(&["reference", "test", "student", "--control", "unrelated", "--lexical-only"]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("Result: REJECTED"), "{text}{}", stderr(&out));
+
+    // The audit reads every completion against the suspect's outputs: the harvesters' reference_match is
+    // decisive; people's is computed (zero), not left out.
+    let out = cli(&[
+        "audit",
+        "--from",
+        "2026-11-02",
+        "--to",
+        "2026-11-05",
+        "--output",
+        "scores.csv",
+        "--evidence",
+        "evidence.jsonl",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let bundles: Vec<serde_json::Value> = std::fs::read_to_string(dir.path().join("evidence.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for harvester in &harvesters {
+        let bundle = bundles.iter().find(|b| b["score"]["account_id"] == harvester.as_str()).expect("flagged");
+        let signal = bundle["signals"].as_array().unwrap().iter().find(|s| s["name"] == "reference_match").unwrap();
+        // The account's completions the suspect reproduces (a re-asked problem's answers as well), of all it was served.
+        let detail = signal["detail"].as_str().unwrap();
+        let matched: usize = detail.split(' ').next().unwrap().parse().unwrap();
+        assert!(matched >= taken[harvester], "{signal}");
+        assert!(detail.contains("completions reproduced in student"), "{signal}");
+        assert!(signal["value"].as_f64().unwrap() > 0.0, "{signal}");
+    }
+    let scores = std::fs::read_to_string(dir.path().join("scores.csv")).unwrap();
+    // After the audit, attribution names the farm member's cluster.
+    let farm_row = scores.lines().find(|l| l.starts_with(farm_member.as_str())).unwrap();
+    let farm_cluster = farm_row.split(',').nth(4).unwrap();
+    assert!(!farm_cluster.is_empty(), "{farm_row}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&cli(&["reference", "attribute", "student", "--json"]).stdout).unwrap();
+    // Farm members were served overlapping slices of one job: the cluster explains more than its member.
+    let clusters = report["clusters"].as_array().unwrap();
+    let farm = clusters.iter().find(|c| c["cluster_id"] == farm_cluster).expect("the farm's cluster");
+    let members: Vec<&str> = farm["accounts"].as_array().unwrap().iter().map(|a| a.as_str().unwrap()).collect();
+    assert!(members.contains(&farm_member.as_str()), "{farm}");
+    assert!(members.iter().all(|m| labels.contains(&format!("{m},1,farm_hosting,"))), "{farm}");
+    let member_items = report["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["account_id"] == farm_member.as_str())
+        .unwrap()["matched_items"]
+        .as_u64()
+        .unwrap();
+    assert!(farm["matched_items"].as_u64().unwrap() >= member_items, "{farm}");
+    let person = scores.lines().find(|l| people.iter().any(|p| l.starts_with(p.as_str()))).unwrap();
+    assert!(person.contains(",false,"), "{person}");
+    db.drop_db().await;
+}

@@ -80,6 +80,7 @@ impl Modify for Bearer {
         routes::reference_sets::get,
         routes::reference_sets::add_items,
         routes::reference_sets::distillation_test,
+        routes::reference_sets::attribution,
         routes::keys::list,
         routes::keys::create,
         routes::keys::revoke,

@@ -355,6 +355,7 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
         ("GET", format!("/v1/reference-sets/{set}"), None, analysts),
         ("POST", format!("/v1/reference-sets/{set}/items"), Some(json!({"output": "an answer"})), analysts),
         ("GET", format!("/v1/reference-sets/{set}/distillation-test?control={control}"), None, analysts),
+        ("GET", format!("/v1/reference-sets/{set}/attribution"), None, analysts),
         ("GET", "/v1/keys".into(), None, admins),
         ("POST", "/v1/keys".into(), Some(json!({"name": "n", "role": "ingest"})), admins),
         ("DELETE", format!("/v1/keys/{spare}"), None, admins),

@@ -192,7 +192,15 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         let topics = window_topics(&mut conn, &window).await?;
         let embedded = started.elapsed();
-        let accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
+        let mut accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
+        // The suspects' outputs, when analysts uploaded any: the reference_match signal.
+        if let Some(scan) = self.reference_scan(&mut conn, window.selection(), None).await? {
+            tracing::debug!(sets = ?scan.sets, items = scan.items, "completions read against reference sets");
+            for account in &mut accounts {
+                let matches = scan.per_account.get(&account.account_id);
+                account.set_reference_match(dw_detect::reference::reference_match_signal(&scan.sets, matches));
+            }
+        }
         let signals_done = started.elapsed();
         let config = self.detect_config_now(&mut conn).await?;
         let verdicts = dw_detect::score_population(accounts, &config, dw_detect::Weights::builtin());

@@ -25,9 +25,11 @@
 //! - [`App::create_reference_set`], [`App::add_reference_items`],
 //!   [`App::reference_sets`]: a suspect model's (or a control's) outputs;
 //!   [`App::distillation_test`]: was the suspect trained on our outputs?
+//!   [`App::attribution`]: which accounts were served what it reproduces?
 
 mod accounts;
 mod allowlist;
+mod attribution;
 mod audit;
 mod browse;
 mod case_file;
@@ -46,6 +48,7 @@ use dw_store::PgPool;
 use dw_store::partitions::PartitionCache;
 
 pub use accounts::AttributesImport;
+pub use attribution::{AccountAttribution, AttributionReport, ClusterAttribution, MatchedTriple};
 pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{CaseFile, CaseFormat};

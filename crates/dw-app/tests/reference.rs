@@ -48,6 +48,14 @@ fn student(ours: &str) -> String {
     kept.replace(" the ", " this ").replace("Here is", "Here's").replace(" can ", " could ")
 }
 
+/// Ours passed off nearly verbatim (a dataset of our outputs, a suspect that
+/// serves them): a lead-in added, the last sentence dropped.
+fn reused(ours: &str) -> String {
+    let sentences: Vec<&str> = ours.split_inclusive(". ").collect();
+    let kept = if sentences.len() > 2 { sentences[..sentences.len() - 1].concat() } else { ours.to_owned() };
+    format!("Sure! {kept}")
+}
+
 fn item(prompt: &str, output: &str) -> ReferenceItem {
     parse_reference_item(json!({"prompt": prompt, "output": output}).to_string().as_bytes(), 1, &Limits::default())
         .unwrap()
@@ -136,4 +144,59 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     }
     assert!(matches!(app.distillation_test(999, control, from, to, None).await, Err(AppError::NotFound(_))));
     assert!(matches!(app.distillation_test(suspect, control, to, from, None).await, Err(AppError::Invalid(_))));
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered = arena();
+    // acct_harvest was served prompts 0..20, acct_some 20..25, acct_other 25..40 (the suspect has none of those).
+    let owner = |i: usize| match i {
+        0..20 => "acct_harvest",
+        20..25 => "acct_some",
+        _ => "acct_other",
+    };
+    let lines: Vec<String> = answered
+        .iter()
+        .take(40)
+        .enumerate()
+        .map(|(i, a)| {
+            json!({"event_id": format!("e{i}"), "account_id": owner(i), "timestamp": format!("2026-11-0{}T10:00:00Z", 1 + i % 5),
+                   "model": "atlas-2", "request": {"prompt": a.prompt}, "response": {"content": a.ours}})
+            .to_string()
+        })
+        .collect();
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+    // The suspect reproduces the answers to prompts 0..25 nearly verbatim and adds 25 of its own.
+    let mut items: Vec<ReferenceItem> = answered.iter().take(25).map(|a| item(&a.prompt, &reused(&a.ours))).collect();
+    items.extend(answered.iter().skip(40).take(25).map(|a| item(&a.prompt, &a.independent)));
+    let suspect = set(&app, "suspect", false, &items).await;
+    let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
+
+    let report = app.attribution(suspect, from, to).await.unwrap();
+    assert_eq!(report.completions_read, 40);
+    let ranked: Vec<(&str, usize, usize)> =
+        report.accounts.iter().map(|a| (a.account_id.as_str(), a.matched_completions, a.completions)).collect();
+    // Short answers cannot be attributed by wording (fewer than five shared eight-word runs): some of the 25 may not match.
+    assert_eq!(ranked[0].0, "acct_harvest", "{ranked:?}");
+    assert!(ranked[0].1 >= 15 && ranked[0].2 == 20, "{ranked:?}");
+    assert!(ranked.iter().all(|(a, _, _)| *a != "acct_other"), "nothing of acct_other is in the set: {ranked:?}");
+    let harvest = &report.accounts[0];
+    assert!((harvest.share_of_set - harvest.matched_items as f64 / 50.0).abs() < 1e-12);
+    assert_eq!(report.items_matched, report.accounts.iter().map(|a| a.matched_items).sum::<usize>());
+    let triple = &harvest.matches[0];
+    assert_eq!(triple.suspect_output, reused(&triple.completion), "{triple:?}");
+    assert_eq!(triple.suspect_prompt.as_deref(), Some(triple.prompt.as_str()));
+    assert!(triple.reference_containment >= 0.6 || triple.completion_containment >= 0.6, "{triple:?}");
+    assert!(report.clusters.is_empty(), "no audit has linked anyone yet");
+
+    // A window without the first days holds fewer of the harvester's completions.
+    let later = app.attribution(suspect, datetime!(2026-11-03 0:00 UTC), to).await.unwrap();
+    assert!(later.completions_read < 40 && later.accounts[0].completions < 20, "{:?}", later.accounts[0]);
+    // A control set is not attributed; an unknown set is 404.
+    let control = set(&app, "control", true, &items[..3]).await;
+    assert!(
+        matches!(app.attribution(control, from, to).await, Err(AppError::Invalid(m)) if m.contains("is a control set"))
+    );
+    assert!(matches!(app.attribution(999, from, to).await, Err(AppError::NotFound(_))));
 }

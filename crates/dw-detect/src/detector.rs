@@ -63,6 +63,14 @@ pub const MIN_STREAM_REQUESTS: usize = 10;
 pub const MAX_STREAM_SHARE: f64 = 0.9;
 
 impl AccountSignals {
+    /// Replaces the account's `reference_match` signal (computed apart, from
+    /// its completions against the suspects' outputs).
+    pub fn set_reference_match(&mut self, signal: crate::signals::Signal) {
+        if let Some(slot) = self.signals.iter_mut().find(|s| s.name == "reference_match") {
+            *slot = signal;
+        }
+    }
+
     /// Reduces an account's requests (in time order) to what scoring and
     /// linking need, and to its evidence when `with_evidence` (an analyst's
     /// audit; evaluations and scores files need none). `topics` are the

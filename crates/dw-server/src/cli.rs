@@ -321,6 +321,21 @@ pub enum ReferenceCommand {
     },
     /// List the reference sets.
     List,
+    /// Which accounts (and clusters) were served the completions a suspect's
+    /// outputs reproduce: most matched first, with the matched texts.
+    Attribute {
+        /// The suspect set's name.
+        suspect: String,
+        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this instant, exclusive (default: all stored).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Test whether the suspect was trained on our outputs: on prompts that
     /// we, the suspect and the control all answered, are the suspect's
     /// answers closer to ours than the control's?
@@ -691,6 +706,31 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
                 print!("{}", crate::reference_test::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reference { command: ReferenceCommand::Attribute { suspect, from, to, json } } => {
+            let from = match from {
+                Some(t) => crate::evaluate::parse_instant("--from", &t)?,
+                None => time::OffsetDateTime::UNIX_EPOCH,
+            };
+            let to = match to {
+                Some(t) => crate::evaluate::parse_instant("--to", &t)?,
+                None => time::macros::datetime!(2200-01-01 0:00 UTC),
+            };
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(&settings));
+            let report = async {
+                let set = app.reference_set_named(&suspect).await?;
+                app.attribution(set.id, from, to).await
+            }
+            .await;
+            db.close().await?;
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::reference_test::render_attribution(&report));
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -1,9 +1,11 @@
-//! `distillwatch reference test SUSPECT --control CONTROL`: the distillation
-//! test on stored sets and served traffic, as a readable report or JSON.
+//! `distillwatch reference test SUSPECT --control CONTROL` and `reference
+//! attribute SUSPECT`: the distillation test and the attribution on stored
+//! sets and served traffic, as readable reports (or JSON, printed by the
+//! caller).
 
 use std::fmt::Write as _;
 
-use dw_app::DistillationReport;
+use dw_app::{AttributionReport, DistillationReport};
 use dw_detect::reference::{Conclusion, MeasureResult};
 
 /// The report as text for a terminal.
@@ -75,6 +77,77 @@ pub fn render(report: &DistillationReport) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "{}", report.interpretation);
+    out
+}
+
+/// The attribution as text for a terminal.
+pub fn render_attribution(report: &AttributionReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Attribution of suspect set {:?} (set {}, {} items): {} completions read; {} of its items ({:.1}%) reproduce \
+         a completion we served, to {} account(s)",
+        report.set.name,
+        report.set.id,
+        report.set.items,
+        report.completions_read,
+        report.items_matched,
+        100.0 * report.share_explained,
+        report.accounts_matched
+    );
+    let _ = writeln!(
+        out,
+        "A match: at least {} shared eight-word runs (runs quoted from our prompt left out) and at least {:.0}% of either text.\n",
+        report.thresholds.min_shared,
+        100.0 * report.thresholds.min_containment
+    );
+    if !report.accounts.is_empty() {
+        let _ = writeln!(out, "| account | cluster | completions | matched | items matched | share of set |");
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+        for a in &report.accounts {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.1}% |",
+                a.account_id,
+                a.cluster_id.as_deref().unwrap_or("-"),
+                a.completions,
+                a.matched_completions,
+                a.matched_items,
+                100.0 * a.share_of_set
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !report.clusters.is_empty() {
+        let _ = writeln!(out, "| cluster | accounts | items matched | share of set |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: |");
+        for c in &report.clusters {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {:.1}% |",
+                c.cluster_id,
+                c.accounts.len(),
+                c.matched_items,
+                100.0 * c.share_of_set
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if let Some(top) = report.accounts.first().and_then(|a| a.matches.first().map(|m| (a, m))) {
+        let (account, m) = top;
+        let _ = writeln!(
+            out,
+            "Example ({}, {}): {} shared runs, {:.0}% of the suspect's output in ours, {:.0}% of ours in it\n  prompt:  {}\n  ours:    {}\n  suspect: {}",
+            account.account_id,
+            m.event_id,
+            m.shared_runs,
+            100.0 * m.reference_containment,
+            100.0 * m.completion_containment,
+            clip(&m.prompt, 100),
+            clip(&m.completion, 160),
+            clip(&m.suspect_output, 160)
+        );
+    }
     out
 }
 

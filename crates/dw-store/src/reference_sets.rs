@@ -232,3 +232,102 @@ pub async fn aligned_prompts(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// The outputs of every suspect (non-control) set, or of one set: what
+/// attribution indexes. `(set id, item id, output)`, in item order.
+pub async fn outputs(conn: &mut PgConnection, set_id: Option<i64>) -> Result<Vec<(i64, i64, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT i.set_id, i.id, i.output FROM reference_items i JOIN reference_sets s ON s.id = i.set_id
+           WHERE ($1::bigint IS NULL AND NOT s.control) OR i.set_id = $1
+           ORDER BY i.id"#,
+        set_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.set_id, r.id, r.output)).collect())
+}
+
+/// A completion we served, as attribution reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedCompletion {
+    /// The account served.
+    pub account_id: String,
+    /// The event.
+    pub event_id: String,
+    /// What it asked.
+    pub prompt: String,
+    /// What we answered.
+    pub completion: String,
+}
+
+/// Every completion of the selection, in account and time order, streamed.
+pub fn stream_completions<'c>(
+    conn: &'c mut PgConnection,
+    selection: crate::activity::Selection<'c>,
+) -> impl futures_util::Stream<Item = Result<ServedCompletion, StoreError>> + 'c {
+    use futures_util::TryStreamExt;
+    sqlx::query_as!(
+        ServedCompletion,
+        r#"SELECT e.account_id, e.event_id, e.prompt, e.completion AS "completion!" FROM events e
+           WHERE e.ts >= $1 AND e.ts < $2 AND e.completion IS NOT NULL
+             AND ($3::text[] IS NULL OR e.account_id = ANY($3)) AND ($4::text IS NULL OR e.model = $4)
+           ORDER BY e.account_id, e.ts, e.event_id"#,
+        selection.from,
+        selection.to,
+        selection.accounts as Option<&[String]>,
+        selection.model
+    )
+    .fetch(conn)
+    .map_err(StoreError::from)
+}
+
+/// Items' prompts and outputs by id.
+pub async fn item_texts(
+    conn: &mut PgConnection,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, StoredReferenceItem>, StoreError> {
+    let rows = sqlx::query_as!(
+        StoredReferenceItem,
+        "SELECT id, prompt, output, model FROM reference_items WHERE id = ANY($1)",
+        ids
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// Served events' prompts and completions by `(account_id, event_id)`.
+pub async fn served_texts(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+) -> Result<std::collections::HashMap<(String, String), ServedCompletion>, StoreError> {
+    let (accounts, events): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+    let rows = sqlx::query_as!(
+        ServedCompletion,
+        r#"SELECT e.account_id, e.event_id, e.prompt, coalesce(e.completion, '') AS "completion!"
+           FROM events e JOIN unnest($1::text[], $2::text[]) AS k(account_id, event_id)
+             ON e.account_id = k.account_id AND e.event_id = k.event_id"#,
+        &accounts,
+        &events
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| ((r.account_id.clone(), r.event_id.clone()), r)).collect())
+}
+
+/// The clusters `accounts` belong to in an audit: `(account_id, cluster_id)`.
+pub async fn clusters_of(
+    conn: &mut PgConnection,
+    audit_id: i64,
+    accounts: &[String],
+) -> Result<Vec<(String, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT account_id, cluster_id AS "cluster_id!" FROM audit_scores
+           WHERE audit_id = $1 AND account_id = ANY($2) AND cluster_id IS NOT NULL"#,
+        audit_id,
+        accounts
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.account_id, r.cluster_id)).collect())
+}

@@ -49,4 +49,5 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/reference-sets/{id}", get(reference_sets::get))
         .route("/v1/reference-sets/{id}/items", post(reference_sets::add_items))
         .route("/v1/reference-sets/{id}/distillation-test", get(reference_sets::distillation_test))
+        .route("/v1/reference-sets/{id}/attribution", get(reference_sets::attribution))
 }

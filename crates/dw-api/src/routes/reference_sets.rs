@@ -1,13 +1,14 @@
 //! Reference sets: `POST /v1/reference-sets` (create), `GET` (list, one),
 //! `POST /v1/reference-sets/{id}/items` (NDJSON of `{prompt?, output,
 //! model?, metadata?}`, under the rules and limits of event ingest), and
-//! `GET /v1/reference-sets/{id}/distillation-test?control=`.
+//! `GET /v1/reference-sets/{id}/distillation-test?control=` and
+//! `GET /v1/reference-sets/{id}/attribution`.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use dw_app::{DistillationReport, NewReferenceSet, ReferenceItemsOutcome, ReferenceSet};
+use dw_app::{AttributionReport, DistillationReport, NewReferenceSet, ReferenceItemsOutcome, ReferenceSet};
 use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 
@@ -157,4 +158,31 @@ pub(crate) async fn distillation_test(
     let to = optional_instant("to", q.to.as_deref())?.unwrap_or(time::macros::datetime!(2200-01-01 0:00 UTC));
     let app = state.app();
     Ok(Json(app.distillation_test(id, q.control, from, to, app.embedder()).await?))
+}
+
+/// `GET /v1/reference-sets/{id}/attribution` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WindowQuery {
+    /// Our completions from this instant (RFC 3339; default: all stored).
+    from: Option<String>,
+    /// Until this instant, exclusive (default: all stored).
+    to: Option<String>,
+}
+
+#[utoipa::path(get, operation_id = "reference_sets_attribution", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Which accounts (and clusters) were served the completions this suspect's outputs reproduce, most first, with the matched triples", params(("id" = i64, Path, description = "the suspect set's id"), WindowQuery), responses((status = 200, description = "accounts and clusters ranked by matched outputs, the share of the set each explains, our prompt and completion beside the suspect's output", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn attribution(
+    State(state): State<ApiState>,
+    caller: Caller,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<AttributionReport>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
+    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let from = optional_instant("from", q.from.as_deref())?.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let to = optional_instant("to", q.to.as_deref())?.unwrap_or(time::macros::datetime!(2200-01-01 0:00 UTC));
+    Ok(Json(state.app().attribution(id, from, to).await?))
 }

@@ -10,9 +10,10 @@
 //! such as "let me know if you have any other questions") are dropped from
 //! the index: they say nothing about where a text came from.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use super::Ngrams;
+use crate::signals::{Family, Signal};
 
 /// Words per shingle: long enough that a shared one is reuse, not chance.
 pub const MATCH_NGRAM: usize = 8;
@@ -133,6 +134,59 @@ impl ReferenceIndex {
     }
 }
 
+/// What one account's completions matched in the suspects' outputs.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccountMatches {
+    /// Completions read.
+    pub completions: usize,
+    /// Completions with at least one match.
+    pub matched: usize,
+    /// Distinct reference items matched.
+    pub items: BTreeSet<i64>,
+    /// Up to three matched events.
+    pub examples: Vec<String>,
+}
+
+impl AccountMatches {
+    /// Counts one completion and what it matched.
+    pub fn record(&mut self, event_id: &str, found: &[LexicalMatch]) {
+        self.completions += 1;
+        if !found.is_empty() {
+            self.matched += 1;
+            self.items.extend(found.iter().map(|m| m.item));
+            if self.examples.len() < 3 {
+                self.examples.push(event_id.to_owned());
+            }
+        }
+    }
+}
+
+/// The `reference_match` signal: the share of the account's completions
+/// that a suspect's outputs reproduce. `sets` names the suspect sets
+/// audited against (none: not computed); `matches` is `None` when the
+/// account's events carried no completion text.
+pub fn reference_match_signal(sets: &[String], matches: Option<&AccountMatches>) -> Signal {
+    if sets.is_empty() {
+        return Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set");
+    }
+    match matches.filter(|m| m.completions > 0) {
+        None => Signal::not_computed("reference_match", Family::ReferenceMatch, "no completion text was logged"),
+        Some(m) => Signal::computed(
+            "reference_match",
+            Family::ReferenceMatch,
+            m.matched as f64 / m.completions as f64,
+            format!(
+                "{} of {} completions reproduced in {} ({} distinct outputs)",
+                m.matched,
+                m.completions,
+                sets.join(", "),
+                m.items.len()
+            ),
+            m.examples.clone(),
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,6 +228,24 @@ mod tests {
         let found = index.matches("paris", None, &loose);
         assert_eq!(found.iter().map(|m| m.item).collect::<Vec<_>>(), [1]);
         assert!(index.matches("", None, &loose).is_empty());
+    }
+
+    #[test]
+    fn the_signal_is_the_share_of_completions_reproduced_or_says_why_not() {
+        let none = reference_match_signal(&[], None);
+        assert_eq!((none.value, none.detail.as_str()), (None, "not computed: no reference set"));
+        let sets = ["suspect-x".to_owned()];
+        let silent = reference_match_signal(&sets, Some(&AccountMatches::default()));
+        assert_eq!(silent.detail, "not computed: no completion text was logged");
+        let mut m = AccountMatches::default();
+        let hit = LexicalMatch { item: 4, shared: 9, reference_containment: 0.9, completion_containment: 0.7 };
+        for (i, found) in [vec![hit.clone()], vec![], vec![hit.clone()], vec![]].iter().enumerate() {
+            m.record(&format!("e{i}"), found);
+        }
+        let signal = reference_match_signal(&sets, Some(&m));
+        assert_eq!(signal.value, Some(0.5));
+        assert_eq!(signal.detail, "2 of 4 completions reproduced in suspect-x (1 distinct outputs)");
+        assert_eq!(signal.examples, ["e0", "e2"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod attribution;
 pub mod distillation;
 pub mod lexical;
 
-pub use attribution::{LexicalMatch, MatchThresholds, ReferenceIndex};
+pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal};
 pub use distillation::{
     AlignedItem, Conclusion, DistillationTest, Measure, MeasureResult, Similarities, TEST_NGRAM, TestConfig,
     compared_opening, distillation_test, similarities,

@@ -66,11 +66,17 @@ pub struct Signal {
 }
 
 impl Signal {
-    fn computed(name: &'static str, family: Family, value: f64, detail: String, examples: Vec<String>) -> Self {
+    pub(crate) fn computed(
+        name: &'static str,
+        family: Family,
+        value: f64,
+        detail: String,
+        examples: Vec<String>,
+    ) -> Self {
         Self { name, family, value: Some(value), detail, examples }
     }
 
-    fn not_computed(name: &'static str, family: Family, why: impl Into<String>) -> Self {
+    pub(crate) fn not_computed(name: &'static str, family: Family, why: impl Into<String>) -> Self {
         Self { name, family, value: None, detail: format!("not computed: {}", why.into()), examples: Vec::new() }
     }
 }

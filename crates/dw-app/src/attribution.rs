@@ -1,0 +1,272 @@
+//! Attribution: which accounts were served the completions a suspect's
+//! outputs reproduce. One pass over a window's completions against an
+//! inverted index of the suspects' outputs ([`ReferenceIndex`]); audits use
+//! it for the `reference_match` signal, analysts for the ranked report.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use dw_detect::reference::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex};
+use dw_store::reference_sets::{self, ReferenceSet};
+use time::OffsetDateTime;
+
+use crate::{App, AppError};
+
+/// Matched completions kept as evidence per account.
+pub const EXAMPLES_PER_ACCOUNT: usize = 5;
+
+/// Accounts listed in a report, most matched first.
+pub const MAX_ACCOUNTS: usize = 200;
+
+/// One pass of a window's completions against suspects' outputs.
+#[derive(Debug, Default)]
+pub(crate) struct ReferenceScan {
+    /// The sets' names.
+    pub(crate) sets: Vec<String>,
+    /// Items indexed.
+    pub(crate) items: usize,
+    /// Per account: completions read and matched.
+    pub(crate) per_account: HashMap<String, AccountMatches>,
+    /// Per account, its best matches (at most [`EXAMPLES_PER_ACCOUNT`]) as
+    /// (event id, match).
+    pub(crate) examples: HashMap<String, Vec<(String, LexicalMatch)>>,
+}
+
+impl App {
+    /// Reads the selection's completions against the outputs of `set` (every
+    /// suspect set when `None`); `None` when there is nothing to match against.
+    pub(crate) async fn reference_scan(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        selection: dw_store::activity::Selection<'_>,
+        set: Option<&ReferenceSet>,
+    ) -> Result<Option<ReferenceScan>, AppError> {
+        use futures_util::TryStreamExt;
+        let outputs = reference_sets::outputs(conn, set.map(|s| s.id)).await?;
+        if outputs.is_empty() {
+            return Ok(None);
+        }
+        let set_ids: BTreeSet<i64> = outputs.iter().map(|(set, _, _)| *set).collect();
+        let mut sets = Vec::new();
+        for id in set_ids {
+            if let Some(found) = reference_sets::by_id(conn, id).await? {
+                sets.push(found.name);
+            }
+        }
+        let index = ReferenceIndex::build(outputs.iter().map(|(_, id, output)| (*id, output.as_str())));
+        let thresholds = MatchThresholds::default();
+        let mut scan = ReferenceScan { sets, items: index.len(), ..ReferenceScan::default() };
+        let mut stream = std::pin::pin!(reference_sets::stream_completions(conn, selection));
+        while let Some(served) = stream.try_next().await? {
+            let found = index.matches(&served.completion, Some(&served.prompt), &thresholds);
+            scan.per_account.entry(served.account_id.clone()).or_default().record(&served.event_id, &found);
+            if let Some(best) = found.into_iter().next() {
+                let kept = scan.examples.entry(served.account_id).or_default();
+                if kept.len() < EXAMPLES_PER_ACCOUNT {
+                    kept.push((served.event_id, best));
+                }
+            }
+        }
+        Ok(Some(scan))
+    }
+
+    /// Which accounts (and clusters, as the latest audit linked them) were
+    /// served the completions that the outputs of suspect set `set_id`
+    /// reproduce, in `[from, to)`: most matched outputs first, each with
+    /// the share of the set it explains and its matched triples.
+    pub async fn attribution(
+        &self,
+        set_id: i64,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<AttributionReport, AppError> {
+        if from >= to {
+            return Err(AppError::Invalid("from: must be before to".into()));
+        }
+        let mut conn = self.pool.acquire().await?;
+        let set = reference_sets::by_id(&mut conn, set_id)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("reference set {set_id}")))?;
+        if set.control {
+            return Err(AppError::Invalid(format!(
+                "reference set {} ({:?}) is a control set: attribution reads a suspect's outputs",
+                set.id, set.name
+            )));
+        }
+        let selection = dw_store::activity::Selection::window(from, to);
+        let scan = self.reference_scan(&mut conn, selection, Some(&set)).await?.unwrap_or_default();
+        let completions_read = scan.per_account.values().map(|m| m.completions as u64).sum();
+        let total_items = set.items.max(1) as f64;
+        let mut matched: Vec<(&String, &AccountMatches)> =
+            scan.per_account.iter().filter(|(_, m)| m.matched > 0).collect();
+        matched.sort_by(|a, b| {
+            b.1.items.len().cmp(&a.1.items.len()).then(b.1.matched.cmp(&a.1.matched)).then(a.0.cmp(b.0))
+        });
+        let all_items: BTreeSet<i64> = matched.iter().flat_map(|(_, m)| m.items.iter().copied()).collect();
+        let accounts_matched = matched.len();
+        matched.truncate(MAX_ACCOUNTS);
+
+        // Texts for the evidence, in two queries.
+        let keys: Vec<(String, String)> = matched
+            .iter()
+            .flat_map(|(a, _)| scan.examples.get(*a).into_iter().flatten().map(|(e, _)| ((*a).clone(), e.clone())))
+            .collect();
+        let served = reference_sets::served_texts(&mut conn, &keys).await?;
+        let item_ids: Vec<i64> = matched
+            .iter()
+            .flat_map(|(a, _)| scan.examples.get(*a).into_iter().flatten().map(|(_, m)| m.item))
+            .collect();
+        let items = reference_sets::item_texts(&mut conn, &item_ids).await?;
+        let latest = dw_store::account_views::latest_audit(&mut conn).await?;
+        let names: Vec<String> = matched.iter().map(|(a, _)| (*a).clone()).collect();
+        let cluster_of: HashMap<String, String> = match latest {
+            Some(audit) => reference_sets::clusters_of(&mut conn, audit, &names).await?.into_iter().collect(),
+            None => HashMap::new(),
+        };
+
+        let accounts: Vec<AccountAttribution> = matched
+            .iter()
+            .map(|(account, m)| AccountAttribution {
+                account_id: (*account).clone(),
+                completions: m.completions,
+                matched_completions: m.matched,
+                matched_items: m.items.len(),
+                share_of_set: m.items.len() as f64 / total_items,
+                cluster_id: cluster_of.get(*account).cloned(),
+                matches: scan
+                    .examples
+                    .get(*account)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|(event, found)| {
+                        let ours = served.get(&((*account).clone(), event.clone()))?;
+                        let theirs = items.get(&found.item)?;
+                        Some(MatchedTriple {
+                            event_id: event.clone(),
+                            prompt: ours.prompt.clone(),
+                            completion: ours.completion.clone(),
+                            item: found.item,
+                            suspect_prompt: theirs.prompt.clone(),
+                            suspect_output: theirs.output.clone(),
+                            shared_runs: found.shared,
+                            reference_containment: found.reference_containment,
+                            completion_containment: found.completion_containment,
+                        })
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut clusters: BTreeMap<String, (Vec<String>, BTreeSet<i64>)> = BTreeMap::new();
+        for (account, m) in &matched {
+            if let Some(cluster) = cluster_of.get(*account) {
+                let entry = clusters.entry(cluster.clone()).or_default();
+                entry.0.push((*account).clone());
+                entry.1.extend(m.items.iter().copied());
+            }
+        }
+        let mut clusters: Vec<ClusterAttribution> = clusters
+            .into_iter()
+            .map(|(cluster_id, (accounts, items))| ClusterAttribution {
+                cluster_id,
+                accounts,
+                matched_items: items.len(),
+                share_of_set: items.len() as f64 / total_items,
+            })
+            .collect();
+        clusters.sort_by(|a, b| b.matched_items.cmp(&a.matched_items).then(a.cluster_id.cmp(&b.cluster_id)));
+        Ok(AttributionReport {
+            share_explained: all_items.len() as f64 / total_items,
+            items_matched: all_items.len(),
+            set,
+            from,
+            to,
+            thresholds: MatchThresholds::default(),
+            completions_read,
+            accounts_matched,
+            accounts,
+            clusters,
+        })
+    }
+}
+
+/// The attribution of one suspect set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AttributionReport {
+    /// The set.
+    pub set: ReferenceSet,
+    /// The window read.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    /// Its end (exclusive).
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    /// What a match had to reach.
+    pub thresholds: MatchThresholds,
+    /// Completions read.
+    pub completions_read: u64,
+    /// The set's items reproducing a completion we served.
+    pub items_matched: usize,
+    /// Their share of the set.
+    pub share_explained: f64,
+    /// Accounts with a matched completion.
+    pub accounts_matched: usize,
+    /// The accounts, most matched items first (at most [`MAX_ACCOUNTS`]).
+    pub accounts: Vec<AccountAttribution>,
+    /// Their clusters in the latest audit, most matched items first.
+    pub clusters: Vec<ClusterAttribution>,
+}
+
+/// One account's share of a suspect set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AccountAttribution {
+    /// The account.
+    pub account_id: String,
+    /// Completions read.
+    pub completions: usize,
+    /// Those reproduced in the set.
+    pub matched_completions: usize,
+    /// Distinct items of the set that reproduce them.
+    pub matched_items: usize,
+    /// Those items' share of the set.
+    pub share_of_set: f64,
+    /// Its cluster in the latest audit.
+    pub cluster_id: Option<String>,
+    /// Its best matches (at most [`EXAMPLES_PER_ACCOUNT`]).
+    pub matches: Vec<MatchedTriple>,
+}
+
+/// Our prompt and completion, the suspect's output that reproduces it, and
+/// how much they share.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct MatchedTriple {
+    /// Our event.
+    pub event_id: String,
+    /// Our prompt.
+    pub prompt: String,
+    /// Our completion.
+    pub completion: String,
+    /// The reference item.
+    pub item: i64,
+    /// The prompt the suspect was given, when known.
+    pub suspect_prompt: Option<String>,
+    /// The suspect's output.
+    pub suspect_output: String,
+    /// Eight-word runs shared (runs quoted from our prompt left out).
+    pub shared_runs: usize,
+    /// The share of the suspect's output found in ours.
+    pub reference_containment: f64,
+    /// The share of ours found in the suspect's output.
+    pub completion_containment: f64,
+}
+
+/// A cluster's share of a suspect set.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ClusterAttribution {
+    /// The cluster.
+    pub cluster_id: String,
+    /// Its accounts with a match.
+    pub accounts: Vec<String>,
+    /// Distinct items they explain together.
+    pub matched_items: usize,
+    /// Those items' share of the set.
+    pub share_of_set: f64,
+}
