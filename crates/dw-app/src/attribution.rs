@@ -17,6 +17,43 @@ pub const EXAMPLES_PER_ACCOUNT: usize = 5;
 /// Accounts listed in a report, most matched first.
 pub const MAX_ACCOUNTS: usize = 200;
 
+/// Cosine at which our completion and the suspect's output for the same
+/// prompt count as a match: above the closest two models' independent
+/// answers to one Arena-Hard prompt came (0.967; `distillwatch reference
+/// calibrate`). Meaning alone rarely tells reuse from two good answers, so
+/// only near-paraphrases pass.
+pub const SEMANTIC_MATCH: f64 = 0.98;
+
+/// Aligned pairs compared by meaning at most (their texts are embedded).
+pub const MAX_ALIGNED_PAIRS: usize = 20_000;
+
+/// One account's matches.
+#[derive(Debug, Default)]
+struct Tally {
+    completions: usize,
+    lexical: usize,
+    semantic: usize,
+    items: BTreeSet<i64>,
+}
+
+/// Our completion and the suspect's output for one prompt, by meaning.
+#[derive(Debug)]
+struct AlignedPair {
+    account_id: String,
+    event_id: String,
+    item: i64,
+    cosine: f64,
+}
+
+/// The semantic comparison of a set against what we served.
+#[derive(Debug)]
+struct SemanticMatches {
+    pairs: Vec<AlignedPair>,
+    /// Pairs found before the cap.
+    found: usize,
+    seconds: f64,
+}
+
 /// One pass of a window's completions against suspects' outputs.
 #[derive(Debug, Default)]
 pub(crate) struct ReferenceScan {
@@ -73,11 +110,17 @@ impl App {
     /// served the completions that the outputs of suspect set `set_id`
     /// reproduce, in `[from, to)`: most matched outputs first, each with
     /// the share of the set it explains and its matched triples.
+    ///
+    /// With `embed`, completions we served for the prompts the set's items
+    /// carry are also compared by meaning: a pair within
+    /// [`SEMANTIC_MATCH`] cosine counts as a match too (a reworded copy that
+    /// long runs miss), and every matched triple gets its cosine.
     pub async fn attribution(
         &self,
         set_id: i64,
         from: OffsetDateTime,
         to: OffsetDateTime,
+        embed: Option<&dw_embed::EmbedHandle>,
     ) -> Result<AttributionReport, AppError> {
         if from >= to {
             return Err(AppError::Invalid("from: must be before to".into()));
@@ -96,10 +139,40 @@ impl App {
         let scan = self.reference_scan(&mut conn, selection, Some(&set)).await?.unwrap_or_default();
         let completions_read = scan.per_account.values().map(|m| m.completions as u64).sum();
         let total_items = set.items.max(1) as f64;
-        let mut matched: Vec<(&String, &AccountMatches)> =
-            scan.per_account.iter().filter(|(_, m)| m.matched > 0).collect();
+        // Per account: lexical matches (from the scan) and semantic ones.
+        let mut per_account: BTreeMap<String, Tally> = BTreeMap::new();
+        for (account, m) in scan.per_account.iter().filter(|(_, m)| m.matched > 0) {
+            let tally = per_account.entry(account.clone()).or_default();
+            tally.completions = m.completions;
+            tally.lexical = m.matched;
+            tally.items.extend(m.items.iter().copied());
+        }
+        let semantic = match embed {
+            Some(handle) => Some(self.semantic_matches(&mut conn, handle, &set, from, to).await?),
+            None => None,
+        };
+        let mut cosines: HashMap<(String, i64), f64> = HashMap::new();
+        if let Some(found) = &semantic {
+            for pair in &found.pairs {
+                cosines.insert((pair.event_id.clone(), pair.item), pair.cosine);
+                if pair.cosine < SEMANTIC_MATCH {
+                    continue;
+                }
+                let tally = per_account.entry(pair.account_id.clone()).or_default();
+                if tally.completions == 0 {
+                    tally.completions = scan.per_account.get(&pair.account_id).map_or(0, |m| m.completions);
+                }
+                tally.semantic += 1;
+                tally.items.insert(pair.item);
+            }
+        }
+        let mut matched: Vec<(&String, &Tally)> = per_account.iter().collect();
         matched.sort_by(|a, b| {
-            b.1.items.len().cmp(&a.1.items.len()).then(b.1.matched.cmp(&a.1.matched)).then(a.0.cmp(b.0))
+            b.1.items
+                .len()
+                .cmp(&a.1.items.len())
+                .then((b.1.lexical + b.1.semantic).cmp(&(a.1.lexical + a.1.semantic)))
+                .then(a.0.cmp(b.0))
         });
         let all_items: BTreeSet<i64> = matched.iter().flat_map(|(_, m)| m.items.iter().copied()).collect();
         let accounts_matched = matched.len();
@@ -128,7 +201,8 @@ impl App {
             .map(|(account, m)| AccountAttribution {
                 account_id: (*account).clone(),
                 completions: m.completions,
-                matched_completions: m.matched,
+                matched_completions: m.lexical,
+                semantic_matches: m.semantic,
                 matched_items: m.items.len(),
                 share_of_set: m.items.len() as f64 / total_items,
                 cluster_id: cluster_of.get(*account).cloned(),
@@ -150,6 +224,7 @@ impl App {
                             shared_runs: found.shared,
                             reference_containment: found.reference_containment,
                             completion_containment: found.completion_containment,
+                            embedding_cosine: cosines.get(&(event.clone(), found.item)).copied(),
                         })
                     })
                     .collect(),
@@ -180,11 +255,59 @@ impl App {
             from,
             to,
             thresholds: MatchThresholds::default(),
+            semantic_match: SEMANTIC_MATCH,
+            embedding_model: embed.map(|h| h.model_id().to_owned()),
+            aligned_pairs: semantic.as_ref().map(|s| s.pairs.len()),
+            aligned_pairs_found: semantic.as_ref().map(|s| s.found),
+            embedding_seconds: semantic.as_ref().map(|s| s.seconds),
             completions_read,
             accounts_matched,
             accounts,
             clusters,
         })
+    }
+}
+
+impl App {
+    /// Embeds our completions for the prompts the set's items carry and the
+    /// items' outputs, and measures each pair's cosine.
+    async fn semantic_matches(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        handle: &dw_embed::EmbedHandle,
+        set: &ReferenceSet,
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<SemanticMatches, AppError> {
+        let started = std::time::Instant::now();
+        let mut served = reference_sets::served_for_items(conn, set.id, from, to).await?;
+        let found = served.len();
+        served.truncate(MAX_ALIGNED_PAIRS);
+        let mut texts: Vec<String> = Vec::new();
+        let mut position: HashMap<String, usize> = HashMap::new();
+        let mut slot = |text: &str, texts: &mut Vec<String>| {
+            *position.entry(text.to_owned()).or_insert_with(|| {
+                texts.push(text.to_owned());
+                texts.len() - 1
+            })
+        };
+        let slots: Vec<(usize, usize)> =
+            served.iter().map(|s| (slot(&s.served.completion, &mut texts), slot(&s.output, &mut texts))).collect();
+        let mut vectors = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(512) {
+            vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
+        }
+        let pairs = served
+            .into_iter()
+            .zip(slots)
+            .map(|(s, (a, b))| AlignedPair {
+                account_id: s.served.account_id,
+                event_id: s.served.event_id,
+                item: s.item,
+                cosine: crate::reference::cosine(&vectors[a], &vectors[b]),
+            })
+            .collect();
+        Ok(SemanticMatches { pairs, found, seconds: started.elapsed().as_secs_f64() })
     }
 }
 
@@ -199,8 +322,21 @@ pub struct AttributionReport {
     /// Its end (exclusive).
     #[serde(with = "time::serde::rfc3339")]
     pub to: OffsetDateTime,
-    /// What a match had to reach.
+    /// What a lexical match had to reach.
     pub thresholds: MatchThresholds,
+    /// The cosine at which a completion and the suspect's output for the
+    /// same prompt count as a match ([`SEMANTIC_MATCH`]).
+    pub semantic_match: f64,
+    /// The embedding model of the semantic comparison, when one ran.
+    pub embedding_model: Option<String>,
+    /// Completions we served for prompts the set's items carry, compared by
+    /// meaning (when an embedding model ran).
+    pub aligned_pairs: Option<usize>,
+    /// Such completions found; more than `aligned_pairs` when the
+    /// comparison stopped at [`MAX_ALIGNED_PAIRS`].
+    pub aligned_pairs_found: Option<usize>,
+    /// Time spent embedding them, in seconds.
+    pub embedding_seconds: Option<f64>,
     /// Completions read.
     pub completions_read: u64,
     /// The set's items reproducing a completion we served.
@@ -222,8 +358,11 @@ pub struct AccountAttribution {
     pub account_id: String,
     /// Completions read.
     pub completions: usize,
-    /// Those reproduced in the set.
+    /// Those reproduced in the set (long shared runs).
     pub matched_completions: usize,
+    /// Completions whose prompt an item carries and whose answer it matches
+    /// by meaning (cosine at least [`SEMANTIC_MATCH`]).
+    pub semantic_matches: usize,
     /// Distinct items of the set that reproduce them.
     pub matched_items: usize,
     /// Those items' share of the set.
@@ -256,6 +395,8 @@ pub struct MatchedTriple {
     pub reference_containment: f64,
     /// The share of ours found in the suspect's output.
     pub completion_containment: f64,
+    /// The two texts' embedding cosine, when compared by meaning.
+    pub embedding_cosine: Option<f64>,
 }
 
 /// A cluster's share of a suspect set.

@@ -334,11 +334,13 @@ async fn aligned_cosines(
     for chunk in texts.chunks(512) {
         vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
     }
-    let cosine = |a: &[f32], b: &[f32]| {
-        let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-        let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-        let d = norm(a) * norm(b);
-        if d > 0.0 { dot / d } else { 0.0 }
-    };
     Ok(vectors.chunks(4).map(|v| (cosine(&v[0], &v[1]), cosine(&v[2], &v[3]))).collect())
+}
+
+/// The cosine of two vectors (0 when either is zero).
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let d = norm(a) * norm(b);
+    if d > 0.0 { dot / d } else { 0.0 }
 }

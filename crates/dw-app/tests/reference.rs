@@ -173,7 +173,7 @@ async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool:
     let suspect = set(&app, "suspect", false, &items).await;
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
 
-    let report = app.attribution(suspect, from, to).await.unwrap();
+    let report = app.attribution(suspect, from, to, None).await.unwrap();
     assert_eq!(report.completions_read, 40);
     let ranked: Vec<(&str, usize, usize)> =
         report.accounts.iter().map(|a| (a.account_id.as_str(), a.matched_completions, a.completions)).collect();
@@ -191,12 +191,77 @@ async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool:
     assert!(report.clusters.is_empty(), "no audit has linked anyone yet");
 
     // A window without the first days holds fewer of the harvester's completions.
-    let later = app.attribution(suspect, datetime!(2026-11-03 0:00 UTC), to).await.unwrap();
+    let later = app.attribution(suspect, datetime!(2026-11-03 0:00 UTC), to, None).await.unwrap();
     assert!(later.completions_read < 40 && later.accounts[0].completions < 20, "{:?}", later.accounts[0]);
     // A control set is not attributed; an unknown set is 404.
     let control = set(&app, "control", true, &items[..3]).await;
     assert!(
-        matches!(app.attribution(control, from, to).await, Err(AppError::Invalid(m)) if m.contains("is a control set"))
+        matches!(app.attribution(control, from, to, None).await, Err(AppError::Invalid(m)) if m.contains("is a control set"))
     );
-    assert!(matches!(app.attribution(999, from, to).await, Err(AppError::NotFound(_))));
+    assert!(matches!(app.attribution(999, from, to, None).await, Err(AppError::NotFound(_))));
+}
+
+fn handle() -> dw_embed::EmbedHandle {
+    let dir = match std::env::var("DW_MODEL_DIR") {
+        Ok(dir) => std::path::PathBuf::from(dir),
+        Err(_) => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
+    };
+    dw_embed::fetch::verify(&dir).unwrap_or_else(|e| panic!("the real model is needed: {e}"));
+    let options = dw_embed::EncoderOptions { device: dw_embed::DeviceChoice::Cpu, max_tokens: None, batch_size: 16 };
+    dw_embed::EmbedHandle::spawn(dw_embed::Encoder::load(&dir, &options).unwrap(), 4).unwrap()
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_it(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered: Vec<Answered> = arena().into_iter().take(36).collect();
+    let lines: Vec<String> = answered
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({"event_id": format!("e{i}"), "account_id": if i < 6 { "acct_copied" } else { "acct_rest" },
+                   "timestamp": "2026-11-02T10:00:00Z", "model": "atlas-2",
+                   "request": {"prompt": a.prompt}, "response": {"content": a.ours}})
+            .to_string()
+        })
+        .collect();
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+    // The suspect's answers to the first six prompts are ours with every "the" made "this": the meaning
+    // is intact, nearly every eight-word run is broken. To the others it answers on its own.
+    let reworded = |text: &str| text.replace(" the ", " this ").replace("The ", "This ");
+    let items: Vec<ReferenceItem> = answered
+        .iter()
+        .enumerate()
+        .map(|(i, a)| item(&a.prompt, &if i < 6 { reworded(&a.ours) } else { a.independent.clone() }))
+        .collect();
+    let suspect = set(&app, "reworded", false, &items).await;
+    let control_items: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &a.independent)).collect();
+    let control = set(&app, "control", true, &control_items).await;
+    let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
+    let handle = handle();
+
+    let lexical = app.attribution(suspect, from, to, None).await.unwrap();
+    let semantic = app.attribution(suspect, from, to, Some(&handle)).await.unwrap();
+    assert_eq!((semantic.aligned_pairs, semantic.aligned_pairs_found), (Some(36), Some(36)));
+    assert_eq!(semantic.embedding_model.as_deref(), Some(handle.model_id()));
+    let copied = semantic.accounts.iter().find(|a| a.account_id == "acct_copied").expect("attributed by meaning");
+    let lexically =
+        lexical.accounts.iter().find(|a| a.account_id == "acct_copied").map_or(0, |a| a.matched_completions);
+    assert!(
+        copied.semantic_matches > lexically,
+        "by meaning {} against by wording {lexically}",
+        copied.semantic_matches
+    );
+    assert_eq!(semantic.accounts[0].account_id, "acct_copied", "{:?}", semantic.accounts);
+    assert!(
+        semantic.accounts.iter().all(|a| a.account_id != "acct_rest" || a.semantic_matches == 0),
+        "independent answers to the same prompts stay under the cosine threshold: {:?}",
+        semantic.accounts
+    );
+
+    let test = app.distillation_test(suspect, control, from, to, Some(&handle)).await.unwrap();
+    assert_eq!(test.embedding_model.as_deref(), Some(handle.model_id()));
+    let embedding = test.test.measures.iter().find(|m| m.measure == "embedding_cosine").expect("the embedding measure");
+    assert_eq!(embedding.items, 36);
+    assert!(embedding.mean_suspect.unwrap() > embedding.mean_control.unwrap(), "{embedding:?}");
 }

@@ -335,6 +335,10 @@ pub enum ReferenceCommand {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Match by wording only (no model needed): leave out the comparison
+        /// by meaning of our answers and the suspect's to the same prompts.
+        #[arg(long)]
+        lexical_only: bool,
     },
     /// Test whether the suspect was trained on our outputs: on prompts that
     /// we, the suspect and the control all answered, are the suspect's
@@ -709,7 +713,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Reference { command: ReferenceCommand::Attribute { suspect, from, to, json } } => {
+        Command::Reference { command: ReferenceCommand::Attribute { suspect, from, to, json, lexical_only } } => {
             let from = match from {
                 Some(t) => crate::evaluate::parse_instant("--from", &t)?,
                 None => time::OffsetDateTime::UNIX_EPOCH,
@@ -720,9 +724,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             };
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
+            let handle = if lexical_only {
+                None
+            } else {
+                let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
+                Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?)
+            };
             let report = async {
                 let set = app.reference_set_named(&suspect).await?;
-                app.attribution(set.id, from, to).await
+                app.attribution(set.id, from, to, handle.as_ref()).await
             }
             .await;
             db.close().await?;

@@ -97,21 +97,39 @@ pub fn render_attribution(report: &AttributionReport) -> String {
     );
     let _ = writeln!(
         out,
-        "A match: at least {} shared eight-word runs (runs quoted from our prompt left out) and at least {:.0}% of either text.\n",
+        "A match: at least {} shared eight-word runs (runs quoted from our prompt left out) and at least {:.0}% of either text.",
         report.thresholds.min_shared,
         100.0 * report.thresholds.min_containment
     );
+    match (&report.embedding_model, report.aligned_pairs, report.aligned_pairs_found, report.embedding_seconds) {
+        (Some(model), Some(pairs), Some(found), Some(seconds)) => {
+            let capped = if found > pairs { format!(" (the first {pairs} of {found})") } else { String::new() };
+            let _ = writeln!(
+                out,
+                "Or, for a prompt the set's item carries, our answer and the suspect's within cosine {:.2} ({model}): \
+                 {pairs} such pairs compared{capped}, embedded in {seconds:.1} s.\n",
+                report.semantic_match
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "Compared by wording only (no embedding model).\n");
+        }
+    }
     if !report.accounts.is_empty() {
-        let _ = writeln!(out, "| account | cluster | completions | matched | items matched | share of set |");
-        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(
+            out,
+            "| account | cluster | completions | matched by wording | by meaning | items matched | share of set |"
+        );
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
         for a in &report.accounts {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {:.1}% |",
+                "| {} | {} | {} | {} | {} | {} | {:.1}% |",
                 a.account_id,
                 a.cluster_id.as_deref().unwrap_or("-"),
                 a.completions,
                 a.matched_completions,
+                a.semantic_matches,
                 a.matched_items,
                 100.0 * a.share_of_set
             );

@@ -331,3 +331,49 @@ pub async fn clusters_of(
     .await?;
     Ok(rows.into_iter().map(|r| (r.account_id, r.cluster_id)).collect())
 }
+
+/// A completion we served for a prompt that a set's item also answers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedForItem {
+    /// The item.
+    pub item: i64,
+    /// The suspect's output.
+    pub output: String,
+    /// Our event.
+    pub served: ServedCompletion,
+}
+
+/// Every completion we served in `[from, to)` for a prompt that an item of
+/// `set_id` carries (whitespace around it aside), in item and time order.
+pub async fn served_for_items(
+    conn: &mut PgConnection,
+    set_id: i64,
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<ServedForItem>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT i.id AS item, i.output, e.account_id, e.event_id, e.prompt, e.completion AS "completion!"
+           FROM reference_items i
+           JOIN events e ON md5(btrim(e.prompt, E' \t\n\r')) = md5(btrim(i.prompt, E' \t\n\r'))
+           WHERE i.set_id = $1 AND i.prompt IS NOT NULL AND e.ts >= $2 AND e.ts < $3 AND e.completion IS NOT NULL
+           ORDER BY i.id, e.ts, e.account_id, e.event_id"#,
+        set_id,
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ServedForItem {
+            item: r.item,
+            output: r.output,
+            served: ServedCompletion {
+                account_id: r.account_id,
+                event_id: r.event_id,
+                prompt: r.prompt,
+                completion: r.completion,
+            },
+        })
+        .collect())
+}

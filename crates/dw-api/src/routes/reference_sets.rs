@@ -184,5 +184,6 @@ pub(crate) async fn attribution(
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let from = optional_instant("from", q.from.as_deref())?.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     let to = optional_instant("to", q.to.as_deref())?.unwrap_or(time::macros::datetime!(2200-01-01 0:00 UTC));
-    Ok(Json(state.app().attribution(id, from, to).await?))
+    let app = state.app();
+    Ok(Json(app.attribution(id, from, to, app.embedder()).await?))
 }
