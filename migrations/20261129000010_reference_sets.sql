@@ -31,23 +31,3 @@ CREATE TABLE reference_items (
     UNIQUE (set_id, content_hash)
 );
 CREATE INDEX reference_items_set ON reference_items (set_id, id);
-
--- Vectors of reference items, as `embeddings` keeps events'.
-CREATE TABLE reference_item_vectors (
-    item_id     bigint      NOT NULL REFERENCES reference_items (id) ON DELETE CASCADE,
-    field       text        NOT NULL CHECK (field IN ('prompt', 'output')),
-    model_id    text        NOT NULL,
-    dim         integer     NOT NULL CHECK (dim > 0),
-    dtype       text        NOT NULL CHECK (dtype IN ('f16', 'f32')),
-    vector      bytea       NOT NULL,
-    created_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (item_id, field, model_id),
-    CHECK (octet_length(vector) = dim * (CASE dtype WHEN 'f16' THEN 2 ELSE 4 END))
-);
-
--- The distillation test and attribution align a reference item with the
--- prompts we served by their text (trimmed): an index on its digest finds the
--- events that answered a given prompt without reading the window.
-CREATE INDEX events_prompt_digest ON events (md5(btrim(prompt, E' \t\n\r')));
-CREATE INDEX reference_items_prompt_digest ON reference_items (set_id, md5(btrim(prompt, E' \t\n\r')))
-    WHERE prompt IS NOT NULL;

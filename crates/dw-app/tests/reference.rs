@@ -61,6 +61,17 @@ fn item(prompt: &str, output: &str) -> ReferenceItem {
         .unwrap()
 }
 
+/// How we received prompt `i`: with stray whitespace around it, and every
+/// seventh (ASCII) one in capitals with doubled spaces. Alignment reads past
+/// case and runs of whitespace.
+fn served_as(i: usize, prompt: &str) -> String {
+    if i % 7 == 0 && prompt.is_ascii() {
+        format!("  {}\n", prompt.to_uppercase().replace(' ', "  "))
+    } else {
+        format!("  {prompt}\n")
+    }
+}
+
 fn actor() -> Actor {
     Actor { name: "cli:test".into(), role: "admin".into() }
 }
@@ -86,7 +97,7 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
         .map(|(i, a)| {
             json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
                    "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
-                   "request": {"messages": [{"role": "user", "content": format!("  {}\n", a.prompt)}]},
+                   "request": {"messages": [{"role": "user", "content": served_as(i, &a.prompt)}]},
                    "response": {"content": a.ours}})
             .to_string()
         })
@@ -105,7 +116,7 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
 
     let report = app.distillation_test(suspect, control, from, to, None).await.unwrap();
-    assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, whitespace aside");
+    assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, case and whitespace aside");
     let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
     assert!(p_value < 0.001, "{p_value}");
     assert_eq!(report.embedding_model, None);
@@ -114,7 +125,8 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     assert!(report.test.combined.as_ref().unwrap().auc > 0.9, "{:?}", report.test.combined);
     assert_eq!(report.examples.len(), 10);
     for example in &report.examples {
-        let source = answered.iter().find(|a| a.prompt.trim() == example.prompt.trim()).unwrap();
+        let plain = |t: &str| t.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
+        let source = answered.iter().find(|a| plain(&a.prompt) == plain(&example.prompt)).unwrap();
         assert_eq!(example.completion, source.ours, "our first completion for the prompt is the one compared");
         assert_eq!(example.suspect_output, student(&source.ours));
         assert!(example.suspect.ngram_overlap > example.control.ngram_overlap, "{example:?}");

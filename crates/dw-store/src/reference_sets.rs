@@ -194,9 +194,10 @@ pub struct AlignedPrompt {
 }
 
 /// Prompts that both sets' items carry and that we answered in `[from, to)`,
-/// matched by their text with surrounding whitespace trimmed; one row per
+/// matched by their text, case and runs of whitespace aside; one row per
 /// prompt (the sets' first item for it, our first completion), in the
-/// suspect's item order.
+/// suspect's item order. The window's prompts are read once and hashed (no
+/// index on events: one would slow every ingest for an analyst's question).
 pub async fn aligned_prompts(
     conn: &mut PgConnection,
     suspect_set: i64,
@@ -207,23 +208,31 @@ pub async fn aligned_prompts(
     Ok(sqlx::query_as!(
         AlignedPrompt,
         r#"WITH s AS (
-               SELECT DISTINCT ON (md5(btrim(prompt, E' \t\n\r'))) md5(btrim(prompt, E' \t\n\r')) AS k, id, output
-               FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL
-               ORDER BY md5(btrim(prompt, E' \t\n\r')), id),
+               SELECT DISTINCT ON (k) k, id, output FROM (
+                   SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
+                   FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL) AS x
+               ORDER BY k, id),
            c AS (
-               SELECT DISTINCT ON (md5(btrim(prompt, E' \t\n\r'))) md5(btrim(prompt, E' \t\n\r')) AS k, id, output
-               FROM reference_items WHERE set_id = $2 AND prompt IS NOT NULL
-               ORDER BY md5(btrim(prompt, E' \t\n\r')), id)
+               SELECT DISTINCT ON (k) k, id, output FROM (
+                   SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
+                   FROM reference_items WHERE set_id = $2 AND prompt IS NOT NULL) AS x
+               ORDER BY k, id),
+           both_sets AS (SELECT s.k, s.id AS suspect_item, s.output AS suspect_output,
+                                c.id AS control_item, c.output AS control_output
+                         FROM s JOIN c ON c.k = s.k),
+           ev AS (
+               SELECT DISTINCT ON (k) k, prompt, completion, account_id, event_id FROM (
+                   SELECT md5(btrim(regexp_replace(lower(e.prompt), '\s+', ' ', 'g'))) AS k,
+                          e.prompt, e.completion, e.account_id, e.event_id, e.ts
+                   FROM events e
+                   WHERE e.ts >= $3 AND e.ts < $4 AND e.completion IS NOT NULL AND btrim(e.completion) <> '') AS x
+               WHERE k IN (SELECT k FROM both_sets)
+               ORDER BY k, ts, account_id, event_id)
            SELECT ev.prompt AS "prompt!", ev.completion AS "completion!", ev.account_id AS "account_id!",
-                  ev.event_id AS "event_id!", s.id AS "suspect_item!", s.output AS "suspect_output!",
-                  c.id AS "control_item!", c.output AS "control_output!"
-           FROM s JOIN c ON c.k = s.k
-           JOIN LATERAL (
-               SELECT e.prompt, e.completion, e.account_id, e.event_id FROM events e
-               WHERE md5(btrim(e.prompt, E' \t\n\r')) = s.k AND e.ts >= $3 AND e.ts < $4
-                 AND e.completion IS NOT NULL AND btrim(e.completion) <> ''
-               ORDER BY e.ts, e.account_id, e.event_id LIMIT 1) ev ON true
-           ORDER BY s.id"#,
+                  ev.event_id AS "event_id!", b.suspect_item AS "suspect_item!", b.suspect_output AS "suspect_output!",
+                  b.control_item AS "control_item!", b.control_output AS "control_output!"
+           FROM both_sets b JOIN ev ON ev.k = b.k
+           ORDER BY b.suspect_item"#,
         suspect_set,
         control_set,
         from,
@@ -344,7 +353,7 @@ pub struct ServedForItem {
 }
 
 /// Every completion we served in `[from, to)` for a prompt that an item of
-/// `set_id` carries (whitespace around it aside), in item and time order.
+/// `set_id` carries (case and runs of whitespace aside), in item and time order.
 pub async fn served_for_items(
     conn: &mut PgConnection,
     set_id: i64,
@@ -352,10 +361,16 @@ pub async fn served_for_items(
     to: OffsetDateTime,
 ) -> Result<Vec<ServedForItem>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT i.id AS item, i.output, e.account_id, e.event_id, e.prompt, e.completion AS "completion!"
-           FROM reference_items i
-           JOIN events e ON md5(btrim(e.prompt, E' \t\n\r')) = md5(btrim(i.prompt, E' \t\n\r'))
-           WHERE i.set_id = $1 AND i.prompt IS NOT NULL AND e.ts >= $2 AND e.ts < $3 AND e.completion IS NOT NULL
+        r#"WITH i AS (
+               SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
+               FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL),
+           e AS (
+               SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k,
+                      account_id, event_id, prompt, completion, ts
+               FROM events WHERE ts >= $2 AND ts < $3 AND completion IS NOT NULL)
+           SELECT i.id AS "item!", i.output AS "output!", e.account_id AS "account_id!", e.event_id AS "event_id!",
+                  e.prompt AS "prompt!", e.completion AS "completion!"
+           FROM i JOIN e ON e.k = i.k
            ORDER BY i.id, e.ts, e.account_id, e.event_id"#,
         set_id,
         from,
