@@ -65,7 +65,7 @@ fn item(prompt: &str, output: &str) -> ReferenceItem {
 /// seventh (ASCII) one in capitals with doubled spaces. Alignment reads past
 /// case and runs of whitespace.
 fn served_as(i: usize, prompt: &str) -> String {
-    if i % 7 == 0 && prompt.is_ascii() {
+    if i.is_multiple_of(7) && prompt.is_ascii() {
         format!("  {}\n", prompt.to_uppercase().replace(' ', "  "))
     } else {
         format!("  {prompt}\n")
