@@ -164,13 +164,26 @@ impl AccountMatches {
 /// The `reference_match` signal: the share of the account's completions
 /// that a suspect's outputs reproduce. `sets` names the suspect sets
 /// audited against (none: not computed); `matches` is `None` when the
-/// account's events carried no completion text.
+/// account's events carried no completion text. Like every share signal it
+/// needs 10 completions: a single answer found again says nothing.
 pub fn reference_match_signal(sets: &[String], matches: Option<&AccountMatches>) -> Signal {
     if sets.is_empty() {
         return Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set");
     }
     match matches.filter(|m| m.completions > 0) {
         None => Signal::not_computed("reference_match", Family::ReferenceMatch, "no completion text was logged"),
+        // One answer of one request found again is no harvest: a person's single question may have
+        // an answer that a public dataset (and so the suspect) also holds.
+        Some(m) if m.completions < crate::signals::MIN_REQUESTS_FOR_SHARE => Signal::not_computed(
+            "reference_match",
+            Family::ReferenceMatch,
+            format!(
+                "fewer than {} completions ({} of {} reproduced)",
+                crate::signals::MIN_REQUESTS_FOR_SHARE,
+                m.matched,
+                m.completions
+            ),
+        ),
         Some(m) => Signal::computed(
             "reference_match",
             Family::ReferenceMatch,
@@ -239,13 +252,17 @@ mod tests {
         assert_eq!(silent.detail, "not computed: no completion text was logged");
         let mut m = AccountMatches::default();
         let hit = LexicalMatch { item: 4, shared: 9, reference_containment: 0.9, completion_containment: 0.7 };
-        for (i, found) in [vec![hit.clone()], vec![], vec![hit.clone()], vec![]].iter().enumerate() {
-            m.record(&format!("e{i}"), found);
+        m.record("e0", std::slice::from_ref(&hit));
+        let one = reference_match_signal(&sets, Some(&m));
+        assert_eq!(one.value, None, "one answer found again is not a share");
+        assert_eq!(one.detail, "not computed: fewer than 10 completions (1 of 1 reproduced)");
+        for i in 1..20 {
+            m.record(&format!("e{i}"), if i % 2 == 0 { std::slice::from_ref(&hit) } else { &[] });
         }
         let signal = reference_match_signal(&sets, Some(&m));
         assert_eq!(signal.value, Some(0.5));
-        assert_eq!(signal.detail, "2 of 4 completions reproduced in suspect-x (1 distinct outputs)");
-        assert_eq!(signal.examples, ["e0", "e2"]);
+        assert_eq!(signal.detail, "10 of 20 completions reproduced in suspect-x (1 distinct outputs)");
+        assert_eq!(signal.examples, ["e0", "e2", "e4"]);
     }
 
     #[test]
