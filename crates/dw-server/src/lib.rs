@@ -23,6 +23,7 @@ pub mod evaluate;
 pub mod fit_weights;
 pub mod ingest_files;
 pub mod reference_calibration;
+pub mod reference_cli;
 pub mod reference_files;
 pub mod reference_test;
 pub mod serve;

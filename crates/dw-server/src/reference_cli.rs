@@ -1,0 +1,221 @@
+//! `distillwatch reference ...`: reference sets from the command line
+//! (load, list), the attribution and the distillation test on them, and
+//! the test's calibration on public model outputs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Subcommand;
+use dw_app::App;
+
+use crate::cli::{app_config, cli_actor};
+use crate::database::Database;
+use crate::settings::Settings;
+
+/// `distillwatch reference ...`
+#[derive(Debug, Subcommand)]
+pub enum ReferenceCommand {
+    /// Load a suspect model's outputs (or a control's, with --control) into a
+    /// reference set, creating the set when it does not exist.
+    Add {
+        /// The set's name: a letter or digit, then letters, digits, '.', '_' or '-'.
+        name: String,
+        /// One JSON object per line: {"prompt"?, "output", "model"?, "metadata"?} (plain, .gz or .zst; - for stdin).
+        file: PathBuf,
+        /// The outputs of a model known not to be trained on ours.
+        #[arg(long)]
+        control: bool,
+        /// The suspect model, in your words (for a new set).
+        #[arg(long, default_value = "")]
+        description: String,
+        /// How the outputs were collected (for a new set).
+        #[arg(long, default_value = "")]
+        collection: String,
+    },
+    /// List the reference sets.
+    List,
+    /// Which accounts (and clusters) were served the completions a suspect's
+    /// outputs reproduce: most matched first, with the matched texts.
+    Attribute {
+        /// The suspect set's name.
+        suspect: String,
+        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this instant, exclusive (default: all stored).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Match by wording only (no model needed): leave out the comparison
+        /// by meaning of our answers and the suspect's to the same prompts.
+        #[arg(long)]
+        lexical_only: bool,
+    },
+    /// Test whether the suspect was trained on our outputs: on prompts that
+    /// we, the suspect and the control all answered, are the suspect's
+    /// answers closer to ours than the control's?
+    Test {
+        /// The suspect set's name.
+        suspect: String,
+        /// The control set's name.
+        #[arg(long)]
+        control: String,
+        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this instant, exclusive (default: all stored).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Leave the embedding measure out (no model needed).
+        #[arg(long)]
+        lexical_only: bool,
+    },
+    /// Run the distillation test on public outputs of models whose lineage
+    /// is known (students of a model, its siblings, its snapshots) and report
+    /// its power and its false-positive rate.
+    Calibrate {
+        /// A folder laid out like ../shared/data.
+        #[arg(long, default_value = "../shared/data")]
+        data: PathBuf,
+        /// Keep the answers' vectors in this .npy file between runs.
+        #[arg(long)]
+        cache: Option<PathBuf>,
+        /// Where to write the Markdown report.
+        #[arg(long)]
+        markdown: Option<PathBuf>,
+        /// Where to write the JSON report.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Leave the embedding measure out (no model needed).
+        #[arg(long)]
+        lexical_only: bool,
+    },
+}
+
+/// Runs a `reference` command.
+pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
+    match command {
+        ReferenceCommand::Add { name, file, control, description, collection } => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(settings));
+            let actor = cli_actor();
+            let limits = dw_ingest::Limits {
+                max_event_bytes: settings.ingest.max_event_bytes,
+                max_body_bytes: settings.ingest.max_body_bytes,
+            };
+            let new =
+                dw_app::NewReferenceSet { name: &name, description: &description, collection: &collection, control };
+            let result = async {
+                let (set, created) = crate::reference_files::set_for(&app, &new, &actor).await?;
+                let summary = crate::reference_files::add(&app, &set, &file, limits, &actor).await?;
+                anyhow::Ok((set, created, summary))
+            }
+            .await;
+            db.close().await?;
+            let (set, created, summary) = result?;
+            eprintln!(
+                "{} {} set {:?} (id {}): {} lines, {} items stored, {} already held, {} lines rejected",
+                if created { "created" } else { "added to" },
+                if set.control { "control" } else { "suspect" },
+                set.name,
+                set.id,
+                summary.lines,
+                summary.stored,
+                summary.duplicates,
+                summary.rejected
+            );
+            Ok(if summary.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
+        }
+        ReferenceCommand::Test { suspect, control, from, to, json, lexical_only } => {
+            let (from, to) = window(from, to)?;
+            let handle = embedder(settings, lexical_only).await?;
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(settings));
+            let report = async {
+                let suspect = app.reference_set_named(&suspect).await?;
+                let control = app.reference_set_named(&control).await?;
+                app.distillation_test(suspect.id, control.id, from, to, handle.as_ref()).await
+            }
+            .await;
+            db.close().await?;
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::reference_test::render(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReferenceCommand::Attribute { suspect, from, to, json, lexical_only } => {
+            let (from, to) = window(from, to)?;
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(settings));
+            let handle = embedder(settings, lexical_only).await?;
+            let report = async {
+                let set = app.reference_set_named(&suspect).await?;
+                app.attribution(set.id, from, to, handle.as_ref()).await
+            }
+            .await;
+            db.close().await?;
+            let report = report?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", crate::reference_test::render_attribution(&report));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReferenceCommand::List => {
+            let db = Database::open(&settings.database).await?;
+            let app = App::new(db.pool.clone(), app_config(settings));
+            let sets = app.reference_sets().await;
+            db.close().await?;
+            println!("id\tname\tkind\titems\titems_with_prompt\tcreated_at\tdescription");
+            for set in sets? {
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    set.id,
+                    set.name,
+                    if set.control { "control" } else { "suspect" },
+                    set.items,
+                    set.items_with_prompt,
+                    set.created_at.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                    set.description.replace(['\t', '\n'], " ")
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ReferenceCommand::Calibrate { data, cache, markdown, json, lexical_only } => {
+            let args = crate::reference_calibration::CalibrateArgs { data, cache, markdown, json, lexical_only };
+            crate::reference_calibration::calibrate(&settings.embed, &args).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `--from`/`--to` of the window commands: all stored traffic when absent.
+fn window(from: Option<String>, to: Option<String>) -> anyhow::Result<(time::OffsetDateTime, time::OffsetDateTime)> {
+    let from = match from {
+        Some(t) => crate::evaluate::parse_instant("--from", &t)?,
+        None => time::OffsetDateTime::UNIX_EPOCH,
+    };
+    let to = match to {
+        Some(t) => crate::evaluate::parse_instant("--to", &t)?,
+        None => time::macros::datetime!(2200-01-01 0:00 UTC),
+    };
+    Ok((from, to))
+}
+
+/// The embedding engine, unless `lexical_only`.
+async fn embedder(settings: &Settings, lexical_only: bool) -> anyhow::Result<Option<dw_embed::EmbedHandle>> {
+    if lexical_only {
+        return Ok(None);
+    }
+    let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
+    Ok(Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?))
+}
