@@ -82,13 +82,8 @@ impl App {
         if outputs.is_empty() {
             return Ok(None);
         }
-        let set_ids: BTreeSet<i64> = outputs.iter().map(|(set, _, _)| *set).collect();
-        let mut sets = Vec::new();
-        for id in set_ids {
-            if let Some(found) = reference_sets::by_id(conn, id).await? {
-                sets.push(found.name);
-            }
-        }
+        let sets: Vec<String> =
+            outputs.iter().map(|(set, _, _)| set.clone()).collect::<BTreeSet<_>>().into_iter().collect();
         let index = ReferenceIndex::build(outputs.iter().map(|(_, id, output)| (*id, output.as_str())));
         let thresholds = MatchThresholds::default();
         let mut scan = ReferenceScan { sets, items: index.len(), ..ReferenceScan::default() };
@@ -108,8 +103,9 @@ impl App {
 
     /// Which accounts (and clusters, as the latest audit linked them) were
     /// served the completions that the outputs of suspect set `set_id`
-    /// reproduce, in `[from, to)`: most matched outputs first, each with
-    /// the share of the set it explains and its matched triples.
+    /// reproduce, in `[from, to)` (all stored traffic by default): most
+    /// matched outputs first, each with the share of the set it explains and
+    /// its matched triples.
     ///
     /// With `embed`, completions we served for the prompts the set's items
     /// carry are also compared by meaning: a pair within
@@ -118,23 +114,13 @@ impl App {
     pub async fn attribution(
         &self,
         set_id: i64,
-        from: OffsetDateTime,
-        to: OffsetDateTime,
+        from: Option<OffsetDateTime>,
+        to: Option<OffsetDateTime>,
         embed: Option<&dw_embed::EmbedHandle>,
     ) -> Result<AttributionReport, AppError> {
-        if from >= to {
-            return Err(AppError::Invalid("from: must be before to".into()));
-        }
+        let (from, to) = crate::reference::stored_window(from, to)?;
         let mut conn = self.pool.acquire().await?;
-        let set = reference_sets::by_id(&mut conn, set_id)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("reference set {set_id}")))?;
-        if set.control {
-            return Err(AppError::Invalid(format!(
-                "reference set {} ({:?}) is a control set: attribution reads a suspect's outputs",
-                set.id, set.name
-            )));
-        }
+        let set = crate::reference::suspect_set(&mut conn, set_id).await?;
         let selection = dw_store::activity::Selection::window(from, to);
         let scan = self.reference_scan(&mut conn, selection, Some(&set)).await?.unwrap_or_default();
         let completions_read = scan.per_account.values().map(|m| m.completions as u64).sum();
@@ -304,7 +290,7 @@ impl App {
                 account_id: s.served.account_id,
                 event_id: s.served.event_id,
                 item: s.item,
-                cosine: crate::reference::cosine(&vectors[a], &vectors[b]),
+                cosine: dw_detect::reference::cosine(&vectors[a], &vectors[b]),
             })
             .collect();
         Ok(SemanticMatches { pairs, found, seconds: started.elapsed().as_secs_f64() })

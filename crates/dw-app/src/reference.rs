@@ -3,7 +3,7 @@
 //! served.
 
 use dw_detect::reference::{
-    AlignedItem, DistillationTest, Similarities, TestConfig, compared_opening, distillation_test, similarities,
+    AlignedItem, DistillationTest, Similarities, TestConfig, compared_opening, cosine, distillation_test, similarities,
 };
 use dw_domain::{LineError, ReferenceItem};
 use dw_store::audit_log::{self, NewEntry};
@@ -230,32 +230,22 @@ const INTERPRETATION: &str = "The test asks whether, on prompts that we, the sus
 
 impl App {
     /// Runs the distillation test of `suspect` against `control` on the
-    /// prompts both answered and we served in `[from, to)`, with embeddings
-    /// when `embed` is given.
+    /// prompts both answered and we served in `[from, to)` (all stored
+    /// traffic by default), with embeddings when `embed` is given.
     pub async fn distillation_test(
         &self,
         suspect: i64,
         control: i64,
-        from: time::OffsetDateTime,
-        to: time::OffsetDateTime,
+        from: Option<time::OffsetDateTime>,
+        to: Option<time::OffsetDateTime>,
         embed: Option<&dw_embed::EmbedHandle>,
     ) -> Result<DistillationReport, AppError> {
-        if from >= to {
-            return Err(AppError::Invalid("from: must be before to".into()));
-        }
+        let (from, to) = stored_window(from, to)?;
         let mut conn = self.pool.acquire().await?;
-        let suspect_set = reference_sets::by_id(&mut conn, suspect)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("reference set {suspect}")))?;
+        let suspect_set = suspect_set(&mut conn, suspect).await?;
         let control_set = reference_sets::by_id(&mut conn, control)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("reference set {control}")))?;
-        if suspect_set.control {
-            return Err(AppError::Invalid(format!(
-                "reference set {} ({:?}) is a control set: test a suspect set against it",
-                suspect_set.id, suspect_set.name
-            )));
-        }
         if !control_set.control {
             return Err(AppError::Invalid(format!(
                 "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
@@ -337,10 +327,29 @@ async fn aligned_cosines(
     Ok(vectors.chunks(4).map(|v| (cosine(&v[0], &v[1]), cosine(&v[2], &v[3]))).collect())
 }
 
-/// The cosine of two vectors (0 when either is zero).
-pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let d = norm(a) * norm(b);
-    if d > 0.0 { dot / d } else { 0.0 }
+/// `[from, to)` with its defaults: all stored traffic (events are refused
+/// outside 1970 to 2200 at ingest).
+pub(crate) fn stored_window(
+    from: Option<time::OffsetDateTime>,
+    to: Option<time::OffsetDateTime>,
+) -> Result<(time::OffsetDateTime, time::OffsetDateTime), AppError> {
+    let from = from.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let to = to.unwrap_or(time::macros::datetime!(2201-01-01 0:00 UTC));
+    if from >= to {
+        return Err(AppError::Invalid("from: must be before to".into()));
+    }
+    Ok((from, to))
+}
+
+/// A suspect set by id: `NotFound`, or `Invalid` for a control set.
+pub(crate) async fn suspect_set(conn: &mut sqlx::PgConnection, id: i64) -> Result<ReferenceSet, AppError> {
+    let set =
+        reference_sets::by_id(conn, id).await?.ok_or_else(|| AppError::NotFound(format!("reference set {id}")))?;
+    if set.control {
+        return Err(AppError::Invalid(format!(
+            "reference set {} ({:?}) is a control set: name a suspect's outputs here",
+            set.id, set.name
+        )));
+    }
+    Ok(set)
 }

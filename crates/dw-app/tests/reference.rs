@@ -115,7 +115,7 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     let control = set(&app, "independent-control", true, &independents).await;
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
 
-    let report = app.distillation_test(suspect, control, from, to, None).await.unwrap();
+    let report = app.distillation_test(suspect, control, Some(from), Some(to), None).await.unwrap();
     assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, case and whitespace aside");
     let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
     assert!(p_value < 0.001, "{p_value}");
@@ -136,12 +136,14 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     // The same two sets with their roles swapped: the suspect is the independent model.
     let independent_suspect = set(&app, "independent", false, &independents).await;
     let student_control = set(&app, "student-control", true, &students).await;
-    let swapped = app.distillation_test(independent_suspect, student_control, from, to, None).await.unwrap();
+    let swapped =
+        app.distillation_test(independent_suspect, student_control, Some(from), Some(to), None).await.unwrap();
     let Conclusion::NotRejected { p_value } = swapped.test.conclusion else { panic!("{:?}", swapped.test) };
     assert!(p_value > 0.5, "{p_value}");
 
     // A window that holds only a dozen of the prompts we served: too few to conclude.
-    let few = app.distillation_test(suspect, control, from, datetime!(2026-11-01 0:12 UTC), None).await.unwrap();
+    let few =
+        app.distillation_test(suspect, control, Some(from), Some(datetime!(2026-11-01 0:12 UTC)), None).await.unwrap();
     let Conclusion::Inconclusive { reason } = &few.test.conclusion else { panic!("{:?}", few.test) };
     assert!(reason.contains("only 12 item(s)"), "{reason}");
 
@@ -149,13 +151,19 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     for (s, c, says) in
         [(control, control, "is a control set"), (suspect, independent_suspect, "control: reference set")]
     {
-        let Err(AppError::Invalid(message)) = app.distillation_test(s, c, from, to, None).await else {
+        let Err(AppError::Invalid(message)) = app.distillation_test(s, c, Some(from), Some(to), None).await else {
             panic!("{s} against {c} accepted")
         };
         assert!(message.contains(says), "{message}");
     }
-    assert!(matches!(app.distillation_test(999, control, from, to, None).await, Err(AppError::NotFound(_))));
-    assert!(matches!(app.distillation_test(suspect, control, to, from, None).await, Err(AppError::Invalid(_))));
+    assert!(matches!(
+        app.distillation_test(999, control, Some(from), Some(to), None).await,
+        Err(AppError::NotFound(_))
+    ));
+    assert!(matches!(
+        app.distillation_test(suspect, control, Some(to), Some(from), None).await,
+        Err(AppError::Invalid(_))
+    ));
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
@@ -185,7 +193,7 @@ async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool:
     let suspect = set(&app, "suspect", false, &items).await;
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
 
-    let report = app.attribution(suspect, from, to, None).await.unwrap();
+    let report = app.attribution(suspect, Some(from), Some(to), None).await.unwrap();
     assert_eq!(report.completions_read, 40);
     let ranked: Vec<(&str, usize, usize)> =
         report.accounts.iter().map(|a| (a.account_id.as_str(), a.matched_completions, a.completions)).collect();
@@ -203,14 +211,14 @@ async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool:
     assert!(report.clusters.is_empty(), "no audit has linked anyone yet");
 
     // A window without the first days holds fewer of the harvester's completions.
-    let later = app.attribution(suspect, datetime!(2026-11-03 0:00 UTC), to, None).await.unwrap();
+    let later = app.attribution(suspect, Some(datetime!(2026-11-03 0:00 UTC)), Some(to), None).await.unwrap();
     assert!(later.completions_read < 40 && later.accounts[0].completions < 20, "{:?}", later.accounts[0]);
     // A control set is not attributed; an unknown set is 404.
     let control = set(&app, "control", true, &items[..3]).await;
     assert!(
-        matches!(app.attribution(control, from, to, None).await, Err(AppError::Invalid(m)) if m.contains("is a control set"))
+        matches!(app.attribution(control, Some(from), Some(to), None).await, Err(AppError::Invalid(m)) if m.contains("is a control set"))
     );
-    assert!(matches!(app.attribution(999, from, to, None).await, Err(AppError::NotFound(_))));
+    assert!(matches!(app.attribution(999, Some(from), Some(to), None).await, Err(AppError::NotFound(_))));
 }
 
 fn handle() -> dw_embed::EmbedHandle {
@@ -252,8 +260,8 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
     let handle = handle();
 
-    let lexical = app.attribution(suspect, from, to, None).await.unwrap();
-    let semantic = app.attribution(suspect, from, to, Some(&handle)).await.unwrap();
+    let lexical = app.attribution(suspect, Some(from), Some(to), None).await.unwrap();
+    let semantic = app.attribution(suspect, Some(from), Some(to), Some(&handle)).await.unwrap();
     assert_eq!((semantic.aligned_pairs, semantic.aligned_pairs_found), (Some(36), Some(36)));
     assert_eq!(semantic.embedding_model.as_deref(), Some(handle.model_id()));
     let copied = semantic.accounts.iter().find(|a| a.account_id == "acct_copied").expect("attributed by meaning");
@@ -271,7 +279,7 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         semantic.accounts
     );
 
-    let test = app.distillation_test(suspect, control, from, to, Some(&handle)).await.unwrap();
+    let test = app.distillation_test(suspect, control, Some(from), Some(to), Some(&handle)).await.unwrap();
     assert_eq!(test.embedding_model.as_deref(), Some(handle.model_id()));
     let embedding = test.test.measures.iter().find(|m| m.measure == "embedding_cosine").expect("the embedding measure");
     assert_eq!(embedding.items, 36);

@@ -90,8 +90,9 @@ const SEEDS: [u64; HASHES] = {
     seeds
 };
 
-/// The splitmix64 finalizer: a fast, well-mixed 64-bit permutation.
-pub(crate) const fn mix(mut z: u64) -> u64 {
+/// The splitmix64 finalizer: a fast, well-mixed 64-bit permutation (also
+/// the deterministic random stream of the detector's resampling).
+pub const fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use dw_detect::reference::{
     AlignedItem, Conclusion, DistillationTest, LexicalMatch, MatchThresholds, ReferenceIndex, Similarities, TestConfig,
-    compared_opening, distillation_test, similarities,
+    compared_opening, cosine, distillation_test, similarities,
 };
 use serde::Serialize;
 
@@ -218,13 +218,6 @@ fn texts_to_embed(panels: &[Panel]) -> Vec<String> {
     texts.sort();
     texts.dedup();
     texts
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator > 0.0 { dot / denominator } else { 0.0 }
 }
 
 /// Items of two models, with each item's two answers' roles swapped where
@@ -434,7 +427,7 @@ pub async fn calibrate(settings: &EmbedSettings, args: &CalibrateArgs) -> anyhow
             let mut state = 0x0ca1_1b8a_7e00 + k as u64;
             let mut next = move || {
                 state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                splitmix(state)
+                dw_detect::templates::mix(state)
             };
             let items = SUBSET.min(panel.items.len());
             let mut ps = Vec::with_capacity(RESAMPLES);
@@ -480,12 +473,6 @@ pub async fn calibrate(settings: &EmbedSettings, args: &CalibrateArgs) -> anyhow
         eprintln!("wrote {}", path.display());
     }
     Ok(())
-}
-
-fn splitmix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 fn p_value(report: &DistillationTest) -> f64 {

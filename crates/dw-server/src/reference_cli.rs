@@ -39,19 +39,9 @@ pub enum ReferenceCommand {
     Attribute {
         /// The suspect set's name.
         suspect: String,
-        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
-        #[arg(long)]
-        from: Option<String>,
-        /// Until this instant, exclusive (default: all stored).
-        #[arg(long)]
-        to: Option<String>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Match by wording only (no model needed): leave out the comparison
-        /// by meaning of our answers and the suspect's to the same prompts.
-        #[arg(long)]
-        lexical_only: bool,
+        /// The window and the output.
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Test whether the suspect was trained on our outputs: on prompts that
     /// we, the suspect and the control all answered, are the suspect's
@@ -62,18 +52,9 @@ pub enum ReferenceCommand {
         /// The control set's name.
         #[arg(long)]
         control: String,
-        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
-        #[arg(long)]
-        from: Option<String>,
-        /// Until this instant, exclusive (default: all stored).
-        #[arg(long)]
-        to: Option<String>,
-        /// Print the report as JSON.
-        #[arg(long)]
-        json: bool,
-        /// Leave the embedding measure out (no model needed).
-        #[arg(long)]
-        lexical_only: bool,
+        /// The window and the output.
+        #[command(flatten)]
+        report: ReportArgs,
     },
     /// Run the distillation test on public outputs of models whose lineage
     /// is known (students of a model, its siblings, its snapshots) and report
@@ -95,6 +76,53 @@ pub enum ReferenceCommand {
         #[arg(long)]
         lexical_only: bool,
     },
+}
+
+/// What `reference attribute` and `reference test` read and print.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
+    #[arg(long)]
+    from: Option<String>,
+    /// Until this instant, exclusive (default: all stored).
+    #[arg(long)]
+    to: Option<String>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+    /// Compare by wording and layout only (no model needed): leave out the
+    /// comparison by meaning.
+    #[arg(long)]
+    lexical_only: bool,
+}
+
+impl ReportArgs {
+    /// The window, parsed; `None` bounds are all stored traffic.
+    fn window(&self) -> anyhow::Result<(Option<time::OffsetDateTime>, Option<time::OffsetDateTime>)> {
+        let parse = |flag: &str, value: &Option<String>| {
+            value.as_deref().map(|t| crate::evaluate::parse_instant(flag, t)).transpose()
+        };
+        Ok((parse("--from", &self.from)?, parse("--to", &self.to)?))
+    }
+
+    /// The embedding engine, unless `--lexical-only`.
+    async fn embedder(&self, settings: &Settings) -> anyhow::Result<Option<dw_embed::EmbedHandle>> {
+        if self.lexical_only {
+            return Ok(None);
+        }
+        let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
+        Ok(Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?))
+    }
+
+    /// Prints `report` as JSON or, for a terminal, as `render` writes it.
+    fn print<R: serde::Serialize>(&self, report: &R, render: fn(&R) -> String) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(report)?);
+        } else {
+            print!("{}", render(report));
+        }
+        Ok(())
+    }
 }
 
 /// Runs a `reference` command.
@@ -131,9 +159,9 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             );
             Ok(if summary.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
-        ReferenceCommand::Test { suspect, control, from, to, json, lexical_only } => {
-            let (from, to) = window(from, to)?;
-            let handle = embedder(settings, lexical_only).await?;
+        ReferenceCommand::Test { suspect, control, report: args } => {
+            let (from, to) = args.window()?;
+            let handle = args.embedder(settings).await?;
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(settings));
             let report = async {
@@ -143,31 +171,21 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             }
             .await;
             db.close().await?;
-            let report = report?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", crate::reference_test::render(&report));
-            }
+            args.print(&report?, crate::reference_test::render)?;
             Ok(ExitCode::SUCCESS)
         }
-        ReferenceCommand::Attribute { suspect, from, to, json, lexical_only } => {
-            let (from, to) = window(from, to)?;
+        ReferenceCommand::Attribute { suspect, report: args } => {
+            let (from, to) = args.window()?;
+            let handle = args.embedder(settings).await?;
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(settings));
-            let handle = embedder(settings, lexical_only).await?;
             let report = async {
                 let set = app.reference_set_named(&suspect).await?;
                 app.attribution(set.id, from, to, handle.as_ref()).await
             }
             .await;
             db.close().await?;
-            let report = report?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", crate::reference_test::render_attribution(&report));
-            }
+            args.print(&report?, crate::reference_test::render_attribution)?;
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::List => {
@@ -196,26 +214,4 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// `--from`/`--to` of the window commands: all stored traffic when absent.
-fn window(from: Option<String>, to: Option<String>) -> anyhow::Result<(time::OffsetDateTime, time::OffsetDateTime)> {
-    let from = match from {
-        Some(t) => crate::evaluate::parse_instant("--from", &t)?,
-        None => time::OffsetDateTime::UNIX_EPOCH,
-    };
-    let to = match to {
-        Some(t) => crate::evaluate::parse_instant("--to", &t)?,
-        None => time::macros::datetime!(2200-01-01 0:00 UTC),
-    };
-    Ok((from, to))
-}
-
-/// The embedding engine, unless `lexical_only`.
-async fn embedder(settings: &Settings, lexical_only: bool) -> anyhow::Result<Option<dw_embed::EmbedHandle>> {
-    if lexical_only {
-        return Ok(None);
-    }
-    let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
-    Ok(Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?))
 }

@@ -243,17 +243,17 @@ pub async fn aligned_prompts(
 }
 
 /// The outputs of every suspect (non-control) set, or of one set: what
-/// attribution indexes. `(set id, item id, output)`, in item order.
-pub async fn outputs(conn: &mut PgConnection, set_id: Option<i64>) -> Result<Vec<(i64, i64, String)>, StoreError> {
+/// attribution indexes. `(set name, item id, output)`, in item order.
+pub async fn outputs(conn: &mut PgConnection, set_id: Option<i64>) -> Result<Vec<(String, i64, String)>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT i.set_id, i.id, i.output FROM reference_items i JOIN reference_sets s ON s.id = i.set_id
+        r#"SELECT s.name, i.id, i.output FROM reference_items i JOIN reference_sets s ON s.id = i.set_id
            WHERE ($1::bigint IS NULL AND NOT s.control) OR i.set_id = $1
            ORDER BY i.id"#,
         set_id
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|r| (r.set_id, r.id, r.output)).collect())
+    Ok(rows.into_iter().map(|r| (r.name, r.id, r.output)).collect())
 }
 
 /// A completion we served, as attribution reads it.

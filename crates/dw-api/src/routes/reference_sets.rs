@@ -154,8 +154,7 @@ pub(crate) async fn distillation_test(
     caller.require(&[Role::Analyst])?;
     let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let from = optional_instant("from", q.from.as_deref())?.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let to = optional_instant("to", q.to.as_deref())?.unwrap_or(time::macros::datetime!(2200-01-01 0:00 UTC));
+    let (from, to) = (optional_instant("from", q.from.as_deref())?, optional_instant("to", q.to.as_deref())?);
     let app = state.app();
     Ok(Json(app.distillation_test(id, q.control, from, to, app.embedder()).await?))
 }
@@ -182,8 +181,7 @@ pub(crate) async fn attribution(
     caller.require(&[Role::Analyst])?;
     let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let from = optional_instant("from", q.from.as_deref())?.unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    let to = optional_instant("to", q.to.as_deref())?.unwrap_or(time::macros::datetime!(2200-01-01 0:00 UTC));
+    let (from, to) = (optional_instant("from", q.from.as_deref())?, optional_instant("to", q.to.as_deref())?);
     let app = state.app();
     Ok(Json(app.attribution(id, from, to, app.embedder()).await?))
 }

@@ -25,3 +25,11 @@ pub use distillation::{
     compared_opening, distillation_test, similarities,
 };
 pub use lexical::{FormatProfile, Ngrams};
+
+/// The cosine of two vectors (0 when either is zero), summed in f64.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let denominator = norm(a) * norm(b);
+    if denominator > 0.0 { dot / denominator } else { 0.0 }
+}
