@@ -7,7 +7,15 @@ use candle_nn::VarBuilder;
 use candle_transformers::models::bert::BertModel;
 use tokenizers::{Tokenizer, TruncationParams};
 
+use crate::cpu_bert::CpuBert;
 use crate::{DeviceChoice, EmbedError, ModelFiles, Pooling};
+
+/// The network behind an encoder: on the CPU the engine's own forward pass
+/// ([`CpuBert`]: packed sequences, no padding), elsewhere candle's.
+enum Network {
+    Cpu(CpuBert),
+    Candle(BertModel),
+}
 
 /// How to load an encoder.
 #[derive(Debug, Clone)]
@@ -30,7 +38,7 @@ impl Default for EncoderOptions {
 /// A loaded sentence encoder. Synchronous and CPU-heavy: call it from a
 /// blocking thread, or through [`crate::EmbedHandle`].
 pub struct Encoder {
-    model: BertModel,
+    network: Network,
     tokenizer: Tokenizer,
     pooling: Pooling,
     max_tokens: usize,
@@ -69,11 +77,15 @@ impl Encoder {
             return Err(EmbedError::Invalid("max_tokens must be at least 2 ([CLS] and [SEP])".into()));
         }
         let bytes = std::fs::read(&files.weights).map_err(|e| EmbedError::io(&files.weights, e))?;
-        let dtype = if device.is_cpu() { DType::F32 } else { DType::F16 };
-        let vb = VarBuilder::from_buffered_safetensors(bytes, dtype, &device)
-            .map_err(|e| EmbedError::CorruptFile { path: files.weights.clone(), reason: e.to_string() })?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|e| EmbedError::CorruptFile { path: files.weights.clone(), reason: e.to_string() })?;
+        let corrupt = |reason: String| EmbedError::CorruptFile { path: files.weights.clone(), reason };
+        let network = if device.is_cpu() {
+            let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(|e| corrupt(e.to_string()))?;
+            Network::Cpu(CpuBert::from_tensors(&tensors, &config).map_err(corrupt)?)
+        } else {
+            let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F16, &device)
+                .map_err(|e| corrupt(e.to_string()))?;
+            Network::Candle(BertModel::load(vb, &config).map_err(|e| corrupt(e.to_string()))?)
+        };
         let mut tokenizer = Tokenizer::from_file(&files.tokenizer)
             .map_err(|e| EmbedError::CorruptFile { path: files.tokenizer.clone(), reason: e.to_string() })?;
         // tokenizer.json may carry its own truncation and fixed padding (128 for
@@ -84,7 +96,7 @@ impl Encoder {
         tokenizer.with_padding(None);
         let model_id = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
         Ok(Self {
-            model,
+            network,
             tokenizer,
             pooling,
             max_tokens,
@@ -158,6 +170,23 @@ impl Encoder {
     }
 
     fn embed_batch(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        match &self.network {
+            Network::Cpu(bert) => {
+                let hidden = bert.forward(ids).map_err(EmbedError::Invalid)?;
+                let mut rows = hidden.chunks_exact(self.dim);
+                Ok(ids
+                    .iter()
+                    .map(|tokens| {
+                        let sequence: Vec<&[f32]> = rows.by_ref().take(tokens.len()).collect();
+                        normalize(pool(self.pooling, &sequence, self.dim))
+                    })
+                    .collect())
+            }
+            Network::Candle(model) => self.embed_batch_candle(model, ids),
+        }
+    }
+
+    fn embed_batch_candle(&self, model: &BertModel, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
         let len = ids.iter().map(|t| t.len()).max().unwrap_or(0).max(1);
         let mut flat_ids = Vec::with_capacity(ids.len() * len);
         let mut flat_mask = Vec::with_capacity(ids.len() * len);
@@ -171,7 +200,7 @@ impl Encoder {
         let input_ids = Tensor::from_vec(flat_ids, shape, &self.device)?;
         let mask = Tensor::from_vec(flat_mask, shape, &self.device)?;
         let type_ids = input_ids.zeros_like()?;
-        let hidden = self.model.forward(&input_ids, &type_ids, Some(&mask))?.to_dtype(DType::F32)?;
+        let hidden = model.forward(&input_ids, &type_ids, Some(&mask))?.to_dtype(DType::F32)?;
         let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?; // [b, len, 1]
         let pooled = match self.pooling {
             Pooling::Cls => hidden.i((.., 0, ..))?,
@@ -188,4 +217,35 @@ impl Encoder {
         let normalized = pooled.broadcast_div(&norms)?;
         Ok(normalized.to_vec2::<f32>()?)
     }
+}
+
+/// One text's vector from its tokens' hidden states, as the pooling config says.
+fn pool(pooling: Pooling, tokens: &[&[f32]], dim: usize) -> Vec<f32> {
+    let mut out = match pooling {
+        Pooling::Cls => return tokens.first().map(|t| t.to_vec()).unwrap_or_else(|| vec![0.0; dim]),
+        Pooling::Max => vec![f32::NEG_INFINITY; dim],
+        Pooling::Mean | Pooling::MeanSqrtLen => vec![0.0; dim],
+    };
+    for token in tokens {
+        for (o, &v) in out.iter_mut().zip(*token) {
+            match pooling {
+                Pooling::Max => *o = o.max(v),
+                _ => *o += v,
+            }
+        }
+    }
+    let divisor = match pooling {
+        Pooling::Mean => tokens.len().max(1) as f32,
+        Pooling::MeanSqrtLen => (tokens.len().max(1) as f32).sqrt(),
+        Pooling::Cls | Pooling::Max => 1.0,
+    };
+    out.iter_mut().for_each(|v| *v /= divisor);
+    out
+}
+
+/// As sentence-transformers' Normalize: divide by max(‖v‖₂, 1e-12).
+fn normalize(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
 }

@@ -18,10 +18,12 @@
 //! 5. [`npy`] writes vectors as NumPy arrays for batch jobs and for anyone
 //!    checking our vectors against another implementation.
 
+mod cpu_bert;
 mod device;
 mod encoder;
 mod error;
 pub mod fetch;
+mod kernels;
 mod model;
 pub mod npy;
 pub mod search;
