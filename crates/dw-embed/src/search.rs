@@ -7,8 +7,10 @@
 //! Ties are broken by the lower corpus index, so results are deterministic.
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use crate::EmbedError;
+use crate::kernels::{self, Mat, Threads};
 
 /// A corpus row and its similarity to a query.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -77,6 +79,42 @@ fn better(a: Neighbor, b: Neighbor) -> bool {
     a.score > b.score || (a.score == b.score && a.index < b.index)
 }
 
+/// Scores looked at together: a run whose best cannot enter the answer is
+/// passed over in one comparison.
+const STRIDE: usize = 16;
+
+/// The largest of a few scores (NaN never wins), in a form that vectorizes.
+fn chunk_max(chunk: &[f32]) -> f32 {
+    chunk.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+}
+
+/// Merges one row of scores (corpus rows from `c0`) into a query's best `k`.
+fn select(list: &mut Vec<Neighbor>, row: &[f32], c0: usize, k: usize) {
+    // Below the current k-th score nothing can enter (equal scores still can,
+    // by their lower index).
+    let mut floor = if list.len() == k { list[k - 1].score } else { f32::NEG_INFINITY };
+    for (i, chunk) in row.chunks(STRIDE).enumerate() {
+        if chunk_max(chunk) < floor {
+            continue;
+        }
+        for (j, &score) in chunk.iter().enumerate() {
+            if score < floor {
+                continue;
+            }
+            let candidate = Neighbor { index: c0 + i * STRIDE + j, score };
+            if list.len() == k && !better(candidate, list[k - 1]) {
+                continue;
+            }
+            let at = list.partition_point(|&n| better(n, candidate));
+            list.insert(at, candidate);
+            list.truncate(k);
+            if list.len() == k {
+                floor = list[k - 1].score;
+            }
+        }
+    }
+}
+
 /// The `k` most similar corpus rows of every query, best first.
 pub fn top_k(
     queries: Vectors<'_>,
@@ -91,18 +129,11 @@ pub fn top_k(
         return Ok(best);
     }
     for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
-        for (r, row) in scores.chunks_exact(width).enumerate() {
-            let list = &mut best[q0 + r];
-            for (c, &score) in row.iter().enumerate() {
-                let candidate = Neighbor { index: c0 + c, score };
-                if list.len() == k && !better(candidate, list[k - 1]) {
-                    continue;
-                }
-                let at = list.partition_point(|&n| better(n, candidate));
-                list.insert(at, candidate);
-                list.truncate(k);
-            }
-        }
+        let rows = scores.len() / width;
+        best[q0..q0 + rows]
+            .par_iter_mut()
+            .zip(scores.par_chunks_exact(width))
+            .for_each(|(list, row)| select(list, row, c0, k));
     })?;
     Ok(best)
 }
@@ -119,13 +150,19 @@ pub fn pairs_at_least(
     check(queries, corpus)?;
     let mut found: Vec<Vec<Neighbor>> = vec![Vec::new(); queries.rows()];
     for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
-        for (r, row) in scores.chunks_exact(width).enumerate() {
-            for (c, &score) in row.iter().enumerate() {
-                if score >= threshold {
-                    found[q0 + r].push(Neighbor { index: c0 + c, score });
+        let rows = scores.len() / width;
+        found[q0..q0 + rows].par_iter_mut().zip(scores.par_chunks_exact(width)).for_each(|(list, row)| {
+            for (i, chunk) in row.chunks(STRIDE).enumerate() {
+                if chunk_max(chunk) < threshold {
+                    continue;
+                }
+                for (j, &score) in chunk.iter().enumerate() {
+                    if score >= threshold {
+                        list.push(Neighbor { index: c0 + i * STRIDE + j, score });
+                    }
                 }
             }
-        }
+        });
     })?;
     let mut pairs = Vec::new();
     for (query, mut list) in found.into_iter().enumerate() {
@@ -152,6 +189,24 @@ fn for_each_block(
     mut visit: impl FnMut(usize, usize, &[f32], usize),
 ) -> Result<(), EmbedError> {
     let (qb, cb) = (blocks.queries.max(1), blocks.corpus.max(1));
+    if device.is_cpu() {
+        // The matrix product straight into one reused score buffer.
+        let dim = queries.dim;
+        let mut scores = Vec::new();
+        for c0 in (0..corpus.rows()).step_by(cb) {
+            let c1 = (c0 + cb).min(corpus.rows());
+            let width = c1 - c0;
+            let corpus_t = Mat::transposed(&corpus.data[c0 * dim..c1 * dim], dim, width, dim);
+            for q0 in (0..queries.rows()).step_by(qb) {
+                let q1 = (q0 + qb).min(queries.rows());
+                let block = Mat::rows(&queries.data[q0 * dim..q1 * dim], q1 - q0, dim, dim);
+                scores.resize((q1 - q0) * width, 0.0);
+                kernels::matmul(&mut scores, width, block, corpus_t, 1.0, false, Threads::Pool);
+                visit(q0, c0, &scores, width);
+            }
+        }
+        return Ok(());
+    }
     // The corpus is transposed once per block and reused for every query block.
     let mut c0 = 0;
     while c0 < corpus.rows() {
