@@ -7,7 +7,8 @@ batch size and thread count; and the agreement of their vectors.
         --model models/all-MiniLM-L6-v2 --bin target/release/distillwatch --batch 32 --runs 3
 
 Needs sentence-transformers and numpy (see scripts/golden/make_golden.py).
-Warm-up runs are excluded on both sides; medians are reported.
+Warm-up runs are excluded on both sides; the timed runs alternate between
+the two sides; medians are reported.
 """
 import argparse
 import json
@@ -28,6 +29,8 @@ def main():
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--label", default="distillwatch embed", help="the engine's row in the table")
+    ap.add_argument("engine_args", nargs="*", help="extra arguments for `distillwatch embed` (after --)")
     args = ap.parse_args()
 
     import numpy as np
@@ -44,24 +47,24 @@ def main():
     # the dense layers plus 9.2 kFLOP per token per token of sequence in attention.
     useful_flop = sum(n * (21.2e6 + 9.2e3 * n) for n in lengths)
 
-    model.encode(texts[:64], batch_size=args.batch)  # warm-up
-    st_times = []
-    for _ in range(args.runs):
-        t0 = time.perf_counter()
-        reference = model.encode(texts, batch_size=args.batch, convert_to_numpy=True, normalize_embeddings=True)
-        st_times.append(time.perf_counter() - t0)
-
-    ours_times = []
+    env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "ours.npy")
-        env = dict(os.environ, RAYON_NUM_THREADS=str(args.threads))
-        cmd = [args.bin, "embed", "--input", args.texts, "--output", out, "--batch-size", str(args.batch)]
         warm = os.path.join(tmp, "warm.jsonl")
         with open(warm, "w", encoding="utf-8") as f:
             for t in texts[:64]:
                 f.write(json.dumps({"text": t}) + "\n")
+        # Warm-up on both sides, excluded.
+        model.encode(texts[:64], batch_size=args.batch)
         subprocess.run([args.bin, "embed", "--input", warm, "--output", out], check=True, env=env, capture_output=True)
+        cmd = [args.bin, "embed", "--input", args.texts, "--output", out, "--batch-size", str(args.batch)] + args.engine_args
+        st_times, ours_times = [], []
+        # Runs alternate between the two sides, so that a slower or faster
+        # moment of the shared host falls on both.
         for _ in range(args.runs):
+            t0 = time.perf_counter()
+            reference = model.encode(texts, batch_size=args.batch, convert_to_numpy=True, normalize_embeddings=True)
+            st_times.append(time.perf_counter() - t0)
             done = subprocess.run(cmd, check=True, env=env, capture_output=True, text=True)
             # The engine's own timing: embedding only (model load and file reading excluded, as for PyTorch).
             m = re.search(r"in ([0-9.]+) s:", done.stderr)
@@ -74,7 +77,7 @@ def main():
           f"{useful_flop / 1e12:.2f} TFLOP useful; batch {args.batch}, threads {args.threads}")
     print("| engine | median s (runs) | texts/s | tokens/s | share of 130 GFLOP/s | ratio |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
-    for name, med, times in (("sentence-transformers (PyTorch CPU)", st, st_times), ("distillwatch embed (candle)", us, ours_times)):
+    for name, med, times in (("sentence-transformers (PyTorch CPU)", st, st_times), (args.label, us, ours_times)):
         share = useful_flop / med / 130e9
         print(f"| {name} | {med:.1f} ({', '.join(f'{t:.1f}' for t in times)}) | {len(texts) / med:.1f} | {tokens / med:,.0f} | {share:.0%} | {st / med:.2f} |")
     print(f"cosine to sentence-transformers: min {cos.min():.7f}, mean {cos.mean():.7f}")

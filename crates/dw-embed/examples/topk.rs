@@ -26,7 +26,14 @@ fn main() {
     assert_eq!(dim, qdim);
     let corpus = Vectors::new(&corpus, dim).unwrap();
     let queries = Vectors::new(&queries, dim).unwrap();
-    let blocks = Blocks::default();
+    // DW_BLOCKS=QUERIES,CORPUS tries other block sizes.
+    let blocks = match std::env::var("DW_BLOCKS") {
+        Ok(v) => {
+            let (q, c) = v.split_once(',').expect("DW_BLOCKS=QUERIES,CORPUS");
+            Blocks { queries: q.parse().unwrap(), corpus: c.parse().unwrap() }
+        }
+        Err(_) => Blocks::default(),
+    };
     if args[3] == "range" {
         let threshold: f32 = args[4].parse().unwrap();
         let started = Instant::now();

@@ -187,7 +187,11 @@ pub(crate) fn exp(x: f32) -> f32 {
     let r = x - n * LN2_HI - n * LN2_LO;
     let p =
         1.0 + r * (1.0 + r * (1.0 / 2.0 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from n + 127 as the exponent field: adding 2^23 puts the integer
+    // n + 127 (in 1..=255 after the clamp) in the low mantissa bits, read
+    // with a mask; unlike a float-to-int cast this vectorizes.
+    let biased = (n + 127.0 + 8_388_608.0).to_bits() & 0x7f_ffff;
+    let scale = f32::from_bits(biased << 23);
     if underflow { 0.0 } else { p * scale }
 }
 

@@ -2,8 +2,9 @@
 //!
 //! Scores are inner products computed block by block (a block of queries times
 //! a block of the corpus) as matrix products on the chosen device; only one
-//! `query_block × corpus_block` score matrix exists at a time, so memory is
-//! bounded by the block sizes whatever the corpus size. Results are exact.
+//! `query_block × corpus_block` score matrix exists at a time (on the CPU, one
+//! per thread), so memory is bounded by the block sizes whatever the corpus
+//! size. Results are exact.
 //! Ties are broken by the lower corpus index, so results are deterministic.
 
 use candle_core::{Device, Tensor};
@@ -69,8 +70,10 @@ pub struct Blocks {
 }
 
 impl Default for Blocks {
+    /// 256 × 4,096 scores: 4 MB a thread on the CPU, in cache between the
+    /// product and the selection.
     fn default() -> Self {
-        Self { queries: 1024, corpus: 8192 }
+        Self { queries: 256, corpus: 4096 }
     }
 }
 
@@ -128,13 +131,7 @@ pub fn top_k(
     if k == 0 {
         return Ok(best);
     }
-    for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
-        let rows = scores.len() / width;
-        best[q0..q0 + rows]
-            .par_iter_mut()
-            .zip(scores.par_chunks_exact(width))
-            .for_each(|(list, row)| select(list, row, c0, k));
-    })?;
+    scan(queries, corpus, blocks, device, &mut best, |list, row, c0| select(list, row, c0, k))?;
     Ok(best)
 }
 
@@ -149,20 +146,17 @@ pub fn pairs_at_least(
 ) -> Result<Vec<Pair>, EmbedError> {
     check(queries, corpus)?;
     let mut found: Vec<Vec<Neighbor>> = vec![Vec::new(); queries.rows()];
-    for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
-        let rows = scores.len() / width;
-        found[q0..q0 + rows].par_iter_mut().zip(scores.par_chunks_exact(width)).for_each(|(list, row)| {
-            for (i, chunk) in row.chunks(STRIDE).enumerate() {
-                if chunk_max(chunk) < threshold {
-                    continue;
-                }
-                for (j, &score) in chunk.iter().enumerate() {
-                    if score >= threshold {
-                        list.push(Neighbor { index: c0 + i * STRIDE + j, score });
-                    }
+    scan(queries, corpus, blocks, device, &mut found, |list, row, c0| {
+        for (i, chunk) in row.chunks(STRIDE).enumerate() {
+            if chunk_max(chunk) < threshold {
+                continue;
+            }
+            for (j, &score) in chunk.iter().enumerate() {
+                if score >= threshold {
+                    list.push(Neighbor { index: c0 + i * STRIDE + j, score });
                 }
             }
-        });
+        }
     })?;
     let mut pairs = Vec::new();
     for (query, mut list) in found.into_iter().enumerate() {
@@ -179,8 +173,58 @@ fn check(queries: Vectors<'_>, corpus: Vectors<'_>) -> Result<(), EmbedError> {
     Ok(())
 }
 
+/// Fewest queries a CPU task takes.
+const MIN_TASK_ROWS: usize = 64;
+
+/// Calls `visit(list, scores, first_corpus_row)` with each query's list and
+/// that query's scores against every block of the corpus, blocks in order.
+///
+/// On the CPU the queries are split into tasks of at most `blocks.queries`
+/// rows, each on one thread with its own score buffer: a block's scores are
+/// still in cache when the selection reads them, right after the product
+/// that wrote them, and the threads never wait for each other.
+fn scan(
+    queries: Vectors<'_>,
+    corpus: Vectors<'_>,
+    blocks: Blocks,
+    device: &Device,
+    lists: &mut [Vec<Neighbor>],
+    visit: impl Fn(&mut Vec<Neighbor>, &[f32], usize) + Sync,
+) -> Result<(), EmbedError> {
+    if !device.is_cpu() {
+        return for_each_block(queries, corpus, blocks, device, |q0, c0, scores, width| {
+            for (r, row) in scores.chunks_exact(width).enumerate() {
+                visit(&mut lists[q0 + r], row, c0);
+            }
+        });
+    }
+    let (qb, cb) = (blocks.queries.max(1), blocks.corpus.max(1));
+    let (dim, n) = (queries.dim, queries.rows());
+    let threads = rayon::current_num_threads().max(1);
+    let per_task = n.div_ceil(threads * 4).max(MIN_TASK_ROWS).min(qb);
+    // Fewer tasks than threads: the product itself is spread instead.
+    let product_threads = if n.div_ceil(per_task) < threads { Threads::Pool } else { Threads::One };
+    lists.par_chunks_mut(per_task).enumerate().for_each(|(task, lists)| {
+        let q0 = task * per_task;
+        let rows = lists.len();
+        let block = Mat::rows(&queries.data[q0 * dim..(q0 + rows) * dim], rows, dim, dim);
+        let mut scores = vec![0f32; rows * cb.min(corpus.rows())];
+        for c0 in (0..corpus.rows()).step_by(cb) {
+            let c1 = (c0 + cb).min(corpus.rows());
+            let width = c1 - c0;
+            let corpus_t = Mat::transposed(&corpus.data[c0 * dim..c1 * dim], dim, width, dim);
+            let scores = &mut scores[..rows * width];
+            kernels::matmul(scores, width, block, corpus_t, 1.0, false, product_threads);
+            for (list, row) in lists.iter_mut().zip(scores.chunks_exact(width)) {
+                visit(list, row, c0);
+            }
+        }
+    });
+    Ok(())
+}
+
 /// Calls `visit(first_query, first_corpus_row, scores, width)` for each block,
-/// `scores` being row-major `queries × width`.
+/// `scores` being row-major `queries × width` (the GPU's path).
 fn for_each_block(
     queries: Vectors<'_>,
     corpus: Vectors<'_>,
@@ -189,24 +233,6 @@ fn for_each_block(
     mut visit: impl FnMut(usize, usize, &[f32], usize),
 ) -> Result<(), EmbedError> {
     let (qb, cb) = (blocks.queries.max(1), blocks.corpus.max(1));
-    if device.is_cpu() {
-        // The matrix product straight into one reused score buffer.
-        let dim = queries.dim;
-        let mut scores = Vec::new();
-        for c0 in (0..corpus.rows()).step_by(cb) {
-            let c1 = (c0 + cb).min(corpus.rows());
-            let width = c1 - c0;
-            let corpus_t = Mat::transposed(&corpus.data[c0 * dim..c1 * dim], dim, width, dim);
-            for q0 in (0..queries.rows()).step_by(qb) {
-                let q1 = (q0 + qb).min(queries.rows());
-                let block = Mat::rows(&queries.data[q0 * dim..q1 * dim], q1 - q0, dim, dim);
-                scores.resize((q1 - q0) * width, 0.0);
-                kernels::matmul(&mut scores, width, block, corpus_t, 1.0, false, Threads::Pool);
-                visit(q0, c0, &scores, width);
-            }
-        }
-        return Ok(());
-    }
     // The corpus is transposed once per block and reused for every query block.
     let mut c0 = 0;
     while c0 < corpus.rows() {
