@@ -5,7 +5,7 @@ use std::path::PathBuf;
 mod common;
 
 use dw_app::{App, AppConfig, EmbedJob};
-use dw_embed::{DeviceChoice, EmbedHandle, Encoder, EncoderOptions};
+use dw_embed::{EmbedHandle, Encoder, EncoderOptions};
 use dw_store::embeddings::{self, Budget, Field, VectorDtype};
 use sqlx::PgPool;
 use time::macros::datetime;
@@ -20,8 +20,7 @@ fn model_dir() -> PathBuf {
 }
 
 fn encoder() -> Encoder {
-    Encoder::load(&model_dir(), &EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 16 })
-        .unwrap()
+    Encoder::load(&model_dir(), &EncoderOptions { batch_size: 16, ..EncoderOptions::default() }).unwrap()
 }
 
 /// Three accounts, ten events each, one a day from 2026-11-01.

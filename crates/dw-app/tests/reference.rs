@@ -227,7 +227,7 @@ fn handle() -> dw_embed::EmbedHandle {
         Err(_) => std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/all-MiniLM-L6-v2"),
     };
     dw_embed::fetch::verify(&dir).unwrap_or_else(|e| panic!("the real model is needed: {e}"));
-    let options = dw_embed::EncoderOptions { device: dw_embed::DeviceChoice::Cpu, max_tokens: None, batch_size: 16 };
+    let options = dw_embed::EncoderOptions { batch_size: 16, ..Default::default() };
     dw_embed::EmbedHandle::spawn(dw_embed::Encoder::load(&dir, &options).unwrap(), 4).unwrap()
 }
 

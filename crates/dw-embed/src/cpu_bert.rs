@@ -28,6 +28,7 @@ use candle_core::{DType, Tensor};
 use candle_transformers::models::bert::{Config, HiddenAct};
 use rayon::prelude::*;
 
+use crate::kernels::int8::{self, PackedInt8};
 use crate::kernels::{self, Mat, Threads};
 
 /// Rows handed to one rayon task by the element-wise passes.
@@ -39,6 +40,8 @@ struct Linear {
     bias: Vec<f32>,
     inputs: usize,
     outputs: usize,
+    /// The weight in int8, when the encoder runs reduced precision.
+    int8: Option<PackedInt8>,
 }
 
 impl Linear {
@@ -47,6 +50,10 @@ impl Linear {
         let dst = &mut dst[..rows * self.outputs];
         for row in dst.chunks_exact_mut(self.outputs) {
             row.copy_from_slice(&self.bias);
+        }
+        if let Some(packed) = &self.int8 {
+            int8::matmul(dst, &src[..rows * self.inputs], rows, packed);
+            return;
         }
         kernels::matmul(
             dst,
@@ -150,6 +157,7 @@ impl CpuBert {
                 bias: get(&format!("{name}.bias"), &[outputs])?,
                 inputs,
                 outputs,
+                int8: None,
             })
         };
         let intermediate = config.intermediate_size;
@@ -166,6 +174,7 @@ impl CpuBert {
                 bias: [q.bias, k.bias, v.bias].concat(),
                 inputs: hidden,
                 outputs: 3 * hidden,
+                int8: None,
             };
             layers.push(Layer {
                 qkv,
@@ -195,6 +204,23 @@ impl CpuBert {
             embedding_norm: norm("embeddings.LayerNorm")?,
             layers,
         })
+    }
+
+    /// Runs the dense layers (every `Linear`) in int8 from now on
+    /// ([`crate::kernels::int8`]); attention, LayerNorm and the embeddings
+    /// stay float32.
+    pub fn quantize(&mut self) -> Result<(), String> {
+        for layer in &mut self.layers {
+            for linear in [&mut layer.qkv, &mut layer.attention_out, &mut layer.intermediate, &mut layer.output] {
+                linear.int8 = Some(PackedInt8::new(&linear.weight, linear.outputs, linear.inputs)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether [`CpuBert::quantize`] was called.
+    pub fn is_quantized(&self) -> bool {
+        self.layers.first().is_some_and(|l| l.qkv.int8.is_some())
     }
 
     /// The last layer's hidden state of every token of every sequence,

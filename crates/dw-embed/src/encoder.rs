@@ -8,7 +8,7 @@ use candle_transformers::models::bert::BertModel;
 use tokenizers::{Tokenizer, TruncationParams};
 
 use crate::cpu_bert::CpuBert;
-use crate::{DeviceChoice, EmbedError, ModelFiles, Pooling};
+use crate::{DeviceChoice, EmbedError, ModelFiles, Pooling, Precision};
 
 /// The network behind an encoder: on the CPU the engine's own forward pass
 /// ([`CpuBert`]: packed sequences, no padding), elsewhere candle's.
@@ -27,11 +27,13 @@ pub struct EncoderOptions {
     pub max_tokens: Option<usize>,
     /// Texts per forward pass.
     pub batch_size: usize,
+    /// The dense layers' arithmetic; `Int8` is for the CPU only.
+    pub precision: Precision,
 }
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        Self { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 32 }
+        Self { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 32, precision: Precision::Float32 }
     }
 }
 
@@ -80,8 +82,18 @@ impl Encoder {
         let corrupt = |reason: String| EmbedError::CorruptFile { path: files.weights.clone(), reason };
         let network = if device.is_cpu() {
             let tensors = candle_core::safetensors::load_buffer(&bytes, &device).map_err(|e| corrupt(e.to_string()))?;
-            Network::Cpu(CpuBert::from_tensors(&tensors, &config).map_err(corrupt)?)
+            let mut bert = CpuBert::from_tensors(&tensors, &config).map_err(corrupt)?;
+            if options.precision == Precision::Int8 {
+                bert.quantize().map_err(EmbedError::Invalid)?;
+            }
+            Network::Cpu(bert)
         } else {
+            if options.precision == Precision::Int8 {
+                return Err(EmbedError::Invalid(format!(
+                    "precision int8 runs on the CPU; on {} the encoder runs float16",
+                    options.device
+                )));
+            }
             let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F16, &device)
                 .map_err(|e| corrupt(e.to_string()))?;
             Network::Candle(BertModel::load(vb, &config).map_err(|e| corrupt(e.to_string()))?)
@@ -121,6 +133,14 @@ impl Encoder {
     /// Where it runs.
     pub fn device(&self) -> DeviceChoice {
         self.device_choice
+    }
+
+    /// The dense layers' arithmetic.
+    pub fn precision(&self) -> Precision {
+        match &self.network {
+            Network::Cpu(bert) if bert.is_quantized() => Precision::Int8,
+            _ => Precision::Float32,
+        }
     }
 
     /// The truncation length in tokens.

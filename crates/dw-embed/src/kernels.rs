@@ -142,6 +142,9 @@ macro_rules! vectorized {
     };
 }
 
+// After the macro, so that it can use it.
+pub(crate) mod int8;
+
 const LANES: usize = 8;
 
 /// Sum in eight lanes (a shape the compiler vectorizes without reordering

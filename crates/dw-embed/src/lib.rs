@@ -1,5 +1,6 @@
-//! Sentence embeddings for distillwatch: a BERT-family encoder on candle and
-//! the tokenizers crate, and exact cosine similarity search.
+//! Sentence embeddings for distillwatch: a BERT-family encoder (its own
+//! forward pass on the CPU, candle's on CUDA) with the tokenizers crate, and
+//! exact cosine similarity search.
 //!
 //! Data moves like this:
 //!
@@ -8,7 +9,9 @@
 //!    sums) and [`ModelFiles`] checks that a folder has what the encoder needs.
 //! 2. [`Encoder`] loads it on a [`DeviceChoice`] (CPU, or CUDA behind the `cuda`
 //!    feature: every `cfg` for it is in `device.rs`), tokenizes with truncation,
-//!    sorts texts by length so batches carry little padding, runs the model,
+//!    sorts texts by length so batches carry little padding, runs the model
+//!    (`cpu_bert.rs` on the CPU: packed sequences, no padding at all, products
+//!    and element-wise kernels in `kernels.rs`; candle's `BertModel` on CUDA),
 //!    pools as the folder's pooling config says and L2-normalizes.
 //! 3. [`EmbedHandle`] runs one encoder on its own OS thread behind a bounded
 //!    queue: async callers clone the handle and await vectors; a full queue is
@@ -29,7 +32,7 @@ pub mod npy;
 pub mod search;
 mod worker;
 
-pub use device::{CUDA_BUILT, DeviceChoice};
+pub use device::{CUDA_BUILT, DeviceChoice, Precision};
 pub use encoder::{Encoder, EncoderOptions};
 pub use error::EmbedError;
 pub use model::{ModelFiles, Pooling};

@@ -2,7 +2,7 @@
 
 mod common;
 
-use dw_embed::{DeviceChoice, EmbedError, EmbedHandle, Encoder, EncoderOptions, Pooling};
+use dw_embed::{EmbedError, EmbedHandle, Encoder, EncoderOptions, Pooling};
 
 const TEXTS: [&str; 7] = [
     "the cat sat on the mat",
@@ -15,7 +15,7 @@ const TEXTS: [&str; 7] = [
 ];
 
 fn options(batch_size: usize) -> EncoderOptions {
-    EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size }
+    EncoderOptions { batch_size, ..EncoderOptions::default() }
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {

@@ -7,7 +7,7 @@
 
 use std::path::PathBuf;
 
-use dw_embed::{DeviceChoice, Encoder, EncoderOptions};
+use dw_embed::{Encoder, EncoderOptions};
 use serde_json::Value;
 
 fn model_dir() -> PathBuf {
@@ -27,8 +27,7 @@ fn matches_sentence_transformers_on_fifty_varied_texts() {
     let cases = golden["cases"].as_array().unwrap();
     assert!(cases.len() >= 50);
     let texts: Vec<&str> = cases.iter().map(|c| c["text"].as_str().unwrap()).collect();
-    let encoder =
-        Encoder::load(&dir, &EncoderOptions { device: DeviceChoice::Cpu, max_tokens: None, batch_size: 16 }).unwrap();
+    let encoder = Encoder::load(&dir, &EncoderOptions { batch_size: 16, ..EncoderOptions::default() }).unwrap();
     assert_eq!(encoder.max_tokens(), golden["max_seq_length"].as_u64().unwrap() as usize);
     let tokens = encoder.count_tokens(&texts).unwrap();
     let vectors = encoder.embed(&texts).unwrap();

@@ -87,6 +87,10 @@ pub enum Command {
         /// Truncation length in tokens.
         #[arg(long)]
         max_tokens: Option<usize>,
+        /// float32 (vectors as sentence-transformers') or int8 (CPU only: faster,
+        /// cosine ≥ 0.995 to float32).
+        #[arg(long)]
+        precision: Option<String>,
     },
     /// Embed the prompts (and completions) of a window's events that have no
     /// vector yet: a per-account sample on CPU, everything on a GPU.
@@ -401,7 +405,10 @@ impl Cli {
         if let Command::Ingest { batch_size: Some(n), .. } = &self.command {
             out.push(("ingest.file_batch_events", (*n).into()));
         }
-        if let Command::Embed { batch_size, device, max_tokens, .. } = &self.command {
+        if let Command::Embed { batch_size, device, max_tokens, precision, .. } = &self.command {
+            if let Some(precision) = precision {
+                out.push(("embed.precision", precision.clone().into()));
+            }
             if let Some(n) = batch_size {
                 out.push(("embed.batch_size", (*n).into()));
             }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use dw_embed::fetch::{self, Fetched};
-use dw_embed::{DeviceChoice, Encoder, EncoderOptions};
+use dw_embed::{DeviceChoice, Encoder, EncoderOptions, Precision};
 
 use crate::cli::ModelCommand;
 use crate::settings::EmbedSettings;
@@ -65,6 +65,7 @@ pub async fn load_encoder(settings: &EmbedSettings) -> anyhow::Result<Encoder> {
         device: settings.device.parse::<DeviceChoice>()?,
         max_tokens: settings.max_tokens,
         batch_size: settings.batch_size,
+        precision: settings.precision.parse::<Precision>()?,
     };
     let encoder = tokio::task::spawn_blocking(move || Encoder::load(&dir, &options)).await??;
     Ok(encoder)

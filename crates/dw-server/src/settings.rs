@@ -74,6 +74,9 @@ pub struct EmbedSettings {
     pub audit_per_account_day: u32,
     /// How stored vectors are encoded: `f16` (half the space) or `f32`.
     pub store_dtype: String,
+    /// The encoder's dense-layer arithmetic on the CPU: `float32` (vectors as
+    /// sentence-transformers') or `int8` (faster; cosine ≥ 0.995 to float32).
+    pub precision: String,
 }
 
 /// `[server]`
@@ -180,6 +183,7 @@ impl Default for Settings {
                 per_account_budget: 64,
                 audit_per_account_day: 0,
                 store_dtype: "f16".into(),
+                precision: "float32".into(),
             },
             detect: dw_app::DetectConfig::default(),
             audit: AuditSettings { workers: 1, schedule_every_hours: 0, schedule_days: 7, poll_seconds: 5 },
@@ -256,6 +260,10 @@ impl Settings {
         anyhow::ensure!(
             matches!(self.embed.store_dtype.as_str(), "f16" | "f32"),
             "embed.store_dtype must be f16 or f32"
+        );
+        anyhow::ensure!(
+            matches!(self.embed.precision.as_str(), "float32" | "int8"),
+            "embed.precision must be float32 or int8"
         );
         anyhow::ensure!(self.embed.max_tokens.is_none_or(|n| n >= 2), "embed.max_tokens must be at least 2");
         self.detect.validate().map_err(|e| anyhow::anyhow!("{e}"))?;
