@@ -150,7 +150,7 @@ vectorized! {
 
 /// `acc[i][c] = Σ_p a[i · stride + 2p .. +2] · panel[p][c]` for `i < mr`.
 fn kernel(a: &[i16], stride: usize, mr: usize, panel: &[i16], pairs: usize, acc: &mut [[i32; NR]; MR]) {
-    assert!(mr >= 1 && mr <= MR && a.len() >= (mr - 1) * stride + 2 * pairs && panel.len() >= pairs * 2 * NR);
+    assert!((1..=MR).contains(&mr) && a.len() >= (mr - 1) * stride + 2 * pairs && panel.len() >= pairs * 2 * NR);
     #[cfg(target_arch = "x86_64")]
     if std::is_x86_feature_detected!("avx2") {
         // SAFETY: the CPU has AVX2 (checked just above); the bounds the
