@@ -55,7 +55,7 @@ def main(evidence_path, labels_path):
         cells = []
         for name in SIGNALS[:3]:
             v = sorted(values.get(name, []))
-            cells.append(f"{v[len(v) // 2]:.2f}" if v else "-")
+            cells.append(f"{v[len(v) // 2] + 0.0:.2f}" if v else "-")  # + 0.0: no "-0.00"
         print(f"| {kind} | {len(values.get(SIGNALS[0], []))} | " + " | ".join(cells) + " |")
 
 
