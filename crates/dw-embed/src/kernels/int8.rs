@@ -48,6 +48,9 @@ impl PackedInt8 {
         if weight.len() != outputs * inputs {
             return Err(format!("{} weights do not form a {outputs} × {inputs} matrix", weight.len()));
         }
+        if inputs == 0 || outputs == 0 {
+            return Err(format!("a {outputs} × {inputs} weight matrix has nothing to quantize"));
+        }
         if inputs > MAX_INPUTS {
             return Err(format!("{inputs} inputs are more than int8 products can sum exactly ({MAX_INPUTS})"));
         }
@@ -55,7 +58,7 @@ impl PackedInt8 {
         let blocks = outputs.div_ceil(NR);
         let mut panels = vec![0i16; blocks * pairs * 2 * NR];
         let mut scales = Vec::with_capacity(outputs);
-        for (o, row) in weight.chunks_exact(inputs.max(1)).enumerate().take(outputs) {
+        for (o, row) in weight.chunks_exact(inputs).enumerate() {
             let top = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
             let scale = if top > 0.0 { top / WEIGHT_MAX } else { 1.0 };
             scales.push(scale);
@@ -82,11 +85,11 @@ pub(crate) fn matmul(dst: &mut [f32], x: &[f32], rows: usize, w: &PackedInt8) {
         .par_chunks_mut(ROW_BLOCK * outputs)
         .zip(x[..rows * inputs].par_chunks(ROW_BLOCK * inputs))
         .for_each(|(dst, x)| {
-            let r = x.len() / inputs.max(1);
-            let padded = w.panels.len() / (w.pairs * 2 * NR).max(1) * NR;
+            let r = x.len() / inputs;
+            let padded = w.outputs.div_ceil(NR) * NR;
             let mut qa = vec![0i16; r * stride];
             let mut sa = vec![0f32; r];
-            for ((row, q), s) in x.chunks_exact(inputs.max(1)).zip(qa.chunks_exact_mut(stride)).zip(sa.iter_mut()) {
+            for ((row, q), s) in x.chunks_exact(inputs).zip(qa.chunks_exact_mut(stride)).zip(sa.iter_mut()) {
                 *s = quantize_row(row, q);
             }
             let mut sums = vec![0i32; r * padded];
@@ -280,9 +283,10 @@ mod tests {
     }
 
     #[test]
-    fn too_many_inputs_are_refused() {
+    fn misshapen_and_too_long_weights_are_refused() {
         let n = MAX_INPUTS + 1;
         assert!(PackedInt8::new(&vec![0.0; n], 1, n).is_err());
         assert!(PackedInt8::new(&[0.0; 5], 2, 3).is_err());
+        assert!(PackedInt8::new(&[], 4, 0).is_err());
     }
 }
