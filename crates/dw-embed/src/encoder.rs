@@ -66,6 +66,12 @@ impl std::fmt::Debug for Encoder {
 impl Encoder {
     /// Loads the model folder `dir`.
     pub fn load(dir: &Path, options: &EncoderOptions) -> Result<Self, EmbedError> {
+        if options.precision == Precision::Int8 && options.device != DeviceChoice::Cpu {
+            return Err(EmbedError::Invalid(format!(
+                "precision int8 runs on the CPU; on {} the encoder runs float16",
+                options.device
+            )));
+        }
         let files = ModelFiles::open(dir)?;
         let device = options.device.open()?;
         let config = files.bert_config()?;
@@ -88,12 +94,6 @@ impl Encoder {
             }
             Network::Cpu(bert)
         } else {
-            if options.precision == Precision::Int8 {
-                return Err(EmbedError::Invalid(format!(
-                    "precision int8 runs on the CPU; on {} the encoder runs float16",
-                    options.device
-                )));
-            }
             let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F16, &device)
                 .map_err(|e| corrupt(e.to_string()))?;
             Network::Candle(BertModel::load(vb, &config).map_err(|e| corrupt(e.to_string()))?)
