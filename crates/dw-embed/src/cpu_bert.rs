@@ -35,7 +35,7 @@ use crate::kernels::{self, Mat, Threads};
 const ROWS_PER_TASK: usize = 16;
 
 struct Linear {
-    /// `[out, in]`, as PyTorch stores it.
+    /// `[out, in]`, as PyTorch stores it (emptied once quantized).
     weight: Vec<f32>,
     bias: Vec<f32>,
     inputs: usize,
@@ -213,6 +213,8 @@ impl CpuBert {
         for layer in &mut self.layers {
             for linear in [&mut layer.qkv, &mut layer.attention_out, &mut layer.intermediate, &mut layer.output] {
                 linear.int8 = Some(PackedInt8::new(&linear.weight, linear.outputs, linear.inputs)?);
+                // The float weights are not read again: free them.
+                linear.weight = Vec::new();
             }
         }
         Ok(())

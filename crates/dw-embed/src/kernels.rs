@@ -1,8 +1,8 @@
 //! CPU kernels: the matrix product, and the element-wise functions of a
 //! transformer layer written so that the compiler vectorizes them.
 //!
-//! The only `unsafe` of the crate lives here, for two reasons, each checked
-//! where it is used:
+//! The only `unsafe` of the crate lives here and in [`int8`] (its AVX2
+//! kernel's loads and stores), each use checked where it is:
 //! - the `gemm` crate's entry point takes raw pointers and strides; [`matmul`]
 //!   checks every dimension and that the last element each matrix touches is
 //!   inside its slice before calling it;
@@ -162,17 +162,32 @@ fn sum(xs: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
 }
 
+/// The largest value (NaN never wins; -∞ for none), in eight lanes, mapped
+/// through `f` first.
 #[inline(always)]
-fn max(xs: &[f32]) -> f32 {
+fn max_by(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     let mut acc = [f32::NEG_INFINITY; LANES];
     let chunks = xs.chunks_exact(LANES);
     let rest = chunks.remainder();
     for chunk in chunks {
         for (a, &x) in acc.iter_mut().zip(chunk) {
+            let x = f(x);
             *a = if x > *a { x } else { *a };
         }
     }
-    acc.iter().chain(rest).fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
+    acc.into_iter().chain(rest.iter().map(|&x| f(x))).fold(f32::NEG_INFINITY, |m, x| if x > m { x } else { m })
+}
+
+/// The largest value (NaN never wins; -∞ for none).
+#[inline(always)]
+pub(crate) fn max(xs: &[f32]) -> f32 {
+    max_by(xs, |x| x)
+}
+
+/// The largest magnitude (0 for none).
+#[inline(always)]
+fn max_abs(xs: &[f32]) -> f32 {
+    max_by(xs, f32::abs).max(0.0)
 }
 
 /// e^x: x = n ln 2 + r, e^r by its Taylor polynomial of degree 6, 2^n by

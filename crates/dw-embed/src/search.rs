@@ -86,18 +86,13 @@ fn better(a: Neighbor, b: Neighbor) -> bool {
 /// passed over in one comparison.
 const STRIDE: usize = 16;
 
-/// The largest of a few scores (NaN never wins), in a form that vectorizes.
-fn chunk_max(chunk: &[f32]) -> f32 {
-    chunk.iter().fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m })
-}
-
 /// Merges one row of scores (corpus rows from `c0`) into a query's best `k`.
 fn select(list: &mut Vec<Neighbor>, row: &[f32], c0: usize, k: usize) {
     // Below the current k-th score nothing can enter (equal scores still can,
     // by their lower index).
     let mut floor = if list.len() == k { list[k - 1].score } else { f32::NEG_INFINITY };
     for (i, chunk) in row.chunks(STRIDE).enumerate() {
-        if chunk_max(chunk) < floor {
+        if kernels::max(chunk) < floor {
             continue;
         }
         for (j, &score) in chunk.iter().enumerate() {
@@ -148,7 +143,7 @@ pub fn pairs_at_least(
     let mut found: Vec<Vec<Neighbor>> = vec![Vec::new(); queries.rows()];
     scan(queries, corpus, blocks, device, &mut found, |list, row, c0| {
         for (i, chunk) in row.chunks(STRIDE).enumerate() {
-            if chunk_max(chunk) < threshold {
+            if kernels::max(chunk) < threshold {
                 continue;
             }
             for (j, &score) in chunk.iter().enumerate() {

@@ -59,7 +59,7 @@ impl PackedInt8 {
         let mut panels = vec![0i16; blocks * pairs * 2 * NR];
         let mut scales = Vec::with_capacity(outputs);
         for (o, row) in weight.chunks_exact(inputs).enumerate() {
-            let top = row.iter().fold(0f32, |m, &w| m.max(w.abs()));
+            let top = super::max_abs(row);
             let scale = if top > 0.0 { top / WEIGHT_MAX } else { 1.0 };
             scales.push(scale);
             let (block, c) = (o / NR, o % NR);
@@ -116,17 +116,7 @@ vectorized! {
     /// Quantizes one row of activations into `out` (zero-padded past the
     /// row); returns its scale.
     fn quantize_row(row: &[f32], out: &mut [i16]) -> f32 {
-        let mut lanes = [0f32; 8];
-        let chunks = row.chunks_exact(8);
-        let mut top = chunks.remainder().iter().fold(0f32, |m, &v| if v.abs() > m { v.abs() } else { m });
-        for chunk in chunks {
-            for (m, &v) in lanes.iter_mut().zip(chunk) {
-                *m = if v.abs() > *m { v.abs() } else { *m };
-            }
-        }
-        for &m in &lanes {
-            top = if m > top { m } else { top };
-        }
+        let top = super::max_abs(row);
         let scale = if top > 0.0 { top / ACT_MAX } else { 1.0 };
         let inv = 1.0 / scale;
         // Round to nearest by adding 1.5 · 2^23 (every |v · inv| ≤ 4095 then
