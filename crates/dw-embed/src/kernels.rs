@@ -225,6 +225,26 @@ fn erf(x: f32) -> f32 {
     if x < 0.0 { -y } else { y }
 }
 
+/// Values a skip looks at together (`below`).
+pub(crate) const SKIP_RUN: usize = 64;
+
+vectorized! {
+    /// How many leading values of `xs` lie below `floor` (NaN counts as
+    /// below), in whole runs of `SKIP_RUN`: the run it stops at holds a value
+    /// at or above `floor`; `xs.len()` when none does. One call passes over
+    /// a whole row of scores that cannot enter an answer.
+    fn below(xs: &[f32], floor: f32) -> usize {
+        let mut at = 0;
+        for run in xs.chunks(SKIP_RUN) {
+            if max(run) >= floor {
+                return at;
+            }
+            at += run.len();
+        }
+        at
+    }
+}
+
 vectorized! {
     /// GELU as BERT's `gelu` (the erf form): x · (1 + erf(x / √2)) / 2.
     fn gelu_erf(xs: &mut [f32]) {
@@ -373,6 +393,28 @@ mod tests {
         let a = vec![0f32; 10];
         let mut out = vec![0f32; 4];
         matmul(&mut out, 2, Mat::rows(&a, 2, 6, 6), Mat::rows(&a, 6, 2, 2), 1.0, false, Threads::One);
+    }
+
+    #[test]
+    fn below_stops_at_the_run_that_reaches_the_floor() {
+        let xs: Vec<f32> = values(300, 3).iter().map(|v| v * 0.5).collect(); // in [-0.5, 0.5]
+        for (floor, at) in [(f32::NEG_INFINITY, 0), (0.6, 300)] {
+            assert_eq!(below(&xs, floor), at);
+        }
+        for spike in [0, 63, 64, 130, 299] {
+            let mut ys = xs.clone();
+            ys[spike] = 0.75;
+            // Stops at the run holding the spike, never inside a run.
+            assert_eq!(below(&ys, 0.75), spike / SKIP_RUN * SKIP_RUN, "spike at {spike}");
+            let shifted = if spike == 0 { 299 } else { (spike - 1) / SKIP_RUN * SKIP_RUN };
+            assert_eq!(below(&ys[1..], 0.75), shifted, "spike at {spike}, one value on");
+        }
+        // NaN never reaches a floor; -∞ is reached by anything but NaN.
+        let mut nan = vec![f32::NAN; 100];
+        assert_eq!(below(&nan, -1.0), 100);
+        nan[80] = -0.5;
+        assert_eq!(below(&nan, -1.0), 64);
+        assert_eq!(below(&[], 0.0), 0);
     }
 
     #[test]
