@@ -253,14 +253,15 @@ fn wrapper_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<(&'a str, &
 /// Per group, its bursts: the accounts opened in its busiest span of
 /// [`BURST_MS`], when they are at least [`BURST_MIN_ACCOUNTS`] and
 /// [`BURST_DOMAIN_SHARE`] of the group's accounts, then the busiest span of
-/// the rest under the same rule (two campaigns can open their accounts on one
-/// big provider behind one popular wrapper), joined into one member list per
-/// group: each burst links its own accounts, and two bursts of one group are
-/// joined only if something else links them.
+/// the rest under the same rule, the share now of the accounts no burst has
+/// taken (two campaigns can open their accounts on one big provider behind
+/// one popular wrapper, and the second is then a minority of the whole
+/// group but most of what the first leaves). Each burst is its own member
+/// list: it links its own accounts, and two bursts of one group are joined
+/// only if something else links them.
 fn bursts<K: Ord>(groups: BTreeMap<K, Vec<(i64, usize)>>) -> BTreeMap<K, Vec<Vec<usize>>> {
     let mut found = BTreeMap::new();
     for (key, mut opened) in groups {
-        let total = opened.len();
         opened.sort_unstable();
         let mut group_bursts = Vec::new();
         while opened.len() >= BURST_MIN_ACCOUNTS {
@@ -275,7 +276,7 @@ fn bursts<K: Ord>(groups: BTreeMap<K, Vec<(i64, usize)>>) -> BTreeMap<K, Vec<Vec
                 }
             }
             let count = best.1 - best.0;
-            if count < BURST_MIN_ACCOUNTS || (count as f64) < BURST_DOMAIN_SHARE * total as f64 {
+            if count < BURST_MIN_ACCOUNTS || (count as f64) < BURST_DOMAIN_SHARE * opened.len() as f64 {
                 break;
             }
             let mut members: Vec<usize> = opened.drain(best.0..best.1).map(|(_, i)| i).collect();
@@ -481,5 +482,23 @@ mod tests {
         let found = clusters(&linked);
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!((found[0].members.clone(), found[1].members.clone()), ((0..5).collect(), (5..10).collect()));
+
+        // A larger campaign first, a smaller one (a minority of the whole
+        // group, most of what the first leaves), and people who send the same
+        // popular wrapper from accounts opened months apart.
+        let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
+        for k in 0..9 {
+            accounts.push((format!("big{k}"), keys(1_000 * HOUR + k * 5 * HOUR)));
+        }
+        for k in 0..4 {
+            accounts.push((format!("small{k}"), keys(9_000 * HOUR + k * 11 * HOUR)));
+        }
+        for k in 0..3 {
+            accounts.push((format!("person{k}"), keys(20_000 * HOUR + k * 2_000 * HOUR)));
+        }
+        let linked: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let found = clusters(&linked);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!((found[0].members.clone(), found[1].members.clone()), ((0..9).collect(), (9..13).collect()));
     }
 }
