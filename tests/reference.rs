@@ -150,7 +150,11 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(
-        text.contains(&format!("Aligned prompts (answered by us, the suspect and the control): {}", answered.len())),
+        text.contains(&format!(
+            "Aligned prompts (answered by us, the suspect and the control): {} ({} served exactly, 0 near-identically)",
+            answered.len(),
+            answered.len()
+        )),
         "{text}"
     );
     assert!(text.contains("Result: REJECTED at p = 1.0e-4"), "{text}");

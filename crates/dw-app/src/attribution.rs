@@ -5,10 +5,11 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use dw_detect::reference::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex};
+use dw_detect::reference::{AccountMatches, LexicalMatch, MatchThresholds, PromptAligner, ReferenceIndex};
 use dw_store::reference_sets::{self, ReferenceSet};
 use time::OffsetDateTime;
 
+use crate::alignment::served_aligned;
 use crate::{App, AppError};
 
 /// Matched completions kept as evidence per account.
@@ -255,8 +256,9 @@ impl App {
 }
 
 impl App {
-    /// Embeds our completions for the prompts the set's items carry and the
-    /// items' outputs, and measures each pair's cosine.
+    /// Embeds our completions for the prompts the set's items carry (served
+    /// exactly or near-identically: [`crate::alignment`]) and the items'
+    /// outputs, and measures each pair's cosine.
     async fn semantic_matches(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -266,9 +268,22 @@ impl App {
         to: OffsetDateTime,
     ) -> Result<SemanticMatches, AppError> {
         let started = std::time::Instant::now();
-        let mut served = reference_sets::served_for_items(conn, set.id, from, to).await?;
+        let items = reference_sets::prompted_items(conn, set.id).await?;
+        let aligner = PromptAligner::new(items.iter().map(|(_, prompt, _)| prompt.as_str()));
+        // In item order, each item's in time order (the sort is stable).
+        let mut served = served_aligned(conn, &aligner, from, to).await?;
+        served.sort_by_key(|s| s.alignment.index);
         let found = served.len();
         served.truncate(MAX_ALIGNED_PAIRS);
+        let keys: Vec<(String, String)> = served.iter().map(|s| (s.account_id.clone(), s.event_id.clone())).collect();
+        let completions = reference_sets::served_texts(conn, &keys).await?;
+        let served: Vec<(&crate::alignment::ServedAlignment, &str)> = served
+            .iter()
+            .filter_map(|s| {
+                let ours = completions.get(&(s.account_id.clone(), s.event_id.clone()))?;
+                Some((s, ours.completion.as_str()))
+            })
+            .collect();
         let mut texts: Vec<String> = Vec::new();
         let mut position: HashMap<String, usize> = HashMap::new();
         let mut slot = |text: &str, texts: &mut Vec<String>| {
@@ -277,8 +292,10 @@ impl App {
                 texts.len() - 1
             })
         };
-        let slots: Vec<(usize, usize)> =
-            served.iter().map(|s| (slot(&s.served.completion, &mut texts), slot(&s.output, &mut texts))).collect();
+        let slots: Vec<(usize, usize)> = served
+            .iter()
+            .map(|(s, ours)| (slot(ours, &mut texts), slot(&items[s.alignment.index].2, &mut texts)))
+            .collect();
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(512) {
             vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
@@ -286,10 +303,10 @@ impl App {
         let pairs = served
             .into_iter()
             .zip(slots)
-            .map(|(s, (a, b))| AlignedPair {
-                account_id: s.served.account_id,
-                event_id: s.served.event_id,
-                item: s.item,
+            .map(|((s, _), (a, b))| AlignedPair {
+                account_id: s.account_id.clone(),
+                event_id: s.event_id.clone(),
+                item: items[s.alignment.index].0,
                 cosine: dw_detect::reference::cosine(&vectors[a], &vectors[b]),
             })
             .collect();

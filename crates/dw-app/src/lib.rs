@@ -28,6 +28,7 @@
 //!   [`App::attribution`]: which accounts were served what it reproduces?
 
 mod accounts;
+mod alignment;
 mod allowlist;
 mod attribution;
 mod audit;

@@ -3,12 +3,14 @@
 //! served.
 
 use dw_detect::reference::{
-    AlignedItem, DistillationTest, Similarities, TestConfig, compared_opening, cosine, distillation_test, similarities,
+    AlignedItem, Alignment, DistillationTest, PromptAligner, Similarities, TestConfig, compared_opening, cosine,
+    distillation_test, similarities,
 };
 use dw_domain::{LineError, ReferenceItem};
 use dw_store::audit_log::{self, NewEntry};
 use dw_store::reference_sets::{self, NewReferenceSet, ReferenceSet};
 
+use crate::alignment::{better, served_aligned};
 use crate::{Actor, App, AppError};
 
 /// The longest description or collection note accepted.
@@ -185,6 +187,13 @@ pub struct DistillationReport {
     pub to: time::OffsetDateTime,
     /// The embedding model behind `embedding_cosine`, when one was used.
     pub embedding_model: Option<String>,
+    /// Aligned prompts that we served exactly as the suspect's item asks
+    /// (case and whitespace aside).
+    pub aligned_exactly: usize,
+    /// Aligned prompts that we served near-identically (one holding the
+    /// other with a greeting, a wrapper or punctuation around it:
+    /// `dw_detect::reference::align`).
+    pub aligned_near_identically: usize,
     /// The test.
     pub test: DistillationTest,
     /// The items where the suspect is closest to us relative to the control
@@ -200,6 +209,12 @@ pub struct DistillationReport {
 pub struct AlignedExample {
     /// Our prompt.
     pub prompt: String,
+    /// The suspect's prompt, when we served it near-identically rather than
+    /// exactly.
+    pub suspect_prompt: Option<String>,
+    /// Our prompt against the suspect's: 1 when equal, else the Jaccard
+    /// similarity of their shingles.
+    pub prompt_similarity: f64,
     /// Our completion.
     pub completion: String,
     /// The account and event it was served to.
@@ -231,7 +246,11 @@ const INTERPRETATION: &str = "The test asks whether, on prompts that we, the sus
 impl App {
     /// Runs the distillation test of `suspect` against `control` on the
     /// prompts both answered and we served in `[from, to)` (all stored
-    /// traffic by default), with embeddings when `embed` is given.
+    /// traffic by default), with embeddings when `embed` is given. Prompts
+    /// align exactly or near-identically: the control's and ours, each with
+    /// the suspect's; per suspect prompt the best control item and our best
+    /// event are kept (exact first, then the most similar, then the first
+    /// item, or the first served).
     pub async fn distillation_test(
         &self,
         suspect: i64,
@@ -252,13 +271,13 @@ impl App {
                 control_set.id, control_set.name
             )));
         }
-        let aligned = reference_sets::aligned_prompts(&mut conn, suspect, control, from, to).await?;
+        let aligned = aligned_prompts(&mut conn, suspect, control, from, to).await?;
         drop(conn);
         let cosines = match embed {
             Some(handle) if !aligned.is_empty() => Some(aligned_cosines(handle, &aligned).await?),
             _ => None,
         };
-        let items: Vec<(AlignedItem, &reference_sets::AlignedPrompt)> = aligned
+        let items: Vec<(AlignedItem, &AlignedPrompt)> = aligned
             .iter()
             .enumerate()
             .map(|(i, a)| {
@@ -273,7 +292,7 @@ impl App {
             .collect();
         let test_items: Vec<AlignedItem> = items.iter().map(|(i, _)| i.clone()).collect();
         let test = distillation_test(&test_items, &TestConfig::default());
-        let mut ranked: Vec<&(AlignedItem, &reference_sets::AlignedPrompt)> = items.iter().collect();
+        let mut ranked: Vec<&(AlignedItem, &AlignedPrompt)> = items.iter().collect();
         let lead = |i: &AlignedItem| {
             let gap = |m: Option<f64>, n: Option<f64>| m.zip(n).map_or(0.0, |(m, n)| m - n);
             gap(i.suspect.embedding_cosine, i.control.embedding_cosine) + i.suspect.ngram_overlap
@@ -285,6 +304,8 @@ impl App {
             .take(EXAMPLES)
             .map(|(item, a)| AlignedExample {
                 prompt: a.prompt.clone(),
+                suspect_prompt: (!a.prompt_alignment.exact).then(|| a.suspect_prompt.clone()),
+                prompt_similarity: a.prompt_alignment.similarity,
                 completion: a.completion.clone(),
                 account_id: a.account_id.clone(),
                 event_id: a.event_id.clone(),
@@ -300,6 +321,8 @@ impl App {
             from,
             to,
             embedding_model: embed.filter(|_| cosines.is_some()).map(|h| h.model_id().to_owned()),
+            aligned_exactly: aligned.iter().filter(|a| a.prompt_alignment.exact).count(),
+            aligned_near_identically: aligned.iter().filter(|a| !a.prompt_alignment.exact).count(),
             test,
             examples,
             interpretation: INTERPRETATION.to_owned(),
@@ -307,11 +330,91 @@ impl App {
     }
 }
 
+/// A prompt answered by us, a suspect and a control: one item of the
+/// distillation test.
+#[derive(Debug, Clone, PartialEq)]
+struct AlignedPrompt {
+    /// The prompt, as we served it.
+    prompt: String,
+    /// Our completion: for the best-aligned event, the first we served.
+    completion: String,
+    /// The account we served it to.
+    account_id: String,
+    /// The event.
+    event_id: String,
+    /// The suspect's item.
+    suspect_item: i64,
+    /// The suspect's prompt.
+    suspect_prompt: String,
+    /// The suspect's output.
+    suspect_output: String,
+    /// How our prompt aligned with the suspect's.
+    prompt_alignment: Alignment,
+    /// The control's output.
+    control_output: String,
+}
+
+/// The distillation test's items: per prompt of the suspect's (its first
+/// item for a repeated prompt), the control item that asks it best and the
+/// event of `[from, to)` that asks it best; in the suspect's item order.
+async fn aligned_prompts(
+    conn: &mut sqlx::PgConnection,
+    suspect: i64,
+    control: i64,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<Vec<AlignedPrompt>, AppError> {
+    let suspect_items = reference_sets::prompted_items(conn, suspect).await?;
+    let control_items = reference_sets::prompted_items(conn, control).await?;
+    let aligner = PromptAligner::new(suspect_items.iter().map(|(_, prompt, _)| prompt.as_str()));
+    let mut partner: Vec<Option<(Alignment, usize)>> = vec![None; suspect_items.len()];
+    for (c, (_, prompt, _)) in control_items.iter().enumerate() {
+        if let Some(a) = aligner.align(prompt) {
+            let slot = &mut partner[a.index];
+            if slot.as_ref().is_none_or(|(b, _)| better(&a, b)) {
+                *slot = Some((a, c));
+            }
+        }
+    }
+    let mut ours: Vec<Option<(Alignment, String, String)>> = vec![None; suspect_items.len()];
+    for served in served_aligned(conn, &aligner, from, to).await? {
+        let a = served.alignment;
+        if partner[a.index].is_none() {
+            continue;
+        }
+        let slot = &mut ours[a.index];
+        if slot.as_ref().is_none_or(|(b, _, _)| better(&a, b)) {
+            *slot = Some((a, served.account_id, served.event_id));
+        }
+    }
+    let keys: Vec<(String, String)> =
+        ours.iter().flatten().map(|(_, account, event)| (account.clone(), event.clone())).collect();
+    let mut texts = reference_sets::served_texts(conn, &keys).await?;
+    let mut aligned = Vec::with_capacity(keys.len());
+    for (i, found) in ours.into_iter().enumerate() {
+        let (Some((alignment, account_id, event_id)), Some((_, c))) = (found, partner[i]) else { continue };
+        let Some(served) = texts.remove(&(account_id.clone(), event_id.clone())) else { continue };
+        let (suspect_item, suspect_prompt, suspect_output) = suspect_items[i].clone();
+        aligned.push(AlignedPrompt {
+            prompt: served.prompt,
+            completion: served.completion,
+            account_id,
+            event_id,
+            suspect_item,
+            suspect_prompt,
+            suspect_output,
+            prompt_alignment: alignment,
+            control_output: control_items[c].2.clone(),
+        });
+    }
+    Ok(aligned)
+}
+
 /// Each aligned prompt's cosines: the suspect's output and the control's,
 /// each against the opening of our completion it is compared with.
 async fn aligned_cosines(
     handle: &dw_embed::EmbedHandle,
-    aligned: &[reference_sets::AlignedPrompt],
+    aligned: &[AlignedPrompt],
 ) -> Result<Vec<(f64, f64)>, AppError> {
     let mut texts = Vec::with_capacity(aligned.len() * 4);
     for a in aligned {

@@ -61,15 +61,24 @@ fn item(prompt: &str, output: &str) -> ReferenceItem {
         .unwrap()
 }
 
-/// How we received prompt `i`: with stray whitespace around it, and every
-/// seventh (ASCII) one in capitals with doubled spaces. Alignment reads past
-/// case and runs of whitespace.
+/// How we received prompt `i`: with stray whitespace around it, every
+/// seventh (ASCII) one in capitals with doubled spaces, and every fifth
+/// other one of a dozen words or more inside a harvester's instruction
+/// wrapper. Alignment reads past case and runs of whitespace (exactly) and
+/// past the wrapper (near-identically).
 fn served_as(i: usize, prompt: &str) -> String {
     if i.is_multiple_of(7) && prompt.is_ascii() {
         format!("  {}\n", prompt.to_uppercase().replace(' ', "  "))
+    } else if wrapped(i, prompt) {
+        format!("Task: {prompt}\n\nRespond in full detail.")
     } else {
         format!("  {prompt}\n")
     }
+}
+
+/// Whether [`served_as`] wraps prompt `i`.
+fn wrapped(i: usize, prompt: &str) -> bool {
+    !(i.is_multiple_of(7) && prompt.is_ascii()) && i.is_multiple_of(5) && prompt.split_whitespace().count() >= 12
 }
 
 fn actor() -> Actor {
@@ -116,7 +125,13 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
 
     let report = app.distillation_test(suspect, control, Some(from), Some(to), None).await.unwrap();
-    assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, case and whitespace aside");
+    assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, case, whitespace and wrapper aside");
+    let wrapped_count = answered.iter().enumerate().filter(|(i, a)| wrapped(*i, &a.prompt)).count();
+    assert!(wrapped_count >= 8, "{wrapped_count}");
+    assert_eq!(
+        (report.aligned_exactly, report.aligned_near_identically),
+        (answered.len() - wrapped_count, wrapped_count)
+    );
     let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
     assert!(p_value < 0.001, "{p_value}");
     assert_eq!(report.embedding_model, None);
@@ -126,7 +141,14 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     assert_eq!(report.examples.len(), 10);
     for example in &report.examples {
         let plain = |t: &str| t.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");
-        let source = answered.iter().find(|a| plain(&a.prompt) == plain(&example.prompt)).unwrap();
+        let asked = example.suspect_prompt.as_deref().unwrap_or(&example.prompt);
+        let source = answered.iter().find(|a| plain(&a.prompt) == plain(asked)).unwrap();
+        match &example.suspect_prompt {
+            Some(_) => {
+                assert!(example.prompt.starts_with("Task: ") && example.prompt_similarity < 1.0, "{example:?}")
+            }
+            None => assert_eq!(example.prompt_similarity, 1.0),
+        }
         assert_eq!(example.completion, source.ours, "our first completion for the prompt is the one compared");
         assert_eq!(example.suspect_output, student(&source.ours));
         assert!(example.suspect.ngram_overlap > example.control.ngram_overlap, "{example:?}");
@@ -239,9 +261,11 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         .iter()
         .enumerate()
         .map(|(i, a)| {
+            // Half the harvested prompts came with a greeting: aligned near-identically.
+            let prompt = if i < 3 { format!("Hi! Please help me with this. {}", a.prompt) } else { a.prompt.clone() };
             json!({"event_id": format!("e{i}"), "account_id": if i < 6 { "acct_copied" } else { "acct_rest" },
                    "timestamp": "2026-11-02T10:00:00Z", "model": "atlas-2",
-                   "request": {"prompt": a.prompt}, "response": {"content": a.ours}})
+                   "request": {"prompt": prompt}, "response": {"content": a.ours}})
             .to_string()
         })
         .collect();
@@ -273,6 +297,7 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         copied.semantic_matches
     );
     assert_eq!(semantic.accounts[0].account_id, "acct_copied", "{:?}", semantic.accounts);
+    assert_eq!(copied.semantic_matches, 6, "the greeted prompts too: {copied:?}");
     assert!(
         semantic.accounts.iter().all(|a| a.account_id != "acct_rest" || a.semantic_matches == 0),
         "independent answers to the same prompts stay under the cosine threshold: {:?}",

@@ -26,8 +26,11 @@ pub fn render(report: &DistillationReport) -> String {
         Some(model) => format!("embedding cosine ({model}), word trigram overlap, format profile"),
         None => "word trigram overlap, format profile (no embedding model)".into(),
     };
-    let _ =
-        writeln!(out, "Aligned prompts (answered by us, the suspect and the control): {}", report.test.aligned_items);
+    let _ = writeln!(
+        out,
+        "Aligned prompts (answered by us, the suspect and the control): {} ({} served exactly, {} near-identically)",
+        report.test.aligned_items, report.aligned_exactly, report.aligned_near_identically
+    );
     let _ = writeln!(out, "Measures: {measures}");
     let verdict = match &report.test.conclusion {
         Conclusion::Rejected { p_value } => format!(
@@ -60,11 +63,16 @@ pub fn render(report: &DistillationReport) -> String {
         for (i, e) in report.examples.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "{}. served to {} ({}): {}\n   ours:    {}\n   suspect: {}  [trigram {:.2}{}]\n   control: {}  [trigram {:.2}{}]",
+                "{}. served to {} ({}): {}{}\n   ours:    {}\n   suspect: {}  [trigram {:.2}{}]\n   control: {}  [trigram {:.2}{}]",
                 i + 1,
                 e.account_id,
                 e.event_id,
                 clip(&e.prompt, 100),
+                e.suspect_prompt.as_ref().map_or(String::new(), |asked| format!(
+                    "\n   (near-identical to the suspect's prompt, similarity {:.2}: {})",
+                    e.prompt_similarity,
+                    clip(asked, 80)
+                )),
                 clip(&e.completion, 160),
                 clip(&e.suspect_output, 160),
                 e.suspect.ngram_overlap,

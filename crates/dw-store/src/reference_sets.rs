@@ -171,75 +171,50 @@ pub async fn items(
     .await?)
 }
 
-/// A prompt answered by us, a suspect and a control: one item of the
-/// distillation test.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct AlignedPrompt {
-    /// The prompt, as we served it.
-    pub prompt: String,
-    /// Our completion: the first we served for it in the window.
-    pub completion: String,
-    /// The account we served it to.
+/// A set's items that carry a prompt: `(id, prompt, output)`, in id order.
+pub async fn prompted_items(conn: &mut PgConnection, set_id: i64) -> Result<Vec<(i64, String, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT id, prompt AS "prompt!", output FROM reference_items
+           WHERE set_id = $1 AND prompt IS NOT NULL ORDER BY id"#,
+        set_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.prompt, r.output)).collect())
+}
+
+/// A prompt we served and answered, as alignment reads it (the completion is
+/// fetched later, for the events that align: [`served_texts`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServedPrompt {
+    /// The account served.
     pub account_id: String,
     /// The event.
     pub event_id: String,
-    /// The suspect's item and output.
-    pub suspect_item: i64,
-    /// The suspect's output.
-    pub suspect_output: String,
-    /// The control's item.
-    pub control_item: i64,
-    /// The control's output.
-    pub control_output: String,
+    /// What it asked.
+    pub prompt: String,
 }
 
-/// Prompts that both sets' items carry and that we answered in `[from, to)`,
-/// matched by their text, case and runs of whitespace aside; one row per
-/// prompt (the sets' first item for it, our first completion), in the
-/// suspect's item order. The window's prompts are read once and hashed (no
-/// index on events: one would slow every ingest for an analyst's question).
-pub async fn aligned_prompts(
-    conn: &mut PgConnection,
-    suspect_set: i64,
-    control_set: i64,
+/// Every prompt of `[from, to)` that we answered (a completion that is not
+/// blank), in time order, streamed: what a reference set's prompts are
+/// aligned with. The window is read once, without an index on the events'
+/// text (one would slow every ingest for an analyst's question).
+pub fn stream_answered_prompts<'c>(
+    conn: &'c mut PgConnection,
     from: OffsetDateTime,
     to: OffsetDateTime,
-) -> Result<Vec<AlignedPrompt>, StoreError> {
-    Ok(sqlx::query_as!(
-        AlignedPrompt,
-        r#"WITH s AS (
-               SELECT DISTINCT ON (k) k, id, output FROM (
-                   SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
-                   FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL) AS x
-               ORDER BY k, id),
-           c AS (
-               SELECT DISTINCT ON (k) k, id, output FROM (
-                   SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
-                   FROM reference_items WHERE set_id = $2 AND prompt IS NOT NULL) AS x
-               ORDER BY k, id),
-           both_sets AS (SELECT s.k, s.id AS suspect_item, s.output AS suspect_output,
-                                c.id AS control_item, c.output AS control_output
-                         FROM s JOIN c ON c.k = s.k),
-           ev AS (
-               SELECT DISTINCT ON (k) k, prompt, completion, account_id, event_id FROM (
-                   SELECT md5(btrim(regexp_replace(lower(e.prompt), '\s+', ' ', 'g'))) AS k,
-                          e.prompt, e.completion, e.account_id, e.event_id, e.ts
-                   FROM events e
-                   WHERE e.ts >= $3 AND e.ts < $4 AND e.completion IS NOT NULL AND btrim(e.completion) <> '') AS x
-               WHERE k IN (SELECT k FROM both_sets)
-               ORDER BY k, ts, account_id, event_id)
-           SELECT ev.prompt AS "prompt!", ev.completion AS "completion!", ev.account_id AS "account_id!",
-                  ev.event_id AS "event_id!", b.suspect_item AS "suspect_item!", b.suspect_output AS "suspect_output!",
-                  b.control_item AS "control_item!", b.control_output AS "control_output!"
-           FROM both_sets b JOIN ev ON ev.k = b.k
-           ORDER BY b.suspect_item"#,
-        suspect_set,
-        control_set,
+) -> impl futures_util::Stream<Item = Result<ServedPrompt, StoreError>> + 'c {
+    use futures_util::TryStreamExt;
+    sqlx::query_as!(
+        ServedPrompt,
+        r#"SELECT e.account_id, e.event_id, e.prompt FROM events e
+           WHERE e.ts >= $1 AND e.ts < $2 AND e.completion IS NOT NULL AND btrim(e.completion) <> ''
+           ORDER BY e.ts, e.account_id, e.event_id"#,
         from,
         to
     )
-    .fetch_all(&mut *conn)
-    .await?)
+    .fetch(conn)
+    .map_err(StoreError::from)
 }
 
 /// The outputs of every suspect (non-control) set, or of one set: what
@@ -339,56 +314,4 @@ pub async fn clusters_of(
     .fetch_all(&mut *conn)
     .await?;
     Ok(rows.into_iter().map(|r| (r.account_id, r.cluster_id)).collect())
-}
-
-/// A completion we served for a prompt that a set's item also answers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ServedForItem {
-    /// The item.
-    pub item: i64,
-    /// The suspect's output.
-    pub output: String,
-    /// Our event.
-    pub served: ServedCompletion,
-}
-
-/// Every completion we served in `[from, to)` for a prompt that an item of
-/// `set_id` carries (case and runs of whitespace aside), in item and time order.
-pub async fn served_for_items(
-    conn: &mut PgConnection,
-    set_id: i64,
-    from: OffsetDateTime,
-    to: OffsetDateTime,
-) -> Result<Vec<ServedForItem>, StoreError> {
-    let rows = sqlx::query!(
-        r#"WITH i AS (
-               SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k, id, output
-               FROM reference_items WHERE set_id = $1 AND prompt IS NOT NULL),
-           e AS (
-               SELECT md5(btrim(regexp_replace(lower(prompt), '\s+', ' ', 'g'))) AS k,
-                      account_id, event_id, prompt, completion, ts
-               FROM events WHERE ts >= $2 AND ts < $3 AND completion IS NOT NULL)
-           SELECT i.id AS "item!", i.output AS "output!", e.account_id AS "account_id!", e.event_id AS "event_id!",
-                  e.prompt AS "prompt!", e.completion AS "completion!"
-           FROM i JOIN e ON e.k = i.k
-           ORDER BY i.id, e.ts, e.account_id, e.event_id"#,
-        set_id,
-        from,
-        to
-    )
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ServedForItem {
-            item: r.item,
-            output: r.output,
-            served: ServedCompletion {
-                account_id: r.account_id,
-                event_id: r.event_id,
-                prompt: r.prompt,
-                completion: r.completion,
-            },
-        })
-        .collect())
 }

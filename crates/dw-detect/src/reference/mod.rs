@@ -10,15 +10,20 @@
 //!   served that a suspect's outputs reproduce, found by long shared word
 //!   runs through an inverted index.
 //!
+//! Both compare answers to one prompt; [`align`] finds the prompts we served
+//! that a set's items answer, exactly or near-identically.
+//!
 //! [`lexical`] holds the text measures that need no model: word n-gram
 //! overlap (verbatim reuse, which embeddings blur) and a length and format
 //! profile (how an answer is laid out, which a student copies with the
 //! content).
 
+pub mod align;
 pub mod attribution;
 pub mod distillation;
 pub mod lexical;
 
+pub use align::{Alignment, NEAR_IDENTICAL, PromptAligner};
 pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal};
 pub use distillation::{
     AlignedItem, Conclusion, DistillationTest, Measure, MeasureResult, Similarities, TEST_NGRAM, TestConfig,
