@@ -10,7 +10,7 @@
 # other real outputs (GPTeacher's GPT-4 answers, sampled math reasoning traces,
 # Arena-Hard and Self-Instruct answers), from ../shared/data. Wall time and
 # peak RSS from /usr/bin/time; RUNS runs each, medians reported. Then one run
-# that also compares by meaning (embedding time reported apart).
+# that also compares by meaning: aligned prompts and lexical candidates (embedding time reported apart).
 #
 #   cargo build --release --bin distillwatch
 #   scripts/bench/attribution.sh 3
@@ -87,7 +87,9 @@ measure python python3 scripts/bench/attribution_baseline.py "$work/items.csv" "
 python3 - "$work/semantic.out" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"with meaning: {r['aligned_pairs']} aligned pairs embedded in {r['embedding_seconds']:.1f} s ({r['embedding_model']}); "
+print(f"with meaning: {r['aligned_pairs']} aligned pairs (of {r['aligned_pairs_found']} found) and "
+      f"{r['candidate_pairs']} candidate pairs (of {r['candidate_pairs_found']} found) embedded in "
+      f"{r['embedding_seconds']:.1f} s ({r['embedding_model']}); "
       f"{r['items_matched']} items matched, {sum(a['semantic_matches'] for a in r['accounts'])} completions matched by meaning")
 PY
 python3 - "$work/distillwatch.out" "$work/python.out" <<'PY'

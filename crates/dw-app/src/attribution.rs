@@ -25,8 +25,14 @@ pub const MAX_ACCOUNTS: usize = 200;
 /// only near-paraphrases pass.
 pub const SEMANTIC_MATCH: f64 = 0.98;
 
-/// Aligned pairs compared by meaning at most (their texts are embedded).
+/// Aligned pairs compared by meaning at most (their texts are embedded):
+/// every item's first served event, then every item's second, and so on.
 pub const MAX_ALIGNED_PAIRS: usize = 20_000;
+
+/// Candidate pairs compared by meaning at most: completions that share a few
+/// long runs with an output without matching it by wording
+/// ([`ReferenceIndex::candidates`]), whatever prompt they answered.
+pub const MAX_CANDIDATE_PAIRS: usize = 20_000;
 
 /// One account's matches.
 #[derive(Debug, Default)]
@@ -49,8 +55,11 @@ struct AlignedPair {
 /// The semantic comparison of a set against what we served.
 #[derive(Debug)]
 struct SemanticMatches {
+    /// Aligned pairs, then candidate pairs.
     pairs: Vec<AlignedPair>,
-    /// Pairs found before the cap.
+    /// Of `pairs`, those aligned by prompt.
+    aligned: usize,
+    /// Aligned pairs found before the cap.
     found: usize,
     seconds: f64,
 }
@@ -67,16 +76,24 @@ pub(crate) struct ReferenceScan {
     /// Per account, its best matches (at most [`EXAMPLES_PER_ACCOUNT`]) as
     /// (event id, match).
     pub(crate) examples: HashMap<String, Vec<(String, LexicalMatch)>>,
+    /// When asked for: candidates for the comparison by meaning, as
+    /// (account id, event id, item), in the order read, at most
+    /// [`MAX_CANDIDATE_PAIRS`].
+    pub(crate) candidates: Vec<(String, String, i64)>,
+    /// Candidate pairs found before the cap.
+    pub(crate) candidates_found: usize,
 }
 
 impl App {
     /// Reads the selection's completions against the outputs of `set` (every
     /// suspect set when `None`); `None` when there is nothing to match against.
+    /// With `candidates`, also keeps the pairs worth comparing by meaning.
     pub(crate) async fn reference_scan(
         &self,
         conn: &mut sqlx::PgConnection,
         selection: dw_store::activity::Selection<'_>,
         set: Option<&ReferenceSet>,
+        candidates: bool,
     ) -> Result<Option<ReferenceScan>, AppError> {
         use futures_util::TryStreamExt;
         let outputs = reference_sets::outputs(conn, set.map(|s| s.id)).await?;
@@ -91,6 +108,14 @@ impl App {
         let mut stream = std::pin::pin!(reference_sets::stream_completions(conn, selection));
         while let Some(served) = stream.try_next().await? {
             let found = index.matches(&served.completion, Some(&served.prompt), &thresholds);
+            if candidates {
+                for near in index.candidates(&served.completion, Some(&served.prompt), &thresholds) {
+                    scan.candidates_found += 1;
+                    if scan.candidates.len() < MAX_CANDIDATE_PAIRS {
+                        scan.candidates.push((served.account_id.clone(), served.event_id.clone(), near.item));
+                    }
+                }
+            }
             scan.per_account.entry(served.account_id.clone()).or_default().record(&served.event_id, &found);
             if let Some(best) = found.into_iter().next() {
                 let kept = scan.examples.entry(served.account_id).or_default();
@@ -109,9 +134,11 @@ impl App {
     /// its matched triples.
     ///
     /// With `embed`, completions we served for the prompts the set's items
-    /// carry are also compared by meaning: a pair within
-    /// [`SEMANTIC_MATCH`] cosine counts as a match too (a reworded copy that
-    /// long runs miss), and every matched triple gets its cosine.
+    /// carry, and completions that share a few long runs with an output
+    /// without matching it by wording (whatever they answered), are also
+    /// compared by meaning: a pair within [`SEMANTIC_MATCH`] cosine counts as
+    /// a match too (a reworded copy that long runs miss), and every matched
+    /// triple gets its cosine.
     pub async fn attribution(
         &self,
         set_id: i64,
@@ -123,7 +150,7 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         let set = crate::reference::suspect_set(&mut conn, set_id).await?;
         let selection = dw_store::activity::Selection::window(from, to);
-        let scan = self.reference_scan(&mut conn, selection, Some(&set)).await?.unwrap_or_default();
+        let scan = self.reference_scan(&mut conn, selection, Some(&set), embed.is_some()).await?.unwrap_or_default();
         let completions_read = scan.per_account.values().map(|m| m.completions as u64).sum();
         let total_items = set.items.max(1) as f64;
         // Per account: lexical matches (from the scan) and semantic ones.
@@ -135,7 +162,7 @@ impl App {
             tally.items.extend(m.items.iter().copied());
         }
         let semantic = match embed {
-            Some(handle) => Some(self.semantic_matches(&mut conn, handle, &set, from, to).await?),
+            Some(handle) => Some(self.semantic_matches(&mut conn, handle, &set, from, to, &scan.candidates).await?),
             None => None,
         };
         let mut cosines: HashMap<(String, i64), f64> = HashMap::new();
@@ -244,8 +271,10 @@ impl App {
             thresholds: MatchThresholds::default(),
             semantic_match: SEMANTIC_MATCH,
             embedding_model: embed.map(|h| h.model_id().to_owned()),
-            aligned_pairs: semantic.as_ref().map(|s| s.pairs.len()),
+            aligned_pairs: semantic.as_ref().map(|s| s.aligned),
             aligned_pairs_found: semantic.as_ref().map(|s| s.found),
+            candidate_pairs: semantic.as_ref().map(|s| s.pairs.len() - s.aligned),
+            candidate_pairs_found: semantic.as_ref().map(|_| scan.candidates_found),
             embedding_seconds: semantic.as_ref().map(|s| s.seconds),
             completions_read,
             accounts_matched,
@@ -258,7 +287,8 @@ impl App {
 impl App {
     /// Embeds our completions for the prompts the set's items carry (served
     /// exactly or near-identically: [`crate::alignment`]) and the items'
-    /// outputs, and measures each pair's cosine.
+    /// outputs, and the lexical scan's `candidates`, and measures each pair's
+    /// cosine: aligned pairs first, then the candidates not aligned already.
     async fn semantic_matches(
         &self,
         conn: &mut sqlx::PgConnection,
@@ -266,24 +296,52 @@ impl App {
         set: &ReferenceSet,
         from: OffsetDateTime,
         to: OffsetDateTime,
+        candidates: &[(String, String, i64)],
     ) -> Result<SemanticMatches, AppError> {
         let started = std::time::Instant::now();
         let items = reference_sets::prompted_items(conn, set.id).await?;
         let aligner = PromptAligner::new(items.iter().map(|(_, prompt, _)| prompt.as_str()));
-        // In item order, each item's in time order (the sort is stable).
-        let mut served = served_aligned(conn, &aligner, from, to).await?;
-        served.sort_by_key(|s| s.alignment.index);
-        let found = served.len();
-        served.truncate(MAX_ALIGNED_PAIRS);
-        let keys: Vec<(String, String)> = served.iter().map(|s| (s.account_id.clone(), s.event_id.clone())).collect();
-        let completions = reference_sets::served_texts(conn, &keys).await?;
-        let served: Vec<(&crate::alignment::ServedAlignment, &str)> = served
+        // Every item of an aligned prompt (a set may answer one prompt more
+        // than once). Under the cap, every item's first event (in time
+        // order) comes before any item's second, and so on: a prompt served
+        // thousands of times cannot crowd out the rest of the set.
+        let mut same_prompt: HashMap<usize, Vec<usize>> = HashMap::new();
+        for item in 0..items.len() {
+            same_prompt.entry(aligner.first_of(item)).or_default().push(item);
+        }
+        let aligned = served_aligned(conn, &aligner, from, to).await?;
+        let mut by_prompt: Vec<(usize, &crate::alignment::ServedAlignment)> = aligned
             .iter()
-            .filter_map(|s| {
-                let ours = completions.get(&(s.account_id.clone(), s.event_id.clone()))?;
-                Some((s, ours.completion.as_str()))
+            .flat_map(|s| same_prompt.get(&s.alignment.index).into_iter().flatten().map(move |&item| (item, s)))
+            .collect();
+        let mut seen_per_item: HashMap<usize, usize> = HashMap::new();
+        let mut ranked: Vec<(usize, usize, &crate::alignment::ServedAlignment)> = by_prompt
+            .drain(..)
+            .map(|(item, s)| {
+                let rank = seen_per_item.entry(item).or_default();
+                *rank += 1;
+                (*rank, item, s)
             })
             .collect();
+        ranked.sort_by_key(|(rank, item, _)| (*rank, *item));
+        by_prompt = ranked.into_iter().map(|(_, item, s)| (item, s)).collect();
+        let found = by_prompt.len();
+        by_prompt.truncate(MAX_ALIGNED_PAIRS);
+        // (account, event, item id): the aligned pairs, then the candidates.
+        let mut wanted: Vec<(String, String, i64)> =
+            by_prompt.iter().map(|(item, s)| (s.account_id.clone(), s.event_id.clone(), items[*item].0)).collect();
+        let aligned_pairs = wanted.len();
+        let seen: std::collections::HashSet<(String, i64)> =
+            wanted.iter().map(|(_, event, item)| (event.clone(), *item)).collect();
+        wanted.extend(candidates.iter().filter(|(_, event, item)| !seen.contains(&(event.clone(), *item))).cloned());
+
+        let keys: Vec<(String, String)> = wanted.iter().map(|(a, e, _)| (a.clone(), e.clone())).collect();
+        let completions = reference_sets::served_texts(conn, &keys).await?;
+        let mut outputs: HashMap<i64, String> = items.iter().map(|(id, _, output)| (*id, output.clone())).collect();
+        let missing: Vec<i64> = wanted.iter().map(|(_, _, item)| *item).filter(|i| !outputs.contains_key(i)).collect();
+        outputs
+            .extend(reference_sets::item_texts(conn, &missing).await?.into_iter().map(|(id, item)| (id, item.output)));
+
         let mut texts: Vec<String> = Vec::new();
         let mut position: HashMap<String, usize> = HashMap::new();
         let mut slot = |text: &str, texts: &mut Vec<String>| {
@@ -292,25 +350,33 @@ impl App {
                 texts.len() - 1
             })
         };
-        let slots: Vec<(usize, usize)> = served
-            .iter()
-            .map(|(s, ours)| (slot(ours, &mut texts), slot(&items[s.alignment.index].2, &mut texts)))
-            .collect();
+        let mut slots: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len());
+        let mut aligned = 0;
+        for (n, (account, event, item)) in wanted.iter().enumerate() {
+            let (Some(ours), Some(theirs)) = (completions.get(&(account.clone(), event.clone())), outputs.get(item))
+            else {
+                continue;
+            };
+            aligned += usize::from(n < aligned_pairs);
+            slots.push((n, slot(&ours.completion, &mut texts), slot(theirs, &mut texts)));
+        }
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(512) {
             vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
         }
-        let pairs = served
+        let pairs = slots
             .into_iter()
-            .zip(slots)
-            .map(|((s, _), (a, b))| AlignedPair {
-                account_id: s.account_id.clone(),
-                event_id: s.event_id.clone(),
-                item: items[s.alignment.index].0,
-                cosine: dw_detect::reference::cosine(&vectors[a], &vectors[b]),
+            .map(|(n, a, b)| {
+                let (account_id, event_id, item) = wanted[n].clone();
+                AlignedPair {
+                    account_id,
+                    event_id,
+                    item,
+                    cosine: dw_detect::reference::cosine(&vectors[a], &vectors[b]),
+                }
             })
             .collect();
-        Ok(SemanticMatches { pairs, found, seconds: started.elapsed().as_secs_f64() })
+        Ok(SemanticMatches { pairs, aligned, found, seconds: started.elapsed().as_secs_f64() })
     }
 }
 
@@ -338,7 +404,15 @@ pub struct AttributionReport {
     /// Such completions found; more than `aligned_pairs` when the
     /// comparison stopped at [`MAX_ALIGNED_PAIRS`].
     pub aligned_pairs_found: Option<usize>,
-    /// Time spent embedding them, in seconds.
+    /// Completions sharing a few long runs with one of the set's outputs
+    /// without matching it by wording, whatever prompt they answered,
+    /// compared by meaning with that output (pairs not aligned already).
+    pub candidate_pairs: Option<usize>,
+    /// Candidate pairs the scan found, aligned ones included (compared once,
+    /// as aligned pairs); it keeps at most [`MAX_CANDIDATE_PAIRS`].
+    pub candidate_pairs_found: Option<usize>,
+    /// Time spent reading, embedding and comparing both kinds of pairs, in
+    /// seconds.
     pub embedding_seconds: Option<f64>,
     /// Completions read.
     pub completions_read: u64,

@@ -194,7 +194,7 @@ impl App {
         let embedded = started.elapsed();
         let mut accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
         // The suspects' outputs, when analysts uploaded any: the reference_match signal.
-        if let Some(scan) = self.reference_scan(&mut conn, window.selection(), None).await? {
+        if let Some(scan) = self.reference_scan(&mut conn, window.selection(), None, false).await? {
             tracing::debug!(sets = ?scan.sets, items = scan.items, "completions read against reference sets");
             for account in &mut accounts {
                 let matches = scan.per_account.get(&account.account_id);

@@ -8,13 +8,14 @@ mod common;
 
 use common::batch;
 use dw_app::{Actor, App, AppConfig, AppError, NewReferenceSet};
-use dw_detect::reference::Conclusion;
+use dw_detect::reference::{Conclusion, MatchThresholds, ReferenceIndex};
 use dw_domain::ReferenceItem;
 use dw_ingest::{Limits, parse_reference_item};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use time::macros::datetime;
 
+#[derive(Clone)]
 struct Answered {
     prompt: String,
     ours: String,
@@ -256,8 +257,24 @@ fn handle() -> dw_embed::EmbedHandle {
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_it(pool: PgPool) {
     let app = App::new(pool.clone(), AppConfig::default());
-    let answered: Vec<Answered> = arena().into_iter().take(36).collect();
-    let lines: Vec<String> = answered
+    let all = arena();
+    let answered: Vec<Answered> = all.iter().take(36).cloned().collect();
+    // The suspect's answers to the first six prompts are ours with every "the" made "this": the meaning
+    // is intact, nearly every eight-word run is broken. To the others it answers on its own.
+    let reworded = |text: &str| text.replace(" the ", " this ").replace("The ", "This ");
+    // One more of our answers, served to another account after a prompt the set does not carry, that
+    // the suspect reproduced reworded after a prompt we never saw: a few long runs survive (a candidate),
+    // too few to match by wording.
+    let thresholds = MatchThresholds::default();
+    let elsewhere = all[36..]
+        .iter()
+        .find(|a| {
+            let index = ReferenceIndex::build([(1, reworded(&a.ours).as_str())]);
+            index.matches(&a.ours, None, &thresholds).is_empty()
+                && !index.candidates(&a.ours, None, &thresholds).is_empty()
+        })
+        .expect("an answer whose rewording keeps a few long runs");
+    let mut lines: Vec<String> = answered
         .iter()
         .enumerate()
         .map(|(i, a)| {
@@ -269,14 +286,23 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
             .to_string()
         })
         .collect();
+    lines.push(
+        json!({"event_id": "x1", "account_id": "acct_elsewhere", "timestamp": "2026-11-03T10:00:00Z",
+               "model": "atlas-2", "request": {"prompt": "Could you go over all of that once more, in full?"},
+               "response": {"content": elsewhere.ours}})
+        .to_string(),
+    );
     app.ingest(batch(common::parse(&lines))).await.unwrap();
-    // The suspect's answers to the first six prompts are ours with every "the" made "this": the meaning
-    // is intact, nearly every eight-word run is broken. To the others it answers on its own.
-    let reworded = |text: &str| text.replace(" the ", " this ").replace("The ", "This ");
-    let items: Vec<ReferenceItem> = answered
-        .iter()
-        .enumerate()
-        .map(|(i, a)| item(&a.prompt, &if i < 6 { reworded(&a.ours) } else { a.independent.clone() }))
+    // The set also holds, first, another answer of the suspect's to the first prompt: a prompt answered
+    // twice is compared with both answers.
+    let items: Vec<ReferenceItem> = std::iter::once(item(&answered[0].prompt, &answered[0].independent))
+        .chain(
+            answered
+                .iter()
+                .enumerate()
+                .map(|(i, a)| item(&a.prompt, &if i < 6 { reworded(&a.ours) } else { a.independent.clone() })),
+        )
+        .chain(std::iter::once(item("Walk me through it step by step.", &reworded(&elsewhere.ours))))
         .collect();
     let suspect = set(&app, "reworded", false, &items).await;
     let control_items: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &a.independent)).collect();
@@ -286,7 +312,7 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
 
     let lexical = app.attribution(suspect, Some(from), Some(to), None).await.unwrap();
     let semantic = app.attribution(suspect, Some(from), Some(to), Some(&handle)).await.unwrap();
-    assert_eq!((semantic.aligned_pairs, semantic.aligned_pairs_found), (Some(36), Some(36)));
+    assert_eq!((semantic.aligned_pairs, semantic.aligned_pairs_found), (Some(37), Some(37)));
     assert_eq!(semantic.embedding_model.as_deref(), Some(handle.model_id()));
     let copied = semantic.accounts.iter().find(|a| a.account_id == "acct_copied").expect("attributed by meaning");
     let lexically =
@@ -298,6 +324,12 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     );
     assert_eq!(semantic.accounts[0].account_id, "acct_copied", "{:?}", semantic.accounts);
     assert_eq!(copied.semantic_matches, 6, "the greeted prompts too: {copied:?}");
+    let candidates = semantic.candidate_pairs.unwrap();
+    assert!(candidates >= 1 && semantic.candidate_pairs_found >= Some(candidates), "{semantic:?}");
+    let found = semantic.accounts.iter().find(|a| a.account_id == "acct_elsewhere").expect("found through a candidate");
+    assert_eq!((found.semantic_matches, found.matched_completions), (1, 0), "{found:?}");
+    assert!(lexical.accounts.iter().all(|a| a.account_id != "acct_elsewhere"), "not by wording");
+    assert_eq!((lexical.candidate_pairs, lexical.aligned_pairs), (None, None));
     assert!(
         semantic.accounts.iter().all(|a| a.account_id != "acct_rest" || a.semantic_matches == 0),
         "independent answers to the same prompts stay under the cosine threshold: {:?}",

@@ -53,10 +53,8 @@ fn main() {
             }
         }
     }
-    let (indexed, held_out): (Vec<(usize, &String)>, Vec<(usize, &String)>) =
-        prompts.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-    let indexed: Vec<&str> = indexed.into_iter().map(|(_, p)| p.as_str()).collect();
-    let held_out: Vec<&str> = held_out.into_iter().map(|(_, p)| p.as_str()).collect();
+    let indexed: Vec<&str> = prompts.iter().step_by(2).map(String::as_str).collect();
+    let held_out: Vec<&str> = prompts.iter().skip(1).step_by(2).map(String::as_str).collect();
     let started = std::time::Instant::now();
     let aligner = PromptAligner::new(indexed.iter().copied());
     let built = started.elapsed();

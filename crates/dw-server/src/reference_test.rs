@@ -112,10 +112,12 @@ pub fn render_attribution(report: &AttributionReport) -> String {
     match (&report.embedding_model, report.aligned_pairs, report.aligned_pairs_found, report.embedding_seconds) {
         (Some(model), Some(pairs), Some(found), Some(seconds)) => {
             let capped = if found > pairs { format!(" (the first {pairs} of {found})") } else { String::new() };
+            let candidates = report.candidate_pairs.unwrap_or(0);
             let _ = writeln!(
                 out,
-                "Or, for a prompt the set's item carries, our answer and the suspect's within cosine {:.2} ({model}): \
-                 {pairs} such pairs compared{capped}, embedded in {seconds:.1} s.\n",
+                "Or our answer and the suspect's within cosine {:.2} ({model}), for a prompt (exactly or \
+                 near-identically) the set's item carries ({pairs} such pairs compared{capped}) or when they share a \
+                 few long runs whatever the prompt ({candidates} more pairs); embedded in {seconds:.1} s.\n",
                 report.semantic_match
             );
         }

@@ -176,6 +176,7 @@ pub struct Alignment {
 #[derive(Debug, Default)]
 pub struct PromptAligner {
     exact: HashMap<String, usize>,
+    first: Vec<usize>,
     shingles: Vec<Vec<u64>>,
     buckets: HashMap<u64, Vec<u32>>,
 }
@@ -188,6 +189,7 @@ impl PromptAligner {
         for (index, prompt) in prompts.into_iter().enumerate() {
             let key = normalize(prompt);
             let first = !aligner.exact.contains_key(&key);
+            aligner.first.push(*aligner.exact.get(&key).unwrap_or(&index));
             let shingles = if first { shingles(prompt) } else { Vec::new() };
             if first {
                 aligner.exact.insert(key, index);
@@ -200,6 +202,13 @@ impl PromptAligner {
             aligner.shingles.push(shingles);
         }
         aligner
+    }
+
+    /// The first prompt equal to prompt `index` (case and whitespace
+    /// aside): the one [`Self::align`] answers for both. Itself when it is
+    /// the first.
+    pub fn first_of(&self, index: usize) -> usize {
+        self.first[index]
     }
 
     /// Prompts indexed.
@@ -310,6 +319,7 @@ mod tests {
     fn a_repeated_prompt_is_answered_by_its_first_occurrence() {
         let aligner = PromptAligner::new([LONG, "other", &LONG.to_lowercase()]);
         assert_eq!(aligner.len(), 3);
+        assert_eq!((0..3).map(|i| aligner.first_of(i)).collect::<Vec<_>>(), [0, 1, 0]);
         assert_eq!(aligner.align(LONG).map(|a| a.index), Some(0));
         assert_eq!(aligner.align(&format!("{LONG} Thanks.")).map(|a| a.index), Some(0));
     }

@@ -21,6 +21,14 @@ pub const MATCH_NGRAM: usize = 8;
 /// Shingles held by more items than this are boilerplate, not evidence.
 pub const MAX_ITEMS_PER_SHINGLE: usize = 20;
 
+/// Shared long runs that make an output a candidate for the comparison by
+/// meaning ([`ReferenceIndex::candidates`]): two eight-word runs are rare
+/// between independent answers unless they quote a common source.
+pub const CANDIDATE_MIN_SHARED: usize = 2;
+
+/// Candidates kept per completion, most shared runs first.
+pub const MAX_CANDIDATES_PER_COMPLETION: usize = 3;
+
 /// What a lexical match must reach to count.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct MatchThresholds {
@@ -105,6 +113,40 @@ impl ReferenceIndex {
     /// prompt's text shares it with every other answer to that prompt,
     /// whoever wrote them.
     pub fn matches(&self, completion: &str, prompt: Option<&str>, thresholds: &MatchThresholds) -> Vec<LexicalMatch> {
+        let mut found: Vec<LexicalMatch> = self
+            .sharing(completion, prompt, thresholds.min_shared)
+            .into_iter()
+            .filter(|m| m.containment() >= thresholds.min_containment)
+            .collect();
+        found.sort_by(|a, b| b.containment().total_cmp(&a.containment()).then(a.item.cmp(&b.item)));
+        found
+    }
+
+    /// The reference outputs that share at least [`CANDIDATE_MIN_SHARED`]
+    /// long runs with `completion` (prompt runs left out, as in
+    /// [`Self::matches`]) without reaching `thresholds`: too little for reuse
+    /// by wording, enough to be worth comparing by meaning (a reworded copy
+    /// keeps a few runs intact). Most shared first, at most
+    /// [`MAX_CANDIDATES_PER_COMPLETION`].
+    pub fn candidates(
+        &self,
+        completion: &str,
+        prompt: Option<&str>,
+        thresholds: &MatchThresholds,
+    ) -> Vec<LexicalMatch> {
+        let mut found: Vec<LexicalMatch> = self
+            .sharing(completion, prompt, CANDIDATE_MIN_SHARED)
+            .into_iter()
+            .filter(|m| m.shared < thresholds.min_shared || m.containment() < thresholds.min_containment)
+            .collect();
+        found.sort_by(|a, b| b.shared.cmp(&a.shared).then(a.item.cmp(&b.item)));
+        found.truncate(MAX_CANDIDATES_PER_COMPLETION);
+        found
+    }
+
+    /// Every output sharing at least `min_shared` of the completion's
+    /// shingles (those of `prompt` left out), unordered.
+    fn sharing(&self, completion: &str, prompt: Option<&str>, min_shared: usize) -> Vec<LexicalMatch> {
         let mut shingles = Ngrams::of(completion, MATCH_NGRAM);
         if let Some(prompt) = prompt {
             shingles = shingles.without(&Ngrams::of(prompt, MATCH_NGRAM));
@@ -118,19 +160,16 @@ impl ReferenceIndex {
                 *shared.entry(*item).or_default() += 1;
             }
         }
-        let mut found: Vec<LexicalMatch> = shared
+        shared
             .into_iter()
-            .filter(|(_, n)| *n >= thresholds.min_shared)
+            .filter(|(_, n)| *n >= min_shared.max(1))
             .map(|(position, n)| LexicalMatch {
                 item: self.ids[position as usize],
                 shared: n,
                 reference_containment: n as f64 / f64::from(self.sizes[position as usize].max(1)),
                 completion_containment: n as f64 / shingles.len() as f64,
             })
-            .filter(|m| m.containment() >= thresholds.min_containment)
-            .collect();
-        found.sort_by(|a, b| b.containment().total_cmp(&a.containment()).then(a.item.cmp(&b.item)));
-        found
+            .collect()
     }
 }
 
@@ -220,6 +259,26 @@ mod tests {
         assert_eq!(found[0].item, 7);
         assert!(found[0].reference_containment > 0.8, "{found:?}");
         assert!(found[0].completion_containment > 0.4 && found[0].completion_containment < 0.8, "{found:?}");
+    }
+
+    #[test]
+    fn a_reworded_copy_is_a_candidate_and_neither_a_match_nor_an_independent_answer_is() {
+        // Ours with a few words changed: the long runs that survive are too
+        // few to count as reuse by wording.
+        let reworded = "Photosynthesis is how green plants turn sunlight, water and carbon dioxide into glucose \
+            while releasing oxygen. It takes place mainly in the chloroplasts of leaf cells, where chlorophyll \
+            absorbs red and blue light and hands the energy to the reactions that build sugar.";
+        let reused = format!("Sure! {OURS}");
+        let independent = "Plants make their own food: with light as the energy source they combine carbon \
+            dioxide from the air and water from the soil into sugars, giving off oxygen as a by-product.";
+        let index = ReferenceIndex::build([(1, reworded), (2, reused.as_str()), (3, independent)]);
+        let thresholds = MatchThresholds::default();
+        assert_eq!(index.matches(OURS, None, &thresholds).iter().map(|m| m.item).collect::<Vec<_>>(), [2]);
+        let candidates = index.candidates(OURS, None, &thresholds);
+        assert_eq!(candidates.iter().map(|m| m.item).collect::<Vec<_>>(), [1], "{candidates:?}");
+        let c = &candidates[0];
+        assert!(c.shared >= CANDIDATE_MIN_SHARED, "{c:?}");
+        assert!(c.shared < thresholds.min_shared || c.containment() < thresholds.min_containment, "{c:?}");
     }
 
     #[test]
