@@ -47,13 +47,16 @@ async fn reference_add_creates_a_set_loads_compressed_files_and_names_bad_lines(
         "{}",
         stderr(&out)
     );
-    // Again: every item is already held.
+    // The outputs are embedded with the engine (the repository's model) as they are stored.
+    assert!(stderr(&out).contains("embedded 12 outputs with all-MiniLM-L6-v2 in"), "{}", stderr(&out));
+    // Again: every item is already held, and already embedded.
     let out = add("suspect-x", &gz, &[]);
     assert!(
         stderr(&out).contains("added to suspect set \"suspect-x\" (id 1): 12 lines, 0 items stored, 12 already held"),
         "{}",
         stderr(&out)
     );
+    assert!(stderr(&out).contains("embedded 0 outputs"), "{}", stderr(&out));
     // The kind of an existing set is not changed by a flag.
     let out = add("suspect-x", &gz, &["--control"]);
     assert!(!out.status.success());
@@ -66,8 +69,9 @@ async fn reference_add_creates_a_set_loads_compressed_files_and_names_bad_lines(
         "{\"output\":\"fine\"}\n\n{\"output\":\"\"}\n{\"prompt\":\"p\",\"output\":\"ok\",\"extra\":1}\n",
     )
     .unwrap();
-    let out = add("control-y", &plain, &["--control"]);
+    let out = add("control-y", &plain, &["--control", "--lexical-only"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("embedded"), "--lexical-only embeds nothing: {}", stderr(&out));
     let text = stderr(&out);
     assert!(text.contains("line 3: output: must not be empty"), "{text}");
     assert!(text.contains("line 4: extra: unknown field"), "{text}");
@@ -77,7 +81,7 @@ async fn reference_add_creates_a_set_loads_compressed_files_and_names_bad_lines(
         ),
         "{text}"
     );
-    let out = add("control-y", &dir.path().join("missing.jsonl"), &["--control"]);
+    let out = add("control-y", &dir.path().join("missing.jsonl"), &["--control", "--lexical-only"]);
     assert!(!out.status.success() && stderr(&out).contains("no such file"), "{}", stderr(&out));
 
     let mut list = command(Some(&db.url), repo());
@@ -143,8 +147,8 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
         run(cmd, None)
     };
     assert!(cli(&["ingest", "events.jsonl"]).status.success());
-    assert!(cli(&["reference", "add", "student", "student.jsonl"]).status.success());
-    assert!(cli(&["reference", "add", "other-model", "control.jsonl", "--control"]).status.success());
+    assert!(cli(&["reference", "add", "student", "student.jsonl", "--lexical-only"]).status.success());
+    assert!(cli(&["reference", "add", "other-model", "control.jsonl", "--control", "--lexical-only"]).status.success());
 
     let out = cli(&["reference", "test", "student", "--control", "other-model", "--lexical-only"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -257,8 +261,8 @@ async fn harvesters_of_simulated_traffic_are_attributed_tested_and_flagged_by_th
     assert!(taken.len() == 3 && taken.values().all(|n| *n >= 5), "{taken:?}");
     std::fs::write(dir.path().join("suspect.jsonl"), suspect).unwrap();
     std::fs::write(dir.path().join("control.jsonl"), control).unwrap();
-    assert!(cli(&["reference", "add", "student", "suspect.jsonl"]).status.success());
-    assert!(cli(&["reference", "add", "unrelated", "control.jsonl", "--control"]).status.success());
+    assert!(cli(&["reference", "add", "student", "suspect.jsonl", "--lexical-only"]).status.success());
+    assert!(cli(&["reference", "add", "unrelated", "control.jsonl", "--control", "--lexical-only"]).status.success());
 
     let out = cli(&["reference", "attribute", "student", "--json", "--lexical-only"]);
     assert!(out.status.success(), "{}", stderr(&out));

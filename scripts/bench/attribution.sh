@@ -60,7 +60,8 @@ with open(out, "w") as f:
         f.write(json.dumps({"prompt": p, "output": o}) + "\n")
 PY
 cat "$work/served.jsonl" "$work/others.jsonl" > "$work/suspect.jsonl"
-"$bin" --data-dir "$state" reference add suspect "$work/suspect.jsonl" 2>&1 | tail -1
+# Stored without vectors: the run by meaning below embeds (and stores) the outputs it compares.
+"$bin" --data-dir "$state" reference add suspect "$work/suspect.jsonl" --lexical-only 2>&1 | tail -1
 psql "$url" -XAtc "\copy (SELECT account_id, event_id, prompt, completion FROM events WHERE completion IS NOT NULL
     ORDER BY account_id, ts, event_id) TO '$work/completions.csv' WITH (FORMAT csv)"
 psql "$url" -XAtc "\copy (SELECT id, output FROM reference_items ORDER BY id) TO '$work/items.csv' WITH (FORMAT csv)"

@@ -342,38 +342,37 @@ impl App {
         outputs
             .extend(reference_sets::item_texts(conn, &missing).await?.into_iter().map(|(id, item)| (id, item.output)));
 
+        // Ours embedded once per distinct text; the items' outputs read from
+        // their stored vectors (embedded and stored when missing).
         let mut texts: Vec<String> = Vec::new();
         let mut position: HashMap<String, usize> = HashMap::new();
-        let mut slot = |text: &str, texts: &mut Vec<String>| {
-            *position.entry(text.to_owned()).or_insert_with(|| {
-                texts.push(text.to_owned());
-                texts.len() - 1
-            })
-        };
-        let mut slots: Vec<(usize, usize, usize)> = Vec::with_capacity(wanted.len());
+        let mut slots: Vec<(usize, usize)> = Vec::with_capacity(wanted.len());
+        let mut theirs: Vec<(i64, &str)> = Vec::with_capacity(wanted.len());
         let mut aligned = 0;
         for (n, (account, event, item)) in wanted.iter().enumerate() {
-            let (Some(ours), Some(theirs)) = (completions.get(&(account.clone(), event.clone())), outputs.get(item))
+            let (Some(ours), Some(output)) = (completions.get(&(account.clone(), event.clone())), outputs.get(item))
             else {
                 continue;
             };
             aligned += usize::from(n < aligned_pairs);
-            slots.push((n, slot(&ours.completion, &mut texts), slot(theirs, &mut texts)));
+            let at = *position.entry(ours.completion.clone()).or_insert_with(|| {
+                texts.push(ours.completion.clone());
+                texts.len() - 1
+            });
+            slots.push((n, at));
+            theirs.push((*item, output.as_str()));
         }
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(512) {
             vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
         }
+        let their_vectors = crate::reference::output_vectors(conn, handle, &theirs).await?;
         let pairs = slots
             .into_iter()
-            .map(|(n, a, b)| {
+            .map(|(n, at)| {
                 let (account_id, event_id, item) = wanted[n].clone();
-                AlignedPair {
-                    account_id,
-                    event_id,
-                    item,
-                    cosine: dw_detect::reference::cosine(&vectors[a], &vectors[b]),
-                }
+                let cosine = dw_detect::reference::cosine(&vectors[at], &their_vectors[&item]);
+                AlignedPair { account_id, event_id, item, cosine }
             })
             .collect();
         Ok(SemanticMatches { pairs, aligned, found, seconds: started.elapsed().as_secs_f64() })

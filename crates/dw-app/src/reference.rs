@@ -272,11 +272,11 @@ impl App {
             )));
         }
         let aligned = aligned_prompts(&mut conn, suspect, control, from, to).await?;
-        drop(conn);
         let cosines = match embed {
-            Some(handle) if !aligned.is_empty() => Some(aligned_cosines(handle, &aligned).await?),
+            Some(handle) if !aligned.is_empty() => Some(aligned_cosines(&mut conn, handle, &aligned).await?),
             _ => None,
         };
+        drop(conn);
         let items: Vec<(AlignedItem, &AlignedPrompt)> = aligned
             .iter()
             .enumerate()
@@ -350,6 +350,8 @@ struct AlignedPrompt {
     suspect_output: String,
     /// How our prompt aligned with the suspect's.
     prompt_alignment: Alignment,
+    /// The control's item.
+    control_item: i64,
     /// The control's output.
     control_output: String,
 }
@@ -404,30 +406,94 @@ async fn aligned_prompts(
             suspect_prompt,
             suspect_output,
             prompt_alignment: alignment,
+            control_item: control_items[c].0,
             control_output: control_items[c].2.clone(),
         });
     }
     Ok(aligned)
 }
 
+impl App {
+    /// Embeds the outputs of set `set_id` that have no vector from the
+    /// engine's model yet, `chunk` items at a time; each chunk's vectors are
+    /// committed before the next is read, so an interrupted run resumes where
+    /// it stopped. `progress(embedded so far)` is called after each chunk.
+    /// Returns the vectors written.
+    pub async fn embed_reference_set(
+        &self,
+        handle: &dw_embed::EmbedHandle,
+        set_id: i64,
+        chunk: usize,
+        mut progress: impl FnMut(u64),
+    ) -> Result<u64, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let (mut after, mut written) = (0, 0);
+        loop {
+            let batch =
+                reference_sets::unembedded_outputs(&mut conn, set_id, handle.model_id(), after, chunk.max(1) as i64)
+                    .await?;
+            let Some(&(last, _)) = batch.last() else { break };
+            let (ids, texts): (Vec<i64>, Vec<String>) = batch.into_iter().unzip();
+            let vectors = handle.embed_waiting(texts).await?;
+            written += reference_sets::store_output_vectors(&mut conn, &ids, &vectors, handle.model_id()).await?;
+            after = last;
+            progress(written);
+        }
+        Ok(written)
+    }
+}
+
+/// The vectors of items' outputs (`(id, output)`) by the engine's model: the
+/// stored ones read, the others embedded and stored for the next time.
+pub(crate) async fn output_vectors(
+    conn: &mut sqlx::PgConnection,
+    handle: &dw_embed::EmbedHandle,
+    items: &[(i64, &str)],
+) -> Result<std::collections::HashMap<i64, Vec<f32>>, AppError> {
+    let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
+    let mut found = reference_sets::output_vectors(conn, &ids, handle.model_id()).await?;
+    let mut missing: Vec<(i64, String)> = Vec::new();
+    let mut queued = std::collections::HashSet::new();
+    for (id, output) in items {
+        if !found.contains_key(id) && queued.insert(*id) {
+            missing.push((*id, (*output).to_owned()));
+        }
+    }
+    for chunk in missing.chunks(512) {
+        let (ids, texts): (Vec<i64>, Vec<String>) = chunk.iter().cloned().unzip();
+        let vectors = handle.embed_waiting(texts).await?;
+        reference_sets::store_output_vectors(conn, &ids, &vectors, handle.model_id()).await?;
+        found.extend(ids.into_iter().zip(vectors));
+    }
+    Ok(found)
+}
+
 /// Each aligned prompt's cosines: the suspect's output and the control's,
 /// each against the opening of our completion it is compared with.
 async fn aligned_cosines(
+    conn: &mut sqlx::PgConnection,
     handle: &dw_embed::EmbedHandle,
     aligned: &[AlignedPrompt],
 ) -> Result<Vec<(f64, f64)>, AppError> {
-    let mut texts = Vec::with_capacity(aligned.len() * 4);
+    let outputs: Vec<(i64, &str)> = aligned
+        .iter()
+        .flat_map(|a| [(a.suspect_item, a.suspect_output.as_str()), (a.control_item, a.control_output.as_str())])
+        .collect();
+    let theirs = output_vectors(conn, handle, &outputs).await?;
+    let mut openings = Vec::with_capacity(aligned.len() * 2);
     for a in aligned {
-        texts.push(a.suspect_output.clone());
-        texts.push(compared_opening(&a.completion, &a.suspect_output).to_owned());
-        texts.push(a.control_output.clone());
-        texts.push(compared_opening(&a.completion, &a.control_output).to_owned());
+        openings.push(compared_opening(&a.completion, &a.suspect_output).to_owned());
+        openings.push(compared_opening(&a.completion, &a.control_output).to_owned());
     }
-    let mut vectors = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(512) {
-        vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
+    let mut ours = Vec::with_capacity(openings.len());
+    for chunk in openings.chunks(512) {
+        ours.extend(handle.embed_waiting(chunk.to_vec()).await?);
     }
-    Ok(vectors.chunks(4).map(|v| (cosine(&v[0], &v[1]), cosine(&v[2], &v[3]))).collect())
+    Ok(aligned
+        .iter()
+        .zip(ours.chunks(2))
+        .map(|(a, v)| (cosine(&theirs[&a.suspect_item], &v[0]), cosine(&theirs[&a.control_item], &v[1])))
+        .collect())
 }
 
 /// `[from, to)` with its defaults: all stored traffic (events are refused

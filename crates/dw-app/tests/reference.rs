@@ -309,6 +309,17 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     let control = set(&app, "control", true, &control_items).await;
     let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
     let handle = handle();
+    let stored = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM reference_item_vectors").fetch_one(&pool).await.unwrap()
+    };
+
+    // The suspect's outputs embedded with the engine and stored, chunk by chunk; a second run finds
+    // nothing left. Attribution and the test below read these vectors instead of embedding again.
+    let mut progress = Vec::new();
+    let written = app.embed_reference_set(&handle, suspect, 16, |n| progress.push(n)).await.unwrap();
+    assert_eq!((written, progress), (items.len() as u64, vec![16, 32, items.len() as u64]));
+    assert_eq!(app.embed_reference_set(&handle, suspect, 16, |_| {}).await.unwrap(), 0);
+    assert_eq!(stored(pool.clone()).await, items.len() as i64);
 
     let lexical = app.attribution(suspect, Some(from), Some(to), None).await.unwrap();
     let semantic = app.attribution(suspect, Some(from), Some(to), Some(&handle)).await.unwrap();
@@ -336,7 +347,13 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         semantic.accounts
     );
 
+    assert_eq!(stored(pool.clone()).await, items.len() as i64, "every suspect output was embedded already");
     let test = app.distillation_test(suspect, control, Some(from), Some(to), Some(&handle)).await.unwrap();
+    assert_eq!(
+        stored(pool.clone()).await,
+        (items.len() + control_items.len()) as i64,
+        "the control's outputs, embedded when the test first needed them, are stored for the next time"
+    );
     assert_eq!(test.embedding_model.as_deref(), Some(handle.model_id()));
     let embedding = test.test.measures.iter().find(|m| m.measure == "embedding_cosine").expect("the embedding measure");
     assert_eq!(embedding.items, 36);

@@ -31,6 +31,11 @@ pub enum ReferenceCommand {
         /// How the outputs were collected (for a new set).
         #[arg(long, default_value = "")]
         collection: String,
+        /// Store the items only: leave their outputs unembedded (attribution
+        /// by meaning and the distillation test embed them when they first
+        /// need them).
+        #[arg(long)]
+        lexical_only: bool,
     },
     /// List the reference sets.
     List,
@@ -128,7 +133,14 @@ impl ReportArgs {
 /// Runs a `reference` command.
 pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Result<ExitCode> {
     match command {
-        ReferenceCommand::Add { name, file, control, description, collection } => {
+        ReferenceCommand::Add { name, file, control, description, collection, lexical_only } => {
+            // The engine first: a missing model is said before anything is stored.
+            let handle = if lexical_only {
+                None
+            } else {
+                let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
+                Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?)
+            };
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(settings));
             let actor = cli_actor();
@@ -141,11 +153,20 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             let result = async {
                 let (set, created) = crate::reference_files::set_for(&app, &new, &actor).await?;
                 let summary = crate::reference_files::add(&app, &set, &file, limits, &actor).await?;
-                anyhow::Ok((set, created, summary))
+                // Every output of the set the model has not embedded yet, this file's and earlier ones'.
+                let embedded = match &handle {
+                    Some(handle) => {
+                        let started = std::time::Instant::now();
+                        let n = app.embed_reference_set(handle, set.id, 256, |_| {}).await?;
+                        Some((n, started.elapsed().as_secs_f64(), handle.model_id().to_owned()))
+                    }
+                    None => None,
+                };
+                anyhow::Ok((set, created, summary, embedded))
             }
             .await;
             db.close().await?;
-            let (set, created, summary) = result?;
+            let (set, created, summary, embedded) = result?;
             eprintln!(
                 "{} {} set {:?} (id {}): {} lines, {} items stored, {} already held, {} lines rejected",
                 if created { "created" } else { "added to" },
@@ -157,6 +178,9 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
                 summary.duplicates,
                 summary.rejected
             );
+            if let Some((n, seconds, model)) = embedded {
+                eprintln!("embedded {n} outputs with {model} in {seconds:.1} s");
+            }
             Ok(if summary.rejected == 0 { ExitCode::SUCCESS } else { ExitCode::from(2) })
         }
         ReferenceCommand::Test { suspect, control, report: args } => {

@@ -315,3 +315,99 @@ pub async fn clusters_of(
     .await?;
     Ok(rows.into_iter().map(|r| (r.account_id, r.cluster_id)).collect())
 }
+
+/// Up to `limit` items of `set_id` after `after_id` whose output has no
+/// vector from `model_id`: `(id, output)`, in id order.
+pub async fn unembedded_outputs(
+    conn: &mut PgConnection,
+    set_id: i64,
+    model_id: &str,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT i.id, i.output FROM reference_items i
+           WHERE i.set_id = $1 AND i.id > $3
+             AND NOT EXISTS (SELECT 1 FROM reference_item_vectors v WHERE v.item_id = i.id AND v.model_id = $2)
+           ORDER BY i.id LIMIT $4"#,
+        set_id,
+        model_id,
+        after_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.id, r.output)).collect())
+}
+
+/// Stores the vectors of items' outputs (same order as `ids`), as float32;
+/// vectors already stored are left as they are. Returns the rows written.
+pub async fn store_output_vectors(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    vectors: &[Vec<f32>],
+    model_id: &str,
+) -> Result<u64, StoreError> {
+    if ids.len() != vectors.len() {
+        return Err(StoreError::Corrupt(format!("{} items for {} vectors", ids.len(), vectors.len())));
+    }
+    let dtype = crate::embeddings::VectorDtype::F32;
+    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
+    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
+    let result = sqlx::query!(
+        r#"INSERT INTO reference_item_vectors (item_id, model_id, dim, dtype, vector)
+           SELECT i, $2, d, $3, v FROM unnest($1::bigint[], $4::int[], $5::bytea[]) AS u(i, d, v)
+           ON CONFLICT DO NOTHING"#,
+        ids,
+        model_id,
+        dtype.as_str(),
+        &dims,
+        &bytes
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+/// The stored vectors of `model_id` for the outputs of items `ids` (those
+/// that have one).
+pub async fn output_vectors(
+    conn: &mut PgConnection,
+    ids: &[i64],
+    model_id: &str,
+) -> Result<std::collections::HashMap<i64, Vec<f32>>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT item_id, dim, dtype, vector FROM reference_item_vectors
+           WHERE item_id = ANY($1) AND model_id = $2"#,
+        ids,
+        model_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut found = std::collections::HashMap::with_capacity(rows.len());
+    for r in rows {
+        let vector = crate::embeddings::VectorDtype::parse(&r.dtype)?.decode(&r.vector);
+        if vector.len() != r.dim as usize {
+            return Err(StoreError::Corrupt(format!(
+                "reference item {}: {} values, dim {}",
+                r.item_id,
+                vector.len(),
+                r.dim
+            )));
+        }
+        found.insert(r.item_id, vector);
+    }
+    Ok(found)
+}
+
+/// How many of `set_id`'s items have a vector from `model_id`.
+pub async fn embedded_count(conn: &mut PgConnection, set_id: i64, model_id: &str) -> Result<i64, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM reference_item_vectors v JOIN reference_items i ON i.id = v.item_id
+           WHERE i.set_id = $1 AND v.model_id = $2"#,
+        set_id,
+        model_id
+    )
+    .fetch_one(&mut *conn)
+    .await?)
+}

@@ -126,6 +126,22 @@ pub(crate) async fn add_items(
     let all_invalid = parsed.items.is_empty();
     let outcome =
         state.app().add_reference_items(id, &parsed.items, parsed.rejected, parsed.lines, &caller.actor()).await?;
+    // With the service's embedding engine, the set's new outputs are embedded
+    // in the background (stored for attribution by meaning and the
+    // distillation test, which otherwise embed them when they first need
+    // them); the upload does not wait for it.
+    if outcome.stored > 0 && state.app().embedder().is_some() {
+        let app = state.app().clone();
+        tokio::spawn(async move {
+            let Some(handle) = app.embedder() else { return };
+            match app.embed_reference_set(handle, id, 256, |_| {}).await {
+                Ok(written) => tracing::info!(set_id = id, written, "reference outputs embedded"),
+                Err(error) => {
+                    tracing::warn!(set_id = id, %error, "reference outputs not embedded; they will be when first needed")
+                }
+            }
+        });
+    }
     let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
     Ok((status, Json(ItemsBody::from(outcome))))
 }
