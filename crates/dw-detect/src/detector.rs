@@ -321,17 +321,41 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
     for cluster in linking::clusters(&linked) {
         let mean_evidence = cluster.members.iter().map(|m| weighted_sum(&verdicts[*m].signals)).sum::<f64>()
             / cluster.members.len() as f64;
-        let cluster_risk = weights.cluster_risk(mean_evidence, cluster.members.len());
+        let mut cluster_risk = weights.cluster_risk(mean_evidence, cluster.members.len());
+        let own: Vec<f64> = cluster.members.iter().map(|m| verdicts[*m].score.risk).collect();
+        let mut reason = cluster.reason.clone();
+        if corroborated(&own, &config.levels) {
+            cluster_risk = cluster_risk.max(config.levels.high);
+            reason.push_str(&format!(
+                "; each of the {} accounts is at medium risk or above on its own evidence (corroborated)",
+                own.len()
+            ));
+        }
         for member in &cluster.members {
             let verdict = &mut verdicts[*member];
             verdict.score.cluster_id = Some(cluster.id.clone());
-            verdict.link_reason = Some(cluster.reason.clone());
+            verdict.link_reason = Some(reason.clone());
             if cluster_risk > verdict.score.risk {
                 raise(&mut verdict.score, cluster_risk, "linked_cluster", config);
             }
         }
     }
     verdicts
+}
+
+/// Members a cluster needs for [`corroborated`].
+pub const CORROBORATION_MIN_MEMBERS: usize = 3;
+
+/// Whether a linked cluster's members corroborate each other: at least
+/// [`CORROBORATION_MIN_MEMBERS`] of them, every one at medium risk or above
+/// on its own evidence (its signals, end users and request streams, before
+/// the cluster). Accounts tied by a payment instrument, a registration burst
+/// or a server that each look half-suspicious on their own are one operator's
+/// campaign kept under the flag line, and the cluster rises to `high`;
+/// households, teams and companies sharing a card have at most one such
+/// member (docs/signals.md).
+pub fn corroborated(own_risks: &[f64], levels: &crate::levels::LevelThresholds) -> bool {
+    own_risks.len() >= CORROBORATION_MIN_MEMBERS && own_risks.iter().all(|r| *r >= levels.medium)
 }
 
 /// Raises a score to `risk` for `reason`, which heads its contributions.
@@ -446,6 +470,80 @@ mod tests {
         // Contributions are listed and never exceed the risk.
         let listed: f64 = lone.score.top_signals.iter().map(|c| c.contribution).sum();
         assert!(listed <= lone.score.risk + 1e-12);
+    }
+
+    #[test]
+    fn a_cluster_whose_members_each_look_half_suspicious_corroborates_itself() {
+        let levels = crate::levels::LevelThresholds::default();
+        assert!(corroborated(&[0.5, 0.6, 0.74], &levels));
+        assert!(!corroborated(&[0.6, 0.7], &levels), "two accounts are too few");
+        assert!(!corroborated(&[0.9, 0.8, 0.7, 0.49], &levels), "every member, not most");
+
+        // Accounts sharing one payment instrument, each from its own network; the
+        // thresholds put one such account's own risk at medium.
+        let member = |id: &str, ip: &str, card: &str| {
+            let mut a =
+                AccountSignals::from_requests(&account(id, ip, "OpenAI/Python 1.50.0", 25, 5, 4096), None, None, false)
+                    .unwrap();
+            a.attributes = Some(dw_domain::AccountAttributes {
+                account_id: id.into(),
+                payment_fingerprint: Some(card.into()),
+                ..Default::default()
+            });
+            a
+        };
+        let own = score_population(
+            vec![member("alone", "198.51.100.1", "pm_0")],
+            &DetectConfig::default(),
+            &Weights::default(),
+        )[0]
+        .score
+        .risk;
+        let config = DetectConfig {
+            levels: crate::levels::LevelThresholds {
+                low: own / 4.0,
+                medium: own / 2.0,
+                high: (own + 1.0) / 2.0,
+                critical: (own + 3.0) / 4.0,
+            },
+            ..DetectConfig::default()
+        };
+        let card = |n: usize, card: &str| -> Vec<AccountSignals> {
+            (0..n).map(|i| member(&format!("{card}-{i}"), &format!("198.51.{i}.1"), card)).collect()
+        };
+        let three = score_population(card(3, "pm_a"), &config, &Weights::default());
+        let evidence = three.iter().map(|v| weighted_sum(&v.signals)).sum::<f64>() / 3.0;
+        assert!(
+            Weights::default().cluster_risk(evidence, 3) < config.levels.high,
+            "the cluster model alone would not flag"
+        );
+        for v in &three {
+            assert!(v.score.flagged && v.score.risk >= config.levels.high, "{:?}", v.score);
+            assert_eq!(v.score.top_signals[0].signal, "linked_cluster");
+            assert!(v.link_reason.as_deref().unwrap().contains("medium risk or above on its own evidence"));
+        }
+        let two = score_population(card(2, "pm_b"), &config, &Weights::default());
+        assert!(two.iter().all(|v| !v.score.flagged && !v.link_reason.as_deref().unwrap().contains("corroborated")));
+        // One member with little traffic stays under medium on its own: no corroboration.
+        let quiet = || {
+            let mut a = AccountSignals::from_requests(
+                &account("quiet", "198.51.200.1", "Mozilla/5.0", 2, 1, 256),
+                None,
+                None,
+                false,
+            )
+            .unwrap();
+            a.attributes =
+                Some(dw_domain::AccountAttributes { payment_fingerprint: Some("pm_c".into()), ..Default::default() });
+            a
+        };
+        let alone = score_population(vec![quiet()], &config, &Weights::default())[0].score.risk;
+        assert!(alone < config.levels.medium, "{alone}");
+        let mut mixed = card(2, "pm_c");
+        mixed.push(quiet());
+        let mixed = score_population(mixed, &config, &Weights::default());
+        assert!(mixed.iter().all(|v| !v.score.flagged), "{mixed:?}");
+        assert!(mixed.iter().all(|v| !v.link_reason.as_deref().unwrap().contains("corroborated")));
     }
 
     #[test]
