@@ -38,14 +38,22 @@ pub const NEAR_IDENTICAL: f64 = 0.5;
 const HASHES: usize = 32;
 
 /// LSH bands of [`ROWS`] values: a pair at Jaccard 0.5 shares a band with
-/// probability 0.99, at 0.8 with certainty to eight places; every candidate
+/// probability 0.99, at 0.8 all but 8 times in 100 million; every candidate
 /// is then checked exactly.
 const BANDS: usize = 16;
 const ROWS: usize = HASHES / BANDS;
 
-/// Candidates checked per prompt looked up, most shared bands first: a
-/// popular bucket (many items on one template) cannot make a lookup slow.
+/// Candidates checked per prompt looked up, most (and rarest) shared bands
+/// first.
 const MAX_CANDIDATES: usize = 32;
+
+/// Prompts kept per LSH bucket. The set's prompts on one long template share
+/// the buckets of the bands that the template decides; a bucket past this
+/// size keeps its first members only, so a lookup reads at most
+/// `BANDS × BUCKET_CAP` entries whatever the set. A prompt is still found
+/// through the bands its own words decide (those buckets stay small), and
+/// exactly through its text.
+const BUCKET_CAP: usize = 64;
 
 /// The prompt lowercased with runs of whitespace as one space and no space
 /// at either end: the exact alignment's key.
@@ -195,7 +203,10 @@ impl PromptAligner {
                 aligner.exact.insert(key, index);
                 if !shingles.is_empty() {
                     for band in bands(&shingles) {
-                        aligner.buckets.entry(band).or_default().push(index as u32);
+                        let bucket = aligner.buckets.entry(band).or_default();
+                        if bucket.len() < BUCKET_CAP {
+                            bucket.push(index as u32);
+                        }
                     }
                 }
             }
@@ -234,14 +245,18 @@ impl PromptAligner {
         if mine.is_empty() {
             return None;
         }
-        let mut hits: HashMap<u32, usize> = HashMap::new();
+        // Each shared band counts for the rarer the bucket: a band a whole
+        // template decides says little, one the prompt's own words decide
+        // says much (and a capped bucket must not outvote it).
+        let mut hits: HashMap<u32, f64> = HashMap::new();
         for band in bands(&mine) {
-            for &index in self.buckets.get(&band).map_or(&[][..], Vec::as_slice) {
-                *hits.entry(index).or_default() += 1;
+            let members = self.buckets.get(&band).map_or(&[][..], Vec::as_slice);
+            for &index in members {
+                *hits.entry(index).or_default() += 1.0 / members.len() as f64;
             }
         }
-        let mut candidates: Vec<(usize, u32)> = hits.into_iter().map(|(i, n)| (n, i)).collect();
-        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut candidates: Vec<(f64, u32)> = hits.into_iter().map(|(i, n)| (n, i)).collect();
+        candidates.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         candidates
             .into_iter()
             .take(MAX_CANDIDATES)
@@ -313,6 +328,25 @@ mod tests {
         let retouched = format!("{}？", zh.trim_end_matches('。'));
         assert_eq!(aligner.align(&retouched).map(|a| a.index), Some(0));
         assert_eq!(aligner.align("请解释呼吸作用的过程。"), None);
+    }
+
+    #[test]
+    fn prompts_on_one_long_template_are_each_found_and_buckets_stay_small() {
+        let frame = "You are given a question from a school exam. Read it carefully, think about every option, \
+            and answer with the letter of the correct option followed by a one-sentence justification.";
+        let prompts: Vec<String> = (0..2_000)
+            .map(|i| {
+                format!("{frame} Question {i}: which planet is number {} from the sun, counting outwards?", i * 7 + 3)
+            })
+            .collect();
+        let aligner = PromptAligner::new(prompts.iter().map(String::as_str));
+        assert!(aligner.buckets.values().all(|b| b.len() <= BUCKET_CAP));
+        let found = prompts
+            .iter()
+            .enumerate()
+            .filter(|(i, p)| aligner.align(&format!("Hi! {p}")).map(|a| a.index) == Some(*i))
+            .count();
+        assert!(found >= 1_990, "{found} of 2,000 found");
     }
 
     #[test]
