@@ -310,13 +310,10 @@ impl App {
             same_prompt.entry(aligner.first_of(item)).or_default().push(item);
         }
         let aligned = served_aligned(conn, &aligner, from, to).await?;
-        let mut by_prompt: Vec<(usize, &crate::alignment::ServedAlignment)> = aligned
+        let mut seen_per_item: HashMap<usize, usize> = HashMap::new();
+        let mut ranked: Vec<(usize, usize, &crate::alignment::ServedAlignment)> = aligned
             .iter()
             .flat_map(|s| same_prompt.get(&s.alignment.index).into_iter().flatten().map(move |&item| (item, s)))
-            .collect();
-        let mut seen_per_item: HashMap<usize, usize> = HashMap::new();
-        let mut ranked: Vec<(usize, usize, &crate::alignment::ServedAlignment)> = by_prompt
-            .drain(..)
             .map(|(item, s)| {
                 let rank = seen_per_item.entry(item).or_default();
                 *rank += 1;
@@ -324,7 +321,8 @@ impl App {
             })
             .collect();
         ranked.sort_by_key(|(rank, item, _)| (*rank, *item));
-        by_prompt = ranked.into_iter().map(|(_, item, s)| (item, s)).collect();
+        let mut by_prompt: Vec<(usize, &crate::alignment::ServedAlignment)> =
+            ranked.into_iter().map(|(_, item, s)| (item, s)).collect();
         let found = by_prompt.len();
         by_prompt.truncate(MAX_ALIGNED_PAIRS);
         // (account, event, item id): the aligned pairs, then the candidates.
@@ -348,13 +346,13 @@ impl App {
         let mut position: HashMap<String, usize> = HashMap::new();
         let mut slots: Vec<(usize, usize)> = Vec::with_capacity(wanted.len());
         let mut theirs: Vec<(i64, &str)> = Vec::with_capacity(wanted.len());
-        let mut aligned = 0;
+        let mut aligned_kept = 0;
         for (n, (account, event, item)) in wanted.iter().enumerate() {
             let (Some(ours), Some(output)) = (completions.get(&(account.clone(), event.clone())), outputs.get(item))
             else {
                 continue;
             };
-            aligned += usize::from(n < aligned_pairs);
+            aligned_kept += usize::from(n < aligned_pairs);
             let at = *position.entry(ours.completion.clone()).or_insert_with(|| {
                 texts.push(ours.completion.clone());
                 texts.len() - 1
@@ -375,7 +373,7 @@ impl App {
                 AlignedPair { account_id, event_id, item, cosine }
             })
             .collect();
-        Ok(SemanticMatches { pairs, aligned, found, seconds: started.elapsed().as_secs_f64() })
+        Ok(SemanticMatches { pairs, aligned: aligned_kept, found, seconds: started.elapsed().as_secs_f64() })
     }
 }
 
