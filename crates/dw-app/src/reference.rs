@@ -444,21 +444,36 @@ impl App {
 }
 
 /// The vectors of items' outputs (`(id, output)`) by the engine's model: the
-/// stored ones read, the others embedded and stored for the next time.
+/// stored ones read, the others taken from `known` (a text the caller has
+/// just embedded, by the same engine) or embedded, and stored for the next
+/// time.
 pub(crate) async fn output_vectors(
     conn: &mut sqlx::PgConnection,
     handle: &dw_embed::EmbedHandle,
     items: &[(i64, &str)],
+    known: impl Fn(&str) -> Option<Vec<f32>>,
 ) -> Result<std::collections::HashMap<i64, Vec<f32>>, AppError> {
     let ids: Vec<i64> = items.iter().map(|(id, _)| *id).collect();
     let mut found = reference_sets::output_vectors(conn, &ids, handle.model_id()).await?;
     let mut missing: Vec<(i64, String)> = Vec::new();
+    let mut reused: (Vec<i64>, Vec<Vec<f32>>) = (Vec::new(), Vec::new());
     let mut queued = std::collections::HashSet::new();
     for (id, output) in items {
-        if !found.contains_key(id) && queued.insert(*id) {
-            missing.push((*id, (*output).to_owned()));
+        if found.contains_key(id) || !queued.insert(*id) {
+            continue;
+        }
+        match known(output) {
+            Some(vector) => {
+                reused.0.push(*id);
+                reused.1.push(vector);
+            }
+            None => missing.push((*id, (*output).to_owned())),
         }
     }
+    for chunk in reused.0.chunks(512).zip(reused.1.chunks(512)) {
+        reference_sets::store_output_vectors(conn, chunk.0, chunk.1, handle.model_id()).await?;
+    }
+    found.extend(reused.0.into_iter().zip(reused.1));
     for chunk in missing.chunks(512) {
         let (ids, texts): (Vec<i64>, Vec<String>) = chunk.iter().cloned().unzip();
         let vectors = handle.embed_waiting(texts).await?;
@@ -479,7 +494,7 @@ async fn aligned_cosines(
         .iter()
         .flat_map(|a| [(a.suspect_item, a.suspect_output.as_str()), (a.control_item, a.control_output.as_str())])
         .collect();
-    let theirs = output_vectors(conn, handle, &outputs).await?;
+    let theirs = output_vectors(conn, handle, &outputs, |_| None).await?;
     let mut openings = Vec::with_capacity(aligned.len() * 2);
     for a in aligned {
         openings.push(compared_opening(&a.completion, &a.suspect_output).to_owned());

@@ -341,6 +341,7 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     assert_eq!((found.semantic_matches, found.matched_completions), (1, 0), "{found:?}");
     assert!(lexical.accounts.iter().all(|a| a.account_id != "acct_elsewhere"), "not by wording");
     assert_eq!((lexical.candidate_pairs, lexical.aligned_pairs), (None, None));
+
     assert!(
         semantic.accounts.iter().all(|a| a.account_id != "acct_rest" || a.semantic_matches == 0),
         "independent answers to the same prompts stay under the cosine threshold: {:?}",
@@ -358,4 +359,17 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     let embedding = test.test.measures.iter().find(|m| m.measure == "embedding_cosine").expect("the embedding measure");
     assert_eq!(embedding.items, 36);
     assert!(embedding.mean_suspect.unwrap() > embedding.mean_control.unwrap(), "{embedding:?}");
+
+    // A set that serves three of our answers word for word, not embedded beforehand: attribution takes
+    // their vectors from our completions' (same text, same engine) and stores them; cosine 1.
+    let verbatim: Vec<ReferenceItem> = answered[6..9].iter().map(|a| item(&a.prompt, &a.ours)).collect();
+    let verbatim = set(&app, "verbatim", false, &verbatim).await;
+    let before = stored(pool.clone()).await;
+    let served = app.attribution(verbatim, Some(from), Some(to), Some(&handle)).await.unwrap();
+    assert_eq!(stored(pool.clone()).await, before + 3);
+    let rest = served.accounts.iter().find(|a| a.account_id == "acct_rest").unwrap();
+    assert_eq!((rest.semantic_matches, rest.matched_items), (3, 3), "{rest:?}");
+    for triple in &rest.matches {
+        assert!(triple.embedding_cosine.unwrap() > 0.999_999, "{triple:?}");
+    }
 }
