@@ -78,17 +78,20 @@ impl Signature {
 
 /// Fixed, documented seeds: the same prompts give the same templates on
 /// every machine and in every release.
-const SEEDS: [u64; HASHES] = {
-    let mut seeds = [0u64; HASHES];
-    let mut state = 0x6469_7374_696c_6c77u64; // "distillw"
+const SEEDS: [u64; HASHES] = seeds(0x6469_7374_696c_6c77); // "distillw"
+
+/// `N` hash seeds from a splitmix64 stream started at `state`: fixed, so
+/// every MinHash built from them is the same on every machine and release.
+pub(crate) const fn seeds<const N: usize>(mut state: u64) -> [u64; N] {
+    let mut seeds = [0u64; N];
     let mut i = 0;
-    while i < HASHES {
+    while i < N {
         state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
         seeds[i] = mix(state);
         i += 1;
     }
     seeds
-};
+}
 
 /// The splitmix64 finalizer: a fast, well-mixed 64-bit permutation (also
 /// the deterministic random stream of the detector's resampling).

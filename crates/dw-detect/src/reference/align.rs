@@ -122,35 +122,14 @@ fn shingles(prompt: &str) -> Vec<u64> {
 /// The Jaccard similarity of two sorted, deduplicated sets, and whether
 /// one holds the other.
 fn compare(a: &[u64], b: &[u64]) -> (f64, bool) {
-    let (mut i, mut j, mut both) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                both += 1;
-                i += 1;
-                j += 1;
-            }
-        }
-    }
+    let both = super::lexical::shared_count(a, b);
     let union = a.len() + b.len() - both;
     let jaccard = if union == 0 { 0.0 } else { both as f64 / union as f64 };
     (jaccard, both == a.len().min(b.len()))
 }
 
 /// Fixed seeds: the same prompts align the same way on every machine.
-const SEEDS: [u64; HASHES] = {
-    let mut seeds = [0u64; HASHES];
-    let mut state = 0x616c_6967_6e6d_656eu64; // "alignmen"
-    let mut i = 0;
-    while i < HASHES {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        seeds[i] = mix(state);
-        i += 1;
-    }
-    seeds
-};
+const SEEDS: [u64; HASHES] = crate::templates::seeds(0x616c_6967_6e6d_656e); // "alignmen"
 
 /// The band keys of a shingle set's MinHash signature.
 fn bands(shingles: &[u64]) -> [u64; BANDS] {

@@ -51,19 +51,7 @@ impl Ngrams {
 
     /// N-grams both sets hold.
     pub fn shared(&self, other: &Self) -> usize {
-        let (mut i, mut j, mut shared) = (0, 0, 0);
-        while i < self.hashes.len() && j < other.hashes.len() {
-            match self.hashes[i].cmp(&other.hashes[j]) {
-                std::cmp::Ordering::Less => i += 1,
-                std::cmp::Ordering::Greater => j += 1,
-                std::cmp::Ordering::Equal => {
-                    shared += 1;
-                    i += 1;
-                    j += 1;
-                }
-            }
-        }
-        shared
+        shared_count(&self.hashes, &other.hashes)
     }
 
     /// The share of this text's n-grams found in `other`: how much of it was
@@ -211,6 +199,23 @@ impl FormatProfile {
 fn is_numbered(line: &str) -> bool {
     let digits = line.chars().take_while(char::is_ascii_digit).count();
     digits > 0 && digits <= 3 && line[digits..].starts_with(['.', ')']) && line[digits + 1..].starts_with(' ')
+}
+
+/// Values two sorted, deduplicated sets both hold.
+pub(crate) fn shared_count(a: &[u64], b: &[u64]) -> usize {
+    let (mut i, mut j, mut shared) = (0, 0, 0);
+    while i < a.len() && j < b.len() {
+        match a[i].cmp(&b[j]) {
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+            std::cmp::Ordering::Equal => {
+                shared += 1;
+                i += 1;
+                j += 1;
+            }
+        }
+    }
+    shared
 }
 
 #[cfg(test)]
