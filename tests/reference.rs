@@ -338,5 +338,72 @@ async fn harvesters_of_simulated_traffic_are_attributed_tested_and_flagged_by_th
     assert!(farm["matched_items"].as_u64().unwrap() >= member_items, "{farm}");
     let person = scores.lines().find(|l| people.iter().any(|p| l.starts_with(p.as_str()))).unwrap();
     assert!(person.contains(",false,"), "{person}");
+
+    // The same through the service: sets uploaded over HTTP, attribution and the test asked for, run by
+    // `serve`'s worker as jobs, followed, and answered with their reports.
+    let analyst = common::create_key(Some(&db.url), dir.path(), "analyst");
+    let mut serve = command(Some(&db.url), dir.path());
+    serve.env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
+    let service = common::Service::start(serve);
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str| {
+        client.request(method, service.url(path)).header("Authorization", format!("Bearer {analyst}"))
+    };
+    let mut ids = Vec::new();
+    for (name, file, is_control) in [("student-api", "suspect.jsonl", false), ("unrelated-api", "control.jsonl", true)]
+    {
+        let created = call(reqwest::Method::POST, "/v1/reference-sets")
+            .json(&serde_json::json!({"name": name, "control": is_control}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let id = created.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+        let items = std::fs::read(dir.path().join(file)).unwrap();
+        let uploaded = call(reqwest::Method::POST, &format!("/v1/reference-sets/{id}/items"))
+            .header("Content-Type", "application/x-ndjson")
+            .body(items)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(uploaded.status(), 200, "{}", uploaded.text().await.unwrap());
+        ids.push(id);
+    }
+    let (suspect_id, control_id) = (ids[0], ids[1]);
+    let answered = |path: String| {
+        let call = &call;
+        async move {
+            let asked = call(reqwest::Method::GET, &path).send().await.unwrap();
+            assert_eq!(asked.status(), 202, "the first ask queues a run");
+            let run = asked.headers()["location"].to_str().unwrap().to_owned();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+            loop {
+                let job: serde_json::Value =
+                    call(reqwest::Method::GET, &run).send().await.unwrap().json().await.unwrap();
+                match job["state"].as_str().unwrap() {
+                    "done" => break,
+                    "queued" | "running" => {}
+                    other => panic!("{other}: {job}"),
+                }
+                assert!(std::time::Instant::now() < deadline, "{job}");
+                tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            }
+            let answer = call(reqwest::Method::GET, &path).send().await.unwrap();
+            assert_eq!(answer.status(), 200, "asked again once done: the kept report");
+            let job: serde_json::Value = answer.json().await.unwrap();
+            assert_eq!(run, format!("/v1/reference-jobs/{}", job["id"]));
+            job["result"].clone()
+        }
+    };
+    let report = answered(format!("/v1/reference-sets/{suspect_id}/attribution")).await;
+    let mut top: Vec<&str> =
+        report["accounts"].as_array().unwrap().iter().take(3).map(|a| a["account_id"].as_str().unwrap()).collect();
+    top.sort_unstable();
+    assert_eq!(top, expected, "{report}");
+    assert!(report["clusters"].as_array().unwrap().iter().any(|c| c["cluster_id"] == farm_cluster), "{report}");
+    let test = answered(format!("/v1/reference-sets/{suspect_id}/distillation-test?control={control_id}")).await;
+    assert_eq!(test["test"]["conclusion"]["outcome"], "rejected", "{test}");
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
     db.drop_db().await;
 }

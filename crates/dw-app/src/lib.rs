@@ -41,6 +41,7 @@ mod ingest;
 mod jobs;
 mod keys;
 mod reference;
+mod reference_jobs;
 mod webhooks;
 
 use std::sync::Arc;
@@ -63,6 +64,7 @@ pub use dw_store::audit_log::Entry as AuditLogEntry;
 pub use dw_store::audits::{Audit, AuditSpec};
 pub use dw_store::embeddings::Budget;
 pub use dw_store::flags::{Flag, FlagFilter, HistoryEntry};
+pub use dw_store::reference_jobs::{Job as ReferenceJob, JobKind as ReferenceJobKind, JobSpec as ReferenceJobSpec};
 pub use dw_store::reference_sets::ReferenceSet;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;

@@ -109,7 +109,8 @@ fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHan
     }))
 }
 
-/// The audit workers (each claims queued audits, one at a time) and, when
+/// The audit workers (each claims queued audits, then queued attribution and
+/// distillation-test runs, one at a time) and, when
 /// configured, the schedule that queues an audit of the last days every few
 /// hours. Several `serve` processes may share one database: claims skip
 /// locked rows, and the schedule queues only when no scheduled audit was
@@ -122,10 +123,16 @@ fn spawn_audit_workers(app: App, settings: &Settings) -> Vec<tokio::task::JoinHa
         let worker = format!("serve-{}-{n}", std::process::id());
         tasks.push(tokio::spawn(async move {
             loop {
+                // Audits first (flags wait on them), then attribution and distillation-test runs.
                 match app.run_audit(&worker, None).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
                     Err(e) => tracing::error!(error = %e, worker, "audit failed"),
+                }
+                match app.run_reference_job(&worker, None).await {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(error = %e, worker, "reference job failed"),
                 }
                 tokio::time::sleep(poll).await;
             }

@@ -39,13 +39,14 @@ pub struct Settings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSettings {
-    /// Audit workers `serve` runs (claiming queued audits); 0 runs none.
+    /// Workers `serve` runs (claiming queued audits, then attribution and
+    /// distillation-test runs); 0 runs none.
     pub workers: usize,
     /// Queue an audit every this many hours (0: no schedule).
     pub schedule_every_hours: u32,
     /// Each scheduled audit covers the last this many days.
     pub schedule_days: u32,
-    /// How often idle workers look for queued audits, in seconds.
+    /// How often idle workers look for queued work, in seconds.
     pub poll_seconds: u64,
 }
 

@@ -19,6 +19,8 @@
 //! - [`attributes`]: what the provider knows of an account (opened when,
 //!   org, country, payment and e-mail-domain fingerprints);
 //! - [`reference_sets`]: suspects' and controls' outputs, uploaded by analysts;
+//! - [`reference_jobs`]: attribution and distillation-test runs (queue, lease,
+//!   report);
 //! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
@@ -42,6 +44,7 @@ pub mod events;
 pub mod flags;
 pub mod ingest_log;
 pub mod partitions;
+pub mod reference_jobs;
 pub mod reference_sets;
 pub mod webhooks;
 

@@ -48,6 +48,13 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/reference-sets", get(reference_sets::list).post(reference_sets::create))
         .route("/v1/reference-sets/{id}", get(reference_sets::get))
         .route("/v1/reference-sets/{id}/items", post(reference_sets::add_items))
-        .route("/v1/reference-sets/{id}/distillation-test", get(reference_sets::distillation_test))
-        .route("/v1/reference-sets/{id}/attribution", get(reference_sets::attribution))
+        .route(
+            "/v1/reference-sets/{id}/distillation-test",
+            get(reference_sets::distillation_test).post(reference_sets::run_distillation_test),
+        )
+        .route(
+            "/v1/reference-sets/{id}/attribution",
+            get(reference_sets::attribution).post(reference_sets::run_attribution),
+        )
+        .route("/v1/reference-jobs/{id}", get(reference_sets::job))
 }

@@ -1,16 +1,22 @@
 //! Reference sets: `POST /v1/reference-sets` (create), `GET` (list, one),
 //! `POST /v1/reference-sets/{id}/items` (NDJSON of `{prompt?, output,
 //! model?, metadata?}`, under the rules and limits of event ingest), and
-//! `GET /v1/reference-sets/{id}/distillation-test?control=` and
-//! `GET /v1/reference-sets/{id}/attribution`.
+//! and the runs of attribution and the distillation test, which on CPU take
+//! minutes and so are jobs: `GET /v1/reference-sets/{id}/attribution` and
+//! `GET /v1/reference-sets/{id}/distillation-test?control=` answer with the
+//! report once a run for those parameters is done (200) and queue one
+//! otherwise (202, `Location: /v1/reference-jobs/{job}`); `POST` to either
+//! queues a fresh run; `GET /v1/reference-jobs/{job}` follows one.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
-use dw_app::{AttributionReport, DistillationReport, NewReferenceSet, ReferenceItemsOutcome, ReferenceSet};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dw_app::{NewReferenceSet, ReferenceItemsOutcome, ReferenceJob, ReferenceJobKind, ReferenceJobSpec, ReferenceSet};
 use dw_domain::Role;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::events::read_ingest_body;
 use super::params::optional_instant;
@@ -146,10 +152,22 @@ pub(crate) async fn add_items(
     Ok((status, Json(ItemsBody::from(outcome))))
 }
 
-/// `GET /v1/reference-sets/{id}/distillation-test` query.
+/// Our completions compared: a window, RFC 3339 (default: every stored one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams, utoipa::ToSchema)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct WindowQuery {
+    /// Our completions from this instant (RFC 3339; default: all stored).
+    from: Option<String>,
+    /// Until this instant, exclusive (default: all stored).
+    to: Option<String>,
+}
+
+/// `GET /v1/reference-sets/{id}/distillation-test` query and `POST` body.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-#[derive(utoipa::IntoParams)]
+#[derive(utoipa::IntoParams, utoipa::ToSchema)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct TestQuery {
     /// The control set's id.
@@ -160,44 +178,159 @@ pub(crate) struct TestQuery {
     to: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_distillation_test", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? A paired test against a control on the prompts all three answered", params(("id" = i64, Path, description = "the suspect set's id"), TestQuery), responses((status = 200, description = "the test: aligned prompts, per-measure and combined statistics, the decision (rejected, not rejected, inconclusive), examples, what it can and cannot show", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+/// A run of attribution or of the distillation test.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct JobBody {
+    id: i64,
+    /// `attribution` or `distillation_test`.
+    kind: &'static str,
+    set_id: i64,
+    control_id: Option<i64>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    from: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    to: Option<OffsetDateTime>,
+    /// `queued`, `running`, `done` or `failed`.
+    state: String,
+    attempts: i32,
+    #[schema(value_type = Object)]
+    progress: serde_json::Value,
+    /// The report, once done: attribution (accounts and clusters ranked by matched outputs, with the
+    /// matched triples) or the test (aligned prompts, statistics, decision, what it can and cannot show).
+    #[schema(value_type = Option<Object>)]
+    result: Option<serde_json::Value>,
+    error: Option<String>,
+    requested_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339::option")]
+    started_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    finished_at: Option<OffsetDateTime>,
+}
+
+impl From<ReferenceJob> for JobBody {
+    fn from(j: ReferenceJob) -> Self {
+        JobBody {
+            id: j.id,
+            kind: j.spec.kind.as_str(),
+            set_id: j.spec.set_id,
+            control_id: j.spec.control_id,
+            from: j.spec.from,
+            to: j.spec.to,
+            state: j.state,
+            attempts: j.attempts,
+            progress: j.progress,
+            result: j.result,
+            error: j.error,
+            requested_by: j.spec.requested_by,
+            created_at: j.created_at,
+            started_at: j.started_at,
+            finished_at: j.finished_at,
+        }
+    }
+}
+
+/// A run as a response: 200 when done (or failed), else 202 with where to
+/// follow it and when to look again.
+fn job_response(job: ReferenceJob, always_accepted: bool) -> Response {
+    let pending = !matches!(job.state.as_str(), "done" | "failed");
+    let status = if always_accepted || pending { StatusCode::ACCEPTED } else { StatusCode::OK };
+    let location = format!("/v1/reference-jobs/{}", job.id);
+    let mut response = (status, Json(JobBody::from(job))).into_response();
+    if status == StatusCode::ACCEPTED {
+        if let Ok(value) = HeaderValue::from_str(&location) {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    response
+}
+
+fn spec(
+    kind: ReferenceJobKind,
+    set_id: i64,
+    control_id: Option<i64>,
+    from: Option<&str>,
+    to: Option<&str>,
+    key_prefix: &str,
+) -> Result<ReferenceJobSpec, ApiError> {
+    let (from, to) = (optional_instant("from", from)?, optional_instant("to", to)?);
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(ApiError::BadRequest("to: must be after from".into()));
+    }
+    Ok(ReferenceJobSpec { kind, set_id, control_id, from, to, requested_by: format!("api:{key_prefix}") })
+}
+
+#[utoipa::path(get, operation_id = "reference_sets_distillation_test", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? A paired test against a control on the prompts all three answered: the report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), TestQuery), responses((status = 200, description = "the run is done: its report in `result` (aligned prompts, per-measure and combined statistics, the decision: rejected, not rejected, inconclusive; examples; what it can and cannot show)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn distillation_test(
     State(state): State<ApiState>,
     caller: Caller,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     query: Result<Query<TestQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<DistillationReport>, ApiError> {
-    caller.require(&[Role::Analyst])?;
+) -> Result<Response, ApiError> {
+    let key = caller.require(&[Role::Analyst])?;
     let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let (from, to) = (optional_instant("from", q.from.as_deref())?, optional_instant("to", q.to.as_deref())?);
-    let app = state.app();
-    Ok(Json(app.distillation_test(id, q.control, from, to, app.embedder()).await?))
+    let kind = ReferenceJobKind::DistillationTest;
+    let spec = spec(kind, id, Some(q.control), q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
+    Ok(job_response(state.app().reference_job_for(&spec, &caller.actor()).await?, false))
 }
 
-/// `GET /v1/reference-sets/{id}/attribution` query.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[derive(utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct WindowQuery {
-    /// Our completions from this instant (RFC 3339; default: all stored).
-    from: Option<String>,
-    /// Until this instant, exclusive (default: all stored).
-    to: Option<String>,
+#[utoipa::path(post, operation_id = "reference_sets_distillation_test_run", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Queue a fresh run of the distillation test", params(("id" = i64, Path, description = "the suspect set's id")), request_body = TestQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn run_distillation_test(
+    State(state): State<ApiState>,
+    caller: Caller,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<TestQuery>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = caller.require(&[Role::Analyst])?;
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
+    let Json(q) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let kind = ReferenceJobKind::DistillationTest;
+    let spec = spec(kind, id, Some(q.control), q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
+    Ok(job_response(state.app().queue_reference_job(&spec, &caller.actor()).await?, true))
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_attribution", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Which accounts (and clusters) were served the completions this suspect's outputs reproduce, most first, with the matched triples", params(("id" = i64, Path, description = "the suspect set's id"), WindowQuery), responses((status = 200, description = "accounts and clusters ranked by matched outputs, the share of the set each explains, our prompt and completion beside the suspect's output", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_sets_attribution", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Which accounts (and clusters) were served the completions this suspect's outputs reproduce: the report of the newest run for this window, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), WindowQuery), responses((status = 200, description = "the run is done: its report in `result` (accounts and clusters ranked by matched outputs, the share of the set each explains, our prompt and completion beside the suspect's output)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn attribution(
     State(state): State<ApiState>,
     caller: Caller,
     id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
     query: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<AttributionReport>, ApiError> {
-    caller.require(&[Role::Analyst])?;
+) -> Result<Response, ApiError> {
+    let key = caller.require(&[Role::Analyst])?;
     let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let (from, to) = (optional_instant("from", q.from.as_deref())?, optional_instant("to", q.to.as_deref())?);
-    let app = state.app();
-    Ok(Json(app.attribution(id, from, to, app.embedder()).await?))
+    let spec = spec(ReferenceJobKind::Attribution, id, None, q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
+    Ok(job_response(state.app().reference_job_for(&spec, &caller.actor()).await?, false))
+}
+
+#[utoipa::path(post, operation_id = "reference_sets_attribution_run", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Queue a fresh attribution run", params(("id" = i64, Path, description = "the suspect set's id")), request_body = WindowQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn run_attribution(
+    State(state): State<ApiState>,
+    caller: Caller,
+    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    body: Result<Json<WindowQuery>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let key = caller.require(&[Role::Analyst])?;
+    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
+    let Json(q) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let spec = spec(ReferenceJobKind::Attribution, id, None, q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
+    Ok(job_response(state.app().queue_reference_job(&spec, &caller.actor()).await?, true))
+}
+
+#[utoipa::path(get, operation_id = "reference_jobs_get", path = "/v1/reference-jobs/{id}", tag = "reference sets", summary = "A run of attribution or of the distillation test: state, progress, and its report once done", params(("id" = i64, Path, description = "the run's id")), responses((status = 200, description = "the run", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn job(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobBody>, ApiError> {
+    caller.require(&[Role::Analyst])?;
+    let parsed: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("reference job {id:?}")))?;
+    let job =
+        state.app().reference_job(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("reference job {id}")))?;
+    Ok(Json(job.into()))
 }

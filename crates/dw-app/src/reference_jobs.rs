@@ -1,0 +1,171 @@
+//! Attribution and the distillation test as jobs. On CPU, comparing a
+//! window's completions with a suspect's outputs by meaning takes minutes,
+//! longer than an HTTP request should wait: the API queues a run, a worker of
+//! `serve` claims it under a lease (as it claims audits), and the report is
+//! kept for whoever asks again with the same parameters.
+
+use dw_store::reference_jobs::{self, Job, JobKind, JobSpec};
+use serde_json::{Value, json};
+
+use crate::{Actor, App, AppError, LEASE};
+
+impl App {
+    /// Checks a run's parameters as the run itself would (the sets exist,
+    /// the suspect is not a control, the control is one, the window is
+    /// ordered), so that a bad request fails when it is made, not later.
+    async fn check_reference_job(&self, conn: &mut sqlx::PgConnection, spec: &JobSpec) -> Result<(), AppError> {
+        crate::reference::stored_window(spec.from, spec.to)?;
+        crate::reference::suspect_set(conn, spec.set_id).await?;
+        match (spec.kind, spec.control_id) {
+            (JobKind::Attribution, None) => Ok(()),
+            (JobKind::DistillationTest, Some(control)) => {
+                let set = dw_store::reference_sets::by_id(conn, control)
+                    .await?
+                    .ok_or_else(|| AppError::NotFound(format!("reference set {control}")))?;
+                if set.control {
+                    Ok(())
+                } else {
+                    Err(AppError::Invalid(format!(
+                        "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
+                        set.id, set.name
+                    )))
+                }
+            }
+            (JobKind::Attribution, Some(_)) => {
+                Err(AppError::Invalid("control: attribution takes no control set".into()))
+            }
+            (JobKind::DistillationTest, None) => Err(AppError::Invalid("control: the test needs a control set".into())),
+        }
+    }
+
+    /// Queues a run (the API's `POST`), on record in the audit log.
+    pub async fn queue_reference_job(&self, spec: &JobSpec, actor: &Actor) -> Result<Job, AppError> {
+        let mut tx = self.pool.begin().await?;
+        self.check_reference_job(&mut tx, spec).await?;
+        let id = reference_jobs::enqueue(&mut tx, spec).await?;
+        record_queued(&mut tx, id, spec, actor).await?;
+        let job = reference_jobs::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("job {id}")))?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// The run that answers these parameters (the API's `GET`): the newest
+    /// one queued, running, or done since the sets last changed; otherwise a
+    /// new one is queued. Concurrent callers share one run.
+    pub async fn reference_job_for(&self, spec: &JobSpec, actor: &Actor) -> Result<Job, AppError> {
+        let mut tx = self.pool.begin().await?;
+        self.check_reference_job(&mut tx, spec).await?;
+        reference_jobs::lock_queue(&mut tx).await?;
+        if let Some(job) = reference_jobs::current(&mut tx, spec).await? {
+            return Ok(job);
+        }
+        let id = reference_jobs::enqueue(&mut tx, spec).await?;
+        record_queued(&mut tx, id, spec, actor).await?;
+        let job = reference_jobs::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("job {id}")))?;
+        tx.commit().await?;
+        Ok(job)
+    }
+
+    /// A run by id.
+    pub async fn reference_job(&self, id: i64) -> Result<Option<Job>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(reference_jobs::get(&mut conn, id).await?)
+    }
+
+    /// Claims the oldest claimable run (or run `only`) for `worker`, runs it
+    /// with the service's embedder (by meaning when there is one) and keeps
+    /// its report; `None` when there is nothing to claim. A run whose
+    /// parameters fail is marked failed with the error, which is returned.
+    pub async fn run_reference_job(&self, worker: &str, only: Option<i64>) -> Result<Option<Job>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let Some(job) = reference_jobs::claim(&mut conn, worker, LEASE, only).await? else { return Ok(None) };
+        drop(conn);
+        let spec = &job.spec;
+        let progress = json!({"stage": spec.kind.as_str(), "by_meaning": self.embedder().is_some()});
+        let heartbeat = self.spawn_job_heartbeat(job.id, worker, progress);
+        let started = std::time::Instant::now();
+        let report = match spec.kind {
+            JobKind::Attribution => self
+                .attribution(spec.set_id, spec.from, spec.to, self.embedder())
+                .await
+                .and_then(|r| serde_json::to_value(r).map_err(|e| AppError::Invalid(format!("report: {e}")))),
+            JobKind::DistillationTest => match spec.control_id {
+                Some(control) => self
+                    .distillation_test(spec.set_id, control, spec.from, spec.to, self.embedder())
+                    .await
+                    .and_then(|r| serde_json::to_value(r).map_err(|e| AppError::Invalid(format!("report: {e}")))),
+                None => Err(AppError::Invalid("control: the test needs a control set".into())),
+            },
+        };
+        heartbeat.abort();
+        let state = if report.is_ok() { "done" } else { "failed" };
+        metrics::counter!("distillwatch_reference_jobs_total", "kind" => spec.kind.as_str(), "state" => state)
+            .increment(1);
+        metrics::histogram!("distillwatch_reference_job_seconds", "kind" => spec.kind.as_str())
+            .record(started.elapsed().as_secs_f64());
+        let mut conn = self.pool.acquire().await?;
+        match report {
+            Ok(report) => {
+                if !reference_jobs::finish(&mut conn, job.id, worker, &report).await? {
+                    return Err(AppError::Conflict(format!("job {}: the lease was lost to another worker", job.id)));
+                }
+                tracing::info!(
+                    job_id = job.id,
+                    kind = spec.kind.as_str(),
+                    seconds = started.elapsed().as_secs_f64(),
+                    "reference job done"
+                );
+                Ok(reference_jobs::get(&mut conn, job.id).await?)
+            }
+            Err(e) => {
+                reference_jobs::fail(&mut conn, job.id, worker, &e.to_string()).await?;
+                Err(e)
+            }
+        }
+    }
+
+    fn spawn_job_heartbeat(&self, id: i64, worker: &str, progress: Value) -> tokio::task::JoinHandle<()> {
+        let pool = self.pool.clone();
+        let worker = worker.to_owned();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(LEASE / 3);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let alive = match pool.acquire().await {
+                    Ok(mut conn) => reference_jobs::heartbeat(&mut conn, id, &worker, LEASE, &progress).await,
+                    Err(e) => Err(e.into()),
+                };
+                match alive {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(job_id = id, "lease lost: another worker holds the reference job");
+                        return;
+                    }
+                    Err(e) => tracing::warn!(job_id = id, error = %e, "reference job heartbeat failed"),
+                }
+            }
+        })
+    }
+}
+
+async fn record_queued(conn: &mut sqlx::PgConnection, id: i64, spec: &JobSpec, actor: &Actor) -> Result<(), AppError> {
+    let rfc3339 =
+        |t: Option<time::OffsetDateTime>| t.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok());
+    dw_store::audit_log::append(
+        conn,
+        &dw_store::audit_log::NewEntry {
+            actor: &actor.name,
+            role: &actor.role,
+            action: "reference_job.queue",
+            target: &format!("reference_job:{id}"),
+            before: None,
+            after: Some(json!({
+                "kind": spec.kind.as_str(), "set_id": spec.set_id, "control_id": spec.control_id,
+                "from": rfc3339(spec.from), "to": rfc3339(spec.to),
+            })),
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,271 @@
+//! Attribution and distillation-test runs as jobs: queued, claimed under a
+//! lease, finished with their report (as [`crate::audits`] are).
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+
+use crate::StoreError;
+
+/// What a run computes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// Which accounts were served the completions a suspect reproduces.
+    Attribution,
+    /// Whether the suspect answers more like us than a control does.
+    DistillationTest,
+}
+
+impl JobKind {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Attribution => "attribution",
+            JobKind::DistillationTest => "distillation_test",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, StoreError> {
+        match s {
+            "attribution" => Ok(JobKind::Attribution),
+            "distillation_test" => Ok(JobKind::DistillationTest),
+            other => Err(StoreError::Corrupt(format!("reference_jobs.kind {other:?}"))),
+        }
+    }
+}
+
+/// What a run covers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSpec {
+    /// What it computes.
+    pub kind: JobKind,
+    /// The suspect set.
+    pub set_id: i64,
+    /// The control set (a distillation test's; `None` for attribution).
+    pub control_id: Option<i64>,
+    /// Our completions from this instant (`None`: every stored one).
+    pub from: Option<OffsetDateTime>,
+    /// Until this instant, exclusive (`None`: every stored one).
+    pub to: Option<OffsetDateTime>,
+    /// Who asked (`api:<key prefix>`, `cli`).
+    pub requested_by: String,
+}
+
+/// A stored run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// Its id.
+    pub id: i64,
+    /// What it covers.
+    pub spec: JobSpec,
+    /// `queued`, `running`, `done` or `failed`.
+    pub state: String,
+    /// Times it was claimed.
+    pub attempts: i32,
+    /// What it is doing (`{"stage": ...}`).
+    pub progress: Value,
+    /// Its report, once done.
+    pub result: Option<Value>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// When it was queued.
+    pub created_at: OffsetDateTime,
+    /// When it was last claimed.
+    pub started_at: Option<OffsetDateTime>,
+    /// When it ended.
+    pub finished_at: Option<OffsetDateTime>,
+}
+
+struct JobRow {
+    job_id: i64,
+    kind: String,
+    set_id: i64,
+    control_id: Option<i64>,
+    window_from: Option<OffsetDateTime>,
+    window_to: Option<OffsetDateTime>,
+    requested_by: String,
+    state: String,
+    attempts: i32,
+    progress: Value,
+    result: Option<Value>,
+    error: Option<String>,
+    created_at: OffsetDateTime,
+    started_at: Option<OffsetDateTime>,
+    finished_at: Option<OffsetDateTime>,
+}
+
+impl TryFrom<JobRow> for Job {
+    type Error = StoreError;
+
+    fn try_from(r: JobRow) -> Result<Self, StoreError> {
+        Ok(Job {
+            id: r.job_id,
+            spec: JobSpec {
+                kind: JobKind::parse(&r.kind)?,
+                set_id: r.set_id,
+                control_id: r.control_id,
+                from: r.window_from,
+                to: r.window_to,
+                requested_by: r.requested_by,
+            },
+            state: r.state,
+            attempts: r.attempts,
+            progress: r.progress,
+            result: r.result,
+            error: r.error,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+        })
+    }
+}
+
+/// Queues a run; returns its id.
+pub async fn enqueue(conn: &mut PgConnection, spec: &JobSpec) -> Result<i64, StoreError> {
+    let id = sqlx::query_scalar!(
+        r#"INSERT INTO reference_jobs (kind, set_id, control_id, window_from, window_to, requested_by)
+           VALUES ($1, $2, $3, $4, $5, $6) RETURNING job_id"#,
+        spec.kind.as_str(),
+        spec.set_id,
+        spec.control_id,
+        spec.from,
+        spec.to,
+        spec.requested_by
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(id)
+}
+
+/// Claims the oldest claimable run for `owner` until `lease` from now: a
+/// queued one, or a running one whose lease ran out (its worker died). Rows
+/// locked by another claimer are skipped.
+pub async fn claim(
+    conn: &mut PgConnection,
+    owner: &str,
+    lease: std::time::Duration,
+    only: Option<i64>,
+) -> Result<Option<Job>, StoreError> {
+    let row = sqlx::query_as!(
+        JobRow,
+        r#"UPDATE reference_jobs SET state = 'running', lease_owner = $1,
+                  lease_until = now() + make_interval(secs => $2), attempts = attempts + 1,
+                  started_at = now(), progress = '{"stage": "claimed"}'::jsonb, error = NULL
+           WHERE job_id = (
+               SELECT job_id FROM reference_jobs
+               WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
+                 AND ($3::bigint IS NULL OR job_id = $3)
+               ORDER BY created_at, job_id
+               FOR UPDATE SKIP LOCKED
+               LIMIT 1)
+           RETURNING job_id, kind, set_id, control_id, window_from, window_to, requested_by, state,
+                     attempts, progress, result, error, created_at, started_at, finished_at"#,
+        owner,
+        lease.as_secs_f64(),
+        only
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Job::try_from).transpose()
+}
+
+/// Extends the lease and records progress; false when the lease was lost.
+pub async fn heartbeat(
+    conn: &mut PgConnection,
+    id: i64,
+    owner: &str,
+    lease: std::time::Duration,
+    progress: &Value,
+) -> Result<bool, StoreError> {
+    let result = sqlx::query!(
+        r#"UPDATE reference_jobs SET lease_until = now() + make_interval(secs => $3), progress = $4
+           WHERE job_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        lease.as_secs_f64(),
+        progress
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Marks a claimed run failed.
+pub async fn fail(conn: &mut PgConnection, id: i64, owner: &str, error: &str) -> Result<(), StoreError> {
+    sqlx::query!(
+        r#"UPDATE reference_jobs SET state = 'failed', error = $3, finished_at = now(), lease_until = NULL,
+                  progress = '{"stage": "failed"}'::jsonb
+           WHERE job_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        error
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Marks a claimed run done with its report; false when the lease was lost
+/// meanwhile (another worker runs it again, and its report is the one kept).
+pub async fn finish(conn: &mut PgConnection, id: i64, owner: &str, result: &Value) -> Result<bool, StoreError> {
+    let outcome = sqlx::query!(
+        r#"UPDATE reference_jobs SET state = 'done', result = $3, finished_at = now(), lease_until = NULL,
+                  progress = '{"stage": "done"}'::jsonb
+           WHERE job_id = $1 AND lease_owner = $2 AND state = 'running'"#,
+        id,
+        owner,
+        result
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(outcome.rows_affected() == 1)
+}
+
+/// Serializes [`current`]-then-[`enqueue`] callers until the caller's
+/// transaction ends, so that concurrent askers share one run.
+pub async fn lock_queue(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('distillwatch.reference_jobs'))").fetch_one(&mut *conn).await?;
+    Ok(())
+}
+
+/// A run by id.
+pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Job>, StoreError> {
+    let row = sqlx::query_as!(
+        JobRow,
+        r#"SELECT job_id, kind, set_id, control_id, window_from, window_to, requested_by, state,
+                  attempts, progress, result, error, created_at, started_at, finished_at
+           FROM reference_jobs WHERE job_id = $1"#,
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Job::try_from).transpose()
+}
+
+/// The newest run of exactly these parameters that is queued, running, or
+/// done and queued after the last item was added to its sets (an upload
+/// since then makes its report stale); failed runs are not reused.
+pub async fn current(conn: &mut PgConnection, spec: &JobSpec) -> Result<Option<Job>, StoreError> {
+    let row = sqlx::query_as!(
+        JobRow,
+        r#"SELECT j.job_id, j.kind, j.set_id, j.control_id, j.window_from, j.window_to, j.requested_by, j.state,
+                  j.attempts, j.progress, j.result, j.error, j.created_at, j.started_at, j.finished_at
+           FROM reference_jobs j
+           WHERE j.kind = $1 AND j.set_id = $2 AND j.control_id IS NOT DISTINCT FROM $3
+             AND j.window_from IS NOT DISTINCT FROM $4 AND j.window_to IS NOT DISTINCT FROM $5
+             AND j.state <> 'failed'
+             AND NOT EXISTS (
+                 SELECT 1 FROM reference_items i
+                 WHERE i.set_id IN (j.set_id, j.control_id) AND i.created_at > j.created_at)
+           ORDER BY j.created_at DESC, j.job_id DESC
+           LIMIT 1"#,
+        spec.kind.as_str(),
+        spec.set_id,
+        spec.control_id,
+        spec.from,
+        spec.to
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.map(Job::try_from).transpose()
+}
