@@ -47,6 +47,9 @@ pub struct PartSignals {
     pub part: String,
     /// Its requests in the window.
     pub requests: usize,
+    /// The share of its requests sent more than [`DETACHED_WINDOW_MS`] from
+    /// any of the account's other requests.
+    pub detached_share: f64,
     /// Its signals.
     pub signals: Vec<Signal>,
 }
@@ -55,12 +58,17 @@ pub struct PartSignals {
 /// platform's typical user sends a handful.
 pub const MIN_END_USER_REQUESTS: usize = 20;
 
-/// Request streams with fewer requests than this are not scored on their own.
-pub const MIN_STREAM_REQUESTS: usize = 10;
+/// Request streams with fewer requests than this are not scored on their own
+/// (their share signals need as many: [`crate::signals::MIN_PART_REQUESTS_FOR_SHARE`]).
+pub const MIN_STREAM_REQUESTS: usize = crate::signals::MIN_PART_REQUESTS_FOR_SHARE;
 
 /// A stream that carries more than this share of the account's requests is
 /// the account itself, already scored.
 pub const MAX_STREAM_SHARE: f64 = 0.9;
+
+/// A request is detached from the rest of its account when none of the
+/// account's other requests (outside its part) came within this long of it.
+pub const DETACHED_WINDOW_MS: i64 = 30 * 60 * 1000;
 
 impl AccountSignals {
     /// Replaces the account's `reference_match` signal (computed apart, from
@@ -86,7 +94,13 @@ impl AccountSignals {
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
-            signals: crate::signals::account_signals(requests, &structure, topics, attributes.as_ref()),
+            signals: crate::signals::account_signals(
+                requests,
+                &structure,
+                topics,
+                attributes.as_ref(),
+                crate::signals::MIN_REQUESTS_FOR_SHARE,
+            ),
             infrastructure: linking::dominant_infrastructure(requests),
             attributes,
             end_users: part_signals(requests, &structure, topics, |r| r.end_user.clone(), PartLimits::END_USERS),
@@ -110,11 +124,23 @@ struct PartLimits {
     /// way, so such a stream is the platform's, not a script's (its end
     /// users are scored on their own).
     max_end_users: usize,
+    /// Fewer requests than this leave a part's share signals uncomputed.
+    min_share: usize,
 }
 
 impl PartLimits {
-    const END_USERS: Self = Self { min_requests: MIN_END_USER_REQUESTS, max_share: 1.0, max_end_users: 1 };
-    const STREAMS: Self = Self { min_requests: MIN_STREAM_REQUESTS, max_share: MAX_STREAM_SHARE, max_end_users: 1 };
+    const END_USERS: Self = Self {
+        min_requests: MIN_END_USER_REQUESTS,
+        max_share: 1.0,
+        max_end_users: 1,
+        min_share: crate::signals::MIN_REQUESTS_FOR_SHARE,
+    };
+    const STREAMS: Self = Self {
+        min_requests: MIN_STREAM_REQUESTS,
+        max_share: MAX_STREAM_SHARE,
+        max_end_users: 1,
+        min_share: crate::signals::MIN_PART_REQUESTS_FOR_SHARE,
+    };
 }
 
 /// The parts of an account's traffic by `key` within `limits`, reduced to
@@ -132,14 +158,16 @@ fn part_signals(
     limits: PartLimits,
 ) -> Vec<PartSignals> {
     let mut parts: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
-    for (i, r) in requests.iter().enumerate() {
-        if let Some(part) = key(r) {
-            parts.entry(part).or_default().push(i);
+    let keys: Vec<Option<String>> = requests.iter().map(&key).collect();
+    for (i, part) in keys.iter().enumerate() {
+        if let Some(part) = part {
+            parts.entry(part.clone()).or_default().push(i);
         }
     }
     if parts.len() < 2 {
         return Vec::new();
     }
+    let detached = detached(requests, &keys);
     let most = (limits.max_share * requests.len() as f64).floor() as usize;
     let end_users = |own: &[usize]| {
         own.iter().filter_map(|i| requests[*i].end_user.as_deref()).collect::<std::collections::BTreeSet<_>>().len()
@@ -149,15 +177,44 @@ fn part_signals(
         .filter(|(_, own)| own.len() >= limits.min_requests && own.len() <= most)
         .filter(|(_, own)| end_users(own) <= limits.max_end_users)
         .map(|(part, own)| {
+            let share = own.iter().filter(|i| detached[**i]).count() as f64 / own.len() as f64;
+            (part, own, share)
+        })
+        .map(|(part, own, detached_share)| {
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
             let structure = structure.of_part(&own, &own_requests);
             PartSignals {
                 part,
                 requests: own.len(),
-                signals: crate::signals::account_signals(&own_requests, &structure, topics, None),
+                detached_share,
+                signals: crate::signals::account_signals(&own_requests, &structure, topics, None, limits.min_share),
             }
         })
         .collect()
+}
+
+/// Per request (in time order), whether no request of another part (or of
+/// none) came within [`DETACHED_WINDOW_MS`] of it. The nearest earlier
+/// request of another part than request i's is request i-1 when their parts
+/// differ, and otherwise request i-1's own nearest: one pass each way.
+fn detached(requests: &[dw_domain::RequestRecord], keys: &[Option<String>]) -> Vec<bool> {
+    let n = requests.len();
+    let mut near = vec![false; n];
+    let mut before: Vec<Option<usize>> = vec![None; n];
+    for i in 1..n {
+        before[i] = if keys[i - 1] != keys[i] { Some(i - 1) } else { before[i - 1] };
+        if let Some(k) = before[i] {
+            near[i] |= requests[i].ts_ms - requests[k].ts_ms < DETACHED_WINDOW_MS;
+        }
+    }
+    let mut after: Vec<Option<usize>> = vec![None; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        after[i] = if keys[i + 1] != keys[i] { Some(i + 1) } else { after[i + 1] };
+        if let Some(k) = after[i] {
+            near[i] |= requests[k].ts_ms - requests[i].ts_ms < DETACHED_WINDOW_MS;
+        }
+    }
+    near.iter().map(|n| !n).collect()
 }
 
 /// A request's signature: its system prompt and parameters as sent. A script
@@ -209,6 +266,9 @@ pub struct PartVerdict {
     pub part: String,
     /// Its requests.
     pub requests: usize,
+    /// The share of its requests sent more than 30 minutes from any of the
+    /// account's other requests.
+    pub detached_share: f64,
     /// Its risk on its own signals.
     pub risk: f64,
     /// Its largest contributions.
@@ -382,16 +442,32 @@ fn riskiest(
             let (mut score, scored) =
                 scoring::score_account(&part.part, signals, weights, &config.levels, &config.flags);
             if model == PartModel::Stream {
-                // Same weighted sum, the stream model's mapping; contributions keep their shares.
-                let risk = weights.stream_risk(weighted_sum(&scored));
+                // Same weighted sum, the stream model's mapping; the signals keep their shares of the
+                // evidence, and the stream's detachment from the rest of the account takes its own.
+                let sum = weighted_sum(&scored);
+                let risk = weights.stream_risk(sum, part.detached_share);
+                let evidence = weights.stream_evidence_weight * sum;
+                let detachment = weights.stream_detached_weight * part.detached_share;
+                let total = evidence + detachment;
+                let (of_signals, of_detachment) =
+                    if total > 0.0 { (risk * evidence / total, risk * detachment / total) } else { (0.0, 0.0) };
                 for c in &mut score.top_signals {
-                    c.contribution *= if score.risk > 0.0 { risk / score.risk } else { 0.0 };
+                    c.contribution *= if score.risk > 0.0 { of_signals / score.risk } else { 0.0 };
+                }
+                if of_detachment > 0.0 {
+                    score
+                        .top_signals
+                        .push(Contribution { signal: "detached_share".into(), contribution: of_detachment });
+                    score
+                        .top_signals
+                        .sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
                 }
                 score.risk = risk;
             }
             PartVerdict {
                 part: part.part,
                 requests: part.requests,
+                detached_share: part.detached_share,
                 risk: score.risk,
                 top_signals: score.top_signals,
                 scores: scored.iter().map(|s| (s.signal.name, s.score.unwrap_or(0.0))).collect(),

@@ -177,41 +177,56 @@ pub fn fit_cluster_term(
     (flagged(true), flagged(false))
 }
 
-/// Sets the request-stream model `risk = sigmoid(a * weighted_sum - b)`
-/// from each account's riskiest stream (`sums`, under the fitted weights,
-/// with the account's label): a class-balanced logistic regression for `a`
-/// (kept non-negative), then `b` placed so that the benign accounts it
-/// flags stay within `options.benign_flag_share` of `benign_accounts`.
-/// Returns how many accounts of each class it flags.
+/// One account's riskiest request stream, for fitting the stream model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StreamRow {
+    /// Its weighted sum under the fitted weights.
+    pub sum: f64,
+    /// The share of its requests detached from the rest of the account.
+    pub detached_share: f64,
+    /// Whether the account extracts.
+    pub attack: bool,
+}
+
+/// Sets the request-stream model `risk = sigmoid(a * weighted_sum + d *
+/// detached_share - b)` from each account's riskiest stream: a
+/// class-balanced logistic regression for `a` and `d` (both kept
+/// non-negative), then `b` placed so that the benign accounts it flags stay
+/// within `options.benign_flag_share` of `benign_accounts`. Returns how many
+/// accounts of each class it flags.
 pub fn fit_stream_term(
     weights: &mut Weights,
-    sums: &[(f64, bool)],
+    rows: &[StreamRow],
     benign_accounts: usize,
     options: FitOptions,
 ) -> (usize, usize) {
-    let attacks = sums.iter().filter(|(_, attack)| *attack).count();
-    let benign = sums.len() - attacks;
+    let attacks = rows.iter().filter(|r| r.attack).count();
+    let benign = rows.len() - attacks;
     if attacks == 0 || benign == 0 {
         return (0, 0);
     }
-    let class_weight = |attack: bool| sums.len() as f64 / 2.0 / if attack { attacks } else { benign } as f64;
-    let design: Vec<Vec<f64>> = sums.iter().map(|(sum, _)| vec![1.0, *sum]).collect();
-    let targets: Vec<f64> = sums.iter().map(|(_, attack)| f64::from(u8::from(*attack))).collect();
-    let row_weights: Vec<f64> = sums.iter().map(|(_, attack)| class_weight(*attack)).collect();
-    let beta = newton_logistic(&design, &targets, &row_weights, options.l2 * sums.len() as f64);
-    let a = beta[1].max(0.0);
+    let class_weight = |attack: bool| rows.len() as f64 / 2.0 / if attack { attacks } else { benign } as f64;
+    let design: Vec<Vec<f64>> = rows.iter().map(|r| vec![1.0, r.sum, r.detached_share]).collect();
+    let targets: Vec<f64> = rows.iter().map(|r| f64::from(u8::from(r.attack))).collect();
+    let row_weights: Vec<f64> = rows.iter().map(|r| class_weight(r.attack)).collect();
+    let beta = newton_logistic(&design, &targets, &row_weights, options.l2 * rows.len() as f64);
+    let (a, d) = (beta[1].max(0.0), beta[2].max(0.0));
     let logit = (options.flag_risk / (1.0 - options.flag_risk)).ln() / weights.slope;
     let mut b = -beta[0];
-    let mut benign_sums: Vec<f64> = sums.iter().filter(|(_, attack)| !attack).map(|(sum, _)| a * sum).collect();
+    let mut benign_sums: Vec<f64> =
+        rows.iter().filter(|r| !r.attack).map(|r| a * r.sum + d * r.detached_share).collect();
     benign_sums.sort_by(f64::total_cmp);
     let allowed = (options.benign_flag_share * benign_accounts as f64).floor() as usize;
     if let Some(edge) = benign_sums.len().checked_sub(allowed + 1).map(|i| benign_sums[i]) {
         b = b.max(edge - logit + 1e-9);
     }
     weights.stream_evidence_weight = a;
+    weights.stream_detached_weight = d;
     weights.stream_offset = Some(b);
     let flagged = |attack: bool| {
-        sums.iter().filter(|(sum, x)| *x == attack && weights.stream_risk(*sum) >= options.flag_risk).count()
+        rows.iter()
+            .filter(|r| r.attack == attack && weights.stream_risk(r.sum, r.detached_share) >= options.flag_risk)
+            .count()
     };
     (flagged(true), flagged(false))
 }
@@ -263,11 +278,27 @@ mod tests {
     #[test]
     fn the_stream_model_flags_harvesting_streams_within_the_benign_budget() {
         let mut weights = Weights { offset: 4.0, slope: 1.0, ..Weights::default() };
-        let mut sums: Vec<(f64, bool)> = (0..40).map(|i| (2.4 + f64::from(i % 5) * 0.1, true)).collect();
-        sums.extend((0..600).map(|i| (0.2 + f64::from(i % 20) * 0.08, false)));
-        let (caught, benign) = fit_stream_term(&mut weights, &sums, 5000, FitOptions::default());
+        let row = |sum: f64, detached_share: f64, attack: bool| StreamRow { sum, detached_share, attack };
+        let mut rows: Vec<StreamRow> = (0..40).map(|i| row(2.4 + f64::from(i % 5) * 0.1, 0.0, true)).collect();
+        rows.extend((0..600).map(|i| row(0.2 + f64::from(i % 20) * 0.08, 0.0, false)));
+        let (caught, benign) = fit_stream_term(&mut weights, &rows, 5000, FitOptions::default());
         assert_eq!((caught, benign), (40, 0), "{weights:?}");
-        assert!(weights.stream_risk(1.8) < 0.75 && weights.stream_risk(2.4) >= 0.75);
+        assert!(weights.stream_risk(1.8, 0.0) < 0.75 && weights.stream_risk(2.4, 0.0) >= 0.75);
+    }
+
+    #[test]
+    fn a_stream_detached_from_the_rest_of_its_account_needs_less_evidence() {
+        // Harvesting streams run on their own clock (detached 0.6 to 1); benign ones, with the same
+        // range of evidence, sit inside their account's sessions (detached 0 to 0.3).
+        let mut weights = Weights { offset: 4.0, slope: 1.0, ..Weights::default() };
+        let row = |sum: f64, detached_share: f64, attack: bool| StreamRow { sum, detached_share, attack };
+        let mut rows: Vec<StreamRow> =
+            (0..60).map(|i| row(1.0 + f64::from(i % 10) * 0.1, 0.6 + f64::from(i % 5) * 0.1, true)).collect();
+        rows.extend((0..600).map(|i| row(1.0 + f64::from(i % 10) * 0.1, f64::from(i % 4) * 0.1, false)));
+        let (caught, benign) = fit_stream_term(&mut weights, &rows, 5000, FitOptions::default());
+        assert!(weights.stream_detached_weight > 0.0, "{weights:?}");
+        assert!(caught >= 50 && benign <= 5, "{caught} {benign} {weights:?}");
+        assert!(weights.stream_risk(1.5, 1.0) > weights.stream_risk(1.5, 0.0));
     }
 
     #[test]

@@ -102,6 +102,10 @@ pub struct Weights {
     /// A request stream's own offset; `None` takes `offset`.
     #[serde(default)]
     pub stream_offset: Option<f64>,
+    /// A request stream's detachment: this times the share of its requests
+    /// sent more than 30 minutes from any of the account's other requests.
+    #[serde(default)]
+    pub stream_detached_weight: f64,
 }
 
 fn one() -> f64 {
@@ -140,10 +144,12 @@ impl Weights {
         1.0 / (1.0 + (-(self.cluster_evidence_weight * mean_evidence + bonus - offset) * self.slope).exp())
     }
 
-    /// A request stream's risk from its own weighted sum.
-    pub fn stream_risk(&self, weighted_sum: f64) -> f64 {
+    /// A request stream's risk from its own weighted sum and its detached
+    /// share.
+    pub fn stream_risk(&self, weighted_sum: f64, detached_share: f64) -> f64 {
         let offset = self.stream_offset.unwrap_or(self.offset);
-        1.0 / (1.0 + (-(self.stream_evidence_weight * weighted_sum - offset) * self.slope).exp())
+        let logit = self.stream_evidence_weight * weighted_sum + self.stream_detached_weight * detached_share - offset;
+        1.0 / (1.0 + (-logit * self.slope).exp())
     }
 
     /// Risk of a weighted sum of scores.
@@ -190,6 +196,7 @@ impl Default for Weights {
             cluster_offset: None,
             stream_evidence_weight: 1.0,
             stream_offset: None,
+            stream_detached_weight: 0.0,
         }
     }
 }

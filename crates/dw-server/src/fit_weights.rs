@@ -53,8 +53,8 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let mut rows = Vec::new();
     // Every account's signal scores, label and cluster, for the cluster term.
     let mut everyone: Vec<(Vec<f64>, bool, Option<String>)> = Vec::new();
-    // Each account's riskiest request stream's signal scores, with its label.
-    let mut streams: Vec<(Vec<f64>, bool)> = Vec::new();
+    // Each account's riskiest request stream's signal scores and detached share, with its label.
+    let mut streams: Vec<(Vec<f64>, f64, bool)> = Vec::new();
     let mut per_kind: std::collections::BTreeMap<String, usize> = Default::default();
     for (index, seed) in args.seeds.iter().enumerate() {
         let config = SimConfig { seed: *seed, scale: args.scale, ..SimConfig::default() };
@@ -92,7 +92,7 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
             everyone.push((scores.clone(), attack, cluster));
             if let Some(stream) = &v.riskiest_stream {
                 let of = |name: &str| stream.scores.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, s)| *s);
-                streams.push((prior.signals.iter().map(|w| of(&w.signal)).collect(), attack));
+                streams.push((prior.signals.iter().map(|w| of(&w.signal)).collect(), stream.detached_share, attack));
             }
             if NOT_FIT_KINDS.contains(&kind) {
                 continue;
@@ -129,10 +129,17 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let (linked_caught, linked_benign) =
         dw_detect::fit::fit_cluster_term(&mut fitted, &members, benign_accounts, options);
     // The stream model, on every account's riskiest stream, with half the benign budget.
-    let stream_sums: Vec<(f64, bool)> = streams.iter().map(|(scores, attack)| (own(scores), *attack)).collect();
+    let stream_rows: Vec<dw_detect::fit::StreamRow> = streams
+        .iter()
+        .map(|(scores, detached_share, attack)| dw_detect::fit::StreamRow {
+            sum: own(scores),
+            detached_share: *detached_share,
+            attack: *attack,
+        })
+        .collect();
     let stream_options = dw_detect::fit::FitOptions { benign_flag_share: options.benign_flag_share / 2.0, ..options };
     let (streams_caught, streams_benign) =
-        dw_detect::fit::fit_stream_term(&mut fitted, &stream_sums, benign_accounts, stream_options);
+        dw_detect::fit::fit_stream_term(&mut fitted, &stream_rows, benign_accounts, stream_options);
     std::fs::write(&args.out, serde_json::to_string_pretty(&fitted)? + "\n")
         .with_context(|| format!("cannot write {}", args.out.display()))?;
     let mut text = format!(
@@ -160,7 +167,7 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
          sigmoid({:.3} x members' mean weighted sum + {:.3} x log2(size) - {:.3}), fitted on the linked accounts; it \
          flags {linked_caught} of {} extracting linked accounts and {linked_benign} of {} benign ones on the fit \
          data. Request streams (each account's riskiest, when it has several): risk = sigmoid({:.3} x the stream's \
-         weighted sum - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
+         weighted sum + {:.3} x its detached share - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
          {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Reported, never \
          weighed (`REPORTED_ONLY`): {}. Rows by kind: {}.\n",
         fitted.offset,
@@ -173,9 +180,10 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         members.iter().filter(|m| m.attack).count(),
         members.iter().filter(|m| !m.attack).count(),
         fitted.stream_evidence_weight,
+        fitted.stream_detached_weight,
         fitted.stream_offset.unwrap_or(fitted.offset),
-        stream_sums.iter().filter(|(_, a)| *a).count(),
-        stream_sums.iter().filter(|(_, a)| !*a).count(),
+        stream_rows.iter().filter(|r| r.attack).count(),
+        stream_rows.iter().filter(|r| !r.attack).count(),
         if report.dropped.is_empty() { "none".to_owned() } else { report.dropped.join(", ") },
         dw_detect::scoring::REPORTED_ONLY.join(", "),
         per_kind.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use dw_domain::RequestRecord;
 
-use super::{Family, MIN_REQUESTS_FOR_SHARE, Signal};
+use super::{Family, Signal};
 use crate::content::InstructionClassifier;
 
 /// Fewer embedded prompts than this leave the share uncomputed.
@@ -15,20 +15,25 @@ pub const MIN_EMBEDDED: usize = 4;
 /// task-instruction classifier reads as task instructions. `fills` gives,
 /// per prompt, the byte range of its slot fill when it belongs to one of the
 /// account's templates ([`crate::templates`]).
-pub(super) fn task_instruction_share(requests: &[RequestRecord], fills: &[Option<(usize, usize)>]) -> Signal {
-    task_instruction_share_with(requests, fills, InstructionClassifier::builtin())
+pub(super) fn task_instruction_share(
+    requests: &[RequestRecord],
+    fills: &[Option<(usize, usize)>],
+    min_share: usize,
+) -> Signal {
+    task_instruction_share_with(requests, fills, InstructionClassifier::builtin(), min_share)
 }
 
 fn task_instruction_share_with(
     requests: &[RequestRecord],
     fills: &[Option<(usize, usize)>],
     model: &InstructionClassifier,
+    min_share: usize,
 ) -> Signal {
     const NAME: &str = "task_instruction_share";
     if model.dim == 0 {
         // A lexical model reads every prompt.
-        if requests.len() < MIN_REQUESTS_FOR_SHARE {
-            return Signal::not_computed(NAME, Family::DatasetLikeness, "fewer than 10 requests");
+        if requests.len() < min_share {
+            return Signal::not_computed(NAME, Family::DatasetLikeness, format!("fewer than {min_share} requests"));
         }
         let frame = frame_paragraphs(requests);
         let scored: Vec<(f64, &str)> = requests
@@ -48,8 +53,8 @@ fn task_instruction_share_with(
                 Some((model.probability(&varying, &[])?, r.event_id.as_str()))
             })
             .collect();
-        if scored.len() < MIN_REQUESTS_FOR_SHARE {
-            return Signal::not_computed(NAME, Family::DatasetLikeness, "fewer than 10 prompts vary");
+        if scored.len() < min_share {
+            return Signal::not_computed(NAME, Family::DatasetLikeness, format!("fewer than {min_share} prompts vary"));
         }
         return share_signal(scored, "varying prompts", model);
     }
@@ -140,7 +145,7 @@ mod tests {
     fn with_fills(requests: &[RequestRecord], model: &InstructionClassifier) -> Signal {
         let prompts: Vec<&str> = requests.iter().map(|r| r.prompt.as_str()).collect();
         let fills = crate::templates::account_templates(&prompts).fills;
-        task_instruction_share_with(requests, &fills, model)
+        task_instruction_share_with(requests, &fills, model, crate::signals::MIN_REQUESTS_FOR_SHARE)
     }
 
     #[test]
@@ -194,7 +199,7 @@ mod tests {
         let (alone, in_template) = (with_fills(&bare, model), with_fills(&wrapped, model));
         assert_eq!(alone.value, in_template.value, "{} / {}", alone.detail, in_template.detail);
         assert_eq!(alone.detail, in_template.detail);
-        let whole = task_instruction_share_with(&wrapped, &[], model);
+        let whole = task_instruction_share_with(&wrapped, &[], model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_ne!(whole.detail, in_template.detail, "the wrapper was read too");
     }
 
@@ -225,10 +230,10 @@ mod tests {
         // Each prompt its own (a repeated one would be frame, not content).
         let requests: Vec<RequestRecord> =
             (0..12).map(|i| request(i, i as i64, &format!("{} ({i})", texts[usize::from(i >= 9)]))).collect();
-        let signal = task_instruction_share_with(&requests, &[], &model);
+        let signal = task_instruction_share_with(&requests, &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_eq!(signal.value, Some(0.75), "{}", signal.detail);
         assert!(signal.detail.starts_with("9 of 12 varying prompts read as task instructions"), "{}", signal.detail);
-        let few = task_instruction_share_with(&requests[..5], &[], &model);
+        let few = task_instruction_share_with(&requests[..5], &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_eq!(few.detail, "not computed: fewer than 10 requests");
 
         // One instruction before many documents: the instruction is frame, the documents are read.
@@ -238,7 +243,7 @@ mod tests {
                 request(i, i as i64, &format!("Write a haiku about autumn.\n\n{document} ({i})"))
             })
             .collect();
-        let signal = task_instruction_share_with(&documents, &[], &model);
+        let signal = task_instruction_share_with(&documents, &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_eq!(signal.value, Some(0.25), "{}", signal.detail);
     }
 
@@ -246,20 +251,20 @@ mod tests {
     fn the_share_counts_embedded_prompts_only_and_says_when_too_few() {
         let model = toy();
         let mut requests: Vec<RequestRecord> = (0..10).map(|i| request(i, i as i64, "x")).collect();
-        let signal = task_instruction_share_with(&requests, &[], &model);
+        let signal = task_instruction_share_with(&requests, &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_eq!(signal.value, None);
         assert_eq!(signal.detail, "not computed: 0 of 10 prompts embedded, fewer than 4");
         for (i, r) in requests.iter_mut().enumerate().take(5) {
             r.prompt_vector = Some(if i < 4 { vec![1.0, 0.0] } else { vec![0.0, 1.0] });
         }
-        let signal = task_instruction_share_with(&requests, &[], &model);
+        let signal = task_instruction_share_with(&requests, &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert_eq!(signal.value, Some(0.8), "{}", signal.detail);
         assert!(signal.detail.starts_with("4 of 5 sampled prompts read as task instructions"), "{}", signal.detail);
         assert_eq!(signal.examples, ["e0", "e1", "e2"]);
         for r in &mut requests {
             r.prompt_vector = Some(vec![0.5; 384]);
         }
-        let signal = task_instruction_share_with(&requests, &[], &model);
+        let signal = task_instruction_share_with(&requests, &[], &model, crate::signals::MIN_REQUESTS_FOR_SHARE);
         assert!(signal.detail.contains("another model than toy"), "{}", signal.detail);
     }
 }

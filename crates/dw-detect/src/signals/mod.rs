@@ -116,6 +116,13 @@ pub const MIN_REQUESTS_FOR_SHAPE: usize = 20;
 /// single-turn request is not "100% single-turn" in any useful sense.
 pub const MIN_REQUESTS_FOR_SHARE: usize = 10;
 
+/// The same floor for a part of an account ([`crate::detector`]): a request
+/// stream is already one pattern (every request with one system prompt and
+/// one set of parameters), so fewer of its requests make a share worth
+/// reading than of an account's whole mix. A script that shares a key with a
+/// person can send a handful of requests a week.
+pub const MIN_PART_REQUESTS_FOR_SHARE: usize = 5;
+
 /// How an account's prompts are built, computed once and read by the
 /// templating and likeness signals and by the evidence.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -160,23 +167,27 @@ impl PromptStructure {
 
 /// Every signal of one account, from its requests in time order, their
 /// structure ([`PromptStructure::of`]), the window's topics when its prompts
-/// were embedded, and its attributes when imported.
+/// were embedded, and its attributes when imported. Share signals need
+/// `min_share` requests ([`MIN_REQUESTS_FOR_SHARE`] for an account,
+/// [`MIN_PART_REQUESTS_FOR_SHARE`] for a part of one).
 pub fn account_signals(
     requests: &[RequestRecord],
     structure: &PromptStructure,
     topics: Option<&Topics>,
     attributes: Option<&AccountAttributes>,
+    min_share: usize,
 ) -> Vec<Signal> {
     let mut signals = Vec::with_capacity(16);
     signals.extend(automation::signals(requests));
     let shares = [shape::signals(requests), harvest::signals(requests), elicitation::signals(requests)].concat();
-    if requests.len() < MIN_REQUESTS_FOR_SHARE {
-        signals.extend(shares.into_iter().map(|s| Signal::not_computed(s.name, s.family, "fewer than 10 requests")));
+    if requests.len() < min_share {
+        let why = format!("fewer than {min_share} requests");
+        signals.extend(shares.into_iter().map(|s| Signal::not_computed(s.name, s.family, why.as_str())));
     } else {
         signals.extend(shares);
     }
     signals.extend(templating::signals(requests, &structure.frames, &structure.templates));
-    signals.push(likeness::task_instruction_share(requests, &structure.templates.fills));
+    signals.push(likeness::task_instruction_share(requests, &structure.templates.fills, min_share));
     signals.extend(coverage::signals(requests, topics));
     signals.push(profile::account_age(requests, attributes));
     signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
@@ -251,7 +262,8 @@ mod tests {
         for count in [1, 12, 40] {
             let requests: Vec<RequestRecord> =
                 (0..count).map(|i| request(i, i as i64 * 60_000, &format!("question {i}"))).collect();
-            let signals = account_signals(&requests, &PromptStructure::of(&requests), None, None);
+            let signals =
+                account_signals(&requests, &PromptStructure::of(&requests), None, None, MIN_REQUESTS_FOR_SHARE);
             let names: Vec<&str> = signals.iter().map(|s| s.name).collect();
             assert_eq!(names, SIGNAL_NAMES, "{count} requests");
         }
