@@ -177,10 +177,7 @@ fn part_signals(
         .filter(|(_, own)| own.len() >= limits.min_requests && own.len() <= most)
         .filter(|(_, own)| end_users(own) <= limits.max_end_users)
         .map(|(part, own)| {
-            let share = own.iter().filter(|i| detached[**i]).count() as f64 / own.len() as f64;
-            (part, own, share)
-        })
-        .map(|(part, own, detached_share)| {
+            let detached_share = own.iter().filter(|i| detached[**i]).count() as f64 / own.len() as f64;
             let own_requests: Vec<dw_domain::RequestRecord> = own.iter().map(|i| requests[*i].clone()).collect();
             let structure = structure.of_part(&own, &own_requests);
             PartSignals {
@@ -486,6 +483,38 @@ mod tests {
 
     use super::*;
     use crate::signals::test_support::request;
+
+    #[test]
+    fn a_script_beside_a_person_in_sessions_keeps_its_own_clock() {
+        const MIN: i64 = 60_000;
+        const HOUR: i64 = 60 * MIN;
+        let mut requests = Vec::new();
+        // A person: six sessions of five requests two minutes apart, at 9:00 on each day.
+        for day in 0..6 {
+            for k in 0..5 {
+                requests.push(request(requests.len(), day * 24 * HOUR + 9 * HOUR + k * 2 * MIN, "a question"));
+            }
+        }
+        // The person changes a setting for one request inside a session.
+        requests[7].temperature = Some(0.2);
+        // A script on the same key: one request every 17 hours, with its own max_tokens.
+        for k in 0..8 {
+            let mut r = request(100 + k as usize, 3 * HOUR + k * 17 * HOUR, "Write a poem about the sea.");
+            r.max_tokens = Some(4096);
+            requests.push(r);
+        }
+        requests.sort_by_key(|r| r.ts_ms);
+        let keys: Vec<Option<String>> = requests.iter().map(|r| Some(signature(r))).collect();
+        let apart = detached(&requests, &keys);
+        let share = |own: Vec<usize>| own.iter().filter(|i| apart[**i]).count() as f64 / own.len() as f64;
+        // One of the script's requests falls in a session (day 4, 9:00); the other seven are apart.
+        assert_eq!(share((0..requests.len()).filter(|i| requests[*i].max_tokens.is_some()).collect()), 7.0 / 8.0);
+        // The changed setting sits inside its session.
+        assert_eq!(share((0..requests.len()).filter(|i| requests[*i].temperature.is_some()).collect()), 0.0);
+        // One account, one part: nothing else to be apart from, so every request is.
+        let alone: Vec<Option<String>> = requests.iter().map(|_| Some("one".to_owned())).collect();
+        assert!(detached(&requests, &alone).iter().all(|a| *a));
+    }
 
     /// An account's requests: `per_day` a day for `days` days from `ip` as `agent`.
     fn account(id: &str, ip: &str, agent: &str, per_day: usize, days: usize, max_tokens: i32) -> Vec<RequestRecord> {
