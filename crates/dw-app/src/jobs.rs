@@ -16,6 +16,24 @@ use crate::{App, AppError, Verdict};
 /// How long a claimed audit is held without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(60);
 
+/// The kinds of job claimed under a lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Leased {
+    /// An audit (`audits`).
+    Audit,
+    /// An attribution or distillation-test run (`reference_jobs`).
+    ReferenceJob,
+}
+
+impl Leased {
+    fn as_str(self) -> &'static str {
+        match self {
+            Leased::Audit => "audit",
+            Leased::ReferenceJob => "reference_job",
+        }
+    }
+}
+
 /// What a published audit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditSummary {
@@ -129,7 +147,7 @@ impl App {
         let Some(audit) = audits::claim(&mut conn, worker, LEASE, only).await? else { return Ok(None) };
         drop(conn);
         let progress = Arc::new(Mutex::new(json!({"stage": "scoring"})));
-        let heartbeat = self.spawn_heartbeat(audit.id, worker, progress.clone());
+        let heartbeat = self.spawn_heartbeat(Leased::Audit, audit.id, worker, progress.clone());
         let started = std::time::Instant::now();
         let result = self.score_and_publish(&audit, worker, &progress).await;
         heartbeat.abort();
@@ -146,7 +164,15 @@ impl App {
         }
     }
 
-    fn spawn_heartbeat(&self, id: i64, worker: &str, progress: Arc<Mutex<Value>>) -> tokio::task::JoinHandle<()> {
+    /// Extends `worker`'s lease on job `id` of `kind` every third of
+    /// [`LEASE`], recording `progress`, until aborted or the lease is lost.
+    pub(crate) fn spawn_heartbeat(
+        &self,
+        kind: Leased,
+        id: i64,
+        worker: &str,
+        progress: Arc<Mutex<Value>>,
+    ) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         let worker = worker.to_owned();
         tokio::spawn(async move {
@@ -156,16 +182,21 @@ impl App {
                 tick.tick().await;
                 let current = progress.lock().map(|p| p.clone()).unwrap_or(Value::Null);
                 let alive = match pool.acquire().await {
-                    Ok(mut conn) => audits::heartbeat(&mut conn, id, &worker, LEASE, &current).await,
+                    Ok(mut conn) => match kind {
+                        Leased::Audit => audits::heartbeat(&mut conn, id, &worker, LEASE, &current).await,
+                        Leased::ReferenceJob => {
+                            dw_store::reference_jobs::heartbeat(&mut conn, id, &worker, LEASE, &current).await
+                        }
+                    },
                     Err(e) => Err(e.into()),
                 };
                 match alive {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::warn!(audit_id = id, "lease lost: another worker holds the audit");
+                        tracing::warn!(job = kind.as_str(), id, "lease lost: another worker holds the job");
                         return;
                     }
-                    Err(e) => tracing::warn!(audit_id = id, error = %e, "heartbeat failed"),
+                    Err(e) => tracing::warn!(job = kind.as_str(), id, error = %e, "heartbeat failed"),
                 }
             }
         })

@@ -5,8 +5,11 @@
 //! kept for whoever asks again with the same parameters.
 
 use dw_store::reference_jobs::{self, Job, JobKind, JobSpec};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use std::sync::{Arc, Mutex};
+
+use crate::jobs::Leased;
 use crate::{Actor, App, AppError, LEASE};
 
 impl App {
@@ -40,24 +43,26 @@ impl App {
 
     /// Queues a run (the API's `POST`), on record in the audit log.
     pub async fn queue_reference_job(&self, spec: &JobSpec, actor: &Actor) -> Result<Job, AppError> {
-        let mut tx = self.pool.begin().await?;
-        self.check_reference_job(&mut tx, spec).await?;
-        let id = reference_jobs::enqueue(&mut tx, spec).await?;
-        record_queued(&mut tx, id, spec, actor).await?;
-        let job = reference_jobs::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("job {id}")))?;
-        tx.commit().await?;
-        Ok(job)
+        self.reference_job_queued(spec, actor, false).await
     }
 
     /// The run that answers these parameters (the API's `GET`): the newest
     /// one queued, running, or done since the sets last changed; otherwise a
     /// new one is queued. Concurrent callers share one run.
     pub async fn reference_job_for(&self, spec: &JobSpec, actor: &Actor) -> Result<Job, AppError> {
+        self.reference_job_queued(spec, actor, true).await
+    }
+
+    /// Checks `spec`, then (when `reuse`) answers with the current run for
+    /// it, or queues a new one, on record in the audit log.
+    async fn reference_job_queued(&self, spec: &JobSpec, actor: &Actor, reuse: bool) -> Result<Job, AppError> {
         let mut tx = self.pool.begin().await?;
         self.check_reference_job(&mut tx, spec).await?;
-        reference_jobs::lock_queue(&mut tx).await?;
-        if let Some(job) = reference_jobs::current(&mut tx, spec).await? {
-            return Ok(job);
+        if reuse {
+            reference_jobs::lock_queue(&mut tx).await?;
+            if let Some(job) = reference_jobs::current(&mut tx, spec).await? {
+                return Ok(job);
+            }
         }
         let id = reference_jobs::enqueue(&mut tx, spec).await?;
         record_queued(&mut tx, id, spec, actor).await?;
@@ -82,7 +87,7 @@ impl App {
         drop(conn);
         let spec = &job.spec;
         let progress = json!({"stage": spec.kind.as_str(), "by_meaning": self.embedder().is_some()});
-        let heartbeat = self.spawn_job_heartbeat(job.id, worker, progress);
+        let heartbeat = self.spawn_heartbeat(Leased::ReferenceJob, job.id, worker, Arc::new(Mutex::new(progress)));
         let started = std::time::Instant::now();
         let report = match spec.kind {
             JobKind::Attribution => self
@@ -122,30 +127,6 @@ impl App {
                 Err(e)
             }
         }
-    }
-
-    fn spawn_job_heartbeat(&self, id: i64, worker: &str, progress: Value) -> tokio::task::JoinHandle<()> {
-        let pool = self.pool.clone();
-        let worker = worker.to_owned();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(LEASE / 3);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let alive = match pool.acquire().await {
-                    Ok(mut conn) => reference_jobs::heartbeat(&mut conn, id, &worker, LEASE, &progress).await,
-                    Err(e) => Err(e.into()),
-                };
-                match alive {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(job_id = id, "lease lost: another worker holds the reference job");
-                        return;
-                    }
-                    Err(e) => tracing::warn!(job_id = id, error = %e, "reference job heartbeat failed"),
-                }
-            }
-        })
     }
 }
 
