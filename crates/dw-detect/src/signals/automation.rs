@@ -65,18 +65,53 @@ fn requests_per_active_day(requests: &[RequestRecord]) -> Signal {
     )
 }
 
+/// The day of a person the clock coverage is read against: they sleep, and
+/// their eight quietest hours carry 1% of their requests (a late night, an
+/// early start), spread evenly over those hours; the other 16 carry the
+/// rest, evenly. Evenly is generous to the person: real sessions
+/// bunch up, so a real day covers fewer hours than this one.
+const NIGHT_HOURS: f64 = 8.0;
+const NIGHT_SHARE: f64 = 0.01;
+
+/// Hours of the clock a person's day is expected to touch with `n` requests.
+fn expected_human_hours(n: usize) -> f64 {
+    let n = n as f64;
+    let day_hours = 24.0 - NIGHT_HOURS;
+    let per_day_hour = (1.0 - NIGHT_SHARE) / day_hours;
+    let per_night_hour = NIGHT_SHARE / NIGHT_HOURS;
+    day_hours * (1.0 - (1.0 - per_day_hour).powf(n)) + NIGHT_HOURS * (1.0 - (1.0 - per_night_hour).powf(n))
+}
+
+/// Past this, a person's day at the account's volume would leave less than
+/// half an hour of the clock untouched: coverage no longer tells a script
+/// from people (a service with many users fills the clock by volume alone),
+/// and the shape of the day (`hour_profile_flatness`) speaks instead.
+const MAX_EXPECTED_HOURS: f64 = 23.5;
+
 /// Share of the 24 hours of the (UTC) clock in which the account was ever
-/// active: people sleep, scripts do not.
+/// active: people sleep, scripts do not. Measured only at volumes where a
+/// person's day would still leave part of the clock empty.
 fn active_hours(requests: &[RequestRecord]) -> Signal {
     if requests.len() < MIN_REQUESTS_FOR_SHAPE {
         return Signal::not_computed("active_hours", Family::VolumeAutomation, "fewer than 20 requests");
+    }
+    let expected = expected_human_hours(requests.len());
+    if expected > MAX_EXPECTED_HOURS {
+        return Signal::not_computed(
+            "active_hours",
+            Family::VolumeAutomation,
+            format!("at {} requests a person's day would fill the clock too", requests.len()),
+        );
     }
     let hours: BTreeSet<i64> = requests.iter().map(|r| r.ts_ms.div_euclid(HOUR_MS).rem_euclid(24)).collect();
     Signal::computed(
         "active_hours",
         Family::VolumeAutomation,
         hours.len() as f64 / 24.0,
-        format!("active in {} of 24 hours of the day", hours.len()),
+        format!(
+            "active in {} of 24 hours of the day; a person's day at this volume touches about {expected:.0}",
+            hours.len()
+        ),
         Vec::new(),
     )
 }
@@ -150,6 +185,14 @@ mod tests {
             .map(|(i, (h, k))| request(i, h * HOUR_MS + k * 60_000, "p"))
             .collect();
         assert_eq!(super::signals(&service)[2].value, Some(0.1));
+
+        // At a few hundred requests coverage still separates a script from a
+        // person; at a few thousand a person's day would fill the clock too.
+        assert!(expected_human_hours(96) < 18.0 && expected_human_hours(1_000) < 22.0);
+        let busy_service: Vec<_> = (0..5_000).map(|i| request(i, i as i64 * 2 * 60_000, "p")).collect();
+        let coverage = &super::signals(&busy_service)[1];
+        assert!(coverage.value.is_none(), "{coverage:?}");
+        assert!(coverage.detail.contains("at 5000 requests"), "{}", coverage.detail);
 
         let burst: Vec<_> = (0..5).map(|i| request(i, 1_000 * i as i64, "p")).collect();
         let burst_signals = super::signals(&burst);
