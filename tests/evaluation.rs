@@ -173,7 +173,7 @@ async fn eval_reports_against_labels_and_names_bad_label_lines() {
     assert!(table.contains("| ROC AUC [95% CI] |"), "{table}");
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let pooled = &report["reports"][0];
-    assert_eq!(pooled["detector"], "signals-v4", "the audit's default detector, with the fitted weights");
+    assert_eq!(pooled["detector"], "signals-v5", "the audit's default detector, with the fitted weights");
     assert_eq!(report["reports"][1]["detector"], "baseline-request-count", "the baseline beside the detector");
     let (positives, negatives) = (pooled["positives"].as_u64().unwrap(), pooled["negatives"].as_u64().unwrap());
     assert!(positives > 0 && negatives > positives);

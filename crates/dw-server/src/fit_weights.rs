@@ -29,7 +29,7 @@ pub struct FitArgs {
 }
 
 /// The version the fit writes.
-pub const FITTED_VERSION: &str = "signals-v4";
+pub const FITTED_VERSION: &str = "signals-v5";
 
 /// Kinds whose extraction shows only through a link or a part of the
 /// account (a farm member's own traffic is a few dozen ordinary requests a
