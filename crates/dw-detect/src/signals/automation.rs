@@ -70,6 +70,10 @@ fn requests_per_active_day(requests: &[RequestRecord]) -> Signal {
 /// early start), spread evenly over those hours; the other 16 carry the
 /// rest, evenly. Evenly is generous to the person: real sessions
 /// bunch up, so a real day covers fewer hours than this one.
+/// The 1% is a judgement, not a fit. At 3% the signal would end near 740
+/// requests; refitted, it lost half its weight, and with it the paraphrasing
+/// evaders it caught (300 to 500 requests covering every hour; measured in
+/// `docs/evaluation.md`, signals-v5).
 const NIGHT_HOURS: f64 = 8.0;
 const NIGHT_SHARE: f64 = 0.01;
 
