@@ -70,6 +70,14 @@ pub const MAX_STREAM_SHARE: f64 = 0.9;
 /// account's other requests (outside its part) came within this long of it.
 pub const DETACHED_WINDOW_MS: i64 = 30 * 60 * 1000;
 
+/// A stream stands apart from the rest of its account when at least this
+/// share of its requests is detached, or when its own evidence outweighs the
+/// account's. One that does not is the account's own behaviour seen through
+/// a smaller window: it may raise the account to `medium` (worth a look, and
+/// counted when a cluster's members corroborate each other), never to a flag
+/// on its own.
+pub const STREAM_APART_DETACHED_SHARE: f64 = 0.5;
+
 impl AccountSignals {
     /// Replaces the account's `reference_match` signal (computed apart, from
     /// its completions against the suspects' outputs).
@@ -268,6 +276,11 @@ pub struct PartVerdict {
     pub detached_share: f64,
     /// Its risk on its own signals.
     pub risk: f64,
+    /// For a request stream: whether it stands apart from the rest of its
+    /// account ([`STREAM_APART_DETACHED_SHARE`]); when it does not, its risk
+    /// is held at `medium`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stands_apart: Option<bool>,
     /// Its largest contributions.
     pub top_signals: Vec<Contribution>,
     /// Each signal's transformed score (0 when not computed), for fitting.
@@ -276,12 +289,13 @@ pub struct PartVerdict {
 }
 
 /// Which model turns a part's weighted sum into risk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum PartModel {
     /// The account model: an end user is scored as an account would be.
     Account,
-    /// The request-stream model ([`Weights::stream_risk`]).
-    Stream,
+    /// The request-stream model ([`Weights::stream_risk`]), beside the
+    /// weighted sum of the whole account the stream belongs to.
+    Stream { account_sum: f64 },
 }
 
 /// What links an account to others, taken from its signals before scoring.
@@ -340,11 +354,12 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             // A decisive signal flags whatever the risk; the allowlist still wins.
             let decisive = config.flags.decisive_signal(signals.iter().map(|s| &s.signal));
             score.flagged |= decisive.is_some() && !config.flags.allowlist.contains(&score.account_id);
+            let account_sum = weighted_sum(&signals);
             let riskiest_end_user = riskiest(account.end_users, config, weights, PartModel::Account);
             if let Some(user) = riskiest_end_user.as_ref().filter(|u| u.risk > score.risk) {
                 raise(&mut score, user.risk, "riskiest_end_user", config);
             }
-            let riskiest_stream = riskiest(account.streams, config, weights, PartModel::Stream);
+            let riskiest_stream = riskiest(account.streams, config, weights, PartModel::Stream { account_sum });
             if let Some(stream) = riskiest_stream.as_ref().filter(|s| s.risk > score.risk) {
                 raise(&mut score, stream.risk, "riskiest_request_stream", config);
             }
@@ -438,7 +453,9 @@ fn riskiest(
             let signals = part.signals.into_iter().map(|s| (s, None)).collect();
             let (mut score, scored) =
                 scoring::score_account(&part.part, signals, weights, &config.levels, &config.flags);
-            if model == PartModel::Stream {
+            let mut stands_apart = None;
+            let mut raw_risk = score.risk;
+            if let PartModel::Stream { account_sum } = model {
                 // Same weighted sum, the stream model's mapping; the signals keep their shares of the
                 // evidence, and the stream's detachment from the rest of the account takes its own.
                 let sum = weighted_sum(&scored);
@@ -460,17 +477,33 @@ fn riskiest(
                         .sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
                 }
                 score.risk = risk;
+                raw_risk = risk;
+                let apart = part.detached_share >= STREAM_APART_DETACHED_SHARE || sum > account_sum;
+                if !apart && score.risk > config.levels.medium {
+                    let held = config.levels.medium / score.risk;
+                    for c in &mut score.top_signals {
+                        c.contribution *= held;
+                    }
+                    score.risk = config.levels.medium;
+                }
+                stands_apart = Some(apart);
             }
-            PartVerdict {
+            let verdict = PartVerdict {
                 part: part.part,
                 requests: part.requests,
                 detached_share: part.detached_share,
                 risk: score.risk,
+                stands_apart,
                 top_signals: score.top_signals,
                 scores: scored.iter().map(|s| (s.signal.name, s.score.unwrap_or(0.0))).collect(),
-            }
+            };
+            (verdict, raw_risk)
         })
-        .max_by(|a, b| a.risk.total_cmp(&b.risk).then(b.part.cmp(&a.part)))
+        // Among streams held at `medium`, the one with the most evidence of its own is shown.
+        .max_by(|(a, a_raw), (b, b_raw)| {
+            a.risk.total_cmp(&b.risk).then(a_raw.total_cmp(b_raw)).then(b.part.cmp(&a.part))
+        })
+        .map(|(verdict, _)| verdict)
 }
 
 fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
@@ -722,6 +755,47 @@ mod tests {
         // One stream only: nothing to split.
         let single = AccountSignals::from_requests(&requests[..10], None, None, false).unwrap();
         assert!(single.streams.is_empty() || single.streams.iter().all(|s| s.requests >= MIN_STREAM_REQUESTS));
+    }
+
+    #[test]
+    fn a_stream_that_does_not_stand_apart_is_held_at_medium() {
+        // One person, two clients in the same sessions: every third request comes from a client
+        // that sets a long budget. Then the same requests with that client's on a clock of its own.
+        let two_clients = |apart_ms: i64| {
+            let mut requests = Vec::new();
+            for day in 0..5i64 {
+                for k in 0..40i64 {
+                    let second = k % 3 == 0;
+                    let ts = day * 86_400_000 + 10 * 3_600_000 + k * 60_000 + if second { apart_ms } else { 0 };
+                    let mut r = request((day * 40 + k) as usize, ts, &format!("Tell me about subject {day}-{k}."));
+                    if second {
+                        r.max_tokens = Some(4096);
+                    }
+                    requests.push(r);
+                }
+            }
+            requests.sort_by_key(|r| r.ts_ms);
+            AccountSignals::from_requests(&requests, None, None, false).unwrap()
+        };
+        // A stream model eager enough that both streams would reach a flag on their evidence alone.
+        let weights = Weights { stream_evidence_weight: 5.0, stream_offset: Some(1.0), ..Weights::default() };
+        let config = DetectConfig::default();
+
+        let inside = &score_population(vec![two_clients(0)], &config, &weights)[0];
+        let stream = inside.riskiest_stream.as_ref().unwrap();
+        assert!(stream.part.contains("max_tokens 4096"), "{}", stream.part);
+        assert_eq!(stream.detached_share, 0.0);
+        assert_eq!(stream.stands_apart, Some(false), "{stream:?}");
+        assert_eq!(stream.risk, config.levels.medium, "held at medium: {stream:?}");
+        assert!(!inside.score.flagged, "{:?}", inside.score);
+
+        let outside = &score_population(vec![two_clients(12 * 3_600_000)], &config, &weights)[0];
+        let stream = outside.riskiest_stream.as_ref().unwrap();
+        assert_eq!(stream.detached_share, 1.0);
+        assert_eq!(stream.stands_apart, Some(true), "{stream:?}");
+        assert!(stream.risk > config.levels.high, "{stream:?}");
+        assert!(outside.score.flagged, "{:?}", outside.score);
+        assert_eq!(outside.score.top_signals[0].signal, "riskiest_request_stream");
     }
 
     #[test]
