@@ -90,7 +90,9 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
             let attack = dw_sim::kinds::Kind::ALL.iter().any(|k| k.name() == kind && k.is_attack());
             let cluster = v.score.cluster_id.as_ref().map(|c| format!("{seed}/{c}"));
             everyone.push((scores.clone(), attack, cluster));
-            if let Some(stream) = &v.riskiest_stream {
+            // The stream model maps only streams that stand apart from their account: the others are
+            // held at `medium` whatever it says (`dw_detect::detector::STREAM_APART_DETACHED_SHARE`).
+            if let Some(stream) = v.riskiest_stream.as_ref().filter(|s| s.stands_apart == Some(true)) {
                 let of = |name: &str| stream.scores.iter().find(|(n, _)| *n == name).map_or(0.0, |(_, s)| *s);
                 streams.push((prior.signals.iter().map(|w| of(&w.signal)).collect(), stream.detached_share, attack));
             }
@@ -128,7 +130,7 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
     let benign_accounts = everyone.iter().filter(|(_, attack, _)| !attack).count();
     let (linked_caught, linked_benign) =
         dw_detect::fit::fit_cluster_term(&mut fitted, &members, benign_accounts, options);
-    // The stream model, on every account's riskiest stream, with half the benign budget.
+    // The stream model, on every account's riskiest stream that stands apart, with half the benign budget.
     let stream_rows: Vec<dw_detect::fit::StreamRow> = streams
         .iter()
         .map(|(scores, detached_share, attack)| dw_detect::fit::StreamRow {
@@ -166,7 +168,7 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         "\nOffset {:.3} (the logistic's own: {:.3}{}), slope {}. Linked clusters (three accounts or more): risk = \
          sigmoid({:.3} x members' mean weighted sum + {:.3} x log2(size) - {:.3}), fitted on the linked accounts; it \
          flags {linked_caught} of {} extracting linked accounts and {linked_benign} of {} benign ones on the fit \
-         data. Request streams (each account's riskiest, when it has several): risk = sigmoid({:.3} x the stream's \
+         data. Request streams (each account's riskiest, when it has several and it stands apart from the account): risk = sigmoid({:.3} x the stream's \
          weighted sum + {:.3} x its detached share - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
          {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Reported, never \
          weighed (`REPORTED_ONLY`): {}. Rows by kind: {}.\n",
