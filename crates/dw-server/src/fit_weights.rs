@@ -168,9 +168,10 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         "\nOffset {:.3} (the logistic's own: {:.3}{}), slope {}. Linked clusters (three accounts or more): risk = \
          sigmoid({:.3} x members' mean weighted sum + {:.3} x log2(size) - {:.3}), fitted on the linked accounts; it \
          flags {linked_caught} of {} extracting linked accounts and {linked_benign} of {} benign ones on the fit \
-         data. Request streams (each account's riskiest, when it has several and it stands apart from the account): risk = sigmoid({:.3} x the stream's \
-         weighted sum + {:.3} x its detached share - {:.3}), with half the benign budget; it flags {streams_caught} of {} extracting accounts and \
-         {streams_benign} of {} benign ones on the fit data. Dropped for a negative weight: {}. Reported, never \
+         data. Request streams (each account's riskiest, when it has several and it stands apart from the \
+         account): risk = sigmoid({:.3} x the stream's weighted sum + {:.3} x its detached share - {:.3}), with half \
+         the benign budget; it flags {streams_caught} of {} extracting accounts and {streams_benign} of {} benign \
+         ones on the fit data. Dropped for a negative weight: {}. Reported, never \
          weighed (`REPORTED_ONLY`): {}. Rows by kind: {}.\n",
         fitted.offset,
         -report.intercept,
