@@ -7,7 +7,7 @@ use serde::Serialize;
 use dw_domain::Contribution;
 
 use crate::DetectConfig;
-use crate::linking::{self, Infrastructure};
+use crate::linking::{self, Footprint};
 use crate::scoring::{self, ScoredSignal, Weights};
 use crate::signals::Signal;
 use crate::templates::DominantTemplate;
@@ -21,8 +21,8 @@ pub struct AccountSignals {
     pub requests: usize,
     /// Its signals, in the fixed order of [`crate::signals::account_signals`].
     pub signals: Vec<Signal>,
-    /// The network and client most of its requests came from.
-    pub infrastructure: Option<Infrastructure>,
+    /// Its infrastructure and software traces, for linking.
+    pub footprint: Footprint,
     /// What the provider told us of it, when imported.
     pub attributes: Option<dw_domain::AccountAttributes>,
     /// For a platform account (one that passes its own end users along), its
@@ -99,6 +99,7 @@ impl AccountSignals {
     ) -> Option<Self> {
         let first = requests.first()?;
         let structure = crate::signals::PromptStructure::of(requests);
+        let wrappers = linking::wrappers(&structure.frames);
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
@@ -109,13 +110,13 @@ impl AccountSignals {
                 attributes.as_ref(),
                 crate::signals::MIN_REQUESTS_FOR_SHARE,
             ),
-            infrastructure: linking::dominant_infrastructure(requests),
+            footprint: Footprint::of(requests, &wrappers),
             attributes,
             end_users: part_signals(requests, &structure, topics, |r| r.end_user.clone(), PartLimits::END_USERS),
             streams: part_signals(requests, &structure, topics, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
             templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
-            wrappers: linking::wrappers(&structure.frames),
+            wrappers,
         })
     }
 }
@@ -301,7 +302,7 @@ enum PartModel {
 /// What links an account to others, taken from its signals before scoring.
 struct Keys {
     id: String,
-    infrastructure: Option<Infrastructure>,
+    footprint: Footprint,
     /// Its payment fingerprint.
     payment: Option<String>,
     /// Its e-mail domain fingerprint with its opening time.
@@ -327,7 +328,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             let attributes = a.attributes.as_ref();
             Keys {
                 id: a.account_id.clone(),
-                infrastructure: a.infrastructure.clone(),
+                footprint: std::mem::take(&mut a.footprint),
                 payment: attributes.and_then(|x| x.payment_fingerprint.clone()),
                 registration: attributes.and_then(|x| Some((x.email_domain_fingerprint.clone()?, x.created_at_ms?))),
                 templates: std::mem::take(&mut a.templates),
@@ -382,7 +383,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
         .iter()
         .map(|k| {
             let keys = linking::LinkKeys {
-                infrastructure: k.infrastructure.as_ref(),
+                footprint: Some(&k.footprint),
                 payment: k.payment.as_deref(),
                 registration: k.registration.as_ref().map(|(domain, opened)| (domain.as_str(), *opened)),
                 wrappers: &k.wrappers,
@@ -404,9 +405,10 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             ));
         }
         for member in &cluster.members {
+            let own = cluster.member_reason(*member).map(|own| format!("; this account: {own}")).unwrap_or_default();
             let verdict = &mut verdicts[*member];
             verdict.score.cluster_id = Some(cluster.id.clone());
-            verdict.link_reason = Some(reason.clone());
+            verdict.link_reason = Some(format!("{reason}{own}"));
             if cluster_risk > verdict.score.risk {
                 raise(&mut verdict.score, cluster_risk, "linked_cluster", config);
             }
@@ -574,9 +576,22 @@ mod tests {
             .collect()
     }
 
+    /// Four hundred accounts of a window that share nothing: each its own
+    /// network and its own `max_tokens`, a few requests a day.
+    fn background() -> Vec<AccountSignals> {
+        (0..400)
+            .map(|i| {
+                let ip = format!("100.{}.{}.7", i / 200, i % 200);
+                let requests = account(&format!("person{i:03}"), &ip, "OpenAI/Python 1.50.0", 5, 5, 100 + i);
+                AccountSignals::from_requests(&requests, None, None, false).unwrap()
+            })
+            .collect()
+    }
+
     #[test]
     fn a_farm_on_shared_infrastructure_is_linked_and_raised_and_a_lone_look_alike_is_not() {
         let mut population = farm_population();
+        // Its client and parameters, on its own network: it shares the farm's software, not its infrastructure.
         population.push(
             AccountSignals::from_requests(
                 &account("lone", "198.51.100.9", "OpenAI/Python 1.50.0", 25, 5, 4096),
@@ -586,12 +601,19 @@ mod tests {
             )
             .unwrap(),
         );
+        population.extend(background());
         let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
         let farm = &verdicts[0];
         let lone = &verdicts[30];
         assert!(farm.score.flagged, "{:?}", farm.score);
         assert_eq!(farm.score.top_signals[0].signal, "linked_cluster");
-        assert!(farm.link_reason.as_deref().unwrap().starts_with("30 accounts sending from 203.0.113.0/24"));
+        assert!(
+            farm.link_reason.as_deref().unwrap().starts_with(
+                "30 accounts sending from 203.0.113.0/24 (30 of 431 accounts) and setting max_tokens 4096 (31 of 431)"
+            ),
+            "{:?}",
+            farm.link_reason
+        );
         assert!(verdicts[..30].iter().all(|v| v.score.cluster_id == farm.score.cluster_id));
         assert!(lone.score.cluster_id.is_none() && !lone.score.flagged, "{:?}", lone.score);
         assert!(lone.score.risk < farm.score.risk);
@@ -599,7 +621,13 @@ mod tests {
         // An allowlisted member keeps its score and cluster but is not flagged.
         let mut config = DetectConfig::default();
         config.flags.allowlist.insert("farm03".into());
-        let allowed = &score_population(farm_population(), &config, &Weights::default())[3];
+        let mut population = farm_population();
+        population.push(
+            AccountSignals::from_requests(&account("lone", "198.51.100.9", "x", 25, 5, 4096), None, None, false)
+                .unwrap(),
+        );
+        population.extend(background());
+        let allowed = &score_population(population, &config, &Weights::default())[3];
         assert_eq!(
             (allowed.score.risk, &allowed.score.cluster_id),
             (verdicts[3].score.risk, &verdicts[3].score.cluster_id)

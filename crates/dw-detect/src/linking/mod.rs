@@ -1,56 +1,34 @@
 //! Cross-account linking: accounts that share what one operator's accounts
 //! share, joined into clusters whose evidence raises each member's risk.
 //!
-//! Two accounts are linked when most of each one's requests come from the
-//! same /24 network with the same user agent, when they pay with the same
-//! instrument, or when they were opened in one burst on one e-mail domain
-//! (imported account attributes), on its own or among the domain's accounts
-//! that send one wrapper; clusters are the connected components. A campus or
-//! a carrier's NAT pool does not link its users (they spread over many /24s
-//! and clients, and no one /24 dominates a person's traffic); a viral prompt
-//! links nobody (content alone is never an edge). Templates shared across
-//! accounts are shown as evidence, not linked: unrelated users of one tool
-//! share its wording (see [`crate::templates::shared_templates`] and
-//! `docs/signals.md`); a wrapper counts only together with a registration
-//! burst, two independent traces of one operator.
+//! Three kinds of edge, each with the members it joins and why:
+//!
+//! - **traces** ([`footprint`]): an infrastructure trace (a network carrying
+//!   a real share of the traffic, or addresses rotating like a proxy pool's)
+//!   together with a fingerprint of the software (parameters, system prompt,
+//!   wrapper), shared by more accounts than the two traces' frequencies in
+//!   the window explain. One kind alone never links: a cloud egress, a
+//!   campus or a carrier's NAT pool shares networks, an agent framework
+//!   shares its system prompt and parameters, a viral prompt shares content;
+//! - **a payment instrument** (imported attributes);
+//! - **a registration burst** on one e-mail domain (imported attributes), on
+//!   its own or among the domain's accounts that send one wrapper.
+//!
+//! Clusters are the connected components. A member is in a cluster only
+//! through edges of its own: an account that shares a farm's software but
+//! not its infrastructure (an imitated customer, a user of the same tool)
+//! is not joined to it. Templates shared across accounts are shown as
+//! evidence, not linked (see [`crate::templates::shared_templates`] and
+//! `docs/signals.md`).
+
+pub mod footprint;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use dw_domain::RequestRecord;
 use serde::Serialize;
 
-/// An account's usual point of presence: the /24 (or IPv6 /48) and client
-/// that sent most of its requests.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-pub struct Infrastructure {
-    /// The network prefix, as text (`203.0.113.0/24`).
-    pub network: String,
-    /// The user agent.
-    pub user_agent: String,
-}
-
-/// Share of an account's requests that must come from one network and client
-/// for it to count as the account's infrastructure.
-pub const DOMINANT_SHARE: f64 = 0.8;
-
-/// Fewer requests than this give no infrastructure: too little to say what is usual.
-pub const MIN_REQUESTS_FOR_INFRASTRUCTURE: usize = 10;
-
-/// The account's dominant network and client, when one sends at least
-/// [`DOMINANT_SHARE`] of its requests.
-pub fn dominant_infrastructure(requests: &[RequestRecord]) -> Option<Infrastructure> {
-    if requests.len() < MIN_REQUESTS_FOR_INFRASTRUCTURE {
-        return None;
-    }
-    let mut counts: BTreeMap<Infrastructure, usize> = BTreeMap::new();
-    for r in requests {
-        let (Some(ip), Some(agent)) = (r.client_ip, r.user_agent.as_deref()) else { continue };
-        *counts.entry(Infrastructure { network: network_of(ip), user_agent: agent.to_owned() }).or_default() += 1;
-    }
-    let (top, count) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
-    (count as f64 >= DOMINANT_SHARE * requests.len() as f64).then_some(top)
-}
+pub use footprint::{Footprint, Trace, TraceLink};
 
 /// The /24 (IPv4) or /48 (IPv6) network of an address, as text.
 pub fn network_of(ip: IpAddr) -> String {
@@ -75,13 +53,36 @@ pub struct Cluster {
     pub members: Vec<usize>,
     /// Why they are linked, in words.
     pub reason: String,
+    /// Every edge that joins its members, strongest first.
+    pub edges: Vec<Edge>,
+}
+
+impl Cluster {
+    /// What joins one member to the others: the edges it is part of, in
+    /// words (at most three, the largest first).
+    /// `None` when every edge of the cluster joins it (the cluster's reason
+    /// already says it all).
+    pub fn member_reason(&self, member: usize) -> Option<String> {
+        let own: Vec<&str> =
+            self.edges.iter().filter(|e| e.members.contains(&member)).take(3).map(|e| e.words.as_str()).collect();
+        (!own.is_empty() && own.len() < self.edges.len()).then(|| own.join("; "))
+    }
+}
+
+/// One reason some accounts are linked.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Edge {
+    /// The accounts it joins (indices, ascending).
+    pub members: Vec<usize>,
+    /// What they share, in words, with how rare it is.
+    pub words: String,
 }
 
 /// What can link an account to others.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkKeys<'a> {
-    /// Its dominant network and client.
-    pub infrastructure: Option<&'a Infrastructure>,
+    /// Its infrastructure and software traces.
+    pub footprint: Option<&'a Footprint>,
     /// The fingerprint of its payment instrument (imported attributes).
     pub payment: Option<&'a str>,
     /// The fingerprint of its e-mail domain and when it was opened (Unix
@@ -134,10 +135,45 @@ pub const BURST_MIN_ACCOUNTS: usize = 3;
 pub const BURST_DOMAIN_SHARE: f64 = 0.5;
 
 /// Clusters of two or more accounts: the connected components of the graph
-/// whose edges join accounts sharing their infrastructure or their payment
-/// instrument, or opened in one registration burst. The reason names each
-/// shared network, instrument and domain.
+/// whose edges join accounts sharing traces beyond chance, a payment
+/// instrument, or a registration burst. The reason names what is shared.
 pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
+    let mut edges: Vec<Edge> = Vec::new();
+    let footprints: Vec<Option<&Footprint>> = accounts.iter().map(|(_, k)| k.footprint).collect();
+    // One edge per group and network: the fingerprints it shares there listed together.
+    let mut by_group: BTreeMap<(Vec<usize>, Trace), Vec<TraceLink>> = BTreeMap::new();
+    for link in footprint::trace_links(&footprints) {
+        by_group.entry((link.members.clone(), link.infrastructure.clone())).or_default().push(link);
+    }
+    for ((members, _), links) in by_group {
+        edges.push(Edge { words: TraceLink::words_of(&links), members });
+    }
+    let mut by_payment: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (index, (_, keys)) in accounts.iter().enumerate() {
+        if let Some(payment) = keys.payment {
+            by_payment.entry(payment).or_default().push(index);
+        }
+    }
+    for (payment, members) in by_payment.into_iter().filter(|(_, m)| m.len() >= 2) {
+        let short: String = payment.chars().take(12).collect();
+        edges.push(Edge { words: format!("paying with one payment instrument ({short}…)"), members });
+    }
+    for (domain, members) in
+        registration_bursts(accounts).into_iter().flat_map(|(d, b)| b.into_iter().map(move |m| (d, m)))
+    {
+        let short: String = domain.chars().take(12).collect();
+        edges.push(Edge { words: format!("opened within 48 hours on one e-mail domain ({short}…)"), members });
+    }
+    for ((domain, wrapper), members) in
+        wrapper_bursts(accounts).into_iter().flat_map(|(k, b)| b.into_iter().map(move |m| (k, m)))
+    {
+        let short: String = domain.chars().take(12).collect();
+        let words = format!("opened within 48 hours on one e-mail domain ({short}…), sending the {wrapper}");
+        edges.push(Edge { words, members });
+    }
+    // Largest first; ties in the order found (traces, payments, bursts), which is deterministic.
+    edges.sort_by(|a, b| b.members.len().cmp(&a.members.len()));
+
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
         while parent[i] != i {
@@ -146,28 +182,9 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         }
         i
     }
-    let mut by_infrastructure: BTreeMap<&Infrastructure, Vec<usize>> = BTreeMap::new();
-    let mut by_payment: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (index, (_, keys)) in accounts.iter().enumerate() {
-        if let Some(infrastructure) = keys.infrastructure {
-            by_infrastructure.entry(infrastructure).or_default().push(index);
-        }
-        if let Some(payment) = keys.payment {
-            by_payment.entry(payment).or_default().push(index);
-        }
-    }
-    by_infrastructure.retain(|_, members| members.len() >= 2);
-    by_payment.retain(|_, members| members.len() >= 2);
-    let bursts = registration_bursts(accounts);
-    let wrapper_bursts = wrapper_bursts(accounts);
-    for members in by_infrastructure
-        .values()
-        .chain(by_payment.values())
-        .chain(bursts.values().flatten())
-        .chain(wrapper_bursts.values().flatten())
-    {
-        for m in &members[1..] {
-            let (a, b) = (root(&mut parent, members[0]), root(&mut parent, *m));
+    for edge in &edges {
+        for m in &edge.members[1..] {
+            let (a, b) = (root(&mut parent, edge.members[0]), root(&mut parent, *m));
             parent[a.max(b)] = a.min(b);
         }
     }
@@ -176,26 +193,9 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         let r = root(&mut parent, index);
         components.entry(r).or_default().push(index);
     }
-    // What each component shares: (members sharing it, in words).
-    let mut parts: BTreeMap<usize, Vec<(usize, String)>> = BTreeMap::new();
-    for (infrastructure, members) in &by_infrastructure {
-        let words = format!("sending from {} as {:?}", infrastructure.network, infrastructure.user_agent);
-        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
-    }
-    for (payment, members) in &by_payment {
-        let short: String = payment.chars().take(12).collect();
-        let words = format!("paying with one payment instrument ({short}…)");
-        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
-    }
-    for (domain, members) in bursts.iter().flat_map(|(d, b)| b.iter().map(move |m| (d, m))) {
-        let short: String = domain.chars().take(12).collect();
-        let words = format!("opened within 48 hours on one e-mail domain ({short}…)");
-        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
-    }
-    for ((domain, wrapper), members) in wrapper_bursts.iter().flat_map(|(k, b)| b.iter().map(move |m| (k, m))) {
-        let short: String = domain.chars().take(12).collect();
-        let words = format!("opened within 48 hours on one e-mail domain ({short}…), sending the {wrapper}");
-        parts.entry(root(&mut parent, members[0])).or_default().push((members.len(), words));
+    let mut by_component: BTreeMap<usize, Vec<Edge>> = BTreeMap::new();
+    for edge in edges {
+        by_component.entry(root(&mut parent, edge.members[0])).or_default().push(edge);
     }
     components
         .into_iter()
@@ -203,19 +203,20 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         .map(|(r, members)| {
             let mut ids: Vec<&str> = members.iter().map(|m| accounts[*m].0).collect();
             ids.sort_unstable();
-            let links = parts.remove(&r).unwrap_or_default();
-            let reason = match links.as_slice() {
-                [(n, words)] if *n == members.len() => format!("{n} accounts {words}"),
+            let edges = by_component.remove(&r).unwrap_or_default();
+            let reason = match edges.as_slice() {
+                [edge] if edge.members.len() == members.len() => format!("{} accounts {}", members.len(), edge.words),
                 _ => {
-                    let shown: Vec<String> = links.iter().take(4).map(|(n, words)| format!("{n} {words}")).collect();
-                    let more = match links.len().saturating_sub(4) {
+                    let shown: Vec<String> =
+                        edges.iter().take(4).map(|e| format!("{} {}", e.members.len(), e.words)).collect();
+                    let more = match edges.len().saturating_sub(4) {
                         0 => String::new(),
-                        more => format!("; and {more} more shared networks, instruments or domains"),
+                        more => format!("; and {more} more shared traces, instruments or domains"),
                     };
                     format!("{} linked accounts: {}{more}", members.len(), shown.join("; "))
                 }
             };
-            Cluster { id: format!("c-{:016x}", stable_hash(&ids.join("\n"))), reason, members }
+            Cluster { id: format!("c-{:016x}", stable_hash(&ids.join("\n"))), reason, members, edges }
         })
         .collect()
 }
@@ -299,70 +300,104 @@ fn stable_hash(text: &str) -> u64 {
 mod tests {
     use super::*;
     use crate::signals::test_support::request;
+    use dw_domain::RequestRecord;
 
-    fn from(ip: &str, agent: &str, count: usize) -> Vec<RequestRecord> {
+    /// `count` requests from addresses in `network` (a /24 prefix such as
+    /// "203.0.113"), with one system prompt.
+    fn script(network: &str, system: &str, count: usize) -> Vec<RequestRecord> {
         (0..count)
             .map(|i| {
-                let mut r = request(i, i as i64, "p");
-                r.client_ip = Some(ip.parse().unwrap());
-                r.user_agent = Some(agent.into());
+                let mut r = request(i, i as i64 * 60_000, "p");
+                r.client_ip = Some(format!("{network}.{}", 2 + i % 200).parse().unwrap());
+                r.user_agent = Some("OpenAI/Python 1.50.0".into());
+                r.system_prompt = Some(system.into());
                 r
             })
             .collect()
     }
 
-    #[test]
-    fn a_dominant_network_and_client_is_the_accounts_infrastructure() {
-        let mut requests = from("203.0.113.7", "OpenAI/Python 1.50.0", 9);
-        requests.extend(from("198.51.100.1", "curl/8.5.0", 1));
-        let infrastructure = dominant_infrastructure(&requests).unwrap();
-        assert_eq!(infrastructure.network, "203.0.113.0/24");
-        requests.extend(from("198.51.100.1", "curl/8.5.0", 3));
-        assert_eq!(dominant_infrastructure(&requests), None, "9 of 13 is not dominant");
-        assert_eq!(dominant_infrastructure(&from("203.0.113.7", "x", 5)), None, "too few requests");
+    /// Accounts that share nothing: each its own network and system prompt.
+    fn strangers(count: usize) -> Vec<Footprint> {
+        (0..count)
+            .map(|k| Footprint::of(&script(&format!("100.{}.{}", k / 250, k % 250), &format!("Bot {k}."), 10), &[]))
+            .collect()
     }
 
-    fn infra(i: &Infrastructure) -> LinkKeys<'_> {
-        LinkKeys { infrastructure: Some(i), ..LinkKeys::default() }
+    fn traced(footprints: &[Footprint]) -> Vec<(String, Footprint)> {
+        footprints.iter().enumerate().map(|(i, f)| (format!("a{i:03}"), f.clone())).collect()
+    }
+
+    fn link(accounts: &[(String, Footprint)]) -> Vec<Cluster> {
+        let keys: Vec<(&str, LinkKeys<'_>)> = accounts
+            .iter()
+            .map(|(id, f)| (id.as_str(), LinkKeys { footprint: Some(f), ..LinkKeys::default() }))
+            .collect();
+        clusters(&keys)
     }
 
     #[test]
-    fn accounts_on_one_network_and_client_form_a_stable_cluster() {
-        let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
-        let other = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "curl/8.5.0".into() };
-        let accounts = [("b", infra(&farm)), ("x", infra(&other)), ("a", infra(&farm)), ("y", LinkKeys::default())];
-        let found = clusters(&accounts);
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].members, vec![0, 2]);
-        assert_eq!(found[0].reason, "2 accounts sending from 203.0.113.0/24 as \"OpenAI/Python 1.50.0\"");
-        let reordered = [("a", infra(&farm)), ("b", infra(&farm))];
-        assert_eq!(clusters(&reordered)[0].id, found[0].id);
+    fn a_network_and_a_system_prompt_shared_beyond_chance_form_a_stable_cluster_and_either_alone_does_not() {
+        let mut footprints = Vec::new();
+        // Six accounts of one script on one hosting network.
+        for _ in 0..6 {
+            footprints.push(Footprint::of(&script("203.0.113", "You are a data labeller.", 20), &[]));
+        }
+        // Ten apps on the same egress, each its own system prompt.
+        for k in 0..10 {
+            footprints.push(Footprint::of(&script("203.0.113", &format!("You are app {k}."), 20), &[]));
+        }
+        // Ten users of a tool with the script's system prompt, each on its own network.
+        for k in 0..10 {
+            footprints.push(Footprint::of(&script(&format!("198.51.{k}"), "You are a data labeller.", 20), &[]));
+        }
+        footprints.extend(strangers(1000));
+        let accounts = traced(&footprints);
+        let found = link(&accounts);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].members, (0..6).collect::<Vec<_>>());
+        assert!(
+            found[0].reason.starts_with(
+                "6 accounts sending from 203.0.113.0/24 (16 of 1026 accounts) and with the system prompt \"You are a data labeller.\" (16 of 1026);"
+            ),
+            "{}",
+            found[0].reason
+        );
+        assert_eq!(found[0].member_reason(0), None, "one edge: the cluster's reason says it");
+        // The same accounts in another order: the same id.
+        let mut reordered = accounts.clone();
+        reordered.reverse();
+        assert_eq!(link(&reordered)[0].id, found[0].id);
     }
 
     #[test]
     fn shared_payment_instruments_join_accounts_and_bridge_networks() {
-        let farm = Infrastructure { network: "203.0.113.0/24".into(), user_agent: "OpenAI/Python 1.50.0".into() };
-        let accounts = [
-            (
-                "h1",
-                LinkKeys { infrastructure: Some(&farm), payment: Some("card-aaaaaaaaaaaa-1"), ..LinkKeys::default() },
-            ),
-            ("h2", infra(&farm)),
-            // Residential members: nothing shared but the cards, one of them also used on the farm's server.
-            ("r1", LinkKeys { payment: Some("card-aaaaaaaaaaaa-1"), ..LinkKeys::default() }),
-            ("r2", LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }),
-            ("r3", LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }),
-            ("alone", LinkKeys { payment: Some("card-cccccccccccc-3"), ..LinkKeys::default() }),
-        ];
-        let found = clusters(&accounts);
-        assert_eq!(found.len(), 2, "{found:?}");
-        assert_eq!(found[0].members, vec![0, 1, 2]);
-        assert_eq!(
-            found[0].reason,
-            "3 linked accounts: 2 sending from 203.0.113.0/24 as \"OpenAI/Python 1.50.0\"; \
-             2 paying with one payment instrument (card-aaaaaaa…)"
+        let farm = Footprint::of(&script("203.0.113", "Answer in full.", 20), &[]);
+        let mut accounts: Vec<(String, LinkKeys<'_>)> = Vec::new();
+        for id in ["h1", "h2", "h3"] {
+            accounts.push((id.into(), LinkKeys { footprint: Some(&farm), ..LinkKeys::default() }));
+        }
+        accounts[0].1.payment = Some("card-aaaaaaaaaaaa-1");
+        // Residential members: nothing shared but the cards, one of them also used on the farm's server.
+        accounts.push(("r1".into(), LinkKeys { payment: Some("card-aaaaaaaaaaaa-1"), ..LinkKeys::default() }));
+        accounts.push(("r2".into(), LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }));
+        accounts.push(("r3".into(), LinkKeys { payment: Some("card-bbbbbbbbbbbb-2"), ..LinkKeys::default() }));
+        accounts.push(("alone".into(), LinkKeys { payment: Some("card-cccccccccccc-3"), ..LinkKeys::default() }));
+        let strangers = strangers(1000);
+        accounts.extend(
+            strangers.iter().map(|f| ("s".to_string(), LinkKeys { footprint: Some(f), ..LinkKeys::default() })),
         );
-        assert_eq!(found[1].members, vec![3, 4]);
+        let keys: Vec<(&str, LinkKeys<'_>)> = accounts.iter().map(|(id, k)| (id.as_str(), *k)).collect();
+        let found = clusters(&keys);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].members, vec![0, 1, 2, 3]);
+        assert!(found[0].reason.starts_with("4 linked accounts: 3 sending from 203.0.113.0/24"), "{}", found[0].reason);
+        assert!(
+            found[0].reason.contains("; 2 paying with one payment instrument (card-aaaaaaa…)"),
+            "{}",
+            found[0].reason
+        );
+        assert_eq!(found[0].member_reason(3).unwrap(), "paying with one payment instrument (card-aaaaaaa…)");
+        assert_eq!(found[1].members, vec![4, 5]);
         assert_eq!(found[1].reason, "2 accounts paying with one payment instrument (card-bbbbbbb…)");
     }
 

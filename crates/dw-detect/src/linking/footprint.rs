@@ -1,0 +1,420 @@
+//! What an account's own traffic says about who runs it, and the links
+//! between accounts that share too much of it to be strangers.
+//!
+//! An account leaves two kinds of traces:
+//!
+//! - **infrastructure**: the networks (/24, IPv6 /48) that carry a real
+//!   share of its requests, and whether its addresses rotate like a proxy
+//!   pool's (a new /16 for most requests: neither a home, nor a phone on a
+//!   carrier's few NAT prefixes, nor a server does that);
+//! - **fingerprint**: what its software sends: the parameter vector it sets
+//!   on most requests, its system prompt, the wrappers around its prompts.
+//!
+//! One kind alone never links: unrelated apps share a cloud provider's
+//! egress network, users of one agent framework share its system prompt and
+//! parameters, a campus shares its networks. Two accounts are linked when
+//! they share a trace of each kind, and only when the number of accounts
+//! sharing that pair is far above what chance gives the two traces' own
+//! frequencies in the window's population: with `a` accounts on a network,
+//! `b` accounts sending a fingerprint and `n` accounts in all, about
+//! `a·b/n` share both by coincidence. A group of `k` sharing both links when
+//! a Poisson count of that mean reaches `k` with probability under
+//! [`SURPRISE_P`]. Twenty apps on one egress that each set their own
+//! parameters share no pair; three of them that happen to set the same
+//! `max_tokens` are what chance predicts; thirty accounts of one job on
+//! three hosting networks with one system prompt are not.
+//!
+//! The client's user agent is shown but never an edge: everything deployed
+//! on one platform in one month carries the same SDK version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use dw_domain::RequestRecord;
+use serde::Serialize;
+
+/// A network must carry at least this share of an account's addressed
+/// requests to be one of its networks...
+pub const NETWORK_SHARE: f64 = 0.1;
+
+/// ... and at least this many of them.
+pub const NETWORK_MIN_REQUESTS: usize = 3;
+
+/// An account keeps at most this many networks (its busiest).
+pub const MAX_NETWORKS: usize = 8;
+
+/// Addressed requests needed to say whether an account's addresses rotate.
+pub const MIN_REQUESTS_FOR_CHURN: usize = 10;
+
+/// An account whose requests come from a /16 it had not used before at
+/// least this often rotates its addresses like a proxy pool.
+pub const PROXY_CHURN: f64 = 0.5;
+
+/// A parameter vector or system prompt is an account's fingerprint when at
+/// least this share of its requests carries it.
+pub const FINGERPRINT_SHARE: f64 = 0.5;
+
+/// Requests needed before an account has a fingerprint.
+pub const MIN_REQUESTS_FOR_FINGERPRINT: usize = 5;
+
+/// A group sharing a trace of each kind links when chance would give that
+/// many with a probability under this. An audit of a few thousand accounts
+/// looks at up to about ten thousand pairs of traces that two or more
+/// accounts share, so this keeps the chance of any coincidental link in an
+/// audit near 1%. It also means two accounts never link on traces alone
+/// (two apps on one egress with one open-source template are what a
+/// platform's many pairs give by chance); three can, when both traces are
+/// rare, and a campaign's dozens do whatever their traces.
+pub const SURPRISE_P: f64 = 1e-6;
+
+/// Trace frequencies are counted as if among at least this many accounts. A
+/// small audit (a tip-off list, a quiet window) cannot say how common a
+/// network or a system prompt is among the provider's customers; the
+/// accounts outside it are taken not to carry the traces it sees, so six
+/// accounts of an eight-account audit on one network with one wrapper are
+/// still a surprise.
+pub const MIN_POPULATION: usize = 1_000;
+
+/// One trace an account leaves.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub enum Trace {
+    /// A network carrying at least [`NETWORK_SHARE`] of its requests.
+    Network(String),
+    /// Its addresses rotate like a proxy pool's.
+    RotatingAddresses,
+    /// The parameters it sets on most requests (never "none set").
+    Parameters(String),
+    /// The system prompt on most of its requests (its first 80 characters
+    /// are shown; the whole text is compared through its hash).
+    SystemPrompt {
+        /// A stable hash of the whole prompt.
+        hash: u64,
+        /// Its opening, for the analyst.
+        opening: String,
+    },
+    /// A wrapper around its prompts ([`super::wrappers`]).
+    Wrapper(String),
+}
+
+impl Trace {
+    /// Whether the trace is of the account's infrastructure (else of its
+    /// software).
+    pub fn is_infrastructure(&self) -> bool {
+        matches!(self, Trace::Network(_) | Trace::RotatingAddresses)
+    }
+
+    /// The trace in words.
+    pub fn words(&self) -> String {
+        match self {
+            Trace::Network(network) => format!("sending from {network}"),
+            Trace::RotatingAddresses => "sending from rotating addresses (a new /16 for most requests)".into(),
+            Trace::Parameters(params) => format!("setting {params}"),
+            Trace::SystemPrompt { opening, .. } => format!("with the system prompt {opening:?}"),
+            Trace::Wrapper(wrapper) => format!("with the {wrapper}"),
+        }
+    }
+}
+
+/// An account's traces, with the user agent it mostly sends (shown, never linked on).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Footprint {
+    /// Its traces, infrastructure first.
+    pub traces: Vec<Trace>,
+    /// The share of its addressed requests from a /16 it had not used
+    /// before, when it has enough of them ([`MIN_REQUESTS_FOR_CHURN`]).
+    pub address_churn: Option<f64>,
+    /// The user agent on most of its requests.
+    pub user_agent: Option<String>,
+}
+
+impl Footprint {
+    /// The footprint of an account's requests (in time order), with the
+    /// wrappers already found in its prompts.
+    pub fn of(requests: &[RequestRecord], wrappers: &[String]) -> Self {
+        let mut traces = Vec::new();
+        let addressed: Vec<IpAddr> = requests.iter().filter_map(|r| r.client_ip).collect();
+        let mut by_network: BTreeMap<String, usize> = BTreeMap::new();
+        for ip in &addressed {
+            *by_network.entry(super::network_of(*ip)).or_default() += 1;
+        }
+        let needed = NETWORK_MIN_REQUESTS.max((NETWORK_SHARE * addressed.len() as f64).ceil() as usize);
+        let mut networks: Vec<(usize, String)> =
+            by_network.into_iter().filter(|(_, n)| *n >= needed).map(|(net, n)| (n, net)).collect();
+        networks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        traces.extend(networks.into_iter().take(MAX_NETWORKS).map(|(_, net)| Trace::Network(net)));
+        let address_churn = (addressed.len() >= MIN_REQUESTS_FOR_CHURN).then(|| {
+            let mut seen = BTreeSet::new();
+            let fresh = addressed.iter().filter(|ip| seen.insert(prefix16(**ip))).count();
+            fresh as f64 / addressed.len() as f64
+        });
+        if address_churn.is_some_and(|c| c >= PROXY_CHURN) {
+            traces.push(Trace::RotatingAddresses);
+        }
+        if requests.len() >= MIN_REQUESTS_FOR_FINGERPRINT {
+            let needed = (FINGERPRINT_SHARE * requests.len() as f64).ceil() as usize;
+            if let Some(params) = most_common(requests.iter().filter_map(parameters), needed) {
+                traces.push(Trace::Parameters(params));
+            }
+            let system = requests.iter().filter_map(|r| r.system_prompt.as_deref().filter(|s| !s.trim().is_empty()));
+            if let Some(prompt) = most_common(system, needed) {
+                let opening: String = prompt.chars().take(80).collect();
+                traces.push(Trace::SystemPrompt { hash: super::stable_hash(&prompt), opening });
+            }
+        }
+        traces.extend(wrappers.iter().map(|w| Trace::Wrapper(w.clone())));
+        let user_agent = most_common(requests.iter().filter_map(|r| r.user_agent.as_deref()), 1);
+        Self { traces, address_churn, user_agent }
+    }
+}
+
+/// The value carried at least `needed` times, the most frequent first (ties
+/// by value), as owned text.
+fn most_common<'a, T: AsRef<str> + Ord + 'a>(values: impl Iterator<Item = T>, needed: usize) -> Option<String> {
+    let mut counts: BTreeMap<T, usize> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let (top, count) = counts.into_iter().max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(&a.0)))?;
+    (count >= needed.max(1)).then(|| top.as_ref().to_owned())
+}
+
+/// The parameters a request sets, in words; `None` when it sets none (the
+/// API's defaults say nothing of who sent it, and a log without parameters
+/// must not make every account look alike).
+fn parameters(r: &RequestRecord) -> Option<String> {
+    let mut set = Vec::new();
+    if let Some(t) = r.temperature {
+        set.push(format!("temperature {t}"));
+    }
+    if let Some(m) = r.max_tokens {
+        set.push(format!("max_tokens {m}"));
+    }
+    if let Some(n) = r.n {
+        set.push(format!("n {n}"));
+    }
+    if let Some(l) = r.logprobs {
+        set.push(format!("logprobs {l}"));
+    }
+    (!set.is_empty()).then(|| set.join(", "))
+}
+
+/// The /16 (IPv4) or /32 (IPv6) of an address: a proxy pool's addresses
+/// change it, a carrier's NAT pool or a campus keeps it.
+fn prefix16(ip: IpAddr) -> (bool, u32) {
+    match ip {
+        IpAddr::V4(v4) => (false, u32::from(v4) >> 16),
+        IpAddr::V6(v6) => (true, (u128::from(v6) >> 96) as u32),
+    }
+}
+
+/// A group of accounts that share one trace of each kind, more of them than
+/// chance explains.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceLink {
+    /// Member indices into the population, ascending.
+    pub members: Vec<usize>,
+    /// The infrastructure trace they share.
+    pub infrastructure: Trace,
+    /// The fingerprint they share.
+    pub fingerprint: Trace,
+    /// Accounts in the window showing the infrastructure trace.
+    pub infrastructure_accounts: usize,
+    /// Accounts in the window showing the fingerprint.
+    pub fingerprint_accounts: usize,
+    /// Accounts in the window.
+    pub population: usize,
+    /// How many would share both by chance (`a·b/n`, `n` at least
+    /// [`MIN_POPULATION`]).
+    pub expected: f64,
+}
+
+impl TraceLink {
+    /// Links of one group on one infrastructure trace in words, with how
+    /// rare each trace is: "sending from N (a of n accounts) and setting P
+    /// (b of n), with the opening W (c of n); at most x expected to share
+    /// both by chance".
+    pub fn words_of(links: &[TraceLink]) -> String {
+        let Some(first) = links.first() else { return String::new() };
+        let fingerprints: Vec<String> = links
+            .iter()
+            .map(|l| format!("{} ({} of {})", l.fingerprint.words(), l.fingerprint_accounts, l.population))
+            .collect();
+        let most = links.iter().map(|l| l.expected).fold(0.0, f64::max);
+        format!(
+            "{} ({} of {} accounts) and {}; {most:.2} or fewer expected to share both by chance",
+            first.infrastructure.words(),
+            first.infrastructure_accounts,
+            first.population,
+            fingerprints.join(", ")
+        )
+    }
+}
+
+/// The groups of accounts that share an infrastructure trace and a
+/// fingerprint more often than chance explains (see the module's page).
+/// Each account offers at most a few traces of each kind, so the pairs of
+/// traces are bucketed, never the pairs of accounts: linear in accounts.
+pub fn trace_links(footprints: &[Option<&Footprint>]) -> Vec<TraceLink> {
+    let population = footprints.len();
+    let counted_among = population.max(MIN_POPULATION);
+    let mut accounts_with: BTreeMap<&Trace, usize> = BTreeMap::new();
+    for footprint in footprints.iter().flatten() {
+        for trace in &footprint.traces {
+            *accounts_with.entry(trace).or_default() += 1;
+        }
+    }
+    let mut pairs: BTreeMap<(&Trace, &Trace), Vec<usize>> = BTreeMap::new();
+    for (index, footprint) in footprints.iter().enumerate() {
+        let Some(footprint) = footprint else { continue };
+        let (infrastructure, fingerprint): (Vec<&Trace>, Vec<&Trace>) =
+            footprint.traces.iter().filter(|t| accounts_with[t] >= 2).partition(|t| t.is_infrastructure());
+        for i in &infrastructure {
+            for f in &fingerprint {
+                pairs.entry((*i, *f)).or_default().push(index);
+            }
+        }
+    }
+    pairs
+        .into_iter()
+        .filter(|(_, members)| members.len() >= 2)
+        .filter_map(|((infrastructure, fingerprint), members)| {
+            let (a, b) = (accounts_with[infrastructure], accounts_with[fingerprint]);
+            let expected = a as f64 * b as f64 / counted_among as f64;
+            (poisson_tail(expected, members.len()) < SURPRISE_P).then(|| TraceLink {
+                members,
+                infrastructure: infrastructure.clone(),
+                fingerprint: fingerprint.clone(),
+                infrastructure_accounts: a,
+                fingerprint_accounts: b,
+                population,
+                expected,
+            })
+        })
+        .collect()
+}
+
+/// P(X ≥ k) for X ~ Poisson(mean), summed in log space from k up (the terms
+/// fall fast once past the mean; for k at or below the mean the answer is
+/// not small, and 1 is returned).
+pub fn poisson_tail(mean: f64, k: usize) -> f64 {
+    if k == 0 || mean >= k as f64 {
+        return 1.0;
+    }
+    if mean <= 0.0 {
+        return 0.0;
+    }
+    let ln_term = |j: usize| -mean + j as f64 * mean.ln() - ln_factorial(j);
+    let mut total = 0.0;
+    let mut j = k;
+    loop {
+        let term = ln_term(j).exp();
+        total += term;
+        if term < total * 1e-12 || j > k + 10_000 {
+            break;
+        }
+        j += 1;
+    }
+    total.min(1.0)
+}
+
+/// ln(j!), exact below 20 and by Stirling's series above.
+fn ln_factorial(j: usize) -> f64 {
+    if j < 20 {
+        return (2..=j).map(|i| (i as f64).ln()).sum();
+    }
+    let x = j as f64;
+    x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x) - 1.0 / (360.0 * x.powi(3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signals::test_support::request;
+
+    fn from(ips: &[String], temperature: Option<f32>) -> Vec<RequestRecord> {
+        ips.iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                let mut r = request(i, i as i64 * 60_000, "p");
+                r.client_ip = Some(ip.parse().unwrap());
+                r.temperature = temperature;
+                r
+            })
+            .collect()
+    }
+
+    #[test]
+    fn networks_with_a_real_share_of_the_traffic_are_an_accounts_and_a_pool_rotates() {
+        // A script on three hosting networks at random, 30 requests.
+        let three: Vec<String> = (0..30).map(|i| format!("34.{}.7.{}", i % 3, 10 + i)).collect();
+        let footprint = Footprint::of(&from(&three, Some(0.7)), &[]);
+        assert_eq!(
+            footprint.traces,
+            vec![
+                Trace::Network("34.0.7.0/24".into()),
+                Trace::Network("34.1.7.0/24".into()),
+                Trace::Network("34.2.7.0/24".into()),
+                Trace::Parameters("temperature 0.7".into()),
+            ]
+        );
+        assert_eq!(footprint.address_churn, Some(3.0 / 30.0));
+        // A residential proxy pool: a new /16 for each request, no network of its own.
+        let pool: Vec<String> = (0..30).map(|i| format!("{}.{}.{}.9", 70 + i % 20, i * 7, i)).collect();
+        let footprint = Footprint::of(&from(&pool, None), &[]);
+        assert_eq!(footprint.traces, vec![Trace::RotatingAddresses], "no parameters set is no fingerprint");
+        // A person: home, and a phone on a carrier's NAT prefix (one /16, many /24s).
+        let mut person: Vec<String> = (0..24).map(|_| "82.10.20.5".to_string()).collect();
+        person.extend((0..6).map(|i| format!("47.100.{}.3", 10 * i)));
+        let footprint = Footprint::of(&from(&person, None), &[]);
+        assert_eq!(footprint.traces, vec![Trace::Network("82.10.20.0/24".into())]);
+        assert_eq!(footprint.address_churn, Some(2.0 / 30.0));
+        // Too few requests to say anything of churn or software.
+        assert_eq!(Footprint::of(&from(&pool[..4], Some(1.0)), &[]).traces, Vec::new());
+    }
+
+    #[test]
+    fn the_poisson_tail_is_exact_where_it_matters() {
+        // P(X >= 2 | 0.1) = 1 - e^-0.1 (1 + 0.1)
+        let exact = 1.0 - (-0.1f64).exp() * 1.1;
+        assert!((poisson_tail(0.1, 2) - exact).abs() < 1e-12, "{}", poisson_tail(0.1, 2));
+        assert_eq!(poisson_tail(3.0, 3), 1.0);
+        assert_eq!(poisson_tail(0.0, 1), 0.0);
+        // Stirling above 20 agrees with the product.
+        let product: f64 = (2..=25).map(|i| (i as f64).ln()).sum();
+        assert!((ln_factorial(25) - product).abs() < 1e-9);
+        assert!(poisson_tail(0.5, 30) < 1e-30);
+    }
+
+    #[test]
+    fn a_pool_and_a_fingerprint_link_when_more_share_them_than_chance_gives() {
+        let pool = Footprint {
+            traces: vec![Trace::RotatingAddresses, Trace::Wrapper("ending \"think step by step\"".into())],
+            ..Footprint::default()
+        };
+        let pool_only = Footprint { traces: vec![Trace::RotatingAddresses], ..Footprint::default() };
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
+        // 12 farm accounts, 60 other pool users (VPNs), 900 people.
+        let mut all: Vec<&Footprint> = vec![&pool; 12];
+        all.extend(std::iter::repeat_n(&pool_only, 60));
+        all.extend(std::iter::repeat_n(&person, 900));
+        let links = trace_links(&all.iter().map(|f| Some(*f)).collect::<Vec<_>>());
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!(links[0].members, (0..12).collect::<Vec<_>>());
+        assert_eq!(
+            (links[0].infrastructure_accounts, links[0].fingerprint_accounts, links[0].population),
+            (72, 12, 972)
+        );
+        // A tenth of the window on rotating addresses and a tenth sending the
+        // phrase, independently: ten send both, which is what chance gives.
+        let phrase_only = Footprint {
+            traces: vec![Trace::Network("82.1.1.0/24".into()), Trace::Wrapper("ending \"think step by step\"".into())],
+            ..Footprint::default()
+        };
+        let mut crowded: Vec<&Footprint> = vec![&pool; 10];
+        crowded.extend(std::iter::repeat_n(&pool_only, 90));
+        crowded.extend(std::iter::repeat_n(&phrase_only, 90));
+        crowded.extend(std::iter::repeat_n(&person, 810));
+        let links = trace_links(&crowded.iter().map(|f| Some(*f)).collect::<Vec<_>>());
+        assert!(links.is_empty(), "{links:?}");
+    }
+}
