@@ -137,7 +137,7 @@ pub fn benchmark_replay(g: &mut Gen) {
 }
 
 /// The task a farm's campaign sweeps: instructions first, then Self-Instruct prompts.
-fn farm_task(g: &Gen, index: usize) -> Answered {
+pub(crate) fn farm_task(g: &Gen, index: usize) -> Answered {
     let instructions = &g.corpus.instructions;
     if index < instructions.len() {
         instructions[index].clone()

@@ -53,6 +53,10 @@ pub fn account_attributes(sim: &Simulation) -> Vec<AccountAttributes> {
         opened: f64,
         cards: Vec<String>,
         domain: String,
+        /// The share of members that pay with one of the operator's cards.
+        card_share: f64,
+        /// Days over which the members were opened.
+        spread_days: f64,
     }
     let mut sizes: BTreeMap<&str, usize> = BTreeMap::new();
     for campaign in sim.accounts.iter().filter_map(|a| a.campaign.as_deref()) {
@@ -61,6 +65,24 @@ pub fn account_attributes(sim: &Simulation) -> Vec<AccountAttributes> {
     let mut operators: BTreeMap<&str, Operator> = BTreeMap::new();
     for (n, account) in sim.accounts.iter().enumerate() {
         let Some(campaign) = account.campaign.as_deref() else { continue };
+        if matches!(account.kind, Kind::FarmRotatingHosting | Kind::FarmProxyReasoning) {
+            // Hydra operators draw how much they share from ranges, from a
+            // stream of their own (the other accounts' attributes stay as
+            // they were): cards from none to all, sign-ups from hours to weeks.
+            operators.entry(campaign).or_insert_with(|| {
+                let mut own = ChaCha8Rng::seed_from_u64(seed ^ 0x4859_4452_4100_0000 ^ n as u64);
+                let cards = (0..own.random_range(1..=4)).map(|c| hash(seed, "card", (n as u64) << 8 | c)).collect();
+                let domain = hash(seed, "domain", own.random_range(0..BIG_PROVIDERS as u64));
+                Operator {
+                    opened: start as f64 - days_before(&mut own, 2.0, 60.0) * DAY as f64,
+                    cards,
+                    domain,
+                    card_share: *[0.0, 0.3, 0.7, 1.0].choose(&mut own).unwrap_or(&0.0),
+                    spread_days: days_before(&mut own, 0.1, 21.0),
+                }
+            });
+            continue;
+        }
         operators.entry(campaign).or_insert_with(|| {
             // A card for every 16 accounts at most: cards are what an operator has few of.
             let most = 1 + sizes[campaign] as u64 / 16;
@@ -70,7 +92,13 @@ pub fn account_attributes(sim: &Simulation) -> Vec<AccountAttributes> {
             } else {
                 hash(seed, "domain", rng.random_range(0..BIG_PROVIDERS as u64))
             };
-            Operator { opened: start as f64 - days_before(&mut rng, 4.0, 40.0) * DAY as f64, cards, domain }
+            Operator {
+                opened: start as f64 - days_before(&mut rng, 4.0, 40.0) * DAY as f64,
+                cards,
+                domain,
+                card_share: 0.85,
+                spread_days: 2.0,
+            }
         });
     }
 
@@ -124,12 +152,12 @@ pub fn account_attributes(sim: &Simulation) -> Vec<AccountAttributes> {
             match (account.kind, account.campaign.as_deref().and_then(|c| operators.get(c))) {
                 (_, Some(operator)) => {
                     // Most members pay with one of the operator's cards; a few with their own.
-                    let card = if rng.random_bool(0.85) {
+                    let card = if rng.random_bool(operator.card_share) {
                         operator.cards.choose(&mut rng).cloned().unwrap_or(own_card)
                     } else {
                         own_card
                     };
-                    let opened = operator.opened + rng.random::<f64>() * 2.0 * DAY as f64;
+                    let opened = operator.opened + rng.random::<f64>() * operator.spread_days * DAY as f64;
                     (opened, None, card, operator.domain.clone())
                 }
                 (Kind::Developer, _) => {
@@ -232,10 +260,16 @@ mod tests {
             }
         }
         let shared: Vec<&Vec<usize>> = holders.values().filter(|h| h.len() >= 2).collect();
-        // Most campaign members pay with a card their operator shares, and no card is shared across campaigns.
+        // Most members of the original campaigns pay with a card their operator shares (hydra
+        // operators draw how many do, from none to all), and no card is shared across campaigns.
         let (mut in_campaigns, mut on_operator_cards) = (0, 0);
-        for campaign in
-            sim.accounts.iter().filter_map(|a| a.campaign.as_deref()).collect::<std::collections::BTreeSet<_>>()
+        let hydra = |a: &crate::SimAccount| matches!(a.kind, Kind::FarmRotatingHosting | Kind::FarmProxyReasoning);
+        for campaign in sim
+            .accounts
+            .iter()
+            .filter(|a| !hydra(a))
+            .filter_map(|a| a.campaign.as_deref())
+            .collect::<std::collections::BTreeSet<_>>()
         {
             let members: Vec<usize> =
                 (0..sim.accounts.len()).filter(|i| sim.accounts[*i].campaign.as_deref() == Some(campaign)).collect();
@@ -247,6 +281,8 @@ mod tests {
             assert!(spread <= 2 * 86_400_000, "{campaign}: opened within two days");
         }
         assert!(on_operator_cards * 2 >= in_campaigns, "{on_operator_cards} of {in_campaigns} on an operator's card");
+        let hydra_members = sim.accounts.iter().filter(|a| hydra(a)).count();
+        assert!(hydra_members >= 12, "{hydra_members}");
         for h in &shared {
             let campaigns: std::collections::BTreeSet<Option<&str>> =
                 h.iter().map(|i| sim.accounts[*i].campaign.as_deref()).collect();

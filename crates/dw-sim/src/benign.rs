@@ -130,7 +130,7 @@ pub fn developer(g: &mut Gen) {
 /// Arrivals of a service's own users over the window: a Poisson process whose
 /// hourly rate follows the rhythm in the service's zone, never below `floor`
 /// of the peak (users in other zones).
-fn service_arrivals(g: &mut Gen, per_day: f64, rhythm: &[f64; 24], floor: f64) -> Vec<f64> {
+pub(crate) fn service_arrivals(g: &mut Gen, per_day: f64, rhythm: &[f64; 24], floor: f64) -> Vec<f64> {
     let mean: f64 = rhythm.iter().map(|w| w.max(floor)).sum::<f64>() / 24.0;
     let mut times = Vec::new();
     for hour in 0..i64::from(g.window.days) * 24 {

@@ -49,11 +49,28 @@ pub enum Kind {
     LogprobHarvest,
     /// Jumping to a new model on its release day to harvest it.
     ReleaseChaser,
+    /// A small app on a cloud provider's shared egress network, with the SDK
+    /// version most apps there pin.
+    CloudEgressApp,
+    /// A person using an open-source agent framework (its system prompt,
+    /// client and defaults).
+    AgentFrameworkUser,
+    /// A developer on a team behind one office NAT address.
+    TeamBehindNat,
+    /// A customer whose client, system prompt and parameters a farm copies.
+    ImitatedCustomer,
+    /// A hydra farm rotating over a few hosting networks, one client.
+    FarmRotatingHosting,
+    /// A hydra farm behind a residential proxy pool harvesting reasoning
+    /// with one or two coercion phrases.
+    FarmProxyReasoning,
 }
 
 impl Kind {
-    /// Every kind, benign first.
-    pub const ALL: [Kind; 21] = [
+    /// Every kind, in the order a population is made: the original kinds,
+    /// benign first, then the hydra kinds of issue #20 (benign first), last
+    /// so that adding them left the earlier kinds' traffic as it was.
+    pub const ALL: [Kind; 27] = [
         Kind::Casual,
         Kind::Developer,
         Kind::HeavyChat,
@@ -75,6 +92,12 @@ impl Kind {
         Kind::ResellerWithExtractors,
         Kind::LogprobHarvest,
         Kind::ReleaseChaser,
+        Kind::CloudEgressApp,
+        Kind::AgentFrameworkUser,
+        Kind::TeamBehindNat,
+        Kind::ImitatedCustomer,
+        Kind::FarmRotatingHosting,
+        Kind::FarmProxyReasoning,
     ];
 
     /// The kind's name in label files and reports.
@@ -101,6 +124,12 @@ impl Kind {
             Kind::ResellerWithExtractors => "reseller_with_extractors",
             Kind::LogprobHarvest => "logprob_harvest",
             Kind::ReleaseChaser => "release_chaser",
+            Kind::CloudEgressApp => "cloud_egress_app",
+            Kind::AgentFrameworkUser => "agent_framework_user",
+            Kind::TeamBehindNat => "team_behind_nat",
+            Kind::ImitatedCustomer => "imitated_customer",
+            Kind::FarmRotatingHosting => "farm_rotating_hosting",
+            Kind::FarmProxyReasoning => "farm_proxy_reasoning",
         }
     }
 
@@ -123,6 +152,8 @@ impl Kind {
                 | Kind::ResellerWithExtractors
                 | Kind::LogprobHarvest
                 | Kind::ReleaseChaser
+                | Kind::FarmRotatingHosting
+                | Kind::FarmProxyReasoning
         )
     }
 
@@ -151,6 +182,12 @@ impl Kind {
             Kind::ResellerWithExtractors => 2.0,
             Kind::LogprobHarvest => 3.0,
             Kind::ReleaseChaser => 3.0,
+            Kind::CloudEgressApp => 40.0,
+            Kind::AgentFrameworkUser => 40.0,
+            Kind::TeamBehindNat => 30.0,
+            Kind::ImitatedCustomer => 2.0,
+            Kind::FarmRotatingHosting => 30.0,
+            Kind::FarmProxyReasoning => 40.0,
         }
     }
 
@@ -159,7 +196,9 @@ impl Kind {
     /// campaigns).
     pub fn minimum_accounts(self) -> usize {
         match self {
-            Kind::FarmHosting | Kind::FarmResidential => 6,
+            Kind::FarmHosting | Kind::FarmResidential | Kind::FarmRotatingHosting | Kind::FarmProxyReasoning => 6,
+            Kind::CloudEgressApp | Kind::AgentFrameworkUser => 10,
+            Kind::TeamBehindNat => 2 * crate::hydra::TEAM_SIZE,
             Kind::ParaphraseEvader => 3,
             Kind::SharedNetwork => 8,
             Kind::ViralPrompt => 20,
@@ -176,7 +215,8 @@ impl Kind {
     /// kinds whose accounts act alone).
     pub fn campaign_size(self) -> Option<usize> {
         match self {
-            Kind::FarmHosting | Kind::FarmResidential => Some(40),
+            Kind::FarmHosting | Kind::FarmResidential | Kind::FarmProxyReasoning => Some(40),
+            Kind::FarmRotatingHosting => Some(30),
             Kind::ParaphraseEvader => Some(4),
             _ => None,
         }

@@ -28,6 +28,7 @@ pub mod attributes;
 pub mod benign;
 pub mod corpus;
 pub mod evaluation;
+pub mod hydra;
 pub mod kinds;
 pub mod labels;
 pub mod metrics;
@@ -160,14 +161,21 @@ pub fn simulate(config: SimConfig, corpus: &Corpus) -> Result<Simulation, SimErr
     config.validate()?;
     let window = config.window();
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-    let mut world = World::new(&mut rng, corpus, window);
+    // The hydra kinds draw from a stream of their own: the earlier kinds'
+    // traffic stays what it was for a seed.
+    let mut hydra_rng = ChaCha8Rng::seed_from_u64(config.seed ^ 0x4859_4452_4100_0000);
+    let teams = Kind::TeamBehindNat.accounts_at(config.scale).div_ceil(hydra::TEAM_SIZE);
+    let hydra_world = hydra::HydraWorld::draw(&mut hydra_rng, teams, Kind::ImitatedCustomer.accounts_at(config.scale));
+    let mut world = World::new(&mut rng, corpus, window, hydra_world);
     let carriers: Vec<SharedPrefix> = (0..6).map(|_| SharedPrefix::new(&mut rng)).collect();
 
     let mut accounts = Vec::new();
     let mut ids = std::collections::HashSet::new();
+    let mut first_of_kind = std::collections::HashMap::new();
     for kind in Kind::ALL {
         let count = kind.accounts_at(config.scale);
         let first = accounts.len() as u32;
+        first_of_kind.insert(kind, first as usize);
         for _ in 0..count {
             let id = loop {
                 let id = format!("acct_{:012x}", rng.random::<u64>() >> 16);
@@ -186,7 +194,20 @@ pub fn simulate(config: SimConfig, corpus: &Corpus) -> Result<Simulation, SimErr
                 for m in &group {
                     accounts[*m as usize].campaign = Some(name.clone());
                 }
-                world.add_campaign(&mut rng, name, group, attack::farm_task_count(corpus));
+                match kind {
+                    Kind::FarmRotatingHosting | Kind::FarmProxyReasoning => {
+                        let hosting = kind == Kind::FarmRotatingHosting;
+                        let tasks =
+                            if hosting { attack::farm_task_count(corpus) } else { hydra::reasoning_task_count(corpus) };
+                        let imitated = world.hydra.imitated[c % world.hydra.imitated.len()].clone();
+                        let tactics = hydra::Tactics::draw(&mut hydra_rng, hosting, &imitated, config.days);
+                        world.add_campaign(&mut hydra_rng, name, group, tasks);
+                        if let Some(campaign) = world.campaigns.last_mut() {
+                            campaign.tactics = Some(tactics);
+                        }
+                    }
+                    _ => world.add_campaign(&mut rng, name, group, attack::farm_task_count(corpus)),
+                }
             }
         }
     }
@@ -208,8 +229,10 @@ pub fn simulate(config: SimConfig, corpus: &Corpus) -> Result<Simulation, SimErr
             extracting: false,
             events: Vec::new(),
         };
+        let index_in_kind = index - first_of_kind[&account.kind];
         profile(&mut g, account.kind, &carriers);
-        generate(&mut g, account.kind);
+        hydra::profile(&mut g, account.kind, index_in_kind);
+        generate(&mut g, account.kind, index_in_kind);
         events.append(&mut g.events);
     }
     events.sort_by_key(|e| (e.ts_ms, e.account));
@@ -277,7 +300,7 @@ fn profile(g: &mut Gen, kind: Kind, carriers: &[SharedPrefix]) {
 }
 
 /// Runs the kind's behaviour.
-fn generate(g: &mut Gen, kind: Kind) {
+fn generate(g: &mut Gen, kind: Kind, index_in_kind: usize) {
     use Kind::*;
     // Kinds that mix benign and extraction traffic switch the ground truth themselves.
     g.extracting = kind.is_attack() && !matches!(kind, MixedExtraction | ResellerWithExtractors | ReleaseChaser);
@@ -303,6 +326,12 @@ fn generate(g: &mut Gen, kind: Kind) {
         ResellerWithExtractors => attack::reseller_with_extractors(g),
         LogprobHarvest => attack::logprob_harvest(g),
         ReleaseChaser => attack::release_chaser(g),
+        CloudEgressApp => hydra::cloud_egress_app(g),
+        AgentFrameworkUser => hydra::agent_framework_user(g),
+        TeamBehindNat => benign::developer(g),
+        ImitatedCustomer => hydra::imitated_customer(g, index_in_kind),
+        FarmRotatingHosting => hydra::hydra_member(g, false),
+        FarmProxyReasoning => hydra::hydra_member(g, true),
     }
 }
 

@@ -22,7 +22,8 @@ struct OutEvent<'a> {
     request: Map<String, Value>,
     response: OutResponse<'a>,
     usage: OutUsage,
-    client: OutClient<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client: Option<OutClient<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     conversation_id: Option<String>,
     #[serde(skip_serializing_if = "Map::is_empty")]
@@ -47,9 +48,35 @@ struct OutClient<'a> {
     user_agent: &'a str,
 }
 
+/// What a gateway's log keeps of each request. Providers log different
+/// fields; the evaluation re-runs a suite without each (an ablation), the
+/// events written as that gateway would have logged them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoggedFields {
+    /// The client's address and user agent.
+    pub client: bool,
+    /// The request's sampling parameters (temperature, top_p, max_tokens,
+    /// n, logprobs, top_logprobs, seed); finish reason and usage are kept.
+    pub parameters: bool,
+    /// The whole conversation (system prompt and earlier turns); without
+    /// it, the last user message only.
+    pub conversation: bool,
+}
+
+impl Default for LoggedFields {
+    fn default() -> Self {
+        Self { client: true, parameters: true, conversation: true }
+    }
+}
+
 /// Writes the events as JSON Lines. Event ids come from the seed, so the
 /// same simulation writes the same file. Returns the number written.
-pub fn write_events<W: Write>(sim: &Simulation, mut out: W) -> std::io::Result<u64> {
+pub fn write_events<W: Write>(sim: &Simulation, out: W) -> std::io::Result<u64> {
+    write_logged_events(sim, LoggedFields::default(), out)
+}
+
+/// [`write_events`] with only the `logged` fields.
+pub fn write_logged_events<W: Write>(sim: &Simulation, logged: LoggedFields, mut out: W) -> std::io::Result<u64> {
     let mut ids = ChaCha8Rng::seed_from_u64(sim.config.seed);
     ids.set_stream(u64::MAX);
     for event in &sim.events {
@@ -61,13 +88,13 @@ pub fn write_events<W: Write>(sim: &Simulation, mut out: W) -> std::io::Result<u
             timestamp: rfc3339_millis(event.ts_ms),
             model: event.exchange.model.name(),
             endpoint: if event.exchange.legacy_completion { "completions" } else { "chat.completions" },
-            request: request_json(event),
+            request: request_json(event, logged),
             response: OutResponse {
                 content: &event.exchange.response,
                 finish_reason: if event.cut_at_limit { "length" } else { "stop" },
             },
             usage: usage(event),
-            client: OutClient { ip: event.ip.to_string(), user_agent: &event.user_agent },
+            client: logged.client.then(|| OutClient { ip: event.ip.to_string(), user_agent: &event.user_agent }),
             conversation_id: event.exchange.conversation.map(|c| format!("conv_{c:016x}")),
             metadata: metadata(event),
         };
@@ -78,23 +105,28 @@ pub fn write_events<W: Write>(sim: &Simulation, mut out: W) -> std::io::Result<u
     Ok(sim.events.len() as u64)
 }
 
-fn request_json(event: &SimEvent) -> Map<String, Value> {
+fn request_json(event: &SimEvent, logged: LoggedFields) -> Map<String, Value> {
     let exchange = &event.exchange;
     let mut request = Map::new();
     if exchange.legacy_completion {
         request.insert("prompt".into(), Value::from(&*exchange.prompt));
     } else {
         let mut messages = Vec::new();
-        if let Some(system) = &exchange.system {
-            messages.push(message("system", system));
-        }
-        for (i, turn) in exchange.history.iter().enumerate() {
-            messages.push(message(if i % 2 == 0 { "user" } else { "assistant" }, turn));
+        if logged.conversation {
+            if let Some(system) = &exchange.system {
+                messages.push(message("system", system));
+            }
+            for (i, turn) in exchange.history.iter().enumerate() {
+                messages.push(message(if i % 2 == 0 { "user" } else { "assistant" }, turn));
+            }
         }
         messages.push(message("user", &exchange.prompt));
         request.insert("messages".into(), Value::Array(messages));
     }
     let params = &exchange.params;
+    if !logged.parameters {
+        return request;
+    }
     let mut put = |key: &str, value: Option<Value>| {
         if let Some(value) = value {
             request.insert(key.into(), value);

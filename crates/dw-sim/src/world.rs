@@ -44,6 +44,8 @@ pub struct Campaign {
     pub daily_cap: u32,
     /// The hour of the day (UTC) the scheduler starts its runs.
     pub schedule_hour: u32,
+    /// A hydra campaign's drawn tactics ([`crate::hydra`]).
+    pub tactics: Option<crate::hydra::Tactics>,
 }
 
 impl Campaign {
@@ -67,11 +69,13 @@ pub struct World {
     pub campaigns: Vec<Campaign>,
     /// Network prefixes shared by unrelated people.
     pub shared_prefixes: Vec<SharedPrefix>,
+    /// The hydra kinds' shared facts.
+    pub hydra: crate::hydra::HydraWorld,
 }
 
 impl World {
     /// Draws the shared facts for a window.
-    pub fn new(rng: &mut ChaCha8Rng, corpus: &Corpus, window: Window) -> Self {
+    pub fn new(rng: &mut ChaCha8Rng, corpus: &Corpus, window: Window, hydra: crate::hydra::HydraWorld) -> Self {
         // The release lands mid-window at 17:00 UTC, a usual launch hour.
         let release_day = i64::from(window.days / 2).max(1).min(i64::from(window.days.saturating_sub(1)));
         let release_at = window.start + release_day * DAY + 17 * 3600;
@@ -80,7 +84,7 @@ impl World {
         let viral =
             Viral { prompt: pick.prompt, response: pick.response, at: window.start + viral_day * DAY + 14 * 3600 };
         let shared_prefixes = (0..4).map(|_| SharedPrefix::new(rng)).collect();
-        Self { release_at, viral, campaigns: Vec::new(), shared_prefixes }
+        Self { release_at, viral, campaigns: Vec::new(), shared_prefixes, hydra }
     }
 
     /// Adds a campaign over the given members, sweeping `task_count` tasks.
@@ -96,6 +100,7 @@ impl World {
             task_order,
             daily_cap: rng.random_range(30..=45),
             schedule_hour: rng.random_range(0..24),
+            tactics: None,
         };
         self.campaigns.push(campaign);
     }

@@ -231,3 +231,60 @@ fn bad_settings_are_refused_with_the_flag_named() {
     let err = dw_sim::simulate(SimConfig { scale: 0.0, ..SimConfig::default() }, corpus()).unwrap_err();
     assert!(err.to_string().contains("--scale"));
 }
+
+/// The /24 of an address, as its first three octets.
+fn slash24(ip: std::net::IpAddr) -> [u8; 3] {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            let o = v4.octets();
+            [o[0], o[1], o[2]]
+        }
+        std::net::IpAddr::V6(_) => [0; 3],
+    }
+}
+
+#[test]
+fn hydra_farms_rotate_their_infrastructure_and_share_their_software() {
+    let sim = sim();
+    for kind in [Kind::FarmRotatingHosting, Kind::FarmProxyReasoning] {
+        let members = events_of(sim, kind);
+        assert!(members.len() >= 6, "{kind:?}: {} members", members.len());
+        let agents: BTreeSet<&str> = members.values().flatten().map(|e| &*e.user_agent).collect();
+        assert_eq!(agents.len(), 1, "{kind:?}: one client for the whole campaign: {agents:?}");
+        for events in members.values() {
+            let networks: BTreeSet<[u8; 3]> = events.iter().map(|e| slash24(e.ip)).collect();
+            if kind == Kind::FarmRotatingHosting {
+                assert!((2..=4).contains(&networks.len()), "a few hosting networks, not one: {networks:?}");
+            } else if events.len() >= 20 {
+                assert!(networks.len() * 10 >= events.len() * 9, "a fresh address nearly every request");
+            }
+        }
+    }
+    // Reasoning farms append their coercion phrases.
+    let reasoning = events_of(sim, Kind::FarmProxyReasoning);
+    let coerced = reasoning
+        .values()
+        .flatten()
+        .filter(|e| dw_sim::phrasing::REASONING_REQUESTS.iter().any(|p| e.exchange.prompt.ends_with(p)))
+        .count();
+    assert!(coerced * 2 >= reasoning.values().map(Vec::len).sum::<usize>(), "{coerced}");
+}
+
+#[test]
+fn look_alikes_share_one_kind_of_trace_with_farms() {
+    let sim = sim();
+    // Apps on a shared egress: few networks, many apps, each its own template.
+    let apps = events_of(sim, Kind::CloudEgressApp);
+    let networks: BTreeSet<[u8; 3]> = apps.values().flatten().map(|e| slash24(e.ip)).collect();
+    assert!(networks.len() <= 2 && apps.len() >= 10, "{} apps on {} networks", apps.len(), networks.len());
+    // Framework users: one system prompt, each on their own network.
+    let users = events_of(sim, Kind::AgentFrameworkUser);
+    let systems: BTreeSet<Option<&str>> = users.values().flatten().map(|e| e.exchange.system.as_deref()).collect();
+    assert_eq!(systems.len(), 1);
+    let homes: BTreeSet<[u8; 3]> = users.values().map(|e| slash24(e[0].ip)).collect();
+    assert_eq!(homes.len(), users.len());
+    // Teams: five developers behind one office address.
+    let team = events_of(sim, Kind::TeamBehindNat);
+    let offices: BTreeSet<std::net::IpAddr> = team.values().flatten().map(|e| e.ip).collect();
+    assert!(offices.len() * dw_sim::hydra::TEAM_SIZE <= team.len() + dw_sim::hydra::TEAM_SIZE - 1, "{offices:?}");
+}
