@@ -198,6 +198,10 @@ pub enum Command {
         /// or `holdout` (sources the fit never saw).
         #[arg(long, value_enum, requires = "suite")]
         half: Option<HalfArg>,
+        /// Leave fields out of the suite's traffic, as a gateway that does not
+        /// log them would (an ablation; comma-separated or repeated).
+        #[arg(long, value_enum, value_delimiter = ',', requires = "suite")]
+        without: Vec<crate::evaluate::Withheld>,
         /// Write the full report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -499,11 +503,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { events, labels, accounts, suite, seed, data, half, json, markdown, floors } => {
+        Command::Eval { events, labels, accounts, suite, seed, data, half, without, json, markdown, floors } => {
             let input = match (events, labels, suite) {
                 (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels, accounts },
                 (_, _, Some(suite)) => {
-                    crate::evaluate::EvalInput::Suite { suite, seed, data, half: half.map(Into::into) }
+                    crate::evaluate::EvalInput::Suite { suite, seed, data, half: half.map(Into::into), without }
                 }
                 _ => anyhow::bail!("give --events and --labels, or --suite"),
             };

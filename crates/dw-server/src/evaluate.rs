@@ -103,12 +103,24 @@ pub(crate) fn write_simulation(
     labels: &Path,
     accounts: Option<&Path>,
 ) -> anyhow::Result<()> {
+    write_logged_simulation(sim, dw_sim::output::LoggedFields::default(), out, labels, accounts)
+}
+
+/// [`write_simulation`] with only the `logged` fields in the events.
+pub(crate) fn write_logged_simulation(
+    sim: &dw_sim::Simulation,
+    logged: dw_sim::output::LoggedFields,
+    out: &Path,
+    labels: &Path,
+    accounts: Option<&Path>,
+) -> anyhow::Result<()> {
     let create = |path: &Path| {
         std::fs::File::create(path)
             .map(std::io::BufWriter::new)
             .with_context(|| format!("cannot write {}", path.display()))
     };
-    dw_sim::output::write_events(sim, create(out)?).with_context(|| format!("writing {}", out.display()))?;
+    dw_sim::output::write_logged_events(sim, logged, create(out)?)
+        .with_context(|| format!("writing {}", out.display()))?;
     dw_sim::output::write_labels(sim, create(labels)?).with_context(|| format!("writing {}", labels.display()))?;
     if let Some(path) = accounts {
         dw_sim::attributes::write_attributes(&dw_sim::attributes::account_attributes(sim), create(path)?)
@@ -239,21 +251,65 @@ pub enum Suite {
     /// Three seeds at scale 1.6 (over 2,000 benign accounts each): resolves
     /// the 0.1% operating point.
     Standard,
+    /// The frozen test suite: the seeds, scale and text committed in
+    /// `tests/eval/frozen.json` (over 6,000 benign accounts pooled),
+    /// evaluated once per detector version and never used to choose a rule.
+    Frozen,
+}
+
+/// The frozen suite's definition, committed under `tests/eval/`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrozenSuite {
+    /// Its seeds, none of them a development suite's.
+    pub seeds: Vec<u64>,
+    /// Its scale.
+    pub scale: f64,
+    /// Its text, relative to the repository.
+    pub data: PathBuf,
+    /// Why it is what it is.
+    pub note: String,
+}
+
+/// Where the frozen suite is defined.
+pub const FROZEN_SUITE: &str = "tests/eval/frozen.json";
+
+impl FrozenSuite {
+    /// Reads the committed definition.
+    pub fn load() -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(FROZEN_SUITE)
+            .with_context(|| format!("cannot read {FROZEN_SUITE} (run from the repository)"))?;
+        serde_json::from_str(&text).with_context(|| format!("{FROZEN_SUITE}: not a frozen suite"))
+    }
+}
+
+/// A field a gateway may not log, left out of a suite's traffic (an
+/// ablation); account attributes are a separate import a provider may not
+/// have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Withheld {
+    /// No account attributes imported.
+    Attributes,
+    /// No client address or user agent.
+    Client,
+    /// No sampling parameters (finish reason and usage kept).
+    Params,
+    /// The last user message only (no system prompt, no earlier turns).
+    History,
 }
 
 impl Suite {
-    fn scale(self) -> f64 {
-        match self {
-            Suite::Small => 0.2,
-            Suite::Standard => 1.6,
-        }
-    }
-
-    fn seeds(self) -> u64 {
-        match self {
-            Suite::Small => 2,
-            Suite::Standard => 3,
-        }
+    /// The suite's seeds (the first given for the development suites) and scale.
+    fn seeds_and_scale(self, first: u64) -> anyhow::Result<(Vec<u64>, f64)> {
+        Ok(match self {
+            Suite::Small => ((first..first + 2).collect(), 0.2),
+            Suite::Standard => ((first..first + 3).collect(), 1.6),
+            Suite::Frozen => {
+                let frozen = FrozenSuite::load()?;
+                (frozen.seeds, frozen.scale)
+            }
+        })
     }
 }
 
@@ -279,6 +335,8 @@ pub enum EvalInput {
         data: PathBuf,
         /// Only this half of it (the fit half, or the held-out one).
         half: Option<dw_sim::corpus::Half>,
+        /// Fields left out of the traffic (ablations).
+        without: Vec<Withheld>,
     },
 }
 
@@ -316,6 +374,8 @@ struct Run {
 #[derive(Debug, Serialize)]
 struct EvalReport {
     suite: Option<Suite>,
+    /// Fields left out of the traffic (ablations).
+    without: Vec<Withheld>,
     runs: Vec<RunSummary>,
     /// Pooled over all runs, one per detector.
     reports: Vec<Report>,
@@ -354,6 +414,7 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
     let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
     let mut inputs = Vec::new();
     let mut suite_name = None;
+    let mut withheld = Vec::new();
     match &args.input {
         EvalInput::Files { events, labels, accounts } => inputs.push(Population {
             name: events.display().to_string(),
@@ -361,18 +422,30 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
             labels: labels.clone(),
             accounts: accounts.clone(),
         }),
-        EvalInput::Suite { suite, seed, data, half } => {
+        EvalInput::Suite { suite, seed, data, half, without } => {
             suite_name = Some(*suite);
-            let corpus = load_corpus_half(data, *half)?;
-            for seed in *seed..*seed + suite.seeds() {
-                let config = SimConfig { seed, scale: suite.scale(), ..SimConfig::default() };
+            withheld = without.clone();
+            let (seeds, scale) = suite.seeds_and_scale(*seed)?;
+            let data = match suite {
+                Suite::Frozen => FrozenSuite::load()?.data,
+                _ => data.clone(),
+            };
+            let corpus = load_corpus_half(&data, *half)?;
+            let logged = dw_sim::output::LoggedFields {
+                client: !without.contains(&Withheld::Client),
+                parameters: !without.contains(&Withheld::Params),
+                conversation: !without.contains(&Withheld::History),
+            };
+            for seed in seeds {
+                let config = SimConfig { seed, scale, ..SimConfig::default() };
                 let sim = dw_sim::simulate(config, &corpus)?;
                 let events = scratch.path().join(format!("events-{seed}.jsonl"));
                 let labels = scratch.path().join(format!("labels-{seed}.csv"));
-                let accounts = scratch.path().join(format!("accounts-{seed}.csv"));
-                write_simulation(&sim, &events, &labels, Some(&accounts))?;
+                let accounts = (!without.contains(&Withheld::Attributes))
+                    .then(|| scratch.path().join(format!("accounts-{seed}.csv")));
+                write_logged_simulation(&sim, logged, &events, &labels, accounts.as_deref())?;
                 eprintln!("seed {seed}: simulated {} accounts, {} events", sim.accounts.len(), sim.events.len());
-                inputs.push(Population { name: format!("seed-{seed}"), events, labels, accounts: Some(accounts) });
+                inputs.push(Population { name: format!("seed-{seed}"), events, labels, accounts });
             }
         }
     }
@@ -440,6 +513,7 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
     println!("{table}");
     let report = EvalReport {
         suite: suite_name,
+        without: withheld,
         runs: runs
             .iter()
             .map(|r| RunSummary { name: r.name.clone(), accounts: r.labels.len(), events: r.events })
