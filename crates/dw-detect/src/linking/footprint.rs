@@ -24,6 +24,11 @@
 //! `max_tokens` are what chance predicts; thirty accounts of one job on
 //! three hosting networks with one system prompt are not.
 //!
+//! A network links only the group that holds most of its accounts
+//! ([`NETWORK_OWNER_SHARE`]): on a network many tenants share, the tenants
+//! pick their software from the same few options, so a handful of them
+//! sharing a template is what chance among them gives.
+//!
 //! The client's user agent is shown but never an edge: everything deployed
 //! on one platform in one month carries the same SDK version.
 
@@ -66,6 +71,15 @@ pub const MIN_REQUESTS_FOR_FINGERPRINT: usize = 5;
 /// platform's many pairs give by chance); three can, when both traces are
 /// rare, and a campaign's dozens do whatever their traces.
 pub const SURPRISE_P: f64 = 1e-6;
+
+/// A network links a group only when the group holds at least this share
+/// of the accounts on it: the network is then theirs (the hosting range an
+/// operator rents). Where they are a minority the network is shared by
+/// tenants that chose their software from the same few options (apps on a
+/// cloud's egress built on one open-source template, developers behind an
+/// office NAT on the company's defaults), and chance among those tenants,
+/// not among the whole window, explains what they share.
+pub const NETWORK_OWNER_SHARE: f64 = 0.5;
 
 /// Trace frequencies are counted as if among at least this many accounts. A
 /// small audit (a tip-off list, a quiet window) cannot say how common a
@@ -277,6 +291,10 @@ pub fn trace_links(footprints: &[Option<&Footprint>]) -> Vec<TraceLink> {
     pairs
         .into_iter()
         .filter(|(_, members)| members.len() >= 2)
+        .filter(|((infrastructure, _), members)| match infrastructure {
+            Trace::Network(_) => members.len() as f64 >= NETWORK_OWNER_SHARE * accounts_with[*infrastructure] as f64,
+            _ => true,
+        })
         .filter_map(|((infrastructure, fingerprint), members)| {
             let (a, b) = (accounts_with[infrastructure], accounts_with[fingerprint]);
             let expected = a as f64 * b as f64 / counted_among as f64;
@@ -370,6 +388,36 @@ mod tests {
         assert_eq!(footprint.address_churn, Some(2.0 / 30.0));
         // Too few requests to say anything of churn or software.
         assert_eq!(Footprint::of(&from(&pool[..4], Some(1.0)), &[]).traces, Vec::new());
+    }
+
+    #[test]
+    fn a_minority_of_a_shared_network_does_not_link_on_what_its_tenants_pick_alike() {
+        let template = Trace::Wrapper("opening \"create a detailed study guide\"".into());
+        let egress = Trace::Network("44.59.57.0/24".into());
+        let app = |k: usize, shared: bool| Footprint {
+            traces: vec![
+                egress.clone(),
+                if shared { template.clone() } else { Trace::Wrapper(format!("opening \"app template {k}\"")) },
+            ],
+            ..Footprint::default()
+        };
+        // Thirty apps on one egress, five of them on one open-source template.
+        let apps: Vec<Footprint> = (0..30).map(|k| app(k, k < 5)).collect();
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
+        let mut all: Vec<Option<&Footprint>> = apps.iter().map(Some).collect();
+        all.extend(std::iter::repeat_n(Some(&person), 2000));
+        assert!(trace_links(&all).is_empty());
+        // The same five alone on a network of their own are one operator's.
+        let owned: Vec<Footprint> = (0..5)
+            .map(|_| Footprint {
+                traces: vec![Trace::Network("34.9.9.0/24".into()), template.clone()],
+                ..Footprint::default()
+            })
+            .collect();
+        all.extend(owned.iter().map(Some));
+        let links = trace_links(&all);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!(links[0].members, (2030..2035).collect::<Vec<_>>());
     }
 
     #[test]

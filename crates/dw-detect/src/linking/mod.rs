@@ -342,8 +342,9 @@ mod tests {
         for _ in 0..6 {
             footprints.push(Footprint::of(&script("203.0.113", "You are a data labeller.", 20), &[]));
         }
-        // Ten apps on the same egress, each its own system prompt.
-        for k in 0..10 {
+        // Four apps on the same network, each its own system prompt (the
+        // farm holds most of the network: a busy egress is the next test's).
+        for k in 0..4 {
             footprints.push(Footprint::of(&script("203.0.113", &format!("You are app {k}."), 20), &[]));
         }
         // Ten users of a tool with the script's system prompt, each on its own network.
@@ -357,7 +358,7 @@ mod tests {
         assert_eq!(found[0].members, (0..6).collect::<Vec<_>>());
         assert!(
             found[0].reason.starts_with(
-                "6 accounts sending from 203.0.113.0/24 (16 of 1026 accounts) and with the system prompt \"You are a data labeller.\" (16 of 1026);"
+                "6 accounts sending from 203.0.113.0/24 (10 of 1020 accounts) and with the system prompt \"You are a data labeller.\" (16 of 1020);"
             ),
             "{}",
             found[0].reason
