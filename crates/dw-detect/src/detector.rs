@@ -719,7 +719,7 @@ mod tests {
         for u in 0..40 {
             for k in 0..5 {
                 let mut r = request(requests.len(), (u * 3_600_000 + k * 60_000) as i64, "hello there");
-                r.prior_turns = k as u32;
+                r.prior_turns = Some(k as u32);
                 r.end_user = Some(format!("person{u}"));
                 requests.push(r);
             }
@@ -752,7 +752,7 @@ mod tests {
         let mut requests = Vec::new();
         for k in 0..120 {
             let mut r = request(k, k as i64 * 3_000_000, "so what do you think about my plan for the garden?");
-            r.prior_turns = (k % 4) as u32;
+            r.prior_turns = Some((k % 4) as u32);
             requests.push(r);
         }
         for k in 0..40 {

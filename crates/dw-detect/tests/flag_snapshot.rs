@@ -14,7 +14,7 @@ fn request(account: &str, i: usize, ts_ms: i64, prompt: &str) -> RequestRecord {
         model: "atlas-2".into(),
         prompt: prompt.into(),
         system_prompt: None,
-        prior_turns: 0,
+        prior_turns: Some(0),
         conversation_id: None,
         temperature: Some(0.7),
         max_tokens: Some(4096),
@@ -75,7 +75,7 @@ fn population() -> Vec<AccountSignals> {
         .map(|i| {
             let mut r =
                 request("person", i, start + i as i64 * 5_400_000, "hey, what should i cook tonight with leeks?");
-            r.prior_turns = (i % 3) as u32;
+            r.prior_turns = Some((i % 3) as u32);
             r.max_tokens = None;
             r
         })

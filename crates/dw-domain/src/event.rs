@@ -65,6 +65,12 @@ pub struct Request {
     pub system_prompt: Option<String>,
     /// Sampling parameters as sent.
     pub params: SamplingParams,
+    /// Whether the log keeps the whole conversation (`request.history_logged`):
+    /// `Some(false)` when the source logs the last user message only, so that
+    /// earlier turns and the system prompt are unknown, not absent. `None`
+    /// when the source did not say: the messages are taken as sent.
+    #[serde(default)]
+    pub history_logged: Option<bool>,
 }
 
 /// One chat message with its text content.

@@ -19,8 +19,9 @@ pub struct RequestRecord {
     /// System and developer messages, joined.
     pub system_prompt: Option<String>,
     /// User and assistant messages before the last user message: 0 for a
-    /// single-turn request.
-    pub prior_turns: u32,
+    /// single-turn request; `None` when the log keeps the last message only
+    /// (unknown, not single-turn).
+    pub prior_turns: Option<u32>,
     /// The conversation, when the log carries one.
     pub conversation_id: Option<String>,
     /// `temperature` as sent (`None`: not in the log).

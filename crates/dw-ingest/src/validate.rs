@@ -223,8 +223,13 @@ fn parse_request(
             Some(other) => return Err(expected(line, "request.seed", "an integer", &other)),
         },
     };
+    let history_logged = match request.remove("history_logged") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(b),
+        Some(other) => return Err(expected(line, "request.history_logged", "a boolean", &other)),
+    };
     keep_unknown(request, "request.", unknown);
-    Ok(Request { messages, prompt, system_prompt, params })
+    Ok(Request { messages, prompt, system_prompt, params, history_logged })
 }
 
 fn parse_message(item: Value, index: usize, line: u64, unknown: &mut Map<String, Value>) -> Result<Message, LineError> {

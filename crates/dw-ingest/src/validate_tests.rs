@@ -55,6 +55,10 @@ fn missing_parameters_are_unknown_not_false() {
     assert_eq!(event.request.params.logprobs, None);
     assert_eq!(event.response, None);
     assert_eq!(event.usage, Usage::default());
+    assert_eq!(event.request.history_logged, None, "not said: the messages are taken as sent");
+    let mut last_only = minimal();
+    last_only["request"]["history_logged"] = json!(false);
+    assert_eq!(parse(last_only).unwrap().request.history_logged, Some(false));
 }
 
 #[test]
@@ -98,6 +102,7 @@ fn wrong_types_name_the_field_and_what_was_found() {
         (json!({"request": {"prompt": "x", "n": 0}}), "request.n", "out of range"),
         (json!({"request": {"prompt": "x", "logprobs": "yes"}}), "request.logprobs", "expected a boolean"),
         (json!({"request": {"prompt": "x", "seed": 1.5}}), "request.seed", "expected an integer"),
+        (json!({"request": {"prompt": "x", "history_logged": "no"}}), "request.history_logged", "expected a boolean"),
         (json!({"usage": {"prompt_tokens": -3}}), "usage.prompt_tokens", "out of range"),
         (json!({"client": {"ip": "not-an-ip"}}), "client.ip", "is not an IPv4 or IPv6 address"),
         (json!({"metadata": [1]}), "metadata", "expected an object, found an array"),

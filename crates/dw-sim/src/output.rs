@@ -123,6 +123,10 @@ fn request_json(event: &SimEvent, logged: LoggedFields) -> Map<String, Value> {
         messages.push(message("user", &exchange.prompt));
         request.insert("messages".into(), Value::Array(messages));
     }
+    if !logged.conversation {
+        // What such a source declares, so that the history is read as unknown.
+        request.insert("history_logged".into(), Value::Bool(false));
+    }
     let params = &exchange.params;
     if !logged.parameters {
         return request;

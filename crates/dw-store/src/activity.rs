@@ -84,9 +84,10 @@ pub fn stream_requests<'c>(
     use futures_util::TryStreamExt;
     sqlx::query!(
         r#"SELECT e.account_id, e.event_id, e.ts, e.model, e.prompt, e.system_prompt,
-                  greatest(coalesce(jsonb_array_length(e.messages)
+                  CASE WHEN e.history_logged IS FALSE THEN NULL
+                       ELSE greatest(coalesce(jsonb_array_length(e.messages)
                       - jsonb_array_length(jsonb_path_query_array(e.messages, '$[*] ? (@.role == "system" || @.role == "developer")'))
-                      - 1, 0), 0)::int AS "prior_turns!",
+                      - 1, 0), 0) END::int AS "prior_turns?",
                   e.conversation_id, e.temperature, e.max_tokens, e.n, e.logprobs, e.finish_reason,
                   e.prompt_tokens, e.completion_tokens, e.client_ip, e.user_agent,
                   coalesce(e.metadata->>'user', e.metadata->'_unknown'->>'request.user') AS end_user,
@@ -120,7 +121,7 @@ pub fn stream_requests<'c>(
             model: r.model,
             prompt: r.prompt,
             system_prompt: r.system_prompt,
-            prior_turns: r.prior_turns.max(0) as u32,
+            prior_turns: r.prior_turns.map(|t| t.max(0) as u32),
             conversation_id: r.conversation_id,
             temperature: r.temperature,
             max_tokens: r.max_tokens,

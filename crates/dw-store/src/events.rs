@@ -52,8 +52,8 @@ pub async fn claim_keys(conn: &mut PgConnection, events: &[&Event]) -> Result<Ve
 const COPY_STATEMENT: &str = "COPY events (account_id, ts, event_id, id_derived, model, endpoint, api_key_id, \
     org_id, conversation_id, messages, prompt, system_prompt, temperature, top_p, max_tokens, n, logprobs, \
     top_logprobs, seed, completion, finish_reason, prompt_tokens, completion_tokens, client_ip, user_agent, \
-    metadata, ingest_id) FROM STDIN (FORMAT binary)";
-const COLUMNS: i16 = 27;
+    metadata, ingest_id, history_logged) FROM STDIN (FORMAT binary)";
+const COLUMNS: i16 = 28;
 /// Bytes buffered before a chunk is sent to the server.
 const CHUNK_BYTES: usize = 1 << 20;
 
@@ -109,6 +109,7 @@ fn write_row(buf: &mut CopyBuffer, e: &Event, ingest_id: Uuid) {
     buf.opt_text(e.client.user_agent.as_deref());
     buf.jsonb(&e.metadata);
     buf.uuid(ingest_id);
+    buf.opt_bool(e.request.history_logged);
 }
 
 /// A stored event as analysis and the API read it back.
@@ -132,7 +133,7 @@ pub async fn list_for_account(
         r#"SELECT account_id, ts, event_id, id_derived, model, endpoint, api_key_id, org_id, conversation_id,
                   messages, prompt, system_prompt, temperature, top_p, max_tokens, n, logprobs, top_logprobs,
                   seed, completion, finish_reason, prompt_tokens, completion_tokens, client_ip, user_agent,
-                  metadata, ingest_id
+                  metadata, ingest_id, history_logged
            FROM events WHERE account_id = $1 AND ts >= $2 AND ts < $3
            ORDER BY ts, event_id LIMIT $4"#,
         account_id,
@@ -181,6 +182,7 @@ pub async fn list_for_account(
                             top_logprobs: r.top_logprobs,
                             seed: r.seed,
                         },
+                        history_logged: r.history_logged,
                     },
                     response,
                     usage: dw_domain::Usage { prompt_tokens: r.prompt_tokens, completion_tokens: r.completion_tokens },

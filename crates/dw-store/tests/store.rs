@@ -156,8 +156,14 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
         r#"{"event_id":"p2","account_id":"c","timestamp":"2026-11-02T12:00:00Z","model":"m",
             "request":{"prompt":"y"},"metadata":{"user":"u_8"}}"#,
     );
+    // A source that logs the last message only: its history is unknown, not empty.
+    let last_only = event(
+        r#"{"event_id":"d1","account_id":"d","timestamp":"2026-11-02T13:00:00Z","model":"m",
+            "request":{"messages":[{"role":"user","content":"q"}],"history_logged":false}}"#,
+    );
     let batch = vec![
         simple("b", "b1", "2026-11-02T09:00:00Z"),
+        last_only,
         platform,
         passed_along,
         chat,
@@ -173,14 +179,21 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
     .try_collect()
     .await
     .unwrap();
-    let keys: Vec<(&str, &str, u32)> =
+    let keys: Vec<(&str, &str, Option<u32>)> =
         records.iter().map(|r| (r.account_id.as_str(), r.event_id.as_str(), r.prior_turns)).collect();
     assert_eq!(
         keys,
-        [("a", "a1", 0), ("b", "b1", 0), ("b", "c2", 2), ("c", "p1", 0), ("c", "p2", 0)],
-        "`to` exclusive; system and developer messages are not turns"
+        [
+            ("a", "a1", Some(0)),
+            ("b", "b1", Some(0)),
+            ("b", "c2", Some(2)),
+            ("c", "p1", Some(0)),
+            ("c", "p2", Some(0)),
+            ("d", "d1", None)
+        ],
+        "`to` exclusive; system and developer messages are not turns; an unlogged history is unknown"
     );
-    let end_users: Vec<Option<&str>> = records[3..].iter().map(|r| r.end_user.as_deref()).collect();
+    let end_users: Vec<Option<&str>> = records[3..5].iter().map(|r| r.end_user.as_deref()).collect();
     assert_eq!(end_users, [Some("u_7"), Some("u_8")], "the request's `user`, or the metadata's");
     assert_eq!(records[2].client_ip, Some("203.0.113.5".parse().unwrap()));
     assert_eq!(records[2].system_prompt.as_deref(), Some("s\n\nd"));

@@ -222,7 +222,7 @@ pub(crate) mod test_support {
             model: "m".into(),
             prompt: prompt.into(),
             system_prompt: None,
-            prior_turns: 0,
+            prior_turns: Some(0),
             conversation_id: None,
             temperature: None,
             max_tokens: None,
