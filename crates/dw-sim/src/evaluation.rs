@@ -1,6 +1,6 @@
 //! Joining audit verdicts with ground truth into a report: ranking quality
 //! (ROC AUC, recall at 1% and 0.1% benign false-positive rate, with 95%
-//! bootstrap intervals over accounts), the detector's own flag decision per
+//! bootstrap intervals over campaigns and lone accounts), the detector's own flag decision per
 //! attack and benign kind, campaign linking, and requests served before the
 //! first flag.
 
@@ -34,7 +34,8 @@ pub type RequestTimes = HashMap<String, Vec<i64>>;
 pub struct Estimate {
     /// The point estimate on all accounts.
     pub value: f64,
-    /// The 2.5th and 97.5th percentiles over resampled accounts.
+    /// The 2.5th and 97.5th percentiles over resampled campaigns and lone
+    /// accounts (a campaign is drawn whole).
     pub interval: Option<Interval>,
 }
 
@@ -118,10 +119,20 @@ pub fn evaluate(detector: &str, labels: &[LabelRow], traffic: &RequestTimes, ver
         .map(|l| Scored { risk: by_account.get(l.account_id.as_str()).map_or(0.0, |s| s.risk), positive: l.positive })
         .collect();
     let positives = scored.iter().filter(|s| s.positive).count();
+    // Bootstrap units: a campaign's accounts together, every other account alone.
+    let mut by_campaign: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut units: Vec<Vec<usize>> = Vec::new();
+    for (i, label) in active.iter().enumerate() {
+        match label.campaign.as_deref().filter(|c| !c.is_empty()) {
+            Some(campaign) => by_campaign.entry(campaign).or_default().push(i),
+            None => units.push(vec![i]),
+        }
+    }
+    units.extend(by_campaign.into_values());
 
     let roc_auc = metrics::roc_auc(&scored).map(|value| Estimate {
         value,
-        interval: metrics::bootstrap_interval(scored.len(), RESAMPLES, seed, |idx| {
+        interval: metrics::grouped_bootstrap_interval(&units, RESAMPLES, seed, |idx| {
             metrics::roc_auc(&metrics::resample_scores(&scored, idx))
         }),
     });
@@ -129,7 +140,7 @@ pub fn evaluate(detector: &str, labels: &[LabelRow], traffic: &RequestTimes, ver
         .into_iter()
         .filter_map(|target| {
             let point = metrics::recall_at_fpr(&scored, target)?;
-            let interval = metrics::bootstrap_interval(scored.len(), RESAMPLES, seed, |idx| {
+            let interval = metrics::grouped_bootstrap_interval(&units, RESAMPLES, seed, |idx| {
                 metrics::recall_at_fpr(&metrics::resample_scores(&scored, idx), target).map(|p| p.recall)
             });
             Some(RecallAtFpr {

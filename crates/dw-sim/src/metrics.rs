@@ -171,6 +171,30 @@ where
     Some(Interval { low: percentile(&values, 0.025), high: percentile(&values, 0.975) })
 }
 
+/// [`bootstrap_interval`] over groups of items resampled whole: a campaign's
+/// accounts stand or fall together (one missed farm is one event, not
+/// thirty), so its accounts are drawn as one unit. `groups` partitions the
+/// item indices; the statistic sees the items of the drawn groups, repeats
+/// included.
+pub fn grouped_bootstrap_interval<F>(
+    groups: &[Vec<usize>],
+    resamples: usize,
+    seed: u64,
+    mut statistic: F,
+) -> Option<Interval>
+where
+    F: FnMut(&[usize]) -> Option<f64>,
+{
+    let mut items = Vec::new();
+    bootstrap_interval(groups.len(), resamples, seed, |drawn| {
+        items.clear();
+        for g in drawn {
+            items.extend_from_slice(&groups[*g]);
+        }
+        statistic(&items)
+    })
+}
+
 /// The scored accounts picked by a bootstrap index vector, repeats included.
 ///
 /// Panics if an index is out of range, which would mean the bootstrap was run with a

@@ -337,3 +337,28 @@ fn mean_and_median() {
     assert_eq!(median(&[f64::MAX, f64::MAX]), Some(f64::MAX), "midpoint must not overflow");
     assert!(median(&[f64::NAN, 1.0, 2.0]).is_some());
 }
+
+#[test]
+fn a_campaign_is_resampled_whole_and_widens_the_interval() {
+    // Thirty attack accounts: one farm of twenty-one all missed (risk 0.1),
+    // nine lone harvesters caught (0.9); a hundred benign accounts at 0.2.
+    let mut scored: Vec<Scored> = (0..21).map(|_| pos(0.1)).collect();
+    scored.extend((0..9).map(|_| pos(0.9)));
+    scored.extend((0..100).map(|_| neg(0.2)));
+    let mut groups: Vec<Vec<usize>> = vec![(0..21).collect()];
+    groups.extend((21..130).map(|i| vec![i]));
+    let mut drawn_whole = true;
+    let grouped = grouped_bootstrap_interval(&groups, 400, 5, |idx| {
+        let farm = idx.iter().filter(|i| **i < 21).count();
+        drawn_whole &= farm % 21 == 0;
+        recall_at_fpr(&resample_scores(&scored, idx), 0.01).map(|p| p.recall)
+    })
+    .unwrap();
+    assert!(drawn_whole, "the farm's accounts come in twenty-ones");
+    let accounts = bootstrap_interval(scored.len(), 400, 5, |idx| {
+        recall_at_fpr(&resample_scores(&scored, idx), 0.01).map(|p| p.recall)
+    })
+    .unwrap();
+    // One missed farm is one event: resampling campaigns sees it come and go.
+    assert!(grouped.high - grouped.low > 2.0 * (accounts.high - accounts.low), "{grouped:?} vs {accounts:?}");
+}
