@@ -124,7 +124,7 @@ pub enum Command {
         /// Number of days.
         #[arg(long, default_value_t = 7)]
         days: u32,
-        /// Population size: 1 is about 1,500 accounts and 100,000 events over 7 days.
+        /// Population size: 1 is about 1,650 accounts and 110,000 events over 7 days.
         #[arg(long, default_value_t = 1.0)]
         scale: f64,
         /// A folder laid out like ../shared/data (default: the sample shipped in the repository).
@@ -143,6 +143,10 @@ pub enum Command {
         /// or `holdout` (sources the fit never saw).
         #[arg(long, value_enum)]
         half: Option<HalfArg>,
+        /// Which kinds the population holds: `full`, or `original` (the kinds
+        /// before the hydra farms of issue #20, as they were for a seed).
+        #[arg(long, value_enum, default_value = "full")]
+        catalogue: CatalogueArg,
     },
     /// Audit a window: score every active account, store the scores, and open,
     /// update or reopen flags (one per account or cluster) with their evidence.
@@ -202,6 +206,10 @@ pub enum Command {
         /// log them would (an ablation; comma-separated or repeated).
         #[arg(long, value_enum, value_delimiter = ',', requires = "suite")]
         without: Vec<crate::evaluate::Withheld>,
+        /// Which kinds the suite's populations hold: `full`, or `original`
+        /// (the kinds before the hydra farms of issue #20, as they were).
+        #[arg(long, value_enum, default_value = "full", requires = "suite")]
+        catalogue: CatalogueArg,
         /// Write the full report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -264,6 +272,24 @@ impl From<HalfArg> for dw_sim::corpus::Half {
         match half {
             HalfArg::Fit => dw_sim::corpus::Half::Fit,
             HalfArg::Holdout => dw_sim::corpus::Half::Holdout,
+        }
+    }
+}
+
+/// Which kinds a simulated population holds (`simulate`, `eval --catalogue`).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CatalogueArg {
+    /// Every kind.
+    Full,
+    /// The kinds before the hydra farms of issue #20.
+    Original,
+}
+
+impl From<CatalogueArg> for dw_sim::kinds::Catalogue {
+    fn from(catalogue: CatalogueArg) -> Self {
+        match catalogue {
+            CatalogueArg::Full => dw_sim::kinds::Catalogue::Full,
+            CatalogueArg::Original => dw_sim::kinds::Catalogue::Original,
         }
     }
 }
@@ -485,9 +511,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             result.map(|()| ExitCode::SUCCESS)
         }
-        Command::Simulate { seed, start, days, scale, data, out, labels, accounts, half } => {
+        Command::Simulate { seed, start, days, scale, data, out, labels, accounts, half, catalogue } => {
             let start = crate::evaluate::parse_instant("--start", &start)?.date();
-            let config = dw_sim::SimConfig { seed, start, days, scale };
+            let config = dw_sim::SimConfig { seed, start, days, scale, catalogue: catalogue.into() };
             crate::evaluate::simulate(&crate::evaluate::SimulateArgs {
                 config,
                 data,
@@ -503,12 +529,30 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             crate::evaluate::audit(&settings, &args).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Eval { events, labels, accounts, suite, seed, data, half, without, json, markdown, floors } => {
+        Command::Eval {
+            events,
+            labels,
+            accounts,
+            suite,
+            seed,
+            data,
+            half,
+            without,
+            catalogue,
+            json,
+            markdown,
+            floors,
+        } => {
             let input = match (events, labels, suite) {
                 (Some(events), Some(labels), _) => crate::evaluate::EvalInput::Files { events, labels, accounts },
-                (_, _, Some(suite)) => {
-                    crate::evaluate::EvalInput::Suite { suite, seed, data, half: half.map(Into::into), without }
-                }
+                (_, _, Some(suite)) => crate::evaluate::EvalInput::Suite {
+                    suite,
+                    seed,
+                    data,
+                    half: half.map(Into::into),
+                    without,
+                    catalogue: catalogue.into(),
+                },
                 _ => anyhow::bail!("give --events and --labels, or --suite"),
             };
             let held =

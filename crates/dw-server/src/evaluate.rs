@@ -337,6 +337,8 @@ pub enum EvalInput {
         half: Option<dw_sim::corpus::Half>,
         /// Fields left out of the traffic (ablations).
         without: Vec<Withheld>,
+        /// Which kinds the populations hold.
+        catalogue: dw_sim::kinds::Catalogue,
     },
 }
 
@@ -398,6 +400,9 @@ pub struct Floors {
     pub roc_auc: f64,
     /// Recall at 1% benign FPR at least this.
     pub recall_at_1pct_fpr: f64,
+    /// No benign kind with more than this share of its accounts flagged.
+    #[serde(default)]
+    pub max_benign_kind_flagged: Option<f64>,
 }
 
 /// `distillwatch eval`. Returns false when a floor was missed.
@@ -422,7 +427,7 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
             labels: labels.clone(),
             accounts: accounts.clone(),
         }),
-        EvalInput::Suite { suite, seed, data, half, without } => {
+        EvalInput::Suite { suite, seed, data, half, without, catalogue } => {
             suite_name = Some(*suite);
             withheld = without.clone();
             let (seeds, scale) = suite.seeds_and_scale(*seed)?;
@@ -437,7 +442,7 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
                 conversation: !without.contains(&Withheld::History),
             };
             for seed in seeds {
-                let config = SimConfig { seed, scale, ..SimConfig::default() };
+                let config = SimConfig { seed, scale, catalogue: *catalogue, ..SimConfig::default() };
                 let sim = dw_sim::simulate(config, &corpus)?;
                 let events = scratch.path().join(format!("events-{seed}.jsonl"));
                 let labels = scratch.path().join(format!("labels-{seed}.csv"));
@@ -560,6 +565,20 @@ fn check_floors(report: &Report, floors: &Floors) -> bool {
             ok = false;
         } else {
             eprintln!("floor held: {} {name} {value:.4} >= {floor:.4}", report.detector);
+        }
+    }
+    if let Some(ceiling) = floors.max_benign_kind_flagged {
+        for kind in &report.benign_kinds {
+            if kind.rate > ceiling + 1e-9 {
+                eprintln!(
+                    "FLOOR MISSED: {} flagged {} of {} {} accounts, above the ceiling {ceiling:.4}",
+                    report.detector, kind.flagged, kind.accounts, kind.kind
+                );
+                ok = false;
+            }
+        }
+        if ok {
+            eprintln!("floor held: {} no benign kind above {ceiling:.4} flagged", report.detector);
         }
     }
     ok

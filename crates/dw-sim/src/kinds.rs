@@ -3,6 +3,27 @@
 
 use serde::Serialize;
 
+/// Which kinds a population holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Catalogue {
+    /// Every kind.
+    #[default]
+    Full,
+    /// The kinds before the hydra kinds of issue #20: the same seed gives
+    /// the same traffic it gave then (the hydra kinds come last and draw
+    /// from streams of their own), so regression floors set on those
+    /// populations keep guarding them.
+    Original,
+}
+
+impl Catalogue {
+    /// Whether the catalogue holds the kind.
+    pub fn holds(self, kind: Kind) -> bool {
+        self == Catalogue::Full || !kind.is_hydra()
+    }
+}
+
 /// A kind of account.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,6 +120,20 @@ impl Kind {
         Kind::FarmRotatingHosting,
         Kind::FarmProxyReasoning,
     ];
+
+    /// Whether the kind is one of the hydra kinds of issue #20 (the farms
+    /// that rotate their infrastructure, and their look-alikes).
+    pub fn is_hydra(self) -> bool {
+        matches!(
+            self,
+            Kind::CloudEgressApp
+                | Kind::AgentFrameworkUser
+                | Kind::TeamBehindNat
+                | Kind::ImitatedCustomer
+                | Kind::FarmRotatingHosting
+                | Kind::FarmProxyReasoning
+        )
+    }
 
     /// The kind's name in label files and reports.
     pub fn name(self) -> &'static str {
