@@ -15,6 +15,9 @@
 #       --out bench-out/audit/events-$s.jsonl --labels bench-out/audit/labels-$s.csv \
 #       --accounts bench-out/audit/accounts-$s.csv; done
 #   scripts/bench/audit.sh 3
+#
+# SCALES picks the sizes (default "1 2 4"); issue #20's linking check runs
+# SCALES="1 4 16" (simulate those scales the same way first).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -41,7 +44,7 @@ select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
   client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
 
 printf '%-6s %9s %9s | %-28s | %-8s | %-34s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link / publish)" "scan floor s (median) | ratio"
-for scale in 1 2 4; do
+for scale in ${SCALES:-1 2 4}; do
     file=bench-out/audit/events-$scale.jsonl
     [[ -f $file ]] || { echo "missing $file (see the header)"; exit 2; }
     db="audit_$scale"
