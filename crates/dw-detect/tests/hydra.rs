@@ -122,7 +122,7 @@ const WORDS: [&str; 31] = [
 /// hundred people.
 fn look_alikes() -> Vec<AccountSignals> {
     let mut accounts = Vec::new();
-    for a in 0..20 {
+    for (a, app) in APPS.iter().enumerate() {
         let id = format!("app{a:02}");
         let requests: Vec<RequestRecord> = (0..140)
             .map(|i| {
@@ -133,7 +133,7 @@ fn look_alikes() -> Vec<AccountSignals> {
                     START + (k % (7 * 24 * HOUR as u64)) as i64,
                     format!(
                         "{} helper says: turn the user's note into a tidy document. Note: {} {} {} {}",
-                        APPS[a],
+                        app,
                         WORDS[(k % 31) as usize],
                         WORDS[((k >> 5) % 31) as usize],
                         WORDS[((k >> 10) % 31) as usize],

@@ -286,5 +286,5 @@ fn look_alikes_share_one_kind_of_trace_with_farms() {
     // Teams: five developers behind one office address.
     let team = events_of(sim, Kind::TeamBehindNat);
     let offices: BTreeSet<std::net::IpAddr> = team.values().flatten().map(|e| e.ip).collect();
-    assert!(offices.len() * dw_sim::hydra::TEAM_SIZE <= team.len() + dw_sim::hydra::TEAM_SIZE - 1, "{offices:?}");
+    assert_eq!(offices.len(), team.len().div_ceil(dw_sim::hydra::TEAM_SIZE), "{offices:?}");
 }

@@ -172,7 +172,7 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         edges.push(Edge { words, members });
     }
     // Largest first; ties in the order found (traces, payments, bursts), which is deterministic.
-    edges.sort_by(|a, b| b.members.len().cmp(&a.members.len()));
+    edges.sort_by_key(|e| std::cmp::Reverse(e.members.len()));
 
     let mut parent: Vec<usize> = (0..accounts.len()).collect();
     fn root(parent: &mut [usize], mut i: usize) -> usize {
