@@ -38,8 +38,9 @@ trap cleanup EXIT
 echo "PostgreSQL $(psql "$base/postgres" -XAtc 'SHOW server_version'); $(nproc) cores; runs: $runs"
 
 select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
+  CASE WHEN history_logged IS FALSE THEN NULL ELSE
   greatest(coalesce(jsonb_array_length(messages) - jsonb_array_length(jsonb_path_query_array(messages,
-  '\$[*] ? (@.role == \"system\" || @.role == \"developer\")')) - 1, 0), 0)::int,
+  '\$[*] ? (@.role == \"system\" || @.role == \"developer\")')) - 1, 0), 0) END::int,
   conversation_id, temperature, max_tokens, n, logprobs, finish_reason, prompt_tokens, completion_tokens,
   client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
 
