@@ -12,10 +12,10 @@
 //!
 //! One kind alone never links: unrelated apps share a cloud provider's
 //! egress network, users of one agent framework share its system prompt and
-//! parameters, a campus shares its networks. Two accounts are linked when
-//! they share a trace of each kind, and only when the number of accounts
-//! sharing that pair is far above what chance gives the two traces' own
-//! frequencies in the window's population: with `a` accounts on a network,
+//! parameters, a campus shares its networks. A group of accounts is linked
+//! when its members share a trace of each kind, and only when the number of
+//! accounts sharing that pair is far above what chance gives the two traces'
+//! own frequencies in the window's population: with `a` accounts on a network,
 //! `b` accounts sending a fingerprint and `n` accounts in all, about
 //! `a·b/n` share both by coincidence. A group of `k` sharing both links when
 //! a Poisson count of that mean reaches `k` with probability under

@@ -343,7 +343,7 @@ mod tests {
             footprints.push(Footprint::of(&script("203.0.113", "You are a data labeller.", 20), &[]));
         }
         // Four apps on the same network, each its own system prompt (the
-        // farm holds most of the network: a busy egress is the next test's).
+        // farm holds most of the network: a busy egress is footprint.rs's test).
         for k in 0..4 {
             footprints.push(Footprint::of(&script("203.0.113", &format!("You are app {k}."), 20), &[]));
         }
