@@ -117,6 +117,30 @@ async fn ndjson_and_json_arrays_are_stored(pool: PgPool) {
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_gateway_that_logs_the_last_message_only_says_so_per_request(pool: PgPool) {
+    let h = harness(pool).await;
+    let body = ndjson(&(0..2).map(event).collect::<Vec<_>>());
+    let with = |history: &str, body: Vec<u8>| {
+        Request::post(format!("/v1/events?history={history}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let (status, out, _) = send(&h.router, with("sometimes", body.clone())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("history: expected \\\"full\\\" or \\\"last_message\\\""), "{out}");
+    assert_eq!(stored(&h.pool).await, 0, "nothing stored from a refused request");
+    let (status, out, _) = send(&h.router, with("last_message", body)).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(2)), "{out}");
+    let unlogged: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE history_logged IS FALSE")
+        .fetch_one(&h.pool)
+        .await
+        .unwrap();
+    assert_eq!(unlogged, 2);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn gzip_and_zstd_bodies_are_decoded(pool: PgPool) {
     let h = harness(pool).await;
     let body = ndjson(&(0..4).map(event).collect::<Vec<_>>());

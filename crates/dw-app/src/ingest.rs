@@ -25,6 +25,10 @@ pub struct IngestBatch {
     pub api_key_id: Option<Uuid>,
     /// A file name or client address, for the log.
     pub origin: Option<String>,
+    /// What the source says of its log, for every event that does not say
+    /// itself (`request.history_logged`): `Some(false)` from a gateway that
+    /// keeps the last user message only.
+    pub history_logged: Option<bool>,
 }
 
 impl App {
@@ -32,8 +36,13 @@ impl App {
     /// `(account_id, event_id)` is already stored, or repeated earlier in the
     /// batch, count as duplicates. The batch is logged in the same transaction,
     /// so the log never claims events that were not stored.
-    pub async fn ingest(&self, batch: IngestBatch) -> Result<IngestOutcome, AppError> {
+    pub async fn ingest(&self, mut batch: IngestBatch) -> Result<IngestOutcome, AppError> {
         let started = std::time::Instant::now();
+        if let Some(logged) = batch.history_logged {
+            for event in batch.events.iter_mut().filter(|e| e.request.history_logged.is_none()) {
+                event.request.history_logged = Some(logged);
+            }
+        }
         let ingest_id = Uuid::now_v7();
         let mut seen = HashSet::with_capacity(batch.events.len());
         let unique: Vec<&Event> =

@@ -51,3 +51,28 @@ async fn repeats_inside_one_batch_count_as_duplicates(pool: PgPool) {
     let outcome = app.ingest(batch(batch_events)).await.unwrap();
     assert_eq!((outcome.accepted, outcome.duplicates), (2, 1));
 }
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_source_that_logs_the_last_message_only_marks_the_events_that_do_not_say(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let mut sent = events(&["2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"]);
+    // The second event says its source logs the whole conversation: it is taken at its word.
+    sent[1].request.history_logged = Some(true);
+    let mut last_only = batch(sent);
+    last_only.history_logged = Some(false);
+    assert_eq!(app.ingest(last_only).await.unwrap().accepted, 2);
+    let stored: Vec<(String, Option<bool>)> =
+        sqlx::query_as("SELECT event_id, history_logged FROM events ORDER BY event_id").fetch_all(&pool).await.unwrap();
+    assert_eq!(stored, vec![("e0".to_string(), Some(false)), ("e1".to_string(), Some(true))]);
+    // A batch whose source says nothing leaves its events as they are.
+    let outcome = app.ingest(batch(events(&["2026-11-01T00:00:00Z", "2026-11-03T00:00:00Z"]))).await.unwrap();
+    assert_eq!(outcome.accepted, 0, "e0 and e1 again: duplicates");
+    let unsaid = common::parse(&[
+        r#"{"event_id":"e9","account_id":"b","timestamp":"2026-11-03T00:00:00Z","model":"m","request":{"prompt":"p"}}"#
+            .to_string(),
+    ]);
+    app.ingest(batch(unsaid)).await.unwrap();
+    let e9: Option<bool> =
+        sqlx::query_scalar("SELECT history_logged FROM events WHERE event_id = 'e9'").fetch_one(&pool).await.unwrap();
+    assert_eq!(e9, None);
+}

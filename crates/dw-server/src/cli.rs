@@ -57,6 +57,10 @@ pub enum Command {
         /// Events per transaction.
         #[arg(long)]
         batch_size: Option<usize>,
+        /// The files come from a source that logs the last user message only:
+        /// events that do not say otherwise get `request.history_logged: false`.
+        #[arg(long)]
+        last_message_only: bool,
     },
     /// Manage API keys.
     Keys {
@@ -479,10 +483,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { files, allow_rejects, .. } => {
+        Command::Ingest { files, allow_rejects, last_message_only, .. } => {
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
-            let summary = crate::ingest_files::run(&app, &files, &settings.ingest).await;
+            let history_logged = last_message_only.then_some(false);
+            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged).await;
             db.close().await?;
             let summary = summary?;
             Ok(if summary.rejected > 0 && !allow_rejects { ExitCode::from(2) } else { ExitCode::SUCCESS })

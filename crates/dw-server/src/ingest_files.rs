@@ -51,7 +51,14 @@ struct FileBatch {
 
 /// Loads every file (`-` is stdin), printing each rejected line on stderr as
 /// `line N: FIELD: reason` (prefixed by the file name when there are several).
-pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> anyhow::Result<Summary> {
+/// `history_logged` is what the files' source says of its log, for every
+/// event that does not say itself (`ingest --last-message-only`).
+pub async fn run(
+    app: &App,
+    files: &[PathBuf],
+    settings: &IngestSettings,
+    history_logged: Option<bool>,
+) -> anyhow::Result<Summary> {
     for file in files {
         anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
     }
@@ -94,6 +101,7 @@ pub async fn run(app: &App, files: &[PathBuf], settings: &IngestSettings) -> any
                                     source: IngestSource::Cli,
                                     api_key_id: None,
                                     origin,
+                                    history_logged,
                                 })
                                 .await
                             }),

@@ -59,14 +59,25 @@ impl From<IngestOutcome> for IngestResponse {
     }
 }
 
-#[utoipa::path(post, operation_id = "events_ingest", path = "/v1/events", tag = "events", summary = "Store events (NDJSON or a JSON array, optionally gzip or zstd)", request_body(content = String, content_type = "application/x-ndjson", description = "one event per line"), responses((status = 200, description = "stored, with the lines rejected", body = IngestResponse), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "every line was invalid", body = IngestResponse), (status = 413, description = "too large", body = crate::openapi::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::openapi::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "events_ingest", path = "/v1/events", tag = "events", summary = "Store events (NDJSON or a JSON array, optionally gzip or zstd)", params(IngestQuery), request_body(content = String, content_type = "application/x-ndjson", description = "one event per line"), responses((status = 200, description = "stored, with the lines rejected", body = IngestResponse), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "every line was invalid", body = IngestResponse), (status = 413, description = "too large", body = crate::openapi::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::openapi::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ingest(
     State(state): State<ApiState>,
     caller: Caller,
+    query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let key = caller.require(&[Role::Ingest])?.clone();
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let history_logged = match query.history.as_deref() {
+        None | Some("full") => None,
+        Some("last_message") => Some(false),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "history: expected \"full\" or \"last_message\", found {other:?}"
+            )));
+        }
+    };
     let framing = framing(&headers)?;
     let body = read_ingest_body(&state, &headers, body).await?;
     let limits = state.config.limits;
@@ -92,6 +103,7 @@ pub(crate) async fn ingest(
             source: IngestSource::Http,
             api_key_id: Some(key.key_id),
             origin: Some(key.name.clone()),
+            history_logged,
         })
         .await?;
     let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
@@ -164,6 +176,17 @@ fn too_large(limit: usize) -> ApiError {
 pub(crate) async fn schema(caller: Caller) -> Result<Response, ApiError> {
     let _ = caller;
     Ok(([(header::CONTENT_TYPE, "application/schema+json")], dw_ingest::EVENT_SCHEMA).into_response())
+}
+
+/// `POST /v1/events` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IngestQuery {
+    /// What the source logs of each conversation: `full` (the default: the
+    /// messages are taken as sent) or `last_message` (a gateway that keeps the
+    /// last user message only; events that do not say otherwise get
+    /// `request.history_logged: false`).
+    history: Option<String>,
 }
 
 /// `GET /v1/ingests` query.

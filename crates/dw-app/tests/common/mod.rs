@@ -25,5 +25,6 @@ pub fn batch(events: Vec<Event>) -> IngestBatch {
         source: IngestSource::Cli,
         api_key_id: None,
         origin: None,
+        history_logged: None,
     }
 }
