@@ -35,8 +35,6 @@ pub struct AccountSignals {
     pub evidence: Option<crate::evidence::Evidence>,
     /// Its dominant templates, shown with the other accounts they dominate.
     pub templates: Vec<crate::templates::DominantTemplate>,
-    /// The wrappers it sends ([`linking::wrappers`]).
-    pub wrappers: Vec<String>,
 }
 
 /// A part of an account's traffic (an end user of a platform account, or a
@@ -99,7 +97,6 @@ impl AccountSignals {
     ) -> Option<Self> {
         let first = requests.first()?;
         let structure = crate::signals::PromptStructure::of(requests);
-        let wrappers = linking::wrappers(&structure.frames);
         Some(Self {
             account_id: first.account_id.clone(),
             requests: requests.len(),
@@ -110,13 +107,12 @@ impl AccountSignals {
                 attributes.as_ref(),
                 crate::signals::MIN_REQUESTS_FOR_SHARE,
             ),
-            footprint: Footprint::of(requests, &wrappers),
+            footprint: Footprint::of(requests, &linking::wrappers(&structure.frames)),
             attributes,
             end_users: part_signals(requests, &structure, topics, |r| r.end_user.clone(), PartLimits::END_USERS),
             streams: part_signals(requests, &structure, topics, |r| Some(signature(r)), PartLimits::STREAMS),
             evidence: with_evidence.then(|| crate::evidence::account_evidence(requests, &structure)),
             templates: crate::templates::dominant_templates(&structure.templates, requests.len()),
-            wrappers,
         })
     }
 }
@@ -309,7 +305,6 @@ struct Keys {
     registration: Option<(String, i64)>,
     /// Its dominant templates (evidence of what it shares, not an edge).
     templates: Vec<DominantTemplate>,
-    wrappers: Vec<String>,
 }
 
 /// Scores a population, keeping the input order: each account on its own
@@ -332,7 +327,6 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 payment: attributes.and_then(|x| x.payment_fingerprint.clone()),
                 registration: attributes.and_then(|x| Some((x.email_domain_fingerprint.clone()?, x.created_at_ms?))),
                 templates: std::mem::take(&mut a.templates),
-                wrappers: std::mem::take(&mut a.wrappers),
             }
         })
         .collect();
@@ -386,7 +380,6 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 footprint: Some(&k.footprint),
                 payment: k.payment.as_deref(),
                 registration: k.registration.as_ref().map(|(domain, opened)| (domain.as_str(), *opened)),
-                wrappers: &k.wrappers,
             };
             (k.id.as_str(), keys)
         })

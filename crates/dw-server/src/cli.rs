@@ -196,7 +196,8 @@ pub enum Command {
         /// Simulate and evaluate a named suite instead.
         #[arg(long, value_enum, required_unless_present = "events")]
         suite: Option<crate::evaluate::Suite>,
-        /// The suite's first seed.
+        /// The suite's first seed (the frozen suite's seeds and text are
+        /// those committed in tests/eval/frozen.json).
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// The suite's text (default: the sample shipped in the repository).

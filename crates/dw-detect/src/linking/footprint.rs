@@ -29,8 +29,8 @@
 //! pick their software from the same few options, so a handful of them
 //! sharing a template is what chance among them gives.
 //!
-//! The client's user agent is shown but never an edge: everything deployed
-//! on one platform in one month carries the same SDK version.
+//! The client's user agent is never a trace: everything deployed on one
+//! platform in one month carries the same SDK version.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -129,16 +129,22 @@ impl Trace {
     }
 }
 
-/// An account's traces, with the user agent it mostly sends (shown, never linked on).
+/// An account's traces.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Footprint {
     /// Its traces, infrastructure first.
     pub traces: Vec<Trace>,
-    /// The share of its addressed requests from a /16 it had not used
-    /// before, when it has enough of them ([`MIN_REQUESTS_FOR_CHURN`]).
-    pub address_churn: Option<f64>,
-    /// The user agent on most of its requests.
-    pub user_agent: Option<String>,
+}
+
+/// The share of an account's addressed requests (in time order) that came
+/// from a /16 it had not used before, when it has enough of them
+/// ([`MIN_REQUESTS_FOR_CHURN`]).
+pub fn address_churn(addressed: &[IpAddr]) -> Option<f64> {
+    (addressed.len() >= MIN_REQUESTS_FOR_CHURN).then(|| {
+        let mut seen = BTreeSet::new();
+        let fresh = addressed.iter().filter(|ip| seen.insert(prefix16(**ip))).count();
+        fresh as f64 / addressed.len() as f64
+    })
 }
 
 impl Footprint {
@@ -156,12 +162,7 @@ impl Footprint {
             by_network.into_iter().filter(|(_, n)| *n >= needed).map(|(net, n)| (n, net)).collect();
         networks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         traces.extend(networks.into_iter().take(MAX_NETWORKS).map(|(_, net)| Trace::Network(net)));
-        let address_churn = (addressed.len() >= MIN_REQUESTS_FOR_CHURN).then(|| {
-            let mut seen = BTreeSet::new();
-            let fresh = addressed.iter().filter(|ip| seen.insert(prefix16(**ip))).count();
-            fresh as f64 / addressed.len() as f64
-        });
-        if address_churn.is_some_and(|c| c >= PROXY_CHURN) {
+        if address_churn(&addressed).is_some_and(|c| c >= PROXY_CHURN) {
             traces.push(Trace::RotatingAddresses);
         }
         if requests.len() >= MIN_REQUESTS_FOR_FINGERPRINT {
@@ -176,14 +177,21 @@ impl Footprint {
             }
         }
         traces.extend(wrappers.iter().map(|w| Trace::Wrapper(w.clone())));
-        let user_agent = most_common(requests.iter().filter_map(|r| r.user_agent.as_deref()), 1);
-        Self { traces, address_churn, user_agent }
+        Self { traces }
+    }
+
+    /// The wrappers among its traces.
+    pub fn wrappers(&self) -> impl Iterator<Item = &str> {
+        self.traces.iter().filter_map(|t| match t {
+            Trace::Wrapper(w) => Some(w.as_str()),
+            _ => None,
+        })
     }
 }
 
-/// The value carried at least `needed` times, the most frequent first (ties
-/// by value), as owned text.
-fn most_common<'a, T: AsRef<str> + Ord + 'a>(values: impl Iterator<Item = T>, needed: usize) -> Option<String> {
+/// The most frequent value (ties: the smallest), when it is carried at least
+/// `needed` times, as owned text.
+fn most_common<T: AsRef<str> + Ord>(values: impl Iterator<Item = T>, needed: usize) -> Option<String> {
     let mut counts: BTreeMap<T, usize> = BTreeMap::new();
     for v in values {
         *counts.entry(v).or_default() += 1;
@@ -375,7 +383,8 @@ mod tests {
                 Trace::Parameters("temperature 0.7".into()),
             ]
         );
-        assert_eq!(footprint.address_churn, Some(3.0 / 30.0));
+        let addresses = |ips: &[String]| ips.iter().map(|ip| ip.parse().unwrap()).collect::<Vec<IpAddr>>();
+        assert_eq!(address_churn(&addresses(&three)), Some(3.0 / 30.0));
         // A residential proxy pool: a new /16 for each request, no network of its own.
         let pool: Vec<String> = (0..30).map(|i| format!("{}.{}.{}.9", 70 + i % 20, i * 7, i)).collect();
         let footprint = Footprint::of(&from(&pool, None), &[]);
@@ -385,7 +394,7 @@ mod tests {
         person.extend((0..6).map(|i| format!("47.100.{}.3", 10 * i)));
         let footprint = Footprint::of(&from(&person, None), &[]);
         assert_eq!(footprint.traces, vec![Trace::Network("82.10.20.0/24".into())]);
-        assert_eq!(footprint.address_churn, Some(2.0 / 30.0));
+        assert_eq!(address_churn(&addresses(&person)), Some(2.0 / 30.0));
         // Too few requests to say anything of churn or software.
         assert_eq!(Footprint::of(&from(&pool[..4], Some(1.0)), &[]).traces, Vec::new());
     }
@@ -399,20 +408,16 @@ mod tests {
                 egress.clone(),
                 if shared { template.clone() } else { Trace::Wrapper(format!("opening \"app template {k}\"")) },
             ],
-            ..Footprint::default()
         };
         // Thirty apps on one egress, five of them on one open-source template.
         let apps: Vec<Footprint> = (0..30).map(|k| app(k, k < 5)).collect();
-        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())] };
         let mut all: Vec<Option<&Footprint>> = apps.iter().map(Some).collect();
         all.extend(std::iter::repeat_n(Some(&person), 2000));
         assert!(trace_links(&all).is_empty());
         // The same five alone on a network of their own are one operator's.
         let owned: Vec<Footprint> = (0..5)
-            .map(|_| Footprint {
-                traces: vec![Trace::Network("34.9.9.0/24".into()), template.clone()],
-                ..Footprint::default()
-            })
+            .map(|_| Footprint { traces: vec![Trace::Network("34.9.9.0/24".into()), template.clone()] })
             .collect();
         all.extend(owned.iter().map(Some));
         let links = trace_links(&all);
@@ -437,10 +442,9 @@ mod tests {
     fn a_pool_and_a_fingerprint_link_when_more_share_them_than_chance_gives() {
         let pool = Footprint {
             traces: vec![Trace::RotatingAddresses, Trace::Wrapper("ending \"think step by step\"".into())],
-            ..Footprint::default()
         };
-        let pool_only = Footprint { traces: vec![Trace::RotatingAddresses], ..Footprint::default() };
-        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
+        let pool_only = Footprint { traces: vec![Trace::RotatingAddresses] };
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())] };
         // 12 farm accounts, 60 other pool users (VPNs), 900 people.
         let mut all: Vec<&Footprint> = vec![&pool; 12];
         all.extend(std::iter::repeat_n(&pool_only, 60));
@@ -456,7 +460,6 @@ mod tests {
         // phrase, independently: ten send both, which is what chance gives.
         let phrase_only = Footprint {
             traces: vec![Trace::Network("82.1.1.0/24".into()), Trace::Wrapper("ending \"think step by step\"".into())],
-            ..Footprint::default()
         };
         let mut crowded: Vec<&Footprint> = vec![&pool; 10];
         crowded.extend(std::iter::repeat_n(&pool_only, 90));

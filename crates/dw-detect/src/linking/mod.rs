@@ -81,15 +81,13 @@ pub struct Edge {
 /// What can link an account to others.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkKeys<'a> {
-    /// Its infrastructure and software traces.
+    /// Its infrastructure and software traces (its wrappers among them).
     pub footprint: Option<&'a Footprint>,
     /// The fingerprint of its payment instrument (imported attributes).
     pub payment: Option<&'a str>,
     /// The fingerprint of its e-mail domain and when it was opened (Unix
     /// milliseconds), both from imported attributes.
     pub registration: Option<(&'a str, i64)>,
-    /// The wrappers it sends ([`wrappers`]).
-    pub wrappers: &'a [String],
 }
 
 /// A frame counts as one of an account's wrappers when at least this share
@@ -104,8 +102,9 @@ pub const WRAPPER_MIN_PROMPTS: usize = 5;
 /// [`WRAPPER_MIN_PROMPTS`] of its prompts share around changing content
 /// (prompts of ten words or fewer are all frame and are left out), at most
 /// three, most used first. A generator script's wrapper shows here; so does
-/// an app's template, which is why a wrapper links only with a registration
-/// burst.
+/// an app's template, which is why a wrapper links only together with
+/// another trace of one operator: a network or rotating addresses beyond
+/// chance ([`footprint`]), or a registration burst.
 pub fn wrappers(frames: &[(String, String)]) -> Vec<String> {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for (head, tail) in frames {
@@ -243,8 +242,8 @@ fn wrapper_bursts<'a>(accounts: &[(&str, LinkKeys<'a>)]) -> BTreeMap<(&'a str, &
     let mut by_key: BTreeMap<(&str, &str), Vec<(i64, usize)>> = BTreeMap::new();
     for (index, (_, keys)) in accounts.iter().enumerate() {
         if let Some((domain, opened)) = keys.registration {
-            for wrapper in keys.wrappers {
-                by_key.entry((domain, wrapper.as_str())).or_default().push((opened, index));
+            for wrapper in keys.footprint.into_iter().flat_map(Footprint::wrappers) {
+                by_key.entry((domain, wrapper)).or_default().push((opened, index));
             }
         }
     }
@@ -321,6 +320,11 @@ mod tests {
         (0..count)
             .map(|k| Footprint::of(&script(&format!("100.{}.{}", k / 250, k % 250), &format!("Bot {k}."), 10), &[]))
             .collect()
+    }
+
+    /// An account that sends these wrappers and leaves no other trace.
+    fn sending(wrappers: &[&str]) -> &'static Footprint {
+        Box::leak(Box::new(Footprint { traces: wrappers.iter().map(|w| Trace::Wrapper((*w).to_owned())).collect() }))
     }
 
     fn traced(footprints: &[Footprint]) -> Vec<(String, Footprint)> {
@@ -455,17 +459,14 @@ mod tests {
     #[test]
     fn accounts_opened_together_on_a_big_provider_link_only_when_they_send_one_wrapper() {
         const HOUR: i64 = 3_600_000;
-        let wrapper = vec!["opening \"answer the following task in\"".to_string()];
-        let other = vec!["ending \"in the style of shakespeare\"".to_string()];
-        let none: Vec<String> = Vec::new();
-        let keys = |opened: i64, wrappers: &'static [String]| LinkKeys {
+        let keys = |opened: i64, wrappers: &'static Footprint| LinkKeys {
             registration: Some(("dom-bigmail", opened)),
-            wrappers,
+            footprint: Some(wrappers),
             ..LinkKeys::default()
         };
-        let wrapper: &'static [String] = Box::leak(wrapper.into_boxed_slice());
-        let other: &'static [String] = Box::leak(other.into_boxed_slice());
-        let none: &'static [String] = Box::leak(none.into_boxed_slice());
+        let wrapper = sending(&["opening \"answer the following task in\""]);
+        let other = sending(&["ending \"in the style of shakespeare\""]);
+        let none = sending(&[]);
         let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
         // Forty people on the provider, opened over years; two of them use the same wrapper.
         for k in 0..40 {
@@ -500,11 +501,10 @@ mod tests {
     #[test]
     fn two_campaigns_behind_one_wrapper_on_one_provider_are_two_clusters() {
         const HOUR: i64 = 3_600_000;
-        let wrapper: &'static [String] =
-            Box::leak(vec!["opening \"respond in full detail:\"".to_string()].into_boxed_slice());
+        let wrapper = sending(&["opening \"respond in full detail:\""]);
         let keys = |opened: i64| LinkKeys {
             registration: Some(("dom-bigmail", opened)),
-            wrappers: wrapper,
+            footprint: Some(wrapper),
             ..LinkKeys::default()
         };
         let mut accounts: Vec<(String, LinkKeys<'static>)> = Vec::new();
