@@ -258,6 +258,9 @@ pub struct Verdict {
     pub decisive: Option<String>,
     /// Its dominant templates that dominate other accounts of the window too.
     pub shared_templates: Vec<crate::templates::SharedTemplate>,
+    /// Its cluster read as one actor, when the audit read it
+    /// ([`crate::operator`]).
+    pub operator: Option<crate::operator::OperatorVerdict>,
 }
 
 /// A part of an account's traffic (an end user, a request stream), scored
@@ -287,12 +290,15 @@ pub struct PartVerdict {
 
 /// Which model turns a part's weighted sum into risk.
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum PartModel {
+pub(crate) enum PartModel {
     /// The account model: an end user is scored as an account would be.
     Account,
     /// The request-stream model ([`Weights::stream_risk`]), beside the
     /// weighted sum of the whole account the stream belongs to.
-    Stream { account_sum: f64 },
+    Stream {
+        /// The whole account's weighted sum.
+        account_sum: f64,
+    },
 }
 
 /// What links an account to others, taken from its signals before scoring.
@@ -369,6 +375,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 attributes: account.attributes,
                 decisive,
                 shared_templates: shared.next().unwrap_or_default(),
+                operator: None,
             }
         })
         .collect();
@@ -426,7 +433,7 @@ pub fn corroborated(own_risks: &[f64], levels: &crate::levels::LevelThresholds) 
 }
 
 /// Raises a score to `risk` for `reason`, which heads its contributions.
-fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &DetectConfig) {
+pub(crate) fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &DetectConfig) {
     let raised_by = risk - score.risk;
     score.risk = risk;
     score.top_signals.insert(0, Contribution { signal: reason.into(), contribution: raised_by });
@@ -436,7 +443,7 @@ fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str, config: &
     score.flagged = score.flagged || config.flags.flags(&score.account_id, score.level);
 }
 
-fn riskiest(
+pub(crate) fn riskiest(
     parts: Vec<PartSignals>,
     config: &DetectConfig,
     weights: &Weights,
@@ -501,7 +508,7 @@ fn riskiest(
         .map(|(verdict, _)| verdict)
 }
 
-fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
+pub(crate) fn weighted_sum(signals: &[ScoredSignal]) -> f64 {
     signals.iter().map(|s| s.score.unwrap_or(0.0) * s.weight).sum()
 }
 

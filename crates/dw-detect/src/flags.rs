@@ -186,6 +186,8 @@ struct AccountBundle<'a> {
     decisive: Option<&'a str>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     shared_templates: &'a [crate::templates::SharedTemplate],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator: Option<&'a crate::operator::OperatorVerdict>,
 }
 
 #[derive(Debug, Serialize)]
@@ -200,6 +202,8 @@ struct ClusterBundle<'a> {
     cluster_id: &'a str,
     reason: &'a str,
     members: Vec<Member<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operator: Option<&'a crate::operator::OperatorVerdict>,
 }
 
 #[derive(Debug, Serialize)]
@@ -226,7 +230,7 @@ fn fired(verdict: &crate::Verdict) -> Vec<String> {
         let name = decisive.split(' ').next().unwrap_or(decisive);
         fired.push(name.to_owned());
     }
-    for raised in ["linked_cluster", "riskiest_end_user", "riskiest_request_stream"] {
+    for raised in ["linked_cluster", "linked_operator", "riskiest_end_user", "riskiest_request_stream"] {
         if verdict.score.top_signals.iter().any(|c| c.signal == raised) {
             fired.push(raised.to_owned());
         }
@@ -277,6 +281,7 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
             activity: v.evidence.as_ref(),
             decisive: v.decisive.as_deref(),
             shared_templates: &v.shared_templates,
+            operator: v.operator.as_ref(),
         };
         out.push(Candidate {
             subject: Subject::Account,
@@ -309,6 +314,7 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
                     top_signals: &m.score.top_signals,
                 })
                 .collect(),
+            operator: members.iter().find_map(|m| m.operator.as_ref()),
         };
         out.push(Candidate {
             subject: Subject::Cluster,

@@ -28,6 +28,7 @@
 //!   measures and the distillation test.
 //! - [`detector`]: a window's population scored together (percentiles,
 //!   clusters).
+//! - [`operator`]: a linked cluster's merged requests scored as one actor.
 //! - [`baseline`]: the deliberately naive detector (risk from request
 //!   count) that every evaluation reports beside the real one.
 
@@ -40,6 +41,7 @@ pub mod flags;
 pub mod learn;
 pub mod levels;
 pub mod linking;
+pub mod operator;
 pub mod reference;
 pub mod scoring;
 pub mod signals;
