@@ -17,12 +17,13 @@
 #   scripts/bench/audit.sh 3
 #
 # SCALES picks the sizes (default "1 2 4"); issue #20's linking check runs
-# SCALES="1 4 16" (simulate those scales the same way first).
+# SCALES="1 4 16" (simulate those scales the same way first). BIN picks the
+# binary (default target/release/distillwatch), to compare two builds.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 runs=${1:-3}
-bin=$(realpath target/release/distillwatch)
+bin=$(realpath "${BIN:-target/release/distillwatch}")
 work=$(mktemp -d "${TMPDIR:-/tmp}/dw-audit.XXXXXX")
 state="$work/state"
 unset DATABASE_URL
@@ -44,7 +45,7 @@ select_sql="SELECT account_id, event_id, ts, model, prompt, system_prompt,
   conversation_id, temperature, max_tokens, n, logprobs, finish_reason, prompt_tokens, completion_tokens,
   client_ip, user_agent FROM events WHERE ts >= '2026-11-02' AND ts < '2026-11-09' ORDER BY account_id, ts, event_id"
 
-printf '%-6s %9s %9s | %-28s | %-8s | %-34s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link / publish)" "scan floor s (median) | ratio"
+printf '%-6s %9s %9s | %-28s | %-8s | %-34s | %s\n' scale events accounts "audit wall s (median, runs)" "RSS MB" "stages ms (stream+signals / score+link / operators / publish)" "scan floor s (median) | ratio"
 for scale in ${SCALES:-1 2 4}; do
     file=bench-out/audit/events-$scale.jsonl
     [[ -f $file ]] || { echo "missing $file (see the header)"; exit 2; }
@@ -64,8 +65,9 @@ for scale in ${SCALES:-1 2 4}; do
         (( kb / 1024 > rss )) && rss=$(( kb / 1024 ))
         signals=$(grep -o 'stream_and_signals_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
         scoring=$(grep -o 'scoring_and_linking_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
+        operators=$(grep -o 'operators_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2 || true)
         publish=$(grep -o 'publish_ms=[0-9]*' "$work/log" | tail -1 | cut -d= -f2)
-        stages="$signals / $scoring / $publish"
+        stages="$signals / $scoring / ${operators:--} / $publish"
     done
     floors=()
     for _ in $(seq "$runs"); do

@@ -25,7 +25,10 @@ struct Harness {
 }
 
 async fn harness_with(pool: PgPool, config: ApiConfig) -> Harness {
-    let app = App::new(pool.clone(), AppConfig::default());
+    harness_of(App::new(pool.clone(), AppConfig::default()), pool, config).await
+}
+
+async fn harness_of(app: App, pool: PgPool, config: ApiConfig) -> Harness {
     let key = |role: Role| {
         let app = app.clone();
         async move {
@@ -1010,4 +1013,50 @@ async fn analysts_list_filter_and_page_accounts_and_read_their_profile_events_an
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {error}");
         assert!(error["error"]["message"].as_str().unwrap().contains(says), "{path}: {error}");
     }
+}
+
+/// An audit computes on the app's compute pool, not on the threads that serve requests: with the
+/// runtime's one thread and the audit held in its compute phase (the pool's one thread busy),
+/// `/healthz` and an ingest are answered, and the audit finishes once the pool is free.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn requests_are_answered_while_an_audit_computes(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig { compute_threads: 1, ..AppConfig::default() });
+    let h = harness_of(app.clone(), pool, ApiConfig::default()).await;
+    let events: Vec<Value> = (0..30).map(event).collect();
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&events))).await;
+    assert_eq!((status, out["accepted"].as_u64()), (StatusCode::OK, Some(30)), "{out}");
+
+    // The pool's one thread waits on `release` until told.
+    let (release, wait) = std::sync::mpsc::channel::<()>();
+    let held = app.compute().spawn("held", move || wait.recv().is_ok());
+    let spec = dw_app::AuditSpec {
+        from: time::macros::datetime!(2026-11-01 0:00 UTC),
+        to: time::macros::datetime!(2026-11-02 0:00 UTC),
+        accounts: None,
+        model: None,
+        dry_run: true,
+        requested_by: "test".into(),
+    };
+    let id = app.queue_audit(&spec).await.unwrap();
+    let auditing = tokio::spawn({
+        let app = app.clone();
+        async move { app.run_audit("test-worker", Some(id)).await }
+    });
+    // The audit claims its job, streams its rows and waits for the pool.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!auditing.is_finished(), "the audit cannot compute while the pool is held");
+    let (status, _, _) = send(&h.router, Request::get("/healthz").body(Body::empty()).unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    let late = json!({"event_id": "late-1", "account_id": "acct_late", "timestamp": "2026-11-05T09:00:00Z",
+                      "model": "gpt-x", "request": {"prompt": "hello"}});
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[late]))).await;
+    assert_eq!((status, out["accepted"].as_u64()), (StatusCode::OK, Some(1)), "{out}");
+    assert!(!auditing.is_finished(), "the audit was still held while both were answered");
+
+    release.send(()).unwrap();
+    assert!(held.await.unwrap());
+    let outcome = tokio::time::timeout(Duration::from_secs(60), auditing).await.unwrap().unwrap().unwrap().unwrap();
+    assert_eq!((outcome.audit_id, outcome.summary.accounts), (id, 3));
 }

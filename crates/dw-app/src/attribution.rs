@@ -84,6 +84,55 @@ pub(crate) struct ReferenceScan {
     pub(crate) candidates_found: usize,
 }
 
+/// Completions matched on the compute pool at a time.
+const SCAN_BATCH: usize = 256;
+
+/// A served completion with its matches and, when asked, the near misses
+/// worth comparing by meaning.
+type Matched = (dw_store::reference_sets::ServedCompletion, Vec<LexicalMatch>, Vec<LexicalMatch>);
+
+/// Matches a batch of served completions against the index (compute pool).
+fn match_batch(
+    index: &ReferenceIndex,
+    served: Vec<dw_store::reference_sets::ServedCompletion>,
+    candidates: bool,
+) -> Vec<Matched> {
+    let thresholds = MatchThresholds::default();
+    served
+        .into_iter()
+        .map(|served| {
+            let found = index.matches(&served.completion, Some(&served.prompt), &thresholds);
+            let near = if candidates {
+                index.candidates(&served.completion, Some(&served.prompt), &thresholds)
+            } else {
+                Vec::new()
+            };
+            (served, found, near)
+        })
+        .collect()
+}
+
+impl ReferenceScan {
+    /// Takes a matched batch in, in stream order.
+    fn absorb(&mut self, batch: Vec<Matched>) {
+        for (served, found, near) in batch {
+            for near in near {
+                self.candidates_found += 1;
+                if self.candidates.len() < MAX_CANDIDATE_PAIRS {
+                    self.candidates.push((served.account_id.clone(), served.event_id.clone(), near.item));
+                }
+            }
+            self.per_account.entry(served.account_id.clone()).or_default().record(&served.event_id, &found);
+            if let Some(best) = found.into_iter().next() {
+                let kept = self.examples.entry(served.account_id).or_default();
+                if kept.len() < EXAMPLES_PER_ACCOUNT {
+                    kept.push((served.event_id, best));
+                }
+            }
+        }
+    }
+}
+
 impl App {
     /// Reads the selection's completions against the outputs of `set` (every
     /// suspect set when `None`); `None` when there is nothing to match against.
@@ -95,34 +144,47 @@ impl App {
         set: Option<&ReferenceSet>,
         candidates: bool,
     ) -> Result<Option<ReferenceScan>, AppError> {
-        use futures_util::TryStreamExt;
+        use futures_util::{StreamExt, TryStreamExt};
         let outputs = reference_sets::outputs(conn, set.map(|s| s.id)).await?;
         if outputs.is_empty() {
             return Ok(None);
         }
         let sets: Vec<String> =
             outputs.iter().map(|(set, _, _)| set.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-        let index = ReferenceIndex::build(outputs.iter().map(|(_, id, output)| (*id, output.as_str())));
-        let thresholds = MatchThresholds::default();
+        let compute = &self.compute;
+        let index = compute
+            .run("reference index", move || {
+                ReferenceIndex::build(outputs.iter().map(|(_, id, output)| (*id, output.as_str())))
+            })
+            .await?;
+        let index = std::sync::Arc::new(index);
         let mut scan = ReferenceScan { sets, items: index.len(), ..ReferenceScan::default() };
+        // Completions stream in (async) and are matched on the compute pool in
+        // batches, a few in flight; results are taken in stream order.
         let mut stream = std::pin::pin!(reference_sets::stream_completions(conn, selection));
-        while let Some(served) = stream.try_next().await? {
-            let found = index.matches(&served.completion, Some(&served.prompt), &thresholds);
-            if candidates {
-                for near in index.candidates(&served.completion, Some(&served.prompt), &thresholds) {
-                    scan.candidates_found += 1;
-                    if scan.candidates.len() < MAX_CANDIDATE_PAIRS {
-                        scan.candidates.push((served.account_id.clone(), served.event_id.clone(), near.item));
+        let in_flight = 2 * compute.threads() + 2;
+        let mut pending = futures_util::stream::FuturesOrdered::new();
+        let mut batch = Vec::with_capacity(SCAN_BATCH);
+        loop {
+            let next = stream.try_next().await?;
+            let end = next.is_none();
+            batch.extend(next);
+            if batch.len() == SCAN_BATCH || (end && !batch.is_empty()) {
+                let served = std::mem::replace(&mut batch, Vec::with_capacity(SCAN_BATCH));
+                let index = index.clone();
+                pending.push_back(compute.spawn("reference matching", move || match_batch(&index, served, candidates)));
+                while pending.len() >= in_flight {
+                    if let Some(done) = pending.next().await {
+                        scan.absorb(done?);
                     }
                 }
             }
-            scan.per_account.entry(served.account_id.clone()).or_default().record(&served.event_id, &found);
-            if let Some(best) = found.into_iter().next() {
-                let kept = scan.examples.entry(served.account_id).or_default();
-                if kept.len() < EXAMPLES_PER_ACCOUNT {
-                    kept.push((served.event_id, best));
-                }
+            if end {
+                break;
             }
+        }
+        while let Some(done) = pending.next().await {
+            scan.absorb(done?);
         }
         Ok(Some(scan))
     }

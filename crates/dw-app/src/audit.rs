@@ -3,11 +3,13 @@
 //! The same use case serves `distillwatch audit`, the evaluator's replays and
 //! (later) scheduled audits, so what is measured is what runs.
 
+use std::sync::Arc;
+
 use dw_detect::{AccountActivity, DetectConfig, Verdict};
 use dw_domain::AccountScore;
 use time::OffsetDateTime;
 
-use crate::{App, AppError};
+use crate::{App, AppError, Compute};
 
 /// The detectors an audit can run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -109,32 +111,91 @@ async fn window_topics(
     Ok(topics)
 }
 
-/// Streams the window's requests account by account, keeping only each
-/// account's signals: memory holds one account's requests at a time.
+/// Streams the window's requests account by account and reduces each
+/// account to its signals on the compute pool while the next streams in:
+/// memory holds the accounts in flight, a few per compute thread.
 async fn account_signals(
     conn: &mut sqlx::PgConnection,
     window: &AuditWindow,
-    topics: Option<&dw_detect::topics::Topics>,
+    topics: Option<Arc<dw_detect::topics::Topics>>,
     with_evidence: bool,
+    compute: &Compute,
 ) -> Result<Vec<dw_detect::AccountSignals>, AppError> {
-    use futures_util::TryStreamExt;
+    use futures_util::{StreamExt, TryStreamExt};
     let mut attributes = dw_store::attributes::for_selection(conn, window.selection()).await?;
     let mut stream = std::pin::pin!(dw_store::activity::stream_requests(conn, window.selection()));
+    let in_flight = 2 * compute.threads() + 2;
+    let mut pending = futures_util::stream::FuturesOrdered::new();
     let mut accounts = Vec::new();
     let mut current: Vec<dw_domain::RequestRecord> = Vec::new();
-    let mut finish = |requests: &mut Vec<dw_domain::RequestRecord>, out: &mut Vec<dw_detect::AccountSignals>| {
-        let own = requests.first().and_then(|r| attributes.remove(&r.account_id));
-        out.extend(dw_detect::AccountSignals::from_requests(requests, own, topics, with_evidence));
-        requests.clear();
-    };
-    while let Some(record) = stream.try_next().await? {
-        if current.first().is_some_and(|first| first.account_id != record.account_id) {
-            finish(&mut current, &mut accounts);
+    loop {
+        let record = stream.try_next().await?;
+        let next_account = match &record {
+            Some(r) => current.first().is_some_and(|first| first.account_id != r.account_id),
+            None => !current.is_empty(),
+        };
+        if next_account {
+            let requests = std::mem::take(&mut current);
+            let own = attributes.remove(&requests[0].account_id);
+            let topics = topics.clone();
+            pending.push_back(compute.spawn("account signals", move || {
+                dw_detect::AccountSignals::from_requests(&requests, own, topics.as_deref(), with_evidence)
+            }));
+            while pending.len() >= in_flight {
+                if let Some(done) = pending.next().await {
+                    accounts.extend(done?);
+                }
+            }
         }
-        current.push(record);
+        match record {
+            Some(record) => current.push(record),
+            None => break,
+        }
     }
-    finish(&mut current, &mut accounts);
+    while let Some(done) = pending.next().await {
+        accounts.extend(done?);
+    }
     Ok(accounts)
+}
+
+/// Each linked cluster's requests merged into one time-ordered stream and
+/// reduced to signals, as one account ([`dw_detect::operator`]): the members
+/// are read again after linking, one cluster at a time.
+async fn operator_signals(
+    conn: &mut sqlx::PgConnection,
+    window: &AuditWindow,
+    verdicts: &[Verdict],
+    topics: Option<Arc<dw_detect::topics::Topics>>,
+    compute: &Compute,
+) -> Result<Vec<(dw_detect::operator::Reading, dw_detect::AccountSignals)>, AppError> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    // One cluster is read while the ones before it compute, a few in flight.
+    let in_flight = compute.threads() + 1;
+    let mut pending = futures_util::stream::FuturesOrdered::new();
+    for reading in dw_detect::operator::readings(verdicts) {
+        let selection = dw_store::activity::Selection { accounts: Some(&reading.accounts), ..window.selection() };
+        let mut requests = dw_store::activity::requests_of_accounts(conn, selection).await?;
+        let topics = topics.clone();
+        pending.push_back(compute.spawn("operator signals", move || {
+            // Stable: one account's requests at one instant keep their order.
+            requests.sort_by_key(|r| r.ts_ms);
+            let signals = dw_detect::AccountSignals::of_operator(&requests, topics.as_deref());
+            signals.map(|mut signals| {
+                signals.account_id = reading.cluster_id.clone();
+                (reading, signals)
+            })
+        }));
+        while pending.len() >= in_flight {
+            if let Some(done) = pending.next().await {
+                out.extend(done?);
+            }
+        }
+    }
+    while let Some(done) = pending.next().await {
+        out.extend(done?);
+    }
+    Ok(out)
 }
 
 impl App {
@@ -190,9 +251,10 @@ impl App {
             window.vectors_of = Some(content.handle.model_id().to_owned());
         }
         let mut conn = self.pool.acquire().await?;
-        let topics = window_topics(&mut conn, &window).await?;
+        let topics = window_topics(&mut conn, &window).await?.map(Arc::new);
         let embedded = started.elapsed();
-        let mut accounts = account_signals(&mut conn, &window, topics.as_ref(), with_evidence).await?;
+        let compute = &self.compute;
+        let mut accounts = account_signals(&mut conn, &window, topics.clone(), with_evidence, compute).await?;
         // The suspects' outputs, when analysts uploaded any: the reference_match signal.
         if let Some(scan) = self.reference_scan(&mut conn, window.selection(), None, false).await? {
             tracing::debug!(sets = ?scan.sets, items = scan.items, "completions read against reference sets");
@@ -203,18 +265,44 @@ impl App {
         }
         let signals_done = started.elapsed();
         let config = self.detect_config_now(&mut conn).await?;
-        let verdicts = dw_detect::score_population(accounts, &config, dw_detect::Weights::builtin());
+        let weights = dw_detect::Weights::builtin();
+        let scoring = config.clone();
+        let verdicts = compute
+            .run("scoring and linking", move || dw_detect::score_population(accounts, &scoring, weights))
+            .await?;
+        let linked = started.elapsed();
+        let operators = operator_signals(&mut conn, &window, &verdicts, topics, compute).await?;
+        let verdicts = compute
+            .run("operator scoring", move || {
+                let mut verdicts = verdicts;
+                dw_detect::operator::score_operators(&mut verdicts, operators, &config, weights);
+                verdicts
+            })
+            .await?;
+        let mut seen = std::collections::BTreeSet::new();
+        for op in verdicts.iter().filter_map(|v| v.operator.as_ref()).filter(|op| seen.insert(&op.cluster_id)) {
+            tracing::debug!(
+                cluster = op.cluster_id,
+                members = op.members,
+                requests = op.requests,
+                risk = op.risk,
+                top = ?op.top_signals.iter().map(|c| c.signal.as_str()).collect::<Vec<_>>(),
+                "operator"
+            );
+        }
         for (stage, took) in [
             ("embed_sample", embedded),
             ("stream_and_signals", signals_done - embedded),
-            ("scoring_and_linking", started.elapsed() - signals_done),
+            ("scoring_and_linking", linked - signals_done),
+            ("operators", started.elapsed() - linked),
         ] {
             metrics::histogram!("distillwatch_audit_stage_seconds", "stage" => stage).record(took.as_secs_f64());
         }
         tracing::debug!(
             embed_sample_ms = embedded.as_millis() as u64,
             stream_and_signals_ms = (signals_done - embedded).as_millis() as u64,
-            scoring_and_linking_ms = (started.elapsed() - signals_done).as_millis() as u64,
+            scoring_and_linking_ms = (linked - signals_done).as_millis() as u64,
+            operators_ms = (started.elapsed() - linked).as_millis() as u64,
             "audit stages"
         );
         Ok(verdicts)

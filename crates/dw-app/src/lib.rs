@@ -35,6 +35,7 @@ mod audit;
 mod browse;
 mod case_file;
 mod cases;
+mod compute;
 mod embedding;
 mod error;
 mod ingest;
@@ -55,6 +56,7 @@ pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{CaseFile, CaseFormat};
 pub use cases::{Actor, DecisionLabel, FlagChange};
+pub use compute::Compute;
 pub use dw_detect::flags::{Status as FlagStatus, Subject as FlagSubject, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_embed::EmbedError;
@@ -86,6 +88,9 @@ pub struct AppConfig {
     pub detect: DetectConfig,
     /// Where flag events are sent.
     pub webhooks: WebhookConfig,
+    /// Threads of the compute pool audits and attribution run their CPU
+    /// work on (`audit.compute_threads`); 0 takes one per core.
+    pub compute_threads: usize,
 }
 
 /// How audits get the prompt vectors their content signals read: an
@@ -107,12 +112,28 @@ pub struct App {
     partitions: Arc<PartitionCache>,
     config: AppConfig,
     content: Option<ContentSampling>,
+    compute: Compute,
 }
 
 impl App {
-    /// Wraps a migrated pool.
+    /// Wraps a migrated pool, and starts the compute pool
+    /// ([`AppConfig::compute_threads`]).
+    ///
+    /// # Panics
+    ///
+    /// When the compute pool's threads cannot be started (the process is
+    /// out of threads or memory at startup).
     pub fn new(pool: PgPool, config: AppConfig) -> Self {
-        Self { pool, partitions: Arc::new(PartitionCache::default()), config, content: None }
+        let compute = match Compute::new(config.compute_threads) {
+            Ok(compute) => compute,
+            Err(e) => panic!("{e}"),
+        };
+        Self { pool, partitions: Arc::new(PartitionCache::default()), config, content: None, compute }
+    }
+
+    /// The pool CPU work runs on: shared by every clone of this app.
+    pub fn compute(&self) -> &Compute {
+        &self.compute
     }
 
     /// Audits first embed their sample of prompts (those not embedded yet)

@@ -117,6 +117,36 @@ impl AccountSignals {
     }
 }
 
+impl AccountSignals {
+    /// A linked cluster's merged requests (in time order) reduced to what
+    /// its operator is scored on ([`crate::operator`]): its signals. Its
+    /// footprint, end users, request streams and templates are its members',
+    /// already scored (a stream of the merged requests is a member's, or the
+    /// job the members split); `account_id` is the first request's until the
+    /// caller names the cluster.
+    pub fn of_operator(requests: &[dw_domain::RequestRecord], topics: Option<&crate::topics::Topics>) -> Option<Self> {
+        let first = requests.first()?;
+        let structure = crate::signals::PromptStructure::of(requests);
+        Some(Self {
+            account_id: first.account_id.clone(),
+            requests: requests.len(),
+            signals: crate::signals::account_signals(
+                requests,
+                &structure,
+                topics,
+                None,
+                crate::signals::MIN_REQUESTS_FOR_SHARE,
+            ),
+            footprint: Footprint::default(),
+            attributes: None,
+            end_users: Vec::new(),
+            streams: Vec::new(),
+            evidence: None,
+            templates: Vec::new(),
+        })
+    }
+}
+
 /// Which parts of an account are scored on their own.
 #[derive(Debug, Clone, Copy)]
 struct PartLimits {
@@ -290,7 +320,7 @@ pub struct PartVerdict {
 
 /// Which model turns a part's weighted sum into risk.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum PartModel {
+enum PartModel {
     /// The account model: an end user is scored as an account would be.
     Account,
     /// The request-stream model ([`Weights::stream_risk`]), beside the
@@ -443,7 +473,7 @@ pub(crate) fn raise(score: &mut dw_domain::AccountScore, risk: f64, reason: &str
     score.flagged = score.flagged || config.flags.flags(&score.account_id, score.level);
 }
 
-pub(crate) fn riskiest(
+fn riskiest(
     parts: Vec<PartSignals>,
     config: &DetectConfig,
     weights: &Weights,

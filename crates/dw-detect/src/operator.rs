@@ -20,7 +20,7 @@ use serde::Serialize;
 use dw_domain::{Contribution, RiskLevel};
 
 use crate::DetectConfig;
-use crate::detector::{AccountSignals, PartModel, Verdict};
+use crate::detector::{AccountSignals, Verdict};
 use crate::scoring::{ScoredSignal, Weights};
 
 /// The most requests read to score one operator: members are read in
@@ -84,9 +84,8 @@ pub struct OperatorVerdict {
     pub members_read: usize,
     /// The requests read.
     pub requests: usize,
-    /// Its risk: the higher of the account model on its merged requests
-    /// (with its riskiest request stream) and the cluster model on the same
-    /// evidence with its size.
+    /// Its risk: the higher of the account model on its merged requests and
+    /// the cluster model on the same evidence with its size.
     pub risk: f64,
     /// Its level.
     pub level: RiskLevel,
@@ -135,10 +134,6 @@ fn score_operator(
     let (mut score, scored) =
         crate::scoring::score_account(&reading.cluster_id, with_percentiles, weights, &config.levels, &config.flags);
     let sum = crate::detector::weighted_sum(&scored);
-    let stream = crate::detector::riskiest(signals.streams, config, weights, PartModel::Stream { account_sum: sum });
-    if let Some(stream) = stream.filter(|s| s.risk > score.risk) {
-        crate::detector::raise(&mut score, stream.risk, "riskiest_request_stream", config);
-    }
     // The cluster model on the operator's own evidence: the members' mean
     // understates a job split into slices (each slice too small for a share,
     // a rate or a coverage to show), the merged stream does not.

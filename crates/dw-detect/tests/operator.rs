@@ -157,7 +157,7 @@ fn audit(accounts: &[(Vec<RequestRecord>, Option<&str>)]) -> Vec<Verdict> {
                 .flat_map(|(r, _)| r.iter().cloned())
                 .collect();
             merged.sort_by_key(|r| r.ts_ms);
-            let mut signals = signals(&merged, None);
+            let mut signals = AccountSignals::of_operator(&merged, None).unwrap();
             signals.account_id = reading.cluster_id.clone();
             (reading, signals)
         })
@@ -255,7 +255,7 @@ fn an_operator_below_its_members_raises_none_and_is_still_shown() {
     // An operator with no requests that show anything: one quiet request each.
     let quiet: Vec<RequestRecord> =
         (0..2).map(|i| request(["a", "b"][i], i, START + i as i64 * HOUR, "hello".into())).collect();
-    let mut signals = AccountSignals::from_requests(&quiet, None, None, false).unwrap();
+    let mut signals = AccountSignals::of_operator(&quiet, None).unwrap();
     signals.account_id = "c-1".into();
     let reading = Reading { cluster_id: "c-1".into(), accounts: vec!["a".into(), "b".into()], members: 2 };
     score_operators(&mut verdicts, vec![(reading, signals)], &DetectConfig::default(), &Weights::default());

@@ -464,6 +464,7 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
         retention_days: settings.retention.days,
         detect: settings.detect.clone(),
         webhooks: settings.webhooks.clone(),
+        compute_threads: settings.audit.compute_threads,
     }
 }
 

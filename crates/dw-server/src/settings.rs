@@ -48,6 +48,10 @@ pub struct AuditSettings {
     pub schedule_days: u32,
     /// How often idle workers look for queued work, in seconds.
     pub poll_seconds: u64,
+    /// Threads of the pool audits and attribution compute on, apart from
+    /// the threads that serve requests; 0 (the default) takes one per core.
+    #[serde(default)]
+    pub compute_threads: usize,
 }
 
 /// `[embed]`
@@ -187,7 +191,13 @@ impl Default for Settings {
                 precision: "float32".into(),
             },
             detect: dw_app::DetectConfig::default(),
-            audit: AuditSettings { workers: 1, schedule_every_hours: 0, schedule_days: 7, poll_seconds: 5 },
+            audit: AuditSettings {
+                workers: 1,
+                schedule_every_hours: 0,
+                schedule_days: 7,
+                poll_seconds: 5,
+                compute_threads: 0,
+            },
             webhooks: dw_app::WebhookConfig::default(),
         }
     }

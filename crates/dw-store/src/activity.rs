@@ -74,6 +74,24 @@ pub async fn time_range(conn: &mut PgConnection) -> Result<Option<(OffsetDateTim
     Ok(row.first.zip(row.last))
 }
 
+/// Every request of a few named accounts in the selection, at once, in the
+/// order of [`stream_requests`]. The read is planned for the accounts it
+/// names, so it walks the `(account_id, ts)` index: a plan made once for any
+/// list (PostgreSQL's generic plan, after a statement's fifth run) scans
+/// the whole window, once per call. An audit calls this once per cluster.
+pub async fn requests_of_accounts(
+    conn: &mut PgConnection,
+    selection: Selection<'_>,
+) -> Result<Vec<RequestRecord>, StoreError> {
+    use futures_util::TryStreamExt;
+    use sqlx::Connection;
+    let mut tx = conn.begin().await?;
+    sqlx::query("SET LOCAL plan_cache_mode = force_custom_plan").execute(&mut *tx).await?;
+    let requests = stream_requests(&mut tx, selection).try_collect().await?;
+    tx.commit().await?;
+    Ok(requests)
+}
+
 /// Every request of the selection as detection reads it, ordered by account
 /// and time, streamed: the caller groups consecutive rows by account and never
 /// needs the whole window in memory.
