@@ -69,6 +69,14 @@ impl From<AppError> for ApiError {
 }
 
 impl ApiError {
+    /// A blocking task that panicked or was cancelled: a fault of the
+    /// service, logged with its cause and answered as one (500), never as the
+    /// caller's bad input and never with the panic's text.
+    pub(crate) fn task_failed(what: &'static str, e: tokio::task::JoinError) -> Self {
+        tracing::error!(what, error = %e, "a blocking task failed");
+        ApiError::Internal(AppError::Internal(format!("{what} failed")))
+    }
+
     fn status(&self) -> StatusCode {
         match self {
             ApiError::MissingKey | ApiError::InvalidKey => StatusCode::UNAUTHORIZED,

@@ -220,7 +220,8 @@ impl App {
         if let Ok(mut p) = progress.lock() {
             *p = json!({"stage": "publishing", "accounts": verdicts.len()});
         }
-        let candidates = flags::candidates(&verdicts);
+        let candidates = flags::candidates(&verdicts)
+            .map_err(|e| AppError::Internal(format!("an evidence bundle could not be written: {e}")))?;
         let mut summary = AuditSummary {
             detector: dw_detect::Weights::builtin().version.clone(),
             classifier: dw_detect::content::InstructionClassifier::builtin().version.clone(),

@@ -872,7 +872,7 @@ mod tests {
         assert_eq!(decided.score.risk, plain.score.risk, "a decisive signal flags, it does not change the risk");
         assert!(decided.score.flagged);
         assert_eq!(decided.decisive.as_deref(), Some("logprobs_share 1.00 ≥ 0.90 (decisive)"));
-        let candidate = &crate::flags::candidates(std::slice::from_ref(decided))[0];
+        let candidate = &crate::flags::candidates(std::slice::from_ref(decided)).unwrap()[0];
         assert!(candidate.fired.contains(&"logprobs_share".to_owned()), "{:?}", candidate.fired);
         assert!(candidate.reason.contains("logprobs_share 1.00 ≥ 0.90 (decisive)"), "{}", candidate.reason);
 

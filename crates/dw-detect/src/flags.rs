@@ -241,8 +241,9 @@ fn fired(verdict: &crate::Verdict) -> Vec<String> {
 }
 
 /// The flags an audit's verdicts propose: one per flagged account, and one
-/// per cluster with a flagged member.
-pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
+/// per cluster with a flagged member. An evidence bundle that cannot be
+/// written as JSON is an error, never empty evidence.
+pub fn candidates(verdicts: &[crate::Verdict]) -> Result<Vec<Candidate>, serde_json::Error> {
     use std::collections::BTreeMap;
     let mut clusters: BTreeMap<&str, Vec<&crate::Verdict>> = BTreeMap::new();
     for v in verdicts {
@@ -290,7 +291,7 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
             level: v.score.level,
             fired: fired(v),
             reason,
-            evidence: serde_json::to_value(&bundle).unwrap_or(serde_json::Value::Null),
+            evidence: serde_json::to_value(&bundle)?,
         });
     }
     for (cluster_id, members) in clusters {
@@ -328,10 +329,10 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Vec<Candidate> {
                 members.len(),
                 members.iter().map(|m| m.requests).sum::<usize>()
             ),
-            evidence: serde_json::to_value(&bundle).unwrap_or(serde_json::Value::Null),
+            evidence: serde_json::to_value(&bundle)?,
         });
     }
-    out
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -87,7 +87,7 @@ fn population() -> Vec<AccountSignals> {
 #[test]
 fn flag_candidates_and_their_evidence_match_the_snapshot() {
     let verdicts = score_population(population(), &DetectConfig::default(), &Weights::default());
-    let candidates = flags::candidates(&verdicts);
+    let candidates = flags::candidates(&verdicts).unwrap();
     let rendered: Vec<serde_json::Value> = candidates
         .iter()
         .map(|c| {

@@ -87,7 +87,7 @@ pub(crate) async fn ingest(
         Framing::JsonArray => dw_ingest::parse_json_array(&body.decoded, &limits),
     })
     .await
-    .map_err(|e| ApiError::BadRequest(format!("the body could not be parsed: {e}")))?;
+    .map_err(|e| ApiError::task_failed("parsing the body", e))?;
 
     if parsed.events.is_empty() && parsed.rejected.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
@@ -161,7 +161,7 @@ pub(super) async fn read_ingest_body(
         })
     })
     .await
-    .map_err(|e| ApiError::BadRequest(format!("the body could not be decoded: {e}")))??;
+    .map_err(|e| ApiError::task_failed("decoding the body", e))??;
     Ok(IngestBody { decoded, _slot: slot })
 }
 

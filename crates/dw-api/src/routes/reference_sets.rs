@@ -125,7 +125,7 @@ pub(crate) async fn add_items(
     let limits = state.config.limits;
     let parsed = tokio::task::spawn_blocking(move || dw_ingest::parse_reference_ndjson(&body.decoded, &limits))
         .await
-        .map_err(|e| ApiError::BadRequest(format!("the body could not be parsed: {e}")))?;
+        .map_err(|e| ApiError::task_failed("parsing the body", e))?;
     if parsed.lines == 0 {
         return Err(ApiError::BadRequest("the body holds no items".into()));
     }
