@@ -111,10 +111,13 @@ impl FlagPolicy {
             });
         }
         for (name, threshold) in &self.decisive {
-            if !crate::signals::SIGNAL_NAMES.contains(&name.as_str()) {
+            if crate::signals::registry::find(name).is_none() {
                 return Err(DetectError::Config {
                     field: "detect.flags.decisive",
-                    message: format!("unknown signal {name:?} (known: {})", crate::signals::SIGNAL_NAMES.join(", ")),
+                    message: format!(
+                        "unknown signal {name:?} (known: {})",
+                        crate::signals::registry::names().collect::<Vec<_>>().join(", ")
+                    ),
                 });
             }
             if !threshold.is_finite() {

@@ -159,35 +159,17 @@ impl Weights {
 }
 
 impl Default for Weights {
+    /// The prior: every weighed signal's transform and weight from
+    /// [`crate::signals::registry`], and the models' starting constants.
     fn default() -> Self {
-        use Transform::*;
-        let w = |signal: &str, transform, weight| Weight { signal: signal.to_owned(), transform, weight };
         Self {
             version: PRIOR_VERSION.to_owned(),
-            signals: vec![
-                w("requests_per_active_day", LogLogistic { midpoint: 60.0, width: 0.35 }, 1.0),
-                w("active_hours", Ramp { low: 0.6, high: 0.96 }, 0.5),
-                w("hour_profile_flatness", Ramp { low: 0.3, high: 0.6 }, 1.0),
-                w("interarrival_cv", FallingRamp { low: 0.4, high: 1.5 }, 0.8),
-                w("peak_concurrency", Ramp { low: 2.0, high: 8.0 }, 0.4),
-                w("single_turn_share", Ramp { low: 0.7, high: 1.0 }, 1.2),
-                w("repeat_share", Ramp { low: 0.5, high: 1.0 }, 0.0),
-                w("long_budget_share", Ramp { low: 0.2, high: 0.9 }, 0.8),
-                w("multi_sample_share", Ramp { low: 0.0, high: 0.25 }, 0.8),
-                w("logprobs_share", Ramp { low: 0.0, high: 0.5 }, 1.5),
-                w("length_stop_share", Ramp { low: 0.05, high: 0.5 }, 0.3),
-                w("output_ratio", LogLogistic { midpoint: 4.0, width: 0.3 }, 0.5),
-                w("reasoning_share", Ramp { low: 0.05, high: 0.5 }, 1.2),
-                w("identity_probe_share", Ramp { low: 0.01, high: 0.1 }, 0.6),
-                w("frame_share", Ramp { low: 0.5, high: 1.0 }, 0.3),
-                w("template_share", Ramp { low: 0.5, high: 1.0 }, 0.0),
-                w("slot_fill_diversity", Ramp { low: 0.5, high: 1.0 }, 0.0),
-                w("task_instruction_share", Ramp { low: 0.3, high: 0.9 }, 1.0),
-                w("topic_entropy", Ramp { low: 2.0, high: 3.5 }, 0.0),
-                w("topic_evenness", Ramp { low: 0.6, high: 0.95 }, 0.0),
-                w("reask_share", Ramp { low: 0.05, high: 0.4 }, 0.0),
-                w("account_age_days", FallingRamp { low: 3.0, high: 30.0 }, 0.5),
-            ],
+            signals: crate::signals::registry::SIGNALS
+                .iter()
+                .filter_map(|d| {
+                    d.prior.map(|(transform, weight)| Weight { signal: d.name.to_owned(), transform, weight })
+                })
+                .collect(),
             offset: 3.2,
             slope: 1.6,
             cluster_min_size: 3,

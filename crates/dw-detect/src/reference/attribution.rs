@@ -13,7 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::Ngrams;
-use crate::signals::{Family, Signal};
+use crate::signals::Signal;
 
 /// Words per shingle: long enough that a shared one is reuse, not chance.
 pub const MATCH_NGRAM: usize = 8;
@@ -207,15 +207,14 @@ impl AccountMatches {
 /// needs 10 completions: a single answer found again says nothing.
 pub fn reference_match_signal(sets: &[String], matches: Option<&AccountMatches>) -> Signal {
     if sets.is_empty() {
-        return Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set");
+        return Signal::not_computed("reference_match", "no reference set");
     }
     match matches.filter(|m| m.completions > 0) {
-        None => Signal::not_computed("reference_match", Family::ReferenceMatch, "no completion text was logged"),
+        None => Signal::not_computed("reference_match", "no completion text was logged"),
         // One answer of one request found again is no harvest: a person's single question may have
         // an answer that a public dataset (and so the suspect) also holds.
         Some(m) if m.completions < crate::signals::MIN_REQUESTS_FOR_SHARE => Signal::not_computed(
             "reference_match",
-            Family::ReferenceMatch,
             format!(
                 "fewer than {} completions ({} of {} reproduced)",
                 crate::signals::MIN_REQUESTS_FOR_SHARE,
@@ -225,7 +224,6 @@ pub fn reference_match_signal(sets: &[String], matches: Option<&AccountMatches>)
         ),
         Some(m) => Signal::computed(
             "reference_match",
-            Family::ReferenceMatch,
             m.matched as f64 / m.completions as f64,
             format!(
                 "{} of {} completions reproduced in {} ({} distinct outputs)",

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use dw_domain::RequestRecord;
 
-use super::{Family, MIN_REQUESTS_FOR_SHAPE, Signal};
+use super::{MIN_REQUESTS_FOR_SHAPE, Signal};
 
 const DAY_MS: i64 = 86_400_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -30,7 +30,7 @@ const MIN_REQUESTS_FOR_PROFILE: usize = 100;
 /// 0.5); a person is 0.
 fn hour_profile_flatness(requests: &[RequestRecord]) -> Signal {
     if requests.len() < MIN_REQUESTS_FOR_PROFILE {
-        return Signal::not_computed("hour_profile_flatness", Family::VolumeAutomation, "fewer than 100 requests");
+        return Signal::not_computed("hour_profile_flatness", "fewer than 100 requests");
     }
     let mut hours = [0usize; 24];
     for r in requests {
@@ -43,7 +43,6 @@ fn hour_profile_flatness(requests: &[RequestRecord]) -> Signal {
     let value = if busy > 0.0 { quiet / busy } else { 0.0 };
     Signal::computed(
         "hour_profile_flatness",
-        Family::VolumeAutomation,
         value,
         format!("quietest hours average {quiet:.1} requests, busiest {busy:.1}"),
         Vec::new(),
@@ -58,7 +57,6 @@ fn requests_per_active_day(requests: &[RequestRecord]) -> Signal {
     let value = requests.len() as f64 / days.len().max(1) as f64;
     Signal::computed(
         "requests_per_active_day",
-        Family::VolumeAutomation,
         value,
         format!("{} requests on {} active days", requests.len(), days.len()),
         Vec::new(),
@@ -97,20 +95,18 @@ const MAX_EXPECTED_HOURS: f64 = 23.5;
 /// person's day would still leave part of the clock empty.
 fn active_hours(requests: &[RequestRecord]) -> Signal {
     if requests.len() < MIN_REQUESTS_FOR_SHAPE {
-        return Signal::not_computed("active_hours", Family::VolumeAutomation, "fewer than 20 requests");
+        return Signal::not_computed("active_hours", "fewer than 20 requests");
     }
     let expected = expected_human_hours(requests.len());
     if expected > MAX_EXPECTED_HOURS {
         return Signal::not_computed(
             "active_hours",
-            Family::VolumeAutomation,
             format!("at {} requests a person's day would fill the clock too", requests.len()),
         );
     }
     let hours: BTreeSet<i64> = requests.iter().map(|r| r.ts_ms.div_euclid(HOUR_MS).rem_euclid(24)).collect();
     Signal::computed(
         "active_hours",
-        Family::VolumeAutomation,
         hours.len() as f64 / 24.0,
         format!(
             "active in {} of 24 hours of the day; a person's day at this volume touches about {expected:.0}",
@@ -128,14 +124,13 @@ fn interarrival_cv(requests: &[RequestRecord]) -> Signal {
     let gaps: Vec<f64> =
         requests.windows(2).map(|w| (w[1].ts_ms - w[0].ts_ms) as f64 / 1000.0).filter(|g| *g >= 2.0).collect();
     if gaps.len() < MIN_REQUESTS_FOR_SHAPE {
-        return Signal::not_computed("interarrival_cv", Family::VolumeAutomation, "fewer than 20 gaps of 2 s or more");
+        return Signal::not_computed("interarrival_cv", "fewer than 20 gaps of 2 s or more");
     }
     let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
     let variance = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
     let cv = variance.sqrt() / mean;
     Signal::computed(
         "interarrival_cv",
-        Family::VolumeAutomation,
         cv,
         format!("{} gaps, mean {:.0} s, coefficient of variation {cv:.2}", gaps.len(), mean),
         Vec::new(),
@@ -158,7 +153,6 @@ fn peak_concurrency(requests: &[RequestRecord]) -> Signal {
     }
     Signal::computed(
         "peak_concurrency",
-        Family::VolumeAutomation,
         peak as f64,
         format!("at most {peak} requests started within 10 s"),
         at.into_iter().collect(),

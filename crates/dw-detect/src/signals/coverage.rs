@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use dw_domain::RequestRecord;
 
-use super::{Family, Signal};
+use super::Signal;
 use crate::topics::{Topics, dot, unit};
 
 /// Fewer embedded prompts than this leave the coverage signals uncomputed.
@@ -25,8 +25,7 @@ const MAX_REASK_PROMPTS: usize = 512;
 /// `topic_entropy`, `topic_evenness` and `reask_share`.
 pub(super) fn signals(requests: &[RequestRecord], topics: Option<&Topics>) -> Vec<Signal> {
     const NAMES: [&str; 3] = ["topic_entropy", "topic_evenness", "reask_share"];
-    let not_computed =
-        |why: String| NAMES.map(|name| Signal::not_computed(name, Family::Coverage, why.clone())).to_vec();
+    let not_computed = |why: String| NAMES.map(|name| Signal::not_computed(name, why.clone())).to_vec();
     let Some(topics) = topics else {
         return not_computed("the window has no topics: the audit embedded no prompts, or fewer than 20".into());
     };
@@ -70,17 +69,10 @@ pub(super) fn signals(requests: &[RequestRecord], topics: Option<&Topics>) -> Ve
     let examples: Vec<String> = by_size.iter().take(3).map(|(_, _, e)| (*e).to_owned()).collect();
     let (reasks, compared, reask_examples) = reasks(&embedded);
     vec![
-        Signal::computed(
-            "topic_entropy",
-            Family::Coverage,
-            entropy,
-            format!("{entropy:.2} bits: {spread}"),
-            examples.clone(),
-        ),
-        Signal::computed("topic_evenness", Family::Coverage, evenness, spread, examples),
+        Signal::computed("topic_entropy", entropy, format!("{entropy:.2} bits: {spread}"), examples.clone()),
+        Signal::computed("topic_evenness", evenness, spread, examples),
         Signal::computed(
             "reask_share",
-            Family::Coverage,
             reasks as f64 / compared as f64,
             format!(
                 "{reasks} of {compared} embedded prompts ask an earlier one again in other words (cosine >= {REASK_SIMILARITY})"

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use aho_corasick::AhoCorasick;
 use dw_domain::RequestRecord;
 
-use super::{Family, Signal, share_of};
+use super::{Signal, share_of};
 
 const REASONING_PHRASES: &[&str] = &[
     // English
@@ -239,14 +239,12 @@ pub(super) fn signals(requests: &[RequestRecord]) -> Vec<Signal> {
     vec![
         Signal::computed(
             "reasoning_share",
-            Family::ReasoningElicitation,
             reasoning as f64 / n as f64,
             format!("{reasoning} of {} requests ask for step-by-step reasoning", requests.len()),
             examples,
         ),
         Signal::computed(
             "identity_probe_share",
-            Family::IdentityProbing,
             identity as f64 / n as f64,
             format!("{identity} of {} requests ask the model about itself", requests.len()),
             identity_examples,

@@ -2,7 +2,7 @@
 
 use dw_domain::RequestRecord;
 
-use super::{Family, Signal, share_of};
+use super::{Signal, share_of};
 
 /// A `max_tokens` at or above this asks for a long answer.
 pub const LONG_BUDGET_TOKENS: i32 = 2000;
@@ -27,12 +27,11 @@ fn known_share(
 ) -> Signal {
     let known = requests.iter().filter(|r| test(r).is_some()).count();
     if known == 0 {
-        return Signal::not_computed(name, Family::HarvestShape, format!("no request logged `{parameter}`"));
+        return Signal::not_computed(name, format!("no request logged `{parameter}`"));
     }
     let (count, examples) = share_of(requests, |r| test(r) == Some(true));
     Signal::computed(
         name,
-        Family::HarvestShape,
         count as f64 / known as f64,
         format!("{count} of {known} requests that logged `{parameter}`"),
         examples,
@@ -42,12 +41,11 @@ fn known_share(
 fn length_stop_share(requests: &[RequestRecord]) -> Signal {
     let known = requests.iter().filter(|r| r.finish_reason.is_some()).count();
     if known == 0 {
-        return Signal::not_computed("length_stop_share", Family::HarvestShape, "no finish reasons logged");
+        return Signal::not_computed("length_stop_share", "no finish reasons logged");
     }
     let (count, examples) = share_of(requests, |r| r.finish_reason.as_deref() == Some("length"));
     Signal::computed(
         "length_stop_share",
-        Family::HarvestShape,
         count as f64 / known as f64,
         format!("{count} of {known} answers stopped at max_tokens"),
         examples,
@@ -61,13 +59,12 @@ fn output_ratio(requests: &[RequestRecord]) -> Signal {
         .filter_map(|r| Some(f64::from(r.completion_tokens?) / f64::from(r.prompt_tokens?.max(1))))
         .collect();
     if ratios.is_empty() {
-        return Signal::not_computed("output_ratio", Family::HarvestShape, "no token counts logged");
+        return Signal::not_computed("output_ratio", "no token counts logged");
     }
     ratios.sort_by(f64::total_cmp);
     let median = ratios[ratios.len() / 2];
     Signal::computed(
         "output_ratio",
-        Family::HarvestShape,
         median,
         format!("median {median:.1} completion tokens per prompt token over {} requests", ratios.len()),
         Vec::new(),

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use dw_domain::RequestRecord;
 
-use super::{Family, Signal};
+use super::Signal;
 use crate::content::InstructionClassifier;
 
 /// Fewer embedded prompts than this leave the share uncomputed.
@@ -33,7 +33,7 @@ fn task_instruction_share_with(
     if model.dim == 0 {
         // A lexical model reads every prompt.
         if requests.len() < min_share {
-            return Signal::not_computed(NAME, Family::DatasetLikeness, format!("fewer than {min_share} requests"));
+            return Signal::not_computed(NAME, format!("fewer than {min_share} requests"));
         }
         let frame = frame_paragraphs(requests);
         let scored: Vec<(f64, &str)> = requests
@@ -54,7 +54,7 @@ fn task_instruction_share_with(
             })
             .collect();
         if scored.len() < min_share {
-            return Signal::not_computed(NAME, Family::DatasetLikeness, format!("fewer than {min_share} prompts vary"));
+            return Signal::not_computed(NAME, format!("fewer than {min_share} prompts vary"));
         }
         return share_signal(scored, "varying prompts", model);
     }
@@ -71,7 +71,7 @@ fn task_instruction_share_with(
         } else {
             format!("{} of {} prompts embedded, fewer than {MIN_EMBEDDED}", scored.len(), requests.len())
         };
-        return Signal::not_computed(NAME, Family::DatasetLikeness, why);
+        return Signal::not_computed(NAME, why);
     }
     share_signal(scored, "sampled prompts", model)
 }
@@ -124,7 +124,6 @@ fn share_signal(mut scored: Vec<(f64, &str)>, what: &str, model: &InstructionCla
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(b.1)));
     Signal::computed(
         NAME,
-        Family::DatasetLikeness,
         instructions as f64 / scored.len() as f64,
         format!(
             "{instructions} of {} {what} read as task instructions (mean probability {mean:.2}, classifier {})",

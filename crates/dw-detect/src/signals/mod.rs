@@ -12,6 +12,7 @@ mod elicitation;
 mod harvest;
 mod likeness;
 mod profile;
+pub mod registry;
 mod shape;
 mod templating;
 
@@ -66,47 +67,18 @@ pub struct Signal {
 }
 
 impl Signal {
-    pub(crate) fn computed(
-        name: &'static str,
-        family: Family,
-        value: f64,
-        detail: String,
-        examples: Vec<String>,
-    ) -> Self {
-        Self { name, family, value: Some(value), detail, examples }
+    /// A computed value of the signal `name` (its family from the
+    /// [`registry`]).
+    pub(crate) fn computed(name: &'static str, value: f64, detail: String, examples: Vec<String>) -> Self {
+        Self { name, family: registry::family_of(name), value: Some(value), detail, examples }
     }
 
-    pub(crate) fn not_computed(name: &'static str, family: Family, why: impl Into<String>) -> Self {
+    /// The signal `name`, not computed, and why.
+    pub(crate) fn not_computed(name: &'static str, why: impl Into<String>) -> Self {
+        let family = registry::family_of(name);
         Self { name, family, value: None, detail: format!("not computed: {}", why.into()), examples: Vec::new() }
     }
 }
-
-/// Every signal's name, in the order [`account_signals`] gives them.
-pub const SIGNAL_NAMES: &[&str] = &[
-    "requests_per_active_day",
-    "active_hours",
-    "hour_profile_flatness",
-    "interarrival_cv",
-    "peak_concurrency",
-    "single_turn_share",
-    "repeat_share",
-    "long_budget_share",
-    "multi_sample_share",
-    "logprobs_share",
-    "length_stop_share",
-    "output_ratio",
-    "reasoning_share",
-    "identity_probe_share",
-    "frame_share",
-    "template_share",
-    "slot_fill_diversity",
-    "task_instruction_share",
-    "topic_entropy",
-    "topic_evenness",
-    "reask_share",
-    "account_age_days",
-    "reference_match",
-];
 
 /// Fewer requests than this leave the time-shape signals uncomputed: a
 /// handful of requests has no rhythm to speak of.
@@ -182,7 +154,7 @@ pub fn account_signals(
     let shares = [shape::signals(requests), harvest::signals(requests), elicitation::signals(requests)].concat();
     if requests.len() < min_share {
         let why = format!("fewer than {min_share} requests");
-        signals.extend(shares.into_iter().map(|s| Signal::not_computed(s.name, s.family, why.as_str())));
+        signals.extend(shares.into_iter().map(|s| Signal::not_computed(s.name, why.as_str())));
     } else {
         signals.extend(shares);
     }
@@ -190,7 +162,7 @@ pub fn account_signals(
     signals.push(likeness::task_instruction_share(requests, &structure.templates.fills, min_share));
     signals.extend(coverage::signals(requests, topics));
     signals.push(profile::account_age(requests, attributes));
-    signals.push(Signal::not_computed("reference_match", Family::ReferenceMatch, "no reference set"));
+    signals.push(Signal::not_computed("reference_match", "no reference set"));
     signals
 }
 
@@ -265,7 +237,7 @@ mod tests {
             let signals =
                 account_signals(&requests, &PromptStructure::of(&requests), None, None, MIN_REQUESTS_FOR_SHARE);
             let names: Vec<&str> = signals.iter().map(|s| s.name).collect();
-            assert_eq!(names, SIGNAL_NAMES, "{count} requests");
+            assert_eq!(names, registry::names().collect::<Vec<_>>(), "{count} requests");
         }
     }
 }

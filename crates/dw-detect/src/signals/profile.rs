@@ -3,7 +3,7 @@
 
 use dw_domain::{AccountAttributes, RequestRecord};
 
-use super::{Family, Signal};
+use super::Signal;
 
 const DAY_MS: f64 = 86_400_000.0;
 
@@ -11,18 +11,17 @@ const DAY_MS: f64 = 86_400_000.0;
 pub(super) fn account_age(requests: &[RequestRecord], attributes: Option<&AccountAttributes>) -> Signal {
     const NAME: &str = "account_age_days";
     let Some(attributes) = attributes else {
-        return Signal::not_computed(NAME, Family::AccountProfile, "no account attributes imported");
+        return Signal::not_computed(NAME, "no account attributes imported");
     };
     let Some(created) = attributes.created_at_ms else {
-        return Signal::not_computed(NAME, Family::AccountProfile, "the account's opening time was not imported");
+        return Signal::not_computed(NAME, "the account's opening time was not imported");
     };
     let Some(first) = requests.first() else {
-        return Signal::not_computed(NAME, Family::AccountProfile, "no requests");
+        return Signal::not_computed(NAME, "no requests");
     };
     let days = ((first.ts_ms - created) as f64 / DAY_MS).max(0.0);
     Signal::computed(
         NAME,
-        Family::AccountProfile,
         days,
         format!("opened {days:.1} days before its first request in the window"),
         vec![first.event_id.clone()],

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use dw_domain::RequestRecord;
 
-use super::{Family, Signal, share_of};
+use super::{Signal, share_of};
 
 pub(super) fn signals(requests: &[RequestRecord]) -> Vec<Signal> {
     vec![single_turn_share(requests), repeat_share(requests)]
@@ -20,14 +20,12 @@ fn single_turn_share(requests: &[RequestRecord]) -> Signal {
     if known * 2 < requests.len() {
         return Signal::not_computed(
             "single_turn_share",
-            Family::ConversationShape,
             format!("the log keeps only the last message of {} of {} requests", requests.len() - known, requests.len()),
         );
     }
     let (count, examples) = share_of(requests, |r| r.prior_turns == Some(0));
     Signal::computed(
         "single_turn_share",
-        Family::ConversationShape,
         count as f64 / known.max(1) as f64,
         format!("{count} of {known} requests single-turn"),
         examples,
@@ -52,7 +50,6 @@ fn repeat_share(requests: &[RequestRecord]) -> Signal {
     }
     Signal::computed(
         "repeat_share",
-        Family::ConversationShape,
         repeats as f64 / requests.len().max(1) as f64,
         format!("{repeats} of {} requests repeat an earlier prompt", requests.len()),
         examples,

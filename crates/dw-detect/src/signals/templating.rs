@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use dw_domain::RequestRecord;
 
-use super::{Family, MIN_REQUESTS_FOR_SHAPE, Signal};
+use super::{MIN_REQUESTS_FOR_SHAPE, Signal};
 use crate::templates::Templates;
 
 /// Words of a frame at each end of a prompt.
@@ -33,7 +33,7 @@ pub(super) fn signals(requests: &[RequestRecord], frames: &[(String, String)], t
     if requests.len() < MIN_REQUESTS_FOR_SHAPE {
         return ["frame_share", "template_share", "slot_fill_diversity"]
             .into_iter()
-            .map(|name| Signal::not_computed(name, Family::Templating, "fewer than 20 requests"))
+            .map(|name| Signal::not_computed(name, "fewer than 20 requests"))
             .collect();
     }
     let mut out = vec![frame_share(requests, frames)];
@@ -61,7 +61,6 @@ fn template_signals(requests: &[RequestRecord], templates: &Templates) -> Vec<Si
         .join(", ");
     let share = Signal::computed(
         "template_share",
-        Family::Templating,
         templated as f64 / requests.len() as f64,
         if top.is_empty() {
             format!("no two of {} prompts are near duplicates", requests.len())
@@ -73,14 +72,12 @@ fn template_signals(requests: &[RequestRecord], templates: &Templates) -> Vec<Si
     let fills = if templated < MIN_TEMPLATED_FOR_FILLS {
         Signal::not_computed(
             "slot_fill_diversity",
-            Family::Templating,
             format!("{templated} templated prompts, fewer than {MIN_TEMPLATED_FOR_FILLS}"),
         )
     } else {
         let distinct: usize = top.iter().map(|t| t.distinct_fills).sum();
         Signal::computed(
             "slot_fill_diversity",
-            Family::Templating,
             distinct as f64 / templated as f64,
             format!("{distinct} distinct slot fills in {templated} templated prompts"),
             examples(top.first()),
@@ -111,11 +108,10 @@ fn frame_share(requests: &[RequestRecord], frames: &[(String, String)]) -> Signa
     let (frame, count, example, end) = match (head, tail) {
         (Some(h), Some(t)) if t.1 > h.1 => (t.0, t.1, t.2, "ending"),
         (Some(h), _) => (h.0, h.1, h.2, "opening"),
-        _ => return Signal::not_computed("frame_share", Family::Templating, "no prompts"),
+        _ => return Signal::not_computed("frame_share", "no prompts"),
     };
     Signal::computed(
         "frame_share",
-        Family::Templating,
         count as f64 / requests.len() as f64,
         format!("{count} of {} prompts share the {end} \"{frame}\"", requests.len()),
         vec![example],
