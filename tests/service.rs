@@ -255,3 +255,47 @@ async fn embed_writes_npy_and_embed_events_fills_the_window() {
     pool.close().await;
     db.drop_db().await;
 }
+
+/// `distillwatch ingest --format litellm` loads a LiteLLM logger's payloads, saved as the array it posted or
+/// one per line, exactly once; an unknown format is refused before anything is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_ingests_a_litellm_loggers_payloads() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let capture = include_str!("../crates/dw-ingest/tests/fixtures/litellm-1.108.14-generic_api.json_array.json");
+    std::fs::write(dir.path().join("litellm.json"), capture).unwrap();
+    let calls: Vec<serde_json::Value> = serde_json::from_str(capture).unwrap();
+    let lines: String = calls.iter().map(|c| format!("{c}\n")).collect();
+    std::fs::write(dir.path().join("litellm.jsonl"), lines).unwrap();
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "--format", "langfuse", "litellm.json"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("unknown format \"langfuse\" (known: canonical, litellm)"), "{stderr}");
+
+    for file in ["litellm.json", "litellm.jsonl"] {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.args(["ingest", "--format", "litellm", file]);
+        let out = run(cmd, None);
+        assert!(out.status.success(), "{file}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let pool = db.pool().await;
+    let stored: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT event_id, account_id, metadata->>'user' FROM events ORDER BY ts, event_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(stored.len(), 6, "the second file's calls are the first's: duplicates, not new events");
+    assert_eq!(
+        stored[0],
+        (
+            "51ca2635-c6ff-4b67-9d76-3d7944293edf".to_owned(),
+            "litellm_proxy_master_key".to_owned(),
+            Some("end-user-9".to_owned())
+        )
+    );
+    pool.close().await;
+    db.drop_db().await;
+}

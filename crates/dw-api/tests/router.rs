@@ -143,6 +143,49 @@ async fn a_gateway_that_logs_the_last_message_only_says_so_per_request(pool: PgP
     assert_eq!(unlogged, 2);
 }
 
+/// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with
+/// `?format=litellm` every call is stored under its virtual key's hash, with its end user and client.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_litellm_proxys_logger_payload_is_stored_as_its_calls(pool: PgPool) {
+    let h = harness(pool).await;
+    let capture = include_str!("../../dw-ingest/tests/fixtures/litellm-1.108.14-generic_api.json_array.json");
+    let with = |format: &str| {
+        Request::post(format!("/v1/events?format={format}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(capture))
+            .unwrap()
+    };
+    let (status, out, _) = send(&h.router, with("langfuse")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("format: unknown format \\\"langfuse\\\" (known: canonical, litellm)"), "{out}");
+    // Without the format, the payloads are not events: every element is rejected, naming the field.
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/json"), None, capture)).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::BAD_REQUEST, json!(0)), "{out}");
+    let (status, out, _) = send(&h.router, with("litellm")).await;
+    assert_eq!(
+        (status, out["accepted"].clone(), out["rejected"].clone()),
+        (StatusCode::OK, json!(6), json!([])),
+        "{out}"
+    );
+    let row: (String, Option<String>, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT account_id, metadata->>'user', host(client_ip), user_agent FROM events WHERE event_id = $1",
+    )
+    .bind("51ca2635-c6ff-4b67-9d76-3d7944293edf")
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        (
+            "litellm_proxy_master_key".to_owned(),
+            Some("end-user-9".to_owned()),
+            Some("203.0.113.9".to_owned()),
+            Some("distill-bot/0.1".to_owned())
+        )
+    );
+}
+
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn gzip_and_zstd_bodies_are_decoded(pool: PgPool) {
     let h = harness(pool).await;

@@ -3,7 +3,8 @@
 use dw_domain::{Event, LineError};
 use serde_json::value::RawValue;
 
-use crate::validate::{Limits, parse_event};
+use crate::formats::{Format, to_canonical};
+use crate::validate::{Limits, parse_event, parse_event_value};
 
 /// A parsed body: the valid events in input order and the rejected lines.
 #[derive(Debug, Default)]
@@ -19,6 +20,35 @@ pub struct ParsedBatch {
 /// Parses newline-delimited JSON: one event per line; blank lines are skipped
 /// but counted, so reported line numbers match the body.
 pub fn parse_ndjson(body: &[u8], limits: &Limits) -> ParsedBatch {
+    parse_ndjson_as(Format::Canonical, body, limits)
+}
+
+/// Parses a JSON array of events. "Line" numbers in errors are 1-based element
+/// numbers; an error in the array syntax itself rejects the whole body (line 0).
+pub fn parse_json_array(body: &[u8], limits: &Limits) -> ParsedBatch {
+    parse_json_as(Format::Canonical, body, limits)
+}
+
+/// One record of `format` (its JSON text, `line` of its body or file) as a
+/// validated event: the canonical event is validated as it is, a gateway's
+/// record is mapped to one first ([`crate::formats`]).
+pub fn parse_record(format: Format, text: &[u8], line: u64, limits: &Limits) -> Result<Event, LineError> {
+    if format == Format::Canonical {
+        return parse_event(text, line, limits);
+    }
+    if text.len() > limits.max_event_bytes {
+        return Err(LineError::line(
+            line,
+            format!("record is {} bytes, over the limit of {} bytes", text.len(), limits.max_event_bytes),
+        ));
+    }
+    let record: serde_json::Value = serde_json::from_slice(text)
+        .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {e}", e.column())))?;
+    parse_event_value(to_canonical(format, record, line)?, line)
+}
+
+/// Parses newline-delimited records of `format`, one per line.
+pub fn parse_ndjson_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBatch {
     let mut batch = ParsedBatch::default();
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -26,7 +56,7 @@ pub fn parse_ndjson(body: &[u8], limits: &Limits) -> ParsedBatch {
             continue;
         }
         batch.lines += 1;
-        match parse_event(line, i as u64 + 1, limits) {
+        match parse_record(format, line, i as u64 + 1, limits) {
             Ok(event) => batch.events.push(event),
             Err(error) => batch.rejected.push(error),
         }
@@ -34,10 +64,19 @@ pub fn parse_ndjson(body: &[u8], limits: &Limits) -> ParsedBatch {
     batch
 }
 
-/// Parses a JSON array of events. "Line" numbers in errors are 1-based element
-/// numbers; an error in the array syntax itself rejects the whole body (line 0).
-pub fn parse_json_array(body: &[u8], limits: &Limits) -> ParsedBatch {
+/// Parses a JSON array of records of `format` ("line" numbers in errors are
+/// 1-based element numbers; an error in the array syntax itself rejects the
+/// whole body, line 0). A gateway format's body may also be one record.
+pub fn parse_json_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBatch {
     let mut batch = ParsedBatch::default();
+    if format != Format::Canonical && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+        batch.lines = 1;
+        match parse_record(format, body, 1, limits) {
+            Ok(event) => batch.events.push(event),
+            Err(error) => batch.rejected.push(error),
+        }
+        return batch;
+    }
     let elements: Vec<&RawValue> = match serde_json::from_slice(body) {
         Ok(elements) => elements,
         Err(e) => {
@@ -52,7 +91,7 @@ pub fn parse_json_array(body: &[u8], limits: &Limits) -> ParsedBatch {
     };
     for (i, element) in elements.into_iter().enumerate() {
         batch.lines += 1;
-        match parse_event(element.get().as_bytes(), i as u64 + 1, limits) {
+        match parse_record(format, element.get().as_bytes(), i as u64 + 1, limits) {
             Ok(event) => batch.events.push(event),
             Err(error) => batch.rejected.push(error),
         }

@@ -12,6 +12,10 @@
 //! 3. Every invalid line becomes a [`LineError`] naming its line and field; the
 //!    valid ones go on to the store.
 //!
+//! Gateways' own formats ([`formats`]: LiteLLM's logging payload) are mapped
+//! to the canonical event first ([`parse_ndjson_as`], [`parse_json_as`]), then
+//! validated the same way.
+//!
 //! Reference-set items (a suspect model's outputs) come in the same way, one
 //! JSON object per line, through [`parse_reference_ndjson`].
 //!
@@ -22,14 +26,16 @@ mod attributes;
 mod batch;
 mod body;
 mod content_hash;
+pub mod formats;
 mod lines;
 mod reference;
 mod validate;
 
 pub use attributes::{ParsedAttributes, parse_attributes_csv};
-pub use batch::{ParsedBatch, parse_json_array, parse_ndjson};
+pub use batch::{ParsedBatch, parse_json_array, parse_json_as, parse_ndjson, parse_ndjson_as, parse_record};
 pub use body::{BodyError, ContentEncoding, decode_body};
 pub use content_hash::content_hash;
+pub use formats::Format;
 pub use lines::{LineReader, ReadLine};
 pub use reference::{ParsedReferenceItems, REFERENCE_ITEM_FIELDS, parse_reference_item, parse_reference_ndjson};
 pub use validate::{Limits, parse_event, parse_event_value};

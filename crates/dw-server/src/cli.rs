@@ -61,6 +61,11 @@ pub enum Command {
         /// events that do not say otherwise get `request.history_logged: false`.
         #[arg(long)]
         last_message_only: bool,
+        /// The files' log format: `canonical` (distillwatch's event, one per
+        /// line) or `litellm` (LiteLLM's StandardLoggingPayload, one per line,
+        /// or a file holding one JSON array of them).
+        #[arg(long, default_value = "canonical")]
+        format: dw_ingest::Format,
     },
     /// Manage API keys.
     Keys {
@@ -485,11 +490,11 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { files, allow_rejects, last_message_only, .. } => {
+        Command::Ingest { files, allow_rejects, last_message_only, format, .. } => {
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
-            let history_logged = last_message_only.then_some(false);
-            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged).await;
+            let history_logged = (last_message_only || !format.logs_history()).then_some(false);
+            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged, format).await;
             db.close().await?;
             let summary = summary?;
             Ok(if summary.rejected > 0 && !allow_rejects { ExitCode::from(2) } else { ExitCode::SUCCESS })

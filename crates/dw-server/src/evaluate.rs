@@ -645,7 +645,8 @@ pub(crate) async fn load_population(
     population: &Population,
 ) -> anyhow::Result<(u64, OffsetDateTime, Vec<OffsetDateTime>)> {
     let events = &population.events;
-    let summary = crate::ingest_files::run(app, std::slice::from_ref(events), &settings.ingest, None).await?;
+    let files = std::slice::from_ref(events);
+    let summary = crate::ingest_files::run(app, files, &settings.ingest, None, dw_ingest::Format::Canonical).await?;
     anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);
     if let Some(path) = &population.accounts {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

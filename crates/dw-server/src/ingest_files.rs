@@ -58,6 +58,7 @@ pub async fn run(
     files: &[PathBuf],
     settings: &IngestSettings,
     history_logged: Option<bool>,
+    format: dw_ingest::Format,
 ) -> anyhow::Result<Summary> {
     for file in files {
         anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
@@ -75,7 +76,7 @@ pub async fn run(
         let path = file.clone();
         let batch_events = settings.file_batch_events;
         let counter = raw_read.clone();
-        let reader = std::thread::spawn(move || read_batches(&path, limits, batch_events, counter, &tx));
+        let reader = std::thread::spawn(move || read_batches(&path, format, limits, batch_events, counter, &tx));
         // Up to `file_writers` batches are stored at once, each in its own
         // transaction: one commits while the next is copied. Outcomes are
         // taken in file order, so rejected lines print in order.
@@ -204,14 +205,42 @@ pub(crate) fn open(path: &Path, count: Arc<AtomicU64>) -> anyhow::Result<Box<dyn
     })
 }
 
+/// Whether the first byte that is not white space (in the first buffer
+/// read, which is not consumed) opens a JSON array.
+fn starts_with_array(input: &mut Box<dyn BufRead + Send>) -> std::io::Result<bool> {
+    Ok(input.fill_buf()?.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['))
+}
+
 fn read_batches(
     path: &Path,
+    format: dw_ingest::Format,
     limits: Limits,
     batch_events: usize,
     count: Arc<AtomicU64>,
     tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
 ) -> anyhow::Result<()> {
-    let mut lines = LineReader::new(open(path, count)?, limits.max_event_bytes);
+    let mut input = open(path, count)?;
+    // A gateway's file may be one JSON array of records (a logger's body saved as it was posted).
+    if format != dw_ingest::Format::Canonical && starts_with_array(&mut input)? {
+        let mut body = Vec::new();
+        std::io::Read::take(&mut input, limits.max_body_bytes as u64 + 1).read_to_end(&mut body)?;
+        anyhow::ensure!(
+            body.len() <= limits.max_body_bytes,
+            "{}: a JSON array over ingest.max_body_bytes ({} bytes); write one record per line instead",
+            path.display(),
+            limits.max_body_bytes
+        );
+        let parsed = dw_ingest::parse_json_as(format, &body, &limits);
+        let batch = FileBatch {
+            events: parsed.events,
+            rejected: parsed.rejected,
+            lines: parsed.lines,
+            bytes: body.len() as u64,
+        };
+        let _ = tx.blocking_send(Ok(batch));
+        return Ok(());
+    }
+    let mut lines = LineReader::new(input, limits.max_event_bytes);
     let mut batch = FileBatch { events: Vec::with_capacity(batch_events), rejected: Vec::new(), lines: 0, bytes: 0 };
     let mut sent_bytes = 0;
     loop {
@@ -229,7 +258,7 @@ fn read_batches(
         let Some(line) = line else { break };
         batch.lines += 1;
         match line {
-            ReadLine::Line { number, bytes } => match dw_ingest::parse_event(&bytes, number, &limits) {
+            ReadLine::Line { number, bytes } => match dw_ingest::parse_record(format, &bytes, number, &limits) {
                 Ok(event) => batch.events.push(event),
                 Err(error) => batch.rejected.push(error),
             },

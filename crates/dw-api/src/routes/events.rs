@@ -69,8 +69,14 @@ pub(crate) async fn ingest(
 ) -> Result<Response, ApiError> {
     let key = caller.require(&[Role::Ingest])?.clone();
     let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let format: dw_ingest::Format = match query.format.as_deref() {
+        None => dw_ingest::Format::Canonical,
+        Some(name) => name.parse().map_err(|e: String| ApiError::BadRequest(format!("format: {e}")))?,
+    };
     let history_logged = match query.history.as_deref() {
-        None | Some("full") => None,
+        // A format that keeps the last message only says so for its events.
+        None => (!format.logs_history()).then_some(false),
+        Some("full") => None,
         Some("last_message") => Some(false),
         Some(other) => {
             return Err(ApiError::BadRequest(format!(
@@ -83,8 +89,8 @@ pub(crate) async fn ingest(
     let limits = state.config.limits;
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || match framing {
-        Framing::Ndjson => dw_ingest::parse_ndjson(&body.decoded, &limits),
-        Framing::JsonArray => dw_ingest::parse_json_array(&body.decoded, &limits),
+        Framing::Ndjson => dw_ingest::parse_ndjson_as(format, &body.decoded, &limits),
+        Framing::JsonArray => dw_ingest::parse_json_as(format, &body.decoded, &limits),
     })
     .await
     .map_err(|e| ApiError::task_failed("parsing the body", e))?;
@@ -187,6 +193,11 @@ pub(crate) struct IngestQuery {
     /// last user message only; events that do not say otherwise get
     /// `request.history_logged: false`).
     history: Option<String>,
+    /// The body's log format: `canonical` (the default: distillwatch's event)
+    /// or `litellm` (LiteLLM's `StandardLoggingPayload`, as its generic API
+    /// logger posts it: one object or an array; the virtual key's hash is
+    /// the account). docs/event-format.md, "Gateway formats".
+    format: Option<String>,
 }
 
 /// `GET /v1/ingests` query.

@@ -1,0 +1,69 @@
+//! Log formats other than the canonical event, mapped to it.
+//!
+//! One seam: a [`Format`] names the shape a source writes; [`to_canonical`]
+//! turns one record of that shape into a canonical event (a JSON object),
+//! which then goes through the same validation as any event
+//! ([`crate::parse_event_value`]), so errors name their line and field the
+//! same way. What a format carries that the canonical event has no field
+//! for is kept under `metadata`, never dropped.
+
+mod litellm;
+
+use dw_domain::LineError;
+use serde_json::Value;
+
+/// A source's log format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The canonical event (`docs/event-format.md`).
+    #[default]
+    Canonical,
+    /// LiteLLM's `StandardLoggingPayload`, as its generic API logger posts
+    /// it (one object or an array of them).
+    Litellm,
+}
+
+impl Format {
+    /// Every format, by name.
+    pub const ALL: [Format; 2] = [Format::Canonical, Format::Litellm];
+
+    /// Its name (`?format=`, `--format`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Canonical => "canonical",
+            Format::Litellm => "litellm",
+        }
+    }
+
+    /// Whether a record of this format carries the whole conversation
+    /// (earlier turns and the system prompt), so detection can tell a
+    /// single-turn request from a log that kept the last message only.
+    pub fn logs_history(self) -> bool {
+        match self {
+            // The canonical event says so itself (`request.history_logged`).
+            Format::Canonical => true,
+            // The proxy logs the messages as the client sent them.
+            Format::Litellm => true,
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Format::ALL.into_iter().find(|f| f.name() == name).ok_or_else(|| {
+            let known: Vec<&str> = Format::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown format {name:?} (known: {})", known.join(", "))
+        })
+    }
+}
+
+/// One record of `format` as a canonical event, or why it cannot be one
+/// (its `line` and the field at fault).
+pub fn to_canonical(format: Format, record: Value, line: u64) -> Result<Value, LineError> {
+    match format {
+        Format::Canonical => Ok(record),
+        Format::Litellm => litellm::to_canonical(record, line),
+    }
+}
