@@ -291,6 +291,11 @@ pub struct Verdict {
     /// Its cluster read as one actor, when the audit read it
     /// ([`crate::operator`]).
     pub operator: Option<crate::operator::OperatorVerdict>,
+    /// Whether an edge of its own says one operator runs it and the rest of
+    /// its cluster ([`crate::linking::Edge::operation`]): only such members
+    /// are read, and raised, as one actor.
+    #[serde(skip)]
+    pub operated: bool,
 }
 
 /// A part of an account's traffic (an end user, a request stream), scored
@@ -406,6 +411,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 decisive,
                 shared_templates: shared.next().unwrap_or_default(),
                 operator: None,
+                operated: false,
             }
         })
         .collect();
@@ -438,6 +444,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             let own = cluster.member_reason(*member).map(|own| format!("; this account: {own}")).unwrap_or_default();
             let verdict = &mut verdicts[*member];
             verdict.score.cluster_id = Some(cluster.id.clone());
+            verdict.operated = cluster.operated(*member);
             verdict.link_reason = Some(format!("{reason}{own}"));
             if cluster_risk > verdict.score.risk {
                 raise(&mut verdict.score, cluster_risk, "linked_cluster", config);

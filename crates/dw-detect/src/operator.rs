@@ -40,12 +40,14 @@ pub struct Reading {
 }
 
 /// The clusters of a population's verdicts and the members to read for
-/// each, in cluster order. A cluster of which fewer than two members fit
-/// under [`MAX_OPERATOR_REQUESTS`] is not read: one account is already
-/// scored as itself.
+/// each, in cluster order: the members an edge of their own says one
+/// operator runs ([`Verdict::operated`]; accounts tied only by a card or a
+/// sign-up burst have one owner, not one clock). A cluster of which fewer
+/// than two such members fit under [`MAX_OPERATOR_REQUESTS`] is not read:
+/// one account is already scored as itself.
 pub fn readings(verdicts: &[Verdict]) -> Vec<Reading> {
     let mut clusters: std::collections::BTreeMap<&str, Vec<(&str, usize)>> = Default::default();
-    for v in verdicts {
+    for v in verdicts.iter().filter(|v| v.operated) {
         if let Some(cluster) = v.score.cluster_id.as_deref() {
             clusters.entry(cluster).or_default().push((v.score.account_id.as_str(), v.requests));
         }
@@ -77,7 +79,8 @@ pub fn readings(verdicts: &[Verdict]) -> Vec<Reading> {
 pub struct OperatorVerdict {
     /// The cluster.
     pub cluster_id: String,
-    /// Its members.
+    /// Its members run by one operator (all of them, unless some are tied
+    /// to it only by a card or a sign-up burst).
     pub members: usize,
     /// The members whose requests were read (all, unless the cluster's
     /// requests passed [`MAX_OPERATOR_REQUESTS`]).
@@ -96,8 +99,8 @@ pub struct OperatorVerdict {
 }
 
 /// Scores each operator (a cluster's merged requests reduced to signals,
-/// with its [`Reading`]) and raises its members to the operator's risk where
-/// that is higher. Members keep their own signals; the operator's are shown
+/// with its [`Reading`]) and raises its operated members to the operator's
+/// risk where that is higher. Members keep their own signals; the operator's are shown
 /// beside them.
 pub fn score_operators(
     verdicts: &mut [Verdict],
@@ -106,7 +109,7 @@ pub fn score_operators(
     weights: &Weights,
 ) {
     let mut index: std::collections::BTreeMap<String, Vec<usize>> = Default::default();
-    for (i, v) in verdicts.iter().enumerate() {
+    for (i, v) in verdicts.iter().enumerate().filter(|(_, v)| v.operated) {
         if let Some(cluster) = &v.score.cluster_id {
             index.entry(cluster.clone()).or_default().push(i);
         }

@@ -1,7 +1,8 @@
 //! A linked cluster read as one actor (`dw_detect::operator`): a farm of
 //! light accounts, each under the flag line on its own and as a cluster of
 //! light members, adds up to the bulk harvester it is; a household linked
-//! by one card adds up to a household.
+//! by one card is one owner's, not one actor's, and is not read as one (the
+//! merged clocks of several people are busy and flat whoever they are).
 
 use dw_detect::operator::{MAX_OPERATOR_REQUESTS, Reading, readings, score_operators};
 use dw_detect::{AccountSignals, DetectConfig, Verdict, Weights, score_population};
@@ -192,12 +193,9 @@ fn a_farm_of_light_accounts_is_scored_as_the_bulk_harvester_it_adds_up_to() {
         assert_eq!(volume.and_then(|s| s.signal.value), Some(720.0), "{:?}", operator.signals);
     }
 
-    // The household is linked by its card and read as one actor, and stays what it is.
+    // The household is linked by its card: one owner, three people, not one actor. It is not read as one.
     let home = &verdicts[24..27];
-    assert!(home.iter().all(|v| v.score.cluster_id.is_some() && v.operator.is_some()));
-    let operator = home[0].operator.as_ref().unwrap();
-    assert_eq!(operator.members, 3);
-    assert!(operator.risk < DetectConfig::default().levels.low, "{operator:?}");
+    assert!(home.iter().all(|v| v.score.cluster_id.is_some() && !v.operated && v.operator.is_none()));
     for v in home.iter().chain(&verdicts[27..]) {
         assert!(!v.score.flagged && v.score.risk < DetectConfig::default().levels.low, "{:?}", v.score);
     }
@@ -225,6 +223,7 @@ fn verdict(account: &str, cluster: Option<&str>, requests: usize, risk: f64) -> 
         decisive: None,
         shared_templates: Vec::new(),
         operator: None,
+        operated: true,
     }
 }
 
@@ -247,6 +246,13 @@ fn readings_take_members_in_account_order_up_to_the_request_cap_and_skip_what_on
         .map(|r| (r.cluster_id.as_str(), r.accounts.iter().map(String::as_str).collect(), r.members))
         .collect();
     assert_eq!(shown, vec![("c-1", vec!["a", "b"], 2), ("c-2", vec!["x1", "x2"], 3)]);
+
+    // Members tied only by ownership (a card, a sign-up burst) are neither read nor counted.
+    let mut owned = verdicts.clone();
+    owned[0].operated = false;
+    let shown: Vec<(String, usize)> =
+        dw_detect::operator::readings(&owned).into_iter().map(|r| (r.cluster_id, r.members)).collect();
+    assert_eq!(shown, vec![("c-2".to_owned(), 3)], "c-1 has one operated member left: nothing to read");
 }
 
 #[test]

@@ -58,6 +58,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Whether `member` is joined by an edge that says one operator runs it
+    /// ([`Edge::operation`]).
+    pub fn operated(&self, member: usize) -> bool {
+        self.edges.iter().any(|e| e.operation && e.members.contains(&member))
+    }
+
     /// What joins one member to the others: the edges it is part of, in
     /// words (at most three, the largest first).
     /// `None` when every edge of the cluster joins it (the cluster's reason
@@ -76,6 +82,13 @@ pub struct Edge {
     pub members: Vec<usize>,
     /// What they share, in words, with how rare it is.
     pub words: String,
+    /// Whether it says one operator runs them (traces of one software on
+    /// one infrastructure, or one generator's wrapper in one sign-up burst),
+    /// rather than that they have one owner (a card, a sign-up burst): only
+    /// accounts run by one operator are read as one actor
+    /// ([`crate::operator`]). A family or a company shares a card, not a
+    /// clock.
+    pub operation: bool,
 }
 
 /// What can link an account to others.
@@ -145,7 +158,7 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
         by_group.entry((link.members.clone(), link.infrastructure.clone())).or_default().push(link);
     }
     for ((members, _), links) in by_group {
-        edges.push(Edge { words: TraceLink::words_of(&links), members });
+        edges.push(Edge { words: TraceLink::words_of(&links), members, operation: true });
     }
     let mut by_payment: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (index, (_, keys)) in accounts.iter().enumerate() {
@@ -155,20 +168,26 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
     }
     for (payment, members) in by_payment.into_iter().filter(|(_, m)| m.len() >= 2) {
         let short: String = payment.chars().take(12).collect();
-        edges.push(Edge { words: format!("paying with one payment instrument ({short}…)"), members });
+        edges.push(Edge {
+            words: format!("paying with one payment instrument ({short}…)"), members, operation: false
+        });
     }
     for (domain, members) in
         registration_bursts(accounts).into_iter().flat_map(|(d, b)| b.into_iter().map(move |m| (d, m)))
     {
         let short: String = domain.chars().take(12).collect();
-        edges.push(Edge { words: format!("opened within 48 hours on one e-mail domain ({short}…)"), members });
+        edges.push(Edge {
+            words: format!("opened within 48 hours on one e-mail domain ({short}…)"),
+            members,
+            operation: false,
+        });
     }
     for ((domain, wrapper), members) in
         wrapper_bursts(accounts).into_iter().flat_map(|(k, b)| b.into_iter().map(move |m| (k, m)))
     {
         let short: String = domain.chars().take(12).collect();
         let words = format!("opened within 48 hours on one e-mail domain ({short}…), sending the {wrapper}");
-        edges.push(Edge { words, members });
+        edges.push(Edge { words, members, operation: true });
     }
     // Largest first; ties in the order found (traces, payments, bursts), which is deterministic.
     edges.sort_by_key(|e| std::cmp::Reverse(e.members.len()));
