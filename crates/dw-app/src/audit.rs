@@ -160,14 +160,15 @@ async fn account_signals(
 
 /// Each linked cluster's requests merged into one time-ordered stream and
 /// reduced to signals, as one account ([`dw_detect::operator`]): the members
-/// are read again after linking, one cluster at a time.
+/// are read again after linking, one cluster's read at a time while the
+/// clusters read before it are reduced on the compute pool.
 async fn operator_signals(
     conn: &mut sqlx::PgConnection,
     window: &AuditWindow,
     verdicts: &[Verdict],
     topics: Option<Arc<dw_detect::topics::Topics>>,
     compute: &Compute,
-) -> Result<Vec<(dw_detect::operator::Reading, dw_detect::AccountSignals)>, AppError> {
+) -> Result<Vec<(dw_detect::operator::Reading, dw_detect::operator::Merged)>, AppError> {
     use futures_util::StreamExt;
     let mut out = Vec::new();
     // One cluster is read while the ones before it compute, a few in flight.
@@ -180,11 +181,7 @@ async fn operator_signals(
         pending.push_back(compute.spawn("operator signals", move || {
             // Stable: one account's requests at one instant keep their order.
             requests.sort_by_key(|r| r.ts_ms);
-            let signals = dw_detect::AccountSignals::of_operator(&requests, topics.as_deref());
-            signals.map(|mut signals| {
-                signals.account_id = reading.cluster_id.clone();
-                (reading, signals)
-            })
+            dw_detect::operator::Merged::of(&requests, topics.as_deref()).map(|merged| (reading, merged))
         }));
         while pending.len() >= in_flight {
             if let Some(done) = pending.next().await {

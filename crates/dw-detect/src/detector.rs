@@ -117,36 +117,6 @@ impl AccountSignals {
     }
 }
 
-impl AccountSignals {
-    /// A linked cluster's merged requests (in time order) reduced to what
-    /// its operator is scored on ([`crate::operator`]): its signals. Its
-    /// footprint, end users, request streams and templates are its members',
-    /// already scored (a stream of the merged requests is a member's, or the
-    /// job the members split); `account_id` is the first request's until the
-    /// caller names the cluster.
-    pub fn of_operator(requests: &[dw_domain::RequestRecord], topics: Option<&crate::topics::Topics>) -> Option<Self> {
-        let first = requests.first()?;
-        let structure = crate::signals::PromptStructure::of(requests);
-        Some(Self {
-            account_id: first.account_id.clone(),
-            requests: requests.len(),
-            signals: crate::signals::account_signals(
-                requests,
-                &structure,
-                topics,
-                None,
-                crate::signals::MIN_REQUESTS_FOR_SHARE,
-            ),
-            footprint: Footprint::default(),
-            attributes: None,
-            end_users: Vec::new(),
-            streams: Vec::new(),
-            evidence: None,
-            templates: Vec::new(),
-        })
-    }
-}
-
 /// Which parts of an account are scored on their own.
 #[derive(Debug, Clone, Copy)]
 struct PartLimits {

@@ -20,8 +20,9 @@ use serde::Serialize;
 use dw_domain::{Contribution, RiskLevel};
 
 use crate::DetectConfig;
-use crate::detector::{AccountSignals, Verdict};
+use crate::detector::Verdict;
 use crate::scoring::{ScoredSignal, Weights};
+use crate::signals::Signal;
 
 /// The most requests read to score one operator: members are read in
 /// account order until the next would pass it (memory holds them all at
@@ -74,6 +75,31 @@ pub fn readings(verdicts: &[Verdict]) -> Vec<Reading> {
         .collect()
 }
 
+/// A cluster's merged requests reduced to what its operator is scored on:
+/// its signals. Its footprint, end users, request streams and templates are
+/// its members', already scored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    /// The requests read.
+    pub requests: usize,
+    /// Their signals, as one account's.
+    pub signals: Vec<Signal>,
+}
+
+impl Merged {
+    /// The members' requests, merged in time order (`topics` as for
+    /// accounts); `None` when there are none.
+    pub fn of(requests: &[dw_domain::RequestRecord], topics: Option<&crate::topics::Topics>) -> Option<Self> {
+        if requests.is_empty() {
+            return None;
+        }
+        let structure = crate::signals::PromptStructure::of(requests);
+        let signals =
+            crate::signals::account_signals(requests, &structure, topics, None, crate::signals::MIN_REQUESTS_FOR_SHARE);
+        Some(Self { requests: requests.len(), signals })
+    }
+}
+
 /// A cluster scored as one actor, shown with each of its members.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OperatorVerdict {
@@ -104,7 +130,7 @@ pub struct OperatorVerdict {
 /// beside them.
 pub fn score_operators(
     verdicts: &mut [Verdict],
-    operators: Vec<(Reading, AccountSignals)>,
+    operators: Vec<(Reading, Merged)>,
     config: &DetectConfig,
     weights: &Weights,
 ) {
@@ -114,9 +140,9 @@ pub fn score_operators(
             index.entry(cluster.clone()).or_default().push(i);
         }
     }
-    for (reading, signals) in operators {
+    for (reading, merged) in operators {
         let Some(members) = index.get(&reading.cluster_id) else { continue };
-        let operator = score_operator(&reading, signals, config, weights);
+        let operator = score_operator(&reading, merged, config, weights);
         for m in members {
             let verdict = &mut verdicts[*m];
             if operator.risk > verdict.score.risk {
@@ -127,13 +153,8 @@ pub fn score_operators(
     }
 }
 
-fn score_operator(
-    reading: &Reading,
-    signals: AccountSignals,
-    config: &DetectConfig,
-    weights: &Weights,
-) -> OperatorVerdict {
-    let with_percentiles = signals.signals.into_iter().map(|s| (s, None)).collect();
+fn score_operator(reading: &Reading, merged: Merged, config: &DetectConfig, weights: &Weights) -> OperatorVerdict {
+    let with_percentiles = merged.signals.into_iter().map(|s| (s, None)).collect();
     let (mut score, scored) =
         crate::scoring::score_account(&reading.cluster_id, with_percentiles, weights, &config.levels, &config.flags);
     let sum = crate::detector::weighted_sum(&scored);
@@ -151,7 +172,7 @@ fn score_operator(
         cluster_id: reading.cluster_id.clone(),
         members: reading.members,
         members_read: reading.accounts.len(),
-        requests: signals.requests,
+        requests: merged.requests,
         risk: score.risk,
         level: score.level,
         top_signals: score.top_signals,

@@ -4,7 +4,7 @@
 //! by one card is one owner's, not one actor's, and is not read as one (the
 //! merged clocks of several people are busy and flat whoever they are).
 
-use dw_detect::operator::{MAX_OPERATOR_REQUESTS, Reading, readings, score_operators};
+use dw_detect::operator::{MAX_OPERATOR_REQUESTS, Merged, Reading, readings, score_operators};
 use dw_detect::{AccountSignals, DetectConfig, Verdict, Weights, score_population};
 use dw_domain::RequestRecord;
 
@@ -158,9 +158,7 @@ fn audit(accounts: &[(Vec<RequestRecord>, Option<&str>)]) -> Vec<Verdict> {
                 .flat_map(|(r, _)| r.iter().cloned())
                 .collect();
             merged.sort_by_key(|r| r.ts_ms);
-            let mut signals = AccountSignals::of_operator(&merged, None).unwrap();
-            signals.account_id = reading.cluster_id.clone();
-            (reading, signals)
+            (reading, Merged::of(&merged, None).unwrap())
         })
         .collect();
     score_operators(&mut verdicts, operators, &config, &weights);
@@ -261,10 +259,9 @@ fn an_operator_below_its_members_raises_none_and_is_still_shown() {
     // An operator with no requests that show anything: one quiet request each.
     let quiet: Vec<RequestRecord> =
         (0..2).map(|i| request(["a", "b"][i], i, START + i as i64 * HOUR, "hello".into())).collect();
-    let mut signals = AccountSignals::of_operator(&quiet, None).unwrap();
-    signals.account_id = "c-1".into();
+    let merged = Merged::of(&quiet, None).unwrap();
     let reading = Reading { cluster_id: "c-1".into(), accounts: vec!["a".into(), "b".into()], members: 2 };
-    score_operators(&mut verdicts, vec![(reading, signals)], &DetectConfig::default(), &Weights::default());
+    score_operators(&mut verdicts, vec![(reading, merged)], &DetectConfig::default(), &Weights::default());
     for v in &verdicts {
         assert_eq!(v.score.risk, 0.8);
         assert!(v.score.top_signals.is_empty());
