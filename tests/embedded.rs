@@ -48,6 +48,18 @@ async fn serves_from_its_own_cluster_and_keeps_the_data() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("0 accepted, 40 duplicates"), "{stderr}");
 
+    // The key's source is declared to keep the last message only; the listing says so.
+    let prefix: String = key.chars().take(11).collect();
+    let out = run(cli(&["keys", "set-history", &prefix, "sometimes"]), None);
+    assert!(!out.status.success(), "an unknown history is refused");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("last_message"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(cli(&["keys", "set-history", &prefix, "last_message"]), None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = run(cli(&["keys", "list"]), None);
+    let listing = String::from_utf8_lossy(&out.stdout);
+    let line = listing.lines().find(|l| l.contains(&prefix)).unwrap_or_default();
+    assert!(line.contains("last_message"), "{listing}");
+
     let out = run(cli(&["db", "remove"]), None);
     assert!(!out.status.success(), "removing all data needs --yes");
     let out = run(cli(&["db", "remove", "--yes"]), None);

@@ -87,6 +87,7 @@ impl Modify for Bearer {
         routes::keys::list,
         routes::keys::create,
         routes::keys::revoke,
+        routes::keys::update,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&Bearer)

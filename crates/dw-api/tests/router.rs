@@ -143,6 +143,97 @@ async fn a_gateway_that_logs_the_last_message_only_says_so_per_request(pool: PgP
     assert_eq!(unlogged, 2);
 }
 
+/// A gateway that keeps the last user message only can be declared once, on its ingest key: its batches
+/// that do not say otherwise are stored as such, an explicit `?history=full` still wins, an event's own
+/// `history_logged` wins over both, and the change is the admin's alone, audited, and named when wrong.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn an_ingest_key_says_what_its_source_logs_of_each_conversation(pool: PgPool) {
+    let h = harness(pool).await;
+    let admin = |method: &str, uri: &str, body: Value| {
+        Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.admin))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, created, _) = send(
+        &h.router,
+        admin("POST", "/v1/keys", json!({"name": "edge gateway", "role": "ingest", "history": "last_message"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    assert_eq!(created["key"]["history"], "last_message");
+    let gateway = created["secret"].as_str().unwrap().to_owned();
+    let (status, out, _) =
+        send(&h.router, admin("POST", "/v1/keys", json!({"name": "x", "role": "ingest", "history": "some"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("history"), "the error names the field: {out}");
+
+    let ingest = |key: &str, query: &str, events: Vec<Value>| {
+        Request::post(format!("/v1/events{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(ndjson(&events)))
+            .unwrap()
+    };
+    let history_of = |id: &'static str| {
+        let pool = h.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<bool>>("SELECT history_logged FROM events WHERE event_id = $1")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut own = event(2);
+    own["request"]["history_logged"] = json!(true);
+    let (status, out, _) = send(&h.router, ingest(&gateway, "", vec![event(0), own])).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(2)), "{out}");
+    assert_eq!(history_of("e0").await, Some(false), "the key's setting holds for events that do not say");
+    assert_eq!(history_of("e2").await, Some(true), "an event's own word wins");
+    let (status, out, _) = send(&h.router, ingest(&gateway, "?history=full", vec![event(3)])).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(history_of("e3").await, None, "the batch's explicit word wins over the key's");
+    let (status, out, _) = send(&h.router, ingest(&h.ingest, "", vec![event(4)])).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(history_of("e4").await, None, "a key made without the setting logs full conversations");
+
+    // Changing it: admins only, by id or prefix; later batches follow, stored events keep theirs.
+    let id = created["key"]["key_id"].as_str().unwrap().to_owned();
+    let patch = |key: &str, target: &str, body: Value| {
+        Request::patch(format!("/v1/keys/{target}"))
+            .header(header::AUTHORIZATION, format!("Bearer {key}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (status, _, _) = send(&h.router, patch(&h.analyst, &id, json!({"history": "full"}))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, out, _) = send(&h.router, patch(&h.admin, &id, json!({"history": "partial"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("history"), "{out}");
+    let (status, out, _) = send(&h.router, patch(&h.admin, "dw_nosuchkey", json!({"history": "full"}))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{out}");
+    let prefix = created["key"]["prefix"].as_str().unwrap().to_owned();
+    let (status, out, _) = send(&h.router, patch(&h.admin, &prefix, json!({"history": "full"}))).await;
+    assert_eq!((status, out["history"].clone()), (StatusCode::OK, json!("full")), "{out}");
+    let (status, out, _) = send(&h.router, ingest(&gateway, "", vec![event(5)])).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!(history_of("e5").await, None);
+    assert_eq!(history_of("e0").await, Some(false), "stored events keep what they were stored with");
+    let audited: (Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT before->>'history', after->>'history' FROM audit_log WHERE action = 'key.history' AND target = $1",
+    )
+    .bind(format!("key:{id}"))
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, (Some("last_message".into()), Some("full".into())));
+}
+
 /// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with
 /// `?format=litellm` every call is stored under its virtual key's hash, with its end user and client.
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
@@ -431,6 +522,7 @@ async fn every_v1_route_checks_roles(pool: PgPool) {
         ("GET", "/v1/reference-jobs/1".into(), None, analysts),
         ("GET", "/v1/keys".into(), None, admins),
         ("POST", "/v1/keys".into(), Some(json!({"name": "n", "role": "ingest"})), admins),
+        ("PATCH", format!("/v1/keys/{spare}"), Some(json!({"history": "last_message"})), admins),
         ("DELETE", format!("/v1/keys/{spare}"), None, admins),
         ("GET", "/v1/audit-log".into(), None, admins),
     ];

@@ -1,6 +1,6 @@
 //! API keys: made here, shown once, stored only as hashes.
 
-use dw_domain::{ApiKey, Role};
+use dw_domain::{ApiKey, HistoryLogging, Role};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
@@ -27,8 +27,21 @@ fn hash(secret: &str) -> Vec<u8> {
 }
 
 impl App {
-    /// Creates a key with 256 random bits, recorded in the audit log as `actor`'s.
+    /// Creates a key with 256 random bits for a source that logs whole
+    /// conversations, recorded in the audit log as `actor`'s.
     pub async fn create_key(&self, name: &str, role: Role, actor: &Actor) -> Result<CreatedKey, AppError> {
+        self.create_key_logging(name, role, HistoryLogging::Full, actor).await
+    }
+
+    /// Creates a key with 256 random bits for a source that logs `history`
+    /// of each conversation, recorded in the audit log as `actor`'s.
+    pub async fn create_key_logging(
+        &self,
+        name: &str,
+        role: Role,
+        history: HistoryLogging,
+        actor: &Actor,
+    ) -> Result<CreatedKey, AppError> {
         let name = name.trim();
         if name.is_empty() || name.len() > 200 {
             return Err(AppError::Invalid("key name must be 1 to 200 characters".into()));
@@ -37,9 +50,16 @@ impl App {
         rand::rng().fill_bytes(&mut random);
         let secret = format!("{KEY_PREFIX}{}", hex::encode(random));
         let mut tx = self.pool.begin().await?;
-        let key =
-            dw_store::api_keys::insert(&mut tx, Uuid::now_v7(), name, role, &hash(&secret), &secret[..SHOWN_CHARS])
-                .await?;
+        let key = dw_store::api_keys::insert(
+            &mut tx,
+            Uuid::now_v7(),
+            name,
+            role,
+            history,
+            &hash(&secret),
+            &secret[..SHOWN_CHARS],
+        )
+        .await?;
         record(&mut tx, actor, "key.create", &key, None).await?;
         tx.commit().await?;
         tracing::info!(key_id = %key.key_id, role = %role, name, "API key created");
@@ -63,6 +83,26 @@ impl App {
         tx.commit().await?;
         tracing::info!(key_id = %key.key_id, "API key revoked");
         Ok(key)
+    }
+
+    /// Sets what the source sending with an active key (id or prefix) logs
+    /// of each conversation, recorded in the audit log as `actor`'s. Events
+    /// already stored keep what they were stored with.
+    pub async fn set_key_history(
+        &self,
+        id_or_prefix: &str,
+        history: HistoryLogging,
+        actor: &Actor,
+    ) -> Result<ApiKey, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let (before, after) = dw_store::api_keys::set_history(&mut tx, id_or_prefix, history)
+            .await?
+            .ok_or_else(|| AppError::NotFound(format!("active API key {id_or_prefix:?}")))?;
+        let before = serde_json::json!({"history": before.history});
+        record(&mut tx, actor, "key.history", &after, Some(before)).await?;
+        tx.commit().await?;
+        tracing::info!(key_id = %after.key_id, history = %history, "API key's history logging set");
+        Ok(after)
     }
 
     /// The active key matching a presented secret, if any.

@@ -74,6 +74,9 @@ pub struct ApiKey {
     pub role: Role,
     /// The key's first characters, to tell keys apart.
     pub prefix: String,
+    /// What the source sending with this key logs of each conversation
+    /// (ingest keys; events and batches that say otherwise keep their own).
+    pub history: crate::HistoryLogging,
     /// When the key was made.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

@@ -2,6 +2,60 @@
 
 use serde::{Deserialize, Serialize};
 
+/// What a source logs of each conversation it relays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryLogging {
+    /// Every message, as sent: earlier turns and the system prompt are there
+    /// when the client sent them.
+    #[default]
+    Full,
+    /// The last user message only (many gateways): earlier turns and the
+    /// system prompt are unknown, never absent, and the signals that read
+    /// them are not computed.
+    LastMessage,
+}
+
+impl HistoryLogging {
+    /// Both, in the order they are documented.
+    pub const ALL: [HistoryLogging; 2] = [HistoryLogging::Full, HistoryLogging::LastMessage];
+
+    /// The name as stored and typed.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryLogging::Full => "full",
+            HistoryLogging::LastMessage => "last_message",
+        }
+    }
+
+    /// What the events of such a source say of themselves when they do not
+    /// say: `request.history_logged: false` for a last-message source,
+    /// nothing (taken as sent) for a full one.
+    pub fn history_logged(self) -> Option<bool> {
+        match self {
+            HistoryLogging::Full => None,
+            HistoryLogging::LastMessage => Some(false),
+        }
+    }
+}
+
+impl std::fmt::Display for HistoryLogging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for HistoryLogging {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        HistoryLogging::ALL
+            .into_iter()
+            .find(|h| h.as_str() == s)
+            .ok_or_else(|| format!("expected \"full\" or \"last_message\", found {s:?}"))
+    }
+}
+
 /// One rejected line (or array element) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineError {

@@ -25,7 +25,7 @@ pub mod score;
 pub use access::{ApiKey, Role, UnknownRole};
 pub use attributes::AccountAttributes;
 pub use event::{Client, Event, EventIdSource, Message, Request, Response, SamplingParams, Usage};
-pub use ingest::{IngestOutcome, IngestSource, LineError};
+pub use ingest::{HistoryLogging, IngestOutcome, IngestSource, LineError};
 pub use record::RequestRecord;
 pub use reference::ReferenceItem;
 pub use score::{AccountScore, Contribution, RiskLevel};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use dw_app::{App, AppConfig};
-use dw_domain::Role;
+use dw_domain::{HistoryLogging, Role};
 use secrecy::ExposeSecret;
 
 use crate::database::{Database, start_cluster};
@@ -375,6 +375,19 @@ pub enum KeysCommand {
         /// A name that says who or what uses the key.
         #[arg(long)]
         name: String,
+        /// What the source sending with the key logs of each conversation:
+        /// full, or last_message (a gateway that keeps the last user message
+        /// only; its events' history signals are then not computed).
+        #[arg(long, default_value = "full")]
+        history: HistoryLogging,
+    },
+    /// Set what the source sending with a key logs of each conversation
+    /// (full or last_message); events already stored keep theirs.
+    SetHistory {
+        /// Key id or prefix.
+        key: String,
+        /// full or last_message.
+        history: HistoryLogging,
     },
     /// List keys (never their secrets).
     List,
@@ -644,8 +657,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
     match command {
-        KeysCommand::Create { role, name } => {
-            let created = app.create_key(&name, role, &cli_actor()).await?;
+        KeysCommand::Create { role, name, history } => {
+            let created = app.create_key_logging(&name, role, history, &cli_actor()).await?;
             eprintln!(
                 "created {} key {:?} (id {}); it is shown only now, store it safely:",
                 created.key.role, created.key.name, created.key.key_id
@@ -653,17 +666,21 @@ async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
             println!("{}", created.secret.expose_secret());
         }
         KeysCommand::List => {
-            println!("{:<36}  {:<12}  {:<8}  {:<20}  {:<20}  NAME", "ID", "PREFIX", "ROLE", "CREATED", "STATUS");
+            println!(
+                "{:<36}  {:<12}  {:<8}  {:<12}  {:<20}  {:<20}  NAME",
+                "ID", "PREFIX", "ROLE", "HISTORY", "CREATED", "STATUS"
+            );
             for key in app.list_keys().await? {
                 let status = match key.revoked_at {
                     Some(at) => format!("revoked {}", at.date()),
                     None => "active".to_owned(),
                 };
                 println!(
-                    "{:<36}  {:<12}  {:<8}  {:<20}  {:<20}  {}",
+                    "{:<36}  {:<12}  {:<8}  {:<12}  {:<20}  {:<20}  {}",
                     key.key_id,
                     key.prefix,
                     key.role,
+                    key.history,
                     key.created_at
                         .format(&time::format_description::well_known::Rfc3339)?
                         .chars()
@@ -673,6 +690,10 @@ async fn keys(app: &App, command: KeysCommand) -> anyhow::Result<()> {
                     key.name
                 );
             }
+        }
+        KeysCommand::SetHistory { key, history } => {
+            let changed = app.set_key_history(&key, history, &cli_actor()).await?;
+            eprintln!("key {:?} ({}) now logs history: {}", changed.name, changed.key_id, changed.history);
         }
         KeysCommand::Revoke { key } => {
             let revoked = app.revoke_key(&key, &cli_actor()).await?;

@@ -1,6 +1,6 @@
 //! API keys, stored as SHA-256 hashes.
 
-use dw_domain::{ApiKey, Role};
+use dw_domain::{ApiKey, HistoryLogging, Role};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,6 +11,7 @@ struct KeyRow {
     name: String,
     role: String,
     key_prefix: String,
+    history: String,
     created_at: time::OffsetDateTime,
     revoked_at: Option<time::OffsetDateTime>,
     last_used_at: Option<time::OffsetDateTime>,
@@ -25,6 +26,10 @@ impl TryFrom<KeyRow> for ApiKey {
             name: row.name,
             role: row.role.parse::<Role>().map_err(|e| StoreError::Corrupt(format!("api_keys.role: {e}")))?,
             prefix: row.key_prefix,
+            history: row
+                .history
+                .parse::<HistoryLogging>()
+                .map_err(|e| StoreError::Corrupt(format!("api_keys.history: {e}")))?,
             created_at: row.created_at,
             revoked_at: row.revoked_at,
             last_used_at: row.last_used_at,
@@ -38,16 +43,18 @@ pub async fn insert(
     key_id: Uuid,
     name: &str,
     role: Role,
+    history: HistoryLogging,
     key_hash: &[u8],
     prefix: &str,
 ) -> Result<ApiKey, StoreError> {
     let row = sqlx::query_as!(
         KeyRow,
-        r#"INSERT INTO api_keys (key_id, name, role, key_hash, key_prefix) VALUES ($1, $2, $3, $4, $5)
-           RETURNING key_id, name, role, key_prefix, created_at, revoked_at, last_used_at"#,
+        r#"INSERT INTO api_keys (key_id, name, role, history, key_hash, key_prefix) VALUES ($1, $2, $3, $4, $5, $6)
+           RETURNING key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at"#,
         key_id,
         name,
         role.as_str(),
+        history.as_str(),
         key_hash,
         prefix
     )
@@ -60,7 +67,7 @@ pub async fn insert(
 pub async fn list(conn: &mut PgConnection) -> Result<Vec<ApiKey>, StoreError> {
     sqlx::query_as!(
         KeyRow,
-        "SELECT key_id, name, role, key_prefix, created_at, revoked_at, last_used_at
+        "SELECT key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at
          FROM api_keys ORDER BY created_at DESC, key_id"
     )
     .fetch_all(&mut *conn)
@@ -74,7 +81,7 @@ pub async fn list(conn: &mut PgConnection) -> Result<Vec<ApiKey>, StoreError> {
 pub async fn find_active(conn: &mut PgConnection, key_hash: &[u8]) -> Result<Option<ApiKey>, StoreError> {
     sqlx::query_as!(
         KeyRow,
-        "SELECT key_id, name, role, key_prefix, created_at, revoked_at, last_used_at
+        "SELECT key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at
          FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL",
         key_hash
     )
@@ -95,13 +102,45 @@ pub async fn revoke(conn: &mut PgConnection, id_or_prefix: &str) -> Result<Optio
              AND key_id = (SELECT key_id FROM api_keys
                            WHERE revoked_at IS NULL AND (key_id = $1 OR key_prefix = $2)
                            LIMIT 1)
-           RETURNING key_id, name, role, key_prefix, created_at, revoked_at, last_used_at"#,
+           RETURNING key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at"#,
         key_id,
         id_or_prefix
     )
     .fetch_optional(&mut *conn)
     .await?;
     rows.map(TryInto::try_into).transpose()
+}
+
+/// Sets what the source sending with an active key (by id or unique prefix)
+/// logs of each conversation. Returns the key as it was and as it is, or
+/// `None` when nothing active matched.
+pub async fn set_history(
+    conn: &mut PgConnection,
+    id_or_prefix: &str,
+    history: HistoryLogging,
+) -> Result<Option<(ApiKey, ApiKey)>, StoreError> {
+    let key_id = Uuid::parse_str(id_or_prefix).ok();
+    let before = sqlx::query_as!(
+        KeyRow,
+        r#"SELECT key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at
+           FROM api_keys WHERE revoked_at IS NULL AND (key_id = $1 OR key_prefix = $2)
+           ORDER BY created_at, key_id LIMIT 1 FOR UPDATE"#,
+        key_id,
+        id_or_prefix
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(before) = before else { return Ok(None) };
+    let after = sqlx::query_as!(
+        KeyRow,
+        r#"UPDATE api_keys SET history = $2 WHERE key_id = $1
+           RETURNING key_id, name, role, key_prefix, history, created_at, revoked_at, last_used_at"#,
+        before.key_id,
+        history.as_str()
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Some((before.try_into()?, after.try_into()?)))
 }
 
 /// Notes that a key was used, at most once a minute per key.

@@ -74,15 +74,14 @@ pub(crate) async fn ingest(
         Some(name) => name.parse().map_err(|e: String| ApiError::BadRequest(format!("format: {e}")))?,
     };
     let history_logged = match query.history.as_deref() {
-        // A format that keeps the last message only says so for its events.
-        None => (!format.logs_history()).then_some(false),
-        Some("full") => None,
-        Some("last_message") => Some(false),
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "history: expected \"full\" or \"last_message\", found {other:?}"
-            )));
-        }
+        // The batch does not say: what the key's source logs, and a format
+        // that keeps the last message only says so for its events.
+        None if !format.logs_history() => Some(false),
+        None => key.history.history_logged(),
+        Some(name) => name
+            .parse::<dw_domain::HistoryLogging>()
+            .map_err(|e| ApiError::BadRequest(format!("history: {e}")))?
+            .history_logged(),
     };
     let framing = framing(&headers)?;
     let body = read_ingest_body(&state, &headers, body).await?;
@@ -188,10 +187,11 @@ pub(crate) async fn schema(caller: Caller) -> Result<Response, ApiError> {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct IngestQuery {
-    /// What the source logs of each conversation: `full` (the default: the
-    /// messages are taken as sent) or `last_message` (a gateway that keeps the
-    /// last user message only; events that do not say otherwise get
-    /// `request.history_logged: false`).
+    /// What the source logs of each conversation: `full` (the messages are
+    /// taken as sent) or `last_message` (a gateway that keeps the last user
+    /// message only; events that do not say otherwise get
+    /// `request.history_logged: false`). Without it, the key's own setting
+    /// (`history` of `POST /v1/keys`, `PATCH /v1/keys/{id}`) holds.
     history: Option<String>,
     /// The body's log format: `canonical` (the default: distillwatch's event)
     /// or `litellm` (LiteLLM's `StandardLoggingPayload`, as its generic API

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dw_domain::{ApiKey, Role};
+use dw_domain::{ApiKey, HistoryLogging, Role};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,22 @@ pub(crate) struct NewKey {
     name: String,
     #[schema(value_type = String, example = "analyst")]
     role: Role,
+    /// What the source sending with this key logs of each conversation:
+    /// `full` (the default) or `last_message` (a gateway that keeps the last
+    /// user message only).
+    #[serde(default)]
+    #[schema(value_type = Option<String>, example = "last_message")]
+    history: HistoryLogging,
+}
+
+/// `PATCH /v1/keys/{id}` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct KeyChange {
+    /// What the source sending with this key logs of each conversation:
+    /// `full` or `last_message`. Events already stored keep theirs.
+    #[schema(value_type = String, example = "last_message")]
+    history: HistoryLogging,
 }
 
 /// A new key with its secret, shown this once.
@@ -42,7 +58,7 @@ pub(crate) async fn create(
 ) -> Result<(StatusCode, Json<CreatedKeyBody>), ApiError> {
     caller.require(&[Role::Admin])?;
     let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
-    let created = state.app().create_key(&body.name, body.role, &caller.actor()).await?;
+    let created = state.app().create_key_logging(&body.name, body.role, body.history, &caller.actor()).await?;
     Ok((
         StatusCode::CREATED,
         Json(CreatedKeyBody { key: created.key, secret: created.secret.expose_secret().to_owned() }),
@@ -57,4 +73,16 @@ pub(crate) async fn revoke(
 ) -> Result<Json<ApiKey>, ApiError> {
     caller.require(&[Role::Admin])?;
     Ok(Json(state.app().revoke_key(&id, &caller.actor()).await?))
+}
+
+#[utoipa::path(patch, operation_id = "keys_update", path = "/v1/keys/{id}", tag = "keys", summary = "Set what the source sending with a key logs of each conversation", params(("id" = String, Path, description = "key id or prefix")), request_body = KeyChange, responses((status = 200, description = "the key as it now is", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn update(
+    State(state): State<ApiState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Result<Json<KeyChange>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<ApiKey>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    Ok(Json(state.app().set_key_history(&id, body.history, &caller.actor()).await?))
 }

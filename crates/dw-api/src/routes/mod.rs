@@ -30,7 +30,7 @@ pub(crate) fn router() -> Router<ApiState> {
         .route("/v1/schema/event", get(events::schema))
         .route("/v1/ingests", get(events::recent))
         .route("/v1/keys", get(keys::list).post(keys::create))
-        .route("/v1/keys/{id}", delete(keys::revoke))
+        .route("/v1/keys/{id}", delete(keys::revoke).patch(keys::update))
         .route("/v1/audits", post(audits::create))
         .route("/v1/audits/{id}", get(audits::get))
         .route("/v1/accounts", get(accounts::list))
