@@ -13,6 +13,8 @@
 #   scripts/evaluation.sh frozen               # the frozen suite, once per detector version
 #
 # Uses DATABASE_URL when set, else the embedded cluster (.distillwatch/).
+# DW_BIN runs an already built binary (a copy, so that building goes on
+# while a long run evaluates) instead of building target/debug/distillwatch.
 # Every number is a pure function of the seeds, the data and the code, so a
 # re-run on any machine prints the same tables.
 set -euo pipefail
@@ -22,8 +24,12 @@ suites=("${@:-standard holdout small}")
 read -r -a suites <<<"${suites[*]}"
 data_standard=${DW_EVAL_DATA:-../shared/data}
 
-cargo build --quiet --locked --bin distillwatch
-bin=target/debug/distillwatch
+if [[ -n ${DW_BIN:-} ]]; then
+  bin=$DW_BIN
+else
+  cargo build --quiet --locked --bin distillwatch
+  bin=target/debug/distillwatch
+fi
 out=docs/evaluation
 mkdir -p "$out"
 

@@ -134,6 +134,10 @@ impl Trace {
 pub struct Footprint {
     /// Its traces, infrastructure first.
     pub traces: Vec<Trace>,
+    /// Its sampled task keys ([`super::tasks::task_keys`]): never an edge,
+    /// they tell apart two jobs that the traces joined.
+    #[serde(skip)]
+    pub tasks: Vec<u64>,
 }
 
 /// The share of an account's addressed requests (in time order) that came
@@ -177,7 +181,7 @@ impl Footprint {
             }
         }
         traces.extend(wrappers.iter().map(|w| Trace::Wrapper(w.clone())));
-        Self { traces }
+        Self { traces, tasks: super::tasks::task_keys(requests.iter().map(|r| r.prompt.as_str())) }
     }
 
     /// The wrappers among its traces.
@@ -408,16 +412,20 @@ mod tests {
                 egress.clone(),
                 if shared { template.clone() } else { Trace::Wrapper(format!("opening \"app template {k}\"")) },
             ],
+            ..Footprint::default()
         };
         // Thirty apps on one egress, five of them on one open-source template.
         let apps: Vec<Footprint> = (0..30).map(|k| app(k, k < 5)).collect();
-        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())] };
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
         let mut all: Vec<Option<&Footprint>> = apps.iter().map(Some).collect();
         all.extend(std::iter::repeat_n(Some(&person), 2000));
         assert!(trace_links(&all).is_empty());
         // The same five alone on a network of their own are one operator's.
         let owned: Vec<Footprint> = (0..5)
-            .map(|_| Footprint { traces: vec![Trace::Network("34.9.9.0/24".into()), template.clone()] })
+            .map(|_| Footprint {
+                traces: vec![Trace::Network("34.9.9.0/24".into()), template.clone()],
+                ..Footprint::default()
+            })
             .collect();
         all.extend(owned.iter().map(Some));
         let links = trace_links(&all);
@@ -442,9 +450,10 @@ mod tests {
     fn a_pool_and_a_fingerprint_link_when_more_share_them_than_chance_gives() {
         let pool = Footprint {
             traces: vec![Trace::RotatingAddresses, Trace::Wrapper("ending \"think step by step\"".into())],
+            ..Footprint::default()
         };
-        let pool_only = Footprint { traces: vec![Trace::RotatingAddresses] };
-        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())] };
+        let pool_only = Footprint { traces: vec![Trace::RotatingAddresses], ..Footprint::default() };
+        let person = Footprint { traces: vec![Trace::Network("82.1.1.0/24".into())], ..Footprint::default() };
         // 12 farm accounts, 60 other pool users (VPNs), 900 people.
         let mut all: Vec<&Footprint> = vec![&pool; 12];
         all.extend(std::iter::repeat_n(&pool_only, 60));
@@ -460,6 +469,7 @@ mod tests {
         // phrase, independently: ten send both, which is what chance gives.
         let phrase_only = Footprint {
             traces: vec![Trace::Network("82.1.1.0/24".into()), Trace::Wrapper("ending \"think step by step\"".into())],
+            ..Footprint::default()
         };
         let mut crowded: Vec<&Footprint> = vec![&pool; 10];
         crowded.extend(std::iter::repeat_n(&pool_only, 90));

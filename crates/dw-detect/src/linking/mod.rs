@@ -14,7 +14,10 @@
 //! - **a registration burst** on one e-mail domain (imported attributes), on
 //!   its own or among the domain's accounts that send one wrapper.
 //!
-//! Clusters are the connected components. A member is in a cluster only
+//! Clusters are the connected components, except where the members of one
+//! are two jobs by their tasks ([`tasks`]: two operators running one kit
+//! through one proxy pool repeat each other's tasks, the accounts of one job
+//! do not): the edges are then cut between the two. A member is in a cluster only
 //! through edges of its own: an account that shares a farm's software but
 //! not its infrastructure (an imitated customer, a user of the same tool)
 //! is not joined to it. Templates shared across accounts are shown as
@@ -22,6 +25,7 @@
 //! `docs/signals.md`).
 
 pub mod footprint;
+pub mod tasks;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -191,21 +195,8 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
     }
     // Largest first; ties in the order found (traces, payments, bursts), which is deterministic.
     edges.sort_by_key(|e| std::cmp::Reverse(e.members.len()));
-
-    let mut parent: Vec<usize> = (0..accounts.len()).collect();
-    fn root(parent: &mut [usize], mut i: usize) -> usize {
-        while parent[i] != i {
-            parent[i] = parent[parent[i]];
-            i = parent[i];
-        }
-        i
-    }
-    for edge in &edges {
-        for m in &edge.members[1..] {
-            let (a, b) = (root(&mut parent, edge.members[0]), root(&mut parent, *m));
-            parent[a.max(b)] = a.min(b);
-        }
-    }
+    let (edges, notes) = split_jobs(accounts, edges);
+    let mut parent = union(accounts.len(), &edges);
     let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
     for index in 0..accounts.len() {
         let r = root(&mut parent, index);
@@ -234,9 +225,85 @@ pub fn clusters(accounts: &[(&str, LinkKeys<'_>)]) -> Vec<Cluster> {
                     format!("{} linked accounts: {}{more}", members.len(), shown.join("; "))
                 }
             };
+            let reason = match members.iter().find_map(|m| notes.get(m)) {
+                Some(note) => format!("{reason}; {note}"),
+                None => reason,
+            };
             Cluster { id: format!("c-{:016x}", stable_hash(&ids.join("\n"))), reason, members, edges }
         })
         .collect()
+}
+
+fn root(parent: &mut [usize], mut i: usize) -> usize {
+    while parent[i] != i {
+        parent[i] = parent[parent[i]];
+        i = parent[i];
+    }
+    i
+}
+
+/// The union-find forest of `edges` over `n` accounts.
+fn union(n: usize, edges: &[Edge]) -> Vec<usize> {
+    let mut parent: Vec<usize> = (0..n).collect();
+    for edge in edges {
+        for m in &edge.members[1..] {
+            let (a, b) = (root(&mut parent, edge.members[0]), root(&mut parent, *m));
+            parent[a.max(b)] = a.min(b);
+        }
+    }
+    parent
+}
+
+/// The edges with those between two jobs of one component cut
+/// ([`tasks::jobs`]), and the words that say so for each member of a
+/// component that was split.
+fn split_jobs(accounts: &[(&str, LinkKeys<'_>)], edges: Vec<Edge>) -> (Vec<Edge>, BTreeMap<usize, String>) {
+    let mut parent = union(accounts.len(), &edges);
+    let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for edge in &edges {
+        for m in &edge.members {
+            components.entry(root(&mut parent, *m)).or_default().push(*m);
+        }
+    }
+    // A member's job: its component's root and its label there.
+    let mut job: BTreeMap<usize, (usize, usize)> = BTreeMap::new();
+    let mut notes = BTreeMap::new();
+    for (r, mut members) in components {
+        members.sort_unstable();
+        members.dedup();
+        if members.len() < 2 * tasks::MIN_PART {
+            continue;
+        }
+        let keys: Vec<&[u64]> =
+            members.iter().map(|m| accounts[*m].1.footprint.map_or(&[][..], |f| f.tasks.as_slice())).collect();
+        if let Some(split) = tasks::jobs(&keys) {
+            for (m, label) in members.iter().zip(&split.labels) {
+                job.insert(*m, (r, *label));
+                if let Some(note) = split.notes.get(label) {
+                    notes.insert(*m, note.clone());
+                }
+            }
+        }
+    }
+    if job.is_empty() {
+        return (edges, notes);
+    }
+    let mut cut = Vec::with_capacity(edges.len());
+    for edge in edges {
+        let mut parts: BTreeMap<Option<(usize, usize)>, Vec<usize>> = BTreeMap::new();
+        for m in &edge.members {
+            parts.entry(job.get(m).copied()).or_default().push(*m);
+        }
+        if parts.len() == 1 {
+            cut.push(edge);
+            continue;
+        }
+        for members in parts.into_values().filter(|m| m.len() >= 2) {
+            cut.push(Edge { members, words: edge.words.clone(), operation: edge.operation });
+        }
+    }
+    cut.sort_by_key(|e| std::cmp::Reverse(e.members.len()));
+    (cut, notes)
 }
 
 /// Registration bursts by e-mail domain: per domain, the accounts opened in
@@ -343,7 +410,10 @@ mod tests {
 
     /// An account that sends these wrappers and leaves no other trace.
     fn sending(wrappers: &[&str]) -> &'static Footprint {
-        Box::leak(Box::new(Footprint { traces: wrappers.iter().map(|w| Trace::Wrapper((*w).to_owned())).collect() }))
+        Box::leak(Box::new(Footprint {
+            traces: wrappers.iter().map(|w| Trace::Wrapper((*w).to_owned())).collect(),
+            ..Footprint::default()
+        }))
     }
 
     fn traced(footprints: &[Footprint]) -> Vec<(String, Footprint)> {
@@ -391,6 +461,36 @@ mod tests {
         let mut reordered = accounts.clone();
         reordered.reverse();
         assert_eq!(link(&reordered)[0].id, found[0].id);
+    }
+
+    #[test]
+    fn two_jobs_behind_one_pool_and_one_kit_are_two_clusters_and_one_job_stays_whole() {
+        let kit = |tasks: Vec<u64>| Footprint {
+            traces: vec![Trace::RotatingAddresses, Trace::Wrapper("ending \"think step by step\"".into())],
+            tasks,
+        };
+        // Two operators sweep one task set of 4,500 through one proxy pool with one kit.
+        let mut footprints: Vec<Footprint> =
+            super::tasks::tests::sliced(30, 150, 1, 4500).into_iter().map(kit).collect();
+        footprints.extend(super::tasks::tests::sliced(20, 225, 2, 4500).into_iter().map(kit));
+        footprints.extend(strangers(1000));
+        let found = link(&traced(&footprints));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].members, (0..30).collect::<Vec<_>>());
+        assert_eq!(found[1].members, (30..50).collect::<Vec<_>>());
+        assert!(found[0].edges.iter().all(|e| e.operation), "{:?}", found[0].edges);
+        assert!(
+            found[1].reason.contains("; told apart by their tasks from 30 accounts that share these traces"),
+            "{}",
+            found[1].reason
+        );
+        // Without the second operator the first is one cluster, and its tasks say nothing.
+        let mut one: Vec<Footprint> = footprints[..30].to_vec();
+        one.extend(strangers(1000));
+        let found = link(&traced(&one));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].members, (0..30).collect::<Vec<_>>());
+        assert!(!found[0].reason.contains("told apart"), "{}", found[0].reason);
     }
 
     #[test]
