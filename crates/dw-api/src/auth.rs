@@ -46,3 +46,44 @@ impl FromRequestParts<ApiState> for Caller {
         Ok(Caller(key))
     }
 }
+
+/// A role gate: an extractor that admits the keys of [`RoleGate::ALLOWED`]
+/// roles (and `admin`), and answers 401 or 403 before the handler runs.
+macro_rules! role_gate {
+    ($(#[$doc:meta])* $name:ident, $($role:expr),+) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Caller);
+
+        impl $name {
+            /// The roles it admits (`admin` is always admitted too).
+            pub const ALLOWED: &'static [Role] = &[$($role),+];
+        }
+
+        impl FromRequestParts<ApiState> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+                let caller = Caller::from_request_parts(parts, state).await?;
+                caller.require(Self::ALLOWED)?;
+                Ok(Self(caller))
+            }
+        }
+    };
+}
+
+role_gate!(
+    /// A caller with an `ingest` (or `admin`) key.
+    Ingest,
+    Role::Ingest
+);
+role_gate!(
+    /// A caller with an `analyst` (or `admin`) key.
+    Analyst,
+    Role::Analyst
+);
+role_gate!(
+    /// A caller with an `admin` key.
+    Admin,
+    Role::Admin
+);

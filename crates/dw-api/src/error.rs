@@ -155,3 +155,20 @@ pub(crate) fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> 
     let body = Json(json!({"error": {"code": "internal", "message": "internal error"}}));
     (StatusCode::INTERNAL_SERVER_ERROR, body).into_response()
 }
+
+/// Every error body: what went wrong, in words, and a stable code.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorBody {
+    error: ErrorDetail,
+}
+
+/// See [`ErrorBody`].
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub(crate) struct ErrorDetail {
+    /// `bad_request`, `missing_key`, `forbidden`, `not_found`, `conflict`, ...
+    code: String,
+    /// What, and where (the field, the line).
+    message: String,
+}

@@ -3,9 +3,14 @@
 //! [`router`] builds the whole axum application over an [`ApiState`]. Requests
 //! pass, outermost first: a request id (`x-request-id`, generated when absent
 //! and echoed on every response), a tracing span carrying that id, panic
-//! catching, HTTP metrics, then the route. Routes authenticate with
-//! [`auth::Caller`] and return [`ApiError`] on failure, which is mapped to a
-//! status code in exactly one place (`error.rs`).
+//! catching, HTTP metrics, then the route. Every route is declared once, in
+//! one table (`table.rs`, [`routes`]): its method, path, who may call it
+//! ([`Access`]) and handler; the router is built from it and the role test
+//! walks it. Handlers take a role gate ([`auth::Ingest`], [`auth::Analyst`],
+//! [`auth::Admin`], or [`auth::Caller`] for any key) and request extractors
+//! whose rejections are the API's own 400s (`extract.rs`), and return
+//! [`ApiError`] on failure, which is mapped to a status code in exactly one
+//! place (`error.rs`).
 //!
 //! Routes:
 //! - `GET /healthz` (process up), `GET /readyz` (database reachable), `GET /metrics`,
@@ -21,9 +26,11 @@
 
 pub mod auth;
 mod error;
+mod extract;
 mod http_metrics;
 pub mod openapi;
 mod routes;
+mod table;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,6 +49,7 @@ use tracing::Level;
 
 pub use error::ApiError;
 pub use http_metrics::{PrometheusHandle, prometheus_handle};
+pub use table::{Access, Route, routes};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -91,7 +99,7 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(routes::router())
+        .merge(table::router())
         .layer(axum::middleware::from_fn(http_metrics::track))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(

@@ -6,26 +6,10 @@
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
+use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes;
-
-/// Every error body: what went wrong, in words, and a stable code.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ErrorBody {
-    error: ErrorDetail,
-}
-
-/// See [`ErrorBody`].
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct ErrorDetail {
-    /// `bad_request`, `missing_key`, `forbidden`, `not_found`, `conflict`, ...
-    code: String,
-    /// What, and where (the field, the line).
-    message: String,
-}
 
 struct Bearer;
 

@@ -5,15 +5,16 @@
 //! /v1/accounts/{id}/timeline` (hourly requests and tokens, for charts).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use dw_app::{AccountFilter, AccountSort, EventView, Hour, ScoredAccount};
-use dw_domain::{RiskLevel, Role};
+use dw_domain::RiskLevel;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
 use super::params::{bad_cursor, cursor, optional_instant, page_size, rfc3339};
-use crate::auth::Caller;
+use crate::auth::Analyst;
+use crate::extract::QueryParams;
 use crate::{ApiError, ApiState};
 
 /// The longest span a timeline covers.
@@ -80,14 +81,12 @@ pub(crate) struct AccountPage {
     next: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "accounts_list", path = "/v1/accounts", tag = "accounts", summary = "An audit's scored accounts, filtered, sorted and paged", params(AccountQuery), responses((status = 200, description = "a page of accounts", body = AccountPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "accounts_list", path = "/v1/accounts", tag = "accounts", summary = "An audit's scored accounts, filtered, sorted and paged", params(AccountQuery), responses((status = 200, description = "a page of accounts", body = AccountPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
+    _: Analyst,
+    QueryParams(q): QueryParams<AccountQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if let Some(level) = q.level.as_deref().filter(|l| l.parse::<RiskLevel>().is_err()) {
         return Err(ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical")));
     }
@@ -176,15 +175,13 @@ pub(crate) struct ProfileBody {
     allowlisted: Option<dw_app::Allowed>,
 }
 
-#[utoipa::path(get, operation_id = "accounts_get", path = "/v1/accounts/{id}", tag = "accounts", summary = "An account's profile, score, flags and allowlist entry", params(("id" = String, Path, description = "account id"), ProfileQuery), responses((status = 200, description = "the account", body = ProfileBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "accounts_get", path = "/v1/accounts/{id}", tag = "accounts", summary = "An account's profile, score, flags and allowlist entry", params(("id" = String, Path, description = "account id"), ProfileQuery), responses((status = 200, description = "the account", body = ProfileBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
-    query: Result<Query<ProfileQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(q): QueryParams<ProfileQuery>,
 ) -> Result<Json<ProfileBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let p = state.app().account_profile(&id, q.audit).await?;
     Ok(Json(ProfileBody {
         account_id: p.account_id,
@@ -241,15 +238,13 @@ pub(crate) struct EventPage {
     next: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "accounts_events", path = "/v1/accounts/{id}/events", tag = "accounts", summary = "An account's events, oldest first, paged", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "a page of events", body = EventPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "accounts_events", path = "/v1/accounts/{id}/events", tag = "accounts", summary = "An account's events, oldest first, paged", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "a page of events", body = EventPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
-    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
     let after = q
         .cursor
@@ -279,15 +274,13 @@ pub(crate) struct TimelineBody {
     hours: Vec<Hour>,
 }
 
-#[utoipa::path(get, operation_id = "accounts_timeline", path = "/v1/accounts/{id}/timeline", tag = "accounts", summary = "An account's hourly requests and tokens", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "hours with requests", body = TimelineBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "accounts_timeline", path = "/v1/accounts/{id}/timeline", tag = "accounts", summary = "An account's hourly requests and tokens", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "hours with requests", body = TimelineBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn timeline(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
-    query: Result<Query<RangeQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(q): QueryParams<RangeQuery>,
 ) -> Result<Json<TimelineBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     if q.limit.is_some() || q.cursor.is_some() {
         return Err(ApiError::BadRequest("limit, cursor: a timeline is not paged; bound it with from and to".into()));
     }

@@ -2,14 +2,14 @@
 //! /v1/allowlist` and `DELETE /v1/allowlist/{account_id}` (admins manage it).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dw_app::Allowed;
-use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 
 use super::params::optional_instant;
-use crate::auth::Caller;
+use crate::auth::{Admin, Analyst};
+use crate::extract::{JsonBody, QueryParams};
 use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize)]
@@ -39,36 +39,31 @@ pub(crate) struct NewEntry {
     expires_at: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "allowlist_list", path = "/v1/allowlist", tag = "allowlist", summary = "Accounts scored but never flagged", params(ListQuery), responses((status = 200, description = "the entries", body = AllowlistBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "allowlist_list", path = "/v1/allowlist", tag = "allowlist", summary = "Accounts scored but never flagged", params(ListQuery), responses((status = 200, description = "the entries", body = AllowlistBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+    _: Analyst,
+    QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<AllowlistBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     Ok(Json(AllowlistBody { accounts: state.app().allowlist(q.expired).await? }))
 }
 
-#[utoipa::path(post, operation_id = "allowlist_add", path = "/v1/allowlist", tag = "allowlist", summary = "Allowlist an account with a reason and an expiry", request_body = NewEntry, responses((status = 201, description = "the entry", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "allowlist_add", path = "/v1/allowlist", tag = "allowlist", summary = "Allowlist an account with a reason and an expiry", request_body = NewEntry, responses((status = 201, description = "the entry", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add(
     State(state): State<ApiState>,
-    caller: Caller,
-    body: Result<Json<NewEntry>, axum::extract::rejection::JsonRejection>,
+    Admin(caller): Admin,
+    JsonBody(body): JsonBody<NewEntry>,
 ) -> Result<(StatusCode, Json<Allowed>), ApiError> {
-    caller.require(&[Role::Admin])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let expires_at = optional_instant("expires_at", body.expires_at.as_deref())?;
     let entry = state.app().allow_account(&body.account_id, &body.reason, expires_at, &caller.actor()).await?;
     Ok((StatusCode::CREATED, Json(entry)))
 }
 
-#[utoipa::path(delete, operation_id = "allowlist_remove", path = "/v1/allowlist/{account_id}", tag = "allowlist", summary = "Take an account off the allowlist", params(("account_id" = String, Path, description = "account id")), responses((status = 200, description = "the entry removed", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, operation_id = "allowlist_remove", path = "/v1/allowlist/{account_id}", tag = "allowlist", summary = "Take an account off the allowlist", params(("account_id" = String, Path, description = "account id")), responses((status = 200, description = "the entry removed", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn remove(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(account_id): Path<String>,
 ) -> Result<Json<Allowed>, ApiError> {
-    caller.require(&[Role::Admin])?;
     Ok(Json(state.app().disallow_account(&account_id, &caller.actor()).await?))
 }

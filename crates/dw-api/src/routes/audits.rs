@@ -3,12 +3,12 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::params::instant;
-use crate::auth::Caller;
+use crate::auth::Analyst;
+use crate::extract::JsonBody;
 use crate::{ApiError, ApiState};
 
 /// `POST /v1/audits` body.
@@ -80,14 +80,13 @@ impl From<dw_app::Audit> for AuditBody {
     }
 }
 
-#[utoipa::path(post, operation_id = "audits_create", path = "/v1/audits", tag = "audits", summary = "Queue an audit of a window", request_body = NewAudit, responses((status = 202, description = "queued", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "audits_create", path = "/v1/audits", tag = "audits", summary = "Queue an audit of a window", request_body = NewAudit, responses((status = 202, description = "queued", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
-    body: Result<Json<NewAudit>, axum::extract::rejection::JsonRejection>,
+    Analyst(caller): Analyst,
+    JsonBody(body): JsonBody<NewAudit>,
 ) -> Result<(StatusCode, Json<AuditBody>), ApiError> {
-    let key = caller.require(&[Role::Analyst])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = &caller.0;
     let from = instant("from", &body.from)?;
     let to = instant("to", &body.to)?;
     if from >= to {
@@ -109,13 +108,12 @@ pub(crate) async fn create(
     Ok((StatusCode::ACCEPTED, Json(audit.into())))
 }
 
-#[utoipa::path(get, operation_id = "audits_get", path = "/v1/audits/{id}", tag = "audits", summary = "An audit's state, progress and summary", params(("id" = i64, Path, description = "audit id")), responses((status = 200, description = "the audit", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "audits_get", path = "/v1/audits/{id}", tag = "audits", summary = "An audit's state, progress and summary", params(("id" = i64, Path, description = "audit id")), responses((status = 200, description = "the audit", body = AuditBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
 ) -> Result<Json<AuditBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
     let parsed: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("audit {id:?}")))?;
     let audit = state.app().get_audit(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("audit {id}")))?;
     Ok(Json(audit.into()))

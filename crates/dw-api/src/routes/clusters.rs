@@ -3,14 +3,14 @@
 //! members, why they are linked, their combined volume and signals).
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use dw_app::ClusterView;
-use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::AccountRow;
 use super::params::{cursor, page_size};
-use crate::auth::Caller;
+use crate::auth::Analyst;
+use crate::extract::QueryParams;
 use crate::{ApiError, ApiState};
 
 #[derive(Debug, Deserialize)]
@@ -64,14 +64,12 @@ pub(crate) struct ClusterPage {
     next: Option<String>,
 }
 
-#[utoipa::path(get, operation_id = "clusters_list", path = "/v1/clusters", tag = "clusters", summary = "An audit's clusters of linked accounts, largest first", params(ClusterQuery), responses((status = 200, description = "a page of clusters", body = ClusterPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "clusters_list", path = "/v1/clusters", tag = "clusters", summary = "An audit's clusters of linked accounts, largest first", params(ClusterQuery), responses((status = 200, description = "a page of clusters", body = ClusterPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<ClusterQuery>, axum::extract::rejection::QueryRejection>,
+    _: Analyst,
+    QueryParams(q): QueryParams<ClusterQuery>,
 ) -> Result<Json<ClusterPage>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
     let after = q.cursor.as_deref().map(cursor::<i64, String>).transpose()?;
     let audit_id = match q.audit {
@@ -112,15 +110,13 @@ pub(crate) struct ClusterBody {
     signals: Vec<SignalRow>,
 }
 
-#[utoipa::path(get, operation_id = "clusters_get", path = "/v1/clusters/{id}", tag = "clusters", summary = "A cluster with its members and their signals", params(("id" = String, Path, description = "cluster id"), DetailQuery), responses((status = 200, description = "the cluster", body = ClusterBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "clusters_get", path = "/v1/clusters/{id}", tag = "clusters", summary = "A cluster with its members and their signals", params(("id" = String, Path, description = "cluster id"), DetailQuery), responses((status = 200, description = "the cluster", body = ClusterBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
-    query: Result<Query<DetailQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(q): QueryParams<DetailQuery>,
 ) -> Result<Json<ClusterBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let detail = state.app().cluster_detail(&id, q.audit).await?;
     Ok(Json(ClusterBody {
         audit_id: detail.audit_id,

@@ -2,16 +2,17 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dw_app::IngestBatch;
-use dw_domain::{IngestOutcome, IngestSource, Role};
+use dw_domain::{IngestOutcome, IngestSource};
 use dw_ingest::ContentEncoding;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
+use crate::auth::{Analyst, Caller, Ingest};
+use crate::extract::QueryParams;
 use crate::{ApiError, ApiState};
 
 /// How the body is framed.
@@ -59,16 +60,15 @@ impl From<IngestOutcome> for IngestResponse {
     }
 }
 
-#[utoipa::path(post, operation_id = "events_ingest", path = "/v1/events", tag = "events", summary = "Store events (NDJSON or a JSON array, optionally gzip or zstd)", params(IngestQuery), request_body(content = String, content_type = "application/x-ndjson", description = "one event per line"), responses((status = 200, description = "stored, with the lines rejected", body = IngestResponse), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "every line was invalid", body = IngestResponse), (status = 413, description = "too large", body = crate::openapi::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::openapi::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "events_ingest", path = "/v1/events", tag = "events", summary = "Store events (NDJSON or a JSON array, optionally gzip or zstd)", params(IngestQuery), request_body(content = String, content_type = "application/x-ndjson", description = "one event per line"), responses((status = 200, description = "stored, with the lines rejected", body = IngestResponse), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "every line was invalid", body = IngestResponse), (status = 413, description = "too large", body = crate::error::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::error::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn ingest(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<IngestQuery>, axum::extract::rejection::QueryRejection>,
+    Ingest(caller): Ingest,
+    QueryParams(query): QueryParams<IngestQuery>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let key = caller.require(&[Role::Ingest])?.clone();
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = caller.0.clone();
     let format: dw_ingest::Format = match query.format.as_deref() {
         None => dw_ingest::Format::Canonical,
         Some(name) => name.parse().map_err(|e: String| ApiError::BadRequest(format!("format: {e}")))?,
@@ -177,7 +177,7 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 /// `GET /v1/schema/event`: the JSON Schema of the canonical event.
-#[utoipa::path(get, operation_id = "events_schema", path = "/v1/schema/event", tag = "events", summary = "The JSON Schema of an event", responses((status = 200, description = "the schema", content_type = "application/schema+json", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "events_schema", path = "/v1/schema/event", tag = "events", summary = "The JSON Schema of an event", responses((status = 200, description = "the schema", content_type = "application/schema+json", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn schema(caller: Caller) -> Result<Response, ApiError> {
     let _ = caller;
     Ok(([(header::CONTENT_TYPE, "application/schema+json")], dw_ingest::EVENT_SCHEMA).into_response())
@@ -226,14 +226,12 @@ pub(crate) struct IngestLogBody {
 }
 
 /// `GET /v1/ingests?limit=N`: the latest batches, newest first.
-#[utoipa::path(get, operation_id = "events_recent", path = "/v1/ingests", tag = "events", summary = "The latest ingest batches, newest first", params(RecentQuery), responses((status = 200, description = "ingest log entries", body = Vec<IngestLogBody>), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "events_recent", path = "/v1/ingests", tag = "events", summary = "The latest ingest batches, newest first", params(RecentQuery), responses((status = 200, description = "ingest log entries", body = Vec<IngestLogBody>), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn recent(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<RecentQuery>, axum::extract::rejection::QueryRejection>,
+    _: Analyst,
+    QueryParams(query): QueryParams<RecentQuery>,
 ) -> Result<Json<Vec<IngestLogBody>>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));

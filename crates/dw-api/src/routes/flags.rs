@@ -4,14 +4,15 @@
 //! (admins) where every change is on record.
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use dw_app::{FlagChange, FlagFilter, FlagStatus};
-use dw_domain::{RiskLevel, Role};
+use dw_domain::RiskLevel;
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
 use super::params::{cursor, page_size};
-use crate::auth::Caller;
+use crate::auth::{Admin, Analyst};
+use crate::extract::{JsonBody, QueryParams};
 use crate::{ApiError, ApiState};
 
 /// `GET /v1/flags` query.
@@ -142,14 +143,12 @@ fn flag_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("flag {id:?}")))
 }
 
-#[utoipa::path(get, operation_id = "flags_list", path = "/v1/flags", tag = "flags", summary = "Flags, riskiest first, filtered and paged", params(FlagQuery), responses((status = 200, description = "a page of flags", body = FlagPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "flags_list", path = "/v1/flags", tag = "flags", summary = "Flags, riskiest first, filtered and paged", params(FlagQuery), responses((status = 200, description = "a page of flags", body = FlagPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<FlagQuery>, axum::extract::rejection::QueryRejection>,
+    _: Analyst,
+    QueryParams(q): QueryParams<FlagQuery>,
 ) -> Result<Json<FlagPage>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let statuses: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
     if let Some(status) = q.status.as_deref().filter(|s| FlagStatus::parse(s).is_none()) {
         return Err(ApiError::BadRequest(format!("status: {status:?} is not one of {}", statuses.join(", "))));
@@ -187,13 +186,12 @@ pub(crate) async fn list(
     Ok(Json(FlagPage { flags: flags.iter().map(FlagSummary::from).collect(), next }))
 }
 
-#[utoipa::path(get, operation_id = "flags_get", path = "/v1/flags/{id}", tag = "flags", summary = "A flag with its evidence, history and next statuses", params(("id" = i64, Path, description = "flag id")), responses((status = 200, description = "the flag", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "flags_get", path = "/v1/flags/{id}", tag = "flags", summary = "A flag with its evidence, history and next statuses", params(("id" = i64, Path, description = "flag id")), responses((status = 200, description = "the flag", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
 ) -> Result<Json<FlagBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
     let parsed = flag_id(&id)?;
     let (flag, history) = state.app().flag(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("flag {id}")))?;
     Ok(Json(flag_body(flag, history)))
@@ -217,16 +215,14 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
-#[utoipa::path(patch, operation_id = "flags_patch", path = "/v1/flags/{id}", tag = "flags", summary = "Move a flag along the workflow, assign it, annotate it", params(("id" = i64, Path, description = "flag id")), request_body = FlagPatch, responses((status = 200, description = "the flag after the change", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody), (status = 409, description = "a move the workflow does not allow; the message names the allowed ones", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, operation_id = "flags_patch", path = "/v1/flags/{id}", tag = "flags", summary = "Move a flag along the workflow, assign it, annotate it", params(("id" = i64, Path, description = "flag id")), request_body = FlagPatch, responses((status = 200, description = "the flag after the change", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody), (status = 409, description = "a move the workflow does not allow; the message names the allowed ones", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn patch(
     State(state): State<ApiState>,
-    caller: Caller,
+    Analyst(caller): Analyst,
     Path(id): Path<String>,
-    body: Result<Json<FlagPatch>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<FlagPatch>,
 ) -> Result<Json<FlagBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
     let parsed = flag_id(&id)?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let status = match body.status.as_deref() {
         None => None,
         Some(name) => Some(FlagStatus::parse(name).ok_or_else(|| {
@@ -250,17 +246,15 @@ pub(crate) struct ExportQuery {
 }
 
 /// A flag's case file, as an attachment (`case-<id>.<format>`).
-#[utoipa::path(get, operation_id = "flags_export", path = "/v1/flags/{id}/export", tag = "flags", summary = "A flag's case file (JSON, CSV or HTML), as an attachment", params(("id" = i64, Path, description = "flag id"), ExportQuery), responses((status = 200, description = "the case file", body = String), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "flags_export", path = "/v1/flags/{id}/export", tag = "flags", summary = "A flag's case file (JSON, CSV or HTML), as an attachment", params(("id" = i64, Path, description = "flag id"), ExportQuery), responses((status = 200, description = "the case file", body = String), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn export(
     State(state): State<ApiState>,
-    caller: Caller,
+    Analyst(caller): Analyst,
     Path(id): Path<String>,
-    query: Result<Query<ExportQuery>, axum::extract::rejection::QueryRejection>,
+    QueryParams(q): QueryParams<ExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     use axum::http::header;
     use axum::response::IntoResponse;
-    caller.require(&[Role::Analyst])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let format = match q.format.as_deref() {
         None => dw_app::CaseFormat::Json,
         Some(name) => dw_app::CaseFormat::parse(name)
@@ -315,14 +309,12 @@ pub(crate) struct LogPage {
     next_after: Option<i64>,
 }
 
-#[utoipa::path(get, operation_id = "flags_audit_log", path = "/v1/audit-log", tag = "audit log", summary = "Every analyst's and admin's action, oldest first, paged", params(LogQuery), responses((status = 200, description = "a page of entries", body = LogPage), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "flags_audit_log", path = "/v1/audit-log", tag = "audit log", summary = "Every analyst's and admin's action, oldest first, paged", params(LogQuery), responses((status = 200, description = "a page of entries", body = LogPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn audit_log(
     State(state): State<ApiState>,
-    caller: Caller,
-    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+    _: Admin,
+    QueryParams(q): QueryParams<LogQuery>,
 ) -> Result<Json<LogPage>, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let limit = page_size(q.limit)?;
     let mut entries = state.app().audit_log(q.after, q.target.as_deref(), limit + 1).await?;
     let next_after = (entries.len() as i64 > limit).then(|| {

@@ -7,7 +7,8 @@ use dw_domain::{ApiKey, HistoryLogging, Role};
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Caller;
+use crate::auth::Admin;
+use crate::extract::JsonBody;
 use crate::{ApiError, ApiState};
 
 /// `POST /v1/keys` body.
@@ -44,20 +45,17 @@ pub(crate) struct CreatedKeyBody {
     secret: String,
 }
 
-#[utoipa::path(get, operation_id = "keys_list", path = "/v1/keys", tag = "keys", summary = "Every API key (never its secret)", responses((status = 200, description = "keys", body = Vec<Object>), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn list(State(state): State<ApiState>, caller: Caller) -> Result<Json<Vec<ApiKey>>, ApiError> {
-    caller.require(&[Role::Admin])?;
+#[utoipa::path(get, operation_id = "keys_list", path = "/v1/keys", tag = "keys", summary = "Every API key (never its secret)", responses((status = 200, description = "keys", body = Vec<Object>), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn list(State(state): State<ApiState>, _: Admin) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(state.app().list_keys().await?))
 }
 
-#[utoipa::path(post, operation_id = "keys_create", path = "/v1/keys", tag = "keys", summary = "Make an API key; its secret is shown once", request_body = NewKey, responses((status = 201, description = "the key and its secret", body = CreatedKeyBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "keys_create", path = "/v1/keys", tag = "keys", summary = "Make an API key; its secret is shown once", request_body = NewKey, responses((status = 201, description = "the key and its secret", body = CreatedKeyBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
-    body: Result<Json<NewKey>, axum::extract::rejection::JsonRejection>,
+    Admin(caller): Admin,
+    JsonBody(body): JsonBody<NewKey>,
 ) -> Result<(StatusCode, Json<CreatedKeyBody>), ApiError> {
-    caller.require(&[Role::Admin])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let created = state.app().create_key_logging(&body.name, body.role, body.history, &caller.actor()).await?;
     Ok((
         StatusCode::CREATED,
@@ -65,24 +63,21 @@ pub(crate) async fn create(
     ))
 }
 
-#[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/keys/{id}", tag = "keys", summary = "Revoke a key by id or prefix", params(("id" = String, Path, description = "key id or prefix")), responses((status = 200, description = "the revoked key", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/keys/{id}", tag = "keys", summary = "Revoke a key by id or prefix", params(("id" = String, Path, description = "key id or prefix")), responses((status = 200, description = "the revoked key", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(id): Path<String>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    caller.require(&[Role::Admin])?;
     Ok(Json(state.app().revoke_key(&id, &caller.actor()).await?))
 }
 
-#[utoipa::path(patch, operation_id = "keys_update", path = "/v1/keys/{id}", tag = "keys", summary = "Set what the source sending with a key logs of each conversation", params(("id" = String, Path, description = "key id or prefix")), request_body = KeyChange, responses((status = 200, description = "the key as it now is", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, operation_id = "keys_update", path = "/v1/keys/{id}", tag = "keys", summary = "Set what the source sending with a key logs of each conversation", params(("id" = String, Path, description = "key id or prefix")), request_body = KeyChange, responses((status = 200, description = "the key as it now is", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn update(
     State(state): State<ApiState>,
-    caller: Caller,
+    Admin(caller): Admin,
     Path(id): Path<String>,
-    body: Result<Json<KeyChange>, axum::extract::rejection::JsonRejection>,
+    JsonBody(body): JsonBody<KeyChange>,
 ) -> Result<Json<ApiKey>, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     Ok(Json(state.app().set_key_history(&id, body.history, &caller.actor()).await?))
 }

@@ -10,17 +10,17 @@
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dw_app::{NewReferenceSet, ReferenceItemsOutcome, ReferenceJob, ReferenceJobKind, ReferenceJobSpec, ReferenceSet};
-use dw_domain::Role;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::events::read_ingest_body;
 use super::params::optional_instant;
-use crate::auth::Caller;
+use crate::auth::Analyst;
+use crate::extract::{JsonBody, NumericId, QueryParams};
 use crate::{ApiError, ApiState};
 
 /// `POST /v1/reference-sets` body.
@@ -47,14 +47,12 @@ pub(crate) struct SetsBody {
     reference_sets: Vec<ReferenceSet>,
 }
 
-#[utoipa::path(post, operation_id = "reference_sets_create", path = "/v1/reference-sets", tag = "reference sets", summary = "Create a reference set (a suspect model's outputs, or a control's)", request_body = NewSetBody, responses((status = 201, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 409, description = "the name is taken", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "reference_sets_create", path = "/v1/reference-sets", tag = "reference sets", summary = "Create a reference set (a suspect model's outputs, or a control's)", request_body = NewSetBody, responses((status = 201, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 409, description = "the name is taken", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
-    caller: Caller,
-    body: Result<Json<NewSetBody>, axum::extract::rejection::JsonRejection>,
+    Analyst(caller): Analyst,
+    JsonBody(body): JsonBody<NewSetBody>,
 ) -> Result<(StatusCode, Json<ReferenceSet>), ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Json(body) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let new = NewReferenceSet {
         name: &body.name,
         description: &body.description,
@@ -65,20 +63,17 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(set)))
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_list", path = "/v1/reference-sets", tag = "reference sets", summary = "Every reference set, newest first, with its item counts", responses((status = 200, description = "the sets", body = SetsBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
-pub(crate) async fn list(State(state): State<ApiState>, caller: Caller) -> Result<Json<SetsBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
+#[utoipa::path(get, operation_id = "reference_sets_list", path = "/v1/reference-sets", tag = "reference sets", summary = "Every reference set, newest first, with its item counts", responses((status = 200, description = "the sets", body = SetsBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn list(State(state): State<ApiState>, _: Analyst) -> Result<Json<SetsBody>, ApiError> {
     Ok(Json(SetsBody { reference_sets: state.app().reference_sets().await? }))
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_get", path = "/v1/reference-sets/{id}", tag = "reference sets", summary = "One reference set", params(("id" = i64, Path, description = "the set's id")), responses((status = 200, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_sets_get", path = "/v1/reference-sets/{id}", tag = "reference sets", summary = "One reference set", params(("id" = i64, Path, description = "the set's id")), responses((status = 200, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    _: Analyst,
+    NumericId(id): NumericId,
 ) -> Result<Json<ReferenceSet>, ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     Ok(Json(state.app().reference_set(id).await?))
 }
 
@@ -99,16 +94,14 @@ impl From<ReferenceItemsOutcome> for ItemsBody {
     }
 }
 
-#[utoipa::path(post, operation_id = "reference_sets_add_items", path = "/v1/reference-sets/{id}/items", tag = "reference sets", summary = "Add items to a set: NDJSON of {prompt?, output, model?, metadata?}, optionally gzip or zstd", params(("id" = i64, Path, description = "the set's id")), request_body(content = String, content_type = "application/x-ndjson", description = "one item per line"), responses((status = 200, description = "stored, with the lines rejected", body = ItemsBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "every line was invalid", body = ItemsBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody), (status = 413, description = "too large", body = crate::openapi::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::openapi::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "reference_sets_add_items", path = "/v1/reference-sets/{id}/items", tag = "reference sets", summary = "Add items to a set: NDJSON of {prompt?, output, model?, metadata?}, optionally gzip or zstd", params(("id" = i64, Path, description = "the set's id")), request_body(content = String, content_type = "application/x-ndjson", description = "one item per line"), responses((status = 200, description = "stored, with the lines rejected", body = ItemsBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "every line was invalid", body = ItemsBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody), (status = 413, description = "too large", body = crate::error::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::error::ErrorBody), (status = 429, description = "too many ingests at once", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add_items(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<ItemsBody>), ApiError> {
-    caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
     if !matches!(
@@ -264,71 +257,62 @@ fn spec(
     Ok(ReferenceJobSpec { kind, set_id, control_id, from, to, requested_by: format!("api:{key_prefix}") })
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_distillation_test", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? A paired test against a control on the prompts all three answered: the report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), TestQuery), responses((status = 200, description = "the run is done: its report in `result` (aligned prompts, per-measure and combined statistics, the decision: rejected, not rejected, inconclusive; examples; what it can and cannot show)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_sets_distillation_test", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? A paired test against a control on the prompts all three answered: the report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), TestQuery), responses((status = 200, description = "the run is done: its report in `result` (aligned prompts, per-measure and combined statistics, the decision: rejected, not rejected, inconclusive; examples; what it can and cannot show)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn distillation_test(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    query: Result<Query<TestQuery>, axum::extract::rejection::QueryRejection>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    QueryParams(q): QueryParams<TestQuery>,
 ) -> Result<Response, ApiError> {
-    let key = caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = &caller.0;
     let kind = ReferenceJobKind::DistillationTest;
     let spec = spec(kind, id, Some(q.control), q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
     Ok(job_response(state.app().reference_job_for(&spec, &caller.actor()).await?, false))
 }
 
-#[utoipa::path(post, operation_id = "reference_sets_distillation_test_run", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Queue a fresh run of the distillation test", params(("id" = i64, Path, description = "the suspect set's id")), request_body = TestQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "reference_sets_distillation_test_run", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Queue a fresh run of the distillation test", params(("id" = i64, Path, description = "the suspect set's id")), request_body = TestQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn run_distillation_test(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<TestQuery>, axum::extract::rejection::JsonRejection>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    JsonBody(q): JsonBody<TestQuery>,
 ) -> Result<Response, ApiError> {
-    let key = caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
-    let Json(q) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = &caller.0;
     let kind = ReferenceJobKind::DistillationTest;
     let spec = spec(kind, id, Some(q.control), q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
     Ok(job_response(state.app().queue_reference_job(&spec, &caller.actor()).await?, true))
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_attribution", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Which accounts (and clusters) were served the completions this suspect's outputs reproduce: the report of the newest run for this window, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), WindowQuery), responses((status = 200, description = "the run is done: its report in `result` (accounts and clusters ranked by matched outputs, the share of the set each explains, our prompt and completion beside the suspect's output)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_sets_attribution", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Which accounts (and clusters) were served the completions this suspect's outputs reproduce: the report of the newest run for this window, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), WindowQuery), responses((status = 200, description = "the run is done: its report in `result` (accounts and clusters ranked by matched outputs, the share of the set each explains, our prompt and completion beside the suspect's output)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn attribution(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    query: Result<Query<WindowQuery>, axum::extract::rejection::QueryRejection>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    QueryParams(q): QueryParams<WindowQuery>,
 ) -> Result<Response, ApiError> {
-    let key = caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
-    let Query(q) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = &caller.0;
     let spec = spec(ReferenceJobKind::Attribution, id, None, q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
     Ok(job_response(state.app().reference_job_for(&spec, &caller.actor()).await?, false))
 }
 
-#[utoipa::path(post, operation_id = "reference_sets_attribution_run", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Queue a fresh attribution run", params(("id" = i64, Path, description = "the suspect set's id")), request_body = WindowQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "reference_sets_attribution_run", path = "/v1/reference-sets/{id}/attribution", tag = "reference sets", summary = "Queue a fresh attribution run", params(("id" = i64, Path, description = "the suspect set's id")), request_body = WindowQuery, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn run_attribution(
     State(state): State<ApiState>,
-    caller: Caller,
-    id: Result<Path<i64>, axum::extract::rejection::PathRejection>,
-    body: Result<Json<WindowQuery>, axum::extract::rejection::JsonRejection>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    JsonBody(q): JsonBody<WindowQuery>,
 ) -> Result<Response, ApiError> {
-    let key = caller.require(&[Role::Analyst])?;
-    let Path(id) = id.map_err(|e| ApiError::BadRequest(format!("id: {}", e.body_text())))?;
-    let Json(q) = body.map_err(|e| ApiError::BadRequest(e.body_text()))?;
+    let key = &caller.0;
     let spec = spec(ReferenceJobKind::Attribution, id, None, q.from.as_deref(), q.to.as_deref(), &key.prefix)?;
     Ok(job_response(state.app().queue_reference_job(&spec, &caller.actor()).await?, true))
 }
 
-#[utoipa::path(get, operation_id = "reference_jobs_get", path = "/v1/reference-jobs/{id}", tag = "reference sets", summary = "A run of attribution or of the distillation test: state, progress, and its report once done", params(("id" = i64, Path, description = "the run's id")), responses((status = 200, description = "the run", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::openapi::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::openapi::ErrorBody), (status = 404, description = "no such thing", body = crate::openapi::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_jobs_get", path = "/v1/reference-jobs/{id}", tag = "reference sets", summary = "A run of attribution or of the distillation test: state, progress, and its report once done", params(("id" = i64, Path, description = "the run's id")), responses((status = 200, description = "the run", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn job(
     State(state): State<ApiState>,
-    caller: Caller,
+    _: Analyst,
     Path(id): Path<String>,
 ) -> Result<Json<JobBody>, ApiError> {
-    caller.require(&[Role::Analyst])?;
     let parsed: i64 = id.parse().map_err(|_| ApiError::NotFound(format!("reference job {id:?}")))?;
     let job =
         state.app().reference_job(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("reference job {id}")))?;

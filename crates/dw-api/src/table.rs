@@ -1,0 +1,126 @@
+//! Every route of the API in one table: its method, its path, who may call
+//! it, and its handler. The router is built from this table and nothing
+//! else, so a route cannot ship without saying who may call it, and the
+//! role test (`crates/dw-api/tests/roles.rs`) walks the same table: a route
+//! whose handler checks another role than the one declared here fails it.
+//!
+//! This module sits above both `routes` (the handlers) and `openapi` (the
+//! description, which lists the handlers): neither imports the other's
+//! router.
+
+use axum::Router;
+use axum::http::Method;
+use axum::routing::{MethodRouter, delete, get, patch, post};
+use dw_domain::Role;
+
+use crate::ApiState;
+use crate::openapi;
+use crate::routes::{accounts, allowlist, audits, clusters, events, flags, health, keys, reference_sets};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a key (probes, metrics, the API's description).
+    Public,
+    /// Any valid key.
+    AnyKey,
+    /// `ingest` keys (and `admin`).
+    Ingest,
+    /// `analyst` keys (and `admin`).
+    Analyst,
+    /// `admin` keys only.
+    Admin,
+}
+
+impl Access {
+    /// The roles whose keys may call the route (`None`: no key needed).
+    pub fn roles(self) -> Option<&'static [Role]> {
+        match self {
+            Access::Public => None,
+            Access::AnyKey => Some(&Role::ALL),
+            Access::Ingest => Some(&[Role::Ingest, Role::Admin]),
+            Access::Analyst => Some(&[Role::Analyst, Role::Admin]),
+            Access::Admin => Some(&[Role::Admin]),
+        }
+    }
+}
+
+/// One route: what the table declares of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Its method.
+    pub method: Method,
+    /// Its path, with `{name}` for each path parameter.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
+    use Access::*;
+    let route = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
+        (Route { method, path, access }, handler)
+    };
+    vec![
+        route(Method::GET, "/healthz", Public, get(health::healthz)),
+        route(Method::GET, "/readyz", Public, get(health::readyz)),
+        route(Method::GET, "/metrics", Public, get(health::metrics)),
+        route(Method::GET, "/openapi.json", Public, get(openapi::spec)),
+        route(Method::GET, "/docs", Public, get(openapi::page)),
+        route(Method::GET, "/docs/init.js", Public, get(openapi::init)),
+        route(Method::GET, "/docs/swagger-ui-bundle.js", Public, get(openapi::bundle)),
+        route(Method::GET, "/docs/swagger-ui.css", Public, get(openapi::css)),
+        route(Method::POST, "/v1/events", Ingest, post(events::ingest)),
+        route(Method::GET, "/v1/schema/event", AnyKey, get(events::schema)),
+        route(Method::GET, "/v1/ingests", Analyst, get(events::recent)),
+        route(Method::GET, "/v1/keys", Admin, get(keys::list)),
+        route(Method::POST, "/v1/keys", Admin, post(keys::create)),
+        route(Method::PATCH, "/v1/keys/{id}", Admin, patch(keys::update)),
+        route(Method::DELETE, "/v1/keys/{id}", Admin, delete(keys::revoke)),
+        route(Method::POST, "/v1/audits", Analyst, post(audits::create)),
+        route(Method::GET, "/v1/audits/{id}", Analyst, get(audits::get)),
+        route(Method::GET, "/v1/accounts", Analyst, get(accounts::list)),
+        route(Method::GET, "/v1/accounts/{id}", Analyst, get(accounts::get)),
+        route(Method::GET, "/v1/accounts/{id}/events", Analyst, get(accounts::events)),
+        route(Method::GET, "/v1/accounts/{id}/timeline", Analyst, get(accounts::timeline)),
+        route(Method::GET, "/v1/clusters", Analyst, get(clusters::list)),
+        route(Method::GET, "/v1/clusters/{id}", Analyst, get(clusters::get)),
+        route(Method::GET, "/v1/flags", Analyst, get(flags::list)),
+        route(Method::GET, "/v1/flags/{id}", Analyst, get(flags::get)),
+        route(Method::PATCH, "/v1/flags/{id}", Analyst, patch(flags::patch)),
+        route(Method::GET, "/v1/flags/{id}/export", Analyst, get(flags::export)),
+        route(Method::GET, "/v1/audit-log", Admin, get(flags::audit_log)),
+        route(Method::GET, "/v1/allowlist", Analyst, get(allowlist::list)),
+        route(Method::POST, "/v1/allowlist", Admin, post(allowlist::add)),
+        route(Method::DELETE, "/v1/allowlist/{account_id}", Admin, delete(allowlist::remove)),
+        route(Method::GET, "/v1/reference-sets", Analyst, get(reference_sets::list)),
+        route(Method::POST, "/v1/reference-sets", Analyst, post(reference_sets::create)),
+        route(Method::GET, "/v1/reference-sets/{id}", Analyst, get(reference_sets::get)),
+        route(Method::POST, "/v1/reference-sets/{id}/items", Analyst, post(reference_sets::add_items)),
+        route(
+            Method::GET,
+            "/v1/reference-sets/{id}/distillation-test",
+            Analyst,
+            get(reference_sets::distillation_test),
+        ),
+        route(
+            Method::POST,
+            "/v1/reference-sets/{id}/distillation-test",
+            Analyst,
+            post(reference_sets::run_distillation_test),
+        ),
+        route(Method::GET, "/v1/reference-sets/{id}/attribution", Analyst, get(reference_sets::attribution)),
+        route(Method::POST, "/v1/reference-sets/{id}/attribution", Analyst, post(reference_sets::run_attribution)),
+        route(Method::GET, "/v1/reference-jobs/{id}", Analyst, get(reference_sets::job)),
+    ]
+}
+
+/// Every route, in the table's order.
+pub fn routes() -> Vec<Route> {
+    table().into_iter().map(|(route, _)| route).collect()
+}
+
+/// The routes, without the layers ([`crate::router`] adds them).
+pub(crate) fn router() -> Router<ApiState> {
+    table().into_iter().fold(Router::new(), |router, (route, handler)| router.route(route.path, handler))
+}
