@@ -256,6 +256,79 @@ async fn embed_writes_npy_and_embed_events_fills_the_window() {
     db.drop_db().await;
 }
 
+/// `distillwatch ingest --format openai-batch --account A INPUT OUTPUT` joins a Batch API run's two files by
+/// custom_id; `--format openai` loads request/response pairs, one per line. Bad lines are named, the rest stored.
+#[tokio::test]
+async fn the_cli_ingests_openai_batch_files_and_request_response_pairs() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let request = |id: &str, text: &str| {
+        serde_json::json!({"custom_id": id, "method": "POST", "url": "/v1/chat/completions",
+               "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}})
+    };
+    let answer = |id: &str, created: i64| {
+        serde_json::json!({"id": format!("batch_req_{id}"), "custom_id": id,
+               "response": {"status_code": 200, "body": {"id": format!("chatcmpl-{id}"), "object": "chat.completion",
+                   "created": created, "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}]}},
+               "error": null})
+    };
+    let jsonl = |values: &[serde_json::Value]| values.iter().map(|v| format!("{v}\n")).collect::<String>();
+    std::fs::write(
+        dir.path().join("input.jsonl"),
+        jsonl(&[request("a", "one"), request("b", "two"), request("c", "three")]),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("output.jsonl"), jsonl(&[answer("b", 1_764_900_060), answer("a", 1_764_900_000)]))
+        .unwrap();
+    let pairs = jsonl(&[
+        serde_json::json!({"request": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi there"}], "user": "end-7"},
+        "response": {"id": "chatcmpl-p1", "object": "chat.completion", "created": 1_764_900_100, "model": "gpt-4o",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello"}, "finish_reason": "stop"}]}}),
+    ]);
+    std::fs::write(dir.path().join("pairs.jsonl"), pairs).unwrap();
+
+    let ingest = |args: &[&str]| {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.arg("ingest").args(args);
+        run(cmd, None)
+    };
+    let out = ingest(&["--format", "openai-batch", "--account", "acct_batch", "input.jsonl"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("takes two files"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ingest(&["--format", "litellm", "--account", "x", "pairs.jsonl"]);
+    assert!(!out.status.success());
+    let out = ingest(&["--format", "openai-batch", "--account", "acct_batch", "input.jsonl", "output.jsonl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "one line rejected: {stderr}");
+    assert!(stderr.contains("line 3: custom_id: \"c\" has no line in the output file"), "{stderr}");
+    assert!(stderr.contains("2 accepted"), "{stderr}");
+    let out = ingest(&["--format", "openai", "pairs.jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let pool = db.pool().await;
+    let stored: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT event_id, account_id, prompt FROM events ORDER BY ts, event_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let expected = [
+        ("chatcmpl-a", "acct_batch", "one"),
+        ("chatcmpl-b", "acct_batch", "two"),
+        ("chatcmpl-p1", "end-7", "hi there"),
+    ];
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    for (row, (id, account, prompt)) in stored.iter().zip(expected) {
+        assert_eq!((row.0.as_str(), row.1.as_str(), row.2.as_str()), (id, account, prompt));
+    }
+    pool.close().await;
+    db.drop_db().await;
+}
+
 /// `distillwatch ingest --format litellm` loads a LiteLLM logger's payloads, saved as the array it posted or
 /// one per line, exactly once; an unknown format is refused before anything is read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -273,7 +346,10 @@ async fn the_cli_ingests_a_litellm_loggers_payloads() {
     let out = run(cmd, None);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("unknown format \"langfuse\" (known: canonical, litellm)"), "{stderr}");
+    assert!(
+        stderr.contains("unknown format \"langfuse\" (known: canonical, litellm, openai), or openai-batch"),
+        "{stderr}"
+    );
 
     for file in ["litellm.json", "litellm.jsonl"] {
         let mut cmd = command(Some(&db.url), dir.path());

@@ -234,6 +234,34 @@ async fn an_ingest_key_says_what_its_source_logs_of_each_conversation(pool: PgPo
     assert_eq!(audited, (Some("last_message".into()), Some("full".into())));
 }
 
+/// OpenAI request/response pairs over HTTP: `?format=openai&account=` names the key's account, the request's end
+/// user is kept; `account` with a format whose records carry their own is refused, naming the parameter.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn openai_request_response_pairs_are_stored_under_the_named_account(pool: PgPool) {
+    let h = harness(pool).await;
+    let pair = json!({"request": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Name three rivers."}], "user": "u-1"},
+                      "response": {"id": "chatcmpl-r1", "object": "chat.completion", "created": 1_764_900_000, "model": "gpt-4o-mini",
+                                   "choices": [{"index": 0, "message": {"role": "assistant", "content": "Nile, Amazon, Rhine."}, "finish_reason": "stop"}]}});
+    let post_to = |query: &str| {
+        Request::post(format!("/v1/events?{query}"))
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+            .header(header::CONTENT_TYPE, "application/x-ndjson")
+            .body(Body::from(ndjson(std::slice::from_ref(&pair))))
+            .unwrap()
+    };
+    let (status, out, _) = send(&h.router, post_to("account=acct_k")).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("account: names the account of format=openai records"), "{out}");
+    let (status, out, _) = send(&h.router, post_to("format=openai&account=acct_k")).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(1)), "{out}");
+    let row: (String, Option<String>, String) =
+        sqlx::query_as("SELECT account_id, metadata->>'user', prompt FROM events WHERE event_id = 'chatcmpl-r1'")
+            .fetch_one(&h.pool)
+            .await
+            .unwrap();
+    assert_eq!(row, ("acct_k".to_owned(), Some("u-1".to_owned()), "Name three rivers.".to_owned()));
+}
+
 /// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with
 /// `?format=litellm` every call is stored under its virtual key's hash, with its end user and client.
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
@@ -249,7 +277,10 @@ async fn a_litellm_proxys_logger_payload_is_stored_as_its_calls(pool: PgPool) {
     };
     let (status, out, _) = send(&h.router, with("langfuse")).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
-    assert!(out.to_string().contains("format: unknown format \\\"langfuse\\\" (known: canonical, litellm)"), "{out}");
+    assert!(
+        out.to_string().contains("format: unknown format \\\"langfuse\\\" (known: canonical, litellm, openai)"),
+        "{out}"
+    );
     // Without the format, the payloads are not events: every element is rejected, naming the field.
     let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/json"), None, capture)).await;
     assert_eq!((status, out["accepted"].clone()), (StatusCode::BAD_REQUEST, json!(0)), "{out}");

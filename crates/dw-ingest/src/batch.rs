@@ -3,7 +3,7 @@
 use dw_domain::{Event, LineError};
 use serde_json::value::RawValue;
 
-use crate::formats::{Format, to_canonical};
+use crate::formats::{Format, Source, to_canonical};
 use crate::validate::{Limits, parse_event, parse_event_value};
 
 /// A parsed body: the valid events in input order and the rejected lines.
@@ -20,20 +20,20 @@ pub struct ParsedBatch {
 /// Parses newline-delimited JSON: one event per line; blank lines are skipped
 /// but counted, so reported line numbers match the body.
 pub fn parse_ndjson(body: &[u8], limits: &Limits) -> ParsedBatch {
-    parse_ndjson_as(Format::Canonical, body, limits)
+    parse_ndjson_as(&Source::default(), body, limits)
 }
 
 /// Parses a JSON array of events. "Line" numbers in errors are 1-based element
 /// numbers; an error in the array syntax itself rejects the whole body (line 0).
 pub fn parse_json_array(body: &[u8], limits: &Limits) -> ParsedBatch {
-    parse_json_as(Format::Canonical, body, limits)
+    parse_json_as(&Source::default(), body, limits)
 }
 
-/// One record of `format` (its JSON text, `line` of its body or file) as a
+/// One record from `source` (its JSON text, `line` of its body or file) as a
 /// validated event: the canonical event is validated as it is, a gateway's
 /// record is mapped to one first ([`crate::formats`]).
-pub fn parse_record(format: Format, text: &[u8], line: u64, limits: &Limits) -> Result<Event, LineError> {
-    if format == Format::Canonical {
+pub fn parse_record(source: &Source, text: &[u8], line: u64, limits: &Limits) -> Result<Event, LineError> {
+    if source.format == Format::Canonical {
         return parse_event(text, line, limits);
     }
     if text.len() > limits.max_event_bytes {
@@ -44,11 +44,11 @@ pub fn parse_record(format: Format, text: &[u8], line: u64, limits: &Limits) -> 
     }
     let record: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {e}", e.column())))?;
-    parse_event_value(to_canonical(format, record, line)?, line)
+    parse_event_value(to_canonical(source, record, line)?, line)
 }
 
-/// Parses newline-delimited records of `format`, one per line.
-pub fn parse_ndjson_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBatch {
+/// Parses newline-delimited records from `source`, one per line.
+pub fn parse_ndjson_as(source: &Source, body: &[u8], limits: &Limits) -> ParsedBatch {
     let mut batch = ParsedBatch::default();
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
         let line = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -56,7 +56,7 @@ pub fn parse_ndjson_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBa
             continue;
         }
         batch.lines += 1;
-        match parse_record(format, line, i as u64 + 1, limits) {
+        match parse_record(source, line, i as u64 + 1, limits) {
             Ok(event) => batch.events.push(event),
             Err(error) => batch.rejected.push(error),
         }
@@ -64,14 +64,14 @@ pub fn parse_ndjson_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBa
     batch
 }
 
-/// Parses a JSON array of records of `format` ("line" numbers in errors are
+/// Parses a JSON array of records from `source` ("line" numbers in errors are
 /// 1-based element numbers; an error in the array syntax itself rejects the
 /// whole body, line 0). A gateway format's body may also be one record.
-pub fn parse_json_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBatch {
+pub fn parse_json_as(source: &Source, body: &[u8], limits: &Limits) -> ParsedBatch {
     let mut batch = ParsedBatch::default();
-    if format != Format::Canonical && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+    if source.format != Format::Canonical && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         batch.lines = 1;
-        match parse_record(format, body, 1, limits) {
+        match parse_record(source, body, 1, limits) {
             Ok(event) => batch.events.push(event),
             Err(error) => batch.rejected.push(error),
         }
@@ -91,10 +91,82 @@ pub fn parse_json_as(format: Format, body: &[u8], limits: &Limits) -> ParsedBatc
     };
     for (i, element) in elements.into_iter().enumerate() {
         batch.lines += 1;
-        match parse_record(format, element.get().as_bytes(), i as u64 + 1, limits) {
+        match parse_record(source, element.get().as_bytes(), i as u64 + 1, limits) {
             Ok(event) => batch.events.push(event),
             Err(error) => batch.rejected.push(error),
         }
+    }
+    batch
+}
+
+/// A Batch API input file and its output file (JSONL, one request and one
+/// answer per line) joined by `custom_id` and mapped like `openai` pairs
+/// ([`crate::formats::batch_pair`]). "Line" numbers are the input file's;
+/// an output line whose `custom_id` no input line has is rejected as line 0
+/// of the input, naming the id.
+pub fn parse_openai_batch(input: &[u8], output: &[u8], account: Option<&str>, limits: &Limits) -> ParsedBatch {
+    let source = Source { format: Format::Openai, account: account.map(str::to_owned) };
+    let mut batch = ParsedBatch::default();
+    let mut answers: std::collections::HashMap<String, (serde_json::Value, bool)> = Default::default();
+    for (i, raw) in output.split(|&b| b == b'\n').enumerate() {
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let parsed = serde_json::from_slice::<serde_json::Value>(raw).ok().and_then(|v| {
+            let id = v.get("custom_id")?.as_str()?.to_owned();
+            Some((id, v))
+        });
+        match parsed {
+            Some((id, value)) => {
+                answers.insert(id, (value, false));
+            }
+            None => batch
+                .rejected
+                .push(LineError::line(0, format!("output line {}: not a batch output line with a custom_id", i + 1))),
+        }
+    }
+    for (i, raw) in input.split(|&b| b == b'\n').enumerate() {
+        let line = i as u64 + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        batch.lines += 1;
+        let result = serde_json::from_slice::<serde_json::Value>(raw)
+            .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {e}", e.column())))
+            .and_then(|request| {
+                let id = request.get("custom_id").and_then(|v| v.as_str()).ok_or_else(|| {
+                    LineError::field(line, "custom_id", "is required: it joins the line to its answer")
+                })?;
+                let answer = answers.get_mut(id).map(|(value, used)| {
+                    *used = true;
+                    &*value
+                });
+                let size = raw.len() + answer.map_or(0, |a| a.to_string().len());
+                if size > limits.max_event_bytes {
+                    return Err(LineError::line(
+                        line,
+                        format!(
+                            "request and answer are {size} bytes, over the limit of {} bytes",
+                            limits.max_event_bytes
+                        ),
+                    ));
+                }
+                let pair = crate::formats::batch_pair(&request, answer, line)?;
+                parse_event_value(to_canonical(&source, pair, line)?, line)
+            });
+        match result {
+            Ok(event) => batch.events.push(event),
+            Err(error) => batch.rejected.push(error),
+        }
+    }
+    let mut unmatched: Vec<&String> = answers.iter().filter(|(_, (_, used))| !used).map(|(id, _)| id).collect();
+    unmatched.sort();
+    for id in unmatched {
+        batch.rejected.push(LineError::field(
+            0,
+            "custom_id",
+            format!("{id:?} is in the output file but not in the input file"),
+        ));
     }
     batch
 }

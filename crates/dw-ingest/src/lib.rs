@@ -32,10 +32,12 @@ mod reference;
 mod validate;
 
 pub use attributes::{ParsedAttributes, parse_attributes_csv};
-pub use batch::{ParsedBatch, parse_json_array, parse_json_as, parse_ndjson, parse_ndjson_as, parse_record};
+pub use batch::{
+    ParsedBatch, parse_json_array, parse_json_as, parse_ndjson, parse_ndjson_as, parse_openai_batch, parse_record,
+};
 pub use body::{BodyError, ContentEncoding, decode_body};
 pub use content_hash::content_hash;
-pub use formats::Format;
+pub use formats::{Format, Source};
 pub use lines::{LineReader, ReadLine};
 pub use reference::{ParsedReferenceItems, REFERENCE_ITEM_FIELDS, parse_reference_item, parse_reference_ndjson};
 pub use validate::{Limits, parse_event, parse_event_value};

@@ -3,13 +3,13 @@
 //! three failures; captured in `../shared/fixtures/client-captures/`) mapped
 //! to canonical events, field by field.
 
-use dw_ingest::{Format, Limits, parse_json_as, parse_ndjson_as};
+use dw_ingest::{Format, Limits, Source, parse_json_as, parse_ndjson_as};
 
 const CAPTURE: &str = include_str!("fixtures/litellm-1.108.14-generic_api.json_array.json");
 
 #[test]
 fn every_call_of_the_capture_becomes_an_event_with_its_key_end_user_client_and_parameters() {
-    let batch = parse_json_as(Format::Litellm, CAPTURE.as_bytes(), &Limits::default());
+    let batch = parse_json_as(&Source::from(Format::Litellm), CAPTURE.as_bytes(), &Limits::default());
     assert!(batch.rejected.is_empty(), "{:?}", batch.rejected);
     assert_eq!((batch.lines, batch.events.len()), (6, 6));
 
@@ -65,11 +65,11 @@ fn every_call_of_the_capture_becomes_an_event_with_its_key_end_user_client_and_p
 fn one_payload_alone_and_payloads_as_lines_are_read_too() {
     let calls: Vec<serde_json::Value> = serde_json::from_str(CAPTURE).unwrap();
     let one = serde_json::to_vec(&calls[2]).unwrap();
-    let batch = parse_json_as(Format::Litellm, &one, &Limits::default());
+    let batch = parse_json_as(&Source::from(Format::Litellm), &one, &Limits::default());
     assert_eq!((batch.events.len(), batch.rejected.len()), (1, 0));
     assert_eq!(batch.events[0].request.prompt, "stream please");
     let lines: String = calls.iter().map(|c| format!("{c}\n")).collect();
-    let batch = parse_ndjson_as(Format::Litellm, lines.as_bytes(), &Limits::default());
+    let batch = parse_ndjson_as(&Source::from(Format::Litellm), lines.as_bytes(), &Limits::default());
     assert_eq!((batch.events.len(), batch.rejected.len()), (6, 0));
 }
 
@@ -83,7 +83,7 @@ fn a_payload_without_a_key_hash_or_a_start_is_rejected_naming_the_field() {
     let mut no_messages = calls[2].clone();
     no_messages.as_object_mut().unwrap().remove("messages");
     let body = serde_json::to_vec(&vec![no_key, calls[0].clone(), no_start, no_messages]).unwrap();
-    let batch = parse_json_as(Format::Litellm, &body, &Limits::default());
+    let batch = parse_json_as(&Source::from(Format::Litellm), &body, &Limits::default());
     assert_eq!(batch.events.len(), 1);
     let fields: Vec<(u64, Option<&str>)> = batch.rejected.iter().map(|r| (r.line, r.field.as_deref())).collect();
     assert_eq!(fields[0], (1, Some("metadata.user_api_key_hash")));
@@ -95,7 +95,7 @@ fn a_payload_without_a_key_hash_or_a_start_is_rejected_naming_the_field() {
         batch.rejected[2]
     );
     // Not a payload at all.
-    let batch = parse_json_as(Format::Litellm, b"[1, \"x\"]", &Limits::default());
+    let batch = parse_json_as(&Source::from(Format::Litellm), b"[1, \"x\"]", &Limits::default());
     assert_eq!(batch.rejected.len(), 2);
     assert!(batch.rejected[0].error.contains("StandardLoggingPayload"), "{:?}", batch.rejected[0]);
 }

@@ -62,10 +62,18 @@ pub enum Command {
         #[arg(long)]
         last_message_only: bool,
         /// The files' log format: `canonical` (distillwatch's event, one per
-        /// line) or `litellm` (LiteLLM's StandardLoggingPayload, one per line,
-        /// or a file holding one JSON array of them).
+        /// line), `litellm` (LiteLLM's StandardLoggingPayload, one per line,
+        /// or a file holding one JSON array of them), `openai` (one
+        /// {"request", "response"} pair per line, Chat Completions or
+        /// Responses), or `openai-batch` (two files: a Batch API input file
+        /// and its output file, joined by custom_id).
         #[arg(long, default_value = "canonical")]
-        format: dw_ingest::Format,
+        format: crate::ingest_files::FileFormat,
+        /// The account the records are of (`openai`, `openai-batch`: a log
+        /// of one API key); without it, each request's safety_identifier or
+        /// user is its account.
+        #[arg(long)]
+        account: Option<String>,
     },
     /// Manage API keys.
     Keys {
@@ -503,11 +511,31 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { files, allow_rejects, last_message_only, format, .. } => {
+        Command::Ingest { files, allow_rejects, last_message_only, format, account, .. } => {
+            use crate::ingest_files::{FileFormat, Reading};
+            let (files, reading, logs_history) = match format {
+                FileFormat::Records(format) => {
+                    anyhow::ensure!(
+                        account.is_none() || format == dw_ingest::Format::Openai,
+                        "--account names the account of openai and openai-batch records; {} records carry their own",
+                        format.name()
+                    );
+                    (files, Reading::Records(dw_ingest::Source { format, account }), format.logs_history())
+                }
+                FileFormat::OpenaiBatch => {
+                    let [input, output] = files.as_slice() else {
+                        anyhow::bail!(
+                            "--format openai-batch takes two files, the batch's input file and its output file ({} given)",
+                            files.len()
+                        );
+                    };
+                    (vec![input.clone()], Reading::OpenaiBatch { output: output.clone(), account }, true)
+                }
+            };
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
-            let history_logged = (last_message_only || !format.logs_history()).then_some(false);
-            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged, format).await;
+            let history_logged = (last_message_only || !logs_history).then_some(false);
+            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged, reading).await;
             db.close().await?;
             let summary = summary?;
             Ok(if summary.rejected > 0 && !allow_rejects { ExitCode::from(2) } else { ExitCode::SUCCESS })

@@ -646,7 +646,14 @@ pub(crate) async fn load_population(
 ) -> anyhow::Result<(u64, OffsetDateTime, Vec<OffsetDateTime>)> {
     let events = &population.events;
     let files = std::slice::from_ref(events);
-    let summary = crate::ingest_files::run(app, files, &settings.ingest, None, dw_ingest::Format::Canonical).await?;
+    let summary = crate::ingest_files::run(
+        app,
+        files,
+        &settings.ingest,
+        None,
+        crate::ingest_files::Reading::Records(dw_ingest::Source::default()),
+    )
+    .await?;
     anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);
     if let Some(path) = &population.accounts {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;

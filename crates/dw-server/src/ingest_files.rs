@@ -39,6 +39,40 @@ pub struct Summary {
     pub rejected: u64,
 }
 
+/// What the files hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileFormat {
+    /// Records of a log format, one per line (or one JSON array of them).
+    Records(dw_ingest::Format),
+    /// A Batch API input file and its output file (`openai-batch`).
+    OpenaiBatch,
+}
+
+impl std::str::FromStr for FileFormat {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if name == "openai-batch" {
+            return Ok(Self::OpenaiBatch);
+        }
+        name.parse().map(Self::Records).map_err(|e: String| format!("{e}, or openai-batch (files only)"))
+    }
+}
+
+/// How the files are read.
+#[derive(Debug, Clone)]
+pub enum Reading {
+    /// Each file holds records from this source.
+    Records(dw_ingest::Source),
+    /// The one file is a Batch API input file, joined with this output file.
+    OpenaiBatch {
+        /// The batch's output file.
+        output: PathBuf,
+        /// The account the batch was sent with.
+        account: Option<String>,
+    },
+}
+
 /// A batch being stored.
 type StoreTask = tokio::task::JoinHandle<Result<IngestOutcome, dw_app::AppError>>;
 
@@ -58,7 +92,7 @@ pub async fn run(
     files: &[PathBuf],
     settings: &IngestSettings,
     history_logged: Option<bool>,
-    format: dw_ingest::Format,
+    reading: Reading,
 ) -> anyhow::Result<Summary> {
     for file in files {
         anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
@@ -76,7 +110,13 @@ pub async fn run(
         let path = file.clone();
         let batch_events = settings.file_batch_events;
         let counter = raw_read.clone();
-        let reader = std::thread::spawn(move || read_batches(&path, format, limits, batch_events, counter, &tx));
+        let reading = reading.clone();
+        let reader = std::thread::spawn(move || match reading {
+            Reading::Records(source) => read_batches(&path, &source, limits, batch_events, counter, &tx),
+            Reading::OpenaiBatch { output, account } => {
+                read_openai_batch(&path, &output, account.as_deref(), limits, batch_events, counter, &tx)
+            }
+        });
         // Up to `file_writers` batches are stored at once, each in its own
         // transaction: one commits while the next is copied. Outcomes are
         // taken in file order, so rejected lines print in order.
@@ -211,9 +251,40 @@ fn starts_with_array(input: &mut Box<dyn BufRead + Send>) -> std::io::Result<boo
     Ok(input.fill_buf()?.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'['))
 }
 
+/// A Batch API input file joined with its output file, handed over in
+/// batches of `batch_events` (rejections with the first).
+fn read_openai_batch(
+    input: &Path,
+    output: &Path,
+    account: Option<&str>,
+    limits: Limits,
+    batch_events: usize,
+    count: Arc<AtomicU64>,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
+) -> anyhow::Result<()> {
+    let mut requests = Vec::new();
+    open(input, count.clone())?.read_to_end(&mut requests)?;
+    let mut answers = Vec::new();
+    open(output, count)?
+        .read_to_end(&mut answers)
+        .with_context(|| format!("reading the batch output file {}", output.display()))?;
+    let parsed = dw_ingest::parse_openai_batch(&requests, &answers, account, &limits);
+    let bytes = (requests.len() + answers.len()) as u64;
+    let mut events = parsed.events.into_iter().peekable();
+    let mut first = Some((parsed.rejected, parsed.lines, bytes));
+    while first.is_some() || events.peek().is_some() {
+        let (rejected, lines, bytes) = first.take().unwrap_or_default();
+        let batch = FileBatch { events: events.by_ref().take(batch_events.max(1)).collect(), rejected, lines, bytes };
+        if tx.blocking_send(Ok(batch)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
 fn read_batches(
     path: &Path,
-    format: dw_ingest::Format,
+    source: &dw_ingest::Source,
     limits: Limits,
     batch_events: usize,
     count: Arc<AtomicU64>,
@@ -221,7 +292,7 @@ fn read_batches(
 ) -> anyhow::Result<()> {
     let mut input = open(path, count)?;
     // A gateway's file may be one JSON array of records (a logger's body saved as it was posted).
-    if format != dw_ingest::Format::Canonical && starts_with_array(&mut input)? {
+    if source.format != dw_ingest::Format::Canonical && starts_with_array(&mut input)? {
         let mut body = Vec::new();
         std::io::Read::take(&mut input, limits.max_body_bytes as u64 + 1).read_to_end(&mut body)?;
         anyhow::ensure!(
@@ -230,7 +301,7 @@ fn read_batches(
             path.display(),
             limits.max_body_bytes
         );
-        let parsed = dw_ingest::parse_json_as(format, &body, &limits);
+        let parsed = dw_ingest::parse_json_as(source, &body, &limits);
         let batch = FileBatch {
             events: parsed.events,
             rejected: parsed.rejected,
@@ -258,7 +329,7 @@ fn read_batches(
         let Some(line) = line else { break };
         batch.lines += 1;
         match line {
-            ReadLine::Line { number, bytes } => match dw_ingest::parse_record(format, &bytes, number, &limits) {
+            ReadLine::Line { number, bytes } => match dw_ingest::parse_record(source, &bytes, number, &limits) {
                 Ok(event) => batch.events.push(event),
                 Err(error) => batch.rejected.push(error),
             },

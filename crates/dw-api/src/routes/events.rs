@@ -83,13 +83,20 @@ pub(crate) async fn ingest(
             .map_err(|e| ApiError::BadRequest(format!("history: {e}")))?
             .history_logged(),
     };
+    if query.account.is_some() && format != dw_ingest::Format::Openai {
+        return Err(ApiError::BadRequest(format!(
+            "account: names the account of format=openai records; {} records carry their own",
+            format.name()
+        )));
+    }
+    let source = dw_ingest::Source { format, account: query.account };
     let framing = framing(&headers)?;
     let body = read_ingest_body(&state, &headers, body).await?;
     let limits = state.config.limits;
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || match framing {
-        Framing::Ndjson => dw_ingest::parse_ndjson_as(format, &body.decoded, &limits),
-        Framing::JsonArray => dw_ingest::parse_json_as(format, &body.decoded, &limits),
+        Framing::Ndjson => dw_ingest::parse_ndjson_as(&source, &body.decoded, &limits),
+        Framing::JsonArray => dw_ingest::parse_json_as(&source, &body.decoded, &limits),
     })
     .await
     .map_err(|e| ApiError::task_failed("parsing the body", e))?;
@@ -193,11 +200,16 @@ pub(crate) struct IngestQuery {
     /// `request.history_logged: false`). Without it, the key's own setting
     /// (`history` of `POST /v1/keys`, `PATCH /v1/keys/{id}`) holds.
     history: Option<String>,
-    /// The body's log format: `canonical` (the default: distillwatch's event)
-    /// or `litellm` (LiteLLM's `StandardLoggingPayload`, as its generic API
+    /// The body's log format: `canonical` (the default: distillwatch's event),
+    /// `litellm` (LiteLLM's `StandardLoggingPayload`, as its generic API
     /// logger posts it: one object or an array; the virtual key's hash is
-    /// the account). docs/event-format.md, "Gateway formats".
+    /// the account) or `openai` (`{"request", "response"}` pairs, Chat
+    /// Completions or Responses). docs/event-format.md, "Gateway formats".
     format: Option<String>,
+    /// The account the body's records are of (`format=openai`: a log of one
+    /// API key); without it, each request's `safety_identifier` or `user`
+    /// is its account.
+    account: Option<String>,
 }
 
 /// `GET /v1/ingests` query.

@@ -156,7 +156,7 @@ fn is_empty(v: &Value) -> bool {
 }
 
 /// Unix seconds as RFC 3339 with microseconds, within the canonical years.
-fn timestamp_of(seconds: f64) -> Option<String> {
+pub(super) fn timestamp_of(seconds: f64) -> Option<String> {
     if !seconds.is_finite() {
         return None;
     }
@@ -180,7 +180,7 @@ fn messages(messages: Option<&Value>) -> Value {
 
 /// The first completion of a chat completion, or the output text of a
 /// Responses API call; `None` when the call returned nothing (a failure).
-fn response(response: Option<&Value>) -> Option<Value> {
+pub(super) fn response(response: Option<&Value>) -> Option<Value> {
     let response = response?.as_object()?;
     if let Some(choice) = response.get("choices").and_then(Value::as_array).and_then(|c| c.first()) {
         let mut out = Map::new();

@@ -8,6 +8,9 @@
 //! for is kept under `metadata`, never dropped.
 
 mod litellm;
+mod openai;
+
+pub use openai::batch_pair;
 
 use dw_domain::LineError;
 use serde_json::Value;
@@ -21,17 +24,21 @@ pub enum Format {
     /// LiteLLM's `StandardLoggingPayload`, as its generic API logger posts
     /// it (one object or an array of them).
     Litellm,
+    /// OpenAI-style `{"request": …, "response": …}` pairs (Chat Completions
+    /// or Responses), one per line.
+    Openai,
 }
 
 impl Format {
     /// Every format, by name.
-    pub const ALL: [Format; 2] = [Format::Canonical, Format::Litellm];
+    pub const ALL: [Format; 3] = [Format::Canonical, Format::Litellm, Format::Openai];
 
     /// Its name (`?format=`, `--format`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Canonical => "canonical",
             Format::Litellm => "litellm",
+            Format::Openai => "openai",
         }
     }
 
@@ -44,6 +51,8 @@ impl Format {
             Format::Canonical => true,
             // The proxy logs the messages as the client sent them.
             Format::Litellm => true,
+            // The request body as sent: every message.
+            Format::Openai => true,
         }
     }
 }
@@ -59,11 +68,30 @@ impl std::str::FromStr for Format {
     }
 }
 
-/// One record of `format` as a canonical event, or why it cannot be one
+/// Where records come from: their format, and what the source says of them
+/// that the records may not (the account a log of one API key is of).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// The records' format.
+    pub format: Format,
+    /// The account every record is of, when the source names one
+    /// (`--account`, `?account=`): formats whose records carry no account of
+    /// their own (`openai`) need it or an end user on each request.
+    pub account: Option<String>,
+}
+
+impl From<Format> for Source {
+    fn from(format: Format) -> Self {
+        Self { format, account: None }
+    }
+}
+
+/// One record from `source` as a canonical event, or why it cannot be one
 /// (its `line` and the field at fault).
-pub fn to_canonical(format: Format, record: Value, line: u64) -> Result<Value, LineError> {
-    match format {
+pub fn to_canonical(source: &Source, record: Value, line: u64) -> Result<Value, LineError> {
+    match source.format {
         Format::Canonical => Ok(record),
         Format::Litellm => litellm::to_canonical(record, line),
+        Format::Openai => openai::to_canonical(record, line, source.account.as_deref()),
     }
 }
