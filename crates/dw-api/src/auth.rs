@@ -47,6 +47,44 @@ impl FromRequestParts<ApiState> for Caller {
     }
 }
 
+/// An ingest caller of the Langfuse OTLP path: HTTP Basic credentials whose
+/// password is an ingest key (the username, Langfuse's public key, is kept,
+/// not checked), or a bearer key as on every other route.
+#[derive(Debug, Clone)]
+pub struct BasicIngest {
+    /// The caller, once its key's role is checked.
+    pub caller: Caller,
+    /// The Basic username (Langfuse's public key), when Basic was used.
+    pub username: Option<String>,
+}
+
+impl FromRequestParts<ApiState> for BasicIngest {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &ApiState) -> Result<Self, ApiError> {
+        use base64::Engine as _;
+        let header = parts.headers.get(AUTHORIZATION).ok_or(ApiError::MissingKey)?;
+        let text = header.to_str().map_err(|_| ApiError::MissingKey)?.trim();
+        let Some((scheme, credentials)) = text.split_once(' ') else { return Err(ApiError::MissingKey) };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            let Ingest(caller) = Ingest::from_request_parts(parts, state).await?;
+            return Ok(Self { caller, username: None });
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(credentials.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or(ApiError::MissingKey)?;
+        let (username, password) = decoded.split_once(':').ok_or(ApiError::MissingKey)?;
+        let secret = SecretString::from(password.to_owned());
+        let key = state.app().authenticate(&secret).await?.ok_or(ApiError::InvalidKey)?;
+        tracing::Span::current().record("key_id", tracing::field::display(key.key_id));
+        let caller = Caller(key);
+        caller.require(Ingest::ALLOWED)?;
+        Ok(Self { caller, username: (!username.is_empty()).then(|| username.to_owned()) })
+    }
+}
+
 /// A role gate: an extractor that admits the keys of [`RoleGate::ALLOWED`]
 /// roles (and `admin`), and answers 401 or 403 before the handler runs.
 macro_rules! role_gate {

@@ -25,6 +25,17 @@ impl Modify for Bearer {
                     .build(),
             ),
         );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "Langfuse's OTLP path: any username (its public key), an ingest key as the password",
+                    ))
+                    .build(),
+            ),
+        );
     }
 }
 
@@ -42,6 +53,8 @@ impl Modify for Bearer {
         routes::health::metrics,
         routes::events::ingest,
         routes::events::schema,
+        routes::otlp::traces,
+        routes::otlp::langfuse_traces,
         routes::events::recent,
         routes::audits::create,
         routes::audits::get,

@@ -15,7 +15,7 @@ use dw_domain::Role;
 
 use crate::ApiState;
 use crate::openapi;
-use crate::routes::{accounts, allowlist, audits, clusters, events, flags, health, keys, reference_sets};
+use crate::routes::{accounts, allowlist, audits, clusters, events, flags, health, keys, otlp, reference_sets};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +71,8 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         route(Method::GET, "/docs/swagger-ui-bundle.js", Public, get(openapi::bundle)),
         route(Method::GET, "/docs/swagger-ui.css", Public, get(openapi::css)),
         route(Method::POST, "/v1/events", Ingest, post(events::ingest)),
+        route(Method::POST, "/v1/traces", Ingest, post(otlp::traces)),
+        route(Method::POST, "/api/public/otel/v1/traces", Ingest, post(otlp::langfuse_traces)),
         route(Method::GET, "/v1/schema/event", AnyKey, get(events::schema)),
         route(Method::GET, "/v1/ingests", Analyst, get(events::recent)),
         route(Method::GET, "/v1/keys", Admin, get(keys::list)),

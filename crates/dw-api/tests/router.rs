@@ -262,6 +262,108 @@ async fn openai_request_response_pairs_are_stored_under_the_named_account(pool: 
     assert_eq!(row, ("acct_k".to_owned(), Some("u-1".to_owned()), "Name three rivers.".to_owned()));
 }
 
+/// OTLP/HTTP trace exports, as the OpenTelemetry and Langfuse SDKs send them: protobuf or JSON, Bearer or (on
+/// Langfuse's path) Basic credentials whose password is an ingest key; the answer follows OTLP's contract.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn otlp_trace_exports_are_answered_by_the_otlp_contract(pool: PgPool) {
+    use base64::Engine as _;
+    let h = harness(pool).await;
+    let fixture = |name: &str| {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dw-ingest/tests/fixtures").join(name))
+            .unwrap()
+    };
+    let export = |path: &str, auth: String, content_type: &str, body: Vec<u8>| {
+        Request::post(path)
+            .header(header::AUTHORIZATION, auth)
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let bearer = format!("Bearer {}", h.ingest);
+    // The current convention in JSON: stored, no partial success.
+    let (status, out, headers) = send(
+        &h.router,
+        export("/v1/traces", bearer.clone(), "application/json", fixture("otel-openai-v2-latest.traces.json")),
+    )
+    .await;
+    assert_eq!((status, out), (StatusCode::OK, json!({})));
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+    // The older convention in protobuf: its span has no content here, so it is refused in a partial success.
+    let response = h
+        .router
+        .clone()
+        .oneshot(export(
+            "/v1/traces",
+            bearer.clone(),
+            "application/x-protobuf",
+            fixture("otel-openai-v2-default.traces.pb"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "application/x-protobuf");
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(String::from_utf8_lossy(&bytes).contains("not on the span"), "a partial success naming why");
+    let (status, out, _) = send(
+        &h.router,
+        export("/v1/traces", bearer.clone(), "application/json", fixture("otel-openai-v2-default.traces.json")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(out["partialSuccess"]["rejectedSpans"], "1", "{out}");
+
+    // Langfuse: Basic credentials, the password an ingest key; the public key is kept.
+    let basic = |user: &str, key: &str| {
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}")))
+    };
+    let path = "/api/public/otel/v1/traces";
+    let (status, _, _) = send(
+        &h.router,
+        export(path, basic("pk-lf-test", &h.analyst), "application/x-protobuf", fixture("langfuse-v5.traces.pb")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an analyst key may not ingest");
+    let (status, _, _) = send(
+        &h.router,
+        export(path, basic("pk-lf-test", "dw_wrong"), "application/x-protobuf", fixture("langfuse-v5.traces.pb")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let response = h
+        .router
+        .clone()
+        .oneshot(export(
+            path,
+            basic("pk-lf-test", &h.ingest),
+            "application/x-protobuf",
+            fixture("langfuse-v5.traces.pb"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.into_body().collect().await.unwrap().to_bytes().is_empty(), "full success: an empty response");
+    let row: (String, Option<String>, Option<String>, String) = sqlx::query_as(
+        "SELECT account_id, metadata->>'langfuse_public_key', conversation_id, prompt FROM events WHERE metadata->'otlp'->>'scope' = 'langfuse-sdk'",
+    )
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        row,
+        ("acct_42".into(), Some("pk-lf-test".into()), Some("sess_7".into()), "Explain step by step: 17*23".into())
+    );
+
+    // Not OTLP at all: a 415 for the wrong type, a 400 for a body that is no export request; nothing stored.
+    let before = stored(&h.pool).await;
+    let (status, _, _) = send(&h.router, export("/v1/traces", bearer.clone(), "text/plain", b"x".to_vec())).await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let (status, out, _) =
+        send(&h.router, export("/v1/traces", bearer, "application/x-protobuf", b"\xff\xff\xff".to_vec())).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out.to_string().contains("not an OTLP ExportTraceServiceRequest"), "{out}");
+    assert_eq!(stored(&h.pool).await, before);
+}
+
 /// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with
 /// `?format=litellm` every call is stored under its virtual key's hash, with its end user and client.
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

@@ -124,16 +124,16 @@ pub(crate) async fn ingest(
 
 /// A request body read under the ingest limits and decompressed, with the
 /// ingest slot it took (held until the batch is stored).
-pub(super) struct IngestBody {
+pub(crate) struct IngestBody {
     /// The body after `Content-Encoding` was undone.
-    pub(super) decoded: Vec<u8>,
+    pub(crate) decoded: Vec<u8>,
     _slot: tokio::sync::OwnedSemaphorePermit,
 }
 
 /// Reads a body sent to an ingest endpoint (events, reference items): gzip,
 /// zstd or plain, at most the configured size before and after
 /// decompression, and only while an ingest slot is free (429 otherwise).
-pub(super) async fn read_ingest_body(
+pub(crate) async fn read_ingest_body(
     state: &ApiState,
     headers: &HeaderMap,
     body: Body,

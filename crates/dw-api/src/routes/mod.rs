@@ -8,5 +8,6 @@ pub(crate) mod events;
 pub(crate) mod flags;
 pub(crate) mod health;
 pub(crate) mod keys;
+pub(crate) mod otlp;
 mod params;
 pub(crate) mod reference_sets;

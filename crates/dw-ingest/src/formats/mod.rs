@@ -9,6 +9,7 @@
 
 mod litellm;
 mod openai;
+pub mod otlp;
 
 pub use openai::batch_pair;
 

@@ -1,0 +1,97 @@
+//! `POST /v1/traces` and Langfuse's `POST /api/public/otel/v1/traces`: OTLP/HTTP
+//! trace exports, protobuf or JSON, gzip or zstd, answered by OTLP's
+//! contract: 200 with an `ExportTraceServiceResponse` in the request's
+//! encoding, a partial success naming the spans refused (never a 400 for one
+//! bad span); 400 for a body that is no export request; 429 with
+//! `Retry-After` when ingest is saturated, so the SDKs retry.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use dw_app::IngestBatch;
+use dw_domain::{ApiKey, IngestSource};
+use dw_ingest::formats::otlp::{Encoding, parse_traces, traces_response};
+
+use super::events::read_ingest_body;
+use crate::auth::{BasicIngest, Ingest};
+use crate::{ApiError, ApiState};
+
+/// At most this many rejections are spelled out in a partial success.
+const NAMED_REJECTIONS: usize = 5;
+
+#[utoipa::path(post, operation_id = "otlp_traces", path = "/v1/traces", tag = "events", summary = "Store the model calls of an OTLP/HTTP trace export (protobuf or JSON)", request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "an ExportTraceServiceRequest (application/json also accepted)"), responses((status = 200, description = "an ExportTraceServiceResponse, with partialSuccess when spans were refused", content_type = "application/x-protobuf"), (status = 400, description = "not an export request", body = crate::error::ErrorBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 413, description = "too large", body = crate::error::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::error::ErrorBody), (status = 429, description = "too many ingests at once (Retry-After)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn traces(
+    State(state): State<ApiState>,
+    Ingest(caller): Ingest,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    export(&state, &caller.0, None, &headers, body).await
+}
+
+#[utoipa::path(post, operation_id = "otlp_langfuse_traces", path = "/api/public/otel/v1/traces", tag = "events", summary = "Langfuse's OTLP path: the same export, with HTTP Basic credentials whose password is an ingest key", request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "an ExportTraceServiceRequest (application/json also accepted)"), responses((status = 200, description = "an ExportTraceServiceResponse, with partialSuccess when spans were refused", content_type = "application/x-protobuf"), (status = 400, description = "not an export request", body = crate::error::ErrorBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 413, description = "too large", body = crate::error::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::error::ErrorBody), (status = 429, description = "too many ingests at once (Retry-After)", body = crate::error::ErrorBody)), security(("bearer" = []), ("basic" = [])))]
+pub(crate) async fn langfuse_traces(
+    State(state): State<ApiState>,
+    caller: BasicIngest,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    export(&state, &caller.caller.0, caller.username, &headers, body).await
+}
+
+async fn export(
+    state: &ApiState,
+    key: &ApiKey,
+    public_key: Option<String>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let encoding = Encoding::from_content_type(content_type).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "Content-Type {content_type:?} is not supported: OTLP/HTTP sends application/x-protobuf or application/json"
+        ))
+    })?;
+    let body = read_ingest_body(state, headers, body).await?;
+    let limits = state.config.limits;
+    let bytes = body.decoded.len() as u64;
+    let parsed = tokio::task::spawn_blocking(move || parse_traces(&body.decoded, encoding, &limits))
+        .await
+        .map_err(|e| ApiError::task_failed("decoding the export", e))?
+        .map_err(ApiError::BadRequest)?;
+    let mut batch = parsed.batch;
+    if let Some(public_key) = public_key {
+        for event in &mut batch.events {
+            event.metadata.insert("langfuse_public_key".into(), serde_json::Value::String(public_key.clone()));
+        }
+    }
+    let mut rejected = Vec::new();
+    if batch.lines > 0 {
+        let outcome = state
+            .app()
+            .ingest(IngestBatch {
+                events: batch.events,
+                rejected: batch.rejected,
+                lines: batch.lines,
+                bytes,
+                source: IngestSource::Http,
+                api_key_id: Some(key.key_id),
+                origin: Some(key.name.clone()),
+                history_logged: key.history.history_logged(),
+            })
+            .await?;
+        rejected = outcome.rejected;
+    }
+    let message = match rejected.len() {
+        0 => String::new(),
+        n => {
+            let named: Vec<String> = rejected.iter().take(NAMED_REJECTIONS).map(ToString::to_string).collect();
+            let more = n.saturating_sub(NAMED_REJECTIONS);
+            let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+            format!("{n} span(s) not stored: {}{more}", named.join("; "))
+        }
+    };
+    let answer = traces_response(rejected.len() as u64, &message, encoding);
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
+}

@@ -1,0 +1,456 @@
+//! OTLP traces (`POST /v1/traces`, protobuf or JSON) mapped to canonical
+//! events: one event per span of a model call, in the GenAI semantic
+//! conventions of both generations, and in Langfuse's attributes.
+//!
+//! A span is a model call when it says which model or provider it called
+//! (`gen_ai.operation.name`, `gen_ai.system`, `gen_ai.provider.name`,
+//! `gen_ai.request.model`) or is a Langfuse `generation`. Other spans (an
+//! HTTP server's, a framework's) are the calls' context: they are read for
+//! the account and the session, and never stored. A model-call span becomes:
+//!
+//! - `account_id`: the first of `metadata.user_api_key_hash` (LiteLLM's
+//!   virtual key), `user.id`, `enduser.id` found on the span, its ancestors
+//!   in the same request, or the resource; the end user (`metadata.user`):
+//!   `metadata.user_api_key_end_user_id`, else `user.id` or `enduser.id`
+//!   when the account came from a key hash;
+//! - `event_id`: `gen_ai.response.id`, else `litellm.call_id`, else
+//!   `otlp:TRACE:SPAN`;
+//! - `timestamp`: the span's start; `model`: `gen_ai.request.model`, else
+//!   `gen_ai.response.model`, `litellm.model_group`, Langfuse's model name;
+//! - `request.messages`: `gen_ai.system_instructions` then
+//!   `gen_ai.input.messages` (the current convention: parts, their text
+//!   joined), else the span's `gen_ai.*.message` events (the older one),
+//!   else `langfuse.observation.input`;
+//! - `response`: `gen_ai.output.messages` (its first message), else a
+//!   `gen_ai.choice` event, else `langfuse.observation.output`; the finish
+//!   reason from the message or `gen_ai.response.finish_reasons`;
+//! - parameters from `gen_ai.request.*` (or Langfuse's model parameters),
+//!   `usage` from `gen_ai.usage.*` (or Langfuse's usage details), `client`
+//!   from `client.address` and `user_agent.original` (or LiteLLM's
+//!   `metadata.requester_ip_address` and `metadata.user_agent`),
+//!   `conversation_id` from `gen_ai.conversation.id` or `session.id`;
+//! - `metadata.otlp`: trace and span ids, service, scope, provider and
+//!   operation.
+//!
+//! A model-call span whose content is not on it (the older convention's
+//! default exports the messages as log records, in another request) is
+//! rejected with that reason, never stored without its prompt: joining it
+//! with `/v1/logs` is the next step (issue #22).
+
+use std::collections::HashMap;
+
+use dw_domain::LineError;
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message as _;
+use serde_json::{Map, Value, json};
+
+use crate::batch::ParsedBatch;
+use crate::validate::{Limits, parse_event_value};
+
+/// How an OTLP/HTTP body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// `application/x-protobuf`.
+    Protobuf,
+    /// `application/json` (OTLP's JSON mapping: hex ids, 64-bit integers as strings).
+    Json,
+}
+
+impl Encoding {
+    /// The encoding a `Content-Type` names, if OTLP/HTTP has it.
+    pub fn from_content_type(content_type: &str) -> Option<Self> {
+        match content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+            "application/x-protobuf" | "application/protobuf" => Some(Self::Protobuf),
+            "application/json" => Some(Self::Json),
+            _ => None,
+        }
+    }
+
+    /// Its `Content-Type`.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::Protobuf => "application/x-protobuf",
+            Self::Json => "application/json",
+        }
+    }
+}
+
+/// What became of an export request's spans.
+#[derive(Debug, Default)]
+pub struct TracesParsed {
+    /// The model-call spans as events, and the ones rejected ("line" is the
+    /// span's 1-based position in the request).
+    pub batch: ParsedBatch,
+    /// Spans in the request.
+    pub spans: u64,
+    /// Spans that are not model calls (context, not stored).
+    pub context_spans: u64,
+}
+
+/// Decodes an export request and maps its spans; `Err` when the body is
+/// not an `ExportTraceServiceRequest` in that encoding at all.
+pub fn parse_traces(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<TracesParsed, String> {
+    let request = match encoding {
+        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
+            .map_err(|e| format!("body is not an OTLP ExportTraceServiceRequest in protobuf: {e}"))?,
+        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(body).map_err(|e| {
+            format!(
+                "body is not an OTLP ExportTraceServiceRequest in JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            )
+        })?,
+    };
+    Ok(map_request(&request, limits))
+}
+
+/// The OTLP response to an export of which `rejected` spans were refused,
+/// in the request's encoding: partial success when any were.
+pub fn traces_response(rejected: u64, message: &str, encoding: Encoding) -> Vec<u8> {
+    let response = ExportTraceServiceResponse {
+        partial_success: (rejected > 0)
+            .then(|| ExportTracePartialSuccess { rejected_spans: rejected as i64, error_message: message.to_owned() }),
+    };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => {
+            let mut out = Map::new();
+            if rejected > 0 {
+                out.insert(
+                    "partialSuccess".into(),
+                    json!({"rejectedSpans": rejected.to_string(), "errorMessage": message}),
+                );
+            }
+            Value::Object(out).to_string().into_bytes()
+        }
+    }
+}
+
+/// An attribute value as JSON.
+fn json_of(value: &AnyValue) -> Value {
+    match &value.value {
+        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => json!(i),
+        Some(any_value::Value::DoubleValue(d)) => json!(d),
+        Some(any_value::Value::ArrayValue(a)) => Value::Array(a.values.iter().map(json_of).collect()),
+        Some(any_value::Value::KvlistValue(kv)) => Value::Object(
+            kv.values.iter().map(|k| (k.key.clone(), k.value.as_ref().map_or(Value::Null, json_of))).collect(),
+        ),
+        Some(any_value::Value::BytesValue(b)) => Value::String(hex::encode(b)),
+        _ => Value::Null,
+    }
+}
+
+fn attributes(list: &[KeyValue]) -> Map<String, Value> {
+    list.iter().map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, json_of))).collect()
+}
+
+/// A string attribute, parsed as JSON when it holds JSON (the conventions
+/// put messages and parameters in JSON strings).
+fn parsed(attrs: &Map<String, Value>, key: &str) -> Option<Value> {
+    match attrs.get(key)? {
+        Value::String(s) => serde_json::from_str(s).ok().or_else(|| Some(Value::String(s.clone()))),
+        other => Some(other.clone()),
+    }
+}
+
+fn text(attrs: &Map<String, Value>, key: &str) -> Option<String> {
+    attrs.get(key).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn is_model_call(attrs: &Map<String, Value>) -> bool {
+    ["gen_ai.operation.name", "gen_ai.provider.name", "gen_ai.request.model"].iter().any(|k| text(attrs, k).is_some())
+        || attrs.contains_key("gen_ai.system")
+        || text(attrs, "langfuse.observation.type").as_deref() == Some("generation")
+}
+
+/// A message's text: a string, or its text parts joined.
+fn content_of(message: &Value) -> Option<String> {
+    if let Some(s) = message.get("content").and_then(Value::as_str) {
+        return Some(s.to_owned());
+    }
+    let parts = message.get("parts").or_else(|| message.get("content")).and_then(Value::as_array)?;
+    let texts: Vec<&str> = parts
+        .iter()
+        .filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text"))
+        .filter_map(|p| p.get("content").or_else(|| p.get("text")).and_then(Value::as_str))
+        .collect();
+    (!texts.is_empty()).then(|| texts.join("\n"))
+}
+
+/// Messages of either convention as canonical `{role, content}` messages.
+fn messages_of(value: &Value) -> Vec<Value> {
+    match value {
+        Value::String(s) => vec![json!({"role": "user", "content": s})],
+        Value::Array(items) => items
+            .iter()
+            .filter_map(|m| {
+                let role = m.get("role").and_then(Value::as_str)?;
+                Some(json!({"role": role, "content": content_of(m)?}))
+            })
+            .collect(),
+        Value::Object(_) => content_of(value).map(|c| vec![json!({"role": "user", "content": c})]).unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+/// The finish reason in chat completions' words.
+fn finish_reason(reason: &str) -> String {
+    match reason {
+        "completed" => "stop".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+/// A request's spans by (trace id, span id), each with its attributes.
+type SpansById<'a> = HashMap<(&'a [u8], &'a [u8]), (&'a Span, Map<String, Value>)>;
+
+fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesParsed {
+    let mut out = TracesParsed::default();
+    // Every span of the request by id: calls find their ancestors here.
+    let mut by_id: SpansById<'_> = HashMap::new();
+    for resource in &request.resource_spans {
+        for scope in &resource.scope_spans {
+            for span in &scope.spans {
+                by_id.insert((&span.trace_id, &span.span_id), (span, attributes(&span.attributes)));
+            }
+        }
+    }
+    for resource in &request.resource_spans {
+        let resource_attrs = resource.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
+        for scope in &resource.scope_spans {
+            let scope_name = scope.scope.as_ref().map(|s| s.name.clone()).unwrap_or_default();
+            for span in &scope.spans {
+                out.spans += 1;
+                let line = out.spans;
+                let attrs = &by_id[&(&span.trace_id[..], &span.span_id[..])].1;
+                if !is_model_call(attrs) {
+                    out.context_spans += 1;
+                    continue;
+                }
+                out.batch.lines += 1;
+                // The span, then its ancestors in this request, then the resource.
+                let mut chain: Vec<&Map<String, Value>> = vec![attrs];
+                let mut parent = &span.parent_span_id;
+                while !parent.is_empty() && chain.len() < 64 {
+                    let Some((p, p_attrs)) = by_id.get(&(&span.trace_id[..], &parent[..])) else { break };
+                    chain.push(p_attrs);
+                    parent = &p.parent_span_id;
+                }
+                chain.push(&resource_attrs);
+                let context = SpanContext { span, attrs, chain: &chain, scope: &scope_name };
+                let result = context.to_canonical(line).and_then(|event| {
+                    let size = event.to_string().len();
+                    if size > limits.max_event_bytes {
+                        return Err(LineError::line(
+                            line,
+                            format!("span is {size} bytes as an event, over the limit of {}", limits.max_event_bytes),
+                        ));
+                    }
+                    parse_event_value(event, line)
+                });
+                match result {
+                    Ok(event) => out.batch.events.push(event),
+                    Err(error) => out.batch.rejected.push(error),
+                }
+            }
+        }
+    }
+    out
+}
+
+struct SpanContext<'a> {
+    span: &'a Span,
+    attrs: &'a Map<String, Value>,
+    chain: &'a [&'a Map<String, Value>],
+    scope: &'a str,
+}
+
+impl SpanContext<'_> {
+    /// The first value of `key` on the span, its ancestors or the resource.
+    fn inherited(&self, key: &str) -> Option<String> {
+        self.chain.iter().find_map(|attrs| text(attrs, key))
+    }
+
+    fn to_canonical(&self, line: u64) -> Result<Value, LineError> {
+        let (attrs, span) = (self.attrs, self.span);
+        let named = |field: &str| format!("span {} ({}): {field}", hex::encode(&span.span_id), span.name);
+        let key_hash = self.inherited("metadata.user_api_key_hash");
+        let user = self.inherited("user.id").or_else(|| self.inherited("enduser.id"));
+        let (account, end_user) = match key_hash {
+            Some(hash) => (hash, self.inherited("metadata.user_api_key_end_user_id").or(user)),
+            None => (
+                user.ok_or_else(|| {
+                    LineError::field(
+                        line,
+                        named("user.id"),
+                        "is required: user.id or enduser.id on the span, an ancestor in the same request or the \
+                         resource (or LiteLLM's metadata.user_api_key_hash) names the account",
+                    )
+                })?,
+                None,
+            ),
+        };
+        let model =
+            ["gen_ai.request.model", "gen_ai.response.model", "litellm.model_group", "langfuse.observation.model.name"]
+                .iter()
+                .find_map(|k| text(attrs, k))
+                .ok_or_else(|| {
+                    LineError::field(line, named("gen_ai.request.model"), "is required: the model called")
+                })?;
+        let start = span.start_time_unix_nano;
+        let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(start))
+            .ok()
+            .filter(|t| (1970..=2200).contains(&t.year()) && start > 0)
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .ok_or_else(|| LineError::field(line, named("startTimeUnixNano"), format!("{start} is not a time")))?;
+
+        let mut messages = Vec::new();
+        if let Some(system) = parsed(attrs, "gen_ai.system_instructions") {
+            let text = match &system {
+                Value::String(s) => Some(s.clone()),
+                Value::Array(parts) => {
+                    let t: Vec<&str> = parts.iter().filter_map(|p| p.get("content").and_then(Value::as_str)).collect();
+                    (!t.is_empty()).then(|| t.join("\n"))
+                }
+                _ => None,
+            };
+            messages.extend(text.map(|t| json!({"role": "system", "content": t})));
+        }
+        let events: Vec<(String, Map<String, Value>)> =
+            span.events.iter().map(|e| (e.name.clone(), attributes(&e.attributes))).collect();
+        if let Some(input) = parsed(attrs, "gen_ai.input.messages") {
+            messages.extend(messages_of(&input));
+        } else if events.iter().any(|(name, _)| name.ends_with(".message") && name.starts_with("gen_ai.")) {
+            for (name, event) in &events {
+                let role = name.strip_prefix("gen_ai.").and_then(|n| n.strip_suffix(".message"));
+                if let (Some(role), Some(content)) = (role, event.get("content").and_then(Value::as_str)) {
+                    messages.push(json!({"role": role, "content": content}));
+                }
+            }
+        } else if let Some(input) = parsed(attrs, "langfuse.observation.input") {
+            messages.extend(messages_of(&input));
+        }
+        if !messages.iter().any(|m| m["role"] == "user") {
+            return Err(LineError::field(
+                line,
+                named("gen_ai.input.messages"),
+                "the call's messages are not on the span (the older GenAI convention exports them as log records, \
+                 which /v1/logs does not join yet); capture content on the span (gen_ai.input.messages) to ingest it",
+            ));
+        }
+
+        let mut event = Map::new();
+        let id = text(attrs, "gen_ai.response.id")
+            .or_else(|| text(attrs, "litellm.call_id"))
+            .unwrap_or_else(|| format!("otlp:{}:{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)));
+        event.insert("event_id".into(), Value::String(id));
+        event.insert("account_id".into(), Value::String(account));
+        event.insert("timestamp".into(), Value::String(at));
+        event.insert("model".into(), Value::String(model));
+        if let Some(route) = text(attrs, "http.route") {
+            event.insert("endpoint".into(), Value::String(route));
+        }
+        if let Some(session) = self.inherited("gen_ai.conversation.id").or_else(|| self.inherited("session.id")) {
+            event.insert("conversation_id".into(), Value::String(session));
+        }
+
+        let mut request = Map::new();
+        request.insert("messages".into(), Value::Array(messages));
+        let number = |key: &str| attrs.get(key).filter(|v| v.is_number()).cloned();
+        for (name, key) in [
+            ("temperature", "gen_ai.request.temperature"),
+            ("top_p", "gen_ai.request.top_p"),
+            ("max_tokens", "gen_ai.request.max_tokens"),
+            ("seed", "gen_ai.request.seed"),
+            ("n", "gen_ai.request.choice.count"),
+        ] {
+            request.extend(number(key).map(|v| (name.to_owned(), v)));
+        }
+        if let Some(Value::Object(params)) = parsed(attrs, "langfuse.observation.model.parameters") {
+            for name in ["temperature", "top_p", "max_tokens", "n", "logprobs", "top_logprobs", "seed"] {
+                if let Some(v) = params.get(name).filter(|v| !v.is_null()) {
+                    request.entry(name).or_insert_with(|| v.clone());
+                }
+            }
+        }
+        event.insert("request".into(), Value::Object(request));
+
+        let reasons = parsed(attrs, "gen_ai.response.finish_reasons");
+        let first_reason = match &reasons {
+            Some(Value::Array(r)) => r.first().and_then(Value::as_str).map(finish_reason),
+            Some(Value::String(r)) => Some(finish_reason(r)),
+            _ => None,
+        };
+        let output = parsed(attrs, "gen_ai.output.messages")
+            .and_then(|o| o.as_array().and_then(|a| a.first().cloned()))
+            .or_else(|| events.iter().find(|(n, _)| n == "gen_ai.choice").and_then(|(_, e)| e.get("message").cloned()))
+            .or_else(|| parsed(attrs, "langfuse.observation.output"));
+        if let Some(output) = output {
+            let mut response = Map::new();
+            let content = match &output {
+                Value::String(s) => Some(s.clone()),
+                other => content_of(other),
+            };
+            response.extend(content.map(|c| ("content".to_owned(), Value::String(c))));
+            let reason =
+                output.get("finish_reason").and_then(Value::as_str).map(finish_reason).or(first_reason.clone());
+            response.extend(reason.map(|r| ("finish_reason".to_owned(), Value::String(r))));
+            event.insert("response".into(), Value::Object(response));
+        }
+        let mut usage = Map::new();
+        let tokens = |keys: &[&str]| keys.iter().find_map(|k| attrs.get(*k).filter(|v| v.is_u64()).cloned());
+        usage.extend(
+            tokens(&["gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens"])
+                .map(|v| ("prompt_tokens".to_owned(), v)),
+        );
+        usage.extend(
+            tokens(&["gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens"])
+                .map(|v| ("completion_tokens".to_owned(), v)),
+        );
+        if let Some(Value::Object(details)) = parsed(attrs, "langfuse.observation.usage_details") {
+            if let Some(v) = details.get("input").filter(|v| v.is_u64()) {
+                usage.entry("prompt_tokens").or_insert_with(|| v.clone());
+            }
+            if let Some(v) = details.get("output").filter(|v| v.is_u64()) {
+                usage.entry("completion_tokens").or_insert_with(|| v.clone());
+            }
+        }
+        if !usage.is_empty() {
+            event.insert("usage".into(), Value::Object(usage));
+        }
+        let ip = self.inherited("client.address").or_else(|| self.inherited("metadata.requester_ip_address"));
+        let agent = self.inherited("user_agent.original").or_else(|| self.inherited("metadata.user_agent"));
+        if ip.is_some() || agent.is_some() {
+            let mut client = Map::new();
+            client.extend(ip.map(|v| ("ip".to_owned(), Value::String(v))));
+            client.extend(agent.map(|v| ("user_agent".to_owned(), Value::String(v))));
+            event.insert("client".into(), Value::Object(client));
+        }
+
+        let mut kept = Map::new();
+        kept.insert("trace_id".into(), json!(hex::encode(&span.trace_id)));
+        kept.insert("span_id".into(), json!(hex::encode(&span.span_id)));
+        kept.insert("span".into(), json!(span.name));
+        kept.insert("scope".into(), json!(self.scope));
+        for (name, key) in [
+            ("service", "service.name"),
+            ("provider", "gen_ai.provider.name"),
+            ("system", "gen_ai.system"),
+            ("operation", "gen_ai.operation.name"),
+        ] {
+            kept.extend(self.inherited(key).map(|v| (name.to_owned(), Value::String(v))));
+        }
+        let mut metadata = Map::new();
+        metadata.extend(end_user.map(|u| ("user".to_owned(), Value::String(u))));
+        metadata.insert("source".into(), json!("otlp"));
+        metadata.insert("otlp".into(), Value::Object(kept));
+        event.insert("metadata".into(), Value::Object(metadata));
+        Ok(Value::Object(event))
+    }
+}
