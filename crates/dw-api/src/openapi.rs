@@ -55,6 +55,7 @@ impl Modify for Bearer {
         routes::events::schema,
         routes::otlp::traces,
         routes::otlp::langfuse_traces,
+        routes::otlp::logs,
         routes::events::recent,
         routes::audits::create,
         routes::audits::get,

@@ -73,6 +73,7 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         route(Method::POST, "/v1/events", Ingest, post(events::ingest)),
         route(Method::POST, "/v1/traces", Ingest, post(otlp::traces)),
         route(Method::POST, "/api/public/otel/v1/traces", Ingest, post(otlp::langfuse_traces)),
+        route(Method::POST, "/v1/logs", Ingest, post(otlp::logs)),
         route(Method::GET, "/v1/schema/event", AnyKey, get(events::schema)),
         route(Method::GET, "/v1/ingests", Analyst, get(events::recent)),
         route(Method::GET, "/v1/keys", Admin, get(keys::list)),

@@ -280,15 +280,9 @@ async fn otlp_trace_exports_are_answered_by_the_otlp_contract(pool: PgPool) {
             .unwrap()
     };
     let bearer = format!("Bearer {}", h.ingest);
-    // The current convention in JSON: stored, no partial success.
-    let (status, out, headers) = send(
-        &h.router,
-        export("/v1/traces", bearer.clone(), "application/json", fixture("otel-openai-v2-latest.traces.json")),
-    )
-    .await;
-    assert_eq!((status, out), (StatusCode::OK, json!({})));
-    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
-    // The older convention in protobuf: its span has no content here, so it is refused in a partial success.
+    // The older convention in protobuf: its messages come as log records in another request. The span waits
+    // (a full success, nothing stored yet); the logs complete it into one event.
+    let before = stored(&h.pool).await;
     let response = h
         .router
         .clone()
@@ -302,16 +296,32 @@ async fn otlp_trace_exports_are_answered_by_the_otlp_contract(pool: PgPool) {
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()[header::CONTENT_TYPE], "application/x-protobuf");
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    assert!(String::from_utf8_lossy(&bytes).contains("not on the span"), "a partial success naming why");
+    assert!(response.into_body().collect().await.unwrap().to_bytes().is_empty(), "accepted, waiting for its logs");
+    assert_eq!(stored(&h.pool).await, before);
     let (status, out, _) = send(
         &h.router,
-        export("/v1/traces", bearer.clone(), "application/json", fixture("otel-openai-v2-default.traces.json")),
+        export("/v1/logs", bearer.clone(), "application/json", fixture("otel-openai-v2-default.logs.json")),
     )
     .await;
-    assert_eq!(status, StatusCode::OK);
-    assert_eq!(out["partialSuccess"]["rejectedSpans"], "1", "{out}");
+    assert_eq!((status, out), (StatusCode::OK, json!({})));
+    let joined: (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT prompt, system_prompt, metadata->'otlp'->>'content_from' FROM events WHERE metadata->'otlp'->>'span_id' = '05ebf7e121e2be45'",
+    )
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(joined, ("Explain step by step: 17*23".into(), Some("be terse".into()), Some("log records".into())));
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM otlp_halves").fetch_one(&h.pool).await.unwrap();
+    assert_eq!(waiting, 0, "both halves are gone once joined");
 
+    // The current convention in JSON: stored (here its response id is the joined call's: a duplicate), no partial success.
+    let (status, out, headers) = send(
+        &h.router,
+        export("/v1/traces", bearer.clone(), "application/json", fixture("otel-openai-v2-latest.traces.json")),
+    )
+    .await;
+    assert_eq!((status, out), (StatusCode::OK, json!({})));
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
     // Langfuse: Basic credentials, the password an ingest key; the public key is kept.
     let basic = |user: &str, key: &str| {
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}")))
@@ -362,6 +372,49 @@ async fn otlp_trace_exports_are_answered_by_the_otlp_contract(pool: PgPool) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
     assert!(out.to_string().contains("not an OTLP ExportTraceServiceRequest"), "{out}");
     assert_eq!(stored(&h.pool).await, before);
+}
+
+/// Log records that arrive first wait for their span; halves that wait longer than the configured wait are
+/// dropped and counted, not kept for ever.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn otlp_log_records_wait_for_their_span_and_are_dropped_after_the_wait(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig { otlp_join_wait_seconds: Some(1), ..AppConfig::default() });
+    let h = harness_of(app, pool, ApiConfig::default()).await;
+    let fixture = |name: &str| {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dw-ingest/tests/fixtures").join(name))
+            .unwrap()
+    };
+    let export = |path: &str, content_type: &str, body: Vec<u8>| {
+        Request::post(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Body::from(body))
+            .unwrap()
+    };
+    // Logs first, then the span: joined all the same.
+    let (status, _, _) =
+        send(&h.router, export("/v1/logs", "application/json", fixture("otel-openai-v2-default.logs.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, out, _) =
+        send(&h.router, export("/v1/traces", "application/json", fixture("otel-openai-v2-default.traces.json"))).await;
+    assert_eq!((status, out), (StatusCode::OK, json!({})));
+    assert_eq!(stored(&h.pool).await, 1);
+    // Logs whose span never comes: dropped after the wait, when the next halves come in.
+    let (status, _, _) =
+        send(&h.router, export("/v1/logs", "application/json", fixture("otel-openai-v2-default.logs.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    let waiting =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM otlp_halves").fetch_one(&h.pool).await.unwrap() };
+    assert_eq!(waiting().await, 1);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let mut other: serde_json::Value = serde_json::from_slice(&fixture("otel-openai-v2-default.logs.json")).unwrap();
+    for record in other["resourceLogs"][0]["scopeLogs"][0]["logRecords"].as_array_mut().unwrap() {
+        record["spanId"] = json!("00000000000000aa");
+    }
+    let (status, _, _) = send(&h.router, export("/v1/logs", "application/json", other.to_string().into_bytes())).await;
+    assert_eq!(status, StatusCode::OK);
+    let left: Vec<String> = sqlx::query_scalar("SELECT span_id FROM otlp_halves").fetch_all(&h.pool).await.unwrap();
+    assert_eq!(left, ["00000000000000aa"], "the old half expired, the new one waits");
 }
 
 /// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with

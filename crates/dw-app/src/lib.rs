@@ -41,9 +41,12 @@ mod error;
 mod ingest;
 mod jobs;
 mod keys;
+mod otlp;
 mod reference;
 mod reference_jobs;
 mod webhooks;
+
+pub use otlp::{DEFAULT_JOIN_WAIT_SECONDS, Joined};
 
 use std::sync::Arc;
 
@@ -91,6 +94,11 @@ pub struct AppConfig {
     /// Threads of the compute pool audits and attribution run their CPU
     /// work on (`audit.compute_threads`); 0 takes one per core.
     pub compute_threads: usize,
+    /// How long half of an OTLP model call (a span without its messages, or
+    /// a span's log records) waits for the other, in seconds
+    /// (`ingest.otlp_join_wait_seconds`); `None` takes
+    /// [`otlp::DEFAULT_JOIN_WAIT_SECONDS`].
+    pub otlp_join_wait_seconds: Option<u64>,
 }
 
 /// How audits get the prompt vectors their content signals read: an

@@ -2,7 +2,9 @@
 //! `tests/fixtures/`), protobuf and JSON, mapped field by field.
 
 use dw_ingest::Limits;
-use dw_ingest::formats::otlp::{Encoding, parse_traces, traces_response};
+use dw_ingest::formats::otlp::{
+    Encoding, join, logs_response, merge_logs, parse_logs, parse_traces, traces_response, validated,
+};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)).unwrap()
@@ -43,18 +45,44 @@ fn the_json_exporter_puts_account_client_and_agent_on_the_span() {
 }
 
 #[test]
-fn the_older_convention_without_content_is_named_not_stored_in_protobuf_as_in_json() {
+fn the_older_conventions_span_waits_for_its_log_records_and_joins_them() {
+    let logs = parse_logs(&fixture("otel-openai-v2-default.logs.json"), Encoding::Json).unwrap();
+    assert_eq!((logs.records, logs.other_records, logs.halves.len()), (4, 0, 1));
     for (name, encoding) in [
         ("otel-openai-v2-default.traces.json", Encoding::Json),
         ("otel-openai-v2-default.traces.pb", Encoding::Protobuf),
     ] {
         let parsed = parse_traces(&fixture(name), encoding, &Limits::default()).unwrap();
-        assert_eq!(parsed.batch.events.len(), 0, "{name}");
-        assert_eq!(parsed.batch.rejected.len(), 1, "{name}");
-        let error = parsed.batch.rejected[0].to_string();
-        assert!(error.contains("gen_ai.input.messages: the call's messages are not on the span"), "{error}");
-        assert!(error.starts_with("line 1: span "), "{error}");
+        assert_eq!((parsed.batch.events.len(), parsed.batch.rejected.len()), (0, 0), "{name}");
+        let [span] = &parsed.awaiting[..] else { panic!("{name}: {:?}", parsed.awaiting) };
+        assert_eq!(
+            (span.trace_id.as_str(), span.span_id.as_str()),
+            ("8921adf04c009af6b6d5ad86b1d8a237", "05ebf7e121e2be45")
+        );
+        let half = &logs.halves[0];
+        assert_eq!((&half.trace_id, &half.span_id), (&span.trace_id, &span.span_id), "the records are that span's");
+        let event = validated(join(&span.event, &half.content), span.line, &Limits::default()).unwrap();
+        assert_eq!(event.request.system_prompt.as_deref(), Some("be terse"));
+        assert_eq!(event.request.prompt, "Explain step by step: 17*23");
+        let response = event.response.as_ref().unwrap();
+        assert_eq!(
+            (response.content.as_deref(), response.finish_reason.as_deref()),
+            (Some("fake answer 0"), Some("stop"))
+        );
+        assert_eq!(event.model, "gpt-4o-mini");
+        assert_eq!(event.metadata["otlp"]["system"], "openai");
+        assert_eq!(event.metadata["otlp"]["content_from"], "log records");
+        assert_eq!(event.request.params.seed, Some(7));
     }
+    // Records of one span split over two requests gather in the order received, the first choice kept.
+    let first = serde_json::json!({"messages": [{"role": "user", "content": "a"}], "choice": null});
+    let second = serde_json::json!({"messages": [], "choice": {"content": "b", "finish_reason": "stop"}});
+    let merged = merge_logs(&first, &second);
+    assert_eq!(merged["messages"][0]["content"], "a");
+    assert_eq!(merged["choice"]["content"], "b");
+    assert!(parse_logs(b"{\"resourceLogs\": 1}", Encoding::Json).is_err());
+    let partial: serde_json::Value = serde_json::from_slice(&logs_response(1, "why", Encoding::Json)).unwrap();
+    assert_eq!(partial["partialSuccess"]["rejectedLogRecords"], "1");
 }
 
 #[test]

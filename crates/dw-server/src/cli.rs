@@ -491,6 +491,7 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
         detect: settings.detect.clone(),
         webhooks: settings.webhooks.clone(),
         compute_threads: settings.audit.compute_threads,
+        otlp_join_wait_seconds: Some(settings.ingest.otlp_join_wait_seconds),
     }
 }
 

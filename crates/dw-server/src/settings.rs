@@ -126,6 +126,9 @@ pub struct IngestSettings {
     pub file_batch_events: usize,
     /// Transactions in flight at once when loading files.
     pub file_writers: usize,
+    /// How long half of an OTLP model call (a span exported without its
+    /// messages, or its log records) waits for the other, in seconds.
+    pub otlp_join_wait_seconds: u64,
 }
 
 /// `[retention]`
@@ -175,6 +178,7 @@ impl Default for Settings {
                 max_concurrent_requests: 8,
                 file_batch_events: 10_000,
                 file_writers: 2,
+                otlp_join_wait_seconds: dw_app::DEFAULT_JOIN_WAIT_SECONDS,
             },
             retention: RetentionSettings { days: None, check_interval_minutes: 60 },
             log: LogSettings { format: LogFormat::Human, filter: "info,sqlx=warn".into() },
@@ -253,6 +257,10 @@ impl Settings {
         anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
+        anyhow::ensure!(
+            (1..=86_400).contains(&self.ingest.otlp_join_wait_seconds),
+            "ingest.otlp_join_wait_seconds must be between 1 and 86400"
+        );
         anyhow::ensure!(
             self.retention.days != Some(0),
             "retention.days must be at least 1 (leave it unset to keep everything)"

@@ -1,6 +1,7 @@
-//! `POST /v1/traces` and Langfuse's `POST /api/public/otel/v1/traces`: OTLP/HTTP
-//! trace exports, protobuf or JSON, gzip or zstd, answered by OTLP's
-//! contract: 200 with an `ExportTraceServiceResponse` in the request's
+//! `POST /v1/traces`, Langfuse's `POST /api/public/otel/v1/traces` and
+//! `POST /v1/logs`: OTLP/HTTP exports, protobuf or JSON, gzip or zstd. A
+//! span exported without its messages waits for its log records (and they
+//! for it: [`dw_app::Joined`]). Answered by OTLP's contract: 200 with an `ExportTraceServiceResponse` in the request's
 //! encoding, a partial success naming the spans refused (never a 400 for one
 //! bad span); 400 for a body that is no export request; 429 with
 //! `Retry-After` when ingest is saturated, so the SDKs retry.
@@ -11,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use dw_app::IngestBatch;
 use dw_domain::{ApiKey, IngestSource};
-use dw_ingest::formats::otlp::{Encoding, parse_traces, traces_response};
+use dw_ingest::formats::otlp::{Encoding, logs_response, parse_logs, parse_traces, traces_response};
 
 use super::events::read_ingest_body;
 use crate::auth::{BasicIngest, Ingest};
@@ -40,6 +41,54 @@ pub(crate) async fn langfuse_traces(
     export(&state, &caller.caller.0, caller.username, &headers, body).await
 }
 
+fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
+    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    Encoding::from_content_type(content_type).ok_or_else(|| {
+        ApiError::UnsupportedMedia(format!(
+            "Content-Type {content_type:?} is not supported: OTLP/HTTP sends application/x-protobuf or application/json"
+        ))
+    })
+}
+
+/// A partial success's message: how many were refused, the first named.
+fn refusals(what: &str, rejected: &[dw_domain::LineError]) -> String {
+    match rejected.len() {
+        0 => String::new(),
+        n => {
+            let named: Vec<String> = rejected.iter().take(NAMED_REJECTIONS).map(ToString::to_string).collect();
+            let more = n.saturating_sub(NAMED_REJECTIONS);
+            let more = if more > 0 { format!("; and {more} more") } else { String::new() };
+            format!("{n} {what} not stored: {}{more}", named.join("; "))
+        }
+    }
+}
+
+/// Stores a batch of events (and its rejections) sent with `key`; returns the rejections.
+async fn store(
+    state: &ApiState,
+    key: &ApiKey,
+    batch: dw_ingest::ParsedBatch,
+    bytes: u64,
+) -> Result<Vec<dw_domain::LineError>, ApiError> {
+    if batch.events.is_empty() && batch.rejected.is_empty() {
+        return Ok(Vec::new());
+    }
+    let outcome = state
+        .app()
+        .ingest(IngestBatch {
+            events: batch.events,
+            rejected: batch.rejected,
+            lines: batch.lines,
+            bytes,
+            source: IngestSource::Http,
+            api_key_id: Some(key.key_id),
+            origin: Some(key.name.clone()),
+            history_logged: key.history.history_logged(),
+        })
+        .await?;
+    Ok(outcome.rejected)
+}
+
 async fn export(
     state: &ApiState,
     key: &ApiKey,
@@ -47,51 +96,60 @@ async fn export(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let encoding = Encoding::from_content_type(content_type).ok_or_else(|| {
-        ApiError::UnsupportedMedia(format!(
-            "Content-Type {content_type:?} is not supported: OTLP/HTTP sends application/x-protobuf or application/json"
-        ))
-    })?;
+    let encoding = encoding_of(headers)?;
     let body = read_ingest_body(state, headers, body).await?;
     let limits = state.config.limits;
     let bytes = body.decoded.len() as u64;
-    let parsed = tokio::task::spawn_blocking(move || parse_traces(&body.decoded, encoding, &limits))
+    let mut parsed = tokio::task::spawn_blocking(move || parse_traces(&body.decoded, encoding, &limits))
         .await
         .map_err(|e| ApiError::task_failed("decoding the export", e))?
         .map_err(ApiError::BadRequest)?;
-    let mut batch = parsed.batch;
     if let Some(public_key) = public_key {
-        for event in &mut batch.events {
-            event.metadata.insert("langfuse_public_key".into(), serde_json::Value::String(public_key.clone()));
+        let value = serde_json::Value::String(public_key);
+        for event in &mut parsed.batch.events {
+            event.metadata.insert("langfuse_public_key".into(), value.clone());
+        }
+        for half in &mut parsed.awaiting {
+            if let Some(metadata) = half.event.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+                metadata.insert("langfuse_public_key".into(), value.clone());
+            }
         }
     }
-    let mut rejected = Vec::new();
-    if batch.lines > 0 {
-        let outcome = state
-            .app()
-            .ingest(IngestBatch {
-                events: batch.events,
-                rejected: batch.rejected,
-                lines: batch.lines,
-                bytes,
-                source: IngestSource::Http,
-                api_key_id: Some(key.key_id),
-                origin: Some(key.name.clone()),
-                history_logged: key.history.history_logged(),
-            })
-            .await?;
-        rejected = outcome.rejected;
+    let mut batch = parsed.batch;
+    if !parsed.awaiting.is_empty() {
+        let joined = state.app().join_otlp_halves(parsed.awaiting, Vec::new(), Some(key.key_id), &limits).await?;
+        batch.events.extend(joined.events);
+        batch.rejected.extend(joined.rejected);
     }
-    let message = match rejected.len() {
-        0 => String::new(),
-        n => {
-            let named: Vec<String> = rejected.iter().take(NAMED_REJECTIONS).map(ToString::to_string).collect();
-            let more = n.saturating_sub(NAMED_REJECTIONS);
-            let more = if more > 0 { format!("; and {more} more") } else { String::new() };
-            format!("{n} span(s) not stored: {}{more}", named.join("; "))
-        }
-    };
-    let answer = traces_response(rejected.len() as u64, &message, encoding);
+    let rejected = store(state, key, batch, bytes).await?;
+    let answer = traces_response(rejected.len() as u64, &refusals("span(s)", &rejected), encoding);
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
+}
+
+#[utoipa::path(post, operation_id = "otlp_logs", path = "/v1/logs", tag = "events", summary = "The GenAI log records of an OTLP/HTTP logs export: the messages of spans exported without them", request_body(content = Vec<u8>, content_type = "application/x-protobuf", description = "an ExportLogsServiceRequest (application/json also accepted)"), responses((status = 200, description = "an ExportLogsServiceResponse, with partialSuccess when records were refused", content_type = "application/x-protobuf"), (status = 400, description = "not an export request", body = crate::error::ErrorBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 413, description = "too large", body = crate::error::ErrorBody), (status = 415, description = "unknown content type or encoding", body = crate::error::ErrorBody), (status = 429, description = "too many ingests at once (Retry-After)", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn logs(
+    State(state): State<ApiState>,
+    Ingest(caller): Ingest,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let key = &caller.0;
+    let encoding = encoding_of(&headers)?;
+    let body = read_ingest_body(&state, &headers, body).await?;
+    let limits = state.config.limits;
+    let bytes = body.decoded.len() as u64;
+    let parsed = tokio::task::spawn_blocking(move || parse_logs(&body.decoded, encoding))
+        .await
+        .map_err(|e| ApiError::task_failed("decoding the export", e))?
+        .map_err(ApiError::BadRequest)?;
+    let mut batch = dw_ingest::ParsedBatch::default();
+    if !parsed.halves.is_empty() {
+        let joined = state.app().join_otlp_halves(Vec::new(), parsed.halves, Some(key.key_id), &limits).await?;
+        batch.lines = (joined.events.len() + joined.rejected.len()) as u64;
+        batch.events = joined.events;
+        batch.rejected = joined.rejected;
+    }
+    let rejected = store(&state, key, batch, bytes).await?;
+    let answer = logs_response(rejected.len() as u64, &refusals("call(s) of these records", &rejected), encoding);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
 }

@@ -33,9 +33,10 @@
 //!   operation.
 //!
 //! A model-call span whose content is not on it (the older convention's
-//! default exports the messages as log records, in another request) is
-//! rejected with that reason, never stored without its prompt: joining it
-//! with `/v1/logs` is the next step (issue #22).
+//! default exports the messages as log records, in another request) is a
+//! [`SpanHalf`]; the GenAI records of a logs export ([`parse_logs`]) are
+//! [`LogHalf`]s; [`join`] makes one event of the two. Waiting for the other
+//! half is the app's and the store's (`dw_app::otlp`), not this module's.
 
 use std::collections::HashMap;
 
@@ -89,6 +90,180 @@ pub struct TracesParsed {
     pub spans: u64,
     /// Spans that are not model calls (context, not stored).
     pub context_spans: u64,
+    /// Model-call spans whose messages are not on them (the older
+    /// convention exports them as log records): each waits for its logs.
+    pub awaiting: Vec<SpanHalf>,
+}
+
+/// A model-call span without its messages: the event it will be once its
+/// log records come ([`join`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SpanHalf {
+    /// Its trace id, hex.
+    pub trace_id: String,
+    /// Its span id, hex.
+    pub span_id: String,
+    /// The canonical event, without messages or response.
+    pub event: Value,
+    /// Its position in its export request.
+    pub line: u64,
+}
+
+/// The GenAI log records of one span: its messages and its first choice.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogHalf {
+    /// Its trace id, hex.
+    pub trace_id: String,
+    /// Its span id, hex.
+    pub span_id: String,
+    /// The records' content as `{"messages": [...], "choice": {...}}`
+    /// ([`merge_logs`] adds later records to earlier ones).
+    pub content: Value,
+}
+
+/// What became of a logs export request.
+#[derive(Debug, Default)]
+pub struct LogsParsed {
+    /// The GenAI records, gathered by span.
+    pub halves: Vec<LogHalf>,
+    /// Log records in the request.
+    pub records: u64,
+    /// Records that are not a GenAI message or choice of a span (kept out).
+    pub other_records: u64,
+}
+
+/// An event checked by the canonical validator, under the event size limit.
+pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::Event, LineError> {
+    let size = event.to_string().len();
+    if size > limits.max_event_bytes {
+        return Err(LineError::line(
+            line,
+            format!("span is {size} bytes as an event, over the limit of {}", limits.max_event_bytes),
+        ));
+    }
+    parse_event_value(event, line)
+}
+
+/// Decodes a logs export request and gathers its GenAI records by span;
+/// `Err` when the body is not an `ExportLogsServiceRequest` at all.
+pub fn parse_logs(body: &[u8], encoding: Encoding) -> Result<LogsParsed, String> {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    let request = match encoding {
+        Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
+            .map_err(|e| format!("body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"))?,
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(body).map_err(|e| {
+            format!(
+                "body is not an OTLP ExportLogsServiceRequest in JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            )
+        })?,
+    };
+    let mut out = LogsParsed::default();
+    let mut by_span: Vec<LogHalf> = Vec::new();
+    for resource in &request.resource_logs {
+        for scope in &resource.scope_logs {
+            for record in &scope.log_records {
+                out.records += 1;
+                let attrs = attributes(&record.attributes);
+                // The event's name: the record's own field (newer SDKs) or its `event.name` attribute.
+                let name = Some(record.event_name.clone())
+                    .filter(|n| !n.is_empty())
+                    .or_else(|| text(&attrs, "event.name"))
+                    .unwrap_or_default();
+                let body = record.body.as_ref().map_or(Value::Null, json_of);
+                let content = if name == "gen_ai.choice" {
+                    let message = body.get("message").cloned().unwrap_or(Value::Null);
+                    let reason = body.get("finish_reason").and_then(Value::as_str).map(finish_reason);
+                    json!({"messages": [], "choice": {"content": content_of(&message), "finish_reason": reason}})
+                } else if let Some(role) = name.strip_prefix("gen_ai.").and_then(|n| n.strip_suffix(".message")) {
+                    let role = body.get("role").and_then(Value::as_str).unwrap_or(role).to_owned();
+                    match content_of(&body) {
+                        Some(content) => json!({"messages": [{"role": role, "content": content}], "choice": null}),
+                        None => Value::Null,
+                    }
+                } else {
+                    Value::Null
+                };
+                if content.is_null() || record.span_id.is_empty() {
+                    out.other_records += 1;
+                    continue;
+                }
+                let (trace_id, span_id) = (hex::encode(&record.trace_id), hex::encode(&record.span_id));
+                match by_span.iter_mut().find(|h| h.trace_id == trace_id && h.span_id == span_id) {
+                    Some(half) => half.content = merge_logs(&half.content, &content),
+                    None => by_span.push(LogHalf { trace_id, span_id, content }),
+                }
+            }
+        }
+    }
+    out.halves = by_span;
+    Ok(out)
+}
+
+/// Two gatherings of one span's records as one: messages in the order
+/// received, the first choice kept.
+pub fn merge_logs(earlier: &Value, later: &Value) -> Value {
+    let messages: Vec<Value> = [earlier, later]
+        .iter()
+        .flat_map(|v| v.get("messages").and_then(Value::as_array).cloned().unwrap_or_default())
+        .collect();
+    let choice = [earlier, later].iter().find_map(|v| v.get("choice").filter(|c| !c.is_null()).cloned());
+    json!({"messages": messages, "choice": choice})
+}
+
+/// A span's event completed by its log records: their messages as the
+/// request's, their first choice as the response.
+pub fn join(span_event: &Value, logs: &Value) -> Value {
+    let mut event = span_event.clone();
+    let messages = logs.get("messages").cloned().unwrap_or_else(|| json!([]));
+    if let Some(request) = event.get_mut("request").and_then(Value::as_object_mut) {
+        request.insert("messages".into(), messages);
+    }
+    if let Some(choice) = logs.get("choice").filter(|c| !c.is_null()) {
+        let mut response = Map::new();
+        if let Some(content) = choice.get("content").filter(|c| c.is_string()) {
+            response.insert("content".into(), content.clone());
+        }
+        let reason = choice
+            .get("finish_reason")
+            .filter(|r| r.is_string())
+            .cloned()
+            .or_else(|| event.pointer("/response/finish_reason").cloned());
+        response.extend(reason.map(|r| ("finish_reason".to_owned(), r)));
+        if let Some(object) = event.as_object_mut() {
+            object.insert("response".into(), Value::Object(response));
+        }
+    }
+    if let Some(metadata) = event.get_mut("metadata").and_then(|m| m.get_mut("otlp")).and_then(Value::as_object_mut) {
+        metadata.insert("content_from".into(), json!("log records"));
+    }
+    event
+}
+
+/// The OTLP response to a logs export of which `rejected` records were
+/// refused, in the request's encoding.
+pub fn logs_response(rejected: u64, message: &str, encoding: Encoding) -> Vec<u8> {
+    use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsPartialSuccess, ExportLogsServiceResponse};
+    let response = ExportLogsServiceResponse {
+        partial_success: (rejected > 0).then(|| ExportLogsPartialSuccess {
+            rejected_log_records: rejected as i64,
+            error_message: message.to_owned(),
+        }),
+    };
+    match encoding {
+        Encoding::Protobuf => response.encode_to_vec(),
+        Encoding::Json => {
+            let mut out = Map::new();
+            if rejected > 0 {
+                out.insert(
+                    "partialSuccess".into(),
+                    json!({"rejectedLogRecords": rejected.to_string(), "errorMessage": message}),
+                );
+            }
+            Value::Object(out).to_string().into_bytes()
+        }
+    }
 }
 
 /// Decodes an export request and maps its spans; `Err` when the body is
@@ -244,18 +419,17 @@ fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesPa
                 }
                 chain.push(&resource_attrs);
                 let context = SpanContext { span, attrs, chain: &chain, scope: &scope_name };
-                let result = context.to_canonical(line).and_then(|event| {
-                    let size = event.to_string().len();
-                    if size > limits.max_event_bytes {
-                        return Err(LineError::line(
-                            line,
-                            format!("span is {size} bytes as an event, over the limit of {}", limits.max_event_bytes),
-                        ));
-                    }
-                    parse_event_value(event, line)
-                });
-                match result {
-                    Ok(event) => out.batch.events.push(event),
+                match context.to_canonical(line) {
+                    Ok((event, true)) => out.awaiting.push(SpanHalf {
+                        trace_id: hex::encode(&span.trace_id),
+                        span_id: hex::encode(&span.span_id),
+                        event,
+                        line,
+                    }),
+                    Ok((event, false)) => match validated(event, line, limits) {
+                        Ok(event) => out.batch.events.push(event),
+                        Err(error) => out.batch.rejected.push(error),
+                    },
                     Err(error) => out.batch.rejected.push(error),
                 }
             }
@@ -277,7 +451,9 @@ impl SpanContext<'_> {
         self.chain.iter().find_map(|attrs| text(attrs, key))
     }
 
-    fn to_canonical(&self, line: u64) -> Result<Value, LineError> {
+    /// The span as a canonical event, or (`awaiting`) as one whose messages
+    /// and response are still to come from its log records.
+    fn to_canonical(&self, line: u64) -> Result<(Value, bool), LineError> {
         let (attrs, span) = (self.attrs, self.span);
         let named = |field: &str| format!("span {} ({}): {field}", hex::encode(&span.span_id), span.name);
         let key_hash = self.inherited("metadata.user_api_key_hash");
@@ -336,14 +512,7 @@ impl SpanContext<'_> {
         } else if let Some(input) = parsed(attrs, "langfuse.observation.input") {
             messages.extend(messages_of(&input));
         }
-        if !messages.iter().any(|m| m["role"] == "user") {
-            return Err(LineError::field(
-                line,
-                named("gen_ai.input.messages"),
-                "the call's messages are not on the span (the older GenAI convention exports them as log records, \
-                 which /v1/logs does not join yet); capture content on the span (gen_ai.input.messages) to ingest it",
-            ));
-        }
+        let awaiting = !messages.iter().any(|m| m["role"] == "user");
 
         let mut event = Map::new();
         let id = text(attrs, "gen_ai.response.id")
@@ -451,6 +620,6 @@ impl SpanContext<'_> {
         metadata.insert("source".into(), json!("otlp"));
         metadata.insert("otlp".into(), Value::Object(kept));
         event.insert("metadata".into(), Value::Object(metadata));
-        Ok(Value::Object(event))
+        Ok((Value::Object(event), awaiting))
     }
 }
