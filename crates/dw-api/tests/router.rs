@@ -49,8 +49,10 @@ async fn harness_of(app: App, pool: PgPool, config: ApiConfig) -> Harness {
 }
 
 async fn harness(pool: PgPool) -> Harness {
-    let config =
-        ApiConfig { limits: Limits { max_event_bytes: 64 * 1024, max_body_bytes: 1 << 20 }, ..ApiConfig::default() };
+    let config = ApiConfig {
+        limits: Limits { max_event_bytes: 64 * 1024, max_body_bytes: 1 << 20, ..Limits::default() },
+        ..ApiConfig::default()
+    };
     harness_with(pool, config).await
 }
 
@@ -580,6 +582,52 @@ async fn oversized_bodies_and_compression_bombs_are_413(pool: PgPool) {
         send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), bomb)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{out}");
     assert!(out["error"]["message"].as_str().unwrap().contains("after decompression"));
+}
+
+/// A small gzip body of millions of garbage lines is given up early, with a bounded answer; a body of more
+/// items than allowed is a 413 with nothing stored, whatever its size in bytes.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn garbage_bodies_get_bounded_answers_and_item_counts_are_capped(pool: PgPool) {
+    let config = ApiConfig {
+        limits: Limits { max_items: 500, max_listed_errors: 10, ..Limits::default() },
+        ..ApiConfig::default()
+    };
+    let h = harness_with(pool, config).await;
+    let bomb = gzip(&b"x\n".repeat(8 << 20));
+    assert!(bomb.len() < 64 << 10, "{}", bomb.len());
+    let response = h
+        .router
+        .clone()
+        .oneshot(post(Some(&h.ingest), Some("application/x-ndjson"), Some("gzip"), bomb))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE, "more lines than the body may hold");
+    let few = "x\n".repeat(400);
+    let response =
+        h.router.clone().oneshot(post(Some(&h.ingest), Some("application/x-ndjson"), None, few)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(bytes.len() < 4 << 10, "the answer lists 10 errors and counts the rest: {} bytes", bytes.len());
+    let out: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        (out["rejected"].as_array().unwrap().len(), out["rejected_unlisted"].clone()),
+        (10, json!(390)),
+        "{out}"
+    );
+    // One good event among them: stored, the rest counted.
+    let mixed = format!("{}\n{}", event(1), "x\n".repeat(50));
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, mixed)).await;
+    assert_eq!(
+        (status, out["accepted"].clone(), out["rejected_unlisted"].clone()),
+        (StatusCode::OK, json!(1), json!(40))
+    );
+    let logged: (i64, Option<String>) =
+        sqlx::query_as("SELECT rejected, first_error FROM ingest_log ORDER BY received_at DESC LIMIT 1")
+            .fetch_one(&h.pool)
+            .await
+            .unwrap();
+    assert_eq!(logged.0, 50, "the ingest log counts every rejection, listed or not");
+    assert!(logged.1.unwrap().len() < 1000);
 }
 
 fn futures_stream(data: Vec<u8>) -> Body {

@@ -15,6 +15,8 @@ pub struct IngestBatch {
     pub events: Vec<Event>,
     /// The rejected lines.
     pub rejected: Vec<LineError>,
+    /// Rejected lines beyond those listed (a body's listing is bounded).
+    pub rejected_unlisted: u64,
     /// Non-blank lines seen.
     pub lines: u64,
     /// Bytes read (after decompression).
@@ -67,7 +69,9 @@ impl App {
             accepted: written,
             duplicates: repeated_in_batch + (unique.len() - fresh.len()) as u64,
             rejected: batch.rejected,
+            rejected_unlisted: batch.rejected_unlisted,
         };
+        let rejected_total = outcome.rejected.len() as u64 + outcome.rejected_unlisted;
         dw_store::ingest_log::record(
             &mut tx,
             &IngestLogEntry {
@@ -79,8 +83,8 @@ impl App {
                 lines: batch.lines as i64,
                 accepted: outcome.accepted as i64,
                 duplicates: outcome.duplicates as i64,
-                rejected: outcome.rejected.len() as i64,
-                first_error: outcome.rejected.first().map(ToString::to_string),
+                rejected: rejected_total as i64,
+                first_error: outcome.rejected.first().map(|e| dw_ingest::bounded(e.clone()).to_string()),
             },
         )
         .await?;
@@ -92,12 +96,12 @@ impl App {
         metrics::counter!("distillwatch_ingest_events_total", "source" => source, "outcome" => "duplicate")
             .increment(outcome.duplicates);
         metrics::counter!("distillwatch_ingest_events_total", "source" => source, "outcome" => "rejected")
-            .increment(outcome.rejected.len() as u64);
+            .increment(rejected_total);
         metrics::counter!("distillwatch_ingest_batches_total", "source" => source).increment(1);
         metrics::histogram!("distillwatch_ingest_batch_seconds", "source" => source)
             .record(started.elapsed().as_secs_f64());
         tracing::debug!(%ingest_id, accepted = outcome.accepted, duplicates = outcome.duplicates,
-            rejected = outcome.rejected.len(), "batch stored");
+            rejected = rejected_total, "batch stored");
         Ok(outcome)
     }
 

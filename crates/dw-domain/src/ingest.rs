@@ -96,8 +96,12 @@ pub struct IngestOutcome {
     pub accepted: u64,
     /// Valid events already stored before (or repeated within the batch).
     pub duplicates: u64,
-    /// Lines that were not valid events, with the reason for each.
+    /// Lines that were not valid events, with the reason for each (at most
+    /// the listed number: see `rejected_unlisted`).
     pub rejected: Vec<LineError>,
+    /// Invalid lines beyond those listed in `rejected`.
+    #[serde(default)]
+    pub rejected_unlisted: u64,
 }
 
 impl IngestOutcome {

@@ -4,17 +4,60 @@ use dw_domain::{Event, LineError};
 use serde_json::value::RawValue;
 
 use crate::formats::{Format, Source, to_canonical};
-use crate::validate::{Limits, parse_event, parse_event_value};
+use crate::validate::{HOPELESS_AFTER, Limits, Stopped, bounded, parse_event, parse_event_value};
 
 /// A parsed body: the valid events in input order and the rejected lines.
 #[derive(Debug, Default)]
 pub struct ParsedBatch {
     /// Valid events, in input order.
     pub events: Vec<Event>,
-    /// Invalid lines, in input order.
+    /// Invalid lines, in input order: the first [`Limits::max_listed_errors`].
     pub rejected: Vec<LineError>,
+    /// Invalid lines beyond those listed.
+    pub unlisted: u64,
     /// Non-blank lines (or array elements) seen.
     pub lines: u64,
+    /// Why parsing stopped before the body's end, if it did.
+    pub stopped: Option<Stopped>,
+}
+
+impl ParsedBatch {
+    /// Whether another item may be read: under [`Limits::max_items`], and
+    /// not hopeless ([`HOPELESS_AFTER`] items with none valid). Marks why not.
+    pub fn may_read_another(&mut self, limits: &Limits) -> bool {
+        if self.stopped.is_some() {
+            return false;
+        }
+        if self.lines >= limits.max_items as u64 {
+            self.stopped = Some(Stopped::TooManyItems(limits.max_items));
+        } else if self.events.is_empty() && self.lines >= HOPELESS_AFTER {
+            self.stopped = Some(Stopped::Hopeless(self.lines));
+        }
+        self.stopped.is_none()
+    }
+
+    /// Keeps an item's outcome: the event, or its rejection (listed, cut,
+    /// while fewer than [`Limits::max_listed_errors`] are; counted after).
+    pub fn keep(&mut self, outcome: Result<Event, LineError>, limits: &Limits) {
+        match outcome {
+            Ok(event) => self.events.push(event),
+            Err(error) => self.reject(error, limits),
+        }
+    }
+
+    /// Keeps a rejection (see [`ParsedBatch::keep`]).
+    pub fn reject(&mut self, error: LineError, limits: &Limits) {
+        if self.rejected.len() < limits.max_listed_errors {
+            self.rejected.push(bounded(error));
+        } else {
+            self.unlisted += 1;
+        }
+    }
+
+    /// Rejections in all, listed or not.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.len() as u64 + self.unlisted
+    }
 }
 
 /// Parses newline-delimited JSON: one event per line; blank lines are skipped
@@ -55,11 +98,12 @@ pub fn parse_ndjson_as(source: &Source, body: &[u8], limits: &Limits) -> ParsedB
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        batch.lines += 1;
-        match parse_record(source, line, i as u64 + 1, limits) {
-            Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(error),
+        if !batch.may_read_another(limits) {
+            break;
         }
+        batch.lines += 1;
+        let outcome = parse_record(source, line, i as u64 + 1, limits);
+        batch.keep(outcome, limits);
     }
     batch
 }
@@ -71,10 +115,8 @@ pub fn parse_json_as(source: &Source, body: &[u8], limits: &Limits) -> ParsedBat
     let mut batch = ParsedBatch::default();
     if source.format != Format::Canonical && body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
         batch.lines = 1;
-        match parse_record(source, body, 1, limits) {
-            Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(error),
-        }
+        let outcome = parse_record(source, body, 1, limits);
+        batch.keep(outcome, limits);
         return batch;
     }
     let elements: Vec<&RawValue> = match serde_json::from_slice(body) {
@@ -90,11 +132,12 @@ pub fn parse_json_as(source: &Source, body: &[u8], limits: &Limits) -> ParsedBat
         }
     };
     for (i, element) in elements.into_iter().enumerate() {
-        batch.lines += 1;
-        match parse_record(source, element.get().as_bytes(), i as u64 + 1, limits) {
-            Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(error),
+        if !batch.may_read_another(limits) {
+            break;
         }
+        batch.lines += 1;
+        let outcome = parse_record(source, element.get().as_bytes(), i as u64 + 1, limits);
+        batch.keep(outcome, limits);
     }
     batch
 }
@@ -154,10 +197,7 @@ pub fn parse_openai_batch(input: &[u8], output: &[u8], account: Option<&str>, li
                 let pair = crate::formats::batch_pair(&request, answer, line)?;
                 parse_event_value(to_canonical(&source, pair, line)?, line)
             });
-        match result {
-            Ok(event) => batch.events.push(event),
-            Err(error) => batch.rejected.push(error),
-        }
+        batch.keep(result, limits);
     }
     let mut unmatched: Vec<&String> = answers.iter().filter(|(_, (_, used))| !used).map(|(id, _)| id).collect();
     unmatched.sort();
@@ -214,7 +254,7 @@ mod tests {
             r#"{{"account_id":"a","timestamp":"2026-11-01T12:00:00Z","model":"m","request":{{"prompt":"{}"}}}}"#,
             "x".repeat(2000)
         );
-        let limits = Limits { max_event_bytes: 1000, max_body_bytes: 1 << 20 };
+        let limits = Limits { max_event_bytes: 1000, max_body_bytes: 1 << 20, ..Limits::default() };
         let batch = parse_ndjson(format!("{GOOD}\n{big}\n").as_bytes(), &limits);
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.rejected[0].line, 2);
@@ -222,5 +262,33 @@ mod tests {
         let batch = parse_json_array(format!("[{big},{GOOD}]").as_bytes(), &limits);
         assert_eq!(batch.events.len(), 1);
         assert_eq!(batch.rejected[0].line, 1);
+    }
+
+    #[test]
+    fn a_body_of_garbage_lines_is_given_up_early_and_its_errors_are_bounded() {
+        // A gzip bomb's payload: millions of one-byte lines. Parsing stops after the hopeless
+        // prefix, listing at most the configured number of errors and counting the rest.
+        let body = "x\n".repeat(2_000_000);
+        let limits = Limits { max_listed_errors: 10, ..Limits::default() };
+        let batch = parse_ndjson(body.as_bytes(), &limits);
+        assert_eq!(batch.stopped, Some(Stopped::Hopeless(HOPELESS_AFTER)));
+        assert_eq!((batch.lines, batch.rejected.len(), batch.unlisted), (HOPELESS_AFTER, 10, HOPELESS_AFTER - 10));
+        assert_eq!(batch.rejected_total(), HOPELESS_AFTER);
+        // One valid event in front: not hopeless, but the item cap holds.
+        let body = format!("{GOOD}\n{}", "x\n".repeat(300));
+        let limits = Limits { max_items: 200, max_listed_errors: 5, ..Limits::default() };
+        let batch = parse_ndjson(body.as_bytes(), &limits);
+        assert_eq!(batch.stopped, Some(Stopped::TooManyItems(200)));
+        assert_eq!((batch.lines, batch.events.len(), batch.rejected.len(), batch.unlisted), (200, 1, 5, 194));
+        let array = format!("[{}]", vec![GOOD; 201].join(","));
+        assert_eq!(parse_json_array(array.as_bytes(), &limits).stopped, Some(Stopped::TooManyItems(200)));
+        // A long error text (the sender's own) is cut.
+        let long = format!("{{\"account_id\": \"{}\"}}", "y".repeat(5_000));
+        let batch = parse_ndjson(long.as_bytes(), &Limits::default());
+        assert!(
+            batch.rejected[0].error.chars().count() <= crate::MAX_ERROR_CHARS + 1,
+            "{}",
+            batch.rejected[0].error.len()
+        );
     }
 }

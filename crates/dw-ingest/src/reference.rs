@@ -24,10 +24,14 @@ const MAX_MODEL_LEN: usize = 512;
 pub struct ParsedReferenceItems {
     /// Valid items, in input order.
     pub items: Vec<ReferenceItem>,
-    /// Invalid lines, in input order.
+    /// Invalid lines, in input order: the first [`Limits::max_listed_errors`].
     pub rejected: Vec<LineError>,
+    /// Invalid lines beyond those listed.
+    pub unlisted: u64,
     /// Non-blank lines seen.
     pub lines: u64,
+    /// Why parsing stopped before the body's end, if it did.
+    pub stopped: Option<crate::Stopped>,
 }
 
 /// Parses newline-delimited JSON items.
@@ -38,10 +42,21 @@ pub fn parse_reference_ndjson(body: &[u8], limits: &Limits) -> ParsedReferenceIt
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
+        if parsed.lines >= limits.max_items as u64 {
+            parsed.stopped = Some(crate::Stopped::TooManyItems(limits.max_items));
+            break;
+        }
+        if parsed.items.is_empty() && parsed.lines >= crate::HOPELESS_AFTER {
+            parsed.stopped = Some(crate::Stopped::Hopeless(parsed.lines));
+            break;
+        }
         parsed.lines += 1;
         match parse_reference_item(line, i as u64 + 1, limits) {
             Ok(item) => parsed.items.push(item),
-            Err(error) => parsed.rejected.push(error),
+            Err(error) if parsed.rejected.len() < limits.max_listed_errors => {
+                parsed.rejected.push(crate::bounded(error));
+            }
+            Err(_) => parsed.unlisted += 1,
         }
     }
     parsed

@@ -23,12 +23,65 @@ pub struct Limits {
     pub max_event_bytes: usize,
     /// Largest request body after decompression, in bytes.
     pub max_body_bytes: usize,
+    /// Most items (lines, array elements, spans, records) one body may
+    /// hold; a body with more is refused whole, before any is stored.
+    pub max_items: usize,
+    /// Most rejections listed for one body (the rest are counted), each
+    /// error text cut to [`MAX_ERROR_CHARS`].
+    pub max_listed_errors: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_event_bytes: 1 << 20, max_body_bytes: 64 << 20 }
+        Self { max_event_bytes: 1 << 20, max_body_bytes: 64 << 20, max_items: 100_000, max_listed_errors: 100 }
     }
+}
+
+/// The longest error text kept of one rejection, in characters.
+pub const MAX_ERROR_CHARS: usize = 500;
+
+/// After this many items with not one valid, a body is taken to be no
+/// events of its format at all, and parsing stops.
+pub const HOPELESS_AFTER: u64 = 1_000;
+
+/// Why parsing a body stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// It holds more items than [`Limits::max_items`].
+    TooManyItems(usize),
+    /// Its first [`HOPELESS_AFTER`] items were all invalid.
+    Hopeless(u64),
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stopped::TooManyItems(limit) => {
+                write!(
+                    f,
+                    "the body holds more than {limit} items (ingest.max_items_per_body): split it into smaller batches"
+                )
+            }
+            Stopped::Hopeless(after) => write!(
+                f,
+                "parsing stopped after {after} items with not one valid: the body is not events of this format"
+            ),
+        }
+    }
+}
+
+/// A rejection with its text cut to [`MAX_ERROR_CHARS`] (the sender's own
+/// text can be quoted in it).
+pub fn bounded(mut error: LineError) -> LineError {
+    if error.error.chars().count() > MAX_ERROR_CHARS {
+        error.error = error.error.chars().take(MAX_ERROR_CHARS).chain("…".chars()).collect();
+    }
+    if let Some(field) = &mut error.field
+        && field.chars().count() > 200
+    {
+        *field = field.chars().take(200).chain("…".chars()).collect();
+    }
+    error
 }
 
 /// The longest id-like string accepted (`account_id`, `event_id`, `model`, ...).

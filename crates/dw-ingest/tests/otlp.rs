@@ -46,7 +46,7 @@ fn the_json_exporter_puts_account_client_and_agent_on_the_span() {
 
 #[test]
 fn the_older_conventions_span_waits_for_its_log_records_and_joins_them() {
-    let logs = parse_logs(&fixture("otel-openai-v2-default.logs.json"), Encoding::Json).unwrap();
+    let logs = parse_logs(&fixture("otel-openai-v2-default.logs.json"), Encoding::Json, &Limits::default()).unwrap();
     assert_eq!((logs.records, logs.other_records, logs.halves.len()), (4, 0, 1));
     for (name, encoding) in [
         ("otel-openai-v2-default.traces.json", Encoding::Json),
@@ -80,7 +80,7 @@ fn the_older_conventions_span_waits_for_its_log_records_and_joins_them() {
     let merged = merge_logs(&first, &second);
     assert_eq!(merged["messages"][0]["content"], "a");
     assert_eq!(merged["choice"]["content"], "b");
-    assert!(parse_logs(b"{\"resourceLogs\": 1}", Encoding::Json).is_err());
+    assert!(parse_logs(b"{\"resourceLogs\": 1}", Encoding::Json, &Limits::default()).is_err());
     let partial: serde_json::Value = serde_json::from_slice(&logs_response(1, "why", Encoding::Json)).unwrap();
     assert_eq!(partial["partialSuccess"]["rejectedLogRecords"], "1");
 }
@@ -133,4 +133,9 @@ fn a_body_that_is_not_an_export_request_is_an_error_and_responses_follow_the_con
         serde_json::json!({"partialSuccess": {"rejectedSpans": "2", "errorMessage": "2 spans rejected"}})
     );
     assert!(traces_response(0, "", Encoding::Protobuf).is_empty(), "an empty message encodes to nothing");
+    // More spans than a body may hold: refused whole, nothing mapped.
+    let limits = Limits { max_items: 1, ..Limits::default() };
+    let parsed = parse_traces(&fixture("otel-openai-v2-latest.traces.json"), Encoding::Json, &limits).unwrap();
+    assert_eq!(parsed.batch.stopped, Some(dw_ingest::Stopped::TooManyItems(1)));
+    assert!(parsed.batch.events.is_empty() && parsed.awaiting.is_empty());
 }

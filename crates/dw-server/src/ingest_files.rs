@@ -97,7 +97,13 @@ pub async fn run(
     for file in files {
         anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
     }
-    let limits = Limits { max_event_bytes: settings.max_event_bytes, max_body_bytes: settings.max_body_bytes };
+    // Files are the operator's own: every line is read and every rejection printed.
+    let limits = Limits {
+        max_event_bytes: settings.max_event_bytes,
+        max_body_bytes: settings.max_body_bytes,
+        max_items: usize::MAX,
+        max_listed_errors: usize::MAX,
+    };
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let progress = progress_bar(total_bytes);
     let raw_read = Arc::new(AtomicU64::new(0));
@@ -137,6 +143,7 @@ pub async fn run(
                                 app.ingest(IngestBatch {
                                     events: batch.events,
                                     rejected: batch.rejected,
+                                    rejected_unlisted: 0,
                                     lines: batch.lines,
                                     bytes: batch.bytes,
                                     source: IngestSource::Cli,

@@ -147,6 +147,9 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             let limits = dw_ingest::Limits {
                 max_event_bytes: settings.ingest.max_event_bytes,
                 max_body_bytes: settings.ingest.max_body_bytes,
+                // A file of the operator's own: every line read, every rejection printed.
+                max_items: usize::MAX,
+                max_listed_errors: usize::MAX,
             };
             let new =
                 dw_app::NewReferenceSet { name: &name, description: &description, collection: &collection, control };

@@ -16,6 +16,8 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
         limits: Limits {
             max_event_bytes: settings.ingest.max_event_bytes,
             max_body_bytes: settings.ingest.max_body_bytes,
+            max_items: settings.ingest.max_items_per_body,
+            max_listed_errors: settings.ingest.max_listed_errors,
         },
         max_concurrent_ingests: settings.ingest.max_concurrent_requests,
         readiness_timeout: Duration::from_secs(2),

@@ -122,6 +122,11 @@ pub struct IngestSettings {
     pub max_body_bytes: usize,
     /// HTTP ingest requests processed at once; more get 429.
     pub max_concurrent_requests: usize,
+    /// Most items (lines, array elements, OTLP spans or log records) one
+    /// request body may hold; more is a 413, nothing stored.
+    pub max_items_per_body: usize,
+    /// Most rejected items listed in one answer (the rest are counted).
+    pub max_listed_errors: usize,
     /// Events per transaction when loading files.
     pub file_batch_events: usize,
     /// Transactions in flight at once when loading files.
@@ -176,6 +181,8 @@ impl Default for Settings {
                 max_event_bytes: 1 << 20,
                 max_body_bytes: 64 << 20,
                 max_concurrent_requests: 8,
+                max_items_per_body: 100_000,
+                max_listed_errors: 100,
                 file_batch_events: 10_000,
                 file_writers: 2,
                 otlp_join_wait_seconds: dw_app::DEFAULT_JOIN_WAIT_SECONDS,
@@ -257,6 +264,11 @@ impl Settings {
         anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
+        anyhow::ensure!(self.ingest.max_items_per_body >= 1, "ingest.max_items_per_body must be at least 1");
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.ingest.max_listed_errors),
+            "ingest.max_listed_errors must be between 1 and 100000"
+        );
         anyhow::ensure!(
             (1..=86_400).contains(&self.ingest.otlp_join_wait_seconds),
             "ingest.otlp_join_wait_seconds must be between 1 and 86400"

@@ -49,14 +49,31 @@ pub struct IngestResponse {
     pub accepted: u64,
     /// Events already stored before.
     pub duplicates: u64,
-    /// Invalid lines with their line number, field and reason.
+    /// Invalid lines with their line number, field and reason (at most
+    /// `ingest.max_listed_errors` of them).
     #[schema(value_type = Vec<Object>)]
     pub rejected: Vec<dw_domain::LineError>,
+    /// Invalid lines beyond those listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rejected_unlisted: u64,
+    /// Why reading the body stopped before its end, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<IngestOutcome> for IngestResponse {
     fn from(o: IngestOutcome) -> Self {
-        Self { accepted: o.accepted, duplicates: o.duplicates, rejected: o.rejected }
+        Self {
+            accepted: o.accepted,
+            duplicates: o.duplicates,
+            rejected: o.rejected,
+            rejected_unlisted: o.rejected_unlisted,
+            stopped: None,
+        }
     }
 }
 
@@ -101,6 +118,9 @@ pub(crate) async fn ingest(
     .await
     .map_err(|e| ApiError::task_failed("parsing the body", e))?;
 
+    if let Some(stop @ dw_ingest::Stopped::TooManyItems(_)) = parsed.stopped {
+        return Err(ApiError::TooLarge(stop.to_string()));
+    }
     if parsed.events.is_empty() && parsed.rejected.is_empty() {
         return Err(ApiError::BadRequest("the body holds no events".into()));
     }
@@ -110,6 +130,7 @@ pub(crate) async fn ingest(
         .ingest(IngestBatch {
             events: parsed.events,
             rejected: parsed.rejected,
+            rejected_unlisted: parsed.unlisted,
             lines: parsed.lines,
             bytes,
             source: IngestSource::Http,
@@ -119,7 +140,9 @@ pub(crate) async fn ingest(
         })
         .await?;
     let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, Json(IngestResponse::from(outcome))).into_response())
+    let mut answer = IngestResponse::from(outcome);
+    answer.stopped = parsed.stopped.map(|s| s.to_string());
+    Ok((status, Json(answer)).into_response())
 }
 
 /// A request body read under the ingest limits and decompressed, with the

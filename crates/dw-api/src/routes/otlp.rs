@@ -51,33 +51,35 @@ fn encoding_of(headers: &HeaderMap) -> Result<Encoding, ApiError> {
 }
 
 /// A partial success's message: how many were refused, the first named.
-fn refusals(what: &str, rejected: &[dw_domain::LineError]) -> String {
-    match rejected.len() {
+fn refusals(what: &str, rejected: &[dw_domain::LineError], total: u64) -> String {
+    match total {
         0 => String::new(),
         n => {
             let named: Vec<String> = rejected.iter().take(NAMED_REJECTIONS).map(ToString::to_string).collect();
-            let more = n.saturating_sub(NAMED_REJECTIONS);
+            let more = n.saturating_sub(named.len() as u64);
             let more = if more > 0 { format!("; and {more} more") } else { String::new() };
             format!("{n} {what} not stored: {}{more}", named.join("; "))
         }
     }
 }
 
-/// Stores a batch of events (and its rejections) sent with `key`; returns the rejections.
+/// Stores a batch of events (and its rejections) sent with `key`; returns
+/// the rejections listed and how many there were in all.
 async fn store(
     state: &ApiState,
     key: &ApiKey,
     batch: dw_ingest::ParsedBatch,
     bytes: u64,
-) -> Result<Vec<dw_domain::LineError>, ApiError> {
+) -> Result<(Vec<dw_domain::LineError>, u64), ApiError> {
     if batch.events.is_empty() && batch.rejected.is_empty() {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), 0));
     }
     let outcome = state
         .app()
         .ingest(IngestBatch {
             events: batch.events,
             rejected: batch.rejected,
+            rejected_unlisted: batch.unlisted,
             lines: batch.lines,
             bytes,
             source: IngestSource::Http,
@@ -86,7 +88,8 @@ async fn store(
             history_logged: key.history.history_logged(),
         })
         .await?;
-    Ok(outcome.rejected)
+    let total = outcome.rejected.len() as u64 + outcome.rejected_unlisted;
+    Ok((outcome.rejected, total))
 }
 
 async fn export(
@@ -115,14 +118,17 @@ async fn export(
             }
         }
     }
+    if let Some(stop) = parsed.batch.stopped {
+        return Err(ApiError::TooLarge(stop.to_string()));
+    }
     let mut batch = parsed.batch;
     if !parsed.awaiting.is_empty() {
         let joined = state.app().join_otlp_halves(parsed.awaiting, Vec::new(), Some(key.key_id), &limits).await?;
         batch.events.extend(joined.events);
         batch.rejected.extend(joined.rejected);
     }
-    let rejected = store(state, key, batch, bytes).await?;
-    let answer = traces_response(rejected.len() as u64, &refusals("span(s)", &rejected), encoding);
+    let (rejected, total) = store(state, key, batch, bytes).await?;
+    let answer = traces_response(total, &refusals("span(s)", &rejected, total), encoding);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
 }
 
@@ -138,10 +144,13 @@ pub(crate) async fn logs(
     let body = read_ingest_body(&state, &headers, body).await?;
     let limits = state.config.limits;
     let bytes = body.decoded.len() as u64;
-    let parsed = tokio::task::spawn_blocking(move || parse_logs(&body.decoded, encoding))
+    let parsed = tokio::task::spawn_blocking(move || parse_logs(&body.decoded, encoding, &limits))
         .await
         .map_err(|e| ApiError::task_failed("decoding the export", e))?
         .map_err(ApiError::BadRequest)?;
+    if let Some(stop) = parsed.stopped {
+        return Err(ApiError::TooLarge(stop.to_string()));
+    }
     let mut batch = dw_ingest::ParsedBatch::default();
     if !parsed.halves.is_empty() {
         let joined = state.app().join_otlp_halves(Vec::new(), parsed.halves, Some(key.key_id), &limits).await?;
@@ -149,7 +158,7 @@ pub(crate) async fn logs(
         batch.events = joined.events;
         batch.rejected = joined.rejected;
     }
-    let rejected = store(&state, key, batch, bytes).await?;
-    let answer = logs_response(rejected.len() as u64, &refusals("call(s) of these records", &rejected), encoding);
+    let (rejected, total) = store(&state, key, batch, bytes).await?;
+    let answer = logs_response(total, &refusals("call(s) of these records", &rejected, total), encoding);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, encoding.content_type())], answer).into_response())
 }

@@ -86,11 +86,29 @@ pub(crate) struct ItemsBody {
     duplicates: u64,
     #[schema(value_type = Vec<Object>)]
     rejected: Vec<dw_domain::LineError>,
+    /// Invalid lines beyond those listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    rejected_unlisted: u64,
+    /// Why reading the body stopped before its end, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stopped: Option<String>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl From<ReferenceItemsOutcome> for ItemsBody {
     fn from(o: ReferenceItemsOutcome) -> Self {
-        Self { set_id: o.set_id, lines: o.lines, stored: o.stored, duplicates: o.duplicates, rejected: o.rejected }
+        Self {
+            set_id: o.set_id,
+            lines: o.lines,
+            stored: o.stored,
+            duplicates: o.duplicates,
+            rejected: o.rejected,
+            rejected_unlisted: 0,
+            stopped: None,
+        }
     }
 }
 
@@ -119,9 +137,13 @@ pub(crate) async fn add_items(
     let parsed = tokio::task::spawn_blocking(move || dw_ingest::parse_reference_ndjson(&body.decoded, &limits))
         .await
         .map_err(|e| ApiError::task_failed("parsing the body", e))?;
+    if let Some(stop @ dw_ingest::Stopped::TooManyItems(_)) = parsed.stopped {
+        return Err(ApiError::TooLarge(stop.to_string()));
+    }
     if parsed.lines == 0 {
         return Err(ApiError::BadRequest("the body holds no items".into()));
     }
+    let (unlisted, stopped) = (parsed.unlisted, parsed.stopped.map(|s| s.to_string()));
     let all_invalid = parsed.items.is_empty();
     let outcome =
         state.app().add_reference_items(id, &parsed.items, parsed.rejected, parsed.lines, &caller.actor()).await?;
@@ -142,7 +164,9 @@ pub(crate) async fn add_items(
         });
     }
     let status = if all_invalid { StatusCode::BAD_REQUEST } else { StatusCode::OK };
-    Ok((status, Json(ItemsBody::from(outcome))))
+    let mut answer = ItemsBody::from(outcome);
+    (answer.rejected_unlisted, answer.stopped) = (unlisted, stopped);
+    Ok((status, Json(answer)))
 }
 
 /// Our completions compared: a window, RFC 3339 (default: every stored one).

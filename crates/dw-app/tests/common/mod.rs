@@ -21,6 +21,7 @@ pub fn batch(events: Vec<Event>) -> IngestBatch {
         lines: events.len() as u64,
         events,
         rejected: Vec::new(),
+        rejected_unlisted: 0,
         bytes: 0,
         source: IngestSource::Cli,
         api_key_id: None,

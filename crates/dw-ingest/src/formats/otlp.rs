@@ -130,6 +130,8 @@ pub struct LogsParsed {
     pub records: u64,
     /// Records that are not a GenAI message or choice of a span (kept out).
     pub other_records: u64,
+    /// Why the records were not read, if they were not.
+    pub stopped: Option<crate::Stopped>,
 }
 
 /// An event checked by the canonical validator, under the event size limit.
@@ -146,7 +148,7 @@ pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::
 
 /// Decodes a logs export request and gathers its GenAI records by span;
 /// `Err` when the body is not an `ExportLogsServiceRequest` at all.
-pub fn parse_logs(body: &[u8], encoding: Encoding) -> Result<LogsParsed, String> {
+pub fn parse_logs(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<LogsParsed, String> {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
     let request = match encoding {
         Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
@@ -160,7 +162,14 @@ pub fn parse_logs(body: &[u8], encoding: Encoding) -> Result<LogsParsed, String>
         })?,
     };
     let mut out = LogsParsed::default();
+    let records: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
+    if records > limits.max_items {
+        out.records = records as u64;
+        out.stopped = Some(crate::Stopped::TooManyItems(limits.max_items));
+        return Ok(out);
+    }
     let mut by_span: Vec<LogHalf> = Vec::new();
+    let mut index: HashMap<(String, String), usize> = HashMap::new();
     for resource in &request.resource_logs {
         for scope in &resource.scope_logs {
             for record in &scope.log_records {
@@ -190,9 +199,12 @@ pub fn parse_logs(body: &[u8], encoding: Encoding) -> Result<LogsParsed, String>
                     continue;
                 }
                 let (trace_id, span_id) = (hex::encode(&record.trace_id), hex::encode(&record.span_id));
-                match by_span.iter_mut().find(|h| h.trace_id == trace_id && h.span_id == span_id) {
-                    Some(half) => half.content = merge_logs(&half.content, &content),
-                    None => by_span.push(LogHalf { trace_id, span_id, content }),
+                match index.get(&(trace_id.clone(), span_id.clone())) {
+                    Some(i) => by_span[*i].content = merge_logs(&by_span[*i].content, &content),
+                    None => {
+                        index.insert((trace_id.clone(), span_id.clone()), by_span.len());
+                        by_span.push(LogHalf { trace_id, span_id, content });
+                    }
                 }
             }
         }
@@ -387,6 +399,12 @@ type SpansById<'a> = HashMap<(&'a [u8], &'a [u8]), (&'a Span, Map<String, Value>
 
 fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesParsed {
     let mut out = TracesParsed::default();
+    let spans: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
+    if spans > limits.max_items {
+        out.spans = spans as u64;
+        out.batch.stopped = Some(crate::Stopped::TooManyItems(limits.max_items));
+        return out;
+    }
     // Every span of the request by id: calls find their ancestors here.
     let mut by_id: SpansById<'_> = HashMap::new();
     for resource in &request.resource_spans {
@@ -426,11 +444,11 @@ fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesPa
                         event,
                         line,
                     }),
-                    Ok((event, false)) => match validated(event, line, limits) {
-                        Ok(event) => out.batch.events.push(event),
-                        Err(error) => out.batch.rejected.push(error),
-                    },
-                    Err(error) => out.batch.rejected.push(error),
+                    Ok((event, false)) => {
+                        let outcome = validated(event, line, limits);
+                        out.batch.keep(outcome, limits);
+                    }
+                    Err(error) => out.batch.reject(error, limits),
                 }
             }
         }
