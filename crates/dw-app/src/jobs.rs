@@ -144,7 +144,14 @@ impl App {
     /// another worker publishes nothing.
     pub async fn run_audit(&self, worker: &str, only: Option<i64>) -> Result<Option<AuditOutcome>, AppError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(audit) = audits::claim(&mut conn, worker, LEASE, only).await? else { return Ok(None) };
+        let max_attempts = self.config.max_job_attempts();
+        for id in audits::give_up_exhausted(&mut conn, max_attempts).await? {
+            metrics::counter!("distillwatch_jobs_given_up_total", "kind" => "audit").increment(1);
+            tracing::error!(audit = id, max_attempts, "audit given up: its lease ran out on every attempt");
+        }
+        let Some(audit) = audits::claim_within(&mut conn, worker, LEASE, only, max_attempts).await? else {
+            return Ok(None);
+        };
         drop(conn);
         let progress = Arc::new(Mutex::new(json!({"stage": "scoring"})));
         let heartbeat = self.spawn_heartbeat(Leased::Audit, audit.id, worker, progress.clone());

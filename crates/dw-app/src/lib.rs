@@ -99,6 +99,20 @@ pub struct AppConfig {
     /// (`ingest.otlp_join_wait_seconds`); `None` takes
     /// [`otlp::DEFAULT_JOIN_WAIT_SECONDS`].
     pub otlp_join_wait_seconds: Option<u64>,
+    /// How many times a job (an audit, a reference run) is claimed before a
+    /// lease that runs out fails it for good (`jobs.max_attempts`); `None`
+    /// takes [`DEFAULT_MAX_JOB_ATTEMPTS`].
+    pub max_job_attempts: Option<u32>,
+}
+
+/// Claims of one job before it is given up, by default.
+pub const DEFAULT_MAX_JOB_ATTEMPTS: u32 = 3;
+
+impl AppConfig {
+    /// The claims of one job before it is given up.
+    pub fn max_job_attempts(&self) -> i32 {
+        self.max_job_attempts.unwrap_or(DEFAULT_MAX_JOB_ATTEMPTS).clamp(1, 1_000) as i32
+    }
 }
 
 /// How audits get the prompt vectors their content signals read: an

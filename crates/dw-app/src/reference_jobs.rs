@@ -83,7 +83,14 @@ impl App {
     /// parameters fail is marked failed with the error, which is returned.
     pub async fn run_reference_job(&self, worker: &str, only: Option<i64>) -> Result<Option<Job>, AppError> {
         let mut conn = self.pool.acquire().await?;
-        let Some(job) = reference_jobs::claim(&mut conn, worker, LEASE, only).await? else { return Ok(None) };
+        let max_attempts = self.config.max_job_attempts();
+        for id in reference_jobs::give_up_exhausted(&mut conn, max_attempts).await? {
+            metrics::counter!("distillwatch_jobs_given_up_total", "kind" => "reference").increment(1);
+            tracing::error!(job = id, max_attempts, "reference job given up: its lease ran out on every attempt");
+        }
+        let Some(job) = reference_jobs::claim_within(&mut conn, worker, LEASE, only, max_attempts).await? else {
+            return Ok(None);
+        };
         drop(conn);
         let spec = &job.spec;
         let progress = json!({"stage": spec.kind.as_str(), "by_meaning": self.embedder().is_some()});

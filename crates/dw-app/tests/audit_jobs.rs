@@ -179,6 +179,34 @@ async fn a_dead_workers_audit_is_claimed_again_and_the_dead_worker_cannot_publis
     assert!(matches!(app.queue_audit(&empty).await, Err(dw_app::AppError::Invalid(_))));
 }
 
+/// An audit whose worker dies holding it (a poison job that kills the process, say) is claimed again only
+/// `jobs.max_attempts` times; then it fails for good, saying why, and the queue moves on.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn an_audit_whose_workers_keep_dying_is_given_up_after_the_attempts_allowed(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig { max_job_attempts: Some(2), ..AppConfig::default() });
+    let poison = app.queue_audit(&spec(false)).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    for attempt in 1..=2 {
+        // A worker claims it and dies: its lease runs out at once.
+        let held = dw_store::audits::claim_within(&mut conn, &format!("w{attempt}"), Duration::ZERO, None, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((held.id, held.attempts), (poison, attempt));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let next = app.queue_audit(&spec(false)).await.unwrap();
+    // The next worker gives the poison audit up and runs the next one.
+    let outcome = app.run_audit("w3", None).await.unwrap().expect("the next audit is run");
+    assert_eq!(outcome.audit_id, next);
+    let given_up = app.get_audit(poison).await.unwrap().unwrap();
+    assert_eq!((given_up.state.as_str(), given_up.attempts), ("failed", 2));
+    let error = given_up.error.unwrap();
+    assert!(error.starts_with("gave up after 2 attempts: the lease of each ran out"), "{error}");
+    assert!(error.contains("w2"), "the last holder is named: {error}");
+    assert!(app.run_audit("w3", None).await.unwrap().is_none(), "nothing left to claim");
+}
+
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn the_schedule_queues_one_audit_a_period(pool: PgPool) {
     let app = App::new(pool, AppConfig::default());

@@ -492,6 +492,7 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
         webhooks: settings.webhooks.clone(),
         compute_threads: settings.audit.compute_threads,
         otlp_join_wait_seconds: Some(settings.ingest.otlp_join_wait_seconds),
+        max_job_attempts: Some(settings.jobs.max_attempts),
     }
 }
 

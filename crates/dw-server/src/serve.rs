@@ -120,9 +120,12 @@ fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHan
 fn spawn_audit_workers(app: App, settings: &Settings) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = Vec::new();
     let poll = Duration::from_secs(settings.audit.poll_seconds);
+    let process = uuid::Uuid::new_v4().simple().to_string();
     for n in 0..settings.audit.workers {
         let app = app.clone();
-        let worker = format!("serve-{}-{n}", std::process::id());
+        // Unique per process: in containers every process is PID 1, and a
+        // worker id shared by two replicas would let one renew the other's lease.
+        let worker = format!("serve-{process}-{n}");
         tasks.push(tokio::spawn(async move {
             loop {
                 // Audits first (flags wait on them), then attribution and distillation-test runs.

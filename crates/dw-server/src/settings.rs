@@ -30,9 +30,20 @@ pub struct Settings {
     pub detect: dw_app::DetectConfig,
     /// Audit jobs: workers in `serve`, and the schedule.
     pub audit: AuditSettings,
+    /// The leased jobs (audits, attribution and distillation-test runs).
+    pub jobs: JobsSettings,
     /// Where flag events are sent (`serve` sends them).
     #[serde(default)]
     pub webhooks: dw_app::WebhookConfig,
+}
+
+/// `[jobs]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsSettings {
+    /// Claims of one job before a lease that runs out fails it for good
+    /// (each such claim's worker died or was killed holding it).
+    pub max_attempts: u32,
 }
 
 /// `[audit]`
@@ -209,6 +220,7 @@ impl Default for Settings {
                 poll_seconds: 5,
                 compute_threads: 0,
             },
+            jobs: JobsSettings { max_attempts: dw_app::DEFAULT_MAX_JOB_ATTEMPTS },
             webhooks: dw_app::WebhookConfig::default(),
         }
     }
@@ -265,6 +277,7 @@ impl Settings {
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
         anyhow::ensure!(self.ingest.max_items_per_body >= 1, "ingest.max_items_per_body must be at least 1");
+        anyhow::ensure!((1..=1_000).contains(&self.jobs.max_attempts), "jobs.max_attempts must be between 1 and 1000");
         anyhow::ensure!(
             (1..=100_000).contains(&self.ingest.max_listed_errors),
             "ingest.max_listed_errors must be between 1 and 100000"

@@ -146,6 +146,34 @@ pub async fn claim(
     lease: std::time::Duration,
     only: Option<i64>,
 ) -> Result<Option<Job>, StoreError> {
+    claim_within(conn, owner, lease, only, i32::MAX).await
+}
+
+/// Gives up the running jobs whose lease ran out after `max_attempts`
+/// claims (each claim's worker died or was killed holding it: a job that
+/// kills its worker would otherwise be retried on every restart for ever);
+/// they fail with an error that says so. Returns their ids.
+pub async fn give_up_exhausted(conn: &mut PgConnection, max_attempts: i32) -> Result<Vec<i64>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        r#"UPDATE reference_jobs SET state = 'failed', finished_at = now(), lease_owner = NULL, lease_until = NULL,
+                  error = format('gave up after %s attempts: the lease of each ran out before it finished '
+                                 '(its worker died or was killed; the last was %s)', attempts, lease_owner)
+           WHERE state = 'running' AND lease_until < now() AND attempts >= $1
+           RETURNING job_id AS "id!""#,
+        max_attempts
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// [`claim`], skipping running jobs already claimed `max_attempts` times.
+pub async fn claim_within(
+    conn: &mut PgConnection,
+    owner: &str,
+    lease: std::time::Duration,
+    only: Option<i64>,
+    max_attempts: i32,
+) -> Result<Option<Job>, StoreError> {
     let row = sqlx::query_as!(
         JobRow,
         r#"UPDATE reference_jobs SET state = 'running', lease_owner = $1,
@@ -153,7 +181,7 @@ pub async fn claim(
                   started_at = now(), progress = '{"stage": "claimed"}'::jsonb, error = NULL
            WHERE job_id = (
                SELECT job_id FROM reference_jobs
-               WHERE (state = 'queued' OR (state = 'running' AND lease_until < now()))
+               WHERE (state = 'queued' OR (state = 'running' AND lease_until < now() AND attempts < $4))
                  AND ($3::bigint IS NULL OR job_id = $3)
                ORDER BY created_at, job_id
                FOR UPDATE SKIP LOCKED
@@ -162,7 +190,8 @@ pub async fn claim(
                      attempts, progress, result, error, created_at, started_at, finished_at"#,
         owner,
         lease.as_secs_f64(),
-        only
+        only,
+        max_attempts
     )
     .fetch_optional(&mut *conn)
     .await?;
