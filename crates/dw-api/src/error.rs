@@ -45,6 +45,9 @@ pub enum ApiError {
     /// Too much work in flight; retry later.
     #[error("{0}")]
     Overloaded(String),
+    /// The request (its body) did not arrive in time.
+    #[error("{0}")]
+    Timeout(String),
     /// The database is unreachable.
     #[error("database unavailable")]
     Unavailable(#[source] AppError),
@@ -87,6 +90,7 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -103,6 +107,7 @@ impl ApiError {
             ApiError::NotFound(_) => "not_found",
             ApiError::Conflict(_) => "conflict",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::Timeout(_) => "request_timeout",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -135,7 +140,7 @@ impl IntoResponse for ApiError {
             ApiError::MissingKey | ApiError::InvalidKey => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Overloaded(_) | ApiError::Unavailable(_) => {
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) | ApiError::Timeout(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

@@ -60,11 +60,19 @@ pub struct ApiConfig {
     pub max_concurrent_ingests: usize,
     /// How long `/readyz` waits for the database.
     pub readiness_timeout: Duration,
+    /// How long an ingest body may take to arrive, once its ingest slot is
+    /// taken: a slow sender cannot hold a slot past it (408).
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { limits: Limits::default(), max_concurrent_ingests: 8, readiness_timeout: Duration::from_secs(2) }
+        Self {
+            limits: Limits::default(),
+            max_concurrent_ingests: 8,
+            readiness_timeout: Duration::from_secs(2),
+            body_read_timeout: Duration::from_secs(30),
+        }
     }
 }
 

@@ -630,6 +630,30 @@ async fn garbage_bodies_get_bounded_answers_and_item_counts_are_capped(pool: PgP
     assert!(logged.1.unwrap().len() < 1000);
 }
 
+/// A sender that trickles its body cannot hold an ingest slot: past the read timeout it gets a 408 with
+/// Retry-After, and the slot goes to the next sender.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_frees_its_slot(pool: PgPool) {
+    let config =
+        ApiConfig { max_concurrent_ingests: 1, body_read_timeout: Duration::from_millis(300), ..ApiConfig::default() };
+    let h = harness_with(pool, config).await;
+    // One chunk, then nothing: the stream stays open.
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Vec<u8>, std::io::Error>>();
+    tx.send(Ok(format!("{}\n", event(1)).into_bytes())).unwrap();
+    let slow = post(Some(&h.ingest), Some("application/x-ndjson"), None, Body::from_stream(ReceiverStream(rx)));
+    let started = std::time::Instant::now();
+    let (status, out, headers) = send(&h.router, slow).await;
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(out["error"]["message"].as_str().unwrap().contains("did not arrive within"), "{out}");
+    drop(tx);
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(2)]))).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(1)), "the slot is free again: {out}");
+    assert_eq!(stored(&h.pool).await, 1, "nothing of the slow body was stored");
+}
+
 fn futures_stream(data: Vec<u8>) -> Body {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
     Body::from_stream(tokio_stream_iter(chunks))

@@ -21,6 +21,7 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
         },
         max_concurrent_ingests: settings.ingest.max_concurrent_requests,
         readiness_timeout: Duration::from_secs(2),
+        body_read_timeout: Duration::from_secs(settings.ingest.body_read_timeout_seconds),
     }
 }
 

@@ -138,6 +138,9 @@ pub struct IngestSettings {
     pub max_items_per_body: usize,
     /// Most rejected items listed in one answer (the rest are counted).
     pub max_listed_errors: usize,
+    /// How long an ingest request's body may take to arrive once it holds
+    /// an ingest slot, in seconds (408 past it).
+    pub body_read_timeout_seconds: u64,
     /// Events per transaction when loading files.
     pub file_batch_events: usize,
     /// Transactions in flight at once when loading files.
@@ -194,6 +197,7 @@ impl Default for Settings {
                 max_concurrent_requests: 8,
                 max_items_per_body: 100_000,
                 max_listed_errors: 100,
+                body_read_timeout_seconds: 30,
                 file_batch_events: 10_000,
                 file_writers: 2,
                 otlp_join_wait_seconds: dw_app::DEFAULT_JOIN_WAIT_SECONDS,
@@ -277,6 +281,10 @@ impl Settings {
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
         anyhow::ensure!(self.ingest.max_items_per_body >= 1, "ingest.max_items_per_body must be at least 1");
+        anyhow::ensure!(
+            (1..=3_600).contains(&self.ingest.body_read_timeout_seconds),
+            "ingest.body_read_timeout_seconds must be between 1 and 3600"
+        );
         anyhow::ensure!((1..=1_000).contains(&self.jobs.max_attempts), "jobs.max_attempts must be between 1 and 1000");
         anyhow::ensure!(
             (1..=100_000).contains(&self.ingest.max_listed_errors),

@@ -180,13 +180,23 @@ pub(crate) async fn read_ingest_body(
         .clone()
         .try_acquire_owned()
         .map_err(|_| ApiError::Overloaded("ingest is saturated; retry after a short wait".into()))?;
-    let raw = Limited::new(body, limit).collect().await.map_err(|e| {
-        if e.downcast_ref::<LengthLimitError>().is_some() {
-            too_large(limit)
-        } else {
-            ApiError::BadRequest(format!("could not read the request body: {e}"))
-        }
-    })?;
+    let timeout = state.config.body_read_timeout;
+    let raw = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
+        .await
+        .map_err(|_| {
+            ApiError::Timeout(format!(
+                "the request body did not arrive within {} s (ingest.body_read_timeout_seconds); send it faster or in \
+                 smaller batches",
+                timeout.as_secs_f64()
+            ))
+        })?
+        .map_err(|e| {
+            if e.downcast_ref::<LengthLimitError>().is_some() {
+                too_large(limit)
+            } else {
+                ApiError::BadRequest(format!("could not read the request body: {e}"))
+            }
+        })?;
     let raw = raw.to_bytes();
     metrics::histogram!("distillwatch_ingest_body_bytes").record(raw.len() as f64);
     let decoded = tokio::task::spawn_blocking(move || {
