@@ -128,7 +128,7 @@ async fn flag_events_are_signed_retried_with_the_same_id_and_delivered(pool: PgP
     assert!(queued.iter().all(|d| d.state == "pending" && d.attempts == 0 && d.event_type == "flag.opened"));
     assert!(got.lock().unwrap().is_empty());
 
-    let client = dw_app::webhook_client();
+    let client = dw_app::webhook_client(None).unwrap();
     let first = drain(&app, &client).await;
     assert_eq!((first.attempted, first.retrying), (high + critical, 2), "{first:?}");
     // The two refused are due again later, not now.
@@ -174,4 +174,134 @@ async fn flag_events_are_signed_retried_with_the_same_id_and_delivered(pool: PgP
     assert_eq!(app.deliver_webhooks(&client).await.unwrap().delivered, 1 + usize::from(account.level == "critical"));
     let last = got.lock().unwrap().last().cloned().unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&last.4).unwrap()["type"], "flag.escalated");
+}
+
+/// A certificate authority of the test's own and a receiver's certificate for
+/// 127.0.0.1 signed by it, as PEM files in `dir`: (the CA's file, the
+/// receiver's certificate chain, its key).
+fn private_ca(
+    dir: &std::path::Path,
+) -> (std::path::PathBuf, Vec<rustls::pki_types::CertificateDer<'static>>, rustls::pki_types::PrivateKeyDer<'static>) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()]).unwrap();
+    let leaf = leaf_params.signed_by(&leaf_key, &Issuer::from_params(&ca_params, &ca_key)).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    (ca_file, vec![leaf.der().clone()], key)
+}
+
+/// An HTTPS receiver on a free port: answers every request 200, keeping the bodies.
+async fn https_receiver(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    let got: Arc<Mutex<Vec<String>>> = Arc::default();
+    let bodies = got.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else { return };
+            let (acceptor, bodies) = (acceptor.clone(), bodies.clone());
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to serve.
+                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 8192];
+                loop {
+                    let Ok(n) = tls.read(&mut buf).await else { return };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).into_owned();
+                    let Some(end) = text.find("\r\n\r\n") else { continue };
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    if request.len() < end + 4 + length {
+                        continue;
+                    }
+                    bodies
+                        .lock()
+                        .unwrap()
+                        .push(String::from_utf8_lossy(&request[end + 4..end + 4 + length]).into_owned());
+                    let _ = tls.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
+                    let _ = tls.shutdown().await;
+                    return;
+                }
+            });
+        }
+    });
+    (url, got)
+}
+
+/// An `https://` receiver with a certificate from a private CA: refused (naming the certificate problem) by a
+/// client that trusts only the system's authorities, delivered to by one configured with the CA's file.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn webhooks_reach_an_https_receiver_whose_authority_is_configured(pool: PgPool) {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca_file, chain, key) = private_ca(dir.path());
+    let (url, got) = https_receiver(chain, key).await;
+    let webhooks = WebhookConfig {
+        endpoints: vec![WebhookEndpoint {
+            url: format!("{url}/hooks"),
+            secret: Some(SECRET.into()),
+            min_level: RiskLevel::High,
+            format: WebhookFormat::Standard,
+        }],
+        ca_file: Some(ca_file.clone()),
+        ..WebhookConfig::default()
+    };
+    let app = App::new(pool.clone(), AppConfig { webhooks, ..AppConfig::default() });
+    seed(&app).await;
+    audit(&app).await;
+
+    // Without the CA: every attempt fails, and the recorded error says why.
+    let system_only = dw_app::webhook_client(None).unwrap();
+    let round = app.deliver_webhooks(&system_only).await.unwrap();
+    assert!(round.attempted > 0 && round.delivered == 0, "{round:?}");
+    let error: String =
+        sqlx::query_scalar("SELECT last_error FROM webhook_deliveries WHERE last_error IS NOT NULL LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(error.contains("127.0.0.1"), "the receiver is named: {error}");
+    assert!(error.to_lowercase().contains("certificate"), "the reason is the certificate: {error}");
+    assert!(got.lock().unwrap().is_empty());
+
+    // With it: delivered.
+    sqlx::query("UPDATE webhook_deliveries SET next_attempt_at = now() WHERE state = 'pending'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let trusting = dw_app::webhook_client(Some(&ca_file)).unwrap();
+    let round = drain(&app, &trusting).await;
+    assert!(round.delivered > 0 && round.delivered == round.attempted, "{round:?}");
+    assert_eq!(got.lock().unwrap().len(), round.delivered);
+    // A CA file that holds no certificate is a configuration error naming the setting.
+    let empty = dir.path().join("empty.pem");
+    std::fs::write(&empty, "").unwrap();
+    let error = dw_app::webhook_client(Some(&empty)).unwrap_err().to_string();
+    assert!(error.contains("webhooks.ca_file") && error.contains("no certificate"), "{error}");
 }

@@ -37,7 +37,7 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let retention = spawn_retention(app.clone(), settings);
     let audits = spawn_audit_workers(app.clone(), settings);
-    let webhooks = spawn_webhook_sender(app.clone(), settings);
+    let webhooks = spawn_webhook_sender(app.clone(), settings)?;
     let router = dw_api::router(ApiState::new(app, api_config(settings)));
     // Tests and scripts read this line to find the port.
     println!("distillwatch listening on http://{addr}");
@@ -76,13 +76,14 @@ pub async fn run(
 
 /// The webhook sender, when endpoints are configured: sends what is due,
 /// then looks again at once while there was work, else after the poll interval.
-fn spawn_webhook_sender(app: App, settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
+fn spawn_webhook_sender(app: App, settings: &Settings) -> anyhow::Result<Option<tokio::task::JoinHandle<()>>> {
     if settings.webhooks.endpoints.is_empty() {
-        return None;
+        return Ok(None);
     }
     let poll = Duration::from_secs_f64(settings.webhooks.poll_seconds);
-    Some(tokio::spawn(async move {
-        let client = dw_app::webhook_client();
+    // A CA file that cannot be read stops `serve` at start, naming it.
+    let client = dw_app::webhook_client(settings.webhooks.ca_file.as_deref())?;
+    Ok(Some(tokio::spawn(async move {
         loop {
             match app.deliver_webhooks(&client).await {
                 Ok(round) if round.attempted > 0 => {
@@ -94,7 +95,7 @@ fn spawn_webhook_sender(app: App, settings: &Settings) -> Option<tokio::task::Jo
             }
             tokio::time::sleep(poll).await;
         }
-    }))
+    })))
 }
 
 fn spawn_retention(app: App, settings: &Settings) -> Option<tokio::task::JoinHandle<()>> {
