@@ -75,6 +75,7 @@ pub async fn start_cluster(settings: &DatabaseSettings) -> anyhow::Result<LocalC
         data_dir: settings.data_dir.clone(),
         pg_bin: settings.pg_bin.clone(),
         database: settings.name.clone(),
+        port: None,
     };
     tracing::info!(data_dir = %config.data_dir.display(), "using the embedded PostgreSQL cluster (no DATABASE_URL set)");
     let cluster = tokio::task::spawn_blocking(move || LocalCluster::start(&config))

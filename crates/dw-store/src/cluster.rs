@@ -33,6 +33,9 @@ pub struct ClusterConfig {
     pub pg_bin: Option<PathBuf>,
     /// The database to create and use.
     pub database: String,
+    /// The port: the name of its socket, and its TCP port where TCP is
+    /// enabled (`ALTER SYSTEM SET listen_addresses`); 5432 when absent.
+    pub port: Option<u16>,
 }
 
 /// A failure to set up or run the embedded cluster.
@@ -85,6 +88,7 @@ pub struct LocalCluster {
     bin: PathBuf,
     pgdata: PathBuf,
     socket_dir: PathBuf,
+    port: u16,
     run_as: Option<Account>,
     database: String,
     started_here: bool,
@@ -108,8 +112,15 @@ impl LocalCluster {
         mkdir(&data_dir, 0o755)?;
         let pgdata = choose_pgdata(&data_dir, run_as)?;
         let socket_dir = choose_socket_dir(&pgdata, run_as)?;
-        let mut cluster =
-            Self { bin, pgdata, socket_dir, run_as, database: config.database.clone(), started_here: false };
+        let mut cluster = Self {
+            bin,
+            pgdata,
+            socket_dir,
+            port: config.port.unwrap_or(5432),
+            run_as,
+            database: config.database.clone(),
+            started_here: false,
+        };
         if !cluster.pgdata.join("PG_VERSION").exists() {
             cluster.init()?;
         }
@@ -128,12 +139,13 @@ impl LocalCluster {
 
     /// Connection options for the cluster's database (over its Unix socket).
     pub fn connect_options(&self) -> PgConnectOptions {
-        PgConnectOptions::new().socket(&self.socket_dir).username(SUPERUSER).database(&self.database)
+        PgConnectOptions::new().socket(&self.socket_dir).port(self.port).username(SUPERUSER).database(&self.database)
     }
 
     /// A `postgres://` URL for the database, usable by psql and sqlx.
     pub fn database_url(&self) -> String {
-        format!("postgres://{SUPERUSER}@{}/{}", percent_encode(&self.socket_dir.to_string_lossy()), self.database)
+        let port = if self.port == 5432 { String::new() } else { format!(":{}", self.port) };
+        format!("postgres://{SUPERUSER}@{}{port}/{}", percent_encode(&self.socket_dir.to_string_lossy()), self.database)
     }
 
     /// The cluster's data directory.
@@ -200,11 +212,13 @@ impl LocalCluster {
              listen_addresses = ''\n\
              unix_socket_directories = '{}'\n\
              unix_socket_permissions = 0700\n\
+             port = {}\n\
              max_connections = 100\n\
              shared_buffers = '256MB'\n\
              max_wal_size = '2GB'\n\
              logging_collector = off\n",
-            self.socket_dir.display().to_string().replace('\'', "''")
+            self.socket_dir.display().to_string().replace('\'', "''"),
+            self.port
         );
         std::fs::write(&conf, text).map_err(|e| io("write", &conf, e))?;
         self.own(&conf)?;
@@ -220,7 +234,7 @@ impl LocalCluster {
     fn create_database(&self) -> Result<(), ClusterError> {
         let psql = |sql: &str| {
             let mut cmd = self.command("psql");
-            cmd.arg("-h").arg(&self.socket_dir).args([
+            cmd.arg("-h").arg(&self.socket_dir).arg("-p").arg(self.port.to_string()).args([
                 "-U",
                 SUPERUSER,
                 "-d",
@@ -490,7 +504,8 @@ mod tests {
     fn starts_reuses_and_stops_a_real_cluster() {
         let tmp = tempfile::tempdir().unwrap();
         std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
-        let config = ClusterConfig { data_dir: tmp.path().join("data"), pg_bin: None, database: "dwtest".into() };
+        let config =
+            ClusterConfig { data_dir: tmp.path().join("data"), pg_bin: None, database: "dwtest".into(), port: None };
         let mut first = LocalCluster::start(&config).unwrap();
         assert!(first.started_here());
         let second = LocalCluster::start(&config).unwrap();
