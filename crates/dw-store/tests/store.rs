@@ -126,7 +126,10 @@ async fn accounts_widen_their_window(pool: PgPool) {
 async fn keys_are_found_by_hash_until_revoked(pool: PgPool) {
     let mut conn = pool.acquire().await.unwrap();
     let id = Uuid::now_v7();
-    let key = api_keys::insert(&mut conn, id, "ci", Role::Analyst, b"hash-1", "dw_abcdefgh").await.unwrap();
+    let key =
+        api_keys::insert(&mut conn, id, "ci", Role::Analyst, dw_domain::HistoryLogging::Full, b"hash-1", "dw_abcdefgh")
+            .await
+            .unwrap();
     assert_eq!(key.role, Role::Analyst);
     assert_eq!(api_keys::find_active(&mut conn, b"hash-1").await.unwrap().map(|k| k.key_id), Some(id));
     assert!(api_keys::find_active(&mut conn, b"hash-2").await.unwrap().is_none());
