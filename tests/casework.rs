@@ -34,7 +34,7 @@ async fn an_analyst_works_a_case_from_ingest_to_case_file() {
     let mut cmd = command(Some(&db.url), dir.path());
     cmd.env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
     let service = Service::start(cmd);
-    let client = reqwest::Client::new();
+    let client = dw_app::http_client();
     let body = std::fs::read(&events).unwrap();
     let sent = client
         .post(service.url("/v1/events"))
@@ -147,7 +147,7 @@ async fn the_demo_builds_a_database_audits_it_and_serves_it() {
         .unwrap_or_else(|| panic!("no analyst key in {guide}"))
         .trim()
         .to_owned();
-    let flags: Value = reqwest::Client::new()
+    let flags: Value = dw_app::http_client()
         .get(service.url("/v1/flags?status=open"))
         .bearer_auth(&key)
         .send()

@@ -22,7 +22,7 @@ async fn serves_from_its_own_cluster_and_keeps_the_data() {
 
     let key = create_key_in(&cli);
     let service = Service::start(cli(&[]));
-    let client = reqwest::Client::new();
+    let client = dw_app::http_client();
     let ready = client.get(service.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
     let health = client.get(service.url("/healthz")).send().await.unwrap();

@@ -345,7 +345,7 @@ async fn harvesters_of_simulated_traffic_are_attributed_tested_and_flagged_by_th
     let mut serve = command(Some(&db.url), dir.path());
     serve.env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
     let service = common::Service::start(serve);
-    let client = reqwest::Client::new();
+    let client = dw_app::http_client();
     let call = |method: reqwest::Method, path: &str| {
         client.request(method, service.url(path)).header("Authorization", format!("Bearer {analyst}"))
     };

@@ -24,7 +24,7 @@ async fn http_and_cli_ingest_land_in_the_database_once() {
     let mut cmd = command(Some(&db.url), dir.path());
     cmd.env("DISTILLWATCH__LOG__FORMAT", "json");
     let service = Service::start(cmd);
-    let client = reqwest::Client::new();
+    let client = dw_app::http_client();
 
     // HTTP: 300 events, gzip-compressed NDJSON.
     let body = gzip(ndjson(&events("http", 300, 7)).as_bytes());

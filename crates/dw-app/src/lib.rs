@@ -78,8 +78,8 @@ pub use jobs::{AuditOutcome, AuditSummary, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
 pub use reference::{AlignedExample, DistillationReport, NewSet as NewReferenceSet, ReferenceItemsOutcome};
 pub use webhooks::{
-    DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client,
-    secret_key as webhook_secret_key, sign as sign_webhook,
+    DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client, http_client,
+    install_tls_provider, secret_key as webhook_secret_key, sign as sign_webhook,
 };
 
 /// Settings the use cases need.

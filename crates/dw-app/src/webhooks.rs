@@ -198,6 +198,21 @@ pub(crate) async fn enqueue(
     Ok(())
 }
 
+/// Makes rustls's ring provider the process's default, once (later calls do
+/// nothing): every HTTP client built after it, `reqwest::Client::new()`
+/// included, speaks TLS with it. The binary calls it at start.
+pub fn install_tls_provider() {
+    #[allow(deprecated)] // see `client`: ring, for its build time
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// A plain HTTP client (redirects and roots as reqwest's defaults), with
+/// the TLS provider installed first.
+pub fn http_client() -> reqwest::Client {
+    install_tls_provider();
+    reqwest::Client::new()
+}
+
 /// The HTTP client webhook senders use: TLS by rustls (the ring provider),
 /// trusting the system's certificate authorities and those of `ca_file`;
 /// no redirects followed (a receiver that moved must be reconfigured, not

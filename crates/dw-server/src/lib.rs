@@ -51,6 +51,7 @@ use clap::Parser;
 
 /// Runs the `distillwatch` command line and returns its exit code.
 pub fn main() -> ExitCode {
+    dw_app::install_tls_provider();
     let cli = cli::Cli::parse();
     let settings = match settings::Settings::load(cli.config.as_deref(), &cli.overrides()) {
         Ok(settings) => settings,
