@@ -113,12 +113,7 @@ pub(super) fn to_canonical(record: Value, line: u64) -> Result<Value, LineError>
     let ip =
         text(payload.get("requester_ip_address")).or_else(|| text(meta.and_then(|m| m.get("requester_ip_address"))));
     let agent = text(payload.get("user_agent")).or_else(|| text(meta.and_then(|m| m.get("user_agent"))));
-    if ip.is_some() || agent.is_some() {
-        let mut client = Map::new();
-        client.extend(ip.map(|v| ("ip".to_owned(), Value::String(v))));
-        client.extend(agent.map(|v| ("user_agent".to_owned(), Value::String(v))));
-        event.insert("client".into(), Value::Object(client));
-    }
+    super::insert_client(&mut event, ip, agent);
 
     let mut kept = Map::new();
     for name in KEPT {

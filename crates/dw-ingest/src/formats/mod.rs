@@ -96,3 +96,15 @@ pub fn to_canonical(source: &Source, record: Value, line: u64) -> Result<Value, 
         Format::Openai => openai::to_canonical(record, line, source.account.as_deref()),
     }
 }
+
+/// Sets a canonical event's `client` from an address and a user agent, when
+/// the source logged either.
+fn insert_client(event: &mut serde_json::Map<String, Value>, ip: Option<String>, agent: Option<String>) {
+    if ip.is_none() && agent.is_none() {
+        return;
+    }
+    let mut client = serde_json::Map::new();
+    client.extend(ip.map(|v| ("ip".to_owned(), Value::String(v))));
+    client.extend(agent.map(|v| ("user_agent".to_owned(), Value::String(v))));
+    event.insert("client".into(), Value::Object(client));
+}

@@ -150,17 +150,7 @@ pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::
 /// `Err` when the body is not an `ExportLogsServiceRequest` at all.
 pub fn parse_logs(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<LogsParsed, String> {
     use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
-    let request = match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(body)
-            .map_err(|e| format!("body is not an OTLP ExportLogsServiceRequest in protobuf: {e}"))?,
-        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(body).map_err(|e| {
-            format!(
-                "body is not an OTLP ExportLogsServiceRequest in JSON (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            )
-        })?,
-    };
+    let request: ExportLogsServiceRequest = decode(body, encoding, "ExportLogsServiceRequest")?;
     let mut out = LogsParsed::default();
     let records: usize = request.resource_logs.iter().flat_map(|r| &r.scope_logs).map(|s| s.log_records.len()).sum();
     if records > limits.max_items {
@@ -278,20 +268,24 @@ pub fn logs_response(rejected: u64, message: &str, encoding: Encoding) -> Vec<u8
     }
 }
 
+/// An OTLP message from a body in `encoding`, or why the body is not one
+/// (`name` is the message's, for the sender).
+fn decode<M: prost::Message + Default + serde::de::DeserializeOwned>(
+    body: &[u8],
+    encoding: Encoding,
+    name: &str,
+) -> Result<M, String> {
+    match encoding {
+        Encoding::Protobuf => M::decode(body).map_err(|e| format!("body is not an OTLP {name} in protobuf: {e}")),
+        Encoding::Json => serde_json::from_slice::<M>(body)
+            .map_err(|e| format!("body is not an OTLP {name} in JSON (line {}, column {}): {e}", e.line(), e.column())),
+    }
+}
+
 /// Decodes an export request and maps its spans; `Err` when the body is
 /// not an `ExportTraceServiceRequest` in that encoding at all.
 pub fn parse_traces(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<TracesParsed, String> {
-    let request = match encoding {
-        Encoding::Protobuf => ExportTraceServiceRequest::decode(body)
-            .map_err(|e| format!("body is not an OTLP ExportTraceServiceRequest in protobuf: {e}"))?,
-        Encoding::Json => serde_json::from_slice::<ExportTraceServiceRequest>(body).map_err(|e| {
-            format!(
-                "body is not an OTLP ExportTraceServiceRequest in JSON (line {}, column {}): {e}",
-                e.line(),
-                e.column()
-            )
-        })?,
-    };
+    let request: ExportTraceServiceRequest = decode(body, encoding, "ExportTraceServiceRequest")?;
     Ok(map_request(&request, limits))
 }
 
@@ -613,12 +607,7 @@ impl SpanContext<'_> {
         }
         let ip = self.inherited("client.address").or_else(|| self.inherited("metadata.requester_ip_address"));
         let agent = self.inherited("user_agent.original").or_else(|| self.inherited("metadata.user_agent"));
-        if ip.is_some() || agent.is_some() {
-            let mut client = Map::new();
-            client.extend(ip.map(|v| ("ip".to_owned(), Value::String(v))));
-            client.extend(agent.map(|v| ("user_agent".to_owned(), Value::String(v))));
-            event.insert("client".into(), Value::Object(client));
-        }
+        super::insert_client(&mut event, ip, agent);
 
         let mut kept = Map::new();
         kept.insert("trace_id".into(), json!(hex::encode(&span.trace_id)));
