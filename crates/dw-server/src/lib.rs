@@ -29,6 +29,7 @@ pub mod reference_test;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;
+pub mod tls;
 
 /// A progress bar on stderr with `template`, or `None` when stderr is not a
 /// terminal (batch jobs then print plain summaries).

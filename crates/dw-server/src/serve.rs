@@ -27,21 +27,76 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
 
 /// Serves the API on `listener` until `shutdown` resolves, then stops taking
 /// connections and lets in-flight requests (an ingest batch mid-transaction
-/// included) finish, for at most `server.shutdown_grace_seconds`.
+/// included) finish, for at most `server.shutdown_grace_seconds`. With
+/// `server.tls_cert` and `server.tls_key` set, every connection is HTTPS.
 pub async fn run(
     listener: TcpListener,
     app: App,
     settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // A certificate that cannot be used stops `serve` before anything starts.
+    let tls = tls_config(settings)?;
     let addr = listener.local_addr()?;
+    if tls.is_none() && !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "serving plain HTTP on a non-loopback address: API keys travel in clear \
+             (set server.tls_cert and server.tls_key, or terminate TLS in front)"
+        );
+    }
     let retention = spawn_retention(app.clone(), settings);
     let audits = spawn_audit_workers(app.clone(), settings);
     let webhooks = spawn_webhook_sender(app.clone(), settings)?;
     let router = dw_api::router(ApiState::new(app, api_config(settings)));
+    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+    let served = match tls {
+        Some(config) => {
+            let listener = crate::tls::TlsListener::new(listener, config, crate::tls::HANDSHAKE_TIMEOUT)?;
+            serve_on(listener, "https", router, shutdown, grace).await
+        }
+        None => serve_on(listener, "http", router, shutdown, grace).await,
+    };
+    if let Some(task) = retention {
+        task.abort();
+    }
+    for task in audits {
+        task.abort();
+    }
+    if let Some(task) = webhooks {
+        task.abort();
+    }
+    served?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The server's TLS configuration, when both files are set; one without the
+/// other is an error naming the missing setting.
+fn tls_config(settings: &Settings) -> anyhow::Result<Option<std::sync::Arc<rustls::ServerConfig>>> {
+    match (&settings.server.tls_cert, &settings.server.tls_key) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => crate::tls::server_config(cert, key).map(Some),
+        (Some(_), None) => anyhow::bail!("server.tls_cert is set but server.tls_key is not: set both, or neither"),
+        (None, Some(_)) => anyhow::bail!("server.tls_key is set but server.tls_cert is not: set both, or neither"),
+    }
+}
+
+/// axum's server loop on `listener` with the graceful stop of [`run`].
+async fn serve_on<L>(
+    listener: L,
+    scheme: &str,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
+{
+    let addr = listener.local_addr()?;
     // Tests and scripts read this line to find the port.
-    println!("distillwatch listening on http://{addr}");
-    tracing::info!(%addr, "listening");
+    println!("distillwatch listening on {scheme}://{addr}");
+    tracing::info!(%addr, scheme, "listening");
 
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
@@ -49,7 +104,6 @@ pub async fn run(
         tracing::info!("shutting down: finishing in-flight requests");
         let _ = stopping_tx.send(());
     });
-    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let serving = tokio::spawn(async move { server.await });
     tokio::pin!(serving);
     tokio::select! {
@@ -61,16 +115,6 @@ pub async fn run(
             tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
         }
     }
-    if let Some(task) = retention {
-        task.abort();
-    }
-    for task in audits {
-        task.abort();
-    }
-    if let Some(task) = webhooks {
-        task.abort();
-    }
-    tracing::info!("stopped");
     Ok(())
 }
 

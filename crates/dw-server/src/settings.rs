@@ -103,6 +103,13 @@ pub struct ServerSettings {
     pub bind: SocketAddr,
     /// Seconds to wait for in-flight requests on shutdown.
     pub shutdown_grace_seconds: u64,
+    /// A PEM certificate chain (leaf first): with `tls_key`, `serve` speaks
+    /// only HTTPS.
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// `[database]`
@@ -183,7 +190,12 @@ pub enum LogFormat {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            server: ServerSettings { bind: SocketAddr::from(([127, 0, 0, 1], 8080)), shutdown_grace_seconds: 30 },
+            server: ServerSettings {
+                bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                shutdown_grace_seconds: 30,
+                tls_cert: None,
+                tls_key: None,
+            },
             database: DatabaseSettings {
                 url: None,
                 data_dir: PathBuf::from(".distillwatch"),
