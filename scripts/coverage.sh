@@ -25,7 +25,7 @@ fi
 db="${DATABASE_URL%/*}/dw_coverage"
 psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS dw_coverage" -c "CREATE DATABASE dw_coverage"
 trap 'psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS dw_coverage"' EXIT
-DATABASE_URL=$db $bin ingest "$out/events.jsonl"
+DATABASE_URL=$db $bin ingest --backfill "$out/events.jsonl"   # simulated November 2026
 DATABASE_URL=$db $bin accounts import "$out/accounts.csv"
 DATABASE_URL=$db DISTILLWATCH__EMBED__AUDIT_PER_ACCOUNT_DAY=2 DISTILLWATCH__DETECT__FLAGS__FLAG_LEVEL=none \
   $bin audit --from 2026-11-02 --to 2026-11-09 --dry-run --output "$out/scores.csv" --evidence "$out/evidence.jsonl"

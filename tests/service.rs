@@ -375,3 +375,32 @@ async fn the_cli_ingests_a_litellm_loggers_payloads() {
     pool.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_cli_refuses_events_far_from_now_unless_told_it_is_a_backfill() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = events("window", 3, 1);
+    lines[1]["timestamp"] = serde_json::json!("2019-03-01T00:00:00Z");
+    std::fs::write(dir.path().join("history.jsonl"), ndjson(&lines)).unwrap();
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "history.jsonl"]);
+    let out = run(cmd, None);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("line 2: timestamp:"), "{stderr}");
+    assert!(stderr.contains("--backfill"), "{stderr}");
+    let pool = db.pool().await;
+    let count =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap() };
+    assert_eq!(count().await, 2, "the lines inside the window are stored");
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.args(["ingest", "--backfill", "history.jsonl"]);
+    let out = run(cmd, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(count().await, 3, "the backfill adds the old line once; the others are duplicates");
+    pool.close().await;
+    db.drop_db().await;
+}

@@ -34,7 +34,7 @@ trap cleanup EXIT
 echo "PostgreSQL $(psql "$url" -XAtc 'SHOW server_version'); $(nproc) cores; runs: $runs"
 
 "$bin" --data-dir "$state" simulate --seed 21 --scale 1 --data "$data" --out "$work/events.jsonl" --labels "$work/labels.csv" 2>&1 | tail -1
-"$bin" --data-dir "$state" ingest "$work/events.jsonl" 2>&1 | tail -1
+"$bin" --data-dir "$state" ingest --backfill "$work/events.jsonl" 2>&1 | tail -1
 events=$(psql "$url" -XAtc "SELECT count(*) FROM events WHERE completion IS NOT NULL")
 
 # The suspect set: 2,000 served completions (deterministic sample) and 8,000 other outputs.

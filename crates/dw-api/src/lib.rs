@@ -63,6 +63,8 @@ pub struct ApiConfig {
     /// How long an ingest body may take to arrive, once its ingest slot is
     /// taken: a slow sender cannot hold a slot past it (408).
     pub body_read_timeout: Duration,
+    /// The timestamps ingest accepts around now; `None` takes any (1970..=2200).
+    pub timestamps: Option<dw_ingest::TimestampPolicy>,
 }
 
 impl Default for ApiConfig {
@@ -72,6 +74,7 @@ impl Default for ApiConfig {
             max_concurrent_ingests: 8,
             readiness_timeout: Duration::from_secs(2),
             body_read_timeout: Duration::from_secs(30),
+            timestamps: Some(dw_ingest::TimestampPolicy::default()),
         }
     }
 }
@@ -100,6 +103,12 @@ impl ApiState {
     /// The use cases.
     pub fn app(&self) -> &App {
         &self.app
+    }
+
+    /// The limits an ingest body is read under: the configured ones, with
+    /// the timestamp window taken around now, when the body arrives.
+    pub(crate) fn ingest_limits(&self) -> Limits {
+        Limits { timestamps: self.config.timestamps.map(|policy| policy.window()), ..self.config.limits }
     }
 }
 

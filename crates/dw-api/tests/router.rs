@@ -28,7 +28,14 @@ async fn harness_with(pool: PgPool, config: ApiConfig) -> Harness {
     harness_of(App::new(pool.clone(), AppConfig::default()), pool, config).await
 }
 
-async fn harness_of(app: App, pool: PgPool, config: ApiConfig) -> Harness {
+/// What stands for now in the timestamp window: after the tests' events
+/// (November 2026), so that they are accepted in any year.
+const TEST_NOW: time::OffsetDateTime = time::macros::datetime!(2026-12-01 00:00 UTC);
+
+async fn harness_of(app: App, pool: PgPool, mut config: ApiConfig) -> Harness {
+    config.timestamps = config
+        .timestamps
+        .map(|policy| dw_ingest::TimestampPolicy { clock: dw_ingest::Clock::Fixed(TEST_NOW), ..policy });
     let key = |role: Role| {
         let app = app.clone();
         async move {
@@ -119,6 +126,56 @@ async fn ndjson_and_json_arrays_are_stored(pool: PgPool) {
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["accepted"], 3);
     assert_eq!(stored(&h.pool).await, 8);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn timestamps_far_from_now_are_refused_and_make_no_partitions(pool: PgPool) {
+    let h = harness(pool).await;
+    let partitions = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_inherits JOIN pg_class c ON c.oid = inhrelid WHERE c.relname LIKE 'events_p1975%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    let mut old = event(1);
+    old["timestamp"] = json!("1975-06-01T00:00:00Z");
+    let mut future = event(2);
+    future["timestamp"] = json!("2150-01-01T00:00:00Z");
+    let body = ndjson(&[event(0), old, future, event(3)]);
+    let (status, body, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 2, "{body}");
+    let rejected = body["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 2, "{body}");
+    assert_eq!((rejected[0]["line"].as_u64(), rejected[0]["field"].as_str()), (Some(2), Some("timestamp")));
+    assert!(rejected[0]["error"].as_str().unwrap().contains("ingest.timestamp_past_days"), "{body}");
+    assert_eq!((rejected[1]["line"].as_u64(), rejected[1]["field"].as_str()), (Some(3), Some("timestamp")));
+    assert!(rejected[1]["error"].as_str().unwrap().contains("ingest.timestamp_future_days"), "{body}");
+    assert_eq!(stored(&h.pool).await, 2);
+    assert_eq!(partitions(h.pool.clone()).await, 0, "a refused event makes no partition");
+
+    // Only old events: a 400 that names the field, nothing stored.
+    let mut old = event(4);
+    old["timestamp"] = json!("1975-06-01T00:00:00Z");
+    let (status, body, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[old]))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["rejected"][0]["field"], "timestamp", "{body}");
+    assert_eq!(stored(&h.pool).await, 2);
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn without_a_window_any_year_goes_in(pool: PgPool) {
+    let config = ApiConfig { timestamps: None, ..ApiConfig::default() };
+    let h = harness_with(pool, config).await;
+    let mut old = event(1);
+    old["timestamp"] = json!("1975-06-01T00:00:00Z");
+    let (status, body, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[old]))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["accepted"], 1, "{body}");
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

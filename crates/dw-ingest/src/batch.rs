@@ -87,7 +87,7 @@ pub fn parse_record(source: &Source, text: &[u8], line: u64, limits: &Limits) ->
     }
     let record: serde_json::Value = serde_json::from_slice(text)
         .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {e}", e.column())))?;
-    parse_event_value(to_canonical(source, record, line)?, line)
+    parse_event_value(to_canonical(source, record, line)?, line, limits)
 }
 
 /// Parses newline-delimited records from `source`, one per line.
@@ -195,7 +195,7 @@ pub fn parse_openai_batch(input: &[u8], output: &[u8], account: Option<&str>, li
                     ));
                 }
                 let pair = crate::formats::batch_pair(&request, answer, line)?;
-                parse_event_value(to_canonical(&source, pair, line)?, line)
+                parse_event_value(to_canonical(&source, pair, line)?, line, limits)
             });
         batch.keep(result, limits);
     }

@@ -40,7 +40,10 @@ pub use content_hash::content_hash;
 pub use formats::{Format, Source};
 pub use lines::{LineReader, ReadLine};
 pub use reference::{ParsedReferenceItems, REFERENCE_ITEM_FIELDS, parse_reference_item, parse_reference_ndjson};
-pub use validate::{HOPELESS_AFTER, Limits, MAX_ERROR_CHARS, Stopped, bounded, parse_event, parse_event_value};
+pub use validate::{
+    Clock, HOPELESS_AFTER, Limits, MAX_ERROR_CHARS, Stopped, TimestampPolicy, TimestampWindow, bounded, parse_event,
+    parse_event_value,
+};
 
 pub use dw_domain::{Event, LineError};
 

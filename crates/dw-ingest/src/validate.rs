@@ -29,12 +29,131 @@ pub struct Limits {
     /// Most rejections listed for one body (the rest are counted), each
     /// error text cut to [`MAX_ERROR_CHARS`].
     pub max_listed_errors: usize,
+    /// The timestamps accepted, when the caller bounds them (the HTTP API
+    /// and `distillwatch ingest` without `--backfill`); `None` takes any
+    /// timestamp in the years 1970..=2200 (simulations, evaluations, backfills).
+    pub timestamps: Option<TimestampWindow>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_event_bytes: 1 << 20, max_body_bytes: 64 << 20, max_items: 100_000, max_listed_errors: 100 }
+        Self {
+            max_event_bytes: 1 << 20,
+            max_body_bytes: 64 << 20,
+            max_items: 100_000,
+            max_listed_errors: 100,
+            timestamps: None,
+        }
     }
+}
+
+/// Where "now" comes from when timestamps are checked against a window:
+/// the system clock, or a fixed instant (tests; replaying a past capture).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Clock {
+    /// The system's clock.
+    #[default]
+    System,
+    /// This instant, whatever the system's clock says.
+    Fixed(OffsetDateTime),
+}
+
+impl Clock {
+    /// The instant that stands for now.
+    pub fn now(self) -> OffsetDateTime {
+        match self {
+            Clock::System => OffsetDateTime::now_utc(),
+            Clock::Fixed(at) => at,
+        }
+    }
+}
+
+/// How far from now an event's timestamp may be (`ingest.timestamp_past_days`,
+/// `ingest.timestamp_future_days`): an event from 1975 or 2150 is a unit
+/// mistake or an attempt to make storage partitions, not traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampPolicy {
+    /// Days before now accepted.
+    pub past_days: u32,
+    /// Days after now accepted (clocks disagree).
+    pub future_days: u32,
+    /// What stands for now.
+    pub clock: Clock,
+}
+
+impl Default for TimestampPolicy {
+    fn default() -> Self {
+        Self { past_days: 400, future_days: 1, clock: Clock::System }
+    }
+}
+
+impl TimestampPolicy {
+    /// The window around the clock's now.
+    pub fn window(&self) -> TimestampWindow {
+        let now = self.clock.now();
+        TimestampWindow {
+            now,
+            earliest: now - time::Duration::days(i64::from(self.past_days)),
+            latest: now + time::Duration::days(i64::from(self.future_days)),
+            past_days: self.past_days,
+            future_days: self.future_days,
+        }
+    }
+}
+
+/// The timestamps one body accepts, fixed when it arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimestampWindow {
+    /// The instant the window was taken around.
+    pub now: OffsetDateTime,
+    /// The earliest timestamp accepted.
+    pub earliest: OffsetDateTime,
+    /// The latest timestamp accepted.
+    pub latest: OffsetDateTime,
+    /// The policy's days, for the error text.
+    pub past_days: u32,
+    /// The policy's days, for the error text.
+    pub future_days: u32,
+}
+
+impl TimestampWindow {
+    /// `Err` with the reason when `at` is outside the window.
+    fn check(&self, at: OffsetDateTime, line: u64) -> Result<(), LineError> {
+        let days = |d: time::Duration| d.whole_days();
+        if at < self.earliest {
+            return Err(LineError::field(
+                line,
+                "timestamp",
+                format!(
+                    "{} is {} days before now ({}), outside the {} days accepted (ingest.timestamp_past_days); \
+                     load older events with `distillwatch ingest --backfill`",
+                    rfc3339(at),
+                    days(self.now - at),
+                    rfc3339(self.now),
+                    self.past_days
+                ),
+            ));
+        }
+        if at > self.latest {
+            return Err(LineError::field(
+                line,
+                "timestamp",
+                format!(
+                    "{} is {} days after now ({}), beyond the {} days accepted (ingest.timestamp_future_days): \
+                     is the sender's clock or unit right?",
+                    rfc3339(at),
+                    days(at - self.now),
+                    rfc3339(self.now),
+                    self.future_days
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
 }
 
 /// The longest error text kept of one rejection, in characters.
@@ -100,7 +219,7 @@ pub fn parse_event(text: &[u8], line: u64, limits: &Limits) -> Result<Event, Lin
     }
     let value: Value = serde_json::from_slice(text)
         .map_err(|e| LineError::line(line, format!("invalid JSON at column {}: {}", e.column(), strip_position(&e))))?;
-    parse_event_value(value, line)
+    parse_event_value(value, line, limits)
 }
 
 /// serde_json appends " at line L column C" to its messages; the line is ours to report.
@@ -112,8 +231,17 @@ fn strip_position(e: &serde_json::Error) -> String {
     }
 }
 
-/// Validates one already-parsed JSON value.
-pub fn parse_event_value(mut value: Value, line: u64) -> Result<Event, LineError> {
+/// Validates one already-parsed JSON value; its timestamp must be inside
+/// the limits' window, when they have one.
+pub fn parse_event_value(value: Value, line: u64, limits: &Limits) -> Result<Event, LineError> {
+    let event = event_from_value(value, line)?;
+    if let Some(window) = &limits.timestamps {
+        window.check(event.timestamp, line)?;
+    }
+    Ok(event)
+}
+
+fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
     replace_nul(&mut value);
     let Value::Object(_) = &value else {
         return Err(LineError::line(line, format!("expected a JSON object, found {}", kind(&value))));

@@ -208,3 +208,45 @@ fn nul_characters_are_replaced_everywhere() {
     assert_eq!(event.request.prompt, "a\u{FFFD}b");
     assert_eq!(event.metadata["k\u{FFFD}"], json!("v\u{FFFD}"));
 }
+
+#[test]
+fn timestamps_outside_the_window_are_refused_naming_the_setting() {
+    let now = time::macros::datetime!(2026-11-15 00:00 UTC);
+    let policy = TimestampPolicy { past_days: 400, future_days: 1, clock: Clock::Fixed(now) };
+    let limits = Limits { timestamps: Some(policy.window()), ..Limits::default() };
+    let at = |ts: &str| {
+        let mut value = minimal();
+        value["timestamp"] = json!(ts);
+        parse_event(value.to_string().as_bytes(), 3, &limits)
+    };
+    // Inside: the earliest and latest instants, and now.
+    assert!(at("2025-10-11T00:00:00Z").is_ok(), "400 days before is inside");
+    assert!(at("2026-11-16T00:00:00Z").is_ok(), "a day after is inside");
+    assert!(at("2026-11-15T00:00:00Z").is_ok());
+    // Before: 1975 made partitions on demand; one second past the edge is refused too.
+    let old = at("1975-06-01T00:00:00Z").unwrap_err();
+    assert_eq!((old.line, old.field.as_deref()), (3, Some("timestamp")));
+    assert!(old.error.contains("ingest.timestamp_past_days"), "{}", old.error);
+    assert!(old.error.contains("--backfill"), "{}", old.error);
+    assert!(old.error.contains("1975-06-01T00:00:00Z"), "{}", old.error);
+    assert!(at("2025-10-10T23:59:59Z").is_err());
+    // After: a clock or unit mistake.
+    let future = at("2026-11-16T00:00:01Z").unwrap_err();
+    assert!(future.error.contains("ingest.timestamp_future_days"), "{}", future.error);
+    assert!(at("2150-01-01T00:00:00Z").unwrap_err().error.contains("days after now"));
+    // Without a window (simulations, evaluations, backfills) any year 1970..=2200 goes in.
+    assert!(
+        parse(json!({"account_id": "a", "timestamp": "1975-06-01T00:00:00Z", "model": "m",
+                         "request": {"prompt": "p"}}))
+        .is_ok()
+    );
+}
+
+#[test]
+fn the_system_clock_window_is_taken_around_the_real_now() {
+    let window = TimestampPolicy::default().window();
+    let now = OffsetDateTime::now_utc();
+    assert!((window.now - now).abs() < time::Duration::minutes(1));
+    assert_eq!(window.now - window.earliest, time::Duration::days(400));
+    assert_eq!(window.latest - window.now, time::Duration::days(1));
+}

@@ -74,6 +74,10 @@ pub enum Command {
         /// user is its account.
         #[arg(long)]
         account: Option<String>,
+        /// Take events of any date (1970 to 2200): loading history older than
+        /// `ingest.timestamp_past_days`, or a capture from another clock.
+        #[arg(long)]
+        backfill: bool,
     },
     /// Manage API keys.
     Keys {
@@ -513,7 +517,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             db.close().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Ingest { files, allow_rejects, last_message_only, format, account, .. } => {
+        Command::Ingest { files, allow_rejects, last_message_only, format, account, backfill, .. } => {
             use crate::ingest_files::{FileFormat, Reading};
             let (files, reading, logs_history) = match format {
                 FileFormat::Records(format) => {
@@ -537,7 +541,9 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
             let db = Database::open(&settings.database).await?;
             let app = App::new(db.pool.clone(), app_config(&settings));
             let history_logged = (last_message_only || !logs_history).then_some(false);
-            let summary = crate::ingest_files::run(&app, &files, &settings.ingest, history_logged, reading).await;
+            let timestamps = (!backfill).then(|| settings.ingest.timestamp_policy());
+            let summary =
+                crate::ingest_files::run(&app, &files, &settings.ingest, history_logged, reading, timestamps).await;
             db.close().await?;
             let summary = summary?;
             Ok(if summary.rejected > 0 && !allow_rejects { ExitCode::from(2) } else { ExitCode::SUCCESS })

@@ -652,6 +652,8 @@ pub(crate) async fn load_population(
         &settings.ingest,
         None,
         crate::ingest_files::Reading::Records(dw_ingest::Source::default()),
+        // Simulated traffic is history of any date: a backfill.
+        None,
     )
     .await?;
     anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);

@@ -93,6 +93,7 @@ pub async fn run(
     settings: &IngestSettings,
     history_logged: Option<bool>,
     reading: Reading,
+    timestamps: Option<dw_ingest::TimestampPolicy>,
 ) -> anyhow::Result<Summary> {
     for file in files {
         anyhow::ensure!(file.as_os_str() == "-" || file.is_file(), "cannot read {}: no such file", file.display());
@@ -103,6 +104,8 @@ pub async fn run(
         max_body_bytes: settings.max_body_bytes,
         max_items: usize::MAX,
         max_listed_errors: usize::MAX,
+        // One window for the whole load, taken when it starts.
+        timestamps: timestamps.map(|policy| policy.window()),
     };
     let total_bytes: u64 = files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
     let progress = progress_bar(total_bytes);

@@ -150,6 +150,7 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
                 // A file of the operator's own: every line read, every rejection printed.
                 max_items: usize::MAX,
                 max_listed_errors: usize::MAX,
+                timestamps: None,
             };
             let new =
                 dw_app::NewReferenceSet { name: &name, description: &description, collection: &collection, control };

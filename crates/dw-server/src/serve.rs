@@ -18,10 +18,12 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
             max_body_bytes: settings.ingest.max_body_bytes,
             max_items: settings.ingest.max_items_per_body,
             max_listed_errors: settings.ingest.max_listed_errors,
+            timestamps: None,
         },
         max_concurrent_ingests: settings.ingest.max_concurrent_requests,
         readiness_timeout: Duration::from_secs(2),
         body_read_timeout: Duration::from_secs(settings.ingest.body_read_timeout_seconds),
+        timestamps: Some(settings.ingest.timestamp_policy()),
     }
 }
 

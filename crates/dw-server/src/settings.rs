@@ -155,6 +155,26 @@ pub struct IngestSettings {
     /// How long half of an OTLP model call (a span exported without its
     /// messages, or its log records) waits for the other, in seconds.
     pub otlp_join_wait_seconds: u64,
+    /// Days before now an event's timestamp may be, over HTTP and in
+    /// `distillwatch ingest` without `--backfill`.
+    pub timestamp_past_days: u32,
+    /// Days after now an event's timestamp may be.
+    pub timestamp_future_days: u32,
+    /// An RFC 3339 instant that stands for now in that check; absent, the
+    /// system clock (set it in tests, or to replay a past capture).
+    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    pub clock: Option<time::OffsetDateTime>,
+}
+
+impl IngestSettings {
+    /// The timestamp window these settings describe.
+    pub fn timestamp_policy(&self) -> dw_ingest::TimestampPolicy {
+        dw_ingest::TimestampPolicy {
+            past_days: self.timestamp_past_days,
+            future_days: self.timestamp_future_days,
+            clock: self.clock.map_or(dw_ingest::Clock::System, dw_ingest::Clock::Fixed),
+        }
+    }
 }
 
 /// `[retention]`
@@ -210,6 +230,9 @@ impl Default for Settings {
                 max_items_per_body: 100_000,
                 max_listed_errors: 100,
                 body_read_timeout_seconds: 30,
+                timestamp_past_days: 400,
+                timestamp_future_days: 1,
+                clock: None,
                 file_batch_events: 10_000,
                 file_writers: 2,
                 otlp_join_wait_seconds: dw_app::DEFAULT_JOIN_WAIT_SECONDS,

@@ -109,7 +109,7 @@ pub(crate) async fn ingest(
     let source = dw_ingest::Source { format, account: query.account };
     let framing = framing(&headers)?;
     let body = read_ingest_body(&state, &headers, body).await?;
-    let limits = state.config.limits;
+    let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || match framing {
         Framing::Ndjson => dw_ingest::parse_ndjson_as(&source, &body.decoded, &limits),

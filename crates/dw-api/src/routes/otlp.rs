@@ -101,7 +101,7 @@ async fn export(
 ) -> Result<Response, ApiError> {
     let encoding = encoding_of(headers)?;
     let body = read_ingest_body(state, headers, body).await?;
-    let limits = state.config.limits;
+    let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let mut parsed = tokio::task::spawn_blocking(move || parse_traces(&body.decoded, encoding, &limits))
         .await
@@ -142,7 +142,7 @@ pub(crate) async fn logs(
     let key = &caller.0;
     let encoding = encoding_of(&headers)?;
     let body = read_ingest_body(&state, &headers, body).await?;
-    let limits = state.config.limits;
+    let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || parse_logs(&body.decoded, encoding, &limits))
         .await

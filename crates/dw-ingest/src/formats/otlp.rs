@@ -143,7 +143,7 @@ pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::
             format!("span is {size} bytes as an event, over the limit of {}", limits.max_event_bytes),
         ));
     }
-    parse_event_value(event, line)
+    parse_event_value(event, line, limits)
 }
 
 /// Decodes a logs export request and gathers its GenAI records by span;
