@@ -133,9 +133,7 @@ fn instant(value: &str, number: u64) -> Result<i64, LineError> {
 /// A fingerprint must be a hash, never the thing itself: a raw card number or
 /// an e-mail address is refused, so that such data never reaches the store.
 fn fingerprint(value: &str, field: &str, number: u64) -> Result<String, LineError> {
-    let digits = value.chars().filter(char::is_ascii_digit).count();
-    let only_card_chars = value.chars().all(|c| c.is_ascii_digit() || c == ' ' || c == '-');
-    if only_card_chars && (12..=19).contains(&digits) {
+    if looks_like_card_number(value) {
         return Err(LineError::field(
             number,
             field,
@@ -149,6 +147,31 @@ fn fingerprint(value: &str, field: &str, number: u64) -> Result<String, LineErro
         return Err(LineError::field(number, field, "expected a hash: 8 to 128 printable ASCII characters"));
     }
     Ok(value.to_owned())
+}
+
+/// Whether `value` is a payment card number in any separator format: no
+/// letters, 12 to 19 digits whatever separates them (spaces, dashes, dots,
+/// slashes, ...), and the digits pass the Luhn check that every issued card
+/// number passes (a numeric hash passes it one time in ten; a card number
+/// always does).
+fn looks_like_card_number(value: &str) -> bool {
+    if value.chars().any(char::is_alphabetic) {
+        return false;
+    }
+    let digits: Vec<u32> = value.chars().filter_map(|c| c.to_digit(10)).collect();
+    (12..=19).contains(&digits.len()) && luhn(&digits)
+}
+
+/// The Luhn (mod 10) check: from the right, every second digit doubled
+/// (less 9 when over 9), the sum a multiple of ten.
+fn luhn(digits: &[u32]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
+        .sum();
+    sum % 10 == 0
 }
 
 #[cfg(test)]
@@ -203,6 +226,33 @@ mod tests {
         );
         assert!(parsed.rejected[2].error.contains("raw card number"));
         assert!(parsed.rejected[7].error.contains("already given on line 9"));
+    }
+
+    #[test]
+    fn card_numbers_are_refused_in_any_separator_format_by_their_luhn_check() {
+        // Test numbers of the card networks, written as people and exports write them.
+        for card in [
+            "4111111111111111",
+            "4111 1111 1111 1111",
+            "4111-1111-1111-1111",
+            "4111.1111.1111.1111",
+            "4111/1111/1111/1111",
+            "4111_1111_1111_1111",
+            " 5500 0055 5555 5559 ",
+            "3782-822463-10005",
+            "6011\t0009\t9013\t9424",
+            "(4012) 8888 8888 1881",
+        ] {
+            assert!(looks_like_card_number(card), "{card:?} passed");
+            let err = fingerprint(card, "payment_fingerprint", 3).unwrap_err();
+            assert!(err.error.contains("raw card number"), "{card:?}: {}", err.error);
+        }
+        // Hashes, numeric ones that fail the check, and numbers of the wrong length go in.
+        for hash in ["sha256:9f86d081884c7d65", "4111.1111.1111.1112", "41111111111", "f00dbabe12345678"] {
+            assert!(!looks_like_card_number(hash), "{hash:?} refused");
+        }
+        assert!(luhn(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 3]), "the Luhn check's textbook example");
+        assert!(!luhn(&[7, 9, 9, 2, 7, 3, 9, 8, 7, 1, 4]));
     }
 
     #[test]
