@@ -404,3 +404,37 @@ async fn the_cli_refuses_events_far_from_now_unless_told_it_is_a_backfill() {
     pool.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_past_the_timeout_is_a_503_and_the_service_goes_on() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let analyst = create_key(Some(&db.url), dir.path(), "analyst");
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__DATABASE__STATEMENT_TIMEOUT_SECONDS", "1");
+    let service = Service::start(cmd);
+    let client = dw_app::http_client();
+
+    // Another session holds the flags table: the request's statement waits on
+    // the lock until PostgreSQL cancels it, a second later.
+    let pool = db.pool().await;
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE flags IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    let started = std::time::Instant::now();
+    let response = client.get(service.url("/v1/flags")).bearer_auth(&analyst).send().await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "deadline_exceeded", "{body}");
+    assert!(body["error"]["message"].as_str().unwrap().contains("database.statement_timeout_seconds"), "{body}");
+    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(20), "{elapsed:?}");
+    blocker.rollback().await.unwrap();
+
+    let response = client.get(service.url("/v1/flags")).bearer_auth(&analyst).send().await.unwrap();
+    assert_eq!(response.status(), 200, "the connection went back to the pool usable");
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
+    pool.close().await;
+    db.drop_db().await;
+}

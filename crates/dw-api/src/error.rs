@@ -48,6 +48,10 @@ pub enum ApiError {
     /// The request (its body) did not arrive in time.
     #[error("{0}")]
     Timeout(String),
+    /// The request took longer than its route's budget, or one of its
+    /// statements longer than the database's statement timeout.
+    #[error("{0}")]
+    Deadline(String),
     /// The database is unreachable.
     #[error("database unavailable")]
     Unavailable(#[source] AppError),
@@ -65,6 +69,11 @@ impl From<AppError> for ApiError {
             AppError::Embed(EmbedError::Overloaded) => {
                 ApiError::Overloaded("the embedding engine is saturated; retry after a short wait".into())
             }
+            e if e.is_statement_timeout() => ApiError::Deadline(
+                "a database statement of this request ran past database.statement_timeout_seconds: narrow it (a \
+                 shorter window, a smaller page) or retry later"
+                    .into(),
+            ),
             e if e.is_unavailable() => ApiError::Unavailable(e),
             other => ApiError::Internal(other),
         }
@@ -91,7 +100,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Overloaded(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Deadline(_) | ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +117,7 @@ impl ApiError {
             ApiError::Conflict(_) => "conflict",
             ApiError::Overloaded(_) => "overloaded",
             ApiError::Timeout(_) => "request_timeout",
+            ApiError::Deadline(_) => "deadline_exceeded",
             ApiError::Unavailable(_) => "unavailable",
             ApiError::Internal(_) => "internal",
         }
@@ -140,7 +150,7 @@ impl IntoResponse for ApiError {
             ApiError::MissingKey | ApiError::InvalidKey => {
                 response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Overloaded(_) | ApiError::Unavailable(_) | ApiError::Timeout(_) => {
+            ApiError::Overloaded(_) | ApiError::Unavailable(_) | ApiError::Timeout(_) | ApiError::Deadline(_) => {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

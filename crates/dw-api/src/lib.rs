@@ -30,6 +30,7 @@ mod extract;
 mod http_metrics;
 pub mod openapi;
 mod routes;
+mod slots;
 mod table;
 
 use std::sync::Arc;
@@ -39,7 +40,6 @@ use axum::Router;
 use axum::http::{HeaderName, Request};
 use dw_app::App;
 use dw_ingest::Limits;
-use tokio::sync::Semaphore;
 use tower_http::LatencyUnit;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -49,7 +49,7 @@ use tracing::Level;
 
 pub use error::ApiError;
 pub use http_metrics::{PrometheusHandle, prometheus_handle};
-pub use table::{Access, Route, routes};
+pub use table::{Access, Budget, Deadlines, Route, routes};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -58,6 +58,8 @@ pub struct ApiConfig {
     pub limits: Limits,
     /// Ingest batches processed at once; more are answered 429.
     pub max_concurrent_ingests: usize,
+    /// Of those, at most this many from one key (429 past it).
+    pub max_concurrent_per_key: usize,
     /// How long `/readyz` waits for the database.
     pub readiness_timeout: Duration,
     /// How long an ingest body may take to arrive, once its ingest slot is
@@ -65,6 +67,8 @@ pub struct ApiConfig {
     pub body_read_timeout: Duration,
     /// The timestamps ingest accepts around now; `None` takes any (1970..=2200).
     pub timestamps: Option<dw_ingest::TimestampPolicy>,
+    /// How long each route may take, whole.
+    pub deadlines: Deadlines,
 }
 
 impl Default for ApiConfig {
@@ -72,9 +76,11 @@ impl Default for ApiConfig {
         Self {
             limits: Limits::default(),
             max_concurrent_ingests: 8,
+            max_concurrent_per_key: 4,
             readiness_timeout: Duration::from_secs(2),
             body_read_timeout: Duration::from_secs(30),
             timestamps: Some(dw_ingest::TimestampPolicy::default()),
+            deadlines: Deadlines::default(),
         }
     }
 }
@@ -84,7 +90,7 @@ impl Default for ApiConfig {
 pub struct ApiState {
     app: App,
     config: Arc<ApiConfig>,
-    ingest_slots: Arc<Semaphore>,
+    ingest_slots: Arc<slots::IngestSlots>,
     metrics: PrometheusHandle,
 }
 
@@ -92,10 +98,11 @@ impl ApiState {
     /// State over the use cases.
     pub fn new(app: App, config: ApiConfig) -> Self {
         let slots = config.max_concurrent_ingests.max(1);
+        let per_key = config.max_concurrent_per_key;
         Self {
             app,
             config: Arc::new(config),
-            ingest_slots: Arc::new(Semaphore::new(slots)),
+            ingest_slots: slots::IngestSlots::new(slots, per_key),
             metrics: prometheus_handle(),
         }
     }
@@ -116,7 +123,7 @@ impl ApiState {
 pub fn router(state: ApiState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(table::router())
+        .merge(table::router(state.config.deadlines))
         .layer(axum::middleware::from_fn(http_metrics::track))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(

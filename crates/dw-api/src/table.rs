@@ -8,12 +8,18 @@
 //! description, which lists the handlers): neither imports the other's
 //! router.
 
+use std::time::Duration;
+
 use axum::Router;
+use axum::extract::Request;
 use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::IntoResponse as _;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use dw_domain::Role;
 
 use crate::ApiState;
+use crate::error::ApiError;
 use crate::openapi;
 use crate::routes::{accounts, allowlist, audits, clusters, events, flags, health, keys, otlp, reference_sets};
 
@@ -45,6 +51,33 @@ impl Access {
     }
 }
 
+/// How long a route may take to answer, whole (past it: 503 with
+/// `Retry-After`, and the work is dropped: a transaction rolls back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Budget {
+    /// Reads and small writes: `server.request_timeout_seconds`.
+    Request,
+    /// Routes that take a large body and store it (events, traces, logs,
+    /// reference items): `server.upload_timeout_seconds`. Their body must
+    /// also arrive within `ingest.body_read_timeout_seconds`.
+    Upload,
+}
+
+/// The budgets' lengths.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Deadlines {
+    /// [`Budget::Request`].
+    pub request: Duration,
+    /// [`Budget::Upload`].
+    pub upload: Duration,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self { request: Duration::from_secs(60), upload: Duration::from_secs(300) }
+    }
+}
+
 /// One route: what the table declares of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -54,12 +87,17 @@ pub struct Route {
     pub path: &'static str,
     /// Who may call it.
     pub access: Access,
+    /// How long it may take.
+    pub budget: Budget,
 }
 
 fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
     use Access::*;
     let route = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
-        (Route { method, path, access }, handler)
+        (Route { method, path, access, budget: Budget::Request }, handler)
+    };
+    let upload = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
+        (Route { method, path, access, budget: Budget::Upload }, handler)
     };
     vec![
         route(Method::GET, "/healthz", Public, get(health::healthz)),
@@ -70,10 +108,10 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         route(Method::GET, "/docs/init.js", Public, get(openapi::init)),
         route(Method::GET, "/docs/swagger-ui-bundle.js", Public, get(openapi::bundle)),
         route(Method::GET, "/docs/swagger-ui.css", Public, get(openapi::css)),
-        route(Method::POST, "/v1/events", Ingest, post(events::ingest)),
-        route(Method::POST, "/v1/traces", Ingest, post(otlp::traces)),
-        route(Method::POST, "/api/public/otel/v1/traces", Ingest, post(otlp::langfuse_traces)),
-        route(Method::POST, "/v1/logs", Ingest, post(otlp::logs)),
+        upload(Method::POST, "/v1/events", Ingest, post(events::ingest)),
+        upload(Method::POST, "/v1/traces", Ingest, post(otlp::traces)),
+        upload(Method::POST, "/api/public/otel/v1/traces", Ingest, post(otlp::langfuse_traces)),
+        upload(Method::POST, "/v1/logs", Ingest, post(otlp::logs)),
         route(Method::GET, "/v1/schema/event", AnyKey, get(events::schema)),
         route(Method::GET, "/v1/ingests", Analyst, get(events::recent)),
         route(Method::GET, "/v1/keys", Admin, get(keys::list)),
@@ -99,7 +137,7 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         route(Method::GET, "/v1/reference-sets", Analyst, get(reference_sets::list)),
         route(Method::POST, "/v1/reference-sets", Analyst, post(reference_sets::create)),
         route(Method::GET, "/v1/reference-sets/{id}", Analyst, get(reference_sets::get)),
-        route(Method::POST, "/v1/reference-sets/{id}/items", Analyst, post(reference_sets::add_items)),
+        upload(Method::POST, "/v1/reference-sets/{id}/items", Analyst, post(reference_sets::add_items)),
         route(
             Method::GET,
             "/v1/reference-sets/{id}/distillation-test",
@@ -123,7 +161,24 @@ pub fn routes() -> Vec<Route> {
     table().into_iter().map(|(route, _)| route).collect()
 }
 
-/// The routes, without the layers ([`crate::router`] adds them).
-pub(crate) fn router() -> Router<ApiState> {
-    table().into_iter().fold(Router::new(), |router, (route, handler)| router.route(route.path, handler))
+/// The routes, each within its budget, without the other layers
+/// ([`crate::router`] adds them).
+pub(crate) fn router(deadlines: Deadlines) -> Router<ApiState> {
+    table().into_iter().fold(Router::new(), |router, (route, handler)| {
+        let (limit, setting) = match route.budget {
+            Budget::Request => (deadlines.request, "server.request_timeout_seconds"),
+            Budget::Upload => (deadlines.upload, "server.upload_timeout_seconds"),
+        };
+        let handler = handler.layer(axum::middleware::from_fn(move |request: Request, next: Next| async move {
+            match tokio::time::timeout(limit, next.run(request)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::Deadline(format!(
+                    "the request took longer than {} s ({setting}); nothing of it was kept: retry, or ask for less",
+                    limit.as_secs_f64()
+                ))
+                .into_response(),
+            }
+        }));
+        router.route(route.path, handler)
+    })
 }

@@ -711,6 +711,65 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_frees_its_slot(pool: PgP
     assert_eq!(stored(&h.pool).await, 1, "nothing of the slow body was stored");
 }
 
+/// One key cannot take every ingest slot: its second body in flight is a 429 that names the setting, while
+/// another key's goes in.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn one_key_cannot_hold_every_ingest_slot(pool: PgPool) {
+    let config = ApiConfig { max_concurrent_ingests: 4, max_concurrent_per_key: 1, ..ApiConfig::default() };
+    let h = harness_with(pool, config).await;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Result<Vec<u8>, std::io::Error>>();
+    tx.send(Ok(format!("{}\n", event(1)).into_bytes())).unwrap();
+    let slow = post(Some(&h.ingest), Some("application/x-ndjson"), None, Body::from_stream(ReceiverStream(rx)));
+    let router = h.router.clone();
+    let in_flight = tokio::spawn(async move { send(&router, slow).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let (status, out, headers) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(2)]))).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{out}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(out["error"]["message"].as_str().unwrap().contains("ingest.max_concurrent_per_key"), "{out}");
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.admin), Some("application/x-ndjson"), None, ndjson(&[event(3)]))).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(1)), "another key goes in: {out}");
+
+    // The slow body ends: its batch is stored and the key may send again.
+    tx.send(Ok(format!("{}\n", event(4)).into_bytes())).unwrap();
+    drop(tx);
+    let (status, out, _) = in_flight.await.unwrap();
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(2)), "{out}");
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(5)]))).await;
+    assert_eq!((status, out["accepted"].clone()), (StatusCode::OK, json!(1)), "{out}");
+    assert_eq!(stored(&h.pool).await, 4);
+}
+
+/// A request past its route's budget is answered 503 with Retry-After, naming the setting, and holds nothing.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_request_past_its_deadline_is_503(pool: PgPool) {
+    let deadlines = dw_api::Deadlines { request: Duration::from_millis(300), upload: Duration::from_secs(60) };
+    let h = harness_with(pool.clone(), ApiConfig { deadlines, ..ApiConfig::default() }).await;
+    // Another session holds the flags table: listing them waits on the lock.
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE flags IN ACCESS EXCLUSIVE MODE").execute(&mut *blocker).await.unwrap();
+    let list = Request::get("/v1/flags")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.analyst))
+        .body(Body::empty())
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (status, out, headers) = send(&h.router, list).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{out}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert_eq!(out["error"]["code"], "deadline_exceeded", "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("server.request_timeout_seconds"), "{out}");
+    blocker.rollback().await.unwrap();
+    // Uploads have their own, longer budget: an ingest is unaffected.
+    let (status, out, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[event(1)]))).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+}
+
 fn futures_stream(data: Vec<u8>) -> Body {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> = data.chunks(64 * 1024).map(|c| Ok(c.to_vec())).collect();
     Body::from_stream(tokio_stream_iter(chunks))

@@ -32,6 +32,15 @@ impl From<sqlx::Error> for AppError {
 }
 
 impl AppError {
+    /// Whether the database cancelled a statement that ran past the
+    /// connection's `statement_timeout` (SQLSTATE 57014).
+    pub fn is_statement_timeout(&self) -> bool {
+        match self {
+            AppError::Store(StoreError::Database(sqlx::Error::Database(e))) => e.code().as_deref() == Some("57014"),
+            _ => false,
+        }
+    }
+
     /// Whether the failure is the database being unreachable or saturated
     /// (worth a retry), rather than a fault.
     pub fn is_unavailable(&self) -> bool {

@@ -153,6 +153,13 @@ impl App {
         Self { pool, partitions: Arc::new(PartitionCache::default()), config, content: None, compute }
     }
 
+    /// The same app (its compute pool, caches and embedding engine shared)
+    /// over another pool of connections: `serve` answers requests over one
+    /// whose statements time out, and runs background jobs over another.
+    pub fn with_pool(&self, pool: PgPool) -> Self {
+        Self { pool, ..self.clone() }
+    }
+
     /// The pool CPU work runs on: shared by every clone of this app.
     pub fn compute(&self) -> &Compute {
         &self.compute

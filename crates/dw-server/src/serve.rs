@@ -1,6 +1,8 @@
 //! `distillwatch serve`: the HTTP API with graceful shutdown.
 
 use std::future::Future;
+
+use anyhow::Context as _;
 use std::time::Duration;
 
 use dw_api::{ApiConfig, ApiState};
@@ -21,9 +23,14 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
             timestamps: None,
         },
         max_concurrent_ingests: settings.ingest.max_concurrent_requests,
+        max_concurrent_per_key: settings.ingest.max_concurrent_per_key,
         readiness_timeout: Duration::from_secs(2),
         body_read_timeout: Duration::from_secs(settings.ingest.body_read_timeout_seconds),
         timestamps: Some(settings.ingest.timestamp_policy()),
+        deadlines: dw_api::Deadlines {
+            request: Duration::from_secs(settings.server.request_timeout_seconds),
+            upload: Duration::from_secs(settings.server.upload_timeout_seconds),
+        },
     }
 }
 
@@ -50,7 +57,21 @@ pub async fn run(
     let retention = spawn_retention(app.clone(), settings);
     let audits = spawn_audit_workers(app.clone(), settings);
     let webhooks = spawn_webhook_sender(app.clone(), settings)?;
-    let router = dw_api::router(ApiState::new(app, api_config(settings)));
+    // Requests are answered over connections whose statements time out;
+    // the background jobs above keep the pool without a limit.
+    let api_app = match settings.database.statement_timeout_seconds {
+        0 => app,
+        seconds => {
+            let options = (*app.pool().connect_options())
+                .clone()
+                .options([("statement_timeout", format!("{}", seconds.saturating_mul(1000)))]);
+            let pool = dw_store::connect(options, settings.database.max_connections)
+                .await
+                .context("cannot connect to PostgreSQL for requests")?;
+            app.with_pool(pool)
+        }
+    };
+    let router = dw_api::router(ApiState::new(api_app, api_config(settings)));
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let served = match tls {
         Some(config) => {

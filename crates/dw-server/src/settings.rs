@@ -110,6 +110,11 @@ pub struct ServerSettings {
     /// The PEM private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// How long a request may take, whole, in seconds (503 past it).
+    pub request_timeout_seconds: u64,
+    /// How long an upload (events, traces, logs, reference items) may take,
+    /// whole, in seconds.
+    pub upload_timeout_seconds: u64,
 }
 
 /// `[database]`
@@ -128,6 +133,9 @@ pub struct DatabaseSettings {
     pub name: String,
     /// Pool size.
     pub max_connections: u32,
+    /// How long one statement of a request `serve` answers may run, in
+    /// seconds (0: no limit); background jobs (audits, reference runs) have none.
+    pub statement_timeout_seconds: u64,
 }
 
 /// `[ingest]`
@@ -140,6 +148,8 @@ pub struct IngestSettings {
     pub max_body_bytes: usize,
     /// HTTP ingest requests processed at once; more get 429.
     pub max_concurrent_requests: usize,
+    /// Of those, at most this many from one key; more get 429.
+    pub max_concurrent_per_key: usize,
     /// Most items (lines, array elements, OTLP spans or log records) one
     /// request body may hold; more is a 413, nothing stored.
     pub max_items_per_body: usize,
@@ -215,6 +225,8 @@ impl Default for Settings {
                 shutdown_grace_seconds: 30,
                 tls_cert: None,
                 tls_key: None,
+                request_timeout_seconds: 60,
+                upload_timeout_seconds: 300,
             },
             database: DatabaseSettings {
                 url: None,
@@ -222,11 +234,13 @@ impl Default for Settings {
                 pg_bin: None,
                 name: "distillwatch".into(),
                 max_connections: 16,
+                statement_timeout_seconds: 30,
             },
             ingest: IngestSettings {
                 max_event_bytes: 1 << 20,
                 max_body_bytes: 64 << 20,
                 max_concurrent_requests: 8,
+                max_concurrent_per_key: 4,
                 max_items_per_body: 100_000,
                 max_listed_errors: 100,
                 body_read_timeout_seconds: 30,

@@ -108,7 +108,7 @@ pub(crate) async fn ingest(
     }
     let source = dw_ingest::Source { format, account: query.account };
     let framing = framing(&headers)?;
-    let body = read_ingest_body(&state, &headers, body).await?;
+    let body = read_ingest_body(&state, key.key_id, &headers, body).await?;
     let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || match framing {
@@ -150,14 +150,16 @@ pub(crate) async fn ingest(
 pub(crate) struct IngestBody {
     /// The body after `Content-Encoding` was undone.
     pub(crate) decoded: Vec<u8>,
-    _slot: tokio::sync::OwnedSemaphorePermit,
+    _slot: crate::slots::Slot,
 }
 
 /// Reads a body sent to an ingest endpoint (events, reference items): gzip,
 /// zstd or plain, at most the configured size before and after
-/// decompression, and only while an ingest slot is free (429 otherwise).
+/// decompression, and only while an ingest slot is free, in all and for the
+/// sending key (429 otherwise).
 pub(crate) async fn read_ingest_body(
     state: &ApiState,
+    key: uuid::Uuid,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<IngestBody, ApiError> {
@@ -175,11 +177,7 @@ pub(crate) async fn read_ingest_body(
         return Err(too_large(limit));
     }
     // Refuse rather than queue: a saturated ingest answers 429 at once.
-    let slot = state
-        .ingest_slots
-        .clone()
-        .try_acquire_owned()
-        .map_err(|_| ApiError::Overloaded("ingest is saturated; retry after a short wait".into()))?;
+    let slot = state.ingest_slots.try_take(key)?;
     let timeout = state.config.body_read_timeout;
     let raw = tokio::time::timeout(timeout, Limited::new(body, limit).collect())
         .await

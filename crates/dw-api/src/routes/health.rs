@@ -40,7 +40,7 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     metrics::gauge!("distillwatch_db_pool_connections", "state" => "idle").set(idle);
     metrics::gauge!("distillwatch_db_pool_connections", "state" => "in_use").set(size - idle);
     metrics::gauge!("distillwatch_db_pool_max_connections").set(f64::from(pool.options().get_max_connections()));
-    let available = state.ingest_slots.available_permits() as f64;
+    let available = state.ingest_slots.available() as f64;
     metrics::gauge!("distillwatch_ingest_slots_available").set(available);
     // Flags by status and level, counted at scrape time (every combination,
     // so a count that falls to zero shows zero); a database that does not

@@ -100,7 +100,7 @@ async fn export(
     body: Body,
 ) -> Result<Response, ApiError> {
     let encoding = encoding_of(headers)?;
-    let body = read_ingest_body(state, headers, body).await?;
+    let body = read_ingest_body(state, key.key_id, headers, body).await?;
     let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let mut parsed = tokio::task::spawn_blocking(move || parse_traces(&body.decoded, encoding, &limits))
@@ -141,7 +141,7 @@ pub(crate) async fn logs(
 ) -> Result<Response, ApiError> {
     let key = &caller.0;
     let encoding = encoding_of(&headers)?;
-    let body = read_ingest_body(&state, &headers, body).await?;
+    let body = read_ingest_body(&state, key.key_id, &headers, body).await?;
     let limits = state.ingest_limits();
     let bytes = body.decoded.len() as u64;
     let parsed = tokio::task::spawn_blocking(move || parse_logs(&body.decoded, encoding, &limits))

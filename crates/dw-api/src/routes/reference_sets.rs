@@ -132,7 +132,7 @@ pub(crate) async fn add_items(
     }
     // 404 before reading a large body into a set that does not exist.
     state.app().reference_set(id).await?;
-    let body = read_ingest_body(&state, &headers, body).await?;
+    let body = read_ingest_body(&state, caller.0.key_id, &headers, body).await?;
     let limits = state.config.limits;
     let parsed = tokio::task::spawn_blocking(move || dw_ingest::parse_reference_ndjson(&body.decoded, &limits))
         .await
