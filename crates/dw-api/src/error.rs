@@ -66,6 +66,7 @@ impl From<AppError> for ApiError {
             AppError::NotFound(what) => ApiError::NotFound(format!("{what} not found")),
             AppError::Invalid(why) => ApiError::BadRequest(why),
             AppError::Conflict(why) => ApiError::Conflict(why),
+            AppError::Busy(why) => ApiError::Overloaded(why),
             AppError::Embed(EmbedError::Overloaded) => {
                 ApiError::Overloaded("the embedding engine is saturated; retry after a short wait".into())
             }

@@ -1081,6 +1081,44 @@ async fn no_garbage_body_causes_a_server_error(pool: PgPool) {
     }
 }
 
+/// An analyst's audit covers at most `audit.max_window_days`, and at most `jobs.max_queued` jobs wait: past
+/// either, a 400 or a 429 that names the setting, and nothing is queued.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn audit_windows_and_the_queue_are_capped(pool: PgPool) {
+    let config = AppConfig { max_queued_jobs: Some(2), max_audit_window_days: Some(31), ..AppConfig::default() };
+    let h = harness_of(App::new(pool.clone(), config), pool.clone(), ApiConfig::default()).await;
+    let post_audit = |body: Value| {
+        Request::post("/v1/audits")
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.analyst))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let queued =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM audits").fetch_one(&pool).await.unwrap() };
+    let (status, out, _) =
+        send(&h.router, post_audit(json!({"from": "2026-01-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"}))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{out}");
+    assert!(out["error"]["message"].as_str().unwrap().contains("audit.max_window_days = 31"), "{out}");
+    assert_eq!(queued().await, 0);
+
+    let week = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-08T00:00:00Z"});
+    for _ in 0..2 {
+        let (status, out, _) = send(&h.router, post_audit(week.clone())).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+    }
+    let (status, out, headers) = send(&h.router, post_audit(week.clone())).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{out}");
+    assert!(headers.contains_key(header::RETRY_AFTER));
+    assert!(out["error"]["message"].as_str().unwrap().contains("jobs.max_queued"), "{out}");
+    assert_eq!(queued().await, 2);
+
+    // A worker takes one: there is room again.
+    App::new(pool.clone(), AppConfig::default()).run_audit("test", None).await.unwrap().unwrap();
+    let (status, out, _) = send(&h.router, post_audit(week)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{out}");
+}
+
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn audits_are_queued_followed_and_bad_requests_say_which_field(pool: PgPool) {
     let h = harness(pool.clone()).await;

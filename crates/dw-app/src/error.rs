@@ -20,6 +20,9 @@ pub enum AppError {
     /// The state changed under the caller (another worker took over a job).
     #[error("{0}")]
     Conflict(String),
+    /// Too much work waiting: retry later.
+    #[error("{0}")]
+    Busy(String),
     /// A fault of the service itself (a compute task that panicked).
     #[error("{0}")]
     Internal(String),

@@ -81,7 +81,16 @@ impl App {
     /// Queues an audit for a person or service, on record in the audit log.
     pub async fn queue_audit_for(&self, spec: &AuditSpec, actor: &crate::Actor) -> Result<i64, AppError> {
         AuditWindow::new(spec.from, spec.to)?;
+        let max_days = self.config.max_audit_window_days.unwrap_or(crate::DEFAULT_MAX_AUDIT_WINDOW_DAYS);
+        let days = (spec.to - spec.from).as_seconds_f64() / 86_400.0;
+        if days > f64::from(max_days) {
+            return Err(AppError::Invalid(format!(
+                "to: the window covers {days:.1} days, more than one audit may (audit.max_window_days = {max_days}): \
+                 audit it in parts"
+            )));
+        }
         let mut tx = self.pool.begin().await?;
+        self.admit_job(&mut tx).await?;
         let id = audits::enqueue(&mut tx, spec).await?;
         let rfc3339 = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
         dw_store::audit_log::append(
@@ -101,6 +110,22 @@ impl App {
         .await?;
         tx.commit().await?;
         Ok(id)
+    }
+
+    /// Refuses a new job while as many as `jobs.max_queued` wait in the
+    /// queues (audits and reference runs together); holds the admission lock
+    /// for the rest of the transaction, so concurrent requests are counted
+    /// one after the other.
+    pub(crate) async fn admit_job(&self, conn: &mut sqlx::PgConnection) -> Result<(), AppError> {
+        let cap = i64::from(self.config.max_queued_jobs.unwrap_or(crate::DEFAULT_MAX_QUEUED_JOBS));
+        let waiting = dw_store::jobs::lock_admission_and_count_waiting(conn).await?;
+        if waiting >= cap {
+            metrics::counter!("distillwatch_jobs_refused_total").increment(1);
+            return Err(AppError::Busy(format!(
+                "{waiting} jobs are waiting, the most the queue takes (jobs.max_queued): retry when some have run"
+            )));
+        }
+        Ok(())
     }
 
     /// Queues a scheduled audit of `[now - days, now)` unless the last

@@ -103,10 +103,22 @@ pub struct AppConfig {
     /// lease that runs out fails it for good (`jobs.max_attempts`); `None`
     /// takes [`DEFAULT_MAX_JOB_ATTEMPTS`].
     pub max_job_attempts: Option<u32>,
+    /// Jobs (audits and reference runs) waiting at most; an analyst's
+    /// request past it is refused as busy (`None`: [`DEFAULT_MAX_QUEUED_JOBS`]).
+    pub max_queued_jobs: Option<u32>,
+    /// The longest window an analyst's audit may cover, in days (`None`:
+    /// [`DEFAULT_MAX_AUDIT_WINDOW_DAYS`]).
+    pub max_audit_window_days: Option<u32>,
 }
 
 /// Claims of one job before it is given up, by default.
 pub const DEFAULT_MAX_JOB_ATTEMPTS: u32 = 3;
+
+/// See [`AppConfig::max_queued_jobs`].
+pub const DEFAULT_MAX_QUEUED_JOBS: u32 = 100;
+
+/// See [`AppConfig::max_audit_window_days`].
+pub const DEFAULT_MAX_AUDIT_WINDOW_DAYS: u32 = 93;
 
 impl AppConfig {
     /// The claims of one job before it is given up.

@@ -64,6 +64,7 @@ impl App {
                 return Ok(job);
             }
         }
+        self.admit_job(&mut tx).await?;
         let id = reference_jobs::enqueue(&mut tx, spec).await?;
         record_queued(&mut tx, id, spec, actor).await?;
         let job = reference_jobs::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("job {id}")))?;

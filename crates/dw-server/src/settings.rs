@@ -44,6 +44,9 @@ pub struct JobsSettings {
     /// Claims of one job before a lease that runs out fails it for good
     /// (each such claim's worker died or was killed holding it).
     pub max_attempts: u32,
+    /// Jobs (audits and reference runs) waiting at most; an analyst's
+    /// request for another is answered 429 until some have run.
+    pub max_queued: u32,
 }
 
 /// `[audit]`
@@ -53,6 +56,9 @@ pub struct AuditSettings {
     /// Workers `serve` runs (claiming queued audits, then attribution and
     /// distillation-test runs); 0 runs none.
     pub workers: usize,
+    /// The longest window an analyst may ask one audit for, in days (the
+    /// CLI's `audit` is the operator's, and takes any).
+    pub max_window_days: u32,
     /// Queue an audit every this many hours (0: no schedule).
     pub schedule_every_hours: u32,
     /// Each scheduled audit covers the last this many days.
@@ -268,12 +274,16 @@ impl Default for Settings {
             detect: dw_app::DetectConfig::default(),
             audit: AuditSettings {
                 workers: 1,
+                max_window_days: dw_app::DEFAULT_MAX_AUDIT_WINDOW_DAYS,
                 schedule_every_hours: 0,
                 schedule_days: 7,
                 poll_seconds: 5,
                 compute_threads: 0,
             },
-            jobs: JobsSettings { max_attempts: dw_app::DEFAULT_MAX_JOB_ATTEMPTS },
+            jobs: JobsSettings {
+                max_attempts: dw_app::DEFAULT_MAX_JOB_ATTEMPTS,
+                max_queued: dw_app::DEFAULT_MAX_QUEUED_JOBS,
+            },
             webhooks: dw_app::WebhookConfig::default(),
         }
     }

@@ -43,6 +43,7 @@ pub mod embeddings;
 pub mod events;
 pub mod flags;
 pub mod ingest_log;
+pub mod jobs;
 pub mod otlp_halves;
 pub mod partitions;
 pub mod reference_jobs;
