@@ -438,3 +438,38 @@ async fn a_statement_past_the_timeout_is_a_503_and_the_service_goes_on() {
     pool.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_an_address_of_their_own() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__SERVER__METRICS_BIND", "127.0.0.1:0");
+    let service = Service::start(cmd);
+    let metrics = service.stdout_after("distillwatch metrics on ").expect("the metrics address is printed");
+    assert!(metrics.starts_with("http://127.0.0.1:") && metrics.ends_with("/metrics"), "{metrics}");
+    let client = dw_app::http_client();
+    let scraped = client.get(&metrics).send().await.unwrap();
+    assert_eq!(scraped.status(), 200);
+    let text = scraped.text().await.unwrap();
+    assert!(text.contains("distillwatch_ingest_slots_available"), "{text}");
+    // The API's port no longer shows them; the rest of the API is there.
+    assert_eq!(client.get(service.url("/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(client.get(service.url("/healthz")).send().await.unwrap().status(), 200);
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
+
+    // An address that cannot be taken stops serve, naming the setting.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__SERVER__METRICS_BIND", taken.local_addr().unwrap().to_string());
+    cmd.args(["serve", "--bind", "127.0.0.1:0"]);
+    let out = run(cmd, None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("server.metrics_bind"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db.drop_db().await;
+}

@@ -111,6 +111,7 @@ pub struct Service {
     pub base: String,
     pub port: u16,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
+    stdout: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Service {
@@ -137,11 +138,14 @@ impl Service {
         });
         let stdout = child.stdout.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let stdout_lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines_sink = stdout_lines.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
                 if let Some(url) = line.strip_prefix("distillwatch listening on ") {
                     let _ = tx.send(url.to_owned());
                 }
+                lines_sink.lock().unwrap().push(line);
             }
         });
         let base = match rx.recv_timeout(Duration::from_secs(120)) {
@@ -152,7 +156,13 @@ impl Service {
             }
         };
         let port = base.rsplit(':').next().unwrap().parse().unwrap();
-        Service { child, base, port, stderr: stderr_text }
+        Service { child, base, port, stderr: stderr_text, stdout: stdout_lines }
+    }
+
+    /// What follows `prefix` on the first line of standard output that
+    /// starts with it (printed before the "listening" line).
+    pub fn stdout_after(&self, prefix: &str) -> Option<String> {
+        self.stdout.lock().unwrap().iter().find_map(|line| line.strip_prefix(prefix).map(str::to_owned))
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -69,6 +69,9 @@ pub struct ApiConfig {
     pub timestamps: Option<dw_ingest::TimestampPolicy>,
     /// How long each route may take, whole.
     pub deadlines: Deadlines,
+    /// Whether `/metrics` is served with the API; `false` when it has an
+    /// address of its own ([`metrics_router`]).
+    pub metrics_on_api: bool,
 }
 
 impl Default for ApiConfig {
@@ -81,6 +84,7 @@ impl Default for ApiConfig {
             body_read_timeout: Duration::from_secs(30),
             timestamps: Some(dw_ingest::TimestampPolicy::default()),
             deadlines: Deadlines::default(),
+            metrics_on_api: true,
         }
     }
 }
@@ -119,11 +123,20 @@ impl ApiState {
     }
 }
 
+/// `/metrics` alone, for an address of its own (`server.metrics_bind`):
+/// scrapers then need no route to the API, and the API's port does not
+/// show the service's figures to whoever reaches it.
+pub fn metrics_router(state: ApiState) -> Router {
+    Router::new().route(table::METRICS_PATH, axum::routing::get(routes::health::metrics)).with_state(state)
+}
+
 /// The whole HTTP application.
 pub fn router(state: ApiState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(table::router(state.config.deadlines))
+        .merge(table::router(state.config.deadlines, |route| {
+            state.config.metrics_on_api || route.path != table::METRICS_PATH
+        }))
         .layer(axum::middleware::from_fn(http_metrics::track))
         .layer(CatchPanicLayer::custom(error::panic_response))
         .layer(

@@ -102,7 +102,7 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
     vec![
         route(Method::GET, "/healthz", Public, get(health::healthz)),
         route(Method::GET, "/readyz", Public, get(health::readyz)),
-        route(Method::GET, "/metrics", Public, get(health::metrics)),
+        route(Method::GET, METRICS_PATH, Public, get(health::metrics)),
         route(Method::GET, "/openapi.json", Public, get(openapi::spec)),
         route(Method::GET, "/docs", Public, get(openapi::page)),
         route(Method::GET, "/docs/init.js", Public, get(openapi::init)),
@@ -161,10 +161,13 @@ pub fn routes() -> Vec<Route> {
     table().into_iter().map(|(route, _)| route).collect()
 }
 
-/// The routes, each within its budget, without the other layers
-/// ([`crate::router`] adds them).
-pub(crate) fn router(deadlines: Deadlines) -> Router<ApiState> {
-    table().into_iter().fold(Router::new(), |router, (route, handler)| {
+/// Where the metrics are scraped.
+pub(crate) const METRICS_PATH: &str = "/metrics";
+
+/// The routes `keep` keeps, each within its budget, without the other
+/// layers ([`crate::router`] adds them).
+pub(crate) fn router(deadlines: Deadlines, keep: impl Fn(&Route) -> bool) -> Router<ApiState> {
+    table().into_iter().filter(|(route, _)| keep(route)).fold(Router::new(), |router, (route, handler)| {
         let (limit, setting) = match route.budget {
             Budget::Request => (deadlines.request, "server.request_timeout_seconds"),
             Budget::Upload => (deadlines.upload, "server.upload_timeout_seconds"),

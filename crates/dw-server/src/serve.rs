@@ -27,6 +27,7 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
         readiness_timeout: Duration::from_secs(2),
         body_read_timeout: Duration::from_secs(settings.ingest.body_read_timeout_seconds),
         timestamps: Some(settings.ingest.timestamp_policy()),
+        metrics_on_api: settings.server.metrics_bind.is_none(),
         deadlines: dw_api::Deadlines {
             request: Duration::from_secs(settings.server.request_timeout_seconds),
             upload: Duration::from_secs(settings.server.upload_timeout_seconds),
@@ -71,7 +72,22 @@ pub async fn run(
             app.with_pool(pool)
         }
     };
-    let router = dw_api::router(ApiState::new(api_app, api_config(settings)));
+    let state = ApiState::new(api_app, api_config(settings));
+    let metrics = match settings.server.metrics_bind {
+        Some(bind) => {
+            let listener = TcpListener::bind(bind)
+                .await
+                .with_context(|| format!("server.metrics_bind: cannot listen on {bind}"))?;
+            let addr = listener.local_addr()?;
+            // Tests and scripts read this line to find the port.
+            println!("distillwatch metrics on http://{addr}/metrics");
+            tracing::info!(%addr, "metrics listening");
+            let router = dw_api::metrics_router(state.clone());
+            Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+        }
+        None => None,
+    };
+    let router = dw_api::router(state);
     let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let served = match tls {
         Some(config) => {
@@ -87,6 +103,9 @@ pub async fn run(
         task.abort();
     }
     if let Some(task) = webhooks {
+        task.abort();
+    }
+    if let Some(task) = metrics {
         task.abort();
     }
     served?;

@@ -116,6 +116,9 @@ pub struct ServerSettings {
     /// The PEM private key of `tls_cert`.
     #[serde(default)]
     pub tls_key: Option<PathBuf>,
+    /// An address of its own for `/metrics` (then not served with the API).
+    #[serde(default)]
+    pub metrics_bind: Option<SocketAddr>,
     /// How long a request may take, whole, in seconds (503 past it).
     pub request_timeout_seconds: u64,
     /// How long an upload (events, traces, logs, reference items) may take,
@@ -231,6 +234,7 @@ impl Default for Settings {
                 shutdown_grace_seconds: 30,
                 tls_cert: None,
                 tls_key: None,
+                metrics_bind: None,
                 request_timeout_seconds: 60,
                 upload_timeout_seconds: 300,
             },
