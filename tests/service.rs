@@ -473,3 +473,86 @@ async fn metrics_can_have_an_address_of_their_own() {
     );
     db.drop_db().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_loads_the_embedding_engine_and_api_audits_embed_their_sample() {
+    let model = std::env::var("DW_MODEL_DIR").expect("DW_MODEL_DIR: run the tests with scripts/test.sh");
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ingest = create_key(Some(&db.url), dir.path(), "ingest");
+    let analyst = create_key(Some(&db.url), dir.path(), "analyst");
+
+    // Without embedding settings the engine is off.
+    let service = Service::start(command(Some(&db.url), dir.path()));
+    let client = dw_app::http_client();
+    let ready: serde_json::Value = client.get(service.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["embedding"], serde_json::json!({"state": "off"}), "{ready}");
+    service.stop();
+
+    let mut cmd = command(Some(&db.url), dir.path());
+    cmd.env("DISTILLWATCH__EMBED__MODEL", &model)
+        .env("DISTILLWATCH__EMBED__AUDIT_PER_ACCOUNT_DAY", "2")
+        .env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
+    let service = Service::start(cmd);
+    let ready: serde_json::Value = client.get(service.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready["embedding"]["state"], "ready", "{ready}");
+    assert!(ready["embedding"]["model"].as_str().unwrap().contains("MiniLM"), "{ready}");
+
+    // 60 events of 3 accounts over November; an audit of the month through the API.
+    let sent = client
+        .post(service.url("/v1/events"))
+        .bearer_auth(&ingest)
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&events("emb", 60, 3)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    let queued: serde_json::Value = client
+        .post(service.url("/v1/audits"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-29T00:00:00Z", "dry_run": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit = queued["id"].as_i64().expect("an audit id");
+    let started = std::time::Instant::now();
+    loop {
+        let state: serde_json::Value = client
+            .get(service.url(&format!("/v1/audits/{audit}")))
+            .bearer_auth(&analyst)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match state["state"].as_str().unwrap() {
+            "done" => break,
+            "failed" => panic!("the audit failed: {state}"),
+            _ => assert!(started.elapsed() < Duration::from_secs(120), "the audit did not finish: {state}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Each account's prompts, at most two a day, were embedded by the audit.
+    let pool = db.pool().await;
+    let vectors: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM embeddings WHERE field = 'prompt'").fetch_one(&pool).await.unwrap();
+    let per_account_day: i64 = sqlx::query_scalar(
+        "SELECT coalesce(max(n), 0) FROM (SELECT count(*) AS n FROM embeddings WHERE field = 'prompt' \
+         GROUP BY account_id, date_trunc('day', ts)) d",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(vectors > 0, "the API's audit embedded nothing");
+    assert!(vectors < 60, "the sample is bounded by the budget, not every prompt: {vectors}");
+    assert!(per_account_day <= 2, "{per_account_day} prompts of one account and day embedded");
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
+    pool.close().await;
+    db.drop_db().await;
+}

@@ -39,7 +39,7 @@ async fn vectors(pool: &PgPool) -> i64 {
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn uploaded_outputs_are_embedded_in_the_background(pool: PgPool) {
-    let content = ContentSampling { handle: handle(), budget: Budget::PerAccountDay(2), dtype: VectorDtype::F16 };
+    let content = ContentSampling { handle: handle(), budget: Some(Budget::PerAccountDay(2)), dtype: VectorDtype::F16 };
     let model = content.handle.model_id().to_owned();
     let app = App::new(pool.clone(), AppConfig::default()).with_content(content);
     let actor = Actor { name: "cli:test".into(), role: "admin".into() };

@@ -234,11 +234,13 @@ impl App {
     async fn signal_verdicts(&self, window: &AuditWindow, with_evidence: bool) -> Result<Vec<Verdict>, AppError> {
         let started = std::time::Instant::now();
         let mut window = window.clone();
-        if let Some(content) = &self.content {
+        if let Some(content) = &self.content
+            && let Some(budget) = content.budget
+        {
             let job = crate::EmbedJob {
                 from: window.from,
                 to: window.to,
-                budget: content.budget,
+                budget,
                 fields: vec![dw_store::embeddings::Field::Prompt],
                 dtype: content.dtype,
                 chunk: 256,

@@ -127,14 +127,16 @@ impl AppConfig {
     }
 }
 
-/// How audits get the prompt vectors their content signals read: an
-/// encoder and the sample each audit embeds before it scores.
+/// The embedding engine the app has: reference runs compare by meaning
+/// with it, uploaded reference outputs are embedded with it, and, with a
+/// budget, audits embed their sample of prompts with it before they score.
 #[derive(Debug, Clone)]
 pub struct ContentSampling {
     /// The encoder.
     pub handle: dw_embed::EmbedHandle,
-    /// How many of each account's prompts.
-    pub budget: dw_store::embeddings::Budget,
+    /// How many of each account's prompts an audit embeds; `None`: audits
+    /// embed none and compute no content signals.
+    pub budget: Option<dw_store::embeddings::Budget>,
     /// How stored vectors are encoded.
     pub dtype: dw_store::embeddings::VectorDtype,
 }

@@ -207,7 +207,7 @@ async fn an_audit_with_content_sampling_reads_topic_coverage(pool: PgPool) {
     assert_eq!(app.ingest(batch).await.unwrap().accepted, 35);
     let app = app.with_content(dw_app::ContentSampling {
         handle: EmbedHandle::spawn(encoder(), 4).unwrap(),
-        budget: Budget::All,
+        budget: Some(Budget::All),
         dtype: VectorDtype::F16,
     });
     let window = dw_app::AuditWindow::new(datetime!(2026-11-01 00:00 UTC), datetime!(2026-11-03 00:00 UTC)).unwrap();

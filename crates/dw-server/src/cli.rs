@@ -511,7 +511,15 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
         }
         Command::Serve { .. } => {
             let db = Database::open(&settings.database).await?;
-            let app = App::new(db.pool.clone(), app_config(&settings));
+            let mut app = App::new(db.pool.clone(), app_config(&settings));
+            if let Some(content) = crate::embed_files::service_embedding(&settings.embed).await? {
+                tracing::info!(
+                    model = content.handle.model_id(),
+                    audits_embed = content.budget.is_some(),
+                    "embedding engine loaded"
+                );
+                app = app.with_content(content);
+            }
             let listener = tokio::net::TcpListener::bind(settings.server.bind)
                 .await
                 .with_context(|| format!("cannot listen on {}", settings.server.bind))?;

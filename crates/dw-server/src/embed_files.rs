@@ -88,7 +88,27 @@ pub async fn content_sampling(settings: &EmbedSettings) -> anyhow::Result<Option
     };
     Ok(Some(dw_app::ContentSampling {
         handle: dw_embed::EmbedHandle::spawn(encoder, settings.queue)?,
-        budget,
+        budget: Some(budget),
+        dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
+    }))
+}
+
+/// The embedding engine `serve` runs, when the settings ask for one
+/// (`embed.enabled`, or audits that embed: `embed.audit_per_account_day`):
+/// loaded (and first fetched) before the service listens, so that a model
+/// that cannot be loaded stops it at start.
+pub async fn service_embedding(settings: &EmbedSettings) -> anyhow::Result<Option<dw_app::ContentSampling>> {
+    use dw_store::embeddings::VectorDtype;
+    if settings.audit_per_account_day > 0 {
+        return content_sampling(settings).await;
+    }
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let encoder = load_encoder(settings).await?;
+    Ok(Some(dw_app::ContentSampling {
+        handle: dw_embed::EmbedHandle::spawn(encoder, settings.queue)?,
+        budget: None,
         dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
     }))
 }

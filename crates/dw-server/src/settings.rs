@@ -75,6 +75,11 @@ pub struct AuditSettings {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedSettings {
+    /// Whether `serve` loads the embedding model (also when
+    /// `audit_per_account_day` is above 0): reference runs then compare by
+    /// meaning and uploaded reference outputs are embedded.
+    #[serde(default)]
+    pub enabled: bool,
     /// Where `model fetch` puts models.
     pub models_dir: PathBuf,
     /// A model folder to use instead of the default all-MiniLM-L6-v2 in
@@ -264,6 +269,7 @@ impl Default for Settings {
             retention: RetentionSettings { days: None, check_interval_minutes: 60 },
             log: LogSettings { format: LogFormat::Human, filter: "info,sqlx=warn".into() },
             embed: EmbedSettings {
+                enabled: false,
                 models_dir: PathBuf::from("models"),
                 model: None,
                 device: "cpu".into(),

@@ -15,18 +15,26 @@ pub(crate) async fn healthz() -> impl IntoResponse {
 }
 
 /// The database answers within the readiness timeout.
-#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "service", summary = "The database answers", responses((status = 200, description = "ready", body = Object), (status = 503, description = "the database does not answer", body = Object)))]
+#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "service", summary = "The database answers; whether the embedding engine runs, and its model", responses((status = 200, description = "ready", body = Object), (status = 503, description = "the database does not answer", body = Object)))]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     let check = tokio::time::timeout(state.config.readiness_timeout, state.app().ready()).await;
+    // The embedding engine is loaded before the service listens: it is
+    // either there (with the model it runs) or off.
+    let embedding = match state.app().embedder() {
+        Some(handle) => json!({"state": "ready", "model": handle.model_id(), "queued": handle.queued()}),
+        None => json!({"state": "off"}),
+    };
     match check {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok"}))),
+        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok", "embedding": embedding}))),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "error"})))
+            let body = json!({"status": "unavailable", "database": "error", "embedding": embedding});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
         Err(_) => {
             tracing::warn!("readiness check timed out");
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"status": "unavailable", "database": "timeout"})))
+            let body = json!({"status": "unavailable", "database": "timeout", "embedding": embedding});
+            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
         }
     }
 }
