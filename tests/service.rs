@@ -556,3 +556,55 @@ async fn serve_loads_the_embedding_engine_and_api_audits_embed_their_sample() {
     pool.close().await;
     db.drop_db().await;
 }
+
+#[tokio::test]
+async fn the_cli_ingests_otlp_export_files_joining_spans_with_their_logs() {
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/dw-ingest/tests/fixtures");
+    for name in ["otel-openai-v2-default.traces.pb", "otel-openai-v2-default.logs.json", "langfuse-v5.traces.json"] {
+        std::fs::copy(fixtures.join(name), dir.path().join(name)).unwrap();
+    }
+    let ingest = |args: &[&str]| {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.args(["ingest", "--format", "otlp"]).args(args);
+        run(cmd, None)
+    };
+    let pool = db.pool().await;
+    // The span first, alone: it waits for its log records.
+    let out = ingest(&["otel-openai-v2-default.traces.pb"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("wait for their other half"), "{stderr}");
+    let count =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap() };
+    assert_eq!(count().await, 0);
+    // Its logs in a later run, and a Langfuse export beside them.
+    let out = ingest(&["otel-openai-v2-default.logs.json", "langfuse-v5.traces.json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let joined: (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT prompt, system_prompt, metadata->'otlp'->>'content_from' FROM events \
+         WHERE metadata->'otlp'->>'span_id' = '05ebf7e121e2be45'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(joined, ("Explain step by step: 17*23".into(), Some("be terse".into()), Some("log records".into())));
+    let langfuse: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE metadata->'otlp'->>'scope' = 'langfuse-sdk'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(langfuse, 1);
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM otlp_halves").fetch_one(&pool).await.unwrap();
+    assert_eq!(waiting, 0);
+
+    // A file that is not export requests is named, with its line.
+    std::fs::write(dir.path().join("bad.jsonl"), "{\"resourceSpans\": []}\n{\"hello\": 1}\n").unwrap();
+    let out = ingest(&["bad.jsonl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("bad.jsonl") && stderr.contains("line 2"), "{stderr}");
+    pool.close().await;
+    db.drop_db().await;
+}

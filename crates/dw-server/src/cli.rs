@@ -65,8 +65,11 @@ pub enum Command {
         /// line), `litellm` (LiteLLM's StandardLoggingPayload, one per line,
         /// or a file holding one JSON array of them), `openai` (one
         /// {"request", "response"} pair per line, Chat Completions or
-        /// Responses), or `openai-batch` (two files: a Batch API input file
-        /// and its output file, joined by custom_id).
+        /// Responses), `openai-batch` (two files: a Batch API input file
+        /// and its output file, joined by custom_id), or `otlp` (OTLP export
+        /// requests, traces and logs: one JSON request per line as a
+        /// Collector's file exporter writes them, one JSON request, or one
+        /// protobuf request; spans joined with their log records).
         #[arg(long, default_value = "canonical")]
         format: crate::ingest_files::FileFormat,
         /// The account the records are of (`openai`, `openai-batch`: a log
@@ -546,6 +549,14 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<ExitCode> {
                         );
                     };
                     (vec![input.clone()], Reading::OpenaiBatch { output: output.clone(), account }, true)
+                }
+                FileFormat::Otlp => {
+                    anyhow::ensure!(
+                        account.is_none(),
+                        "--account names the account of openai and openai-batch records; OTLP spans carry their own"
+                    );
+                    // The GenAI conventions record the request's messages as sent: every one.
+                    (files, Reading::Otlp, true)
                 }
             };
             let db = Database::open(&settings.database).await?;

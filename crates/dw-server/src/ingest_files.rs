@@ -46,16 +46,22 @@ pub enum FileFormat {
     Records(dw_ingest::Format),
     /// A Batch API input file and its output file (`openai-batch`).
     OpenaiBatch,
+    /// OTLP export requests, traces and logs (`otlp`): one JSON request per
+    /// line (a Collector's file exporter), one JSON request, or one binary
+    /// protobuf request.
+    Otlp,
 }
 
 impl std::str::FromStr for FileFormat {
     type Err = String;
 
     fn from_str(name: &str) -> Result<Self, Self::Err> {
-        if name == "openai-batch" {
-            return Ok(Self::OpenaiBatch);
+        match name {
+            "openai-batch" => return Ok(Self::OpenaiBatch),
+            "otlp" => return Ok(Self::Otlp),
+            _ => {}
         }
-        name.parse().map(Self::Records).map_err(|e: String| format!("{e}, or openai-batch (files only)"))
+        name.parse().map(Self::Records).map_err(|e: String| format!("{e}, or openai-batch or otlp (files only)"))
     }
 }
 
@@ -71,6 +77,9 @@ pub enum Reading {
         /// The account the batch was sent with.
         account: Option<String>,
     },
+    /// Each file holds OTLP export requests; spans and their log records
+    /// are joined across the files (and with halves waiting in the store).
+    Otlp,
 }
 
 /// A batch being stored.
@@ -120,12 +129,18 @@ pub async fn run(
         let batch_events = settings.file_batch_events;
         let counter = raw_read.clone();
         let reading = reading.clone();
-        let reader = std::thread::spawn(move || match reading {
-            Reading::Records(source) => read_batches(&path, &source, limits, batch_events, counter, &tx),
-            Reading::OpenaiBatch { output, account } => {
-                read_openai_batch(&path, &output, account.as_deref(), limits, batch_events, counter, &tx)
+        let reader = match reading {
+            Reading::Records(source) => {
+                tokio::task::spawn_blocking(move || read_batches(&path, &source, limits, batch_events, counter, &tx))
             }
-        });
+            Reading::OpenaiBatch { output, account } => tokio::task::spawn_blocking(move || {
+                read_openai_batch(&path, &output, account.as_deref(), limits, batch_events, counter, &tx)
+            }),
+            Reading::Otlp => {
+                let app = app.clone();
+                tokio::spawn(async move { read_otlp(&app, &path, limits, batch_events, counter, &tx).await })
+            }
+        };
         // Up to `file_writers` batches are stored at once, each in its own
         // transaction: one commits while the next is copied. Outcomes are
         // taken in file order, so rejected lines print in order.
@@ -189,7 +204,7 @@ pub async fn run(
             }
         }
         reader
-            .join()
+            .await
             .map_err(|_| anyhow::anyhow!("the reader of {} panicked", file.display()))?
             .with_context(|| format!("reading {}", file.display()))?;
     }
@@ -286,6 +301,53 @@ fn read_openai_batch(
         let (rejected, lines, bytes) = first.take().unwrap_or_default();
         let batch = FileBatch { events: events.by_ref().take(batch_events.max(1)).collect(), rejected, lines, bytes };
         if tx.blocking_send(Ok(batch)).is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A file of OTLP export requests: its spans as events, those waiting for
+/// log records joined with them (in this file, an earlier one, or the ones
+/// `serve` keeps waiting), handed over in batches of `batch_events`.
+async fn read_otlp(
+    app: &App,
+    path: &Path,
+    limits: Limits,
+    batch_events: usize,
+    count: Arc<AtomicU64>,
+    tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
+) -> anyhow::Result<()> {
+    let (bytes, parsed) = {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let mut bytes = Vec::new();
+            open(&path, count)?.read_to_end(&mut bytes)?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let parsed = dw_ingest::formats::parse_otlp_file(&bytes, &name, &limits).map_err(anyhow::Error::msg)?;
+            Ok((bytes.len() as u64, parsed))
+        })
+        .await??
+    };
+    let mut batch = parsed.batch;
+    if !parsed.awaiting.is_empty() || !parsed.logs.is_empty() {
+        let joined = app.join_otlp_halves(parsed.awaiting, parsed.logs, None, &limits).await?;
+        batch.events.extend(joined.events);
+        batch.rejected.extend(joined.rejected);
+        if joined.waiting > 0 {
+            eprintln!(
+                "{}: {} span(s) or log gathering(s) wait for their other half (kept for ingest.otlp_join_wait_seconds)",
+                path.display(),
+                joined.waiting
+            );
+        }
+    }
+    let mut events = batch.events.into_iter().peekable();
+    let mut first = Some((batch.rejected, batch.lines, bytes));
+    while first.is_some() || events.peek().is_some() {
+        let (rejected, lines, bytes) = first.take().unwrap_or_default();
+        let chunk = FileBatch { events: events.by_ref().take(batch_events.max(1)).collect(), rejected, lines, bytes };
+        if tx.send(Ok(chunk)).await.is_err() {
             break;
         }
     }

@@ -10,8 +10,10 @@
 mod litellm;
 mod openai;
 pub mod otlp;
+mod otlp_files;
 
 pub use openai::batch_pair;
+pub use otlp_files::{OtlpFile, parse_otlp_file};
 
 use dw_domain::LineError;
 use serde_json::Value;
