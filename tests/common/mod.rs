@@ -184,6 +184,13 @@ impl Service {
         assert!(status.success());
     }
 
+    /// Kills the process with SIGKILL (no chance to finish anything) and
+    /// waits for it to be gone.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits for the exit; returns the status and the logs.
     pub fn stop(self) -> (ExitStatus, String) {
         self.terminate();
