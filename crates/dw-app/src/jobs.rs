@@ -7,6 +7,7 @@ use std::time::Duration;
 use dw_detect::flags::{self, Action, Candidate, Status, Stored};
 use dw_store::audits::{self, Audit, AuditSpec};
 use dw_store::flags::{Flag, FlagWrite};
+use dw_store::queue::{self, Queue};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -16,22 +17,13 @@ use crate::{App, AppError, Verdict};
 /// How long a claimed audit is held without a heartbeat.
 pub const LEASE: Duration = Duration::from_secs(60);
 
-/// The kinds of job claimed under a lease.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Leased {
-    /// An audit (`audits`).
-    Audit,
-    /// An attribution or distillation-test run (`reference_jobs`).
-    ReferenceJob,
-}
-
-impl Leased {
-    fn as_str(self) -> &'static str {
-        match self {
-            Leased::Audit => "audit",
-            Leased::ReferenceJob => "reference_job",
-        }
-    }
+/// What a worker's turn did ([`App::run_next_job`]).
+#[derive(Debug)]
+pub enum JobDone {
+    /// An audit ran and was published.
+    Audit(AuditOutcome),
+    /// An attribution or distillation-test run finished.
+    ReferenceJob(dw_store::reference_jobs::Job),
 }
 
 /// What a published audit did.
@@ -118,7 +110,7 @@ impl App {
     /// one after the other.
     pub(crate) async fn admit_job(&self, conn: &mut sqlx::PgConnection) -> Result<(), AppError> {
         let cap = i64::from(self.config.max_queued_jobs.unwrap_or(crate::DEFAULT_MAX_QUEUED_JOBS));
-        let waiting = dw_store::jobs::lock_admission_and_count_waiting(conn).await?;
+        let waiting = queue::lock_admission_and_count_waiting(conn).await?;
         if waiting >= cap {
             metrics::counter!("distillwatch_jobs_refused_total").increment(1);
             return Err(AppError::Busy(format!(
@@ -168,18 +160,12 @@ impl App {
     /// run is marked failed with its error; a run whose lease was lost to
     /// another worker publishes nothing.
     pub async fn run_audit(&self, worker: &str, only: Option<i64>) -> Result<Option<AuditOutcome>, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        let max_attempts = self.config.max_job_attempts();
-        for id in audits::give_up_exhausted(&mut conn, max_attempts).await? {
-            metrics::counter!("distillwatch_jobs_given_up_total", "kind" => "audit").increment(1);
-            tracing::error!(audit = id, max_attempts, "audit given up: its lease ran out on every attempt");
-        }
-        let Some(audit) = audits::claim_within(&mut conn, worker, LEASE, only, max_attempts).await? else {
+        let Some(id) = self.claim_job(Queue::Audits, worker, only).await? else {
             return Ok(None);
         };
-        drop(conn);
+        let audit = self.get_audit(id).await?.ok_or_else(|| AppError::NotFound(format!("audit {id}")))?;
         let progress = Arc::new(Mutex::new(json!({"stage": "scoring"})));
-        let heartbeat = self.spawn_heartbeat(Leased::Audit, audit.id, worker, progress.clone());
+        let heartbeat = self.spawn_heartbeat(Queue::Audits, audit.id, worker, progress.clone());
         let started = std::time::Instant::now();
         let result = self.score_and_publish(&audit, worker, &progress).await;
         heartbeat.abort();
@@ -190,17 +176,45 @@ impl App {
             Ok(outcome) => Ok(Some(outcome)),
             Err(e) => {
                 let mut conn = self.pool.acquire().await?;
-                audits::fail(&mut conn, audit.id, worker, &e.to_string()).await?;
+                queue::fail(&mut conn, Queue::Audits, audit.id, worker, &e.to_string()).await?;
                 Err(e)
             }
         }
     }
 
-    /// Extends `worker`'s lease on job `id` of `kind` every third of
+    /// One turn of a worker: the oldest audit it can claim, else the oldest
+    /// attribution or distillation-test run (flags wait on audits); `None`
+    /// when there is nothing to do.
+    pub async fn run_next_job(&self, worker: &str) -> Result<Option<JobDone>, AppError> {
+        if let Some(outcome) = self.run_audit(worker, None).await? {
+            return Ok(Some(JobDone::Audit(outcome)));
+        }
+        Ok(self.run_reference_job(worker, None).await?.map(JobDone::ReferenceJob))
+    }
+
+    /// Gives up the jobs of `queue` whose lease ran out on every allowed
+    /// attempt, then claims the oldest claimable one (or `only`) for
+    /// `worker` under [`LEASE`].
+    pub(crate) async fn claim_job(
+        &self,
+        queue: Queue,
+        worker: &str,
+        only: Option<i64>,
+    ) -> Result<Option<i64>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        let max_attempts = self.config.max_job_attempts();
+        for id in queue::give_up_exhausted(&mut conn, queue, max_attempts).await? {
+            metrics::counter!("distillwatch_jobs_given_up_total", "kind" => queue.name()).increment(1);
+            tracing::error!(job = queue.name(), id, max_attempts, "job given up: its lease ran out on every attempt");
+        }
+        Ok(queue::claim(&mut conn, queue, worker, LEASE, only, max_attempts).await?)
+    }
+
+    /// Extends `worker`'s lease on job `id` of `queue` every third of
     /// [`LEASE`], recording `progress`, until aborted or the lease is lost.
     pub(crate) fn spawn_heartbeat(
         &self,
-        kind: Leased,
+        kind: Queue,
         id: i64,
         worker: &str,
         progress: Arc<Mutex<Value>>,
@@ -214,21 +228,16 @@ impl App {
                 tick.tick().await;
                 let current = progress.lock().map(|p| p.clone()).unwrap_or(Value::Null);
                 let alive = match pool.acquire().await {
-                    Ok(mut conn) => match kind {
-                        Leased::Audit => audits::heartbeat(&mut conn, id, &worker, LEASE, &current).await,
-                        Leased::ReferenceJob => {
-                            dw_store::reference_jobs::heartbeat(&mut conn, id, &worker, LEASE, &current).await
-                        }
-                    },
+                    Ok(mut conn) => queue::heartbeat(&mut conn, kind, id, &worker, LEASE, &current).await,
                     Err(e) => Err(e.into()),
                 };
                 match alive {
                     Ok(true) => {}
                     Ok(false) => {
-                        tracing::warn!(job = kind.as_str(), id, "lease lost: another worker holds the job");
+                        tracing::warn!(job = kind.name(), id, "lease lost: another worker holds the job");
                         return;
                     }
-                    Err(e) => tracing::warn!(job = kind.as_str(), id, error = %e, "heartbeat failed"),
+                    Err(e) => tracing::warn!(job = kind.name(), id, error = %e, "heartbeat failed"),
                 }
             }
         })
@@ -277,7 +286,7 @@ impl App {
             self.apply_flags(&mut tx, audit.id, &candidates, &mut summary).await?;
         }
         let summary_json = serde_json::to_value(&summary).unwrap_or(Value::Null);
-        if !audits::finish(&mut tx, audit.id, worker, &summary_json).await? {
+        if !queue::finish(&mut tx, Queue::Audits, audit.id, worker, &summary_json).await? {
             tx.rollback().await?;
             return Err(AppError::Conflict(format!("audit {}: the lease was lost to another worker", audit.id)));
         }

@@ -74,7 +74,7 @@ pub use dw_store::reference_sets::ReferenceSet;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
-pub use jobs::{AuditOutcome, AuditSummary, LEASE};
+pub use jobs::{AuditOutcome, AuditSummary, JobDone, LEASE};
 pub use keys::{CreatedKey, KEY_PREFIX};
 pub use reference::{AlignedExample, DistillationReport, NewSet as NewReferenceSet, ReferenceItemsOutcome};
 pub use webhooks::{

@@ -4,13 +4,13 @@
 //! `serve` claims it under a lease (as it claims audits), and the report is
 //! kept for whoever asks again with the same parameters.
 
+use std::sync::{Arc, Mutex};
+
+use dw_store::queue::{self, Queue};
 use dw_store::reference_jobs::{self, Job, JobKind, JobSpec};
 use serde_json::json;
 
-use std::sync::{Arc, Mutex};
-
-use crate::jobs::Leased;
-use crate::{Actor, App, AppError, LEASE};
+use crate::{Actor, App, AppError};
 
 impl App {
     /// Checks a run's parameters as the run itself would (the sets exist,
@@ -83,19 +83,13 @@ impl App {
     /// its report; `None` when there is nothing to claim. A run whose
     /// parameters fail is marked failed with the error, which is returned.
     pub async fn run_reference_job(&self, worker: &str, only: Option<i64>) -> Result<Option<Job>, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        let max_attempts = self.config.max_job_attempts();
-        for id in reference_jobs::give_up_exhausted(&mut conn, max_attempts).await? {
-            metrics::counter!("distillwatch_jobs_given_up_total", "kind" => "reference").increment(1);
-            tracing::error!(job = id, max_attempts, "reference job given up: its lease ran out on every attempt");
-        }
-        let Some(job) = reference_jobs::claim_within(&mut conn, worker, LEASE, only, max_attempts).await? else {
+        let Some(id) = self.claim_job(Queue::ReferenceJobs, worker, only).await? else {
             return Ok(None);
         };
-        drop(conn);
+        let job = self.reference_job(id).await?.ok_or_else(|| AppError::NotFound(format!("job {id}")))?;
         let spec = &job.spec;
         let progress = json!({"stage": spec.kind.as_str(), "by_meaning": self.embedder().is_some()});
-        let heartbeat = self.spawn_heartbeat(Leased::ReferenceJob, job.id, worker, Arc::new(Mutex::new(progress)));
+        let heartbeat = self.spawn_heartbeat(Queue::ReferenceJobs, job.id, worker, Arc::new(Mutex::new(progress)));
         let started = std::time::Instant::now();
         let report = match spec.kind {
             JobKind::Attribution => self
@@ -119,7 +113,7 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         match report {
             Ok(report) => {
-                if !reference_jobs::finish(&mut conn, job.id, worker, &report).await? {
+                if !queue::finish(&mut conn, Queue::ReferenceJobs, job.id, worker, &report).await? {
                     return Err(AppError::Conflict(format!("job {}: the lease was lost to another worker", job.id)));
                 }
                 tracing::info!(
@@ -131,7 +125,7 @@ impl App {
                 Ok(reference_jobs::get(&mut conn, job.id).await?)
             }
             Err(e) => {
-                reference_jobs::fail(&mut conn, job.id, worker, &e.to_string()).await?;
+                queue::fail(&mut conn, Queue::ReferenceJobs, job.id, worker, &e.to_string()).await?;
                 Err(e)
             }
         }

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::{batch, parse};
 use dw_app::{Actor, App, AppConfig, AppError, AuditSpec, FlagChange, FlagStatus};
+use dw_store::queue::{self, Queue};
 use sqlx::PgPool;
 use time::macros::datetime;
 
@@ -161,18 +162,27 @@ async fn a_dead_workers_audit_is_claimed_again_and_the_dead_worker_cannot_publis
     let id = app.queue_audit(&spec(false)).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
     // Worker A claims with a lease that runs out at once (it "dies").
-    let a = dw_store::audits::claim(&mut conn, "A", Duration::ZERO, None).await.unwrap().unwrap();
+    let claim = |owner: &'static str, lease: Duration| {
+        let pool = pool.clone();
+        async move {
+            let mut conn = pool.acquire().await.unwrap();
+            let claimed = queue::claim(&mut conn, Queue::Audits, owner, lease, None, i32::MAX).await.unwrap()?;
+            dw_store::audits::get(&mut conn, claimed).await.unwrap()
+        }
+    };
+    let a = claim("A", Duration::ZERO).await.unwrap();
     assert_eq!((a.id, a.attempts, a.state.as_str()), (id, 1, "running"));
     tokio::time::sleep(Duration::from_millis(20)).await;
     // A live lease is not claimable; an expired one is.
-    let b = dw_store::audits::claim(&mut conn, "B", Duration::from_secs(60), None).await.unwrap().unwrap();
+    let b = claim("B", Duration::from_secs(60)).await.unwrap();
     assert_eq!((b.id, b.attempts), (id, 2));
-    assert!(dw_store::audits::claim(&mut conn, "C", Duration::from_secs(60), None).await.unwrap().is_none());
+    assert!(claim("C", Duration::from_secs(60)).await.is_none());
     // A's late heartbeat and publication are refused.
     let progress = serde_json::json!({"stage": "scoring"});
-    assert!(!dw_store::audits::heartbeat(&mut conn, id, "A", Duration::from_secs(60), &progress).await.unwrap());
-    assert!(!dw_store::audits::finish(&mut conn, id, "A", &progress).await.unwrap());
-    assert!(dw_store::audits::finish(&mut conn, id, "B", &progress).await.unwrap());
+    let lease = Duration::from_secs(60);
+    assert!(!queue::heartbeat(&mut conn, Queue::Audits, id, "A", lease, &progress).await.unwrap());
+    assert!(!queue::finish(&mut conn, Queue::Audits, id, "A", &progress).await.unwrap());
+    assert!(queue::finish(&mut conn, Queue::Audits, id, "B", &progress).await.unwrap());
     assert_eq!(app.get_audit(id).await.unwrap().unwrap().state, "done");
     // An audit of an empty window is refused before it is queued.
     let empty = AuditSpec { to: spec(false).from, ..spec(false) };
@@ -188,10 +198,11 @@ async fn an_audit_whose_workers_keep_dying_is_given_up_after_the_attempts_allowe
     let mut conn = pool.acquire().await.unwrap();
     for attempt in 1..=2 {
         // A worker claims it and dies: its lease runs out at once.
-        let held = dw_store::audits::claim_within(&mut conn, &format!("w{attempt}"), Duration::ZERO, None, 2)
+        let held = queue::claim(&mut conn, Queue::Audits, &format!("w{attempt}"), Duration::ZERO, None, 2)
             .await
             .unwrap()
             .unwrap();
+        let held = dw_store::audits::get(&mut conn, held).await.unwrap().unwrap();
         assert_eq!((held.id, held.attempts), (poison, attempt));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -217,15 +217,10 @@ fn spawn_audit_workers(app: App, settings: &Settings) -> Vec<tokio::task::JoinHa
         tasks.push(tokio::spawn(async move {
             loop {
                 // Audits first (flags wait on them), then attribution and distillation-test runs.
-                match app.run_audit(&worker, None).await {
+                match app.run_next_job(&worker).await {
                     Ok(Some(_)) => continue,
                     Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, worker, "audit failed"),
-                }
-                match app.run_reference_job(&worker, None).await {
-                    Ok(Some(_)) => continue,
-                    Ok(None) => {}
-                    Err(e) => tracing::error!(error = %e, worker, "reference job failed"),
+                    Err(e) => tracing::error!(error = %e, worker, "job failed"),
                 }
                 tokio::time::sleep(poll).await;
             }

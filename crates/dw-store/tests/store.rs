@@ -204,6 +204,7 @@ async fn a_window_streams_account_by_account_with_turns_counted(pool: PgPool) {
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn a_reference_job_whose_worker_died_is_claimed_again_and_only_its_new_holder_finishes_it(pool: PgPool) {
+    use dw_store::queue::{self, Queue};
     use dw_store::reference_jobs::{self, JobKind, JobSpec};
     use std::time::Duration;
     let mut conn = pool.acquire().await.unwrap();
@@ -220,29 +221,33 @@ async fn a_reference_job_whose_worker_died_is_claimed_again_and_only_its_new_hol
         requested_by: "cli".into(),
     };
     let id = reference_jobs::enqueue(&mut conn, &spec).await.unwrap();
-    let first = reference_jobs::claim(&mut conn, "a", Duration::from_secs(60), None).await.unwrap().unwrap();
+    let lease = Duration::from_secs(60);
+    let jobs = Queue::ReferenceJobs;
+    let first = queue::claim(&mut conn, jobs, "a", lease, None, i32::MAX).await.unwrap().unwrap();
+    let first = reference_jobs::get(&mut conn, first).await.unwrap().unwrap();
     assert_eq!((first.id, first.attempts, first.state.as_str()), (id, 1, "running"));
-    assert!(reference_jobs::claim(&mut conn, "b", Duration::from_secs(60), None).await.unwrap().is_none(), "held");
+    assert!(queue::claim(&mut conn, jobs, "b", lease, None, i32::MAX).await.unwrap().is_none(), "held");
     // Worker a's lease runs out (it stopped sending heartbeats).
     sqlx::query("UPDATE reference_jobs SET lease_until = now() - interval '1 second' WHERE job_id = $1")
         .bind(id)
         .execute(&mut *conn)
         .await
         .unwrap();
-    let again = reference_jobs::claim(&mut conn, "b", Duration::from_secs(60), None).await.unwrap().unwrap();
+    let again = queue::claim(&mut conn, jobs, "b", lease, None, i32::MAX).await.unwrap().unwrap();
+    let again = reference_jobs::get(&mut conn, again).await.unwrap().unwrap();
     assert_eq!((again.id, again.attempts), (id, 2));
     let report = serde_json::json!({"accounts": []});
-    assert!(!reference_jobs::heartbeat(&mut conn, id, "a", Duration::from_secs(60), &report).await.unwrap());
-    assert!(!reference_jobs::finish(&mut conn, id, "a", &report).await.unwrap(), "a lost its lease");
-    assert!(reference_jobs::finish(&mut conn, id, "b", &report).await.unwrap());
+    assert!(!queue::heartbeat(&mut conn, jobs, id, "a", lease, &report).await.unwrap());
+    assert!(!queue::finish(&mut conn, jobs, id, "a", &report).await.unwrap(), "a lost its lease");
+    assert!(queue::finish(&mut conn, jobs, id, "b", &report).await.unwrap());
     let done = reference_jobs::get(&mut conn, id).await.unwrap().unwrap();
     assert_eq!((done.state.as_str(), done.result), ("done", Some(report)));
     assert_eq!(reference_jobs::current(&mut conn, &spec).await.unwrap().map(|j| j.id), Some(id));
     // A failed run is never the answer: the next ask queues another.
     let other = JobSpec { to: Some(datetime!(2026-11-02 0:00 UTC)), ..spec };
     let failing = reference_jobs::enqueue(&mut conn, &other).await.unwrap();
-    reference_jobs::claim(&mut conn, "c", Duration::from_secs(60), Some(failing)).await.unwrap().unwrap();
-    reference_jobs::fail(&mut conn, failing, "c", "the database went away").await.unwrap();
+    queue::claim(&mut conn, jobs, "c", lease, Some(failing), i32::MAX).await.unwrap().unwrap();
+    queue::fail(&mut conn, jobs, failing, "c", "the database went away").await.unwrap();
     assert_eq!(
         reference_jobs::get(&mut conn, failing).await.unwrap().unwrap().error.as_deref(),
         Some("the database went away")
