@@ -1352,19 +1352,29 @@ async fn analysts_list_filter_page_read_and_work_flags_and_admins_read_the_audit
     let (status, log, _) = send(&h.router, call("GET", &log_path, &h.admin, None)).await;
     assert_eq!(status, StatusCode::OK, "{log}");
     let entries = log["entries"].as_array().unwrap();
-    assert_eq!(entries.len(), 3 + 4, "three changes and four exports: {log}");
-    assert_eq!(entries[6]["action"], "flag.export");
+    assert_eq!(
+        entries.len(),
+        1 + 3 + 4,
+        "the analyst's read (its evidence quotes prompts), three changes and four exports: {log}"
+    );
+    assert_eq!(entries[0]["action"], "flag.read");
     assert!(entries[0]["actor"].as_str().unwrap().ends_with(" analyst key"), "{}", entries[0]);
-    assert_eq!(entries[0]["role"], "analyst");
-    assert_eq!(entries[0]["before"], json!({"status": "open", "assignee": null}));
-    assert!(entries[1]["actor"].as_str().unwrap().ends_with(" admin key"));
-    assert_eq!(entries[2]["after"]["status"], "confirmed");
+    assert_eq!(entries[7]["action"], "flag.export");
+    assert!(entries[1]["actor"].as_str().unwrap().ends_with(" analyst key"), "{}", entries[1]);
+    assert_eq!(entries[1]["role"], "analyst");
+    assert_eq!(entries[1]["before"], json!({"status": "open", "assignee": null}));
+    assert!(entries[2]["actor"].as_str().unwrap().ends_with(" admin key"));
+    assert_eq!(entries[3]["after"]["status"], "confirmed");
     // Keys made by the harness are on record too, and the log pages.
     let (_, first, _) = send(&h.router, call("GET", "/v1/audit-log?limit=2", &h.admin, None)).await;
     assert_eq!(first["entries"][0]["action"], "key.create");
     let after = first["next_after"].as_i64().unwrap();
     let (_, rest, _) = send(&h.router, call("GET", &format!("/v1/audit-log?after={after}"), &h.admin, None)).await;
-    assert_eq!(rest["entries"].as_array().unwrap().len(), 1 + 3 + 4, "the third key, three flag changes, four exports");
+    assert_eq!(
+        rest["entries"].as_array().unwrap().len(),
+        1 + 1 + 3 + 4,
+        "the third key, the flag's read, three flag changes, four exports"
+    );
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
@@ -1543,6 +1553,17 @@ async fn analysts_list_filter_and_page_accounts_and_read_their_profile_events_an
     let bounded = "/v1/accounts/farm03/events?from=2026-11-03T00:00:00Z&to=2026-11-04T00:00:00Z";
     let (_, day, _) = send(&h.router, call("GET", bounded, &h.analyst, None)).await;
     assert_eq!(day["events"].as_array().unwrap().len(), 25);
+    // Raw prompts were read: each page is on record, with who read it, the window and how many events.
+    let (_, log, _) = send(&h.router, call("GET", "/v1/audit-log?target=account:farm03", &h.admin, None)).await;
+    let reads = log["entries"].as_array().unwrap();
+    assert!(reads.len() >= 2, "{log}");
+    assert!(reads.iter().all(|e| e["action"] == "account.events.read" && e["role"] == "analyst"), "{log}");
+    let last = reads.last().unwrap();
+    assert_eq!(
+        last["after"],
+        json!({"from": "2026-11-03T00:00:00Z", "to": "2026-11-04T00:00:00Z", "fetched": 25}),
+        "{log}"
+    );
 
     // Its timeline: 25 requests a day in five hours, five days.
     let (status, timeline, _) = send(&h.router, call("GET", "/v1/accounts/farm03/timeline", &h.analyst, None)).await;

@@ -157,7 +157,10 @@ impl App {
         })
     }
 
-    /// A page of an account's events in `[from, to)`, oldest first.
+    /// A page of an account's events in `[from, to)`, oldest first, as
+    /// `actor` reads them: raw prompts and completions, so the read is on
+    /// record in the audit log (`account.events.read`), in the same
+    /// transaction.
     pub async fn account_events(
         &self,
         account_id: &str,
@@ -165,10 +168,26 @@ impl App {
         to: OffsetDateTime,
         after: Option<(OffsetDateTime, String)>,
         limit: i64,
+        actor: &crate::Actor,
     ) -> Result<Vec<EventView>, AppError> {
-        let mut conn = self.pool.acquire().await?;
-        self.known(&mut conn, account_id).await?;
-        Ok(account_views::events(&mut conn, account_id, from, to, after, limit).await?)
+        let mut tx = self.pool.begin().await?;
+        self.known(&mut tx, account_id).await?;
+        let events = account_views::events(&mut tx, account_id, from, to, after, limit).await?;
+        let rfc3339 = |t: OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).ok();
+        dw_store::audit_log::append(
+            &mut tx,
+            &dw_store::audit_log::NewEntry {
+                actor: &actor.name,
+                role: &actor.role,
+                action: "account.events.read",
+                target: &format!("account:{account_id}"),
+                before: None,
+                after: Some(serde_json::json!({"from": rfc3339(from), "to": rfc3339(to), "fetched": events.len()})),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(events)
     }
 
     /// An account's hourly requests and tokens in `[from, to)`.

@@ -124,6 +124,33 @@ impl App {
         Ok(Some((flag, history)))
     }
 
+    /// A flag with its history, as `actor` reads it: its evidence quotes the
+    /// account's prompts, so the read is on record in the audit log
+    /// (`flag.read`), as an export is.
+    pub async fn read_flag(
+        &self,
+        id: i64,
+        actor: &crate::Actor,
+    ) -> Result<Option<(Flag, Vec<HistoryEntry>)>, AppError> {
+        let mut tx = self.pool.begin().await?;
+        let Some(flag) = dw_store::flags::get(&mut tx, id).await? else { return Ok(None) };
+        let history = dw_store::flags::history_of(&mut tx, id).await?;
+        audit_log::append(
+            &mut tx,
+            &NewEntry {
+                actor: &actor.name,
+                role: &actor.role,
+                action: "flag.read",
+                target: &format!("flag:{id}"),
+                before: None,
+                after: None,
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Some((flag, history)))
+    }
+
     /// How many flags there are of each status and level (for dashboards).
     pub async fn flag_counts(&self) -> Result<Vec<(String, String, i64)>, AppError> {
         let mut conn = self.pool.acquire().await?;

@@ -241,7 +241,7 @@ pub(crate) struct EventPage {
 #[utoipa::path(get, operation_id = "accounts_events", path = "/v1/accounts/{id}/events", tag = "accounts", summary = "An account's events, oldest first, paged", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "a page of events", body = EventPage), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn events(
     State(state): State<ApiState>,
-    _: Analyst,
+    Analyst(caller): Analyst,
     Path(id): Path<String>,
     QueryParams(q): QueryParams<RangeQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
@@ -255,7 +255,7 @@ pub(crate) async fn events(
         })
         .transpose()?;
     let (from, to) = range(&state, &id, &q).await?;
-    let mut events = state.app().account_events(&id, from, to, after, limit + 1).await?;
+    let mut events = state.app().account_events(&id, from, to, after, limit + 1, &caller.actor()).await?;
     let next = (events.len() as i64 > limit).then(|| {
         events.truncate(limit as usize);
         let last = events.last().expect("a full page");

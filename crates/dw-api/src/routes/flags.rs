@@ -189,11 +189,15 @@ pub(crate) async fn list(
 #[utoipa::path(get, operation_id = "flags_get", path = "/v1/flags/{id}", tag = "flags", summary = "A flag with its evidence, history and next statuses", params(("id" = i64, Path, description = "flag id")), responses((status = 200, description = "the flag", body = FlagBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
-    _: Analyst,
+    Analyst(caller): Analyst,
     Path(id): Path<String>,
 ) -> Result<Json<FlagBody>, ApiError> {
     let parsed = flag_id(&id)?;
-    let (flag, history) = state.app().flag(parsed).await?.ok_or_else(|| ApiError::NotFound(format!("flag {id}")))?;
+    let (flag, history) = state
+        .app()
+        .read_flag(parsed, &caller.actor())
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("flag {id}")))?;
     Ok(Json(flag_body(flag, history)))
 }
 
