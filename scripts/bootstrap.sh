@@ -31,3 +31,17 @@ if [[ "${1:-}" == "--ci" ]] && ! cargo sqlx --version 2>/dev/null | grep -q "0.9
     echo "bootstrap: installing sqlx-cli 0.9.0" >&2
     cargo install sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls --locked
 fi
+
+# Schema-driven API tests (scripts/schemathesis.sh): schemathesis, pinned, in
+# a virtual environment of its own outside the checkout.
+if [[ "${1:-}" == "--ci" ]]; then
+    tools="${DW_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/distillwatch/tools}"
+    venv="$tools/schemathesis"
+    wanted=$(grep -E '^schemathesis==' "$(dirname "$0")/schemathesis/requirements.txt")
+    if ! "$venv/bin/pip" freeze 2>/dev/null | grep -qx "$wanted"; then
+        echo "bootstrap: installing $wanted" >&2
+        mkdir -p "$tools"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r "$(dirname "$0")/schemathesis/requirements.txt"
+    fi
+fi

@@ -97,7 +97,80 @@ pub struct ApiDoc;
 pub fn openapi_json() -> String {
     let mut doc = ApiDoc::openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
-    doc.to_pretty_json().expect("the description serializes")
+    let mut doc = serde_json::to_value(&doc).expect("the description serializes");
+    share_errors(&mut doc);
+    serde_json::to_string_pretty(&doc).expect("the description serializes")
+}
+
+/// The error answers every route shares, declared once under
+/// `components/responses` and added to each operation that can give them
+/// (the handlers declare only their own): 400 where a route takes
+/// parameters or a body, 401 and 403 where it takes a key, 503 (a deadline
+/// passed, or the database is unreachable, with `Retry-After`) on every
+/// route that reaches the database with a key. A 4xx a handler declares
+/// with a body of its own (an ingest's rejected lines) may also be the
+/// shared error body (a bad parameter), so its schema is one of the two.
+fn share_errors(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    let error = json!({"$ref": "#/components/schemas/ErrorBody"});
+    let retry_after = json!({"Retry-After": {
+        "description": "Seconds to wait before sending the request again.",
+        "schema": {"type": "integer", "minimum": 0}
+    }});
+    let response = |description: &str, retry: bool| {
+        let mut answer = json!({"description": description, "content": {"application/json": {"schema": error}}});
+        if retry {
+            answer["headers"] = retry_after.clone();
+        }
+        answer
+    };
+    doc["components"]["responses"] = json!({
+        "BadRequest": response("a parameter or the body is not what the route takes; the message names it", false),
+        "Unauthorized": response("no key, or a key that is not valid", false),
+        "Forbidden": response("the key's role may not do this", false),
+        "Unavailable": response(
+            "deadline_exceeded: the request, or one of its statements, took longer than the service allows; \
+             unavailable: the database does not answer. Nothing of the request was kept",
+            true,
+        ),
+    });
+    let shared = |name: &str| json!({"$ref": format!("#/components/responses/{name}")});
+    let Some(paths) = doc["paths"].as_object_mut() else { return };
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, operation) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "patch" | "delete") {
+                continue;
+            }
+            let secured = operation.get("security").is_some();
+            let takes_input = operation.get("requestBody").is_some()
+                || operation.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+            let Some(responses) = operation["responses"].as_object_mut() else { continue };
+            for (status, answer) in responses.iter_mut() {
+                if !status.starts_with('4') {
+                    continue;
+                }
+                if let Some(schema) = answer.pointer_mut("/content/application~1json/schema")
+                    && *schema != error
+                {
+                    *schema = json!({"oneOf": [schema.take(), error]});
+                }
+            }
+            if takes_input {
+                responses.entry("400").or_insert_with(|| shared("BadRequest"));
+            }
+            if secured {
+                responses.entry("401").or_insert_with(|| shared("Unauthorized"));
+                responses.entry("403").or_insert_with(|| shared("Forbidden"));
+                responses.entry("503").or_insert_with(|| shared("Unavailable"));
+            }
+            for (status, answer) in responses.iter_mut() {
+                if matches!(status.as_str(), "408" | "429") && answer.get("$ref").is_none() {
+                    answer["headers"] = retry_after.clone();
+                }
+            }
+        }
+    }
 }
 
 pub(crate) async fn spec() -> impl IntoResponse {
