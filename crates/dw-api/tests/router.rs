@@ -711,6 +711,47 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_frees_its_slot(pool: PgP
     assert_eq!(stored(&h.pool).await, 1, "nothing of the slow body was stored");
 }
 
+/// With `ingest.redact` on, e-mail addresses, phone numbers, keys and card numbers are replaced before the
+/// events are stored: the answer and the ingest log count them; the event ids are those of the texts as sent,
+/// so a sender's retry is still a duplicate.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn redaction_at_ingest_replaces_personal_data_before_storage(pool: PgPool) {
+    use dw_ingest::redact::Kind;
+    let config = AppConfig { redaction: dw_ingest::Redaction::new(Kind::ALL.to_vec()), ..AppConfig::default() };
+    let h = harness_of(App::new(pool.clone(), config), pool.clone(), ApiConfig::default()).await;
+    let with_pii = json!({"account_id": "acct_r", "timestamp": "2026-11-20T12:00:00Z", "model": "gpt-x",
+        "request": {"messages": [
+            {"role": "system", "content": "Support agent. Escalate to ops@example.com."},
+            {"role": "user", "content": "I'm jane.doe@mail.example.org, card 4111 1111 1111 1111, call +1 415 555 0134"}]},
+        "response": {"content": "Use key sk-proj-abcdefghijklmnopqrstuvwx12 to sign in."}});
+    let plain = json!({"account_id": "acct_r", "timestamp": "2026-11-20T12:01:00Z", "model": "gpt-x",
+        "request": {"prompt": "What is 1234 + 5678?"}});
+    let body = ndjson(&[with_pii.clone(), plain]);
+    let (status, out, _) = send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, body)).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    assert_eq!((out["accepted"].as_u64(), out["redacted"].as_u64()), (Some(2), Some(5)), "{out}");
+    let (prompt, system, completion): (String, Option<String>, Option<String>) = sqlx::query_as(
+        "SELECT prompt, system_prompt, completion FROM events WHERE account_id = 'acct_r' ORDER BY ts LIMIT 1",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(prompt, "I'm [email], card [card], call [phone]");
+    assert_eq!(system.as_deref(), Some("Support agent. Escalate to [email]."));
+    assert_eq!(completion.as_deref(), Some("Use key [api_key] to sign in."));
+    let messages: String = sqlx::query_scalar("SELECT messages::text FROM events WHERE account_id = 'acct_r' LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(!messages.contains("jane.doe") && !messages.contains("4111"), "{messages}");
+    // The ingest log keeps the count; a retry of the same texts is a duplicate.
+    let (_, log, _) = send(&h.router, call("GET", "/v1/ingests", &h.analyst, None)).await;
+    assert_eq!(log[0]["redacted"], 5, "{log}");
+    let (_, again, _) =
+        send(&h.router, post(Some(&h.ingest), Some("application/x-ndjson"), None, ndjson(&[with_pii]))).await;
+    assert_eq!((again["accepted"].as_u64(), again["duplicates"].as_u64()), (Some(0), Some(1)), "{again}");
+}
+
 /// One key cannot take every ingest slot: its second body in flight is a 429 that names the setting, while
 /// another key's goes in.
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

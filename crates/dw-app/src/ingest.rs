@@ -40,6 +40,25 @@ impl App {
     /// so the log never claims events that were not stored.
     pub async fn ingest(&self, mut batch: IngestBatch) -> Result<IngestOutcome, AppError> {
         let started = std::time::Instant::now();
+        let redacted = if self.config.redaction.is_off() || batch.events.is_empty() {
+            dw_ingest::Redacted::default()
+        } else {
+            // Regular expressions over every text of the batch: off the runtime's threads.
+            let redaction = self.config.redaction.clone();
+            let events = std::mem::take(&mut batch.events);
+            let (events, counts) = tokio::task::spawn_blocking(move || {
+                let mut events = events;
+                let mut counts = dw_ingest::Redacted::default();
+                for event in &mut events {
+                    redaction.event(event, &mut counts);
+                }
+                (events, counts)
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("redacting a batch failed: {e}")))?;
+            batch.events = events;
+            counts
+        };
         if let Some(logged) = batch.history_logged {
             for event in batch.events.iter_mut().filter(|e| e.request.history_logged.is_none()) {
                 event.request.history_logged = Some(logged);
@@ -70,6 +89,7 @@ impl App {
             duplicates: repeated_in_batch + (unique.len() - fresh.len()) as u64,
             rejected: batch.rejected,
             rejected_unlisted: batch.rejected_unlisted,
+            redacted: redacted.total(),
         };
         let rejected_total = outcome.rejected.len() as u64 + outcome.rejected_unlisted;
         dw_store::ingest_log::record(
@@ -85,6 +105,7 @@ impl App {
                 duplicates: outcome.duplicates as i64,
                 rejected: rejected_total as i64,
                 first_error: outcome.rejected.first().map(|e| dw_ingest::bounded(e.clone()).to_string()),
+                redacted: redacted.total() as i64,
             },
         )
         .await?;
@@ -98,6 +119,9 @@ impl App {
         metrics::counter!("distillwatch_ingest_events_total", "source" => source, "outcome" => "rejected")
             .increment(rejected_total);
         metrics::counter!("distillwatch_ingest_batches_total", "source" => source).increment(1);
+        for (kind, count) in redacted.by_kind().filter(|(_, n)| *n > 0) {
+            metrics::counter!("distillwatch_ingest_redactions_total", "kind" => kind.name()).increment(count);
+        }
         metrics::histogram!("distillwatch_ingest_batch_seconds", "source" => source)
             .record(started.elapsed().as_secs_f64());
         tracing::debug!(%ingest_id, accepted = outcome.accepted, duplicates = outcome.duplicates,

@@ -109,6 +109,9 @@ pub struct AppConfig {
     /// The longest window an analyst's audit may cover, in days (`None`:
     /// [`DEFAULT_MAX_AUDIT_WINDOW_DAYS`]).
     pub max_audit_window_days: Option<u32>,
+    /// What is redacted from events' texts before they are stored
+    /// (`ingest.redact`; off by default).
+    pub redaction: dw_ingest::Redaction,
 }
 
 /// Claims of one job before it is given up, by default.

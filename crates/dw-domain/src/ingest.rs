@@ -102,6 +102,9 @@ pub struct IngestOutcome {
     /// Invalid lines beyond those listed in `rejected`.
     #[serde(default)]
     pub rejected_unlisted: u64,
+    /// Replacements made by redaction at ingest (`ingest.redact`).
+    #[serde(default)]
+    pub redacted: u64,
 }
 
 impl IngestOutcome {
@@ -110,6 +113,8 @@ impl IngestOutcome {
         self.accepted += other.accepted;
         self.duplicates += other.duplicates;
         self.rejected.extend(other.rejected);
+        self.rejected_unlisted += other.rejected_unlisted;
+        self.redacted += other.redacted;
     }
 }
 

@@ -28,6 +28,7 @@ mod body;
 mod content_hash;
 pub mod formats;
 mod lines;
+pub mod redact;
 mod reference;
 mod validate;
 
@@ -39,6 +40,7 @@ pub use body::{BodyError, ContentEncoding, decode_body};
 pub use content_hash::content_hash;
 pub use formats::{Format, Source};
 pub use lines::{LineReader, ReadLine};
+pub use redact::{Redacted, Redaction};
 pub use reference::{ParsedReferenceItems, REFERENCE_ITEM_FIELDS, parse_reference_item, parse_reference_ndjson};
 pub use validate::{
     Clock, HOPELESS_AFTER, Limits, MAX_ERROR_CHARS, Stopped, TimestampPolicy, TimestampWindow, bounded, parse_event,

@@ -502,6 +502,8 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
         max_job_attempts: Some(settings.jobs.max_attempts),
         max_queued_jobs: Some(settings.jobs.max_queued),
         max_audit_window_days: Some(settings.audit.max_window_days),
+        // Checked when the settings were loaded.
+        redaction: settings.ingest.redaction().unwrap_or_default(),
     }
 }
 

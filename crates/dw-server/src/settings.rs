@@ -184,6 +184,10 @@ pub struct IngestSettings {
     pub timestamp_past_days: u32,
     /// Days after now an event's timestamp may be.
     pub timestamp_future_days: u32,
+    /// What is replaced in events' texts before they are stored: any of
+    /// `email`, `phone`, `api_key`, `card` (none by default).
+    #[serde(default)]
+    pub redact: Vec<String>,
     /// An RFC 3339 instant that stands for now in that check; absent, the
     /// system clock (set it in tests, or to replay a past capture).
     #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
@@ -191,6 +195,16 @@ pub struct IngestSettings {
 }
 
 impl IngestSettings {
+    /// The redaction `redact` names; an unknown kind is an error naming it.
+    pub fn redaction(&self) -> anyhow::Result<dw_ingest::Redaction> {
+        let kinds = self
+            .redact
+            .iter()
+            .map(|name| name.parse::<dw_ingest::redact::Kind>().map_err(|e| anyhow::anyhow!("ingest.redact: {e}")))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(dw_ingest::Redaction::new(kinds))
+    }
+
     /// The timestamp window these settings describe.
     pub fn timestamp_policy(&self) -> dw_ingest::TimestampPolicy {
         dw_ingest::TimestampPolicy {
@@ -261,6 +275,7 @@ impl Default for Settings {
                 body_read_timeout_seconds: 30,
                 timestamp_past_days: 400,
                 timestamp_future_days: 1,
+                redact: Vec::new(),
                 clock: None,
                 file_batch_events: 10_000,
                 file_writers: 2,
@@ -347,6 +362,7 @@ impl Settings {
             "ingest.max_body_bytes must be at least ingest.max_event_bytes"
         );
         anyhow::ensure!(self.ingest.max_concurrent_requests >= 1, "ingest.max_concurrent_requests must be at least 1");
+        self.ingest.redaction()?;
         anyhow::ensure!(self.ingest.file_batch_events >= 1, "ingest.file_batch_events must be at least 1");
         anyhow::ensure!((1..=64).contains(&self.ingest.file_writers), "ingest.file_writers must be between 1 and 64");
         anyhow::ensure!(self.ingest.max_items_per_body >= 1, "ingest.max_items_per_body must be at least 1");

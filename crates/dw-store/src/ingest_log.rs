@@ -30,13 +30,16 @@ pub struct IngestLogEntry {
     pub rejected: i64,
     /// The first rejection, as text.
     pub first_error: Option<String>,
+    /// Replacements made by redaction at ingest.
+    pub redacted: i64,
 }
 
 /// Appends an entry.
 pub async fn record(conn: &mut PgConnection, entry: &IngestLogEntry) -> Result<(), StoreError> {
     sqlx::query!(
-        r#"INSERT INTO ingest_log (ingest_id, source, api_key_id, origin, bytes, lines, accepted, duplicates, rejected, first_error)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+        r#"INSERT INTO ingest_log (ingest_id, source, api_key_id, origin, bytes, lines, accepted, duplicates, rejected,
+                                  first_error, redacted)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
         entry.ingest_id,
         entry.source.as_str(),
         entry.api_key_id,
@@ -46,7 +49,8 @@ pub async fn record(conn: &mut PgConnection, entry: &IngestLogEntry) -> Result<(
         entry.accepted,
         entry.duplicates,
         entry.rejected,
-        entry.first_error
+        entry.first_error,
+        entry.redacted
     )
     .execute(&mut *conn)
     .await?;
@@ -65,7 +69,8 @@ pub struct LoggedIngest {
 /// The most recent entries, newest first.
 pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<LoggedIngest>, StoreError> {
     let rows = sqlx::query!(
-        r#"SELECT ingest_id, source, api_key_id, origin, received_at, bytes, lines, accepted, duplicates, rejected, first_error
+        r#"SELECT ingest_id, source, api_key_id, origin, received_at, bytes, lines, accepted, duplicates, rejected, first_error,
+                  redacted
            FROM ingest_log ORDER BY received_at DESC, ingest_id LIMIT $1"#,
         limit
     )
@@ -90,6 +95,7 @@ pub async fn recent(conn: &mut PgConnection, limit: i64) -> Result<Vec<LoggedIng
                     duplicates: r.duplicates,
                     rejected: r.rejected,
                     first_error: r.first_error,
+                    redacted: r.redacted,
                 },
                 received_at: r.received_at,
             })

@@ -59,6 +59,9 @@ pub struct IngestResponse {
     /// Why reading the body stopped before its end, if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stopped: Option<String>,
+    /// Replacements made by redaction at ingest (`ingest.redact`), when any were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub redacted: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -73,6 +76,7 @@ impl From<IngestOutcome> for IngestResponse {
             rejected: o.rejected,
             rejected_unlisted: o.rejected_unlisted,
             stopped: None,
+            redacted: o.redacted,
         }
     }
 }
@@ -266,6 +270,8 @@ pub(crate) struct IngestLogBody {
     duplicates: i64,
     rejected: i64,
     first_error: Option<String>,
+    /// Replacements made by redaction at ingest.
+    redacted: i64,
 }
 
 /// `GET /v1/ingests?limit=N`: the latest batches, newest first.
@@ -294,6 +300,7 @@ pub(crate) async fn recent(
                 duplicates: r.entry.duplicates,
                 rejected: r.entry.rejected,
                 first_error: r.entry.first_error,
+                redacted: r.entry.redacted,
             })
             .collect(),
     ))
