@@ -114,6 +114,18 @@ pub struct AppConfig {
     pub redaction: dw_ingest::Redaction,
 }
 
+/// What one pass of retention did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionRun {
+    /// The event partitions dropped (their months' first days), with their
+    /// events' keys and vectors.
+    pub dropped: Vec<time::Date>,
+    /// Flags whose evidence had its quoted prompts taken out.
+    pub flags_expired: u64,
+    /// Reference runs deleted with their reports.
+    pub jobs_deleted: u64,
+}
+
 /// Claims of one job before it is given up, by default.
 pub const DEFAULT_MAX_JOB_ATTEMPTS: u32 = 3;
 
@@ -210,13 +222,30 @@ impl App {
     /// Drops every event partition whose month ended more than the retention
     /// window before `now`. Does nothing when retention is off. Returns the
     /// first days of the months dropped.
-    pub async fn apply_retention(&self, now: time::OffsetDateTime) -> Result<Vec<time::Date>, AppError> {
-        let Some(days) = self.config.retention_days else { return Ok(Vec::new()) };
+    pub async fn apply_retention(&self, now: time::OffsetDateTime) -> Result<RetentionRun, AppError> {
+        let Some(days) = self.config.retention_days else { return Ok(RetentionRun::default()) };
         let cutoff = (now - time::Duration::days(i64::from(days))).date();
         let dropped = dw_store::partitions::drop_before(&self.pool, &self.partitions, cutoff).await?;
         for month in &dropped {
             tracing::info!(%month, "retention dropped an event partition");
         }
-        Ok(dropped)
+        // What was copied out of the events goes too: the prompts quoted in
+        // evidence that no audit has refreshed within the window, and the
+        // reports of reference runs that finished before it.
+        let cutoff_at = cutoff.midnight().assume_utc();
+        let on = cutoff.to_string();
+        let mut tx = self.pool.begin().await?;
+        let mut flags_expired = 0;
+        for (id, mut evidence) in dw_store::flags::stale_evidence(&mut tx, cutoff_at).await? {
+            dw_detect::evidence::expire_excerpts(&mut evidence, &on);
+            dw_store::flags::replace_evidence(&mut tx, id, &evidence).await?;
+            flags_expired += 1;
+        }
+        let jobs_deleted = dw_store::reference_jobs::delete_finished_before(&mut tx, cutoff_at).await?;
+        tx.commit().await?;
+        if flags_expired > 0 || jobs_deleted > 0 {
+            tracing::info!(flags_expired, jobs_deleted, "retention expired evidence excerpts and job reports");
+        }
+        Ok(RetentionRun { dropped, flags_expired, jobs_deleted })
     }
 }

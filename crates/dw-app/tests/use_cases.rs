@@ -28,11 +28,11 @@ async fn retention_is_off_by_default_and_drops_whole_old_months_when_on(pool: Pg
     let outcome = app.ingest(batch(events(&stamps))).await.unwrap();
     assert_eq!(outcome.accepted, 4);
     let now = datetime!(2026-11-28 12:00 UTC);
-    assert!(app.apply_retention(now).await.unwrap().is_empty(), "off by default");
+    assert_eq!(app.apply_retention(now).await.unwrap(), dw_app::RetentionRun::default(), "off by default");
 
     // 50 days before 2026-11-28 is 2026-10-09: September and older go, October stays.
     let app = App::new(pool.clone(), AppConfig { retention_days: Some(50), ..AppConfig::default() });
-    let dropped = app.apply_retention(now).await.unwrap();
+    let dropped = app.apply_retention(now).await.unwrap().dropped;
     assert_eq!(dropped.len(), 2);
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap();
     assert_eq!(left, 2);
@@ -41,6 +41,67 @@ async fn retention_is_off_by_default_and_drops_whole_old_months_when_on(pool: Pg
     let again = events(&["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z", "2026-10-05T00:00:00Z"]);
     let outcome = app.ingest(batch(again)).await.unwrap();
     assert_eq!((outcome.accepted, outcome.duplicates), (2, 1));
+}
+
+/// Retention takes out what was copied from old events too: the prompts quoted in evidence that no audit
+/// refreshed within the window, and the reports of reference runs that finished before it.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn retention_expires_quoted_prompts_and_old_job_reports(pool: PgPool) {
+    let audit: i64 = sqlx::query_scalar(
+        "INSERT INTO audits (window_from, window_to, requested_by, state) \
+         VALUES ('2026-08-01', '2026-08-08', 'test', 'done') RETURNING audit_id",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let evidence = serde_json::json!({"evidence": {"networks": [["203.0.113.0/24", 9]],
+        "sample_prompts": [{"event_id": "e1", "text": "I am Jane Roe, summarise my file"}]}});
+    for (subject, updated) in [("old", "2026-08-09T00:00:00Z"), ("fresh", "2026-11-27T00:00:00Z")] {
+        sqlx::query(
+            "INSERT INTO flags (subject_kind, subject_id, status, risk, level, fired, reason, evidence, \
+             first_audit_id, last_audit_id, updated_at) \
+             VALUES ('account', $1, 'open', 0.9, 'critical', '{}', 'r', $2, $3, $3, $4::timestamptz)",
+        )
+        .bind(subject)
+        .bind(&evidence)
+        .bind(audit)
+        .bind(updated)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    let set: i64 = sqlx::query_scalar("INSERT INTO reference_sets (name, created_by) VALUES ('s', 't') RETURNING id")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    for finished in ["2026-08-10T00:00:00Z", "2026-11-27T00:00:00Z"] {
+        sqlx::query(
+            "INSERT INTO reference_jobs (kind, set_id, requested_by, state, result, finished_at) \
+             VALUES ('attribution', $1, 't', 'done', '{\"matched\": [\"a served completion\"]}', $2::timestamptz)",
+        )
+        .bind(set)
+        .bind(finished)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let app = App::new(pool.clone(), AppConfig { retention_days: Some(50), ..AppConfig::default() });
+    let run = app.apply_retention(datetime!(2026-11-28 12:00 UTC)).await.unwrap();
+    assert_eq!((run.flags_expired, run.jobs_deleted), (1, 1));
+    let kept: Vec<(String, String)> =
+        sqlx::query_as("SELECT subject_id, evidence::text FROM flags ORDER BY subject_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert!(kept[0].0 == "fresh" && kept[0].1.contains("Jane Roe"), "refreshed within the window: {kept:?}");
+    assert!(kept[1].0 == "old" && !kept[1].1.contains("Jane Roe"), "{kept:?}");
+    assert!(kept[1].1.contains("203.0.113.0/24") && kept[1].1.contains("excerpts_expired"), "{kept:?}");
+    let jobs: i64 = sqlx::query_scalar("SELECT count(*) FROM reference_jobs").fetch_one(&pool).await.unwrap();
+    assert_eq!(jobs, 1, "the run that finished within the window stays");
+    // A second pass has nothing left to do.
+    let again = app.apply_retention(datetime!(2026-11-28 12:00 UTC)).await.unwrap();
+    assert_eq!((again.flags_expired, again.jobs_deleted), (0, 0));
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

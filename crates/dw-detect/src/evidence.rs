@@ -60,6 +60,44 @@ pub struct SamplePrompt {
     pub text: String,
 }
 
+/// What stands where a quoted prompt or frame was, once retention expired it.
+pub const EXPIRED: &str = "[expired by retention]";
+
+/// Takes the quoted text out of a stored evidence bundle (any depth: an
+/// account's bundle, or a cluster's that holds its members'): every sample
+/// prompt's `text` and every template's `frame` become [`EXPIRED`], and the
+/// bundle says when (`excerpts_expired`). Counts, ids, networks and
+/// parameters stay. Returns how many texts were taken out.
+pub fn expire_excerpts(bundle: &mut serde_json::Value, on: &str) -> usize {
+    fn walk(value: &mut serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::Object(map) => {
+                let mut expired = 0;
+                let quoted = map.contains_key("event_id");
+                for (key, child) in map.iter_mut() {
+                    let is_text = (quoted && key == "text") || key == "frame";
+                    if is_text && child.is_string() {
+                        if child.as_str() != Some(EXPIRED) {
+                            *child = serde_json::Value::String(EXPIRED.to_owned());
+                            expired += 1;
+                        }
+                    } else {
+                        expired += walk(child);
+                    }
+                }
+                expired
+            }
+            serde_json::Value::Array(items) => items.iter_mut().map(walk).sum(),
+            _ => 0,
+        }
+    }
+    let expired = walk(bundle);
+    if let Some(map) = bundle.as_object_mut() {
+        map.insert("excerpts_expired".into(), serde_json::Value::String(on.to_owned()));
+    }
+    expired
+}
+
 fn count(map: &mut BTreeMap<String, u32>, key: String) {
     *map.entry(key).or_default() += 1;
 }
@@ -185,5 +223,30 @@ mod tests {
                 }]
             })
         );
+    }
+
+    #[test]
+    fn retention_takes_the_quoted_text_out_and_keeps_the_rest() {
+        let mut bundle = serde_json::json!({
+            "signals": [{"name": "volume", "value": 0.9}],
+            "evidence": {
+                "networks": [["203.0.113.0/24", 12]],
+                "sample_prompts": [{"event_id": "e1", "text": "my name is Jane, explain ..."}],
+                "templates": [{"frame": "translate into german: {…}", "prompts": 3,
+                               "samples": [{"event_id": "e2", "text": "translate into german: hello"}]}]
+            },
+            "members": [{"evidence": {"sample_prompts": [{"event_id": "e3", "text": "another"}]}}],
+            "reason": "text that is the flag's own words stays"
+        });
+        assert_eq!(expire_excerpts(&mut bundle, "2026-12-07"), 4);
+        let text = bundle.to_string();
+        for gone in ["Jane", "german", "another"] {
+            assert!(!text.contains(gone), "{gone} is still in {text}");
+        }
+        assert_eq!(bundle["evidence"]["sample_prompts"][0]["event_id"], "e1");
+        assert_eq!(bundle["evidence"]["networks"][0][1], 12);
+        assert_eq!(bundle["reason"], "text that is the flag's own words stays");
+        assert_eq!(bundle["excerpts_expired"], "2026-12-07");
+        assert_eq!(expire_excerpts(&mut bundle, "2026-12-08"), 0, "a second pass finds nothing");
     }
 }

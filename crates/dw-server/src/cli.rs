@@ -806,13 +806,16 @@ async fn db(command: DbCommand, settings: &Settings) -> anyhow::Result<ExitCode>
             let app = App::new(db.pool.clone(), app_config(settings));
             let result = app.apply_retention(time::OffsetDateTime::now_utc()).await;
             db.close().await?;
-            match (settings.retention.days, result?) {
-                (None, _) => eprintln!("retention is off (retention.days is not set); nothing dropped"),
-                (Some(days), dropped) if dropped.is_empty() => eprintln!("nothing older than {days} days"),
-                (Some(_), dropped) => {
-                    for month in dropped {
+            let run = result?;
+            match settings.retention.days {
+                None => eprintln!("retention is off (retention.days is not set); nothing dropped"),
+                Some(days) if run == dw_app::RetentionRun::default() => eprintln!("nothing older than {days} days"),
+                Some(_) => {
+                    for month in run.dropped {
                         println!("dropped {}", dw_store::partitions::partition_name(month));
                     }
+                    println!("expired the quoted prompts of {} flag(s)' evidence", run.flags_expired);
+                    println!("deleted {} reference run(s) with their reports", run.jobs_deleted);
                 }
             }
         }

@@ -331,3 +331,31 @@ async fn history(
     .await?;
     Ok(())
 }
+
+/// The flags not refreshed by any audit since `before` whose evidence still
+/// quotes prompts (retention has not expired it yet): id and evidence.
+pub async fn stale_evidence(
+    conn: &mut PgConnection,
+    before: OffsetDateTime,
+) -> Result<Vec<(i64, serde_json::Value)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT flag_id, evidence FROM flags
+           WHERE updated_at < $1 AND NOT (evidence ? 'excerpts_expired')
+           ORDER BY flag_id"#,
+        before
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.flag_id, r.evidence)).collect())
+}
+
+/// Replaces a flag's evidence (retention's expired copy), leaving the rest of
+/// the flag and its `updated_at` as they were.
+pub async fn replace_evidence(
+    conn: &mut PgConnection,
+    id: i64,
+    evidence: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query!("UPDATE flags SET evidence = $2 WHERE flag_id = $1", id, evidence).execute(&mut *conn).await?;
+    Ok(())
+}

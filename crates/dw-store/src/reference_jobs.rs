@@ -187,3 +187,13 @@ pub async fn current(conn: &mut PgConnection, spec: &JobSpec) -> Result<Option<J
     .await?;
     row.map(Job::try_from).transpose()
 }
+
+/// Deletes the runs that finished (done or failed) before `before`, with
+/// their reports (which quote served completions); returns how many.
+pub async fn delete_finished_before(conn: &mut PgConnection, before: OffsetDateTime) -> Result<u64, StoreError> {
+    let result =
+        sqlx::query!("DELETE FROM reference_jobs WHERE state IN ('done', 'failed') AND finished_at < $1", before)
+            .execute(&mut *conn)
+            .await?;
+    Ok(result.rows_affected())
+}
