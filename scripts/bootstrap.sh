@@ -45,3 +45,22 @@ if [[ "${1:-}" == "--ci" ]]; then
         "$venv/bin/pip" install -q --disable-pip-version-check -r "$(dirname "$0")/schemathesis/requirements.txt"
     fi
 fi
+
+# Fuzzing (scripts/fuzz.sh): Debian's afl++ and cargo-afl (which builds AFL++'s
+# runtime for this toolchain when it installs).
+if [[ "${1:-}" == "--ci" ]]; then
+    if ! command -v afl-fuzz >/dev/null; then
+        if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+            echo "bootstrap: installing afl++" >&2
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq afl++ >/dev/null
+        else
+            echo "bootstrap: afl-fuzz not found; install afl++ (apt-get install afl++)" >&2
+            exit 1
+        fi
+    fi
+    if ! cargo afl --version 2>/dev/null | grep -q "0.18.2"; then
+        echo "bootstrap: installing cargo-afl 0.18.2" >&2
+        cargo install cargo-afl --version 0.18.2 --locked
+    fi
+fi

@@ -163,9 +163,10 @@ pub fn parse_openai_batch(input: &[u8], output: &[u8], account: Option<&str>, li
             Some((id, value)) => {
                 answers.insert(id, (value, false));
             }
-            None => batch
-                .rejected
-                .push(LineError::line(0, format!("output line {}: not a batch output line with a custom_id", i + 1))),
+            None => batch.reject(
+                LineError::line(0, format!("output line {}: not a batch output line with a custom_id", i + 1)),
+                limits,
+            ),
         }
     }
     for (i, raw) in input.split(|&b| b == b'\n').enumerate() {
@@ -201,12 +202,13 @@ pub fn parse_openai_batch(input: &[u8], output: &[u8], account: Option<&str>, li
     }
     let mut unmatched: Vec<&String> = answers.iter().filter(|(_, (_, used))| !used).map(|(id, _)| id).collect();
     unmatched.sort();
+    // Listed under the same bound as every rejection (found by fuzzing: an
+    // output file of many unknown ids listed them all, past the limit).
     for id in unmatched {
-        batch.rejected.push(LineError::field(
-            0,
-            "custom_id",
-            format!("{id:?} is in the output file but not in the input file"),
-        ));
+        batch.reject(
+            LineError::field(0, "custom_id", format!("{id:?} is in the output file but not in the input file")),
+            limits,
+        );
     }
     batch
 }

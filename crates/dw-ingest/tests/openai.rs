@@ -145,3 +145,29 @@ fn a_batch_input_file_is_joined_with_its_output_file_by_custom_id() {
         "{errors:?}"
     );
 }
+
+/// Found by fuzzing (`scripts/fuzz.sh`, target `openai_batch`): a `created` of 1e39 seconds overflowed the
+/// conversion to nanoseconds (a panic in debug builds, a wrapped date in release ones). It is refused,
+/// naming the field.
+#[test]
+fn a_creation_time_past_any_date_is_refused_not_wrapped() {
+    for created in [json!(1.0e39), json!(-1.0e39), json!(1e300)] {
+        let mut pair = chat_pair();
+        pair["response"]["created"] = created.clone();
+        let batch = parse_ndjson_as(&Source::from(Format::Openai), &lines(&[pair]), &Limits::default());
+        assert_eq!(batch.events.len(), 0, "{created}");
+        assert_eq!(batch.rejected[0].field.as_deref(), Some("response.created"), "{created}: {:?}", batch.rejected);
+    }
+}
+
+/// Found by fuzzing (`openai_batch`): answers whose `custom_id` no request has were listed past
+/// `max_listed_errors`. They are listed under the bound like every rejection, and the rest counted.
+#[test]
+fn unmatched_answers_are_listed_under_the_bound_and_the_rest_counted() {
+    let output: String = (0..30)
+        .map(|i| format!("{}\n", json!({"custom_id": format!("x{i}"), "response": {"status_code": 200, "body": {}}})))
+        .collect();
+    let limits = Limits { max_listed_errors: 5, ..Limits::default() };
+    let batch = dw_ingest::parse_openai_batch(b"", output.as_bytes(), Some("acct"), &limits);
+    assert_eq!((batch.rejected.len(), batch.unlisted), (5, 25));
+}

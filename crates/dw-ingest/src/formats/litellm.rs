@@ -155,8 +155,11 @@ pub(super) fn timestamp_of(seconds: f64) -> Option<String> {
     if !seconds.is_finite() {
         return None;
     }
+    // A float past i128's range saturates; the product must not wrap (fuzzing
+    // found `created: 1e39` overflowing here: a panic in debug builds, a
+    // wrapped and possibly plausible date in release ones).
     let micros = (seconds * 1e6).round() as i128;
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(micros * 1000).ok()?;
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(micros.checked_mul(1000)?).ok()?;
     if !(1970..=2200).contains(&at.year()) {
         return None;
     }
