@@ -211,7 +211,11 @@ pub fn score_account(
         .into_iter()
         .map(|(signal, percentile)| {
             let weight = weights.signals.iter().find(|w| w.signal == signal.name);
-            let score = weight.zip(signal.value).map(|(w, v)| w.transform.apply(v));
+            // A value that is not a number (a 0/0 somewhere upstream) is
+            // taken as not computed: it weighs nothing, rather than making
+            // the whole risk NaN, which no level admits and no flag raises.
+            let value = signal.value.filter(|v| !v.is_nan());
+            let score = weight.zip(value).map(|(w, v)| w.transform.apply(v));
             ScoredSignal { percentile, score, weight: weight.map_or(0.0, |w| w.weight), contribution: 0.0, signal }
         })
         .collect();
