@@ -60,24 +60,7 @@ async fn an_analyst_works_a_case_from_ingest_to_case_file() {
         .await
         .unwrap();
     let audit = queued["id"].as_i64().unwrap();
-    let started = Instant::now();
-    loop {
-        let state: Value = client
-            .get(service.url(&format!("/v1/audits/{audit}")))
-            .bearer_auth(&analyst)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match state["state"].as_str().unwrap() {
-            "done" => break,
-            "failed" => panic!("the audit failed: {state}"),
-            _ => assert!(started.elapsed() < Duration::from_secs(180), "the audit did not finish: {state}"),
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    common::wait_for_audit(&client, &service, &analyst, audit, Duration::from_secs(180)).await;
 
     // The riskiest open account flag, escalated with a note, then confirmed.
     let flags: Value = client

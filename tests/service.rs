@@ -519,24 +519,7 @@ async fn serve_loads_the_embedding_engine_and_api_audits_embed_their_sample() {
         .await
         .unwrap();
     let audit = queued["id"].as_i64().expect("an audit id");
-    let started = std::time::Instant::now();
-    loop {
-        let state: serde_json::Value = client
-            .get(service.url(&format!("/v1/audits/{audit}")))
-            .bearer_auth(&analyst)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        match state["state"].as_str().unwrap() {
-            "done" => break,
-            "failed" => panic!("the audit failed: {state}"),
-            _ => assert!(started.elapsed() < Duration::from_secs(120), "the audit did not finish: {state}"),
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    common::wait_for_audit(&client, &service, &analyst, audit, Duration::from_secs(120)).await;
     // Each account's prompts, at most two a day, were embedded by the audit.
     let pool = db.pool().await;
     let vectors: i64 =

@@ -220,6 +220,35 @@ impl Drop for Service {
     }
 }
 
+/// Waits until audit `audit` is done (an analyst's `key` reading it through
+/// the API); panics when it failed or took longer than `limit`.
+pub async fn wait_for_audit(
+    client: &reqwest::Client,
+    service: &Service,
+    key: &str,
+    audit: i64,
+    limit: Duration,
+) -> serde_json::Value {
+    let started = Instant::now();
+    loop {
+        let state: serde_json::Value = client
+            .get(service.url(&format!("/v1/audits/{audit}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        match state["state"].as_str().unwrap() {
+            "done" => return state,
+            "failed" => panic!("the audit failed: {state}"),
+            _ => assert!(started.elapsed() < limit, "the audit did not finish: {state}"),
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 /// `n` realistic events for account `acct_{i % accounts}`, ids prefixed by `tag`.
 pub fn events(tag: &str, n: usize, accounts: usize) -> Vec<serde_json::Value> {
     (0..n)

@@ -28,6 +28,7 @@ mod body;
 mod content_hash;
 pub mod formats;
 mod lines;
+mod luhn;
 pub mod redact;
 mod reference;
 mod validate;
