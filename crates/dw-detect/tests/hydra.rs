@@ -2,7 +2,9 @@
 //! that rotates its requests over three hosting networks and a farm behind
 //! a residential proxy pool are each linked whole and flagged through their
 //! cluster; twenty unrelated apps behind one cloud egress on one SDK
-//! version, and users of one agent framework, are not linked at all.
+//! version, and users of one agent framework, are not linked at all. With
+//! the client addresses taken out, the rotating farm is still linked whole,
+//! by the shift its script works, and the look-alikes still are not.
 //! (The development suites measure the same at scale: docs/evaluation.md.)
 
 use dw_detect::{AccountSignals, DetectConfig, Weights, score_population};
@@ -47,9 +49,20 @@ fn signals(requests: &[RequestRecord]) -> AccountSignals {
     AccountSignals::from_requests(requests, None, None, false).unwrap()
 }
 
+/// The signals of requests as a gateway logs them: with the client's
+/// address (`addressed`) or without it.
+fn logged(requests: &[RequestRecord], addressed: bool) -> AccountSignals {
+    if addressed {
+        return signals(requests);
+    }
+    let stripped: Vec<RequestRecord> =
+        requests.iter().cloned().map(|r| RequestRecord { client_ip: None, ..r }).collect();
+    signals(&stripped)
+}
+
 /// Thirty accounts of one job, 30 a day for five days, each request from one of
 /// three hosting /24s at random, one system prompt, temperature 0.7.
-fn rotating_farm() -> Vec<AccountSignals> {
+fn rotating_farm(addressed: bool) -> Vec<AccountSignals> {
     (0..30)
         .map(|a| {
             let id = format!("rot{a:02}");
@@ -71,7 +84,7 @@ fn rotating_farm() -> Vec<AccountSignals> {
                     r
                 })
                 .collect();
-            signals(&requests)
+            logged(&requests, addressed)
         })
         .collect()
 }
@@ -120,7 +133,7 @@ const WORDS: [&str; 31] = [
 /// own template and max_tokens, and forty agent-framework users each on their
 /// own network with the framework's system prompt and defaults; and three
 /// hundred people.
-fn look_alikes() -> Vec<AccountSignals> {
+fn look_alikes(addressed: bool) -> Vec<AccountSignals> {
     let mut accounts = Vec::new();
     for (a, app) in APPS.iter().enumerate() {
         let id = format!("app{a:02}");
@@ -147,7 +160,7 @@ fn look_alikes() -> Vec<AccountSignals> {
             .collect();
         let mut requests = requests;
         requests.sort_by_key(|r| r.ts_ms);
-        accounts.push(signals(&requests));
+        accounts.push(logged(&requests, addressed));
     }
     for a in 0..40 {
         let id = format!("agent{a:02}");
@@ -167,7 +180,7 @@ fn look_alikes() -> Vec<AccountSignals> {
                 r
             })
             .collect();
-        accounts.push(signals(&requests));
+        accounts.push(logged(&requests, addressed));
     }
     for a in 0..300 {
         let id = format!("person{a:03}");
@@ -184,16 +197,16 @@ fn look_alikes() -> Vec<AccountSignals> {
                 r
             })
             .collect();
-        accounts.push(signals(&requests));
+        accounts.push(logged(&requests, addressed));
     }
     accounts
 }
 
 #[test]
 fn hydra_farms_are_linked_whole_and_their_look_alikes_are_not_linked() {
-    let mut population = rotating_farm();
+    let mut population = rotating_farm(true);
     population.extend(proxy_farm());
-    population.extend(look_alikes());
+    population.extend(look_alikes(true));
     let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
     let cluster = |range: std::ops::Range<usize>| {
         let ids: std::collections::BTreeSet<Option<&str>> =
@@ -221,5 +234,25 @@ fn hydra_farms_are_linked_whole_and_their_look_alikes_are_not_linked() {
     }
     for v in &verdicts[90..] {
         assert!(!v.score.flagged, "{:?}", v.score);
+    }
+}
+
+#[test]
+fn without_client_addresses_a_farm_on_one_shift_is_linked_by_its_schedule_and_the_look_alikes_are_not() {
+    // The rotating farm's script works a shift from 00:00 UTC for twelve and a half hours.
+    let mut population = rotating_farm(false);
+    population.extend(look_alikes(false));
+    let verdicts = score_population(population, &DetectConfig::default(), &Weights::default());
+    let ids: std::collections::BTreeSet<Option<&str>> =
+        verdicts[..30].iter().map(|v| v.score.cluster_id.as_deref()).collect();
+    assert!(ids.len() == 1 && !ids.contains(&None), "{ids:?}");
+    let reason = verdicts[0].link_reason.as_deref().unwrap();
+    assert!(reason.starts_with("30 accounts starting each day between 00:00 and 01:00 UTC"), "{reason}");
+    for v in &verdicts[..30] {
+        assert!(v.score.flagged, "{:?}", v.score);
+    }
+    // Apps sending round the clock, framework users and people share no shift with anyone.
+    for v in &verdicts[30..] {
+        assert_eq!(v.score.cluster_id, None, "{}: {:?}", v.score.account_id, v.link_reason);
     }
 }

@@ -31,6 +31,21 @@
 //!
 //! The client's user agent is never a trace: everything deployed on one
 //! platform in one month carries the same SDK version.
+//!
+//! Where the log keeps no client address, **the schedule** stands in for the
+//! infrastructure ([`daily_start`]): accounts that start each day in the same
+//! hour after a quiet stretch are run by one scheduler's shift, not by
+//! people, whose mornings move. Sending round the clock is no trace: every
+//! service does it, so it says "a machine", not "this operator" (tried on
+//! the standard development suite without client addresses, it joined apps
+//! built on one template and a customer a farm imitates to nothing but
+//! chance). A start hour is nobody's own either (cron jobs start on the
+//! hour), so it links a group only when, besides being beyond chance,
+//! the group holds most of the accounts sending the fingerprint
+//! ([`FINGERPRINT_OWNER_SHARE`]: the software is theirs, not one that many
+//! services pick alike) and its members mostly do not repeat each other's
+//! tasks ([`MAX_REPEATED_TASKS`]: one job split into slices, not the users of
+//! one eval harness running one benchmark on one nightly cron).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -89,6 +104,35 @@ pub const NETWORK_OWNER_SHARE: f64 = 0.5;
 /// still a surprise.
 pub const MIN_POPULATION: usize = 1_000;
 
+/// Requests needed to read an account's daily schedule...
+pub const MIN_REQUESTS_FOR_SCHEDULE: usize = 48;
+
+/// ... on at least this many days.
+pub const MIN_DAYS_FOR_SCHEDULE: usize = 3;
+
+/// An hour of the day is quiet for an account when it carries less than
+/// this share of what an even spread over the day would give it.
+pub const QUIET_SHARE: f64 = 0.2;
+
+/// An account's day needs a quiet stretch of this many hours to have a
+/// start: one with none sends round the clock.
+pub const NIGHT_HOURS: usize = 3;
+
+/// An account starts each day in one hour when its first request after the
+/// quiet stretch falls in that hour on at least this share of its days.
+pub const START_SHARE: f64 = 0.8;
+
+/// A schedule links a group only when the group holds at least this share of
+/// the accounts sending the fingerprint it shares.
+pub const FINGERPRINT_OWNER_SHARE: f64 = 0.5;
+
+/// A schedule links a group only when at most this share of its members'
+/// task keys is held by two members or more.
+pub const MAX_REPEATED_TASKS: f64 = 0.5;
+
+const HOUR_MS: i64 = 3_600_000;
+const DAY_MS: i64 = 24 * HOUR_MS;
+
 /// One trace an account leaves.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub enum Trace {
@@ -108,13 +152,21 @@ pub enum Trace {
     },
     /// A wrapper around its prompts ([`super::wrappers`]).
     Wrapper(String),
+    /// It starts each day in this UTC hour, after a quiet stretch
+    /// ([`daily_start`]).
+    DailyStart(u8),
 }
 
 impl Trace {
-    /// Whether the trace is of the account's infrastructure (else of its
-    /// software).
+    /// Whether the trace is of how the account is run, its infrastructure or
+    /// its schedule (else of its software).
     pub fn is_infrastructure(&self) -> bool {
-        matches!(self, Trace::Network(_) | Trace::RotatingAddresses)
+        matches!(self, Trace::Network(_) | Trace::RotatingAddresses) || self.is_schedule()
+    }
+
+    /// Whether the trace is of the account's schedule.
+    pub fn is_schedule(&self) -> bool {
+        matches!(self, Trace::DailyStart(_))
     }
 
     /// The trace in words.
@@ -125,6 +177,12 @@ impl Trace {
             Trace::Parameters(params) => format!("setting {params}"),
             Trace::SystemPrompt { opening, .. } => format!("with the system prompt {opening:?}"),
             Trace::Wrapper(wrapper) => format!("with the {wrapper}"),
+            Trace::DailyStart(hour) => {
+                format!(
+                    "starting each day between {hour:02}:00 and {:02}:00 UTC after a quiet stretch",
+                    (hour + 1) % 24
+                )
+            }
         }
     }
 }
@@ -169,6 +227,9 @@ impl Footprint {
         if address_churn(&addressed).is_some_and(|c| c >= PROXY_CHURN) {
             traces.push(Trace::RotatingAddresses);
         }
+        let mut times: Vec<i64> = requests.iter().map(|r| r.ts_ms).collect();
+        times.sort_unstable();
+        traces.extend(daily_start(&times).map(Trace::DailyStart));
         if requests.len() >= MIN_REQUESTS_FOR_FINGERPRINT {
             let needed = (FINGERPRINT_SHARE * requests.len() as f64).ceil() as usize;
             if let Some(params) = most_common(requests.iter().filter_map(parameters), needed) {
@@ -191,6 +252,55 @@ impl Footprint {
             _ => None,
         })
     }
+}
+
+/// The UTC hour an account starts each day in, from its request times (Unix
+/// milliseconds, ascending), when it has [`MIN_REQUESTS_FOR_SCHEDULE`] on
+/// [`MIN_DAYS_FOR_SCHEDULE`] days, its day (all days pooled, by UTC hour) has
+/// a quiet stretch of [`NIGHT_HOURS`] or more, and, its days cut in the
+/// middle of its longest quiet stretch, the first request of at least
+/// [`START_SHARE`] of them falls in one hour. `None` for a person's day (its
+/// start moves), a service's round the clock (no quiet stretch), or too few
+/// requests to say.
+pub fn daily_start(times: &[i64]) -> Option<u8> {
+    let days: BTreeSet<i64> = times.iter().map(|t| t.div_euclid(DAY_MS)).collect();
+    if times.len() < MIN_REQUESTS_FOR_SCHEDULE || days.len() < MIN_DAYS_FOR_SCHEDULE {
+        return None;
+    }
+    let mut hours = [0usize; 24];
+    for t in times {
+        hours[hour_of(*t)] += 1;
+    }
+    let floor = QUIET_SHARE * times.len() as f64 / 24.0;
+    let quiet: Vec<bool> = hours.iter().map(|c| (*c as f64) < floor).collect();
+    // The longest circular run of quiet hours: its first hour and length.
+    let (mut start, mut len) = (0, 0);
+    for first in (0..24).filter(|h| quiet[*h] && !quiet[(h + 23) % 24]) {
+        let run = (0..24).take_while(|k| quiet[(first + k) % 24]).count();
+        if run > len {
+            (start, len) = (first, run);
+        }
+    }
+    if len < NIGHT_HOURS {
+        return None;
+    }
+    let cut = ((start + len / 2) % 24) as i64 * HOUR_MS;
+    let mut first_hours: BTreeMap<i64, usize> = BTreeMap::new();
+    for t in times {
+        first_hours.entry((t - cut).div_euclid(DAY_MS)).or_insert_with(|| hour_of(*t));
+    }
+    let mut by_hour = [0usize; 24];
+    for h in first_hours.values() {
+        by_hour[*h] += 1;
+    }
+    let (hour, count) = by_hour.iter().enumerate().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(&a.0)))?;
+    (first_hours.len() >= MIN_DAYS_FOR_SCHEDULE && *count as f64 >= START_SHARE * first_hours.len() as f64)
+        .then_some(hour as u8)
+}
+
+/// The UTC hour of a time (Unix milliseconds).
+fn hour_of(t: i64) -> usize {
+    (t.rem_euclid(DAY_MS) / HOUR_MS) as usize
 }
 
 /// The most frequent value (ties: the smallest), when it is carried at least
@@ -303,8 +413,13 @@ pub fn trace_links(footprints: &[Option<&Footprint>]) -> Vec<TraceLink> {
     pairs
         .into_iter()
         .filter(|(_, members)| members.len() >= 2)
-        .filter(|((infrastructure, _), members)| match infrastructure {
+        .filter(|((infrastructure, fingerprint), members)| match infrastructure {
             Trace::Network(_) => members.len() as f64 >= NETWORK_OWNER_SHARE * accounts_with[*infrastructure] as f64,
+            Trace::DailyStart(_) => {
+                members.len() as f64 >= FINGERPRINT_OWNER_SHARE * accounts_with[*fingerprint] as f64
+                    && repeated_tasks(members.iter().filter_map(|m| footprints[*m]))
+                        .is_some_and(|share| share <= MAX_REPEATED_TASKS)
+            }
             _ => true,
         })
         .filter_map(|((infrastructure, fingerprint), members)| {
@@ -321,6 +436,21 @@ pub fn trace_links(footprints: &[Option<&Footprint>]) -> Vec<TraceLink> {
             })
         })
         .collect()
+}
+
+/// The share of a group's task keys (one per member and key) that two
+/// members or more hold; `None` when the members hold none (their tasks say
+/// nothing of a job).
+fn repeated_tasks<'a>(members: impl Iterator<Item = &'a Footprint> + Clone) -> Option<f64> {
+    let mut holders: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for footprint in members.clone() {
+        for key in &footprint.tasks {
+            *holders.entry(*key).or_default() += 1;
+        }
+    }
+    let total: usize = holders.values().sum();
+    let repeated: usize = holders.values().filter(|n| **n >= 2).sum();
+    (total > 0).then(|| repeated as f64 / total as f64)
 }
 
 /// P(X ≥ k) for X ~ Poisson(mean), summed in log space from k up (the terms
@@ -431,6 +561,112 @@ mod tests {
         let links = trace_links(&all);
         assert_eq!(links.len(), 1, "{links:?}");
         assert_eq!(links[0].members, (2030..2035).collect::<Vec<_>>());
+    }
+
+    /// A small deterministic generator for the schedule tests.
+    fn lcg(state: &mut u64) -> f64 {
+        *state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (*state >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    const H: i64 = 3_600_000;
+
+    #[test]
+    fn a_schedulers_day_starts_in_one_hour_and_a_persons_or_a_round_the_clock_services_does_not() {
+        let mut state = 7;
+        let day0 = 20_000 * 24 * H;
+        // A script at random over the whole day, 12 requests a day for 5 days.
+        let mut poisson: Vec<i64> =
+            (0..60).map(|i| day0 + (i / 12) * 24 * H + (lcg(&mut state) * 24.0 * H as f64) as i64).collect();
+        poisson.sort_unstable();
+        assert_eq!(daily_start(&poisson), None, "round the clock is every service's, no trace");
+        // A scheduler's shift from 05:00 for 10 hours, 15 requests a day.
+        let shift = |start: i64, hours: i64, state: &mut u64| {
+            let mut times: Vec<i64> = (0..75)
+                .map(|i| {
+                    day0 + (i / 15) * 24 * H + start * H + (i % 15) * hours * H / 15 + (lcg(state) * 90_000.0) as i64
+                })
+                .collect();
+            times.sort_unstable();
+            times
+        };
+        assert_eq!(daily_start(&shift(5, 10, &mut state)), Some(5));
+        // One from 20:00 for 12 hours crosses midnight: its day starts at 20:00.
+        assert_eq!(daily_start(&shift(20, 12, &mut state)), Some(20));
+        // A person: sessions between 08:00 and 23:00 that start at another hour each day.
+        let mut person = Vec::new();
+        for day in 0..6 {
+            let first = 8 + (day * 5) % 7;
+            for k in 0..10 {
+                person.push(day0 + day * 24 * H + first * H + (lcg(&mut state) * ((23 - first) * H) as f64) as i64 + k);
+            }
+        }
+        person.sort_unstable();
+        assert_eq!(daily_start(&person), None);
+        // Too few requests, or too few days, say nothing.
+        assert_eq!(daily_start(&shift(5, 10, &mut state)[..40]), None);
+        let two_days: Vec<i64> = (0..60).map(|i| day0 + (i % 2) * 24 * H + i * 1_000).collect();
+        assert_eq!(daily_start(&two_days), None);
+    }
+
+    /// A footprint with these traces and task keys.
+    fn print(traces: &[Trace], tasks: std::ops::Range<u64>) -> Footprint {
+        Footprint { traces: traces.to_vec(), tasks: tasks.collect() }
+    }
+
+    #[test]
+    fn a_schedule_links_only_a_group_that_owns_its_software_and_splits_one_job() {
+        let params = Trace::Parameters("temperature 0.3, max_tokens 3000".into());
+        let person = print(&[], 0..0);
+        // Twenty accounts of a farm without client addresses: one shift
+        // starting at 06:00, one parameter vector, each its own slice of one job.
+        let farm: Vec<Footprint> =
+            (0..20).map(|k| print(&[Trace::DailyStart(6), params.clone()], k * 10..k * 10 + 10)).collect();
+        // Two hundred batch jobs starting at 06:00, each with its own parameters.
+        let services: Vec<Footprint> = (0..200)
+            .map(|k| print(&[Trace::DailyStart(6), Trace::Parameters(format!("max_tokens {k}"))], 0..0))
+            .collect();
+        let mut all: Vec<Option<&Footprint>> = farm.iter().map(Some).collect();
+        all.extend(services.iter().map(Some));
+        all.extend(std::iter::repeat_n(Some(&person), 1500));
+        let links = trace_links(&all);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!((links[0].members.clone(), &links[0].infrastructure), ((0..20).collect(), &Trace::DailyStart(6)));
+
+        // Sixty of the batch jobs picked one common vector, which three
+        // hundred developers also set: the jobs are a minority of its accounts.
+        let common = Trace::Parameters("temperature 0.7".into());
+        let picked: Vec<Footprint> =
+            (0..60).map(|k| print(&[Trace::DailyStart(6), common.clone()], k..k + 1)).collect();
+        let developer = print(std::slice::from_ref(&common), 0..0);
+        let mut all: Vec<Option<&Footprint>> = picked.iter().map(Some).collect();
+        all.extend(services.iter().map(Some));
+        all.extend(std::iter::repeat_n(Some(&developer), 300));
+        // In a window of 5,800 that is more than chance (about 17 expected)...
+        all.extend(std::iter::repeat_n(Some(&person), 5000));
+        // ... but what many accounts pick alike is not the group's own.
+        assert!(trace_links(&all).is_empty());
+
+        // Twelve users of one eval harness (its system prompt) on one nightly
+        // cron, all running one benchmark: they repeat each other's tasks.
+        let harness = Trace::SystemPrompt { hash: 9, opening: "You are being evaluated.".into() };
+        let users: Vec<Footprint> = (0..12).map(|_| print(&[Trace::DailyStart(0), harness.clone()], 0..40)).collect();
+        let mut all: Vec<Option<&Footprint>> = users.iter().map(Some).collect();
+        all.extend(std::iter::repeat_n(Some(&person), 1500));
+        assert!(trace_links(&all).is_empty());
+        // The same twelve splitting one job among them are one operation's.
+        let slices: Vec<Footprint> =
+            (0..12).map(|k| print(&[Trace::DailyStart(0), harness.clone()], k * 40..k * 40 + 40)).collect();
+        let mut all: Vec<Option<&Footprint>> = slices.iter().map(Some).collect();
+        all.extend(std::iter::repeat_n(Some(&person), 1500));
+        let links = trace_links(&all);
+        assert_eq!(links.len(), 1, "{links:?}");
+        assert_eq!(links[0].members, (0..12).collect::<Vec<_>>());
+        // With no task keys the tasks say nothing of a job: no link on a schedule.
+        let silent: Vec<Footprint> = (0..12).map(|_| print(&[Trace::DailyStart(0), harness.clone()], 0..0)).collect();
+        let mut all: Vec<Option<&Footprint>> = silent.iter().map(Some).collect();
+        all.extend(std::iter::repeat_n(Some(&person), 1500));
+        assert!(trace_links(&all).is_empty());
     }
 
     #[test]
