@@ -476,6 +476,113 @@ async fn otlp_log_records_wait_for_their_span_and_are_dropped_after_the_wait(poo
     assert_eq!(left, ["00000000000000aa"], "the old half expired, the new one waits");
 }
 
+/// A parent span ends, and is exported, after its children: a call whose account is named only on its
+/// parent waits for it (a full success, nothing stored), and is stored under that account once the parent
+/// comes; one whose parent never comes is dropped after the wait and counted.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn otlp_calls_wait_for_the_parent_span_that_names_their_account(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig { otlp_join_wait_seconds: Some(1), ..AppConfig::default() });
+    let h = harness_of(app, pool, ApiConfig::default()).await;
+    let fixture: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../dw-ingest/tests/fixtures/otel-openai-v2-latest.traces.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // The capture's request with only the call's span, or only its parent's.
+    let only = |call: bool, trace: &str| {
+        let mut request = fixture.clone();
+        for resource in request["resourceSpans"].as_array_mut().unwrap() {
+            for scope in resource["scopeSpans"].as_array_mut().unwrap() {
+                let spans = scope["spans"].as_array_mut().unwrap();
+                spans.retain(|s| (s["name"] == "chat gpt-4o-mini") == call);
+                for span in spans.iter_mut() {
+                    span["traceId"] = json!(trace);
+                    if call {
+                        span["attributes"].as_array_mut().unwrap().retain(|a| a["key"] != "gen_ai.response.id");
+                    }
+                }
+            }
+        }
+        request.to_string().into_bytes()
+    };
+    let export = |body: Vec<u8>| {
+        Request::post("/v1/traces")
+            .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let trace = "0000000000000000000000000000a001";
+    let (status, out, _) = send(&h.router, export(only(true, trace))).await;
+    assert_eq!((status, out), (StatusCode::OK, json!({})), "accepted, waiting for its parent");
+    assert_eq!(stored(&h.pool).await, 0);
+    let halves: Vec<String> = sqlx::query_scalar("SELECT half FROM otlp_halves").fetch_all(&h.pool).await.unwrap();
+    assert_eq!(halves, ["orphan"]);
+    let (status, out, _) = send(&h.router, export(only(false, trace))).await;
+    assert_eq!((status, out), (StatusCode::OK, json!({})));
+    let row: (String, Option<String>, String) =
+        sqlx::query_as("SELECT account_id, conversation_id, prompt FROM events").fetch_one(&h.pool).await.unwrap();
+    let whole = dw_ingest::formats::otlp::parse_traces(
+        fixture.to_string().as_bytes(),
+        dw_ingest::formats::otlp::Encoding::Json,
+        &dw_ingest::Limits::default(),
+    )
+    .unwrap()
+    .batch
+    .events
+    .remove(0);
+    assert_eq!(row, (whole.account_id, whole.conversation_id, "Explain step by step: 17*23".into()));
+    let waiting =
+        || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM otlp_halves").fetch_one(&h.pool).await.unwrap() };
+    assert_eq!(waiting().await, 0);
+    // The older convention: the call waits for its log records and for its parent, which come in any order.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../dw-ingest/tests/fixtures");
+    let read =
+        |name: &str| serde_json::from_slice::<serde_json::Value>(&std::fs::read(dir.join(name)).unwrap()).unwrap();
+    let older = read("otel-openai-v2-default.traces.json");
+    let part = |call: bool| {
+        let mut request = older.clone();
+        for resource in request["resourceSpans"].as_array_mut().unwrap() {
+            for scope in resource["scopeSpans"].as_array_mut().unwrap() {
+                scope["spans"].as_array_mut().unwrap().retain(|s| (s["name"] == "chat gpt-4o-mini") == call);
+            }
+        }
+        request.to_string().into_bytes()
+    };
+    let (status, _, _) = send(&h.router, export(part(true))).await;
+    assert_eq!(status, StatusCode::OK);
+    let logs = Request::post("/v1/logs")
+        .header(header::AUTHORIZATION, format!("Bearer {}", h.ingest))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(read("otel-openai-v2-default.logs.json").to_string()))
+        .unwrap();
+    let (status, _, _) = send(&h.router, logs).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(stored(&h.pool).await, 1, "the logs wait: their call has no account yet");
+    let (status, _, _) = send(&h.router, export(part(false))).await;
+    assert_eq!(status, StatusCode::OK);
+    let row: (String, String, Option<String>) = sqlx::query_as(
+        "SELECT account_id, prompt, metadata->'otlp'->>'content_from' FROM events WHERE metadata->'otlp'->>'span_id' = '05ebf7e121e2be45'",
+    )
+    .fetch_one(&h.pool)
+    .await
+    .unwrap();
+    assert_eq!(row, ("acct_42".into(), "Explain step by step: 17*23".into(), Some("log records".into())));
+    assert_eq!(waiting().await, 0);
+    // A call whose parent never comes: dropped once the wait is over, when the next export comes in.
+    let (status, _, _) = send(&h.router, export(only(true, "0000000000000000000000000000a002"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(waiting().await, 1);
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let (status, _, _) = send(&h.router, export(only(false, "0000000000000000000000000000a003"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(waiting().await, 0, "expired");
+    assert_eq!(stored(&h.pool).await, 2);
+}
+
 /// A LiteLLM proxy's generic API logger posts its payloads as a JSON array with a bearer token: with
 /// `?format=litellm` every call is stored under its virtual key's hash, with its end user and client.
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

@@ -46,7 +46,7 @@ mod reference;
 mod reference_jobs;
 mod webhooks;
 
-pub use otlp::{DEFAULT_JOIN_WAIT_SECONDS, Joined};
+pub use otlp::{DEFAULT_JOIN_WAIT_SECONDS, Joined, Parts};
 
 use std::sync::Arc;
 

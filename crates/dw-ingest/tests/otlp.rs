@@ -139,3 +139,83 @@ fn a_body_that_is_not_an_export_request_is_an_error_and_responses_follow_the_con
     assert_eq!(parsed.batch.stopped, Some(dw_ingest::Stopped::TooManyItems(1)));
     assert!(parsed.batch.events.is_empty() && parsed.awaiting.is_empty());
 }
+
+/// The fixture `name`'s request with only the spans `keep` picks, each first passed through `edit`.
+fn spans_of(
+    name: &str,
+    keep: impl Fn(&serde_json::Value) -> bool,
+    edit: impl Fn(&mut serde_json::Value),
+) -> serde_json::Value {
+    let mut request: serde_json::Value = serde_json::from_slice(&fixture(name)).unwrap();
+    for resource in request["resourceSpans"].as_array_mut().unwrap() {
+        for scope in resource["scopeSpans"].as_array_mut().unwrap() {
+            let spans = scope["spans"].as_array_mut().unwrap();
+            spans.retain(&keep);
+            spans.iter_mut().for_each(&edit);
+        }
+    }
+    request
+}
+
+#[test]
+fn a_parent_span_exported_after_its_child_names_the_childs_account() {
+    use dw_ingest::formats::otlp::{Resolved, resolve, unnamed};
+    let limits = Limits::default();
+    let name = "otel-openai-v2-latest.traces.json";
+    let whole = parse_traces(&fixture(name), Encoding::Json, &limits).unwrap().batch.events.remove(0);
+    let is_call = |s: &serde_json::Value| s["name"] == "chat gpt-4o-mini";
+    let body = |v: serde_json::Value| serde_json::to_vec(&v).unwrap();
+    // The call alone: its account is on its parent, not in the request, so it waits for it.
+    let child = parse_traces(&body(spans_of(name, is_call, |_| ())), Encoding::Json, &limits).unwrap();
+    assert!(child.batch.events.is_empty() && child.batch.rejected.is_empty(), "{:?}", child.batch.rejected);
+    assert_eq!(child.orphans.len(), 1);
+    let orphan = child.orphans[0].clone();
+    assert_eq!((orphan.waiting_for.as_str(), orphan.awaits_logs, orphan.line), ("5ffeda9322baacd2", false, 1));
+    assert!(orphan.event.get("account_id").is_none());
+    // Its own request settles nothing.
+    assert_eq!(resolve(orphan.clone(), &child.lineage), Resolved::Waiting(orphan.clone()));
+    // The parent, exported later, names the account and the session: the event is the one a whole export gives.
+    let parent = parse_traces(&body(spans_of(name, |s| !is_call(s), |_| ())), Encoding::Json, &limits).unwrap();
+    assert_eq!((parent.spans, parent.context_spans, parent.orphans.len()), (1, 1, 0));
+    match resolve(orphan.clone(), &parent.lineage) {
+        Resolved::Event(event, line) => assert_eq!(validated(event, line, &limits).unwrap(), whole),
+        other => panic!("{other:?}"),
+    }
+    // A parent that names no account but has a parent of its own: the call now waits for that one...
+    let middle = spans_of(
+        name,
+        |s| !is_call(s),
+        |s| {
+            s["attributes"].as_array_mut().unwrap().retain(|a| a["key"] != "user.id");
+            s["parentSpanId"] = "00000000000000aa".into();
+        },
+    );
+    let middle = parse_traces(&body(middle), Encoding::Json, &limits).unwrap();
+    let Resolved::Waiting(moved) = resolve(orphan.clone(), &middle.lineage) else { panic!() };
+    assert_eq!(moved.waiting_for, "00000000000000aa");
+    // ... and the root, exported last, names it.
+    let root = spans_of(
+        name,
+        |s| !is_call(s),
+        |s| {
+            s["spanId"] = "00000000000000aa".into();
+            s["attributes"] = serde_json::json!([{"key": "enduser.id", "value": {"stringValue": "acct-root"}}]);
+        },
+    );
+    let root = parse_traces(&body(root), Encoding::Json, &limits).unwrap();
+    let Resolved::Event(event, line) = resolve(moved.clone(), &root.lineage) else { panic!() };
+    let event = validated(event, line, &limits).unwrap();
+    assert_eq!(event.account_id, "acct-root");
+    assert_eq!(event.conversation_id, whole.conversation_id, "the session from the middle span, on the call");
+    // A root that names no account: the call is refused, naming the span and the field.
+    let bare = spans_of(name, |s| !is_call(s), |s| s["attributes"] = serde_json::json!([]));
+    let bare = parse_traces(&body(bare), Encoding::Json, &limits).unwrap();
+    let Resolved::Unnamed(lost) = resolve(orphan, &bare.lineage) else { panic!() };
+    let error = unnamed(&lost);
+    assert_eq!((error.line, error.field.as_deref()), (1, Some("span 3b335c2706ed7d56: user.id")));
+    // In one file, a later request's parent settles an earlier request's call.
+    let file = format!("{}\n{}\n", spans_of(name, is_call, |_| ()), spans_of(name, |s| !is_call(s), |_| ()));
+    let file = dw_ingest::formats::parse_otlp_file(file.as_bytes(), "export.jsonl", &limits).unwrap();
+    assert!(file.orphans.is_empty() && file.batch.rejected.is_empty(), "{:?}", file.batch.rejected);
+    assert_eq!(file.batch.events, vec![whole]);
+}

@@ -330,13 +330,16 @@ async fn read_otlp(
         .await??
     };
     let mut batch = parsed.batch;
-    if !parsed.awaiting.is_empty() || !parsed.logs.is_empty() {
-        let joined = app.join_otlp_halves(parsed.awaiting, parsed.logs, None, &limits).await?;
+    let parts =
+        dw_app::Parts { spans: parsed.awaiting, logs: parsed.logs, orphans: parsed.orphans, lineage: parsed.lineage };
+    if !parts.is_empty() {
+        let joined = app.join_otlp_halves(parts, None, &limits).await?;
         batch.events.extend(joined.events);
         batch.rejected.extend(joined.rejected);
         if joined.waiting > 0 {
             eprintln!(
-                "{}: {} span(s) or log gathering(s) wait for their other half (kept for ingest.otlp_join_wait_seconds)",
+                "{}: {} span(s), log gathering(s) or call(s) without an account wait for what they lack (kept for \
+                 ingest.otlp_join_wait_seconds)",
                 path.display(),
                 joined.waiting
             );

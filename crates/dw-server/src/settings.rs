@@ -177,7 +177,8 @@ pub struct IngestSettings {
     /// Transactions in flight at once when loading files.
     pub file_writers: usize,
     /// How long half of an OTLP model call (a span exported without its
-    /// messages, or its log records) waits for the other, in seconds.
+    /// messages, or its log records) waits for the other, and a call for the
+    /// ancestor span that names its account, in seconds.
     pub otlp_join_wait_seconds: u64,
     /// Days before now an event's timestamp may be, over HTTP and in
     /// `distillwatch ingest` without `--backfill`.

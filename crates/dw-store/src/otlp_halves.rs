@@ -1,5 +1,6 @@
 //! Halves of OTLP model calls waiting for their other half (a span without
-//! its messages, or a span's GenAI log records).
+//! its messages, or a span's GenAI log records), and calls waiting for the
+//! ancestor span that names their account.
 
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -13,6 +14,8 @@ pub enum Half {
     Span,
     /// Log records waiting for their span.
     Logs,
+    /// A call waiting for the ancestor span that names its account.
+    Orphan,
 }
 
 impl Half {
@@ -20,6 +23,7 @@ impl Half {
         match self {
             Half::Span => "span",
             Half::Logs => "logs",
+            Half::Orphan => "orphan",
         }
     }
 }
@@ -74,9 +78,53 @@ pub async fn put(
     Ok(())
 }
 
-/// Drops the halves that waited longer than `seconds`; returns how many
-/// spans and how many log gatherings went unmatched.
-pub async fn expire(conn: &mut PgConnection, seconds: f64) -> Result<(u64, u64), StoreError> {
+/// The calls of these traces waiting for an ancestor, locked for this
+/// transaction (settle each with [`take`] or [`update`]).
+pub async fn orphans_of(conn: &mut PgConnection, trace_ids: &[String]) -> Result<Vec<serde_json::Value>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "SELECT record FROM otlp_halves WHERE half = 'orphan' AND trace_id = ANY($1) ORDER BY trace_id, span_id
+         FOR UPDATE",
+        trace_ids
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// Replaces a waiting half's record, keeping when it began to wait (the wait
+/// is bounded from its first arrival, however often it moves up a trace).
+pub async fn update(
+    conn: &mut PgConnection,
+    trace_id: &str,
+    span_id: &str,
+    half: Half,
+    record: &serde_json::Value,
+) -> Result<(), StoreError> {
+    sqlx::query!(
+        "UPDATE otlp_halves SET record = $4 WHERE trace_id = $1 AND span_id = $2 AND half = $3",
+        trace_id,
+        span_id,
+        half.as_str(),
+        record
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Halves that went unmatched, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Unmatched {
+    /// Spans without their log records.
+    pub spans: u64,
+    /// Log gatherings without their span.
+    pub logs: u64,
+    /// Calls whose account no ancestor came to name.
+    pub orphans: u64,
+}
+
+/// Drops the halves that waited longer than `seconds`; returns how many of
+/// each kind went unmatched.
+pub async fn expire(conn: &mut PgConnection, seconds: f64) -> Result<Unmatched, StoreError> {
     let rows = sqlx::query!(
         r#"WITH gone AS (
                DELETE FROM otlp_halves WHERE received_at < now() - make_interval(secs => $1) RETURNING half
@@ -87,16 +135,17 @@ pub async fn expire(conn: &mut PgConnection, seconds: f64) -> Result<(u64, u64),
     .fetch_all(&mut *conn)
     .await?;
     let count = |name: &str| rows.iter().find(|r| r.half == name).map_or(0, |r| r.count.max(0) as u64);
-    Ok((count("span"), count("logs")))
+    Ok(Unmatched { spans: count("span"), logs: count("logs"), orphans: count("orphan") })
 }
 
-/// Halves waiting now: spans, log gatherings.
-pub async fn waiting(conn: &mut PgConnection) -> Result<(u64, u64), StoreError> {
+/// Halves waiting now, by kind.
+pub async fn waiting(conn: &mut PgConnection) -> Result<Unmatched, StoreError> {
     let row = sqlx::query!(
-        r#"SELECT count(*) FILTER (WHERE half = 'span') AS "spans!", count(*) FILTER (WHERE half = 'logs') AS "logs!"
+        r#"SELECT count(*) FILTER (WHERE half = 'span') AS "spans!", count(*) FILTER (WHERE half = 'logs') AS "logs!",
+                  count(*) FILTER (WHERE half = 'orphan') AS "orphans!"
            FROM otlp_halves"#
     )
     .fetch_one(&mut *conn)
     .await?;
-    Ok((row.spans.max(0) as u64, row.logs.max(0) as u64))
+    Ok(Unmatched { spans: row.spans.max(0) as u64, logs: row.logs.max(0) as u64, orphans: row.orphans.max(0) as u64 })
 }

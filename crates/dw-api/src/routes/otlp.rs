@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use dw_app::IngestBatch;
+use dw_app::{IngestBatch, Parts};
 use dw_domain::{ApiKey, IngestSource};
 use dw_ingest::formats::otlp::{Encoding, logs_response, parse_logs, parse_traces, traces_response};
 
@@ -112,8 +112,10 @@ async fn export(
         for event in &mut parsed.batch.events {
             event.metadata.insert("langfuse_public_key".into(), value.clone());
         }
-        for half in &mut parsed.awaiting {
-            if let Some(metadata) = half.event.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+        let waiting =
+            parsed.awaiting.iter_mut().map(|h| &mut h.event).chain(parsed.orphans.iter_mut().map(|o| &mut o.event));
+        for event in waiting {
+            if let Some(metadata) = event.get_mut("metadata").and_then(|m| m.as_object_mut()) {
                 metadata.insert("langfuse_public_key".into(), value.clone());
             }
         }
@@ -122,8 +124,9 @@ async fn export(
         return Err(ApiError::TooLarge(stop.to_string()));
     }
     let mut batch = parsed.batch;
-    if !parsed.awaiting.is_empty() {
-        let joined = state.app().join_otlp_halves(parsed.awaiting, Vec::new(), Some(key.key_id), &limits).await?;
+    let parts = Parts { spans: parsed.awaiting, orphans: parsed.orphans, lineage: parsed.lineage, ..Parts::default() };
+    if !parts.is_empty() {
+        let joined = state.app().join_otlp_halves(parts, Some(key.key_id), &limits).await?;
         batch.events.extend(joined.events);
         batch.rejected.extend(joined.rejected);
     }
@@ -153,7 +156,8 @@ pub(crate) async fn logs(
     }
     let mut batch = dw_ingest::ParsedBatch::default();
     if !parsed.halves.is_empty() {
-        let joined = state.app().join_otlp_halves(Vec::new(), parsed.halves, Some(key.key_id), &limits).await?;
+        let parts = Parts { logs: parsed.halves, ..Parts::default() };
+        let joined = state.app().join_otlp_halves(parts, Some(key.key_id), &limits).await?;
         batch.lines = (joined.events.len() + joined.rejected.len()) as u64;
         batch.events = joined.events;
         batch.rejected = joined.rejected;

@@ -37,6 +37,14 @@
 //! [`SpanHalf`]; the GenAI records of a logs export ([`parse_logs`]) are
 //! [`LogHalf`]s; [`join`] makes one event of the two. Waiting for the other
 //! half is the app's and the store's (`dw_app::otlp`), not this module's.
+//!
+//! A parent span ends after its children, so an SDK's batch exporter often
+//! sends it in a later request: a model-call span whose account is named only
+//! on an ancestor missing from its request is an [`Orphan`], waiting for that
+//! ancestor, and every span of a request says what it knows of the account of
+//! the spans below it ([`Lineage`]); [`resolve`] settles an orphan against a
+//! later request's lineage (the account found, or the next ancestor up to wait
+//! for, or the root reached with no account).
 
 use std::collections::HashMap;
 
@@ -93,6 +101,135 @@ pub struct TracesParsed {
     /// Model-call spans whose messages are not on them (the older
     /// convention exports them as log records): each waits for its logs.
     pub awaiting: Vec<SpanHalf>,
+    /// Model-call spans whose account is on an ancestor not in the request.
+    pub orphans: Vec<Orphan>,
+    /// What each span of the request knows of the account of the spans below
+    /// it, by (trace id, span id), hex.
+    pub lineage: HashMap<(String, String), Lineage>,
+}
+
+/// A model-call span that names no account and whose ancestors are not all
+/// in its request: the event it will be once the ancestor that names one
+/// comes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Orphan {
+    /// Its trace id, hex.
+    pub trace_id: String,
+    /// Its span id, hex.
+    pub span_id: String,
+    /// The ancestor it waits for (the first one missing so far), hex.
+    pub waiting_for: String,
+    /// The canonical event, without `account_id`.
+    pub event: Value,
+    /// Whether its messages are still to come from log records.
+    pub awaits_logs: bool,
+    /// Its position in its export request.
+    pub line: u64,
+}
+
+/// What a span, its ancestors in its request and its resource say of the
+/// account of the spans below it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Lineage {
+    /// They name it (and the end user, when the account is a key's hash).
+    Account {
+        /// The account.
+        account_id: String,
+        /// The end user, `metadata.user`.
+        end_user: Option<String>,
+        /// What else they name for the calls below.
+        inherited: Inherited,
+    },
+    /// They name none, and an ancestor is not in the request.
+    Above {
+        /// That ancestor's span id, hex.
+        span_id: String,
+        /// What they name for the calls below.
+        inherited: Inherited,
+    },
+    /// They name none, up to the trace's root.
+    Unnamed,
+}
+
+/// What a span and its ancestors name for the calls below them, besides
+/// the account.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Inherited {
+    /// The session, for calls that name none.
+    pub conversation_id: Option<String>,
+    /// The client's address, for calls that name no client.
+    pub client_ip: Option<String>,
+    /// The client's user agent, likewise.
+    pub user_agent: Option<String>,
+}
+
+impl Inherited {
+    /// Fills what an event does not name yet.
+    fn fill(&self, event: &mut Value) {
+        let Some(object) = event.as_object_mut() else { return };
+        if let Some(session) = self.conversation_id.as_ref().filter(|_| !object.contains_key("conversation_id")) {
+            object.insert("conversation_id".into(), Value::String(session.clone()));
+        }
+        if !object.contains_key("client") {
+            super::insert_client(object, self.client_ip.clone(), self.user_agent.clone());
+        }
+    }
+}
+
+/// What became of an orphan against a request's lineage.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resolved {
+    /// Its account found: a whole event (`line` of its own request).
+    Event(Value, u64),
+    /// Its account found, its messages still to come from log records.
+    AwaitsLogs(SpanHalf),
+    /// Still waiting (for the same ancestor, or for one further up).
+    Waiting(Orphan),
+    /// No ancestor up to the root names an account.
+    Unnamed(Orphan),
+}
+
+/// The rejection of an orphan no ancestor up to the root names an account for.
+pub fn unnamed(orphan: &Orphan) -> LineError {
+    LineError::field(
+        orphan.line,
+        format!("span {}: user.id", orphan.span_id),
+        "is required: no span up to the trace's root, nor the resource, names the account (user.id, enduser.id or \
+         LiteLLM's metadata.user_api_key_hash)",
+    )
+}
+
+/// Settles an orphan against a later request's lineage.
+pub fn resolve(mut orphan: Orphan, lineage: &HashMap<(String, String), Lineage>) -> Resolved {
+    match lineage.get(&(orphan.trace_id.clone(), orphan.waiting_for.clone())) {
+        None => Resolved::Waiting(orphan),
+        Some(Lineage::Above { span_id, inherited }) => {
+            orphan.waiting_for = span_id.clone();
+            inherited.fill(&mut orphan.event);
+            Resolved::Waiting(orphan)
+        }
+        Some(Lineage::Unnamed) => Resolved::Unnamed(orphan),
+        Some(Lineage::Account { account_id, end_user, inherited }) => {
+            let mut event = orphan.event;
+            inherited.fill(&mut event);
+            if let Some(object) = event.as_object_mut() {
+                object.insert("account_id".into(), Value::String(account_id.clone()));
+            }
+            if let (Some(user), Some(metadata)) = (end_user, event.get_mut("metadata").and_then(Value::as_object_mut)) {
+                metadata.insert("user".into(), Value::String(user.clone()));
+            }
+            if orphan.awaits_logs {
+                Resolved::AwaitsLogs(SpanHalf {
+                    trace_id: orphan.trace_id,
+                    span_id: orphan.span_id,
+                    event,
+                    line: orphan.line,
+                })
+            } else {
+                Resolved::Event(event, orphan.line)
+            }
+        }
+    }
 }
 
 /// A model-call span without its messages: the event it will be once its
@@ -416,38 +553,73 @@ fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesPa
                 out.spans += 1;
                 let line = out.spans;
                 let attrs = &by_id[&(&span.trace_id[..], &span.span_id[..])].1;
-                if !is_model_call(attrs) {
-                    out.context_spans += 1;
-                    continue;
-                }
-                out.batch.lines += 1;
-                // The span, then its ancestors in this request, then the resource.
+                // The span, then its ancestors in this request, then the resource; and the first
+                // ancestor missing from the request, if the walk stopped at one.
                 let mut chain: Vec<&Map<String, Value>> = vec![attrs];
                 let mut parent = &span.parent_span_id;
+                let mut missing = None;
                 while !parent.is_empty() && chain.len() < 64 {
-                    let Some((p, p_attrs)) = by_id.get(&(&span.trace_id[..], &parent[..])) else { break };
+                    let Some((p, p_attrs)) = by_id.get(&(&span.trace_id[..], &parent[..])) else {
+                        missing = Some(hex::encode(parent));
+                        break;
+                    };
                     chain.push(p_attrs);
                     parent = &p.parent_span_id;
                 }
                 chain.push(&resource_attrs);
                 let context = SpanContext { span, attrs, chain: &chain, scope: &scope_name };
-                match context.to_canonical(line) {
-                    Ok((event, true)) => out.awaiting.push(SpanHalf {
+                let inherited = Inherited {
+                    conversation_id: context.session(),
+                    client_ip: context.client_ip(),
+                    user_agent: context.user_agent(),
+                };
+                let lineage = match (context.account(), &missing) {
+                    (Some((account_id, end_user)), _) => Lineage::Account { account_id, end_user, inherited },
+                    (None, Some(above)) => Lineage::Above { span_id: above.clone(), inherited },
+                    (None, None) => Lineage::Unnamed,
+                };
+                out.lineage.insert((hex::encode(&span.trace_id), hex::encode(&span.span_id)), lineage);
+                if !is_model_call(attrs) {
+                    out.context_spans += 1;
+                    continue;
+                }
+                out.batch.lines += 1;
+                match context.to_canonical(line, missing) {
+                    Ok(Canonical::Whole(event)) => {
+                        let outcome = validated(event, line, limits);
+                        out.batch.keep(outcome, limits);
+                    }
+                    Ok(Canonical::AwaitsLogs(event)) => out.awaiting.push(SpanHalf {
                         trace_id: hex::encode(&span.trace_id),
                         span_id: hex::encode(&span.span_id),
                         event,
                         line,
                     }),
-                    Ok((event, false)) => {
-                        let outcome = validated(event, line, limits);
-                        out.batch.keep(outcome, limits);
-                    }
+                    Ok(Canonical::Orphan { event, awaits_logs, waiting_for }) => out.orphans.push(Orphan {
+                        trace_id: hex::encode(&span.trace_id),
+                        span_id: hex::encode(&span.span_id),
+                        waiting_for,
+                        event,
+                        awaits_logs,
+                        line,
+                    }),
                     Err(error) => out.batch.reject(error, limits),
                 }
             }
         }
     }
     out
+}
+
+/// A model-call span as an event, or as one still to be completed.
+enum Canonical {
+    /// Whole.
+    Whole(Value),
+    /// Its messages and response still to come from log records.
+    AwaitsLogs(Value),
+    /// Its account still to come from an ancestor (and its messages from
+    /// log records, when `awaits_logs`).
+    Orphan { event: Value, awaits_logs: bool, waiting_for: String },
 }
 
 struct SpanContext<'a> {
@@ -463,26 +635,48 @@ impl SpanContext<'_> {
         self.chain.iter().find_map(|attrs| text(attrs, key))
     }
 
-    /// The span as a canonical event, or (`awaiting`) as one whose messages
-    /// and response are still to come from its log records.
-    fn to_canonical(&self, line: u64) -> Result<(Value, bool), LineError> {
+    /// The session the span, its ancestors or the resource name.
+    fn session(&self) -> Option<String> {
+        self.inherited("gen_ai.conversation.id").or_else(|| self.inherited("session.id"))
+    }
+
+    /// The client's address they name.
+    fn client_ip(&self) -> Option<String> {
+        self.inherited("client.address").or_else(|| self.inherited("metadata.requester_ip_address"))
+    }
+
+    /// The client's user agent they name.
+    fn user_agent(&self) -> Option<String> {
+        self.inherited("user_agent.original").or_else(|| self.inherited("metadata.user_agent"))
+    }
+
+    /// The account the span, its ancestors or the resource name, and the end
+    /// user when the account is a key's hash.
+    fn account(&self) -> Option<(String, Option<String>)> {
+        let user = self.inherited("user.id").or_else(|| self.inherited("enduser.id"));
+        match self.inherited("metadata.user_api_key_hash") {
+            Some(hash) => Some((hash, self.inherited("metadata.user_api_key_end_user_id").or(user))),
+            None => user.map(|user| (user, None)),
+        }
+    }
+
+    /// The span as a canonical event, or as one still to be completed: by
+    /// its log records, or (when it names no account and `missing`, an
+    /// ancestor not in the request, may) by that ancestor.
+    fn to_canonical(&self, line: u64, missing: Option<String>) -> Result<Canonical, LineError> {
         let (attrs, span) = (self.attrs, self.span);
         let named = |field: &str| format!("span {} ({}): {field}", hex::encode(&span.span_id), span.name);
-        let key_hash = self.inherited("metadata.user_api_key_hash");
-        let user = self.inherited("user.id").or_else(|| self.inherited("enduser.id"));
-        let (account, end_user) = match key_hash {
-            Some(hash) => (hash, self.inherited("metadata.user_api_key_end_user_id").or(user)),
-            None => (
-                user.ok_or_else(|| {
-                    LineError::field(
-                        line,
-                        named("user.id"),
-                        "is required: user.id or enduser.id on the span, an ancestor in the same request or the \
-                         resource (or LiteLLM's metadata.user_api_key_hash) names the account",
-                    )
-                })?,
-                None,
-            ),
+        let (account, end_user, waiting_for) = match (self.account(), missing) {
+            (Some((account, end_user)), _) => (Some(account), end_user, None),
+            (None, Some(above)) => (None, None, Some(above)),
+            (None, None) => {
+                return Err(LineError::field(
+                    line,
+                    named("user.id"),
+                    "is required: user.id or enduser.id on the span, an ancestor or the resource (or LiteLLM's \
+                     metadata.user_api_key_hash) names the account",
+                ));
+            }
         };
         let model =
             ["gen_ai.request.model", "gen_ai.response.model", "litellm.model_group", "langfuse.observation.model.name"]
@@ -531,13 +725,13 @@ impl SpanContext<'_> {
             .or_else(|| text(attrs, "litellm.call_id"))
             .unwrap_or_else(|| format!("otlp:{}:{}", hex::encode(&span.trace_id), hex::encode(&span.span_id)));
         event.insert("event_id".into(), Value::String(id));
-        event.insert("account_id".into(), Value::String(account));
+        event.extend(account.map(|a| ("account_id".to_owned(), Value::String(a))));
         event.insert("timestamp".into(), Value::String(at));
         event.insert("model".into(), Value::String(model));
         if let Some(route) = text(attrs, "http.route") {
             event.insert("endpoint".into(), Value::String(route));
         }
-        if let Some(session) = self.inherited("gen_ai.conversation.id").or_else(|| self.inherited("session.id")) {
+        if let Some(session) = self.session() {
             event.insert("conversation_id".into(), Value::String(session));
         }
 
@@ -605,9 +799,7 @@ impl SpanContext<'_> {
         if !usage.is_empty() {
             event.insert("usage".into(), Value::Object(usage));
         }
-        let ip = self.inherited("client.address").or_else(|| self.inherited("metadata.requester_ip_address"));
-        let agent = self.inherited("user_agent.original").or_else(|| self.inherited("metadata.user_agent"));
-        super::insert_client(&mut event, ip, agent);
+        super::insert_client(&mut event, self.client_ip(), self.user_agent());
 
         let mut kept = Map::new();
         kept.insert("trace_id".into(), json!(hex::encode(&span.trace_id)));
@@ -627,6 +819,11 @@ impl SpanContext<'_> {
         metadata.insert("source".into(), json!("otlp"));
         metadata.insert("otlp".into(), Value::Object(kept));
         event.insert("metadata".into(), Value::Object(metadata));
-        Ok((Value::Object(event), awaiting))
+        let event = Value::Object(event);
+        Ok(match (waiting_for, awaiting) {
+            (None, false) => Canonical::Whole(event),
+            (None, true) => Canonical::AwaitsLogs(event),
+            (Some(waiting_for), awaits_logs) => Canonical::Orphan { event, awaits_logs, waiting_for },
+        })
     }
 }

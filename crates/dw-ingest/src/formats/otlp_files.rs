@@ -9,9 +9,13 @@
 //! Span numbers ("line" in rejections) count the spans of the whole file,
 //! in order, so that each names one span.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
-use super::otlp::{Encoding, LogHalf, SpanHalf, parse_logs, parse_traces};
+use super::otlp::{
+    Encoding, Lineage, LogHalf, Orphan, Resolved, SpanHalf, parse_logs, parse_traces, resolve, unnamed, validated,
+};
 use crate::Stopped;
 use crate::batch::ParsedBatch;
 use crate::validate::Limits;
@@ -27,6 +31,12 @@ pub struct OtlpFile {
     pub awaiting: Vec<SpanHalf>,
     /// GenAI log records, gathered by span.
     pub logs: Vec<LogHalf>,
+    /// Model-call spans whose account is on an ancestor not in the file
+    /// (those whose ancestor a later request of the file carries are
+    /// settled here).
+    pub orphans: Vec<Orphan>,
+    /// What the file's spans know of the account of the spans below them.
+    pub lineage: HashMap<(String, String), Lineage>,
 }
 
 /// Reads a file's export requests; `Err` names the request (its line) that
@@ -95,6 +105,22 @@ fn add_traces(file: &mut OtlpFile, traces: super::otlp::TracesParsed, limits: &L
         half.line += offset;
         half
     }));
+    // Orphans of earlier requests settled by this one's spans, then this one's own.
+    let mut waiting = Vec::new();
+    for orphan in std::mem::take(&mut file.orphans) {
+        match resolve(orphan, &traces.lineage) {
+            Resolved::Event(event, line) => file.batch.keep(validated(event, line, limits), limits),
+            Resolved::AwaitsLogs(half) => file.awaiting.push(half),
+            Resolved::Waiting(orphan) => waiting.push(orphan),
+            Resolved::Unnamed(orphan) => file.batch.reject(unnamed(&orphan), limits),
+        }
+    }
+    waiting.extend(traces.orphans.into_iter().map(|mut orphan| {
+        orphan.line += offset;
+        orphan
+    }));
+    file.orphans = waiting;
+    file.lineage.extend(traces.lineage);
     Ok(())
 }
 
