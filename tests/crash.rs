@@ -153,3 +153,118 @@ async fn acknowledged_events_survive_kills_exactly_once_and_no_batch_is_half_sto
     pool.close().await;
     db.drop_db().await;
 }
+
+/// An audit killed mid-run (while scoring or while publishing), several
+/// times: after each kill nothing of it is published (no score, no flag, not
+/// done); a restarted `serve` claims it again once the dead worker's lease
+/// runs out, and the run that completes publishes every account's score
+/// once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_audit_killed_mid_run_publishes_nothing_half_and_the_next_run_completes() {
+    let seed = std::env::var("DW_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| uuid::Uuid::new_v4().as_u64_pair().0 | 1);
+    eprintln!("audit crash test seed: {seed} (DW_CRASH_SEED={seed} replays the kill times)");
+    let mut rng = Rng(seed);
+    dw_app::install_tls_provider();
+    let db = TestDb::create().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (ingest, analyst) =
+        (create_key(Some(&db.url), dir.path(), "ingest"), create_key(Some(&db.url), dir.path(), "analyst"));
+    let start = || {
+        let mut cmd = command(Some(&db.url), dir.path());
+        cmd.env("DISTILLWATCH__JOBS__LEASE_SECONDS", "3")
+            .env("DISTILLWATCH__JOBS__MAX_ATTEMPTS", "20")
+            .env("DISTILLWATCH__AUDIT__POLL_SECONDS", "1");
+        Service::start(cmd)
+    };
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+    let mut service = start();
+    const ACCOUNTS: usize = 600;
+    for part in 0..10 {
+        let sent = client
+            .post(service.url("/v1/events"))
+            .bearer_auth(&ingest)
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson(&events(&format!("audit{part}"), 3_000, ACCOUNTS)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(sent.status(), 200);
+    }
+    let queued: serde_json::Value = client
+        .post(service.url("/v1/audits"))
+        .bearer_auth(&analyst)
+        .json(&serde_json::json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-29T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let audit = queued["id"].as_i64().expect("an audit id");
+    let pool = db.pool().await;
+    let published = || async {
+        let scores: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_scores WHERE audit_id = $1")
+            .bind(audit)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let flags: i64 = sqlx::query_scalar("SELECT count(*) FROM flags WHERE last_audit_id = $1")
+            .bind(audit)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let state: String = sqlx::query_scalar("SELECT state FROM audits WHERE audit_id = $1")
+            .bind(audit)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        (state, scores, flags)
+    };
+
+    let attempts = || async {
+        sqlx::query_scalar::<_, i32>("SELECT attempts FROM audits WHERE audit_id = $1")
+            .bind(audit)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    let mut hits = 0;
+    for _ in 0..KILLS {
+        // Wait until this service's worker claims it (a killed worker's lease runs out first), then kill
+        // the service a moment later.
+        let (before, waiting) = (attempts().await, Instant::now());
+        while attempts().await == before && published().await.0 != "done" {
+            assert!(waiting.elapsed() < Duration::from_secs(60), "the audit was not claimed again (seed {seed})");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.between(50, 1_500))).await;
+        let (state, ..) = published().await;
+        service.kill();
+        if state == "done" {
+            service = start();
+            break;
+        }
+        // Killed before it published: nothing of it is there.
+        let (state, scores, flags) = published().await;
+        if state != "done" {
+            hits += 1;
+            assert_eq!((scores, flags), (0, 0), "a killed audit left {scores} scores and {flags} flags (seed {seed})");
+        }
+        service = start();
+    }
+    eprintln!("{hits} kills while the audit ran");
+    assert!(hits > 0, "no kill hit the audit while it ran: the test tried nothing (seed {seed})");
+    let done = common::wait_for_audit(&client, &service, &analyst, audit, Duration::from_secs(240)).await;
+    let (_, scores, _) = published().await;
+    assert_eq!(scores, ACCOUNTS as i64, "every account's score, once (seed {seed})");
+    assert_eq!(done["summary"]["accounts"], ACCOUNTS, "{done}");
+    let attempts = attempts().await;
+    assert!(attempts as usize > hits, "each killed run was a claim of its own: {attempts} attempts, {hits} kills");
+    let (status, logs) = service.stop();
+    assert!(status.success(), "{logs}");
+    pool.close().await;
+    db.drop_db().await;
+}

@@ -15,7 +15,7 @@ use crate::audit::AuditWindow;
 use crate::{App, AppError, Verdict};
 
 /// How long a claimed audit is held without a heartbeat.
-pub const LEASE: Duration = Duration::from_secs(60);
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(60);
 
 /// What a worker's turn did ([`App::run_next_job`]).
 #[derive(Debug)]
@@ -194,7 +194,7 @@ impl App {
 
     /// Gives up the jobs of `queue` whose lease ran out on every allowed
     /// attempt, then claims the oldest claimable one (or `only`) for
-    /// `worker` under [`LEASE`].
+    /// `worker` under its lease ([`AppConfig::job_lease`]).
     pub(crate) async fn claim_job(
         &self,
         queue: Queue,
@@ -207,11 +207,12 @@ impl App {
             metrics::counter!("distillwatch_jobs_given_up_total", "kind" => queue.name()).increment(1);
             tracing::error!(job = queue.name(), id, max_attempts, "job given up: its lease ran out on every attempt");
         }
-        Ok(queue::claim(&mut conn, queue, worker, LEASE, only, max_attempts).await?)
+        Ok(queue::claim(&mut conn, queue, worker, self.config.job_lease(), only, max_attempts).await?)
     }
 
     /// Extends `worker`'s lease on job `id` of `queue` every third of
-    /// [`LEASE`], recording `progress`, until aborted or the lease is lost.
+    /// lease ([`AppConfig::job_lease`]), recording `progress`, until aborted
+    /// or the lease is lost.
     pub(crate) fn spawn_heartbeat(
         &self,
         kind: Queue,
@@ -221,14 +222,15 @@ impl App {
     ) -> tokio::task::JoinHandle<()> {
         let pool = self.pool.clone();
         let worker = worker.to_owned();
+        let lease = self.config.job_lease();
         tokio::spawn(async move {
-            let mut tick = tokio::time::interval(LEASE / 3);
+            let mut tick = tokio::time::interval(lease / 3);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let current = progress.lock().map(|p| p.clone()).unwrap_or(Value::Null);
                 let alive = match pool.acquire().await {
-                    Ok(mut conn) => queue::heartbeat(&mut conn, kind, id, &worker, LEASE, &current).await,
+                    Ok(mut conn) => queue::heartbeat(&mut conn, kind, id, &worker, lease, &current).await,
                     Err(e) => Err(e.into()),
                 };
                 match alive {

@@ -74,7 +74,7 @@ pub use dw_store::reference_sets::ReferenceSet;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
 pub use ingest::IngestBatch;
-pub use jobs::{AuditOutcome, AuditSummary, JobDone, LEASE};
+pub use jobs::{AuditOutcome, AuditSummary, DEFAULT_LEASE, JobDone};
 pub use keys::{CreatedKey, KEY_PREFIX};
 pub use reference::{AlignedExample, DistillationReport, NewSet as NewReferenceSet, ReferenceItemsOutcome};
 pub use webhooks::{
@@ -103,6 +103,10 @@ pub struct AppConfig {
     /// lease that runs out fails it for good (`jobs.max_attempts`); `None`
     /// takes [`DEFAULT_MAX_JOB_ATTEMPTS`].
     pub max_job_attempts: Option<u32>,
+    /// How long a worker's claim on a job lasts without a heartbeat, in
+    /// seconds (`jobs.lease_seconds`): a worker that dies holding a job gives
+    /// it up this long after its last heartbeat (`None`: [`DEFAULT_LEASE`]).
+    pub job_lease_seconds: Option<u64>,
     /// Jobs (audits and reference runs) waiting at most; an analyst's
     /// request past it is refused as busy (`None`: [`DEFAULT_MAX_QUEUED_JOBS`]).
     pub max_queued_jobs: Option<u32>,
@@ -139,6 +143,11 @@ impl AppConfig {
     /// The claims of one job before it is given up.
     pub fn max_job_attempts(&self) -> i32 {
         self.max_job_attempts.unwrap_or(DEFAULT_MAX_JOB_ATTEMPTS).clamp(1, 1_000) as i32
+    }
+
+    /// A worker's lease on a job (heartbeats come every third of it).
+    pub fn job_lease(&self) -> std::time::Duration {
+        self.job_lease_seconds.map_or(DEFAULT_LEASE, |s| std::time::Duration::from_secs(s.clamp(3, 3_600)))
     }
 }
 

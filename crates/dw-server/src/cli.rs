@@ -500,6 +500,7 @@ pub(crate) fn app_config(settings: &Settings) -> AppConfig {
         compute_threads: settings.audit.compute_threads,
         otlp_join_wait_seconds: Some(settings.ingest.otlp_join_wait_seconds),
         max_job_attempts: Some(settings.jobs.max_attempts),
+        job_lease_seconds: Some(settings.jobs.lease_seconds),
         max_queued_jobs: Some(settings.jobs.max_queued),
         max_audit_window_days: Some(settings.audit.max_window_days),
         // Checked when the settings were loaded.

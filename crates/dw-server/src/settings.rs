@@ -47,6 +47,10 @@ pub struct JobsSettings {
     /// Jobs (audits and reference runs) waiting at most; an analyst's
     /// request for another is answered 429 until some have run.
     pub max_queued: u32,
+    /// How long a worker's claim on a job lasts without a heartbeat (every
+    /// third of it), in seconds: a job whose worker died is claimed again
+    /// this long after the worker's last heartbeat.
+    pub lease_seconds: u64,
 }
 
 /// `[audit]`
@@ -308,6 +312,7 @@ impl Default for Settings {
             },
             jobs: JobsSettings {
                 max_attempts: dw_app::DEFAULT_MAX_JOB_ATTEMPTS,
+                lease_seconds: dw_app::DEFAULT_LEASE.as_secs(),
                 max_queued: dw_app::DEFAULT_MAX_QUEUED_JOBS,
             },
             webhooks: dw_app::WebhookConfig::default(),
@@ -372,6 +377,10 @@ impl Settings {
             "ingest.body_read_timeout_seconds must be between 1 and 3600"
         );
         anyhow::ensure!((1..=1_000).contains(&self.jobs.max_attempts), "jobs.max_attempts must be between 1 and 1000");
+        anyhow::ensure!(
+            (3..=3_600).contains(&self.jobs.lease_seconds),
+            "jobs.lease_seconds must be between 3 and 3600"
+        );
         anyhow::ensure!(
             (1..=100_000).contains(&self.ingest.max_listed_errors),
             "ingest.max_listed_errors must be between 1 and 100000"
