@@ -73,6 +73,11 @@ pub async fn run(
         }
     };
     let state = ApiState::new(api_app, api_config(settings));
+    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
+    let limits = ConnectionLimits {
+        max_connections: settings.server.max_connections,
+        header_read_timeout: Duration::from_secs(settings.server.header_read_timeout_seconds),
+    };
     let metrics = match settings.server.metrics_bind {
         Some(bind) => {
             let listener = TcpListener::bind(bind)
@@ -83,18 +88,17 @@ pub async fn run(
             println!("distillwatch metrics on http://{addr}/metrics");
             tracing::info!(%addr, "metrics listening");
             let router = dw_api::metrics_router(state.clone());
-            Some(tokio::spawn(async move { axum::serve(listener, router).await }))
+            Some(tokio::spawn(serve_connections(listener, router, limits, std::future::pending(), grace)))
         }
         None => None,
     };
     let router = dw_api::router(state);
-    let grace = Duration::from_secs(settings.server.shutdown_grace_seconds);
     let served = match tls {
         Some(config) => {
             let listener = crate::tls::TlsListener::new(listener, config, crate::tls::HANDSHAKE_TIMEOUT)?;
-            serve_on(listener, "https", router, shutdown, grace).await
+            serve_on(listener, "https", router, limits, shutdown, grace).await
         }
-        None => serve_on(listener, "http", router, shutdown, grace).await,
+        None => serve_on(listener, "http", router, limits, shutdown, grace).await,
     };
     if let Some(task) = retention {
         task.abort();
@@ -124,11 +128,31 @@ fn tls_config(settings: &Settings) -> anyhow::Result<Option<std::sync::Arc<rustl
     }
 }
 
-/// axum's server loop on `listener` with the graceful stop of [`run`].
+/// What bounds the connections `serve` holds.
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    /// Connections open at once; past it, new ones wait in the listen queue
+    /// (`server.max_connections`).
+    pub max_connections: usize,
+    /// How long a connection may take to send a request's headers, or stay
+    /// idle between requests, before it is closed
+    /// (`server.header_read_timeout_seconds`).
+    pub header_read_timeout: Duration,
+}
+
+/// HTTP/2 connections are pinged this often when idle...
+const H2_PING_INTERVAL: Duration = Duration::from_secs(30);
+
+/// ... and closed when a ping is not answered within this.
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The server loop on `listener`, announced on stdout, with the graceful stop
+/// of [`run`].
 async fn serve_on<L>(
     listener: L,
     scheme: &str,
     router: axum::Router,
+    limits: ConnectionLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> anyhow::Result<()>
@@ -139,23 +163,75 @@ where
     // Tests and scripts read this line to find the port.
     println!("distillwatch listening on {scheme}://{addr}");
     tracing::info!(%addr, scheme, "listening");
+    serve_connections(listener, router, limits, shutdown, grace).await
+}
 
-    let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        let _ = stopping_tx.send(());
-    });
-    let serving = tokio::spawn(async move { server.await });
-    tokio::pin!(serving);
-    tokio::select! {
-        result = &mut serving => result??,
-        () = async {
-            let _ = stopping_rx.await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
-        }
+/// Accepts connections on `listener` while fewer than `max_connections` are
+/// open, and serves each (HTTP/1.1, with upgrades, or HTTP/2) with a header
+/// read timeout that also bounds idle keep-alive time, and HTTP/2 pings that
+/// close dead peers. When `shutdown` completes: stops accepting, lets each
+/// connection finish its requests in flight, and waits at most `grace` for
+/// them. (axum's own loop takes no such limits: a connection may idle, or
+/// trickle its headers, for ever.)
+async fn serve_connections<L>(
+    mut listener: L,
+    router: axum::Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()>
+where
+    L: axum::serve::Listener,
+{
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit?,
+            () = &mut shutdown => break,
+        };
+        let (io, _) = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let mut builder = Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .keep_alive_interval(Some(H2_PING_INTERVAL))
+                .keep_alive_timeout(H2_PING_TIMEOUT)
+                .enable_connect_protocol();
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(e) = result {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                }
+                _ = stop.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+    let _ = stop_tx.send(true);
+    // Every connection is done when every slot is back.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(grace, slots.acquire_many(all)).await.is_err() {
+        tracing::warn!(grace_seconds = grace.as_secs(), "in-flight requests did not finish in time; stopping anyway");
     }
     Ok(())
 }

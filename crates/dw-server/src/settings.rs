@@ -133,6 +133,11 @@ pub struct ServerSettings {
     /// How long an upload (events, traces, logs, reference items) may take,
     /// whole, in seconds.
     pub upload_timeout_seconds: u64,
+    /// How long a connection may take to send a request's headers, and may
+    /// stay idle between requests, in seconds (then it is closed).
+    pub header_read_timeout_seconds: u64,
+    /// Connections held open at once; past it, new ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 /// `[database]`
@@ -261,6 +266,8 @@ impl Default for Settings {
                 metrics_bind: None,
                 request_timeout_seconds: 60,
                 upload_timeout_seconds: 300,
+                header_read_timeout_seconds: 30,
+                max_connections: 1024,
             },
             database: DatabaseSettings {
                 url: None,
@@ -377,6 +384,14 @@ impl Settings {
             "ingest.body_read_timeout_seconds must be between 1 and 3600"
         );
         anyhow::ensure!((1..=1_000).contains(&self.jobs.max_attempts), "jobs.max_attempts must be between 1 and 1000");
+        anyhow::ensure!(
+            (1..=3_600).contains(&self.server.header_read_timeout_seconds),
+            "server.header_read_timeout_seconds must be between 1 and 3600"
+        );
+        anyhow::ensure!(
+            (1..=1_000_000).contains(&self.server.max_connections),
+            "server.max_connections must be between 1 and 1000000"
+        );
         anyhow::ensure!(
             (3..=3_600).contains(&self.jobs.lease_seconds),
             "jobs.lease_seconds must be between 3 and 3600"
