@@ -5,7 +5,7 @@
 //! load is over capacity), and every acknowledged event is stored exactly
 //! once. The server's memory is sampled and printed; it is measured, not
 //! asserted here (`docs/benchmarks.md`, "Ingest under load": the same test at
-//! a larger scale, `DW_LOAD_SCALE`).
+//! a larger scale, `DW_LOAD_SCALE` batches and `DW_LOAD_BATCH` events a batch).
 
 mod common;
 
@@ -19,7 +19,6 @@ use common::{Service, TestDb, command, create_key, events, ndjson};
 const SLOTS: usize = 2;
 const KEYS: usize = 3;
 const SENDERS_PER_KEY: usize = 4;
-const EVENTS_PER_BATCH: usize = 100;
 
 /// Resident memory of a process, in KiB (Linux `/proc`), current and peak.
 fn memory_kib(pid: u32) -> (u64, u64) {
@@ -39,6 +38,8 @@ fn memory_kib(pid: u32) -> (u64, u64) {
 async fn over_capacity_senders_are_refused_with_retry_after_and_no_acknowledged_event_is_lost() {
     let scale: usize = std::env::var("DW_LOAD_SCALE").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let batches = 8 * scale;
+    // Events per batch (`DW_LOAD_BATCH`): larger batches hold a slot longer, so more senders meet it full.
+    let events_per_batch: usize = std::env::var("DW_LOAD_BATCH").ok().and_then(|s| s.parse().ok()).unwrap_or(100);
     dw_app::install_tls_provider();
     let db = TestDb::create().await;
     let dir = tempfile::tempdir().unwrap();
@@ -75,7 +76,7 @@ async fn over_capacity_senders_are_refused_with_retry_after_and_no_acknowledged_
             senders.push(tokio::spawn(async move {
                 let client = reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap();
                 for batch in 0..batches {
-                    let body = ndjson(&events(&format!("k{k}s{s}b{batch}"), EVENTS_PER_BATCH, 11));
+                    let body = ndjson(&events(&format!("k{k}s{s}b{batch}"), events_per_batch, 11));
                     let sent = Instant::now();
                     loop {
                         assert!(sent.elapsed() < Duration::from_secs(300), "batch k{k}s{s}b{batch} never went in");
@@ -91,8 +92,8 @@ async fn over_capacity_senders_are_refused_with_retry_after_and_no_acknowledged_
                         if status == 200 {
                             let out: serde_json::Value = response.json().await.unwrap();
                             let answered = out["accepted"].as_u64().unwrap() + out["duplicates"].as_u64().unwrap();
-                            assert_eq!(answered, EVENTS_PER_BATCH as u64, "{out}");
-                            acknowledged.fetch_add(EVENTS_PER_BATCH as u64, Ordering::Relaxed);
+                            assert_eq!(answered, events_per_batch as u64, "{out}");
+                            acknowledged.fetch_add(events_per_batch as u64, Ordering::Relaxed);
                             break;
                         }
                         let retry_after = response
@@ -127,14 +128,14 @@ async fn over_capacity_senders_are_refused_with_retry_after_and_no_acknowledged_
     assert!(status.success(), "{logs}");
     assert!(!logs.contains("panicked"), "{logs}");
 
-    let sent = (KEYS * SENDERS_PER_KEY * batches * EVENTS_PER_BATCH) as u64;
+    let sent = (KEYS * SENDERS_PER_KEY * batches * events_per_batch) as u64;
     let refused = refused.load(Ordering::Relaxed);
     let senders = KEYS * SENDERS_PER_KEY;
     eprintln!(
         "load: {senders} senders on {KEYS} keys against {SLOTS} ingest slots; {sent} events in {} batches in {:.1} s \
          ({:.0} events/s); {refused} refusals (429/503 with Retry-After, {} s asked in all); server memory: \
          first sample {} KiB, last {} KiB, peak {} KiB ({} samples)",
-        sent / EVENTS_PER_BATCH as u64,
+        sent / events_per_batch as u64,
         elapsed.as_secs_f64(),
         sent as f64 / elapsed.as_secs_f64(),
         retry_after_total.load(Ordering::Relaxed),
