@@ -558,7 +558,7 @@ async fn the_cli_ingests_otlp_export_files_joining_spans_with_their_logs() {
     let out = ingest(&["otel-openai-v2-default.traces.pb"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    assert!(stderr.contains("wait for their other half"), "{stderr}");
+    assert!(stderr.contains("wait for what they lack"), "{stderr}");
     let count =
         || async { sqlx::query_scalar::<_, i64>("SELECT count(*) FROM events").fetch_one(&pool).await.unwrap() };
     assert_eq!(count().await, 0);
