@@ -80,12 +80,19 @@ impl App {
         let mut tx = self.pool.begin().await?;
         // Calls of earlier exports waiting for one of this export's spans.
         if !lineage.is_empty() {
-            let traces: Vec<String> =
+            let trace_ids: Vec<String> =
                 lineage.keys().map(|(trace, _)| trace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-            for record in otlp_halves::orphans_of(&mut tx, &traces).await? {
-                let orphan: Orphan = serde_json::from_value(record)
-                    .map_err(|e| AppError::Internal(format!("a stored OTLP orphan is not one: {e}")))?;
-                let (trace_id, span_id) = (orphan.trace_id.clone(), orphan.span_id.clone());
+            for (trace_id, span_id, record) in otlp_halves::orphans_of(&mut tx, &trace_ids).await? {
+                let orphan: Orphan = match serde_json::from_value(record) {
+                    Ok(orphan) => orphan,
+                    // Not one this version wrote: dropped and counted, never a failed export.
+                    Err(e) => {
+                        tracing::warn!(trace_id, span_id, error = %e, "a stored OTLP call waiting for its parent is unreadable");
+                        otlp_halves::take(&mut tx, &trace_id, &span_id, Half::Orphan).await?;
+                        joined.unmatched.orphans += 1;
+                        continue;
+                    }
+                };
                 let waiting_for = orphan.waiting_for.clone();
                 match resolve(orphan, &lineage) {
                     Resolved::Waiting(orphan) if orphan.waiting_for == waiting_for => continue,
@@ -135,7 +142,10 @@ impl App {
             }
         }
         let wait = self.config.otlp_join_wait_seconds.unwrap_or(DEFAULT_JOIN_WAIT_SECONDS);
-        joined.unmatched = otlp_halves::expire(&mut tx, wait as f64).await?;
+        let expired = otlp_halves::expire(&mut tx, wait as f64).await?;
+        joined.unmatched.spans += expired.spans;
+        joined.unmatched.logs += expired.logs;
+        joined.unmatched.orphans += expired.orphans;
         tx.commit().await?;
         for error in &refused {
             tracing::warn!(span = %error.field.as_deref().unwrap_or(""), "{}", error.error);

@@ -78,16 +78,21 @@ pub async fn put(
     Ok(())
 }
 
-/// The calls of these traces waiting for an ancestor, locked for this
-/// transaction (settle each with [`take`] or [`update`]).
-pub async fn orphans_of(conn: &mut PgConnection, trace_ids: &[String]) -> Result<Vec<serde_json::Value>, StoreError> {
-    Ok(sqlx::query_scalar!(
-        "SELECT record FROM otlp_halves WHERE half = 'orphan' AND trace_id = ANY($1) ORDER BY trace_id, span_id
-         FOR UPDATE",
+/// The calls of these traces waiting for an ancestor (trace id, span id,
+/// record), locked for this transaction (settle each with [`take`] or
+/// [`update`]).
+pub async fn orphans_of(
+    conn: &mut PgConnection,
+    trace_ids: &[String],
+) -> Result<Vec<(String, String, serde_json::Value)>, StoreError> {
+    let rows = sqlx::query!(
+        "SELECT trace_id, span_id, record FROM otlp_halves WHERE half = 'orphan' AND trace_id = ANY($1)
+         ORDER BY trace_id, span_id FOR UPDATE",
         trace_ids
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.trace_id, r.span_id, r.record)).collect())
 }
 
 /// Replaces a waiting half's record, keeping when it began to wait (the wait
