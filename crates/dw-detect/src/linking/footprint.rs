@@ -441,9 +441,9 @@ pub fn trace_links(footprints: &[Option<&Footprint>]) -> Vec<TraceLink> {
 /// The share of a group's task keys (one per member and key) that two
 /// members or more hold; `None` when the members hold none (their tasks say
 /// nothing of a job).
-fn repeated_tasks<'a>(members: impl Iterator<Item = &'a Footprint> + Clone) -> Option<f64> {
+fn repeated_tasks<'a>(members: impl Iterator<Item = &'a Footprint>) -> Option<f64> {
     let mut holders: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
-    for footprint in members.clone() {
+    for footprint in members {
         for key in &footprint.tasks {
             *holders.entry(*key).or_default() += 1;
         }
