@@ -2,9 +2,11 @@
 //! control's), which audits and the distillation test compare with what we
 //! served.
 
+use std::collections::BTreeMap;
+
 use dw_detect::reference::{
-    AlignedItem, Alignment, DistillationTest, PromptAligner, Similarities, TestConfig, compared_opening, cosine,
-    distillation_test, similarities,
+    AlignedItem, Alignment, DistillationTest, PromptAligner, Similarities, TestConfig, benjamini_hochberg,
+    compared_opening, cosine, distillation_test, similarities,
 };
 use dw_domain::{LineError, ReferenceItem};
 use dw_store::audit_log::{self, NewEntry};
@@ -196,6 +198,13 @@ pub struct DistillationReport {
     pub aligned_near_identically: usize,
     /// The test.
     pub test: DistillationTest,
+    /// The same test per account, on the suspect's prompts served to it
+    /// (its best-aligned event for each), for every account served at least
+    /// [`dw_detect::reference::MIN_ALIGNED_ITEMS`] of them; q-values by Benjamini-Hochberg across
+    /// these accounts; the lowest p-value first.
+    pub accounts: Vec<AccountTest>,
+    /// Accounts served some of the suspect's prompts, too few to be tested.
+    pub accounts_too_few: usize,
     /// The items where the suspect is closest to us relative to the control
     /// (at most [`EXAMPLES`]): our prompt and completion, both outputs, their
     /// similarities.
@@ -229,6 +238,62 @@ pub struct AlignedExample {
     pub suspect: Similarities,
     /// The control's output against ours.
     pub control: Similarities,
+}
+
+/// The distillation test on the prompts served to one account.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AccountTest {
+    /// The account.
+    pub account_id: String,
+    /// The suspect's prompts served to it that the control also answered.
+    pub items: usize,
+    /// The combined permutation p-value.
+    pub p_value: f64,
+    /// Its Benjamini-Hochberg q-value across the accounts tested.
+    pub q_value: f64,
+    /// The combined effect size (mean over standard deviation of the
+    /// per-item differences).
+    pub effect_size: f64,
+    /// The share of its items on which the suspect is the closer to ours.
+    pub auc: f64,
+}
+
+/// A suspect item and the account and event it was served in.
+type ServedItem<'a> = (i64, &'a str, &'a str);
+
+/// The per-account tests of [`DistillationReport::accounts`], and how many
+/// accounts had too few items to test.
+fn account_tests(
+    by_account: &[AlignedPrompt],
+    item_of: impl Fn(&AlignedPrompt) -> AlignedItem,
+    config: &TestConfig,
+) -> (Vec<AccountTest>, usize) {
+    let mut grouped: BTreeMap<&str, Vec<AlignedItem>> = BTreeMap::new();
+    for a in by_account {
+        grouped.entry(a.account_id.as_str()).or_default().push(item_of(a));
+    }
+    let too_few = grouped.values().filter(|items| items.len() < config.min_items).count();
+    let mut tested: Vec<AccountTest> = grouped
+        .into_iter()
+        .filter(|(_, items)| items.len() >= config.min_items)
+        .filter_map(|(account, items)| {
+            let combined = distillation_test(&items, config).combined?;
+            Some(AccountTest {
+                account_id: account.to_owned(),
+                items: items.len(),
+                p_value: combined.permutation_p,
+                q_value: 1.0,
+                effect_size: combined.effect_size,
+                auc: combined.auc,
+            })
+        })
+        .collect();
+    let q = benjamini_hochberg(&tested.iter().map(|t| t.p_value).collect::<Vec<_>>());
+    for (t, q) in tested.iter_mut().zip(q) {
+        t.q_value = q;
+    }
+    tested.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then(a.account_id.cmp(&b.account_id)));
+    (tested, too_few)
 }
 
 /// Examples in a report.
@@ -271,27 +336,36 @@ impl App {
                 control_set.id, control_set.name
             )));
         }
-        let aligned = aligned_prompts(&mut conn, suspect, control, from, to).await?;
-        let cosines = match embed {
-            Some(handle) if !aligned.is_empty() => Some(aligned_cosines(&mut conn, handle, &aligned).await?),
+        let Aligned { best: aligned, by_account } = aligned_prompts(&mut conn, suspect, control, from, to).await?;
+        // Cosines of every account's aligned answers (the best ones among them), by item, account and event.
+        let cosines: Option<BTreeMap<ServedItem<'_>, (f64, f64)>> = match embed {
+            Some(handle) if !by_account.is_empty() => {
+                let found = aligned_cosines(&mut conn, handle, &by_account).await?;
+                Some(
+                    by_account
+                        .iter()
+                        .zip(found)
+                        .map(|(a, c)| ((a.suspect_item, a.account_id.as_str(), a.event_id.as_str()), c))
+                        .collect(),
+                )
+            }
             _ => None,
         };
         drop(conn);
-        let items: Vec<(AlignedItem, &AlignedPrompt)> = aligned
-            .iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let (s, c) = cosines.as_ref().map_or((None, None), |v| (Some(v[i].0), Some(v[i].1)));
-                let item = AlignedItem {
-                    item: a.suspect_item.to_string(),
-                    suspect: similarities(&a.completion, &a.suspect_output, s),
-                    control: similarities(&a.completion, &a.control_output, c),
-                };
-                (item, a)
-            })
-            .collect();
+        let item_of = |a: &AlignedPrompt| {
+            let key = (a.suspect_item, a.account_id.as_str(), a.event_id.as_str());
+            let (s, c) = cosines.as_ref().and_then(|v| v.get(&key)).map_or((None, None), |(s, c)| (Some(*s), Some(*c)));
+            AlignedItem {
+                item: a.suspect_item.to_string(),
+                suspect: similarities(&a.completion, &a.suspect_output, s),
+                control: similarities(&a.completion, &a.control_output, c),
+            }
+        };
+        let items: Vec<(AlignedItem, &AlignedPrompt)> = aligned.iter().map(|a| (item_of(a), a)).collect();
         let test_items: Vec<AlignedItem> = items.iter().map(|(i, _)| i.clone()).collect();
-        let test = distillation_test(&test_items, &TestConfig::default());
+        let config = TestConfig::default();
+        let test = distillation_test(&test_items, &config);
+        let (accounts, accounts_too_few) = account_tests(&by_account, item_of, &config);
         let mut ranked: Vec<&(AlignedItem, &AlignedPrompt)> = items.iter().collect();
         let lead = |i: &AlignedItem| {
             let gap = |m: Option<f64>, n: Option<f64>| m.zip(n).map_or(0.0, |(m, n)| m - n);
@@ -324,6 +398,8 @@ impl App {
             aligned_exactly: aligned.iter().filter(|a| a.prompt_alignment.exact).count(),
             aligned_near_identically: aligned.iter().filter(|a| !a.prompt_alignment.exact).count(),
             test,
+            accounts,
+            accounts_too_few,
             examples,
             interpretation: INTERPRETATION.to_owned(),
         })
@@ -358,14 +434,22 @@ struct AlignedPrompt {
 
 /// The distillation test's items: per prompt of the suspect's (its first
 /// item for a repeated prompt), the control item that asks it best and the
-/// event of `[from, to)` that asks it best; in the suspect's item order.
+/// event of `[from, to)` that asks it best (`best`, in the suspect's item
+/// order); and per prompt and account served it, that account's event that
+/// asks it best (`by_account`, the same order, accounts in order within a
+/// prompt).
+struct Aligned {
+    best: Vec<AlignedPrompt>,
+    by_account: Vec<AlignedPrompt>,
+}
+
 async fn aligned_prompts(
     conn: &mut sqlx::PgConnection,
     suspect: i64,
     control: i64,
     from: time::OffsetDateTime,
     to: time::OffsetDateTime,
-) -> Result<Vec<AlignedPrompt>, AppError> {
+) -> Result<Aligned, AppError> {
     let suspect_items = reference_sets::prompted_items(conn, suspect).await?;
     let control_items = reference_sets::prompted_items(conn, control).await?;
     let aligner = PromptAligner::new(suspect_items.iter().map(|(_, prompt, _)| prompt.as_str()));
@@ -379,38 +463,55 @@ async fn aligned_prompts(
         }
     }
     let mut ours: Vec<Option<(Alignment, String, String)>> = vec![None; suspect_items.len()];
+    let mut per_account: Vec<BTreeMap<String, (Alignment, String)>> = vec![BTreeMap::new(); suspect_items.len()];
     for served in served_aligned(conn, &aligner, from, to).await? {
         let a = served.alignment;
         if partner[a.index].is_none() {
             continue;
+        }
+        let mine =
+            per_account[a.index].entry(served.account_id.clone()).or_insert_with(|| (a, served.event_id.clone()));
+        if better(&a, &mine.0) {
+            *mine = (a, served.event_id.clone());
         }
         let slot = &mut ours[a.index];
         if slot.as_ref().is_none_or(|(b, _, _)| better(&a, b)) {
             *slot = Some((a, served.account_id, served.event_id));
         }
     }
-    let keys: Vec<(String, String)> =
-        ours.iter().flatten().map(|(_, account, event)| (account.clone(), event.clone())).collect();
-    let mut texts = reference_sets::served_texts(conn, &keys).await?;
-    let mut aligned = Vec::with_capacity(keys.len());
-    for (i, found) in ours.into_iter().enumerate() {
-        let (Some((alignment, account_id, event_id)), Some((_, c))) = (found, partner[i]) else { continue };
-        let Some(served) = texts.remove(&(account_id.clone(), event_id.clone())) else { continue };
+    let keys: Vec<(String, String)> = per_account
+        .iter()
+        .flat_map(|accounts| accounts.iter().map(|(account, (_, event))| (account.clone(), event.clone())))
+        .collect();
+    let texts = reference_sets::served_texts(conn, &keys).await?;
+    let make = |i: usize, alignment: &Alignment, account_id: &str, event_id: &str| {
+        let (_, c) = partner[i].as_ref()?;
+        let served = texts.get(&(account_id.to_owned(), event_id.to_owned()))?;
         let (suspect_item, suspect_prompt, suspect_output) = suspect_items[i].clone();
-        aligned.push(AlignedPrompt {
-            prompt: served.prompt,
-            completion: served.completion,
-            account_id,
-            event_id,
+        Some(AlignedPrompt {
+            prompt: served.prompt.clone(),
+            completion: served.completion.clone(),
+            account_id: account_id.to_owned(),
+            event_id: event_id.to_owned(),
             suspect_item,
             suspect_prompt,
             suspect_output,
-            prompt_alignment: alignment,
-            control_item: control_items[c].0,
-            control_output: control_items[c].2.clone(),
-        });
-    }
-    Ok(aligned)
+            prompt_alignment: *alignment,
+            control_item: control_items[*c].0,
+            control_output: control_items[*c].2.clone(),
+        })
+    };
+    let best = ours
+        .iter()
+        .enumerate()
+        .filter_map(|(i, found)| found.as_ref().and_then(|(a, account, event)| make(i, a, account, event)))
+        .collect();
+    let by_account = per_account
+        .iter()
+        .enumerate()
+        .flat_map(|(i, accounts)| accounts.iter().filter_map(move |(account, (a, event))| make(i, a, account, event)))
+        .collect();
+    Ok(Aligned { best, by_account })
 }
 
 impl App {

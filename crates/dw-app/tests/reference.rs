@@ -189,6 +189,63 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     ));
 }
 
+/// Accounts attributed by test: two harvesters, each served half of the suspect's prompts with the answers
+/// the student learned from, are tested one by one and rank first at a small q-value; an account that asked
+/// forty of the same prompts and was answered otherwise (another sample: the answers the student did not
+/// learn) is tested and not rejected; one that asked ten is counted as too few to test.
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_test_per_account_ranks_the_harvesters_of_what_the_suspect_learned(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered = arena();
+    let half = answered.len() / 2;
+    assert!(half >= 40, "{} prompts in the sample", answered.len());
+    let mut lines = Vec::new();
+    let mut serve = |account: &str, i: usize, answer: &str| {
+        lines.push(
+            json!({"event_id": format!("{account}-{i}"), "account_id": account,
+                   "timestamp": format!("2026-11-0{}T{:02}:{:02}:00Z", 1 + lines.len() / 1440, lines.len() / 60 % 24, lines.len() % 60),
+                   "model": "atlas-2",
+                   "request": {"messages": [{"role": "user", "content": answered[i].prompt}]},
+                   "response": {"content": answer}})
+            .to_string(),
+        )
+    };
+    for (i, a) in answered.iter().enumerate() {
+        serve(if i < half { "harvester_a" } else { "harvester_b" }, i, &a.ours);
+    }
+    for (i, a) in answered.iter().enumerate().take(40) {
+        serve("same_questions", i, &a.independent);
+    }
+    for (i, a) in answered.iter().enumerate().skip(50).take(10) {
+        serve("ten_questions", i, &a.ours);
+    }
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+    let students: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &student(&a.ours))).collect();
+    let independents: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &a.independent)).collect();
+    let suspect = set(&app, "student", false, &students).await;
+    let control = set(&app, "independent-control", true, &independents).await;
+    let (from, to) = (datetime!(2026-11-01 0:00 UTC), datetime!(2026-12-01 0:00 UTC));
+    let report = app.distillation_test(suspect, control, Some(from), Some(to), None).await.unwrap();
+
+    let ranked: Vec<&str> = report.accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ranked.len(), 3, "{:?}", report.accounts);
+    let mut first_two = ranked[..2].to_vec();
+    first_two.sort_unstable();
+    assert_eq!(first_two, ["harvester_a", "harvester_b"], "{:?}", report.accounts);
+    for harvester in &report.accounts[..2] {
+        assert!(harvester.q_value < 0.01 && harvester.items >= 40, "{harvester:?}");
+        assert!(harvester.q_value >= harvester.p_value, "{harvester:?}");
+    }
+    let other = &report.accounts[2];
+    assert_eq!((other.account_id.as_str(), other.items), ("same_questions", 40));
+    assert!(other.p_value > 0.5 && other.q_value > 0.5, "{other:?}");
+    assert_eq!(report.accounts_too_few, 1, "ten_questions");
+    // The whole test is unchanged by the per-account ones: each prompt's best-aligned event, the first served.
+    let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
+    assert!(p_value < 0.001, "{p_value}");
+    assert_eq!(report.test.aligned_items, answered.len());
+}
+
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]
 async fn attribution_ranks_the_accounts_served_what_the_suspect_reproduces(pool: PgPool) {
     let app = App::new(pool.clone(), AppConfig::default());

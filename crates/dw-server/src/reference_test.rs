@@ -58,6 +58,32 @@ pub fn render(report: &DistillationReport) -> String {
         let _ = writeln!(out);
     }
     let _ = writeln!(out, "Method: {}.\n", report.test.method);
+    if !report.accounts.is_empty() || report.accounts_too_few > 0 {
+        let _ = writeln!(
+            out,
+            "Per account (the test on the suspect's prompts served to it; q: Benjamini-Hochberg across the {} \
+             account(s) tested; {} more served too few to test):",
+            report.accounts.len(),
+            report.accounts_too_few
+        );
+        if !report.accounts.is_empty() {
+            let _ = writeln!(out, "| account | items | p | q | effect size | AUC |");
+            let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");
+            for a in &report.accounts {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {:.2} | {:.2} |",
+                    a.account_id,
+                    a.items,
+                    p(a.p_value),
+                    p(a.q_value),
+                    a.effect_size,
+                    a.auc
+                );
+            }
+        }
+        let _ = writeln!(out);
+    }
     if !report.examples.is_empty() {
         let _ = writeln!(out, "Prompts where the suspect is closest to us relative to the control:");
         for (i, e) in report.examples.iter().enumerate() {

@@ -261,6 +261,22 @@ pub fn distillation_test(items: &[AlignedItem], config: &TestConfig) -> Distilla
     }
 }
 
+/// Benjamini-Hochberg q-values of `p_values` (in their order): each the
+/// smallest false discovery rate at which its hypothesis is rejected, given
+/// all of them (the step-up adjustment `p·m/rank`, made monotone, at most 1).
+pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
+    let m = p_values.len();
+    let mut order: Vec<usize> = (0..m).collect();
+    order.sort_by(|a, b| p_values[*a].total_cmp(&p_values[*b]));
+    let mut q = vec![1.0; m];
+    let mut running: f64 = 1.0;
+    for (rank, &i) in order.iter().enumerate().rev() {
+        running = running.min(p_values[i] * m as f64 / (rank + 1) as f64);
+        q[i] = running.min(1.0);
+    }
+    q
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     if n == 0 { 0.0 } else { sum / n as f64 }
@@ -344,6 +360,19 @@ fn sign_flip_p(differences: &[f64], permutations: usize, seed: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn benjamini_hochberg_adjusts_step_up_and_keeps_the_order() {
+        // m = 4: sorted 0.01, 0.02, 0.03, 0.5 give 0.04, 0.04, 0.04, 0.5 (monotone from the top).
+        let q = benjamini_hochberg(&[0.5, 0.01, 0.03, 0.02]);
+        let expected = [0.5, 0.04, 0.04, 0.04];
+        for (q, e) in q.iter().zip(expected) {
+            assert!((q - e).abs() < 1e-12, "{q} against {e}");
+        }
+        assert_eq!(benjamini_hochberg(&[0.9, 0.8]), vec![0.9, 0.9]);
+        assert!(benjamini_hochberg(&[]).is_empty());
+        assert_eq!(benjamini_hochberg(&[1.0]), vec![1.0]);
+    }
 
     fn sims(embedding: f64, ngram: f64, format: f64) -> Similarities {
         Similarities { embedding_cosine: Some(embedding), ngram_overlap: ngram, format_profile: format }

@@ -26,8 +26,8 @@ pub mod lexical;
 pub use align::{Alignment, NEAR_IDENTICAL, PromptAligner};
 pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal};
 pub use distillation::{
-    AlignedItem, Conclusion, DistillationTest, Measure, MeasureResult, Similarities, TEST_NGRAM, TestConfig,
-    compared_opening, distillation_test, similarities,
+    AlignedItem, Conclusion, DistillationTest, MIN_ALIGNED_ITEMS, Measure, MeasureResult, Similarities, TEST_NGRAM,
+    TestConfig, benjamini_hochberg, compared_opening, distillation_test, similarities,
 };
 pub use lexical::{FormatProfile, Ngrams};
 
