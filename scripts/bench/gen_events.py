@@ -35,6 +35,10 @@ def main():
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=7)
+    # Lengths in characters (around these, +-20%): the defaults give events of about 2.7 KB; --prompt 150
+    # --completion 450 about 1 KB, short chats as most real traffic is.
+    ap.add_argument("--prompt", type=int, default=500)
+    ap.add_argument("--completion", type=int, default=1500)
     args = ap.parse_args()
     rng = random.Random(args.seed)
     prompts = list(pieces(f"{args.data}/distill_instructions/distill_instructions.jsonl", "prompt"))
@@ -44,8 +48,9 @@ def main():
     with open(args.out, "w", encoding="utf-8") as out:
         for i in range(args.n):
             account = rng.randrange(1500)
-            prompt = fill(prompts, rng.randrange(len(prompts)), rng.randint(400, 600))
-            completion = fill(answers, rng.randrange(len(answers)), rng.randint(1200, 1800))
+            prompt = fill(prompts, rng.randrange(len(prompts)), rng.randint(args.prompt * 4 // 5, args.prompt * 6 // 5))
+            completion = fill(answers, rng.randrange(len(answers)),
+                              rng.randint(args.completion * 4 // 5, args.completion * 6 // 5))
             event = {
                 "event_id": f"bench-{i}",
                 "account_id": f"acct_{account}",
