@@ -11,8 +11,6 @@
 
 use std::collections::HashMap;
 
-use serde_json::Value;
-
 use super::otlp::{
     Encoding, Lineage, LogHalf, Orphan, Resolved, SpanHalf, parse_logs, parse_traces, resolve, unnamed, validated,
 };
@@ -57,35 +55,39 @@ pub fn parse_otlp_file(bytes: &[u8], name: &str, limits: &Limits) -> Result<Otlp
         }
         return Ok(file);
     }
-    // One JSON request (pretty-printed), or one per line.
-    let requests: Vec<(u64, Value)> = match serde_json::from_slice::<Value>(bytes) {
-        Ok(value) => vec![(1, value)],
-        Err(_) => {
-            let mut requests = Vec::new();
-            for (i, line) in bytes.split(|b| *b == b'\n').enumerate() {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                let value = serde_json::from_slice::<Value>(line)
-                    .map_err(|e| format!("line {}: not a JSON export request: {e}", i + 1))?;
-                requests.push((i as u64 + 1, value));
-            }
-            requests
-        }
+    // One JSON request (pretty-printed), or one per line. Each is read once as what it is (its kind is
+    // told by a pass that keeps nothing), not built as a JSON value first.
+    let requests: Vec<(u64, &[u8])> = if serde_json::from_slice::<Kind>(bytes).is_ok() {
+        vec![(1, bytes)]
+    } else {
+        bytes
+            .split(|b| *b == b'\n')
+            .enumerate()
+            .filter(|(_, line)| !line.iter().all(u8::is_ascii_whitespace))
+            .map(|(i, line)| (i as u64 + 1, line))
+            .collect()
     };
-    for (line, request) in requests {
-        let body = request.to_string();
+    for (line, body) in requests {
         let at = |e: String| format!("line {line}: {e}");
-        if request.get("resourceLogs").is_some() || request.get("resource_logs").is_some() {
-            add_logs(&mut file, parse_logs(body.as_bytes(), Encoding::Json, limits).map_err(at)?).map_err(at)?;
-        } else if request.get("resourceSpans").is_some() || request.get("resource_spans").is_some() {
-            add_traces(&mut file, parse_traces(body.as_bytes(), Encoding::Json, limits).map_err(at)?, limits)
-                .map_err(at)?;
+        let kind = serde_json::from_slice::<Kind>(body).map_err(|e| at(format!("not a JSON export request: {e}")))?;
+        if kind.logs.is_some() {
+            add_logs(&mut file, parse_logs(body, Encoding::Json, limits).map_err(at)?).map_err(at)?;
+        } else if kind.spans.is_some() {
+            add_traces(&mut file, parse_traces(body, Encoding::Json, limits).map_err(at)?, limits).map_err(at)?;
         } else {
             return Err(at("neither resourceSpans nor resourceLogs: not an OTLP export request".into()));
         }
     }
     Ok(file)
+}
+
+/// Which kind of export request a JSON text is: read to the end, nothing kept.
+#[derive(serde::Deserialize)]
+struct Kind {
+    #[serde(rename = "resourceSpans", alias = "resource_spans", default)]
+    spans: Option<serde::de::IgnoredAny>,
+    #[serde(rename = "resourceLogs", alias = "resource_logs", default)]
+    logs: Option<serde::de::IgnoredAny>,
 }
 
 fn add_traces(file: &mut OtlpFile, traces: super::otlp::TracesParsed, limits: &Limits) -> Result<(), String> {
@@ -152,7 +154,7 @@ mod tests {
         assert!(!pretty.awaiting.is_empty(), "the older convention's spans wait for their logs");
 
         // The collector's file exporter: one request per line, traces then logs.
-        let compact = |name: &str| serde_json::from_slice::<Value>(&fixture(name)).unwrap().to_string();
+        let compact = |name: &str| serde_json::from_slice::<serde_json::Value>(&fixture(name)).unwrap().to_string();
         let lines = format!(
             "{}\n\n{}\n{}\n",
             compact("otel-openai-v2-default.traces.json"),
