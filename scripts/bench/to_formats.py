@@ -26,6 +26,19 @@ def seconds(ts):
     return calendar.timegm(time.strptime(base, "%Y-%m-%dT%H:%M:%S")) + int(frac) / 1000
 
 
+def completion(e, t):
+    """The Chat Completions response that answered event `e` at time `t`."""
+    return {
+        "id": e["event_id"],
+        "object": "chat.completion",
+        "created": int(t),
+        "model": e["model"],
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": e["response"]["content"]},
+                     "finish_reason": e["response"]["finish_reason"]}],
+        "usage": e["usage"],
+    }
+
+
 def openai(e, t):
     request = {"model": e["model"], "messages": e["request"]["messages"], "user": e["account_id"]}
     for k in ("temperature", "top_p", "max_tokens", "n", "logprobs"):
@@ -33,15 +46,7 @@ def openai(e, t):
             request[k] = e["request"][k]
     return {
         "request": request,
-        "response": {
-            "id": e["event_id"],
-            "object": "chat.completion",
-            "created": int(t),
-            "model": e["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": e["response"]["content"]},
-                         "finish_reason": e["response"]["finish_reason"]}],
-            "usage": e["usage"],
-        },
+        "response": completion(e, t),
     }
 
 
@@ -57,15 +62,7 @@ def litellm(e, t):
         "model_group": e["model"],
         "messages": e["request"]["messages"],
         "model_parameters": params,
-        "response": {
-            "id": e["event_id"],
-            "object": "chat.completion",
-            "created": int(t),
-            "model": e["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": e["response"]["content"]},
-                         "finish_reason": e["response"]["finish_reason"]}],
-            "usage": e["usage"],
-        },
+        "response": completion(e, t),
         "requester_ip_address": e["client"]["ip"],
         "metadata": {"user_api_key_hash": e["account_id"], "user_agent": e["client"]["user_agent"]},
         "session_id": e["conversation_id"],
