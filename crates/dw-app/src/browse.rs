@@ -2,7 +2,7 @@
 //! (filtered, sorted, paged), one account's profile with its score, flags and
 //! allowlist entry, its events and its hourly timeline.
 
-use dw_domain::AccountAttributes;
+use dw_domain::{AccountAttributes, SubjectKind};
 use dw_store::account_views::{self, AccountFilter, AccountSort, ClusterView, EventView, Hour, ScoredAccount, Seen};
 use dw_store::allowlist::Allowed;
 use dw_store::flags::Flag;
@@ -134,12 +134,12 @@ impl App {
             ..dw_store::activity::Selection::window(seen.first_seen, seen.last_seen + time::Duration::SECOND)
         };
         let attributes = dw_store::attributes::for_selection(&mut conn, selection).await?.remove(account_id);
-        let mut subjects = vec![("account", account_id)];
+        let mut subjects = vec![(SubjectKind::Account, account_id)];
         if let Some(cluster) = score.as_ref().and_then(|s| s.cluster_id.as_deref()) {
-            subjects.push(("cluster", cluster));
+            subjects.push((SubjectKind::Cluster, cluster));
         }
         let mut flags = dw_store::flags::for_subjects(&mut conn, &subjects).await?;
-        let flag = flags.remove(&("account".to_owned(), account_id.to_owned()));
+        let flag = flags.remove(&(SubjectKind::Account, account_id.to_owned()));
         let cluster_flag = flags.into_values().next();
         let allowlisted = dw_store::allowlist::list(&mut conn, true, OffsetDateTime::now_utc())
             .await?

@@ -5,6 +5,7 @@
 
 use std::fmt::Write as _;
 
+use dw_domain::SubjectKind;
 use dw_domain::csv::safe_field;
 use dw_store::account_views::{self, EventView};
 use dw_store::audit_log::{self, NewEntry};
@@ -84,7 +85,7 @@ impl App {
         let mut tx = self.pool.begin().await?;
         let flag = dw_store::flags::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("flag {id}")))?;
         let history = dw_store::flags::history_of(&mut tx, id).await?;
-        let examples = if flag.subject_kind == "account" {
+        let examples = if flag.subject_kind == SubjectKind::Account {
             account_views::events_by_id(&mut tx, &flag.subject_id, &example_ids(&flag.evidence)).await?
         } else {
             Vec::new()

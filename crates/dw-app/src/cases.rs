@@ -3,7 +3,7 @@
 //! assigned and annotated, every change recorded in the audit log in the
 //! same transaction.
 
-use dw_detect::flags::Status;
+use dw_domain::{FlagStatus as Status, RiskLevel, SubjectKind};
 use dw_store::audit_log::{self, Entry, NewEntry};
 use dw_store::flags::{Flag, FlagFilter, HistoryEntry};
 use serde_json::json;
@@ -65,13 +65,11 @@ impl App {
         let mut tx = self.pool.begin().await?;
         let before =
             dw_store::flags::lock(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("flag {id}")))?;
-        let from = Status::parse(&before.status).ok_or_else(|| {
-            AppError::Store(dw_store::StoreError::Corrupt(format!("flags.status {:?}", before.status)))
-        })?;
+        let from = before.status;
         let note = change.note.as_deref();
         if let Some(to) = change.status {
             from.check_move(to).map_err(|why| AppError::Conflict(format!("flag {id}: {why}")))?;
-            dw_store::flags::set_status(&mut tx, id, to.as_str(), to.action(), &actor.name, note).await?;
+            dw_store::flags::set_status(&mut tx, id, to, &actor.name, note).await?;
             if to == Status::Escalated {
                 self.notify(&mut tx, "flag.escalated", id).await?;
             }
@@ -99,14 +97,14 @@ impl App {
         .await?;
         let history = dw_store::flags::history_of(&mut tx, id).await?;
         tx.commit().await?;
-        metrics::counter!("distillwatch_flag_changes_total", "action" => change.status.map_or("annotate", Status::action))
+        metrics::counter!("distillwatch_flag_changes_total", "action" => change.status.map_or("annotate", |s| s.action().as_str()))
             .increment(1);
         Ok((after, history))
     }
 
     /// Flags, riskiest first, optionally of one status.
     pub async fn list_flags(&self, status: Option<Status>, limit: i64) -> Result<Vec<Flag>, AppError> {
-        let filter = FlagFilter { status: status.map(Status::as_str), limit, ..FlagFilter::default() };
+        let filter = FlagFilter { status, limit, ..FlagFilter::default() };
         self.find_flags(&filter).await
     }
 
@@ -152,7 +150,7 @@ impl App {
     }
 
     /// How many flags there are of each status and level (for dashboards).
-    pub async fn flag_counts(&self) -> Result<Vec<(String, String, i64)>, AppError> {
+    pub async fn flag_counts(&self) -> Result<Vec<(Status, RiskLevel, i64)>, AppError> {
         let mut conn = self.pool.acquire().await?;
         Ok(dw_store::flags::counts(&mut conn).await?)
     }
@@ -193,11 +191,11 @@ impl App {
     pub async fn decision_labels(&self) -> Result<Vec<DecisionLabel>, AppError> {
         let mut labels: std::collections::BTreeMap<String, DecisionLabel> = Default::default();
         for status in [Status::Confirmed, Status::Dismissed] {
-            let filter = FlagFilter { status: Some(status.as_str()), limit: i64::MAX, ..FlagFilter::default() };
+            let filter = FlagFilter { status: Some(status), limit: i64::MAX, ..FlagFilter::default() };
             for flag in self.find_flags(&filter).await? {
                 let extraction = status == Status::Confirmed;
                 let decided = if extraction { "analyst_confirmed" } else { "analyst_dismissed" };
-                if flag.subject_kind == "account" {
+                if flag.subject_kind == SubjectKind::Account {
                     labels.insert(
                         flag.subject_id.clone(),
                         DecisionLabel { account_id: flag.subject_id, extraction, kind: decided.into(), campaign: None },

@@ -4,7 +4,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use dw_detect::flags::{self, Action, Candidate, Status, Stored};
+use dw_detect::flags::{self, Action, Candidate, Stored};
+use dw_domain::SubjectKind;
 use dw_store::audits::{self, Audit, AuditSpec};
 use dw_store::flags::{Flag, FlagWrite};
 use dw_store::queue::{self, Queue};
@@ -270,7 +271,7 @@ impl App {
             classifier: dw_detect::content::InstructionClassifier::builtin().version.clone(),
             accounts: verdicts.len(),
             flagged: verdicts.iter().filter(|v| v.score.flagged).count(),
-            clusters_flagged: candidates.iter().filter(|c| c.subject == flags::Subject::Cluster).count(),
+            clusters_flagged: candidates.iter().filter(|c| c.subject == SubjectKind::Cluster).count(),
             dry_run: spec.dry_run,
             ..AuditSummary::default()
         };
@@ -324,18 +325,18 @@ impl App {
         candidates: &[Candidate],
         summary: &mut AuditSummary,
     ) -> Result<(), AppError> {
-        let subjects: Vec<(&str, &str)> = candidates.iter().map(|c| (c.subject.as_str(), c.id.as_str())).collect();
+        let subjects: Vec<(SubjectKind, &str)> = candidates.iter().map(|c| (c.subject, c.id.as_str())).collect();
         let existing = dw_store::flags::for_subjects(conn, &subjects).await?;
         let margin = self.config.detect.flags.reopen_margin;
         for candidate in candidates {
-            let key = (candidate.subject.as_str().to_owned(), candidate.id.clone());
+            let key = (candidate.subject, candidate.id.clone());
             let stored = existing.get(&key);
-            let state = stored.map(stored_state).transpose()?;
+            let state = stored.map(stored_state);
             let write = FlagWrite {
-                subject_kind: candidate.subject.as_str(),
+                subject_kind: candidate.subject,
                 subject_id: candidate.id.clone(),
                 risk: candidate.risk,
-                level: candidate.level.as_str().to_owned(),
+                level: candidate.level,
                 fired: candidate.fired.clone(),
                 reason: candidate.reason.clone(),
                 evidence: candidate.evidence.clone(),
@@ -379,11 +380,10 @@ impl App {
     }
 }
 
-fn stored_state(flag: &Flag) -> Result<Stored, AppError> {
-    Ok(Stored {
-        status: Status::parse(&flag.status)
-            .ok_or_else(|| AppError::Store(dw_store::StoreError::Corrupt(format!("flags.status {:?}", flag.status))))?,
+fn stored_state(flag: &Flag) -> Stored {
+    Stored {
+        status: flag.status,
         dismissed_risk: flag.dismissed_risk,
         dismissed_fired: flag.dismissed_fired.clone().unwrap_or_default(),
-    })
+    }
 }

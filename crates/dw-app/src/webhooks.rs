@@ -183,9 +183,7 @@ pub(crate) async fn enqueue(
     event_type: &str,
     flag: &Flag,
 ) -> Result<(), AppError> {
-    let level: Option<RiskLevel> = flag.level.parse().ok();
-    let endpoints: Vec<&WebhookEndpoint> =
-        config.endpoints.iter().filter(|e| level.is_some_and(|l| l >= e.min_level)).collect();
+    let endpoints: Vec<&WebhookEndpoint> = config.endpoints.iter().filter(|e| flag.level >= e.min_level).collect();
     if endpoints.is_empty() {
         return Ok(());
     }

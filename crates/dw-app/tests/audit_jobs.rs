@@ -75,7 +75,7 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     let open = app.list_flags(Some(FlagStatus::Open), 100).await.unwrap();
     assert_eq!(open.len(), 31);
     let farm = open.iter().find(|f| f.subject_id == "farm07").unwrap();
-    assert_eq!(farm.subject_kind, "account");
+    assert_eq!(farm.subject_kind.as_str(), "account");
     assert!(farm.fired.contains(&"linked_cluster".to_owned()), "{:?}", farm.fired);
     assert!(farm.reason.contains("member of cluster c-"), "{}", farm.reason);
     let link = &farm.evidence["link"];
@@ -83,7 +83,7 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     assert!(link["reason"].as_str().unwrap().starts_with("30 accounts sending from 203.0.113.0/24"));
     assert!(farm.evidence["signals"].as_array().unwrap().iter().any(|s| s["percentile"].is_number()));
     assert!(farm.evidence["activity"]["hourly"].is_object());
-    let cluster = open.iter().find(|f| f.subject_kind == "cluster").unwrap();
+    let cluster = open.iter().find(|f| f.subject_kind.as_str() == "cluster").unwrap();
     assert!(cluster.reason.starts_with("30 of 30 linked accounts flagged"), "{}", cluster.reason);
     assert_eq!(cluster.evidence["members"].as_array().unwrap().len(), 30);
 
@@ -98,12 +98,12 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     // Dismissed flags stay dismissed while nothing changes...
     let (dismissed, _) =
         app.change_flag(farm.id, &to(FlagStatus::Dismissed, Some("load test")), &analyst()).await.unwrap();
-    assert_eq!(dismissed.status, "dismissed");
+    assert_eq!(dismissed.status.as_str(), "dismissed");
     assert_eq!(dismissed.dismissed_risk, Some(flag.risk));
     app.change_flag(cluster.id, &to(FlagStatus::Dismissed, None), &analyst()).await.unwrap();
     let third = audit(&app, false).await;
     assert_eq!((third.summary.kept_dismissed, third.summary.updated), (2, 29));
-    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "dismissed");
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, FlagStatus::Dismissed);
 
     // ...and open again when the risk has risen by the margin since the dismissal,
     sqlx::query("UPDATE flags SET dismissed_risk = 0.5 WHERE flag_id = $1").bind(farm.id).execute(&pool).await.unwrap();
@@ -118,10 +118,10 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     let fourth = audit(&app, false).await;
     assert_eq!((fourth.summary.reopened, fourth.summary.kept_dismissed), (2, 0));
     let (reopened, history) = app.flag(farm.id).await.unwrap().unwrap();
-    assert_eq!(reopened.status, "open");
+    assert_eq!(reopened.status.as_str(), "open");
     let because = reopened.reopened_because.unwrap();
     assert!(because.starts_with("risk rose from 0.50 at dismissal to"), "{because}");
-    assert_eq!(history.last().unwrap().action, "reopened");
+    assert_eq!(history.last().unwrap().action.as_str(), "reopened");
     assert_eq!(history.last().unwrap().note.as_deref(), Some(because.as_str()));
     let cluster_because = app.flag(cluster.id).await.unwrap().unwrap().0.reopened_because.unwrap();
     assert_eq!(cluster_because, "new signal fired: linked_cluster");
@@ -129,7 +129,7 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     // A confirmed flag stays confirmed and keeps being updated.
     app.change_flag(farm.id, &to(FlagStatus::Confirmed, None), &analyst()).await.unwrap();
     audit(&app, false).await;
-    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "confirmed");
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, FlagStatus::Confirmed);
     let missing = app.change_flag(999_999, &to(FlagStatus::Confirmed, None), &analyst()).await;
     assert!(matches!(missing, Err(AppError::NotFound(_))), "{missing:?}");
 }
@@ -269,7 +269,7 @@ async fn analysts_work_a_flag_along_the_workflow_and_every_change_is_on_record(p
     let note = FlagChange { note: Some("payment trail requested".into()), ..FlagChange::default() };
     app.change_flag(farm.id, &note, &lead).await.unwrap();
     audit(&app, false).await;
-    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, "escalated");
+    assert_eq!(app.flag(farm.id).await.unwrap().unwrap().0.status, FlagStatus::Escalated);
     let (confirmed, _) =
         app.change_flag(farm.id, &to(FlagStatus::Confirmed, Some("legal agrees")), &lead).await.unwrap();
     assert_eq!(
@@ -367,13 +367,13 @@ async fn decisions_become_labels_for_refitting(pool: PgPool) {
     audit(&app, false).await;
     let flags = app.list_flags(None, 100).await.unwrap();
     let of = |subject: &str| flags.iter().find(|f| f.subject_id == subject).unwrap().id;
-    let cluster = flags.iter().find(|f| f.subject_kind == "cluster").unwrap();
+    let cluster = flags.iter().find(|f| f.subject_kind.as_str() == "cluster").unwrap();
     app.change_flag(of("farm03"), &to(FlagStatus::Confirmed, None), &analyst()).await.unwrap();
     app.change_flag(of("farm05"), &to(FlagStatus::Dismissed, Some("test account")), &analyst()).await.unwrap();
     app.change_flag(cluster.id, &to(FlagStatus::Dismissed, None), &analyst()).await.unwrap();
     // Dashboards count flags by status and level.
     let counts = app.flag_counts().await.unwrap();
-    let of_status = |status: &str| counts.iter().filter(|c| c.0 == status).map(|c| c.2).sum::<i64>();
+    let of_status = |status: &str| counts.iter().filter(|c| c.0.as_str() == status).map(|c| c.2).sum::<i64>();
     assert_eq!((of_status("confirmed"), of_status("dismissed"), of_status("open")), (1, 2, 28));
     let labels = app.decision_labels().await.unwrap();
     assert_eq!(labels.len(), 30, "the cluster's thirty members, two of them by their own decision");

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use common::{batch, parse};
 use dw_app::{Actor, App, AppConfig, AuditSpec, FlagChange, FlagStatus, WebhookConfig, WebhookEndpoint, WebhookFormat};
-use dw_domain::RiskLevel;
+use dw_domain::{RiskLevel, SubjectKind};
 use sqlx::PgPool;
 use time::macros::datetime;
 
@@ -118,8 +118,8 @@ async fn flag_events_are_signed_retried_with_the_same_id_and_delivered(pool: PgP
     seed(&app).await;
     audit(&app).await;
     let flags = app.list_flags(None, 100).await.unwrap();
-    let high = flags.iter().filter(|f| f.level == "high" || f.level == "critical").count();
-    let critical = flags.iter().filter(|f| f.level == "critical").count();
+    let high = flags.iter().filter(|f| f.level == RiskLevel::High || f.level == RiskLevel::Critical).count();
+    let critical = flags.iter().filter(|f| f.level == RiskLevel::Critical).count();
     assert!(high >= 5, "{flags:?}");
 
     // Queued with the flags, in the audit's transaction; nothing sent yet.
@@ -168,10 +168,16 @@ async fn flag_events_are_signed_retried_with_the_same_id_and_delivered(pool: PgP
 
     // Escalating a flag is an event too.
     let analyst = Actor { name: "key:0000 analyst".into(), role: "analyst".into() };
-    let account = flags.iter().find(|f| f.subject_kind == "account" && f.level == "high").unwrap_or(&flags[0]);
+    let account = flags
+        .iter()
+        .find(|f| f.subject_kind == SubjectKind::Account && f.level == RiskLevel::High)
+        .unwrap_or(&flags[0]);
     let escalate = FlagChange { status: Some(FlagStatus::Escalated), ..FlagChange::default() };
     app.change_flag(account.id, &escalate, &analyst).await.unwrap();
-    assert_eq!(app.deliver_webhooks(&client).await.unwrap().delivered, 1 + usize::from(account.level == "critical"));
+    assert_eq!(
+        app.deliver_webhooks(&client).await.unwrap().delivered,
+        1 + usize::from(account.level == RiskLevel::Critical)
+    );
     let last = got.lock().unwrap().last().cloned().unwrap();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&last.4).unwrap()["type"], "flag.escalated");
 }

@@ -6,101 +6,14 @@
 //! a signal fires that had not fired when the flag was dismissed, and the
 //! reopened flag says which.
 
-use serde::{Deserialize, Serialize};
-
-/// What a flag is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Subject {
-    /// One account.
-    Account,
-    /// A cluster of linked accounts.
-    Cluster,
-}
-
-impl Subject {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Subject::Account => "account",
-            Subject::Cluster => "cluster",
-        }
-    }
-}
-
-/// Where a stored flag stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Waiting for an analyst.
-    Open,
-    /// An analyst handed it on (to a senior analyst, to legal).
-    Escalated,
-    /// An analyst found it benign.
-    Dismissed,
-    /// An analyst confirmed it.
-    Confirmed,
-}
-
-impl Status {
-    /// Every status, in workflow order.
-    pub const ALL: [Status; 4] = [Status::Open, Status::Escalated, Status::Dismissed, Status::Confirmed];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Open => "open",
-            Status::Escalated => "escalated",
-            Status::Dismissed => "dismissed",
-            Status::Confirmed => "confirmed",
-        }
-    }
-
-    /// The status of a stored name.
-    pub fn parse(name: &str) -> Option<Self> {
-        Status::ALL.into_iter().find(|s| s.as_str() == name)
-    }
-
-    /// Where an analyst may take a flag from here: an open flag is escalated,
-    /// confirmed or dismissed; an escalated one confirmed or dismissed; a
-    /// decided one (dismissed or confirmed) reopened.
-    pub fn next(self) -> &'static [Status] {
-        match self {
-            Status::Open => &[Status::Escalated, Status::Confirmed, Status::Dismissed],
-            Status::Escalated => &[Status::Confirmed, Status::Dismissed],
-            Status::Dismissed | Status::Confirmed => &[Status::Open],
-        }
-    }
-
-    /// Checks an analyst's move from `self` to `to`; the error says which
-    /// moves there are.
-    pub fn check_move(self, to: Status) -> Result<(), String> {
-        if self.next().contains(&to) {
-            return Ok(());
-        }
-        let allowed: Vec<&str> = self.next().iter().map(|s| s.as_str()).collect();
-        Err(format!(
-            "a flag that is {} cannot become {}: it can become {}",
-            self.as_str(),
-            to.as_str(),
-            allowed.join(" or ")
-        ))
-    }
-
-    /// The history action of an analyst's move to this status.
-    pub fn action(self) -> &'static str {
-        match self {
-            Status::Open => "reopened",
-            other => other.as_str(),
-        }
-    }
-}
+use dw_domain::{FlagStatus, SubjectKind};
+use serde::Serialize;
 
 /// What the stored flag looks like now.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stored {
     /// Its status.
-    pub status: Status,
+    pub status: FlagStatus,
     /// Its risk at dismissal, when dismissed.
     pub dismissed_risk: Option<f64>,
     /// The signals that had fired at dismissal, when dismissed.
@@ -128,8 +41,8 @@ pub enum Action {
 pub fn decide(stored: Option<&Stored>, risk: f64, fired: &[String], reopen_margin: f64) -> Action {
     let Some(stored) = stored else { return Action::Open };
     match stored.status {
-        Status::Open | Status::Escalated | Status::Confirmed => Action::Update,
-        Status::Dismissed => {
+        FlagStatus::Open | FlagStatus::Escalated | FlagStatus::Confirmed => Action::Update,
+        FlagStatus::Dismissed => {
             let new: Vec<&str> =
                 fired.iter().filter(|s| !stored.dismissed_fired.contains(s)).map(String::as_str).collect();
             let was = stored.dismissed_risk.unwrap_or(1.0);
@@ -154,7 +67,7 @@ pub const FIRED_SCORE: f64 = 0.5;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
     /// What it is about.
-    pub subject: Subject,
+    pub subject: SubjectKind,
     /// The account or cluster id.
     pub id: String,
     /// Its risk.
@@ -285,7 +198,7 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Result<Vec<Candidate>, serde_j
             operator: v.operator.as_ref(),
         };
         out.push(Candidate {
-            subject: Subject::Account,
+            subject: SubjectKind::Account,
             id: v.score.account_id.clone(),
             risk: v.score.risk,
             level: v.score.level,
@@ -318,7 +231,7 @@ pub fn candidates(verdicts: &[crate::Verdict]) -> Result<Vec<Candidate>, serde_j
             operator: members.iter().find_map(|m| m.operator.as_ref()),
         };
         out.push(Candidate {
-            subject: Subject::Cluster,
+            subject: SubjectKind::Cluster,
             id: cluster_id.to_owned(),
             risk: top.score.risk,
             level: top.score.level,
@@ -341,7 +254,7 @@ mod tests {
 
     fn dismissed(risk: f64, fired: &[&str]) -> Stored {
         Stored {
-            status: Status::Dismissed,
+            status: FlagStatus::Dismissed,
             dismissed_risk: Some(risk),
             dismissed_fired: fired.iter().map(|s| (*s).to_owned()).collect(),
         }
@@ -354,44 +267,12 @@ mod tests {
     #[test]
     fn a_new_subject_opens_and_open_or_confirmed_flags_are_updated() {
         assert_eq!(decide(None, 0.8, &[], 0.1), Action::Open);
-        let open = Stored { status: Status::Open, dismissed_risk: None, dismissed_fired: vec![] };
+        let open = Stored { status: FlagStatus::Open, dismissed_risk: None, dismissed_fired: vec![] };
         assert_eq!(decide(Some(&open), 0.5, &[], 0.1), Action::Update);
-        let escalated = Stored { status: Status::Escalated, ..open.clone() };
+        let escalated = Stored { status: FlagStatus::Escalated, ..open.clone() };
         assert_eq!(decide(Some(&escalated), 0.7, &[], 0.1), Action::Update);
-        let confirmed = Stored { status: Status::Confirmed, ..open };
+        let confirmed = Stored { status: FlagStatus::Confirmed, ..open };
         assert_eq!(decide(Some(&confirmed), 0.99, &names(&["x"]), 0.1), Action::Update);
-    }
-
-    #[test]
-    fn analysts_move_flags_along_the_workflow_and_a_wrong_move_says_the_right_ones() {
-        use Status::*;
-        let allowed: Vec<(Status, Status)> = Status::ALL
-            .into_iter()
-            .flat_map(|from| Status::ALL.into_iter().map(move |to| (from, to)))
-            .filter(|(from, to)| from.check_move(*to).is_ok())
-            .collect();
-        assert_eq!(
-            allowed,
-            vec![
-                (Open, Escalated),
-                (Open, Dismissed),
-                (Open, Confirmed),
-                (Escalated, Dismissed),
-                (Escalated, Confirmed),
-                (Dismissed, Open),
-                (Confirmed, Open),
-            ]
-        );
-        assert_eq!(
-            Dismissed.check_move(Escalated).unwrap_err(),
-            "a flag that is dismissed cannot become escalated: it can become open"
-        );
-        assert_eq!(
-            Open.check_move(Open).unwrap_err(),
-            "a flag that is open cannot become open: it can become escalated or confirmed or dismissed"
-        );
-        assert_eq!(Status::ALL.map(|s| Status::parse(s.as_str())), Status::ALL.map(Some));
-        assert_eq!((Open.action(), Escalated.action()), ("reopened", "escalated"));
     }
 
     #[test]

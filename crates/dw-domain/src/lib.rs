@@ -8,6 +8,7 @@
 //! - [`event`]: the canonical usage event and its parts.
 //! - [`ingest`]: what became of a batch (accepted, duplicates, rejected lines).
 //! - [`access`]: API keys and their roles.
+//! - [`case`]: flags' subjects, statuses and history actions.
 //! - [`record`]: the compact view of a stored request that detection reads.
 //! - [`score`]: an audit's verdict on an account (risk, level, flag, cluster).
 //! - [`reference`]: reference sets' items (a suspect model's outputs).
@@ -15,6 +16,7 @@
 
 pub mod access;
 pub mod attributes;
+pub mod case;
 pub mod csv;
 pub mod event;
 pub mod ingest;
@@ -24,6 +26,7 @@ pub mod score;
 
 pub use access::{ApiKey, Role, UnknownRole};
 pub use attributes::AccountAttributes;
+pub use case::{CaseAction, FlagStatus, SubjectKind, UnknownName};
 pub use event::{Client, Event, EventIdSource, Message, Request, Response, SamplingParams, Usage};
 pub use ingest::{HistoryLogging, IngestOutcome, IngestSource, LineError};
 pub use record::RequestRecord;

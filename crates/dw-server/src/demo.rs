@@ -66,7 +66,9 @@ pub async fn run(settings: &Settings, data: PathBuf) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", settings.server.bind))?;
     let base = format!("http://{}", listener.local_addr()?);
-    let top = app.find_flags(&FlagFilter { status: Some("open"), limit: 5, ..FlagFilter::default() }).await?;
+    let top = app
+        .find_flags(&FlagFilter { status: Some(dw_app::FlagStatus::Open), limit: 5, ..FlagFilter::default() })
+        .await?;
     let key = analyst.secret.expose_secret();
     let mut guide = format!(
         "\ndistillwatch demo: {} accounts audited over {DAYS} days, {} flagged, {} flags opened.\n\n\

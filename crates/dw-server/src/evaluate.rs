@@ -208,7 +208,7 @@ fn write_evidence(verdicts: &[dw_app::Verdict], path: &Path) -> anyhow::Result<(
     let mut out = std::io::BufWriter::new(
         std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
     );
-    for candidate in dw_app::flag_candidates(verdicts)?.iter().filter(|c| c.subject == dw_app::FlagSubject::Account) {
+    for candidate in dw_app::flag_candidates(verdicts)?.iter().filter(|c| c.subject == dw_app::SubjectKind::Account) {
         serde_json::to_writer(&mut out, &candidate.evidence)?;
         out.write_all(b"\n")?;
     }

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 
+use dw_domain::{CaseAction, FlagStatus, RiskLevel, SubjectKind};
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -11,14 +12,14 @@ use crate::StoreError;
 /// What an audit writes into a flag.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FlagWrite {
-    /// `account` or `cluster`.
-    pub subject_kind: &'static str,
+    /// What it is about.
+    pub subject_kind: SubjectKind,
     /// The account or cluster id.
     pub subject_id: String,
     /// The subject's risk.
     pub risk: f64,
     /// Its level.
-    pub level: String,
+    pub level: RiskLevel,
     /// The signals that fired, sorted.
     pub fired: Vec<String>,
     /// Why, in one line.
@@ -32,18 +33,18 @@ pub struct FlagWrite {
 pub struct Flag {
     /// Its id.
     pub id: i64,
-    /// `account` or `cluster`.
-    pub subject_kind: String,
+    /// What it is about.
+    pub subject_kind: SubjectKind,
     /// The account or cluster id.
     pub subject_id: String,
-    /// `open`, `escalated`, `dismissed` or `confirmed`.
-    pub status: String,
+    /// Where it stands.
+    pub status: FlagStatus,
     /// Who works the case.
     pub assignee: Option<String>,
     /// The latest risk.
     pub risk: f64,
     /// The latest level.
-    pub level: String,
+    pub level: RiskLevel,
     /// The signals that fired, sorted.
     pub fired: Vec<String>,
     /// Why, in one line.
@@ -72,15 +73,73 @@ pub struct Flag {
     pub reopened_because: Option<String>,
 }
 
+/// A flag as the database returns it: names not yet read into their types.
+struct FlagRow {
+    id: i64,
+    subject_kind: String,
+    subject_id: String,
+    status: String,
+    assignee: Option<String>,
+    risk: f64,
+    level: String,
+    fired: Vec<String>,
+    reason: String,
+    evidence: Value,
+    first_audit_id: i64,
+    last_audit_id: i64,
+    opened_at: OffsetDateTime,
+    updated_at: OffsetDateTime,
+    decided_at: Option<OffsetDateTime>,
+    decided_by: Option<String>,
+    decision_note: Option<String>,
+    dismissed_risk: Option<f64>,
+    dismissed_fired: Option<Vec<String>>,
+    reopened_because: Option<String>,
+}
+
+/// Reads a stored name into its type; a name the type does not know is
+/// corrupt data, named with its column.
+fn named<T: std::str::FromStr<Err = E>, E: std::fmt::Display>(column: &str, value: &str) -> Result<T, StoreError> {
+    value.parse().map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+}
+
+impl TryFrom<FlagRow> for Flag {
+    type Error = StoreError;
+
+    fn try_from(r: FlagRow) -> Result<Self, StoreError> {
+        Ok(Flag {
+            id: r.id,
+            subject_kind: named("flags.subject_kind", &r.subject_kind)?,
+            subject_id: r.subject_id,
+            status: named("flags.status", &r.status)?,
+            assignee: r.assignee,
+            risk: r.risk,
+            level: named("flags.level", &r.level)?,
+            fired: r.fired,
+            reason: r.reason,
+            evidence: r.evidence,
+            first_audit_id: r.first_audit_id,
+            last_audit_id: r.last_audit_id,
+            opened_at: r.opened_at,
+            updated_at: r.updated_at,
+            decided_at: r.decided_at,
+            decided_by: r.decided_by,
+            decision_note: r.decision_note,
+            dismissed_risk: r.dismissed_risk,
+            dismissed_fired: r.dismissed_fired,
+            reopened_because: r.reopened_because,
+        })
+    }
+}
+
 /// One entry of a flag's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
     /// When.
     pub at: OffsetDateTime,
-    /// What happened: `opened`, `updated` or `reopened` by an audit;
-    /// `escalated`, `dismissed`, `confirmed`, `reopened`, `assigned` or
-    /// `noted` by an analyst.
-    pub action: String,
+    /// What happened: opened, updated or reopened by an audit; escalated,
+    /// dismissed, confirmed, reopened, assigned or noted by an analyst.
+    pub action: CaseAction,
     /// The audit, for the actions of audits.
     pub audit_id: Option<i64>,
     /// The risk then.
@@ -91,15 +150,24 @@ pub struct HistoryEntry {
     pub note: Option<String>,
 }
 
+struct HistoryRow {
+    at: OffsetDateTime,
+    action: String,
+    audit_id: Option<i64>,
+    risk: Option<f64>,
+    actor: Option<String>,
+    note: Option<String>,
+}
+
 /// The flags of these subjects, by (kind, id).
 pub async fn for_subjects(
     conn: &mut PgConnection,
-    subjects: &[(&str, &str)],
-) -> Result<HashMap<(String, String), Flag>, StoreError> {
-    let kinds: Vec<&str> = subjects.iter().map(|s| s.0).collect();
+    subjects: &[(SubjectKind, &str)],
+) -> Result<HashMap<(SubjectKind, String), Flag>, StoreError> {
+    let kinds: Vec<&str> = subjects.iter().map(|s| s.0.as_str()).collect();
     let ids: Vec<&str> = subjects.iter().map(|s| s.1).collect();
     let rows = sqlx::query_as!(
-        Flag,
+        FlagRow,
         r#"SELECT f.flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
@@ -109,7 +177,12 @@ pub async fn for_subjects(
     )
     .fetch_all(&mut *conn)
     .await?;
-    Ok(rows.into_iter().map(|f| ((f.subject_kind.clone(), f.subject_id.clone()), f)).collect())
+    rows.into_iter()
+        .map(|row| {
+            let flag = Flag::try_from(row)?;
+            Ok(((flag.subject_kind, flag.subject_id.clone()), flag))
+        })
+        .collect()
 }
 
 /// Opens a flag for a subject that has none.
@@ -118,10 +191,10 @@ pub async fn open(conn: &mut PgConnection, write: &FlagWrite, audit_id: i64) -> 
         r#"INSERT INTO flags (subject_kind, subject_id, status, risk, level, fired, reason, evidence,
                               first_audit_id, last_audit_id)
            VALUES ($1, $2, 'open', $3, $4, $5, $6, $7, $8, $8) RETURNING flag_id"#,
-        write.subject_kind,
+        write.subject_kind.as_str(),
         write.subject_id,
         write.risk,
-        write.level,
+        write.level.as_str(),
         &write.fired,
         write.reason,
         write.evidence,
@@ -129,7 +202,7 @@ pub async fn open(conn: &mut PgConnection, write: &FlagWrite, audit_id: i64) -> 
     )
     .fetch_one(&mut *conn)
     .await?;
-    history(conn, id, "opened", Some(audit_id), Some(write.risk), None, None).await?;
+    history(conn, id, CaseAction::Opened, Some(audit_id), Some(write.risk), None, None).await?;
     Ok(id)
 }
 
@@ -150,7 +223,7 @@ pub async fn refresh(
            WHERE flag_id = $1"#,
         id,
         write.risk,
-        write.level,
+        write.level.as_str(),
         &write.fired,
         write.reason,
         write.evidence,
@@ -159,7 +232,7 @@ pub async fn refresh(
     )
     .execute(&mut *conn)
     .await?;
-    let action = if reopen.is_some() { "reopened" } else { "updated" };
+    let action = if reopen.is_some() { CaseAction::Reopened } else { CaseAction::Updated };
     history(conn, id, action, Some(audit_id), Some(write.risk), None, reopen).await
 }
 
@@ -170,8 +243,7 @@ pub async fn refresh(
 pub async fn set_status(
     conn: &mut PgConnection,
     id: i64,
-    status: &str,
-    action: &str,
+    status: FlagStatus,
     actor: &str,
     note: Option<&str>,
 ) -> Result<(), StoreError> {
@@ -185,13 +257,13 @@ pub async fn set_status(
                   reopened_because = CASE WHEN $2 = 'open' THEN 'reopened by ' || $3 ELSE reopened_because END
            WHERE flag_id = $1 RETURNING risk"#,
         id,
-        status,
+        status.as_str(),
         actor,
         note
     )
     .fetch_one(&mut *conn)
     .await?;
-    history(conn, id, action, None, Some(row.risk), Some(actor), note).await
+    history(conn, id, status.action(), None, Some(row.risk), Some(actor), note).await
 }
 
 /// Assigns a flag (or takes its assignee away, with `None`).
@@ -206,19 +278,19 @@ pub async fn set_assignee(
         Some(who) => format!("assigned to {who}"),
         None => "unassigned".to_owned(),
     };
-    history(conn, id, "assigned", None, None, Some(actor), Some(&note)).await
+    history(conn, id, CaseAction::Assigned, None, None, Some(actor), Some(&note)).await
 }
 
 /// Adds an analyst's note to a flag's history.
 pub async fn add_note(conn: &mut PgConnection, id: i64, actor: &str, note: &str) -> Result<(), StoreError> {
-    history(conn, id, "noted", None, None, Some(actor), Some(note)).await
+    history(conn, id, CaseAction::Noted, None, None, Some(actor), Some(note)).await
 }
 
 /// A flag by id, locked until the transaction ends (an analyst's change
 /// reads and writes it under the lock, so two changes never interleave).
 pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, StoreError> {
-    Ok(sqlx::query_as!(
-        Flag,
+    sqlx::query_as!(
+        FlagRow,
         r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
@@ -226,13 +298,15 @@ pub async fn lock(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, Stor
         id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(Flag::try_from)
+    .transpose()
 }
 
 /// A flag by id.
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, StoreError> {
-    Ok(sqlx::query_as!(
-        Flag,
+    sqlx::query_as!(
+        FlagRow,
         r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
@@ -240,20 +314,22 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Flag>, Store
         id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(Flag::try_from)
+    .transpose()
 }
 
 /// Which flags, and which page of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct FlagFilter<'a> {
     /// Only of this status.
-    pub status: Option<&'a str>,
+    pub status: Option<FlagStatus>,
     /// Only at this level.
-    pub level: Option<&'a str>,
+    pub level: Option<RiskLevel>,
     /// Only assigned to this analyst.
     pub assignee: Option<&'a str>,
-    /// Only about accounts (`account`) or clusters (`cluster`).
-    pub subject_kind: Option<&'a str>,
+    /// Only about accounts or only about clusters.
+    pub subject_kind: Option<SubjectKind>,
     /// Only opened before this instant (older flags).
     pub opened_before: Option<OffsetDateTime>,
     /// The page after this flag (its risk and id): flags come riskiest
@@ -266,8 +342,8 @@ pub struct FlagFilter<'a> {
 /// Flags, riskiest first (then by id), as the filter says.
 pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Vec<Flag>, StoreError> {
     let (after_risk, after_id) = filter.after.unzip();
-    Ok(sqlx::query_as!(
-        Flag,
+    sqlx::query_as!(
+        FlagRow,
         r#"SELECT flag_id AS id, subject_kind, subject_id, status, assignee, risk, level, fired, reason, evidence,
                   first_audit_id, last_audit_id, opened_at, updated_at, decided_at, decided_by, decision_note,
                   dismissed_risk, dismissed_fired, reopened_because
@@ -277,42 +353,57 @@ pub async fn list(conn: &mut PgConnection, filter: &FlagFilter<'_>) -> Result<Ve
              AND ($5::float8 IS NULL OR risk < $5 OR (risk = $5 AND flag_id > $6))
              AND ($8::timestamptz IS NULL OR opened_at < $8)
            ORDER BY risk DESC, flag_id LIMIT $7"#,
-        filter.status,
-        filter.level,
+        filter.status.map(FlagStatus::as_str),
+        filter.level.map(RiskLevel::as_str),
         filter.assignee,
-        filter.subject_kind,
+        filter.subject_kind.map(SubjectKind::as_str),
         after_risk,
         after_id,
         filter.limit,
         filter.opened_before
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(Flag::try_from)
+    .collect()
 }
 
 /// How many flags there are of each status and level.
-pub async fn counts(conn: &mut PgConnection) -> Result<Vec<(String, String, i64)>, StoreError> {
+pub async fn counts(conn: &mut PgConnection) -> Result<Vec<(FlagStatus, RiskLevel, i64)>, StoreError> {
     let rows = sqlx::query!(r#"SELECT status, level, count(*) AS "n!" FROM flags GROUP BY status, level"#)
         .fetch_all(&mut *conn)
         .await?;
-    Ok(rows.into_iter().map(|r| (r.status, r.level, r.n)).collect())
+    rows.into_iter().map(|r| Ok((named("flags.status", &r.status)?, named("flags.level", &r.level)?, r.n))).collect()
 }
 
 /// A flag's history, oldest first.
 pub async fn history_of(conn: &mut PgConnection, id: i64) -> Result<Vec<HistoryEntry>, StoreError> {
-    Ok(sqlx::query_as!(
-        HistoryEntry,
+    sqlx::query_as!(
+        HistoryRow,
         r#"SELECT at, action, audit_id, risk, actor, note FROM flag_history WHERE flag_id = $1 ORDER BY entry_id"#,
         id
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(|r| {
+        Ok(HistoryEntry {
+            at: r.at,
+            action: named("flag_history.action", &r.action)?,
+            audit_id: r.audit_id,
+            risk: r.risk,
+            actor: r.actor,
+            note: r.note,
+        })
+    })
+    .collect()
 }
 
 async fn history(
     conn: &mut PgConnection,
     id: i64,
-    action: &str,
+    action: CaseAction,
     audit_id: Option<i64>,
     risk: Option<f64>,
     actor: Option<&str>,
@@ -321,7 +412,7 @@ async fn history(
     sqlx::query!(
         r#"INSERT INTO flag_history (flag_id, action, audit_id, risk, actor, note) VALUES ($1, $2, $3, $4, $5, $6)"#,
         id,
-        action,
+        action.as_str(),
         audit_id,
         risk,
         actor,

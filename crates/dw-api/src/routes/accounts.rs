@@ -142,9 +142,9 @@ pub(crate) struct ProfileQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagRef {
     id: i64,
-    status: String,
+    status: dw_domain::FlagStatus,
     risk: f64,
-    level: String,
+    level: RiskLevel,
     reason: String,
     assignee: Option<String>,
 }

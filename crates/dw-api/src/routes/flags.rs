@@ -5,8 +5,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use dw_app::{FlagChange, FlagFilter, FlagStatus};
-use dw_domain::RiskLevel;
+use dw_app::{FlagChange, FlagFilter};
+use dw_domain::{CaseAction, FlagStatus, RiskLevel, SubjectKind};
 use serde::{Deserialize, Deserializer, Serialize};
 use time::OffsetDateTime;
 
@@ -36,12 +36,12 @@ pub(crate) struct FlagQuery {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct FlagSummary {
     id: i64,
-    kind: String,
+    kind: SubjectKind,
     subject: String,
-    status: String,
+    status: FlagStatus,
     assignee: Option<String>,
     risk: f64,
-    level: String,
+    level: RiskLevel,
     fired: Vec<String>,
     reason: String,
     #[serde(with = "time::serde::rfc3339")]
@@ -58,12 +58,12 @@ impl From<&dw_app::Flag> for FlagSummary {
     fn from(f: &dw_app::Flag) -> Self {
         FlagSummary {
             id: f.id,
-            kind: f.subject_kind.clone(),
+            kind: f.subject_kind,
             subject: f.subject_id.clone(),
-            status: f.status.clone(),
+            status: f.status,
             assignee: f.assignee.clone(),
             risk: f.risk,
-            level: f.level.clone(),
+            level: f.level,
             fired: f.fired.clone(),
             reason: f.reason.clone(),
             opened_at: f.opened_at,
@@ -95,7 +95,7 @@ pub(crate) struct FlagBody {
     dismissed_risk: Option<f64>,
     reopened_because: Option<String>,
     /// Where an analyst can take it from here.
-    next_statuses: Vec<&'static str>,
+    next_statuses: &'static [FlagStatus],
     #[schema(value_type = Object)]
     evidence: serde_json::Value,
     history: Vec<HistoryBody>,
@@ -105,7 +105,7 @@ pub(crate) struct FlagBody {
 pub(crate) struct HistoryBody {
     #[serde(with = "time::serde::rfc3339")]
     at: OffsetDateTime,
-    action: String,
+    action: CaseAction,
     audit_id: Option<i64>,
     risk: Option<f64>,
     actor: Option<String>,
@@ -113,8 +113,7 @@ pub(crate) struct HistoryBody {
 }
 
 fn flag_body(flag: dw_app::Flag, history: Vec<dw_app::HistoryEntry>) -> FlagBody {
-    let next_statuses =
-        FlagStatus::parse(&flag.status).map_or(&[][..], FlagStatus::next).iter().map(|s| s.as_str()).collect();
+    let next_statuses = flag.status.next();
     FlagBody {
         summary: FlagSummary::from(&flag),
         decided_at: flag.decided_at,
@@ -138,6 +137,14 @@ fn flag_body(flag: dw_app::Flag, history: Vec<dw_app::HistoryEntry>) -> FlagBody
     }
 }
 
+/// A status named in a query or a body; the error lists the statuses.
+fn status_named(name: &str) -> Result<FlagStatus, ApiError> {
+    name.parse().map_err(|_| {
+        let names: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
+        ApiError::BadRequest(format!("status: {name:?} is not one of {}", names.join(", ")))
+    })
+}
+
 /// A flag id from the path; anything else names no flag.
 fn flag_id(id: &str) -> Result<i64, ApiError> {
     id.parse().map_err(|_| ApiError::NotFound(format!("flag {id:?}")))
@@ -149,16 +156,24 @@ pub(crate) async fn list(
     _: Analyst,
     QueryParams(q): QueryParams<FlagQuery>,
 ) -> Result<Json<FlagPage>, ApiError> {
-    let statuses: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
-    if let Some(status) = q.status.as_deref().filter(|s| FlagStatus::parse(s).is_none()) {
-        return Err(ApiError::BadRequest(format!("status: {status:?} is not one of {}", statuses.join(", "))));
-    }
-    if let Some(level) = q.level.as_deref().filter(|l| l.parse::<RiskLevel>().is_err()) {
-        return Err(ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical")));
-    }
-    if let Some(kind) = q.kind.as_deref().filter(|k| !matches!(*k, "account" | "cluster")) {
-        return Err(ApiError::BadRequest(format!("kind: {kind:?} is not account or cluster")));
-    }
+    let status = q.status.as_deref().map(status_named).transpose()?;
+    let level = q
+        .level
+        .as_deref()
+        .map(|level| {
+            level.parse::<RiskLevel>().map_err(|_| {
+                ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical"))
+            })
+        })
+        .transpose()?;
+    let subject_kind = q
+        .kind
+        .as_deref()
+        .map(|kind| {
+            kind.parse::<SubjectKind>()
+                .map_err(|_| ApiError::BadRequest(format!("kind: {kind:?} is not account or cluster")))
+        })
+        .transpose()?;
     let after = q.cursor.as_deref().map(cursor::<f64, i64>).transpose()?;
     let limit = page_size(q.limit)?;
     let opened_before = match q.older_than_hours {
@@ -169,10 +184,10 @@ pub(crate) async fn list(
         Some(h) => return Err(ApiError::BadRequest(format!("older_than_hours: {h} is not between 0 and 87600"))),
     };
     let filter = FlagFilter {
-        status: q.status.as_deref(),
-        level: q.level.as_deref(),
+        status,
+        level,
         assignee: q.assignee.as_deref(),
-        subject_kind: q.kind.as_deref(),
+        subject_kind,
         opened_before,
         after,
         limit: limit + 1,
@@ -227,13 +242,7 @@ pub(crate) async fn patch(
     JsonBody(body): JsonBody<FlagPatch>,
 ) -> Result<Json<FlagBody>, ApiError> {
     let parsed = flag_id(&id)?;
-    let status = match body.status.as_deref() {
-        None => None,
-        Some(name) => Some(FlagStatus::parse(name).ok_or_else(|| {
-            let names: Vec<&str> = FlagStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::BadRequest(format!("status: {name:?} is not one of {}", names.join(", ")))
-        })?),
-    };
+    let status = body.status.as_deref().map(status_named).transpose()?;
     let change = FlagChange { status, assignee: body.assignee, note: body.note };
     let (flag, history) = state.app().change_flag(parsed, &change, &caller.actor()).await?;
     Ok(Json(flag_body(flag, history)))

@@ -55,12 +55,9 @@ pub(crate) async fn metrics(State(state): State<ApiState>) -> impl IntoResponse 
     // answer leaves the last counts and does not fail the scrape.
     match state.app().flag_counts().await {
         Ok(counts) => {
-            for status in dw_app::FlagStatus::ALL {
+            for &status in dw_domain::FlagStatus::ALL {
                 for level in dw_domain::RiskLevel::ALL {
-                    let n = counts
-                        .iter()
-                        .find(|(s, l, _)| s == status.as_str() && l == level.as_str())
-                        .map_or(0, |(_, _, n)| *n);
+                    let n = counts.iter().find(|(s, l, _)| *s == status && *l == level).map_or(0, |(_, _, n)| *n);
                     metrics::gauge!("distillwatch_flags", "status" => status.as_str(), "level" => level.as_str())
                         .set(n as f64);
                 }

@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""Records what the API answers on the demo's data, to check that a change
+of structure leaves every response's JSON as it was.
+
+Starts `distillwatch demo` (deterministic: seed 7, two days of the shipped
+sample, one audit), reads the analyst's and admin's keys from its guide, asks
+a fixed list of routes (reads, a flag moved along the workflow, refusals),
+and writes every answer as JSON, with what changes from run to run (clock
+times, ages, key ids and secrets) replaced by placeholders:
+
+    scripts/record_responses.py --bin OLD/distillwatch --out before.json
+    scripts/record_responses.py --bin target/debug/distillwatch --out after.json
+    diff before.json after.json
+
+DATABASE_URL names the server the demo makes its database on (the embedded
+cluster when unset).
+"""
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+VOLATILE_KEYS = {
+    "at", "opened_at", "updated_at", "decided_at", "created_at", "revoked_at", "age_seconds", "timestamp",
+    "queued_at", "started_at", "finished_at", "claimed_at", "heartbeat_at", "last_used_at", "expires_at",
+    "generated_at", "exported_at", "elapsed_ms", "duration_ms", "took_ms", "key_id", "prefix",
+}
+# A clock time (simulated times are whole seconds; the service's have fractions).
+CLOCK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z")
+KEY_ID = re.compile(r"key:[0-9a-zA-Z_-]+")
+SECRET = re.compile(r"dw_[A-Za-z0-9_]{20,}")
+
+
+def normalize(value):
+    if isinstance(value, dict):
+        return {k: ("<volatile>" if k in VOLATILE_KEYS else normalize(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalize(v) for v in value]
+    if isinstance(value, str):
+        return CLOCK.sub("<time>", SECRET.sub("<secret>", KEY_ID.sub("key:<id>", value)))
+    return value
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(base, key, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base + path, data=data, method=method)
+    req.add_header("Authorization", f"Bearer {key}")
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            status, raw, ctype = r.status, r.read(), r.headers.get("content-type", "")
+    except urllib.error.HTTPError as e:
+        status, raw, ctype = e.code, e.read(), e.headers.get("content-type", "")
+    if "json" in ctype:
+        payload = json.loads(raw)
+    else:
+        payload = raw.decode("utf-8", "replace")
+    return {"request": f"{method} {path}", "status": status, "body": normalize(payload)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--data", default="data/sample")
+    args = ap.parse_args()
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [args.bin, "demo", "--bind", f"127.0.0.1:{port}", "--data", args.data],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=os.environ.copy(),
+    )
+    analyst = admin = None
+    deadline = time.time() + 900
+    for line in proc.stderr:
+        if m := re.match(r"Analyst key: (\S+)", line):
+            analyst = m.group(1)
+        if m := re.match(r"Admin key:\s+(\S+)", line):
+            admin = m.group(1)
+        if analyst and admin and "Ctrl-C" in line:
+            break
+        if time.time() > deadline:
+            break
+    if not (analyst and admin):
+        proc.kill()
+        sys.exit("the demo printed no keys")
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=2)
+            break
+        except OSError:
+            time.sleep(0.1)
+
+    out = []
+    try:
+        flags = call(base, analyst, "GET", "/v1/flags?limit=500")
+        out.append(flags)
+        ids = [f["id"] for f in flags["body"]["flags"]]
+        for query in ["status=open&limit=3", "kind=cluster", "level=critical&kind=account&limit=5",
+                      "status=closed", "level=urgent", "kind=user", "limit=2"]:
+            out.append(call(base, analyst, "GET", f"/v1/flags?{query}"))
+        page = call(base, analyst, "GET", "/v1/flags?limit=2")
+        if page["body"].get("next"):
+            out.append(call(base, analyst, "GET", f"/v1/flags?limit=2&cursor={page['body']['next']}"))
+        for i in ids[:12]:
+            out.append(call(base, analyst, "GET", f"/v1/flags/{i}"))
+            out.append(call(base, analyst, "GET", f"/v1/flags/{i}/export?format=json"))
+        out.append(call(base, analyst, "GET", f"/v1/flags/{ids[0]}/export?format=csv"))
+        if ids:
+            first = ids[0]
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{first}", {"status": "escalated", "note": "a farm"}))
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{first}", {"status": "open"}))
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{first}", {"status": "closed"}))
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{first}", {"assignee": "lead"}))
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{first}", {"status": "confirmed", "note": "yes"}))
+            out.append(call(base, analyst, "PATCH", f"/v1/flags/{ids[-1]}", {"status": "dismissed"}))
+            out.append(call(base, analyst, "GET", "/v1/flags?status=confirmed"))
+        out.append(call(base, analyst, "GET", "/v1/flags/999999"))
+        accounts = call(base, analyst, "GET", "/v1/accounts?limit=40")
+        out.append(accounts)
+        for a in accounts["body"].get("accounts", [])[:15]:
+            out.append(call(base, analyst, "GET", f"/v1/accounts/{a['account_id']}"))
+        clusters = call(base, analyst, "GET", "/v1/clusters?flagged=true")
+        out.append(clusters)
+        for c in clusters["body"].get("clusters", [])[:6]:
+            out.append(call(base, analyst, "GET", f"/v1/clusters/{c['cluster_id']}"))
+        out.append(call(base, admin, "GET", "/v1/audit-log?limit=500"))
+        out.append(call(base, admin, "GET", "/v1/audits/1"))
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+        out.append({"request": "GET /metrics (flag gauges)",
+                    "body": sorted(l for l in metrics.splitlines() if l.startswith("distillwatch_flags{"))})
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    text = json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    with open(args.out, "w") as f:
+        f.write(text)
+    print(f"{len(out)} responses recorded in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
