@@ -29,7 +29,7 @@ import urllib.request
 
 VOLATILE_KEYS = {
     "at", "opened_at", "updated_at", "decided_at", "created_at", "revoked_at", "age_seconds", "timestamp",
-    "queued_at", "started_at", "finished_at", "claimed_at", "heartbeat_at", "last_used_at", "expires_at",
+    "queued_at", "started_at", "finished_at", "claimed_at", "heartbeat_at", "last_used_at",
     "generated_at", "exported_at", "elapsed_ms", "duration_ms", "took_ms", "key_id", "prefix",
 }
 # A clock time (simulated times are whole seconds; the service's have fractions).
@@ -139,8 +139,32 @@ def main():
         out.append(clusters)
         for c in clusters["body"].get("clusters", [])[:6]:
             out.append(call(base, analyst, "GET", f"/v1/clusters/{c['cluster_id']}"))
+        for a in accounts["body"].get("accounts", [])[:3]:
+            out.append(call(base, analyst, "GET", f"/v1/accounts/{a['account_id']}/events?limit=5"))
+            out.append(call(base, analyst, "GET", f"/v1/accounts/{a['account_id']}/timeline"))
+        some = accounts["body"]["accounts"][-1]["account_id"]
+        out.append(call(base, admin, "POST", "/v1/allowlist", {"account_id": some, "reason": "licensed"}))
+        out.append(call(base, admin, "POST", "/v1/allowlist",
+                        {"account_id": "acct_x", "reason": "trial", "expires_at": "2031-01-01T00:00:00Z"}))
+        out.append(call(base, analyst, "GET", "/v1/allowlist"))
+        out.append(call(base, analyst, "GET", f"/v1/accounts/{some}"))
+        out.append(call(base, admin, "DELETE", "/v1/allowlist/acct_x"))
+        out.append(call(base, admin, "GET", "/v1/keys"))
+        out.append(call(base, admin, "POST", "/v1/keys", {"name": "gateway", "role": "ingest", "history": "last_message"}))
+        out.append(call(base, admin, "POST", "/v1/keys", {"name": "bad", "role": "root"}))
+        out.append(call(base, analyst, "POST", "/v1/reference-sets",
+                        {"name": "suspect-1", "description": "a suspect", "collection": "sampled", "control": False}))
+        out.append(call(base, analyst, "POST", "/v1/reference-sets", {"name": "suspect-1"}))
+        out.append(call(base, analyst, "GET", "/v1/reference-sets"))
+        sets = call(base, analyst, "GET", "/v1/reference-sets")["body"]["reference_sets"]
+        if sets:
+            out.append(call(base, analyst, "GET", f"/v1/reference-sets/{sets[0]['id']}"))
+        out.append(call(base, admin, "POST", "/v1/events", [{"event_id": "x"}, {"account_id": 3}]))
         out.append(call(base, admin, "GET", "/v1/audit-log?limit=500"))
         out.append(call(base, admin, "GET", "/v1/audits/1"))
+        for path in ["/healthz", "/readyz"]:
+            raw = urllib.request.urlopen(base + path, timeout=10).read().decode()
+            out.append({"request": f"GET {path} (bytes)", "body": raw})
         metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
         out.append({"request": "GET /metrics (flag gauges)",
                     "body": sorted(l for l in metrics.splitlines() if l.startswith("distillwatch_flags{"))})

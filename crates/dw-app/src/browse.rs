@@ -85,11 +85,10 @@ impl App {
         let members = account_views::scored(&mut conn, &filter).await?;
         let mut by_signal: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
         for m in &members {
-            for top in m.top_signals.as_array().into_iter().flatten() {
-                let (Some(name), Some(c)) = (top["signal"].as_str(), top["contribution"].as_f64()) else { continue };
-                let entry = by_signal.entry(name.to_owned()).or_default();
+            for top in &m.top_signals {
+                let entry = by_signal.entry(top.signal.clone()).or_default();
                 entry.0 += 1;
-                entry.1 += c;
+                entry.1 += top.contribution;
             }
         }
         let mut signals: Vec<(String, usize, f64)> =

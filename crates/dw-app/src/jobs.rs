@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dw_detect::flags::{self, Action, Candidate, Stored};
-use dw_domain::SubjectKind;
+use dw_domain::{JobState, SubjectKind};
 use dw_store::audits::{self, Audit, AuditSpec};
 use dw_store::flags::{Flag, FlagWrite};
 use dw_store::queue::{self, Queue};
@@ -29,6 +29,7 @@ pub enum JobDone {
 
 /// What a published audit did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditSummary {
     /// The detector and its weights' version.
     pub detector: String,
@@ -171,7 +172,7 @@ impl App {
         let result = self.score_and_publish(&audit, worker, &progress).await;
         heartbeat.abort();
         metrics::histogram!("distillwatch_audit_seconds").record(started.elapsed().as_secs_f64());
-        let state = if result.is_ok() { "done" } else { "failed" };
+        let state = if result.is_ok() { JobState::Done } else { JobState::Failed }.as_str();
         metrics::counter!("distillwatch_audits_total", "state" => state).increment(1);
         match result {
             Ok(outcome) => Ok(Some(outcome)),

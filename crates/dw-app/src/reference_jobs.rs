@@ -105,7 +105,7 @@ impl App {
             },
         };
         heartbeat.abort();
-        let state = if report.is_ok() { "done" } else { "failed" };
+        let state = if report.is_ok() { dw_domain::JobState::Done } else { dw_domain::JobState::Failed }.as_str();
         metrics::counter!("distillwatch_reference_jobs_total", "kind" => spec.kind.as_str(), "state" => state)
             .increment(1);
         metrics::histogram!("distillwatch_reference_job_seconds", "kind" => spec.kind.as_str())

@@ -62,7 +62,7 @@ async fn flags_are_opened_once_updated_by_later_audits_and_dismissals_hold_until
     assert_eq!((s.accounts, s.flagged, s.clusters_flagged), (31, 30, 1), "{s:?}");
     assert_eq!((s.opened, s.updated, s.reopened), (31, 0, 0), "30 accounts and their cluster");
     let stored = app.get_audit(first.audit_id).await.unwrap().unwrap();
-    assert_eq!(stored.state, "done");
+    assert_eq!(stored.state, dw_domain::JobState::Done);
     assert_eq!(stored.summary.as_ref().unwrap()["opened"], 31);
     let scored: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_scores WHERE audit_id = $1")
         .bind(first.audit_id)
@@ -183,7 +183,7 @@ async fn a_dead_workers_audit_is_claimed_again_and_the_dead_worker_cannot_publis
     assert!(!queue::heartbeat(&mut conn, Queue::Audits, id, "A", lease, &progress).await.unwrap());
     assert!(!queue::finish(&mut conn, Queue::Audits, id, "A", &progress).await.unwrap());
     assert!(queue::finish(&mut conn, Queue::Audits, id, "B", &progress).await.unwrap());
-    assert_eq!(app.get_audit(id).await.unwrap().unwrap().state, "done");
+    assert_eq!(app.get_audit(id).await.unwrap().unwrap().state, dw_domain::JobState::Done);
     // An audit of an empty window is refused before it is queued.
     let empty = AuditSpec { to: spec(false).from, ..spec(false) };
     assert!(matches!(app.queue_audit(&empty).await, Err(dw_app::AppError::Invalid(_))));

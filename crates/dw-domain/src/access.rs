@@ -7,6 +7,7 @@ use uuid::Uuid;
 /// What an API key may do. Roles are not ordered: `admin` may do everything,
 /// `analyst` reads and works flags, `ingest` may only send events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Sends usage events.
@@ -65,6 +66,7 @@ impl std::str::FromStr for Role {
 
 /// A stored API key (never the secret itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiKey {
     /// Stable id of the key.
     pub key_id: Uuid,

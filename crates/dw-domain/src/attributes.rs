@@ -4,6 +4,7 @@
 
 /// One account's attributes.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountAttributes {
     /// The account.
     pub account_id: String,

@@ -7,74 +7,7 @@
 //! names are the stored and serialized form, so a name changed here is a
 //! migration and an API change.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-
-/// An unknown name for one of the case types, with the names there are.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnknownName {
-    /// What was being named (`status`, `subject kind`, `action`).
-    pub what: &'static str,
-    /// The name given.
-    pub given: String,
-    /// The names there are.
-    pub expected: &'static [&'static str],
-}
-
-impl fmt::Display for UnknownName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown {} {:?} (expected {})", self.what, self.given, self.expected.join(", "))
-    }
-}
-
-impl std::error::Error for UnknownName {}
-
-/// Declares a closed set of names: the enum, `ALL`, `as_str`, `Display` and
-/// `FromStr` (whose error lists the names).
-macro_rules! named {
-    ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-        #[serde(rename_all = "snake_case")]
-        pub enum $name {
-            $($(#[$vmeta])* $variant),+
-        }
-
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-            const NAMES: &'static [&'static str] = &[$($text),+];
-
-            /// The stored and serialized name.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text),+
-                }
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = UnknownName;
-
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                $name::ALL.iter().copied().find(|v| v.as_str() == s).ok_or_else(|| UnknownName {
-                    what: $what,
-                    given: s.to_owned(),
-                    expected: $name::NAMES,
-                })
-            }
-        }
-    };
-}
+use crate::names::named;
 
 named!(
     /// What a flag is about.

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// What a source logs of each conversation it relays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum HistoryLogging {
     /// Every message, as sent: earlier turns and the system prompt are there
@@ -58,6 +59,7 @@ impl std::str::FromStr for HistoryLogging {
 
 /// One rejected line (or array element) and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LineError {
     /// 1-based line number (NDJSON, files) or element number (JSON arrays);
     /// 0 when the error concerns the whole body.

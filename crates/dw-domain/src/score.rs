@@ -65,6 +65,7 @@ impl FromStr for RiskLevel {
 
 /// One signal's share of a risk score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Contribution {
     /// The signal's name.
     pub signal: String,

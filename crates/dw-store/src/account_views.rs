@@ -1,6 +1,7 @@
 //! What analysts read about accounts: their scores in an audit (filtered,
 //! sorted, paged), their events and their hourly timeline.
 
+use dw_domain::{Contribution, FlagStatus, RiskLevel};
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -15,13 +16,13 @@ pub struct ScoredAccount {
     /// Its risk in the audit.
     pub risk: f64,
     /// Its level.
-    pub level: String,
+    pub level: RiskLevel,
     /// Whether it was flagged.
     pub flagged: bool,
     /// Its cluster, when linked.
     pub cluster_id: Option<String>,
-    /// Its largest contributions (`[{signal, contribution}]`).
-    pub top_signals: Value,
+    /// Its largest contributions, largest first.
+    pub top_signals: Vec<Contribution>,
     /// Its requests in the audit's window (unknown for audits published
     /// before the count was kept).
     pub requests: Option<i64>,
@@ -29,6 +30,40 @@ pub struct ScoredAccount {
     pub first_seen: Option<OffsetDateTime>,
     /// See `first_seen`.
     pub last_seen: Option<OffsetDateTime>,
+}
+
+/// A score as the database returns it.
+struct ScoredRow {
+    account_id: String,
+    risk: f64,
+    level: String,
+    flagged: bool,
+    cluster_id: Option<String>,
+    top_signals: Value,
+    requests: Option<i64>,
+    first_seen: Option<OffsetDateTime>,
+    last_seen: Option<OffsetDateTime>,
+}
+
+impl TryFrom<ScoredRow> for ScoredAccount {
+    type Error = StoreError;
+
+    fn try_from(r: ScoredRow) -> Result<Self, StoreError> {
+        let corrupt = |what: &str, e: &dyn std::fmt::Display| {
+            StoreError::Corrupt(format!("audit_scores.{what} of account {:?}: {e}", r.account_id))
+        };
+        Ok(ScoredAccount {
+            level: r.level.parse().map_err(|e| corrupt("level", &e))?,
+            top_signals: serde_json::from_value(r.top_signals.clone()).map_err(|e| corrupt("top_signals", &e))?,
+            account_id: r.account_id,
+            risk: r.risk,
+            flagged: r.flagged,
+            cluster_id: r.cluster_id,
+            requests: r.requests,
+            first_seen: r.first_seen,
+            last_seen: r.last_seen,
+        })
+    }
 }
 
 /// How accounts are ordered.
@@ -48,7 +83,7 @@ pub struct AccountFilter<'a> {
     /// At least this risk.
     pub min_risk: Option<f64>,
     /// At this level.
-    pub level: Option<&'a str>,
+    pub level: Option<RiskLevel>,
     /// Flagged or not.
     pub flagged: Option<bool>,
     /// In this cluster.
@@ -82,8 +117,8 @@ pub async fn scored(conn: &mut PgConnection, f: &AccountFilter<'_>) -> Result<Ve
     let by_requests = f.sort == AccountSort::Requests;
     let (after_value, after_id) = f.after.clone().unzip();
     let needs_events = f.model.is_some() || f.active_from.is_some() || f.active_to.is_some();
-    Ok(sqlx::query_as!(
-        ScoredAccount,
+    sqlx::query_as!(
+        ScoredRow,
         r#"SELECT s.account_id, s.risk, s.level, s.flagged, s.cluster_id, s.top_signals, s.requests,
                   a.first_seen AS "first_seen?", a.last_seen AS "last_seen?"
            FROM audit_scores s LEFT JOIN accounts a ON a.account_id = s.account_id
@@ -101,7 +136,7 @@ pub async fn scored(conn: &mut PgConnection, f: &AccountFilter<'_>) -> Result<Ve
            LIMIT $13"#,
         f.audit_id,
         f.min_risk,
-        f.level,
+        f.level.map(RiskLevel::as_str),
         f.flagged,
         f.cluster_id,
         needs_events,
@@ -114,7 +149,10 @@ pub async fn scored(conn: &mut PgConnection, f: &AccountFilter<'_>) -> Result<Ve
         f.limit
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(ScoredAccount::try_from)
+    .collect()
 }
 
 /// One account's score in an audit.
@@ -123,8 +161,8 @@ pub async fn scored_one(
     audit_id: i64,
     account_id: &str,
 ) -> Result<Option<ScoredAccount>, StoreError> {
-    Ok(sqlx::query_as!(
-        ScoredAccount,
+    sqlx::query_as!(
+        ScoredRow,
         r#"SELECT s.account_id, s.risk, s.level, s.flagged, s.cluster_id, s.top_signals, s.requests,
                   a.first_seen AS "first_seen?", a.last_seen AS "last_seen?"
            FROM audit_scores s LEFT JOIN accounts a ON a.account_id = s.account_id
@@ -133,7 +171,9 @@ pub async fn scored_one(
         account_id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(ScoredAccount::try_from)
+    .transpose()
 }
 
 /// An account as first seen by ingest (any window).
@@ -296,7 +336,44 @@ pub struct ClusterView {
     /// Its flag's id and status, when flagged.
     pub flag_id: Option<i64>,
     /// See `flag_id`.
-    pub flag_status: Option<String>,
+    pub flag_status: Option<FlagStatus>,
+}
+
+/// A cluster as the database returns it.
+struct ClusterRow {
+    cluster_id: String,
+    reason: String,
+    members: i64,
+    flagged: i64,
+    requests: i64,
+    max_risk: f64,
+    mean_risk: f64,
+    flag_id: Option<i64>,
+    flag_status: Option<String>,
+}
+
+impl TryFrom<ClusterRow> for ClusterView {
+    type Error = StoreError;
+
+    fn try_from(r: ClusterRow) -> Result<Self, StoreError> {
+        let flag_status = r
+            .flag_status
+            .as_deref()
+            .map(str::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(format!("flags.status of cluster {:?}: {e}", r.cluster_id)))?;
+        Ok(ClusterView {
+            cluster_id: r.cluster_id,
+            reason: r.reason,
+            members: r.members,
+            flagged: r.flagged,
+            requests: r.requests,
+            max_risk: r.max_risk,
+            mean_risk: r.mean_risk,
+            flag_id: r.flag_id,
+            flag_status,
+        })
+    }
 }
 
 /// An audit's clusters, largest first (then by id), at most `limit`, after
@@ -310,8 +387,8 @@ pub async fn clusters(
     limit: i64,
 ) -> Result<Vec<ClusterView>, StoreError> {
     let (after_size, after_id) = after.unzip();
-    Ok(sqlx::query_as!(
-        ClusterView,
+    sqlx::query_as!(
+        ClusterRow,
         r#"WITH c AS (
                SELECT k.cluster_id, k.reason, count(*) AS members, count(*) FILTER (WHERE s.flagged) AS flagged,
                       coalesce(sum(s.requests), 0)::bigint AS requests, max(s.risk) AS max_risk, avg(s.risk) AS mean_risk
@@ -332,7 +409,10 @@ pub async fn clusters(
         limit
     )
     .fetch_all(&mut *conn)
-    .await?)
+    .await?
+    .into_iter()
+    .map(ClusterView::try_from)
+    .collect()
 }
 
 /// One cluster of an audit, `None` when the audit found no such cluster.
@@ -341,8 +421,8 @@ pub async fn cluster(
     audit_id: i64,
     cluster_id: &str,
 ) -> Result<Option<ClusterView>, StoreError> {
-    Ok(sqlx::query_as!(
-        ClusterView,
+    sqlx::query_as!(
+        ClusterRow,
         r#"SELECT k.cluster_id, k.reason, count(*) AS "members!", count(*) FILTER (WHERE s.flagged) AS "flagged!",
                   coalesce(sum(s.requests), 0)::bigint AS "requests!", max(s.risk) AS "max_risk!",
                   avg(s.risk) AS "mean_risk!", max(f.flag_id) AS "flag_id?", max(f.status) AS "flag_status?"
@@ -354,5 +434,7 @@ pub async fn cluster(
         cluster_id
     )
     .fetch_optional(&mut *conn)
-    .await?)
+    .await?
+    .map(ClusterView::try_from)
+    .transpose()
 }

@@ -1,6 +1,6 @@
 //! Audit jobs: queued, claimed under a lease, published in one transaction.
 
-use dw_domain::AccountScore;
+use dw_domain::{AccountScore, JobState};
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -31,8 +31,8 @@ pub struct Audit {
     pub id: i64,
     /// What it covers.
     pub spec: AuditSpec,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
+    /// Where it stands.
+    pub state: JobState,
     /// Times it was claimed.
     pub attempts: i32,
     /// What it is doing (`{"stage": ...}`).
@@ -67,9 +67,11 @@ struct AuditRow {
     finished_at: Option<OffsetDateTime>,
 }
 
-impl From<AuditRow> for Audit {
-    fn from(r: AuditRow) -> Self {
-        Audit {
+impl TryFrom<AuditRow> for Audit {
+    type Error = StoreError;
+
+    fn try_from(r: AuditRow) -> Result<Self, StoreError> {
+        Ok(Audit {
             id: r.audit_id,
             spec: AuditSpec {
                 from: r.window_from,
@@ -79,7 +81,10 @@ impl From<AuditRow> for Audit {
                 dry_run: r.dry_run,
                 requested_by: r.requested_by,
             },
-            state: r.state,
+            state: r
+                .state
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("audits.state of audit {}: {e}", r.audit_id)))?,
             attempts: r.attempts,
             progress: r.progress,
             summary: r.summary,
@@ -87,7 +92,7 @@ impl From<AuditRow> for Audit {
             created_at: r.created_at,
             started_at: r.started_at,
             finished_at: r.finished_at,
-        }
+        })
     }
 }
 
@@ -121,7 +126,7 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Audit>, Stor
     )
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(row.map(Audit::from))
+    row.map(Audit::try_from).transpose()
 }
 
 /// Serializes schedulers until the caller's transaction ends.

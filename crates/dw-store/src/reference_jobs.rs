@@ -1,6 +1,7 @@
 //! Attribution and distillation-test runs as jobs: queued, claimed under a
 //! lease, finished with their report (as [`crate::audits`] are).
 
+use dw_domain::JobState;
 use serde_json::Value;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -58,8 +59,8 @@ pub struct Job {
     pub id: i64,
     /// What it covers.
     pub spec: JobSpec,
-    /// `queued`, `running`, `done` or `failed`.
-    pub state: String,
+    /// Where it stands.
+    pub state: JobState,
     /// Times it was claimed.
     pub attempts: i32,
     /// What it is doing (`{"stage": ...}`).
@@ -108,7 +109,10 @@ impl TryFrom<JobRow> for Job {
                 to: r.window_to,
                 requested_by: r.requested_by,
             },
-            state: r.state,
+            state: r
+                .state
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("reference_jobs.state of job {}: {e}", r.job_id)))?,
             attempts: r.attempts,
             progress: r.progress,
             result: r.result,

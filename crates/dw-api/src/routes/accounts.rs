@@ -45,11 +45,11 @@ pub(crate) struct AccountQuery {
 pub(crate) struct AccountRow {
     account_id: String,
     risk: f64,
-    level: String,
+    level: RiskLevel,
     flagged: bool,
     cluster_id: Option<String>,
-    #[schema(value_type = Vec<Object>)]
-    top_signals: serde_json::Value,
+    /// Its largest contributions, largest first.
+    top_signals: Vec<dw_domain::Contribution>,
     requests: Option<i64>,
     #[serde(with = "time::serde::rfc3339::option")]
     first_seen: Option<OffsetDateTime>,
@@ -87,9 +87,15 @@ pub(crate) async fn list(
     _: Analyst,
     QueryParams(q): QueryParams<AccountQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    if let Some(level) = q.level.as_deref().filter(|l| l.parse::<RiskLevel>().is_err()) {
-        return Err(ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical")));
-    }
+    let level = q
+        .level
+        .as_deref()
+        .map(|level| {
+            level.parse::<RiskLevel>().map_err(|_| {
+                ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical"))
+            })
+        })
+        .transpose()?;
     if let Some(risk) = q.min_risk.filter(|r| !(0.0..=1.0).contains(r)) {
         return Err(ApiError::BadRequest(format!("min_risk: {risk} is not between 0 and 1")));
     }
@@ -107,7 +113,7 @@ pub(crate) async fn list(
     let filter = AccountFilter {
         audit_id,
         min_risk: q.min_risk,
-        level: q.level.as_deref(),
+        level,
         flagged: q.flagged,
         cluster_id: q.cluster.as_deref(),
         model: q.model.as_deref(),
@@ -163,7 +169,6 @@ pub(crate) struct ProfileBody {
     first_seen: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     last_seen: OffsetDateTime,
-    #[schema(value_type = Option<Object>)]
     attributes: Option<dw_domain::AccountAttributes>,
     audit_id: Option<i64>,
     /// Its score in that audit, with its largest contributions; absent when
@@ -171,8 +176,7 @@ pub(crate) struct ProfileBody {
     score: Option<AccountRow>,
     flag: Option<FlagRef>,
     cluster_flag: Option<FlagRef>,
-    #[schema(value_type = Option<Object>)]
-    allowlisted: Option<dw_app::Allowed>,
+    allowlisted: Option<super::allowlist::AllowedBody>,
 }
 
 #[utoipa::path(get, operation_id = "accounts_get", path = "/v1/accounts/{id}", tag = "accounts", summary = "An account's profile, score, flags and allowlist entry", params(("id" = String, Path, description = "account id"), ProfileQuery), responses((status = 200, description = "the account", body = ProfileBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
@@ -193,7 +197,7 @@ pub(crate) async fn get(
         score: p.score.map(AccountRow::from),
         flag: p.flag.map(FlagRef::from),
         cluster_flag: p.cluster_flag.map(FlagRef::from),
-        allowlisted: p.allowlisted,
+        allowlisted: p.allowlisted.map(Into::into),
     }))
 }
 
@@ -227,14 +231,82 @@ async fn range(state: &ApiState, id: &str, q: &RangeQuery) -> Result<(OffsetDate
     Ok((from, to))
 }
 
+/// One of an account's events, as an analyst reads it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EventBody {
+    event_id: String,
+    #[serde(with = "time::serde::rfc3339")]
+    ts: OffsetDateTime,
+    model: String,
+    /// The last user message.
+    prompt: String,
+    system_prompt: Option<String>,
+    /// The answer, when logged.
+    completion: Option<String>,
+    finish_reason: Option<String>,
+    temperature: Option<f32>,
+    max_tokens: Option<i32>,
+    n: Option<i32>,
+    logprobs: Option<bool>,
+    prompt_tokens: Option<i32>,
+    completion_tokens: Option<i32>,
+    client_ip: Option<String>,
+    user_agent: Option<String>,
+}
+
+impl From<EventView> for EventBody {
+    fn from(e: EventView) -> Self {
+        EventBody {
+            event_id: e.event_id,
+            ts: e.ts,
+            model: e.model,
+            prompt: e.prompt,
+            system_prompt: e.system_prompt,
+            completion: e.completion,
+            finish_reason: e.finish_reason,
+            temperature: e.temperature,
+            max_tokens: e.max_tokens,
+            n: e.n,
+            logprobs: e.logprobs,
+            prompt_tokens: e.prompt_tokens,
+            completion_tokens: e.completion_tokens,
+            client_ip: e.client_ip,
+            user_agent: e.user_agent,
+        }
+    }
+}
+
+/// One hour of an account's activity.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct HourBody {
+    /// The hour's start (UTC).
+    #[serde(with = "time::serde::rfc3339")]
+    hour: OffsetDateTime,
+    requests: i64,
+    /// Prompt tokens, as logged.
+    prompt_tokens: i64,
+    /// Completion tokens, as logged.
+    completion_tokens: i64,
+}
+
+impl From<Hour> for HourBody {
+    fn from(h: Hour) -> Self {
+        HourBody {
+            hour: h.hour,
+            requests: h.requests,
+            prompt_tokens: h.prompt_tokens,
+            completion_tokens: h.completion_tokens,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct EventPage {
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     to: OffsetDateTime,
-    #[schema(value_type = Vec<Object>)]
-    events: Vec<EventView>,
+    events: Vec<EventBody>,
     next: Option<String>,
 }
 
@@ -261,7 +333,7 @@ pub(crate) async fn events(
         let last = events.last().expect("a full page");
         format!("{}|{}", rfc3339(last.ts), last.event_id)
     });
-    Ok(Json(EventPage { from, to, events, next }))
+    Ok(Json(EventPage { from, to, events: events.into_iter().map(EventBody::from).collect(), next }))
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -270,8 +342,7 @@ pub(crate) struct TimelineBody {
     from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     to: OffsetDateTime,
-    #[schema(value_type = Vec<Object>)]
-    hours: Vec<Hour>,
+    hours: Vec<HourBody>,
 }
 
 #[utoipa::path(get, operation_id = "accounts_timeline", path = "/v1/accounts/{id}/timeline", tag = "accounts", summary = "An account's hourly requests and tokens", params(("id" = String, Path, description = "account id"), RangeQuery), responses((status = 200, description = "hours with requests", body = TimelineBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
@@ -289,5 +360,5 @@ pub(crate) async fn timeline(
         return Err(ApiError::BadRequest(format!("to: a timeline spans at most {MAX_TIMELINE_DAYS} days")));
     }
     let hours = state.app().account_timeline(&id, from, to).await?;
-    Ok(Json(TimelineBody { from, to, hours }))
+    Ok(Json(TimelineBody { from, to, hours: hours.into_iter().map(HourBody::from).collect() }))
 }

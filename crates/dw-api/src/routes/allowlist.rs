@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use dw_app::Allowed;
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use super::params::optional_instant;
 use crate::auth::{Admin, Analyst};
@@ -22,10 +23,36 @@ pub(crate) struct ListQuery {
     expired: bool,
 }
 
+/// An allowlisted account: scored, never flagged.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct AllowedBody {
+    account_id: String,
+    /// Why it may distill (a licence, a partnership).
+    reason: String,
+    /// When the entry stops being in force; absent (null): until removed.
+    #[serde(with = "time::serde::rfc3339::option")]
+    expires_at: Option<OffsetDateTime>,
+    /// Who added it.
+    added_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    added_at: OffsetDateTime,
+}
+
+impl From<Allowed> for AllowedBody {
+    fn from(a: Allowed) -> Self {
+        AllowedBody {
+            account_id: a.account_id,
+            reason: a.reason,
+            expires_at: a.expires_at,
+            added_by: a.added_by,
+            added_at: a.added_at,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AllowlistBody {
-    #[schema(value_type = Vec<Object>)]
-    accounts: Vec<Allowed>,
+    accounts: Vec<AllowedBody>,
 }
 
 /// `POST /v1/allowlist` body.
@@ -45,25 +72,26 @@ pub(crate) async fn list(
     _: Analyst,
     QueryParams(q): QueryParams<ListQuery>,
 ) -> Result<Json<AllowlistBody>, ApiError> {
-    Ok(Json(AllowlistBody { accounts: state.app().allowlist(q.expired).await? }))
+    let accounts = state.app().allowlist(q.expired).await?.into_iter().map(AllowedBody::from).collect();
+    Ok(Json(AllowlistBody { accounts }))
 }
 
-#[utoipa::path(post, operation_id = "allowlist_add", path = "/v1/allowlist", tag = "allowlist", summary = "Allowlist an account with a reason and an expiry", request_body = NewEntry, responses((status = 201, description = "the entry", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, operation_id = "allowlist_add", path = "/v1/allowlist", tag = "allowlist", summary = "Allowlist an account with a reason and an expiry", request_body = NewEntry, responses((status = 201, description = "the entry", body = AllowedBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn add(
     State(state): State<ApiState>,
     Admin(caller): Admin,
     JsonBody(body): JsonBody<NewEntry>,
-) -> Result<(StatusCode, Json<Allowed>), ApiError> {
+) -> Result<(StatusCode, Json<AllowedBody>), ApiError> {
     let expires_at = optional_instant("expires_at", body.expires_at.as_deref())?;
     let entry = state.app().allow_account(&body.account_id, &body.reason, expires_at, &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(entry)))
+    Ok((StatusCode::CREATED, Json(entry.into())))
 }
 
-#[utoipa::path(delete, operation_id = "allowlist_remove", path = "/v1/allowlist/{account_id}", tag = "allowlist", summary = "Take an account off the allowlist", params(("account_id" = String, Path, description = "account id")), responses((status = 200, description = "the entry removed", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, operation_id = "allowlist_remove", path = "/v1/allowlist/{account_id}", tag = "allowlist", summary = "Take an account off the allowlist", params(("account_id" = String, Path, description = "account id")), responses((status = 200, description = "the entry removed", body = AllowedBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn remove(
     State(state): State<ApiState>,
     Admin(caller): Admin,
     Path(account_id): Path<String>,
-) -> Result<Json<Allowed>, ApiError> {
-    Ok(Json(state.app().disallow_account(&account_id, &caller.actor()).await?))
+) -> Result<Json<AllowedBody>, ApiError> {
+    Ok(Json(state.app().disallow_account(&account_id, &caller.actor()).await?.into()))
 }

@@ -31,11 +31,25 @@ pub(crate) struct NewAudit {
     dry_run: bool,
 }
 
+/// What a job is doing: its stage, and what the stage counts.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // describes the progress object in the OpenAPI; never built
+pub(crate) struct Progress {
+    /// Absent while queued; then `claimed`, `scoring`, `publishing`, `done`
+    /// (audits: a failed one keeps the stage it failed in), or `claimed`,
+    /// the run's kind, `done`, `failed` (reference runs).
+    stage: Option<String>,
+    /// Accounts being published (audits, when publishing).
+    accounts: Option<u64>,
+    /// Whether a reference run compares by meaning (with embeddings).
+    by_meaning: Option<bool>,
+}
+
 /// An audit as the API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AuditBody {
     id: i64,
-    state: String,
+    state: dw_domain::JobState,
     #[serde(with = "time::serde::rfc3339")]
     from: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -45,9 +59,11 @@ pub(crate) struct AuditBody {
     dry_run: bool,
     requested_by: String,
     attempts: i32,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Progress)]
     progress: serde_json::Value,
-    #[schema(value_type = Option<Object>)]
+    /// What it did, once done (audits published by older versions may lack
+    /// the fields added since).
+    #[schema(value_type = Option<dw_app::AuditSummary>)]
     summary: Option<serde_json::Value>,
     error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]

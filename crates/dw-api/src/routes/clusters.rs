@@ -38,7 +38,7 @@ pub(crate) struct ClusterRow {
     max_risk: f64,
     mean_risk: f64,
     flag_id: Option<i64>,
-    flag_status: Option<String>,
+    flag_status: Option<dw_domain::FlagStatus>,
 }
 
 impl From<ClusterView> for ClusterRow {

@@ -51,7 +51,6 @@ pub struct IngestResponse {
     pub duplicates: u64,
     /// Invalid lines with their line number, field and reason (at most
     /// `ingest.max_listed_errors` of them).
-    #[schema(value_type = Vec<Object>)]
     pub rejected: Vec<dw_domain::LineError>,
     /// Invalid lines beyond those listed.
     #[serde(default, skip_serializing_if = "is_zero")]

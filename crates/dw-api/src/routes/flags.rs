@@ -96,6 +96,11 @@ pub(crate) struct FlagBody {
     reopened_because: Option<String>,
     /// Where an analyst can take it from here.
     next_statuses: &'static [FlagStatus],
+    /// The evidence bundle of the latest audit that flagged it: for an
+    /// account, its score and every signal (value, counts, example events,
+    /// percentile, weight, contribution), its link and operator, its
+    /// riskiest end user and request stream, its activity; for a cluster,
+    /// its members and what joined them (docs/signals.md).
     #[schema(value_type = Object)]
     evidence: serde_json::Value,
     history: Vec<HistoryBody>,
@@ -309,8 +314,11 @@ pub(crate) struct LogEntryBody {
     role: String,
     action: String,
     target: String,
+    /// The target as it was (its fields, as the action's own record has
+    /// them), when it existed.
     #[schema(value_type = Option<Object>)]
     before: Option<serde_json::Value>,
+    /// The target as it became, when it still exists.
     #[schema(value_type = Option<Object>)]
     after: Option<serde_json::Value>,
 }

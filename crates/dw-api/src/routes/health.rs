@@ -4,37 +4,68 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
-use serde_json::json;
+use serde::Serialize;
 
 use crate::ApiState;
 
+/// `GET /healthz`: always `{"status": "ok"}`.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct HealthBody {
+    #[schema(example = "ok")]
+    status: &'static str,
+}
+
+/// `GET /readyz` (fields in the order they are written).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReadyBody {
+    /// `ok`, `error` (it answered with an error) or `timeout`.
+    database: &'static str,
+    embedding: EmbeddingBody,
+    /// `ready` or `unavailable`.
+    status: &'static str,
+}
+
+/// The embedding engine: loaded before the service listens, so either there
+/// (with the model it runs) or off.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EmbeddingBody {
+    /// The model it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    /// Texts waiting to be embedded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queued: Option<usize>,
+    /// `ready` or `off`.
+    state: &'static str,
+}
+
 /// The process is up and serving.
-#[utoipa::path(get, operation_id = "health_healthz", path = "/healthz", tag = "service", summary = "The process is up", responses((status = 200, description = "up", body = Object)))]
+#[utoipa::path(get, operation_id = "health_healthz", path = "/healthz", tag = "service", summary = "The process is up", responses((status = 200, description = "up", body = HealthBody)))]
 pub(crate) async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+    Json(HealthBody { status: "ok" })
 }
 
 /// The database answers within the readiness timeout.
-#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "service", summary = "The database answers; whether the embedding engine runs, and its model", responses((status = 200, description = "ready", body = Object), (status = 503, description = "the database does not answer", body = Object)))]
+#[utoipa::path(get, operation_id = "health_readyz", path = "/readyz", tag = "service", summary = "The database answers; whether the embedding engine runs, and its model", responses((status = 200, description = "ready", body = ReadyBody), (status = 503, description = "the database does not answer", body = ReadyBody)))]
 pub(crate) async fn readyz(State(state): State<ApiState>) -> impl IntoResponse {
     let check = tokio::time::timeout(state.config.readiness_timeout, state.app().ready()).await;
     // The embedding engine is loaded before the service listens: it is
     // either there (with the model it runs) or off.
     let embedding = match state.app().embedder() {
-        Some(handle) => json!({"state": "ready", "model": handle.model_id(), "queued": handle.queued()}),
-        None => json!({"state": "off"}),
+        Some(handle) => {
+            EmbeddingBody { model: Some(handle.model_id().to_owned()), queued: Some(handle.queued()), state: "ready" }
+        }
+        None => EmbeddingBody { model: None, queued: None, state: "off" },
     };
     match check {
-        Ok(Ok(())) => (StatusCode::OK, Json(json!({"status": "ready", "database": "ok", "embedding": embedding}))),
+        Ok(Ok(())) => (StatusCode::OK, Json(ReadyBody { database: "ok", embedding, status: "ready" })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
-            let body = json!({"status": "unavailable", "database": "error", "embedding": embedding});
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+            (StatusCode::SERVICE_UNAVAILABLE, Json(ReadyBody { database: "error", embedding, status: "unavailable" }))
         }
         Err(_) => {
             tracing::warn!("readiness check timed out");
-            let body = json!({"status": "unavailable", "database": "timeout", "embedding": embedding});
-            (StatusCode::SERVICE_UNAVAILABLE, Json(body))
+            (StatusCode::SERVICE_UNAVAILABLE, Json(ReadyBody { database: "timeout", embedding, status: "unavailable" }))
         }
     }
 }

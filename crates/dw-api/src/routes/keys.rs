@@ -17,13 +17,13 @@ use crate::{ApiError, ApiState};
 #[derive(utoipa::ToSchema)]
 pub(crate) struct NewKey {
     name: String,
-    #[schema(value_type = String, example = "analyst")]
+    #[schema(example = "analyst")]
     role: Role,
     /// What the source sending with this key logs of each conversation:
     /// `full` (the default) or `last_message` (a gateway that keeps the last
     /// user message only).
     #[serde(default)]
-    #[schema(value_type = Option<String>, example = "last_message")]
+    #[schema(example = "last_message")]
     history: HistoryLogging,
 }
 
@@ -33,19 +33,18 @@ pub(crate) struct NewKey {
 pub(crate) struct KeyChange {
     /// What the source sending with this key logs of each conversation:
     /// `full` or `last_message`. Events already stored keep theirs.
-    #[schema(value_type = String, example = "last_message")]
+    #[schema(example = "last_message")]
     history: HistoryLogging,
 }
 
 /// A new key with its secret, shown this once.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct CreatedKeyBody {
-    #[schema(value_type = Object)]
     key: ApiKey,
     secret: String,
 }
 
-#[utoipa::path(get, operation_id = "keys_list", path = "/v1/keys", tag = "keys", summary = "Every API key (never its secret)", responses((status = 200, description = "keys", body = Vec<Object>), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "keys_list", path = "/v1/keys", tag = "keys", summary = "Every API key (never its secret)", responses((status = 200, description = "keys", body = Vec<ApiKey>), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(State(state): State<ApiState>, _: Admin) -> Result<Json<Vec<ApiKey>>, ApiError> {
     Ok(Json(state.app().list_keys().await?))
 }
@@ -63,7 +62,7 @@ pub(crate) async fn create(
     ))
 }
 
-#[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/keys/{id}", tag = "keys", summary = "Revoke a key by id or prefix", params(("id" = String, Path, description = "key id or prefix")), responses((status = 200, description = "the revoked key", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(delete, operation_id = "keys_revoke", path = "/v1/keys/{id}", tag = "keys", summary = "Revoke a key by id or prefix", params(("id" = String, Path, description = "key id or prefix")), responses((status = 200, description = "the revoked key", body = ApiKey), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn revoke(
     State(state): State<ApiState>,
     Admin(caller): Admin,
@@ -72,7 +71,7 @@ pub(crate) async fn revoke(
     Ok(Json(state.app().revoke_key(&id, &caller.actor()).await?))
 }
 
-#[utoipa::path(patch, operation_id = "keys_update", path = "/v1/keys/{id}", tag = "keys", summary = "Set what the source sending with a key logs of each conversation", params(("id" = String, Path, description = "key id or prefix")), request_body = KeyChange, responses((status = 200, description = "the key as it now is", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(patch, operation_id = "keys_update", path = "/v1/keys/{id}", tag = "keys", summary = "Set what the source sending with a key logs of each conversation", params(("id" = String, Path, description = "key id or prefix")), request_body = KeyChange, responses((status = 200, description = "the key as it now is", body = ApiKey), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn update(
     State(state): State<ApiState>,
     Admin(caller): Admin,

@@ -41,18 +41,54 @@ pub(crate) struct NewSetBody {
     control: bool,
 }
 
+/// A reference set, with how many items it holds.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct SetsBody {
-    #[schema(value_type = Vec<Object>)]
-    reference_sets: Vec<ReferenceSet>,
+pub(crate) struct SetBody {
+    id: i64,
+    /// Its unique name.
+    name: String,
+    /// The suspect model, in the analyst's words.
+    description: String,
+    /// How the outputs were collected.
+    collection: String,
+    /// A control: outputs of a model known not to be trained on ours.
+    control: bool,
+    created_by: String,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: time::OffsetDateTime,
+    /// Items stored.
+    items: i64,
+    /// Items whose prompt is known.
+    items_with_prompt: i64,
 }
 
-#[utoipa::path(post, operation_id = "reference_sets_create", path = "/v1/reference-sets", tag = "reference sets", summary = "Create a reference set (a suspect model's outputs, or a control's)", request_body = NewSetBody, responses((status = 201, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 409, description = "the name is taken", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+impl From<ReferenceSet> for SetBody {
+    fn from(s: ReferenceSet) -> Self {
+        SetBody {
+            id: s.id,
+            name: s.name,
+            description: s.description,
+            collection: s.collection,
+            control: s.control,
+            created_by: s.created_by,
+            created_at: s.created_at,
+            items: s.items,
+            items_with_prompt: s.items_with_prompt,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct SetsBody {
+    reference_sets: Vec<SetBody>,
+}
+
+#[utoipa::path(post, operation_id = "reference_sets_create", path = "/v1/reference-sets", tag = "reference sets", summary = "Create a reference set (a suspect model's outputs, or a control's)", request_body = NewSetBody, responses((status = 201, description = "the set", body = SetBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 409, description = "the name is taken", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn create(
     State(state): State<ApiState>,
     Analyst(caller): Analyst,
     JsonBody(body): JsonBody<NewSetBody>,
-) -> Result<(StatusCode, Json<ReferenceSet>), ApiError> {
+) -> Result<(StatusCode, Json<SetBody>), ApiError> {
     let new = NewReferenceSet {
         name: &body.name,
         description: &body.description,
@@ -60,21 +96,22 @@ pub(crate) async fn create(
         control: body.control,
     };
     let set = state.app().create_reference_set(&new, &caller.actor()).await?;
-    Ok((StatusCode::CREATED, Json(set)))
+    Ok((StatusCode::CREATED, Json(set.into())))
 }
 
 #[utoipa::path(get, operation_id = "reference_sets_list", path = "/v1/reference-sets", tag = "reference sets", summary = "Every reference set, newest first, with its item counts", responses((status = 200, description = "the sets", body = SetsBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn list(State(state): State<ApiState>, _: Analyst) -> Result<Json<SetsBody>, ApiError> {
-    Ok(Json(SetsBody { reference_sets: state.app().reference_sets().await? }))
+    let reference_sets = state.app().reference_sets().await?.into_iter().map(SetBody::from).collect();
+    Ok(Json(SetsBody { reference_sets }))
 }
 
-#[utoipa::path(get, operation_id = "reference_sets_get", path = "/v1/reference-sets/{id}", tag = "reference sets", summary = "One reference set", params(("id" = i64, Path, description = "the set's id")), responses((status = 200, description = "the set", body = Object), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, operation_id = "reference_sets_get", path = "/v1/reference-sets/{id}", tag = "reference sets", summary = "One reference set", params(("id" = i64, Path, description = "the set's id")), responses((status = 200, description = "the set", body = SetBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
 pub(crate) async fn get(
     State(state): State<ApiState>,
     _: Analyst,
     NumericId(id): NumericId,
-) -> Result<Json<ReferenceSet>, ApiError> {
-    Ok(Json(state.app().reference_set(id).await?))
+) -> Result<Json<SetBody>, ApiError> {
+    Ok(Json(state.app().reference_set(id).await?.into()))
 }
 
 /// What became of an upload of items (also the body of its 400).
@@ -84,7 +121,6 @@ pub(crate) struct ItemsBody {
     lines: u64,
     stored: u64,
     duplicates: u64,
-    #[schema(value_type = Vec<Object>)]
     rejected: Vec<dw_domain::LineError>,
     /// Invalid lines beyond those listed.
     #[serde(skip_serializing_if = "is_zero")]
@@ -207,10 +243,9 @@ pub(crate) struct JobBody {
     from: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
     to: Option<OffsetDateTime>,
-    /// `queued`, `running`, `done` or `failed`.
-    state: String,
+    state: dw_domain::JobState,
     attempts: i32,
-    #[schema(value_type = Object)]
+    #[schema(value_type = super::audits::Progress)]
     progress: serde_json::Value,
     /// The report, once done: attribution (accounts and clusters ranked by matched outputs, with the
     /// matched triples) or the test (aligned prompts, statistics, decision, what it can and cannot show).
@@ -251,7 +286,7 @@ impl From<ReferenceJob> for JobBody {
 /// A run as a response: 200 when done (or failed), else 202 with where to
 /// follow it and when to look again.
 fn job_response(job: ReferenceJob, always_accepted: bool) -> Response {
-    let pending = !matches!(job.state.as_str(), "done" | "failed");
+    let pending = !job.state.is_finished();
     let status = if always_accepted || pending { StatusCode::ACCEPTED } else { StatusCode::OK };
     let location = format!("/v1/reference-jobs/{}", job.id);
     let mut response = (status, Json(JobBody::from(job))).into_response();
