@@ -12,14 +12,7 @@ use dw_domain::Role;
 use secrecy::ExposeSecret;
 
 use crate::database::Database;
-use crate::evaluate::Population;
 use crate::settings::Settings;
-
-/// The demo's traffic: two days of the shipped sample at a fifth of the
-/// standard population (about 300 accounts, 13,000 events).
-const DAYS: u32 = 2;
-const SCALE: f64 = 0.2;
-const SEED: u64 = 7;
 
 /// Builds the demo database and serves it until interrupted.
 pub async fn run(settings: &Settings, data: PathBuf) -> anyhow::Result<()> {
@@ -35,24 +28,8 @@ pub async fn run(settings: &Settings, data: PathBuf) -> anyhow::Result<()> {
     let app = App::new(pool.clone(), crate::cli::app_config(settings));
     eprintln!("demo: database {name} (dropped and made again on every run)");
 
-    let dir = tempfile::tempdir().context("cannot make a folder for the demo's traffic")?;
-    let population = Population {
-        name: "demo".into(),
-        events: dir.path().join("events.jsonl"),
-        labels: dir.path().join("labels.csv"),
-        accounts: Some(dir.path().join("accounts.csv")),
-    };
-    let config = dw_sim::SimConfig { seed: SEED, days: DAYS, scale: SCALE, ..dw_sim::SimConfig::default() };
-    crate::evaluate::simulate(&crate::evaluate::SimulateArgs {
-        config,
-        data,
-        out: population.events.clone(),
-        labels: population.labels.clone(),
-        accounts: population.accounts.clone(),
-        half: None,
-    })?;
-    let (accepted, from, checkpoints) = crate::evaluate::load_population(&app, settings, &population).await?;
-    let to = *checkpoints.last().context("the demo traffic is empty")?;
+    let loader = crate::ingest_files::BackfillLoader { settings: &settings.ingest };
+    let dw_lab::demo::Prepared { accepted, from, to } = dw_lab::demo::prepare(&app, &loader, data).await?;
     eprintln!("demo: ingested {accepted} events and the accounts' attributes");
     let id = app
         .queue_audit(&AuditSpec { from, to, accounts: None, model: None, dry_run: false, requested_by: "demo".into() })
@@ -71,9 +48,10 @@ pub async fn run(settings: &Settings, data: PathBuf) -> anyhow::Result<()> {
         .await?;
     let key = analyst.secret.expose_secret();
     let mut guide = format!(
-        "\ndistillwatch demo: {} accounts audited over {DAYS} days, {} flagged, {} flags opened.\n\n\
+        "\ndistillwatch demo: {} accounts audited over {} days, {} flagged, {} flags opened.\n\n\
          Analyst key: {key}\nAdmin key:   {}\n\nThe riskiest open flags:\n",
         outcome.summary.accounts,
+        dw_lab::demo::DAYS,
         outcome.summary.flagged,
         outcome.summary.opened,
         admin.secret.expose_secret()

@@ -8,7 +8,7 @@ use anyhow::Context;
 use dw_embed::fetch::{self, Fetched};
 use dw_embed::{DeviceChoice, Encoder, EncoderOptions, Precision};
 
-use crate::cli::ModelCommand;
+use crate::cli::data::ModelCommand;
 use crate::settings::EmbedSettings;
 
 /// Texts embedded per step of `distillwatch embed` (sorted by length within it).
@@ -157,7 +157,7 @@ fn write_vectors(encoder: &Encoder, texts: &[String], output: &Path) -> anyhow::
     let file = std::fs::File::create(output).with_context(|| format!("cannot create {}", output.display()))?;
     let mut writer = dw_embed::npy::NpyWriter::new(std::io::BufWriter::new(file), encoder.dim())?;
     let bar =
-        crate::progress_bar(texts.len() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}) {msg}");
+        dw_lab::progress_bar(texts.len() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}) {msg}");
     let started = Instant::now();
     let mut tokens = 0usize;
     for chunk in texts.chunks(CHUNK) {
@@ -200,8 +200,8 @@ impl Window {
     /// Parses the bounds (RFC 3339, or a date for its midnight UTC); the start
     /// must come before the end.
     pub fn parse(from: &str, to: &str) -> anyhow::Result<Self> {
-        let from = crate::evaluate::parse_instant("--from", from)?;
-        let to = crate::evaluate::parse_instant("--to", to)?;
+        let from = crate::audit_file::parse_instant("--from", from)?;
+        let to = crate::audit_file::parse_instant("--to", to)?;
         anyhow::ensure!(from < to, "--from must be before --to");
         Ok(Self { from, to })
     }
@@ -234,7 +234,7 @@ pub async fn embed_events(
         dtype: if settings.store_dtype == "f32" { VectorDtype::F32 } else { VectorDtype::F16 },
         chunk: 256,
     };
-    let bar = crate::progress_bar(0, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})");
+    let bar = dw_lab::progress_bar(0, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec}, eta {eta})");
     let started = Instant::now();
     let mut last_log = Instant::now();
     let report = app
@@ -265,53 +265,4 @@ pub async fn embed_events(
         started.elapsed().as_secs_f64()
     );
     Ok(())
-}
-
-/// The vectors of `texts`, from the cache when it holds exactly these texts
-/// embedded by this model (a `.key` file beside it says which).
-pub fn embed_cached(
-    encoder: &dw_embed::Encoder,
-    texts: &[String],
-    cache: Option<&Path>,
-) -> anyhow::Result<Vec<Vec<f32>>> {
-    let key = format!("{} {} {:016x}\n", encoder.model_id(), encoder.max_tokens(), fnv(texts));
-    let key_path = cache.map(|c| c.with_extension("key"));
-    if let (Some(cache), Some(key_path)) = (cache, &key_path)
-        && std::fs::read_to_string(key_path).ok().as_deref() == Some(key.as_str())
-    {
-        let bytes = std::fs::read(cache).with_context(|| format!("cannot read {}", cache.display()))?;
-        let (rows, dim, values) = dw_embed::npy::read_f32(&bytes).map_err(|e| anyhow::anyhow!("{e}"))?;
-        if rows == texts.len() {
-            eprintln!("{} vectors from {}", rows, cache.display());
-            return Ok(values.chunks(dim).map(<[f32]>::to_vec).collect());
-        }
-    }
-    let started = std::time::Instant::now();
-    let bar = crate::progress_bar(texts.len() as u64, "{elapsed_precise} [{bar:30}] {pos}/{len} texts ({per_sec})");
-    let mut vectors = Vec::with_capacity(texts.len());
-    for chunk in texts.chunks(1024) {
-        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        vectors.extend(encoder.embed(&refs)?);
-        if let Some(bar) = &bar {
-            bar.inc(chunk.len() as u64);
-        }
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    eprintln!("embedded {} texts in {:.1} s", texts.len(), started.elapsed().as_secs_f64());
-    if let (Some(cache), Some(key_path)) = (cache, key_path) {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(cache)?);
-        dw_embed::npy::write_f32(&mut out, &vectors, encoder.dim())?;
-        drop(out);
-        std::fs::write(key_path, key)?;
-    }
-    Ok(vectors)
-}
-
-fn fnv(texts: &[String]) -> u64 {
-    texts
-        .iter()
-        .flat_map(|t| t.bytes().chain([0]))
-        .fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }

@@ -39,6 +39,29 @@ pub struct Summary {
     pub rejected: u64,
 }
 
+/// The lab's way into the service: an events file loaded as
+/// `distillwatch ingest --backfill` loads it (simulated traffic is history
+/// of any date).
+pub struct BackfillLoader<'a> {
+    /// The ingest settings.
+    pub settings: &'a IngestSettings,
+}
+
+impl dw_lab::EventLoader for BackfillLoader<'_> {
+    fn load<'a>(
+        &'a self,
+        app: &'a App,
+        events: &'a Path,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<dw_lab::Loaded>> + Send + 'a>> {
+        Box::pin(async move {
+            let files = [events.to_path_buf()];
+            let summary =
+                run(app, &files, self.settings, None, Reading::Records(dw_ingest::Source::default()), None).await?;
+            Ok(dw_lab::Loaded { accepted: summary.accepted, rejected: summary.rejected })
+        })
+    }
+}
+
 /// What the files hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileFormat {
@@ -228,7 +251,7 @@ pub async fn run(
 }
 
 fn progress_bar(total: u64) -> Option<ProgressBar> {
-    let bar = crate::progress_bar(
+    let bar = dw_lab::progress_bar(
         total,
         "{elapsed_precise} [{bar:30}] {bytes}/{total_bytes} ({binary_bytes_per_sec}) {msg}",
     )?;

@@ -10,41 +10,26 @@
 //! - `ingest` ([`ingest_files`]): JSONL files loaded with COPY in large batches;
 //! - `keys`: create, list and revoke API keys;
 //! - `model` and `embed` ([`embed_files`]): the embedding model and batch embedding;
-//! - `simulate`, `audit`, `eval` ([`evaluate`]): labelled traffic, the scores
-//!   file, the detection-quality report;
+//! - `audit` ([`audit_file`]): a batch audit, its scores file and evidence;
+//! - `reference` ([`cli::reference`]): reference sets, attribution and the distillation test;
+//! - `demo` ([`demo`]): a demo database, audited and served;
+//! - `simulate`, `eval`, `weights fit`, `classifier train`, `reference calibrate`:
+//!   the lab (`dw-lab`), given a host by [`lab`];
 //! - `db`: start, stop, migrate, apply retention, print the URL.
 
-pub mod classifier;
+pub mod audit_file;
 pub mod cli;
 pub mod database;
 pub mod demo;
 pub mod embed_files;
-pub mod evaluate;
-pub mod fit_weights;
 pub mod ingest_files;
-pub mod reference_calibration;
-pub mod reference_cli;
+pub mod lab;
 pub mod reference_files;
 pub mod reference_test;
 pub mod serve;
 pub mod settings;
 pub mod telemetry;
 pub mod tls;
-
-/// A progress bar on stderr with `template`, or `None` when stderr is not a
-/// terminal (batch jobs then print plain summaries).
-pub(crate) fn progress_bar(len: u64, template: &str) -> Option<indicatif::ProgressBar> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let style = indicatif::ProgressStyle::with_template(template)
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(style);
-    Some(bar)
-}
 
 use std::process::ExitCode;
 

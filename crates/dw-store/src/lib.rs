@@ -52,7 +52,8 @@ pub mod webhooks;
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+pub use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::PgPoolOptions;
 pub use sqlx::{PgPool, Postgres, Transaction};
 
 /// The schema migrations in `migrations/`, applied at start-up.

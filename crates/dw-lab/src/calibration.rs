@@ -33,8 +33,6 @@ use dw_detect::reference::{
 };
 use serde::Serialize;
 
-use crate::settings::EmbedSettings;
-
 /// Random subsets per resampled comparison (the issue asks for 200 at the
 /// least; more make the rejection rates' own noise small).
 const RESAMPLES: usize = 1_000;
@@ -351,17 +349,23 @@ fn quantiles(values: &mut [f64]) -> [f64; 4] {
 }
 
 /// Runs `distillwatch reference calibrate`.
-pub async fn calibrate(settings: &EmbedSettings, args: &CalibrateArgs) -> anyhow::Result<()> {
+/// `encoder` loads the configured sentence encoder; it is called only when
+/// the comparison is by meaning (not `--lexical-only`).
+pub async fn calibrate<F, Fut>(encoder: F, args: &CalibrateArgs) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<dw_embed::Encoder>>,
+{
     let panels = [self_instruct_panel(&args.data)?, arena_panel(&args.data)?];
     let vectors = if args.lexical_only {
         None
     } else {
         let texts = texts_to_embed(&panels);
-        let encoder = crate::embed_files::load_encoder(settings).await?;
+        let encoder = encoder().await?;
         let cache = args.cache.clone();
         let embedded = {
             let texts = texts.clone();
-            tokio::task::spawn_blocking(move || crate::embed_files::embed_cached(&encoder, &texts, cache.as_deref()))
+            tokio::task::spawn_blocking(move || crate::embed_cache::embed_cached(&encoder, &texts, cache.as_deref()))
                 .await??
         };
         Some(texts.into_iter().zip(embedded).collect::<BTreeMap<String, Vec<f32>>>())

@@ -6,12 +6,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use dw_app::{App, AuditWindow};
+use dw_app::AuditWindow;
 use dw_sim::SimConfig;
 
-use crate::database::Database;
-use crate::evaluate::{Population, Throwaway, load_population, write_simulation};
-use crate::settings::Settings;
+use crate::host::{Host, Throwaway};
+use crate::population::{Population, load_population, write_simulation};
 
 /// What `weights fit` needs.
 #[derive(Debug, Clone)]
@@ -42,14 +41,13 @@ const NOT_FIT_KINDS: [&str; 5] =
 /// `distillwatch weights fit`: simulates populations from the fit half of
 /// the data, audits each over its whole window with the current table's
 /// transforms, and fits the weights on the accounts' signal scores.
-pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<()> {
+pub async fn fit_weights(host: &Host<'_>, args: &FitArgs) -> anyhow::Result<()> {
     anyhow::ensure!(!args.seeds.is_empty(), "give at least one seed");
     anyhow::ensure!(args.seeds.iter().all(|s| *s > 3), "seeds 1 to 3 are the evaluation suites': fit on others");
     let corpus = dw_sim::corpus::Corpus::load_half(&args.data, Some(dw_sim::corpus::Half::Fit))
         .with_context(|| format!("cannot read the fit half of {}", args.data.display()))?;
     let prior = dw_detect::Weights::default();
     let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
-    let db = Database::open(&settings.database).await?;
     let mut rows = Vec::new();
     // Every account's signal scores, label and cluster, for the cluster term.
     let mut everyone: Vec<(Vec<f64>, bool, Option<String>)> = Vec::new();
@@ -67,15 +65,15 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         };
         write_simulation(&sim, &population.events, &population.labels, population.accounts.as_deref())?;
         let kinds: HashMap<String, &'static str> = sim.accounts.iter().map(|a| (a.id.clone(), a.kind.name())).collect();
-        let throwaway = Throwaway::create(&db, index).await?;
-        let app = App::new(throwaway.pool.clone(), crate::cli::app_config(settings));
+        let throwaway = Throwaway::create(host, index).await?;
+        let app = host.app(throwaway.pool.clone());
         let verdicts = async {
-            let (_, from, checkpoints) = load_population(&app, settings, &population).await?;
+            let (_, from, checkpoints) = load_population(&app, host.loader, &population).await?;
             let to = *checkpoints.last().context("no checkpoints")?;
             Ok::<_, anyhow::Error>(app.audit_verdicts(&AuditWindow::new(from, to)?).await?)
         }
         .await;
-        throwaway.drop_with(&db).await?;
+        throwaway.drop_with(host).await?;
         let verdicts = verdicts?;
         for v in &verdicts {
             let kind = kinds.get(&v.score.account_id).copied().unwrap_or("unknown");
@@ -104,7 +102,6 @@ pub async fn fit_weights(settings: &Settings, args: &FitArgs) -> anyhow::Result<
         }
         eprintln!("seed {seed}: {} accounts audited", verdicts.len());
     }
-    db.close().await?;
     let options = dw_detect::fit::FitOptions::default();
     let (mut fitted, report) = dw_detect::fit::fit_weights(&prior, &rows, options, FITTED_VERSION);
     // The cluster term, on every linked account (farm members included).

@@ -6,10 +6,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Subcommand;
-use dw_app::App;
 
-use crate::cli::{app_config, cli_actor};
-use crate::database::Database;
+use super::{cli_actor, with_app};
 use crate::settings::Settings;
 
 /// `distillwatch reference ...`
@@ -105,7 +103,7 @@ impl ReportArgs {
     /// The window, parsed; `None` bounds are all stored traffic.
     fn window(&self) -> anyhow::Result<(Option<time::OffsetDateTime>, Option<time::OffsetDateTime>)> {
         let parse = |flag: &str, value: &Option<String>| {
-            value.as_deref().map(|t| crate::evaluate::parse_instant(flag, t)).transpose()
+            value.as_deref().map(|t| crate::audit_file::parse_instant(flag, t)).transpose()
         };
         Ok((parse("--from", &self.from)?, parse("--to", &self.to)?))
     }
@@ -141,8 +139,6 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
                 let encoder = crate::embed_files::load_encoder(&settings.embed).await?;
                 Some(dw_embed::EmbedHandle::spawn(encoder, settings.embed.queue)?)
             };
-            let db = Database::open(&settings.database).await?;
-            let app = App::new(db.pool.clone(), app_config(settings));
             let actor = cli_actor();
             let limits = dw_ingest::Limits {
                 max_event_bytes: settings.ingest.max_event_bytes,
@@ -154,9 +150,9 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             };
             let new =
                 dw_app::NewReferenceSet { name: &name, description: &description, collection: &collection, control };
-            let result = async {
-                let (set, created) = crate::reference_files::set_for(&app, &new, &actor).await?;
-                let summary = crate::reference_files::add(&app, &set, &file, limits, &actor).await?;
+            let (set, created, summary, embedded) = with_app(settings, async |app| {
+                let (set, created) = crate::reference_files::set_for(app, &new, &actor).await?;
+                let summary = crate::reference_files::add(app, &set, &file, limits, &actor).await?;
                 // Every output of the set the model has not embedded yet, this file's and earlier ones'.
                 let embedded = match &handle {
                     Some(handle) => {
@@ -167,10 +163,8 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
                     None => None,
                 };
                 anyhow::Ok((set, created, summary, embedded))
-            }
-            .await;
-            db.close().await?;
-            let (set, created, summary, embedded) = result?;
+            })
+            .await?;
             eprintln!(
                 "{} {} set {:?} (id {}): {} lines, {} items stored, {} already held, {} lines rejected",
                 if created { "created" } else { "added to" },
@@ -190,39 +184,30 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
         ReferenceCommand::Test { suspect, control, report: args } => {
             let (from, to) = args.window()?;
             let handle = args.embedder(settings).await?;
-            let db = Database::open(&settings.database).await?;
-            let app = App::new(db.pool.clone(), app_config(settings));
-            let report = async {
+            let report = with_app(settings, async |app| {
                 let suspect = app.reference_set_named(&suspect).await?;
                 let control = app.reference_set_named(&control).await?;
-                app.distillation_test(suspect.id, control.id, from, to, handle.as_ref()).await
-            }
-            .await;
-            db.close().await?;
-            args.print(&report?, crate::reference_test::render)?;
+                Ok(app.distillation_test(suspect.id, control.id, from, to, handle.as_ref()).await?)
+            })
+            .await?;
+            args.print(&report, crate::reference_test::render)?;
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::Attribute { suspect, report: args } => {
             let (from, to) = args.window()?;
             let handle = args.embedder(settings).await?;
-            let db = Database::open(&settings.database).await?;
-            let app = App::new(db.pool.clone(), app_config(settings));
-            let report = async {
+            let report = with_app(settings, async |app| {
                 let set = app.reference_set_named(&suspect).await?;
-                app.attribution(set.id, from, to, handle.as_ref()).await
-            }
-            .await;
-            db.close().await?;
-            args.print(&report?, crate::reference_test::render_attribution)?;
+                Ok(app.attribution(set.id, from, to, handle.as_ref()).await?)
+            })
+            .await?;
+            args.print(&report, crate::reference_test::render_attribution)?;
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::List => {
-            let db = Database::open(&settings.database).await?;
-            let app = App::new(db.pool.clone(), app_config(settings));
-            let sets = app.reference_sets().await;
-            db.close().await?;
+            let sets = with_app(settings, async |app| Ok(app.reference_sets().await?)).await?;
             println!("id\tname\tkind\titems\titems_with_prompt\tcreated_at\tdescription");
-            for set in sets? {
+            for set in sets {
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                     set.id,
@@ -237,8 +222,8 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::Calibrate { data, cache, markdown, json, lexical_only } => {
-            let args = crate::reference_calibration::CalibrateArgs { data, cache, markdown, json, lexical_only };
-            crate::reference_calibration::calibrate(&settings.embed, &args).await?;
+            let args = dw_lab::calibration::CalibrateArgs { data, cache, markdown, json, lexical_only };
+            dw_lab::calibration::calibrate(|| crate::embed_files::load_encoder(&settings.embed), &args).await?;
             Ok(ExitCode::SUCCESS)
         }
     }

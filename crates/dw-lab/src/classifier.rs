@@ -10,8 +10,6 @@ use dw_detect::content::InstructionClassifier;
 use dw_detect::content::instruction::{Example, HeldOut, leave_one_source_out, pairwise_auc};
 use dw_sim::corpus::{LabelledPrompt, PromptClass};
 
-use crate::settings::EmbedSettings;
-
 /// The model's version: bump it whenever the features or the data change.
 pub const VERSION: &str = "instruction-v1";
 
@@ -59,16 +57,20 @@ pub struct TrainArgs {
     pub cache: Option<PathBuf>,
 }
 
-/// Runs the training.
-pub async fn train(settings: &EmbedSettings, args: &TrainArgs) -> anyhow::Result<()> {
+/// Runs the training; `encoder` loads the configured sentence encoder.
+pub async fn train<F, Fut>(encoder: F, args: &TrainArgs) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<dw_embed::Encoder>>,
+{
     let prompts = dw_sim::corpus::classifier_prompts(&args.data)?;
     anyhow::ensure!(!prompts.is_empty(), "{}: no prompts", args.data.display());
-    let encoder = crate::embed_files::load_encoder(settings).await?;
+    let encoder = encoder().await?;
     let model_id = encoder.model_id().to_owned();
     let texts: Vec<String> = prompts.iter().map(|p| p.text.clone()).collect();
     let cache = args.cache.clone();
     let vectors =
-        tokio::task::spawn_blocking(move || crate::embed_files::embed_cached(&encoder, &texts, cache.as_deref()))
+        tokio::task::spawn_blocking(move || crate::embed_cache::embed_cached(&encoder, &texts, cache.as_deref()))
             .await??;
     let examples: Vec<Example<'_>> = prompts
         .iter()

@@ -1,5 +1,4 @@
-//! `distillwatch simulate`, `audit` and `eval`: labelled traffic, the
-//! per-account scores file, and the detection-quality report.
+//! `distillwatch eval`: the detection-quality report.
 //!
 //! `eval` runs what the service runs: it ingests the events into a throwaway
 //! database (on the configured server or the embedded cluster) with the same
@@ -10,236 +9,19 @@
 //! their seed.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
 use dw_app::{App, AuditWindow, Detector};
 use dw_domain::AccountScore;
-use dw_domain::score::SCORES_CSV_HEADER;
+use dw_sim::SimConfig;
 use dw_sim::evaluation::{self, Report, RequestTimes, Verdicts};
 use dw_sim::labels::LabelRow;
-use dw_sim::{Corpus, SimConfig};
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 
-use crate::database::Database;
-use crate::settings::Settings;
-
-/// Parses `--from`/`--to`/`--start` values: RFC 3339, or a date (its midnight, UTC).
-pub fn parse_instant(flag: &str, value: &str) -> anyhow::Result<OffsetDateTime> {
-    if let Ok(t) = OffsetDateTime::parse(value, &Rfc3339) {
-        return Ok(t);
-    }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(value, &format)
-        .map(|d| d.midnight().assume_utc())
-        .map_err(|_| anyhow::anyhow!("{flag} {value:?} is neither an RFC 3339 timestamp nor a date (YYYY-MM-DD)"))
-}
-
-/// Where `simulate` writes.
-#[derive(Debug, Clone)]
-pub struct SimulateArgs {
-    /// What to simulate.
-    pub config: SimConfig,
-    /// The data folder (layout of `../shared/data`).
-    pub data: PathBuf,
-    /// The events file.
-    pub out: PathBuf,
-    /// The labels file.
-    pub labels: PathBuf,
-    /// The account attributes file, when asked for.
-    pub accounts: Option<PathBuf>,
-    /// Only this half of the data, when given.
-    pub half: Option<dw_sim::corpus::Half>,
-}
-
-/// `distillwatch simulate`: writes events and labels (and account
-/// attributes when asked), prints a summary.
-pub fn simulate(args: &SimulateArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let corpus = load_corpus_half(&args.data, args.half)?;
-    let sim = dw_sim::simulate(args.config, &corpus)?;
-    write_simulation(&sim, &args.out, &args.labels, args.accounts.as_deref())?;
-    let attackers = sim.accounts.iter().filter(|a| a.label() == 1).count();
-    eprintln!(
-        "simulated {} accounts ({} with extraction) and {} events over {} days from {} (seed {}, scale {}) in {:.1} s",
-        sim.accounts.len(),
-        attackers,
-        sim.events.len(),
-        sim.config.days,
-        sim.config.start,
-        sim.config.seed,
-        sim.config.scale,
-        started.elapsed().as_secs_f64()
-    );
-    Ok(())
-}
-
-/// The whole corpus, or one half of it.
-fn load_corpus_half(data: &Path, half: Option<dw_sim::corpus::Half>) -> anyhow::Result<Corpus> {
-    match half {
-        None => load_corpus(data),
-        Some(half) => Corpus::load_half(data, Some(half))
-            .with_context(|| format!("cannot read the {half:?} half of {}", data.display())),
-    }
-}
-
-fn load_corpus(data: &Path) -> anyhow::Result<Corpus> {
-    Corpus::load(data).with_context(|| {
-        format!(
-            "cannot read the text the simulator is made of from {} (pass --data with a folder laid out like \
-             ../shared/data; the repository ships a sample in data/sample)",
-            data.display()
-        )
-    })
-}
-
-pub(crate) fn write_simulation(
-    sim: &dw_sim::Simulation,
-    out: &Path,
-    labels: &Path,
-    accounts: Option<&Path>,
-) -> anyhow::Result<()> {
-    write_logged_simulation(sim, dw_sim::output::LoggedFields::default(), out, labels, accounts)
-}
-
-/// [`write_simulation`] with only the `logged` fields in the events.
-pub(crate) fn write_logged_simulation(
-    sim: &dw_sim::Simulation,
-    logged: dw_sim::output::LoggedFields,
-    out: &Path,
-    labels: &Path,
-    accounts: Option<&Path>,
-) -> anyhow::Result<()> {
-    let create = |path: &Path| {
-        std::fs::File::create(path)
-            .map(std::io::BufWriter::new)
-            .with_context(|| format!("cannot write {}", path.display()))
-    };
-    dw_sim::output::write_logged_events(sim, logged, create(out)?)
-        .with_context(|| format!("writing {}", out.display()))?;
-    dw_sim::output::write_labels(sim, create(labels)?).with_context(|| format!("writing {}", labels.display()))?;
-    if let Some(path) = accounts {
-        dw_sim::attributes::write_attributes(&dw_sim::attributes::account_attributes(sim), create(path)?)
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
-    Ok(())
-}
-
-/// `distillwatch audit`: queues an audit of the window, runs it here and
-/// publishes it (its scores, and unless `--dry-run` its flags); writes one
-/// CSV row per account (`-` writes to stdout) and the flagged accounts'
-/// evidence when asked.
-pub async fn audit(settings: &Settings, args: &AuditArgs) -> anyhow::Result<()> {
-    let (from, to) = (parse_instant("--from", &args.from)?, parse_instant("--to", &args.to)?);
-    let accounts = args.accounts.as_deref().map(read_account_list).transpose()?;
-    let content = crate::embed_files::content_sampling(&settings.embed).await?;
-    let db = Database::open(&settings.database).await?;
-    let mut app = App::new(db.pool.clone(), crate::cli::app_config(settings));
-    if let Some(content) = content {
-        app = app.with_content(content);
-    }
-    let spec = dw_app::AuditSpec {
-        from,
-        to,
-        accounts,
-        model: args.model.clone(),
-        dry_run: args.dry_run,
-        requested_by: "cli".into(),
-    };
-    let worker = format!("cli-{}", std::process::id());
-    let outcome = async {
-        let id = app.queue_audit(&spec).await?;
-        app.run_audit(&worker, Some(id)).await?.with_context(|| format!("audit {id} was claimed by another worker"))
-    }
-    .await;
-    db.close().await?;
-    let outcome = outcome?;
-    if let Some(output) = &args.output {
-        let scores: Vec<AccountScore> = outcome.verdicts.iter().map(|v| v.score.clone()).collect();
-        write_scores(&scores, output)?;
-    }
-    if let Some(path) = &args.evidence {
-        write_evidence(&outcome.verdicts, path)?;
-    }
-    let s = &outcome.summary;
-    let flags = if s.dry_run {
-        "dry run: no flag opened, updated or reopened".to_owned()
-    } else {
-        format!(
-            "flags: {} opened, {} updated, {} reopened, {} left dismissed",
-            s.opened, s.updated, s.reopened, s.kept_dismissed
-        )
-    };
-    eprintln!(
-        "audit {} of [{}, {}) with {}: {} accounts, {} flagged, {} clusters with a flagged member; {flags}",
-        outcome.audit_id, args.from, args.to, s.detector, s.accounts, s.flagged, s.clusters_flagged
-    );
-    Ok(())
-}
-
-/// `audit` options.
-#[derive(Debug, Clone)]
-pub struct AuditArgs {
-    /// Window start.
-    pub from: String,
-    /// Window end (exclusive).
-    pub to: String,
-    /// The scores file (`-`: stdout).
-    pub output: Option<PathBuf>,
-    /// A file of account ids, one per line, to narrow the audit to.
-    pub accounts: Option<PathBuf>,
-    /// A model to narrow the audit to.
-    pub model: Option<String>,
-    /// Write the flagged accounts' evidence here (JSON Lines).
-    pub evidence: Option<PathBuf>,
-    /// Score and store the scores, but open, update and reopen no flag.
-    pub dry_run: bool,
-}
-
-/// One JSON object per flagged account: the same evidence bundle its flag
-/// stores (its score, every signal with value, counts, example events,
-/// percentile, weight and contribution, its link with the linked accounts,
-/// its riskiest end user, its attributes and its activity at a glance).
-fn write_evidence(verdicts: &[dw_app::Verdict], path: &Path) -> anyhow::Result<()> {
-    let mut out = std::io::BufWriter::new(
-        std::fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))?,
-    );
-    for candidate in dw_app::flag_candidates(verdicts)?.iter().filter(|c| c.subject == dw_app::SubjectKind::Account) {
-        serde_json::to_writer(&mut out, &candidate.evidence)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
-    Ok(())
-}
-
-/// Account ids, one per line (blank lines and `#` comments skipped).
-fn read_account_list(path: &Path) -> anyhow::Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let accounts: Vec<String> =
-        text.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')).map(str::to_owned).collect();
-    anyhow::ensure!(!accounts.is_empty(), "{}: no account ids (one per line)", path.display());
-    Ok(accounts)
-}
-
-fn write_scores(scores: &[AccountScore], output: &Path) -> anyhow::Result<()> {
-    let mut out: Box<dyn Write> = if output.as_os_str() == "-" {
-        Box::new(std::io::stdout().lock())
-    } else {
-        Box::new(std::io::BufWriter::new(
-            std::fs::File::create(output).with_context(|| format!("cannot write {}", output.display()))?,
-        ))
-    };
-    writeln!(out, "{SCORES_CSV_HEADER}")?;
-    for score in scores {
-        writeln!(out, "{}", score.csv_row())?;
-    }
-    out.flush()?;
-    Ok(())
-}
+use crate::host::{Host, Throwaway};
+use crate::population::{Population, load_corpus_half, load_population, write_logged_simulation};
 
 /// A named set of simulations.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -356,14 +138,6 @@ pub struct EvalArgs {
     pub floors: Option<PathBuf>,
 }
 
-/// One population's files.
-pub(crate) struct Population {
-    pub(crate) name: String,
-    pub(crate) events: PathBuf,
-    pub(crate) labels: PathBuf,
-    pub(crate) accounts: Option<PathBuf>,
-}
-
 /// One evaluated population.
 struct Run {
     name: String,
@@ -407,7 +181,7 @@ pub struct Floors {
 }
 
 /// `distillwatch eval`. Returns false when a floor was missed.
-pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> {
+pub async fn eval(host: &Host<'_>, args: &EvalArgs) -> anyhow::Result<bool> {
     let floors: Option<Floors> = match &args.floors {
         Some(path) => Some(
             serde_json::from_str(
@@ -452,22 +226,9 @@ pub async fn eval(settings: &Settings, args: &EvalArgs) -> anyhow::Result<bool> 
         }
     }
     let detectors = detectors();
-    let content = crate::embed_files::content_sampling(&settings.embed).await?;
-    let db = Database::open(&settings.database).await?;
     let mut runs = Vec::new();
-    let mut failure = None;
     for (index, population) in inputs.iter().enumerate() {
-        match evaluate_run(settings, content.as_ref(), &db, index, population, &detectors).await {
-            Ok(run) => runs.push(run),
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        }
-    }
-    db.close().await?;
-    if let Some(e) = failure {
-        return Err(e);
+        runs.push(evaluate_run(host, index, population, &detectors).await?);
     }
 
     let runs_ref = &runs;
@@ -580,115 +341,31 @@ fn check_floors(report: &Report, floors: &Floors) -> bool {
     ok
 }
 
-/// A throwaway database on the configured server, for one population.
-pub(crate) struct Throwaway {
-    name: String,
-    pub(crate) pool: sqlx::PgPool,
-}
-
-impl Throwaway {
-    /// Creates and migrates `dw_eval_{pid}_{index}`.
-    pub(crate) async fn create(db: &Database, index: usize) -> anyhow::Result<Self> {
-        let name = format!("dw_eval_{}_{index}", std::process::id());
-        let mut admin = db.pool.acquire().await?;
-        dw_store::databases::create(&mut admin, &name).await.context("cannot create the evaluation database")?;
-        let pool = match dw_store::connect(db.connect_options().database(&name), 8).await {
-            Ok(pool) => pool,
-            Err(e) => {
-                dw_store::databases::drop(&mut admin, &name).await?;
-                return Err(e.into());
-            }
-        };
-        let throwaway = Self { name, pool };
-        if let Err(e) = dw_store::migrate(&throwaway.pool).await {
-            throwaway.drop_with(db).await?;
-            return Err(e.into());
-        }
-        Ok(throwaway)
-    }
-
-    /// Closes the pool and drops the database.
-    pub(crate) async fn drop_with(self, db: &Database) -> anyhow::Result<()> {
-        self.pool.close().await;
-        let mut admin = db.pool.acquire().await?;
-        dw_store::databases::drop(&mut admin, &self.name).await.context("cannot drop the evaluation database")
-    }
-}
-
 /// Ingests one population into a throwaway database, replays the audits and
 /// collects what the evaluator needs; the database is dropped either way.
 async fn evaluate_run(
-    settings: &Settings,
-    content: Option<&dw_app::ContentSampling>,
-    db: &Database,
+    host: &Host<'_>,
     index: usize,
     population: &Population,
     detectors: &[Detector],
 ) -> anyhow::Result<Run> {
     let labels = dw_sim::labels::read_labels(&population.labels)?;
-    let throwaway = Throwaway::create(db, index).await?;
-    let mut app = App::new(throwaway.pool.clone(), crate::cli::app_config(settings));
-    if let Some(content) = content {
-        app = app.with_content(content.clone());
-    }
-    let run = replay(&app, settings, population, labels, detectors).await;
-    throwaway.drop_with(db).await?;
+    let throwaway = Throwaway::create(host, index).await?;
+    let app = host.app(throwaway.pool.clone());
+    let run = replay(&app, host, population, labels, detectors).await;
+    throwaway.drop_with(host).await?;
     run
-}
-
-/// Loads a population's events and account attributes; returns the events
-/// accepted and the daily checkpoints (midnights after the first event's
-/// day, through the one after the last event).
-pub(crate) async fn load_population(
-    app: &App,
-    settings: &Settings,
-    population: &Population,
-) -> anyhow::Result<(u64, OffsetDateTime, Vec<OffsetDateTime>)> {
-    let events = &population.events;
-    let files = std::slice::from_ref(events);
-    let summary = crate::ingest_files::run(
-        app,
-        files,
-        &settings.ingest,
-        None,
-        crate::ingest_files::Reading::Records(dw_ingest::Source::default()),
-        // Simulated traffic is history of any date: a backfill.
-        None,
-    )
-    .await?;
-    anyhow::ensure!(summary.rejected == 0, "{}: {} events were rejected", events.display(), summary.rejected);
-    if let Some(path) = &population.accounts {
-        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let parsed = dw_ingest::parse_attributes_csv(&text)
-            .map_err(|e| anyhow::anyhow!("{}: line {}: {}", path.display(), e.line, e.error))?;
-        anyhow::ensure!(
-            parsed.rejected.is_empty(),
-            "{}: {} lines were rejected",
-            path.display(),
-            parsed.rejected.len()
-        );
-        app.import_account_attributes(&parsed).await?;
-    }
-    let (first, last) = app.event_time_range().await?.context("the events file holds no events")?;
-    let from = first.date().midnight().assume_utc();
-    let mut checkpoints = Vec::new();
-    let mut checkpoint = from;
-    while checkpoint <= last {
-        checkpoint += time::Duration::DAY;
-        checkpoints.push(checkpoint);
-    }
-    Ok((summary.accepted, from, checkpoints))
 }
 
 async fn replay(
     app: &App,
-    settings: &Settings,
+    host: &Host<'_>,
     population: &Population,
     labels: Vec<LabelRow>,
     detectors: &[Detector],
 ) -> anyhow::Result<Run> {
     let name = population.name.as_str();
-    let (accepted, from, checkpoints) = load_population(app, settings, population).await?;
+    let (accepted, from, checkpoints) = load_population(app, host.loader, population).await?;
     let whole = AuditWindow::new(from, *checkpoints.last().unwrap_or(&(from + time::Duration::DAY)))?;
     let traffic: RequestTimes = app.request_times(&whole).await?.into_iter().collect();
     let mut verdicts = Vec::new();
