@@ -87,15 +87,7 @@ pub(crate) async fn list(
     _: Analyst,
     QueryParams(q): QueryParams<AccountQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    let level = q
-        .level
-        .as_deref()
-        .map(|level| {
-            level.parse::<RiskLevel>().map_err(|_| {
-                ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical"))
-            })
-        })
-        .transpose()?;
+    let level = super::params::level(q.level.as_deref())?;
     if let Some(risk) = q.min_risk.filter(|r| !(0.0..=1.0).contains(r)) {
         return Err(ApiError::BadRequest(format!("min_risk: {risk} is not between 0 and 1")));
     }

@@ -162,15 +162,7 @@ pub(crate) async fn list(
     QueryParams(q): QueryParams<FlagQuery>,
 ) -> Result<Json<FlagPage>, ApiError> {
     let status = q.status.as_deref().map(status_named).transpose()?;
-    let level = q
-        .level
-        .as_deref()
-        .map(|level| {
-            level.parse::<RiskLevel>().map_err(|_| {
-                ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical"))
-            })
-        })
-        .transpose()?;
+    let level = super::params::level(q.level.as_deref())?;
     let subject_kind = q
         .kind
         .as_deref()

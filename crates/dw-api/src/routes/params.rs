@@ -22,6 +22,17 @@ pub(crate) fn page_size(limit: Option<i64>) -> Result<i64, ApiError> {
     }
 }
 
+/// A risk level given as `level`, when given.
+pub(crate) fn level(value: Option<&str>) -> Result<Option<dw_domain::RiskLevel>, ApiError> {
+    value
+        .map(|level| {
+            level.parse().map_err(|_| {
+                ApiError::BadRequest(format!("level: {level:?} is not one of none, low, medium, high, critical"))
+            })
+        })
+        .transpose()
+}
+
 /// An RFC 3339 instant given as `field`.
 pub(crate) fn instant(field: &str, value: &str) -> Result<OffsetDateTime, ApiError> {
     OffsetDateTime::parse(value, &Rfc3339).map_err(|e| {
