@@ -12,6 +12,13 @@ times, ages, key ids and secrets) replaced by placeholders:
     scripts/record_responses.py --bin target/debug/distillwatch --out after.json
     diff before.json after.json
 
+With --validate docs/openapi.json, every JSON answer is also checked against
+the schema the description gives its operation and status (the description
+must describe what the API answers on real data, evidence bundles included);
+the script exits 1 naming each answer that does not conform. It needs
+jsonschema_rs (in the schemathesis environment scripts/bootstrap.sh --ci
+installs) or jsonschema.
+
 DATABASE_URL names the server the demo makes its database on (the embedded
 cluster when unset).
 """
@@ -48,6 +55,54 @@ def normalize(value):
     return value
 
 
+def validate(spec_path, recorded):
+    """The answers that do not conform to the description, as lines."""
+    try:
+        import jsonschema_rs
+
+        def check(schema, instance):
+            return [f"{e.message} at /{'/'.join(map(str, e.instance_path))}"
+                    for e in jsonschema_rs.Draft202012Validator(schema).iter_errors(instance)]
+    except ImportError:
+        import jsonschema
+
+        def check(schema, instance):
+            return [f"{e.message} at /{'/'.join(map(str, e.absolute_path))}"
+                    for e in jsonschema.Draft202012Validator(schema).iter_errors(instance)]
+    spec = json.load(open(spec_path))
+
+    def local(x):
+        if isinstance(x, dict):
+            return {k: (v.replace("#/components/schemas/", "#/$defs/") if k == "$ref" else local(v))
+                    for k, v in x.items()}
+        if isinstance(x, list):
+            return [local(v) for v in x]
+        return x
+
+    defs = local(spec["components"]["schemas"])
+    routes = [(re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", p) + "$"), ops) for p, ops in spec["paths"].items()]
+    problems, checked = [], 0
+    for r in recorded:
+        if "status" not in r or not isinstance(r.get("raw"), (dict, list)):
+            continue
+        method, target = r["request"].split(" ", 1)
+        path = target.split("?")[0]
+        ops = next((ops for rx, ops in routes if rx.match(path)), None)
+        response = (ops or {}).get(method.lower(), {}).get("responses", {}).get(str(r["status"]))
+        if response is None:
+            problems.append(f"{r['request']}: status {r['status']} is not described")
+            continue
+        if "$ref" in response:
+            response = spec["components"]["responses"][response["$ref"].split("/")[-1]]
+        schema = next((c.get("schema") for t, c in response.get("content", {}).items() if "json" in t), None)
+        if schema is None:
+            continue
+        errors = check({"$defs": defs, **local(schema)}, r["raw"])
+        checked += 1
+        problems += [f"{r['request']} ({r['status']}): {e}" for e in errors[:3]]
+    return checked, problems
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -69,7 +124,7 @@ def call(base, key, method, path, body=None):
         payload = json.loads(raw)
     else:
         payload = raw.decode("utf-8", "replace")
-    return {"request": f"{method} {path}", "status": status, "body": normalize(payload)}
+    return {"request": f"{method} {path}", "status": status, "body": normalize(payload), "raw": payload}
 
 
 def main():
@@ -77,6 +132,7 @@ def main():
     ap.add_argument("--bin", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default="data/sample")
+    ap.add_argument("--validate", metavar="OPENAPI", help="check every JSON answer against this description")
     args = ap.parse_args()
 
     port = free_port()
@@ -171,10 +227,18 @@ def main():
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
-    text = json.dumps(out, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    recorded = [{k: v for k, v in r.items() if k != "raw"} for r in out]
+    text = json.dumps(recorded, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
     with open(args.out, "w") as f:
         f.write(text)
     print(f"{len(out)} responses recorded in {args.out}")
+    if args.validate:
+        checked, problems = validate(args.validate, out)
+        for p in problems:
+            print(p, file=sys.stderr)
+        print(f"{checked} JSON answers checked against {args.validate}: {len(problems)} problems")
+        if problems:
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Schema-driven API tests (issue #23): schemathesis against the /openapi.json
 # of a running `serve` on a fresh database, with a real admin key (every route
-# is open to it). The checks: no 5xx answer, every status code, content type,
+# is open to it); then the answers on the demo's audited data checked against
+# the same description (scripts/record_responses.py --validate). The checks: no 5xx answer, every status code, content type,
 # body and header as the description declares. Generated bodies that the API
 # refuses with a 4xx are fine; which valid requests it refuses is not checked
 # (the description does not spell out every rule, such as a window's order).
@@ -52,6 +53,12 @@ PYTHONPATH=scripts/schemathesis SCHEMATHESIS_HOOKS=hooks "$st" run "$base/openap
     -H "Authorization: Bearer $key" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --max-examples "${ST_MAX_EXAMPLES:-25}" --workers 1 "${seed_args[@]}" || status=$?
+# The generated requests above meet an empty database. The answers on data
+# an audit wrote (flags with their evidence, accounts, clusters, audits, the
+# workflow's moves and refusals) are checked against the description too:
+# the demo's database, 88 requests, every JSON answer against its schema.
+"$tools/schemathesis/bin/python" scripts/record_responses.py --bin "$bin" --out "$dir/responses.json" \
+    --validate docs/openapi.json || status=$?
 if grep -qiE "panicked|internal error" "$dir/serve.err"; then
     echo "serve logged a fault during the run:" >&2
     grep -iE "panicked|internal error" "$dir/serve.err" | head -20 >&2

@@ -60,7 +60,7 @@ pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{CaseFile, CaseFormat};
 pub use cases::{Actor, DecisionLabel, FlagChange};
 pub use compute::Compute;
-pub use dw_detect::flags::candidates as flag_candidates;
+pub use dw_detect::flags::{FlagEvidence, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_domain::{CaseAction, FlagStatus, SubjectKind};
 pub use dw_embed::EmbedError;

@@ -271,6 +271,7 @@ pub struct Verdict {
 /// A part of an account's traffic (an end user, a request stream), scored
 /// on its own.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartVerdict {
     /// The end user's id, or the stream's signature.
     pub part: String,

@@ -13,6 +13,7 @@ pub const SAMPLE_CHARS: usize = 300;
 
 /// An account's activity at a glance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = Activity))]
 pub struct Evidence {
     /// Requests per hour (UTC, RFC 3339 hour start), hours with none left out.
     pub hourly: BTreeMap<String, u32>,
@@ -40,6 +41,7 @@ pub struct Evidence {
 
 /// One of an account's templates, quoted as evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TemplateSample {
     /// Its frame, the slot shown as `{…}`.
     pub frame: String,
@@ -53,6 +55,7 @@ pub struct TemplateSample {
 
 /// One prompt quoted as evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SamplePrompt {
     /// The event.
     pub event_id: String,

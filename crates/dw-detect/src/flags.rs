@@ -86,7 +86,8 @@ pub struct Candidate {
 /// example events, percentile, weight, contribution), its link with the
 /// linked accounts, its riskiest end user, and its activity at a glance.
 #[derive(Debug, Serialize)]
-struct AccountBundle<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccountBundle<'a> {
     score: &'a dw_domain::AccountScore,
     requests: usize,
     signals: &'a [crate::scoring::ScoredSignal],
@@ -103,15 +104,20 @@ struct AccountBundle<'a> {
     operator: Option<&'a crate::operator::OperatorVerdict>,
 }
 
+/// Why an account is in its cluster.
 #[derive(Debug, Serialize)]
-struct Link<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ClusterLink))]
+pub struct Link<'a> {
     cluster_id: &'a str,
     reason: &'a str,
     linked_accounts: Vec<&'a str>,
 }
 
+/// A cluster's evidence bundle: its members, what joined them, and the
+/// cluster read as one operator.
 #[derive(Debug, Serialize)]
-struct ClusterBundle<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ClusterBundle<'a> {
     cluster_id: &'a str,
     reason: &'a str,
     members: Vec<Member<'a>>,
@@ -119,14 +125,28 @@ struct ClusterBundle<'a> {
     operator: Option<&'a crate::operator::OperatorVerdict>,
 }
 
+/// A cluster's member as its bundle shows it.
 #[derive(Debug, Serialize)]
-struct Member<'a> {
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = ClusterMember))]
+pub struct Member<'a> {
     account_id: &'a str,
     risk: f64,
     level: dw_domain::RiskLevel,
     flagged: bool,
     requests: usize,
     top_signals: &'a [dw_domain::Contribution],
+}
+
+/// A flag's evidence: an account's bundle or a cluster's (the shape the
+/// API documents; audits store the bundle itself).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum FlagEvidence<'a> {
+    /// A flag on an account.
+    Account(AccountBundle<'a>),
+    /// A flag on a cluster.
+    Cluster(ClusterBundle<'a>),
 }
 
 /// The signals that fired for a verdict, with what raised it (its cluster,

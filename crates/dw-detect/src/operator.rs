@@ -102,6 +102,7 @@ impl Merged {
 
 /// A cluster scored as one actor, shown with each of its members.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OperatorVerdict {
     /// The cluster.
     pub cluster_id: String,

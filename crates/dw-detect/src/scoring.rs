@@ -185,6 +185,7 @@ impl Default for Weights {
 
 /// An account's signals with their scores and contributions.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScoredSignal {
     /// The signal.
     #[serde(flatten)]

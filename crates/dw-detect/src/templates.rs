@@ -378,6 +378,7 @@ pub fn dominant_templates(templates: &Templates, requests: usize) -> Vec<Dominan
 
 /// One of an account's dominant templates that dominates other accounts too.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SharedTemplate {
     /// The account's frame.
     pub frame: String,

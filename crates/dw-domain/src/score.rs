@@ -75,6 +75,7 @@ pub struct Contribution {
 
 /// An audit's verdict on one account.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountScore {
     /// The account.
     pub account_id: String,

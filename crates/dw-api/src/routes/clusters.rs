@@ -101,11 +101,20 @@ pub(crate) struct SignalRow {
     mean_contribution: f64,
 }
 
+/// A cluster with its members. Its fields are a [`ClusterRow`]'s, but for
+/// the count of members: `members` is the members themselves.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ClusterBody {
     audit_id: i64,
-    #[serde(flatten)]
-    cluster: ClusterRow,
+    cluster_id: String,
+    /// What the members share, in words.
+    reason: String,
+    flagged_members: i64,
+    requests: i64,
+    max_risk: f64,
+    mean_risk: f64,
+    flag_id: Option<i64>,
+    flag_status: Option<dw_domain::FlagStatus>,
     members: Vec<AccountRow>,
     signals: Vec<SignalRow>,
 }
@@ -118,9 +127,17 @@ pub(crate) async fn get(
     QueryParams(q): QueryParams<DetailQuery>,
 ) -> Result<Json<ClusterBody>, ApiError> {
     let detail = state.app().cluster_detail(&id, q.audit).await?;
+    let cluster = detail.cluster;
     Ok(Json(ClusterBody {
         audit_id: detail.audit_id,
-        cluster: detail.cluster.into(),
+        cluster_id: cluster.cluster_id,
+        reason: cluster.reason,
+        flagged_members: cluster.flagged,
+        requests: cluster.requests,
+        max_risk: cluster.max_risk,
+        mean_risk: cluster.mean_risk,
+        flag_id: cluster.flag_id,
+        flag_status: cluster.flag_status,
         members: detail.members.into_iter().map(AccountRow::from).collect(),
         signals: detail
             .signals

@@ -100,8 +100,10 @@ pub(crate) struct FlagBody {
     /// account, its score and every signal (value, counts, example events,
     /// percentile, weight, contribution), its link and operator, its
     /// riskiest end user and request stream, its activity; for a cluster,
-    /// its members and what joined them (docs/signals.md).
-    #[schema(value_type = Object)]
+    /// its members and what joined them (docs/signals.md). Once retention
+    /// has expired its quoted prompts, it also says when
+    /// (`excerpts_expired`).
+    #[schema(value_type = dw_app::FlagEvidence)]
     evidence: serde_json::Value,
     history: Vec<HistoryBody>,
 }

@@ -27,6 +27,7 @@ pub use templating::{TOP_TEMPLATES, prompt_frame};
 
 /// The signal families of the design.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
     /// How much, and how machine-like in time.
@@ -53,6 +54,7 @@ pub enum Family {
 
 /// One signal's value for one account.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Signal {
     /// The signal's name (stable: scores and weights refer to it).
     pub name: &'static str,
