@@ -41,7 +41,7 @@ VOLATILE_KEYS = {
 }
 # A clock time (simulated times are whole seconds; the service's have fractions).
 CLOCK = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z")
-KEY_ID = re.compile(r"key:[0-9a-zA-Z_-]+")
+KEY_ID = re.compile(r"key:[0-9a-zA-Z_-]+|(?<=api:)dw_[0-9a-f]+")
 SECRET = re.compile(r"dw_[A-Za-z0-9_]{20,}")
 
 
@@ -51,7 +51,7 @@ def normalize(value):
     if isinstance(value, list):
         return [normalize(v) for v in value]
     if isinstance(value, str):
-        return CLOCK.sub("<time>", SECRET.sub("<secret>", KEY_ID.sub("key:<id>", value)))
+        return CLOCK.sub("<time>", SECRET.sub("<secret>", KEY_ID.sub(lambda m: "key:<id>" if m.group().startswith("key:") else "<prefix>", value)))
     return value
 
 
@@ -103,18 +103,48 @@ def validate(spec_path, recorded):
     return checked, problems
 
 
+def reference_runs(base, key, suspect, accounts):
+    """A suspect set that copies what four flagged accounts were served, a
+    control that answers the same prompts otherwise, then attribution and
+    the distillation test run to the end (the workers of `demo` run them)."""
+    served = []
+    for a in accounts:
+        page = call(base, key, "GET", f"/v1/accounts/{a['account_id']}/events?limit=40")["raw"]
+        served += [e for e in page.get("events", []) if e.get("completion")]
+    copies = [{"prompt": e["prompt"], "output": e["completion"]} for e in served]
+    others = [{"prompt": e["prompt"], "output": f"An unrelated answer, number {i}, about something else."}
+              for i, e in enumerate(served)]
+    out = [call(base, key, "POST", f"/v1/reference-sets/{suspect}/items", ndjson=copies)]
+    control = call(base, key, "POST", "/v1/reference-sets", {"name": "control-1", "control": True})
+    out.append(control)
+    out.append(call(base, key, "POST", f"/v1/reference-sets/{control['raw']['id']}/items", ndjson=others))
+    for path in [f"/v1/reference-sets/{suspect}/attribution",
+                 f"/v1/reference-sets/{suspect}/distillation-test?control={control['raw']['id']}"]:
+        first = call(base, key, "GET", path)
+        out.append(first)
+        for _ in range(600):
+            job = call(base, key, "GET", f"/v1/reference-jobs/{first['raw']['id']}")
+            if job["raw"].get("state") in ("done", "failed"):
+                break
+            time.sleep(0.1)
+        out.append(job)
+    return out
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-def call(base, key, method, path, body=None):
+def call(base, key, method, path, body=None, ndjson=None):
     data = None if body is None else json.dumps(body).encode()
+    if ndjson is not None:
+        data = "".join(json.dumps(line) + "\n" for line in ndjson).encode()
     req = urllib.request.Request(base + path, data=data, method=method)
     req.add_header("Authorization", f"Bearer {key}")
     if data is not None:
-        req.add_header("content-type", "application/json")
+        req.add_header("content-type", "application/x-ndjson" if ndjson is not None else "application/json")
     try:
         with urllib.request.urlopen(req, timeout=60) as r:
             status, raw, ctype = r.status, r.read(), r.headers.get("content-type", "")
@@ -215,6 +245,7 @@ def main():
         sets = call(base, analyst, "GET", "/v1/reference-sets")["body"]["reference_sets"]
         if sets:
             out.append(call(base, analyst, "GET", f"/v1/reference-sets/{sets[0]['id']}"))
+            out += reference_runs(base, analyst, sets[0]["id"], accounts["body"]["accounts"][:4])
         out.append(call(base, admin, "POST", "/v1/events", [{"event_id": "x"}, {"account_id": 3}]))
         out.append(call(base, admin, "GET", "/v1/audit-log?limit=500"))
         out.append(call(base, admin, "GET", "/v1/audits/1"))

@@ -444,6 +444,7 @@ impl App {
 
 /// The attribution of one suspect set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttributionReport {
     /// The set.
     pub set: ReferenceSet,
@@ -492,6 +493,7 @@ pub struct AttributionReport {
 
 /// One account's share of a suspect set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountAttribution {
     /// The account.
     pub account_id: String,
@@ -515,6 +517,7 @@ pub struct AccountAttribution {
 /// Our prompt and completion, the suspect's output that reproduces it, and
 /// how much they share.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchedTriple {
     /// Our event.
     pub event_id: String,
@@ -540,6 +543,7 @@ pub struct MatchedTriple {
 
 /// A cluster's share of a suspect set.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClusterAttribution {
     /// The cluster.
     pub cluster_id: String,

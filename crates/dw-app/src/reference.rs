@@ -176,6 +176,7 @@ mod tests {
 /// The distillation test run on stored sets and served traffic, with what
 /// an analyst needs to judge it.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistillationReport {
     /// The suspect set.
     pub suspect: ReferenceSet,
@@ -215,6 +216,7 @@ pub struct DistillationReport {
 
 /// One aligned prompt as evidence.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AlignedExample {
     /// Our prompt.
     pub prompt: String,
@@ -242,6 +244,7 @@ pub struct AlignedExample {
 
 /// The distillation test on the prompts served to one account.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AccountTest {
     /// The account.
     pub account_id: String,

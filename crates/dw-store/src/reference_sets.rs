@@ -8,6 +8,7 @@ use crate::StoreError;
 
 /// A reference set, with how many items it holds.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ReferenceSet {
     /// Its id.
     pub id: i64,

@@ -231,6 +231,17 @@ pub(crate) struct TestQuery {
     to: Option<String>,
 }
 
+/// A reference run's report (stored as the run wrote it; this is its shape).
+#[derive(Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // describes `JobBody::result` in the OpenAPI; never built
+pub(crate) enum JobReport {
+    /// An attribution run's.
+    Attribution(Box<dw_app::AttributionReport>),
+    /// A distillation test's.
+    DistillationTest(Box<dw_app::DistillationReport>),
+}
+
 /// A run of attribution or of the distillation test.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct JobBody {
@@ -249,7 +260,7 @@ pub(crate) struct JobBody {
     progress: serde_json::Value,
     /// The report, once done: attribution (accounts and clusters ranked by matched outputs, with the
     /// matched triples) or the test (aligned prompts, statistics, decision, what it can and cannot show).
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<JobReport>)]
     result: Option<serde_json::Value>,
     error: Option<String>,
     requested_by: String,

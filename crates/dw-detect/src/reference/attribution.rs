@@ -31,6 +31,7 @@ pub const MAX_CANDIDATES_PER_COMPLETION: usize = 3;
 
 /// What a lexical match must reach to count.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MatchThresholds {
     /// Shingles the two texts share at the least.
     pub min_shared: usize,

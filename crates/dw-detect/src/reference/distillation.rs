@@ -84,6 +84,7 @@ impl Measure {
 /// One answer's similarities to ours; the embedding is absent when the
 /// answers were not embedded.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Similarities {
     /// [`Measure::EmbeddingCosine`].
     pub embedding_cosine: Option<f64>,
@@ -141,6 +142,7 @@ pub const MIN_ALIGNED_ITEMS: usize = 30;
 
 /// What the test concludes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Conclusion {
     /// The suspect is closer to us than the control, beyond chance at `alpha`.
@@ -162,6 +164,7 @@ pub enum Conclusion {
 
 /// One measure's (or the combination's) statistics over the aligned items.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MeasureResult {
     /// The measure's name, or `combined`.
     pub measure: &'static str,
@@ -185,6 +188,7 @@ pub struct MeasureResult {
 
 /// The test's report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DistillationTest {
     /// Items answered by us, the suspect and the control.
     pub aligned_items: usize,
