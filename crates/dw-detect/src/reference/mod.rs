@@ -5,7 +5,9 @@
 //!   prompts both we and the suspect answered, is the suspect's answer closer
 //!   to ours than a control model's answer to the same prompt is? A paired
 //!   test over items with an effect size, an AUC and a p-value, that refuses
-//!   to conclude on too few items.
+//!   to conclude on too few items; and [`panel`], the same question against
+//!   a panel of controls (does the suspect stand out from how close
+//!   unrelated models come?).
 //! - **Which accounts harvested them?** [`attribution`]: the completions we
 //!   served that a suspect's outputs reproduce, found by long shared word
 //!   runs through an inverted index.
@@ -22,6 +24,7 @@ pub mod align;
 pub mod attribution;
 pub mod distillation;
 pub mod lexical;
+pub mod panel;
 
 pub use align::{Alignment, NEAR_IDENTICAL, PromptAligner};
 pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal};
@@ -30,6 +33,7 @@ pub use distillation::{
     TestConfig, benjamini_hochberg, compared_opening, distillation_test, similarities,
 };
 pub use lexical::{FormatProfile, Ngrams};
+pub use panel::{MIN_CONTROLS, PanelItem, PanelTest, Standing, panel_test, student_t_upper};
 
 /// The cosine of two vectors (0 when either is zero), summed in f64.
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
