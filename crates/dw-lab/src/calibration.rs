@@ -15,6 +15,18 @@
 //!   later snapshot of it and `gpt-3.5-turbo-0125` a model of the same
 //!   provider: relatives, neither a student nor a control, run to show what
 //!   the test says about them.
+//! - **Lineage** (`arena_1k_wide.jsonl`, 478 Chatbot Arena prompts):
+//!   `gpt-3.5-turbo` is "ours"; three Vicunas (tuned on users' shared ChatGPT
+//!   conversations) and WizardLM-70B (tuned on ChatGPT-generated Evol-Instruct
+//!   data) are its students, as their makers published; `gpt-4` is a
+//!   relative; Llama-2-70b-chat (the students' base family, Meta's own
+//!   tuning), Claude v1, Claude Instant, Claude 2 and PaLM 2 are controls.
+//!
+//! On every panel with three controls or more, the panel test
+//! ([`dw_detect::reference::panel`]) asks whether a suspect stands out from
+//! how close the controls come: each student and relative against all the
+//! controls, each control against the others, and its power and level over
+//! random subsets of 50, 100, 200 items and all of them.
 //!
 //! The report: every student against every control (the test's power) and
 //! swapped (it must not reject), every ordered pair of controls (models
@@ -28,8 +40,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dw_detect::reference::{
-    AlignedItem, Conclusion, DistillationTest, LexicalMatch, MatchThresholds, ReferenceIndex, Similarities, TestConfig,
-    compared_opening, cosine, distillation_test, similarities,
+    AlignedItem, Conclusion, DistillationTest, LexicalMatch, MatchThresholds, PanelItem, PanelTest, ReferenceIndex,
+    Similarities, TestConfig, compared_opening, cosine, distillation_test, panel_test, similarities,
 };
 use serde::Serialize;
 
@@ -39,6 +51,12 @@ const RESAMPLES: usize = 1_000;
 
 /// Items per random subset.
 const SUBSET: usize = 150;
+
+/// Random subsets per size in the panel test's power and level.
+const PANEL_RESAMPLES: usize = 200;
+
+/// Subset sizes of the panel test's power and level (and every item).
+const PANEL_SIZES: [usize; 3] = [50, 100, 200];
 
 /// The resampled comparison of two controls with each item's answers
 /// exchanged at random.
@@ -170,6 +188,47 @@ fn arena_panel(data: &Path) -> anyhow::Result<Panel> {
     Ok(panel)
 }
 
+fn lineage_panel(data: &Path) -> anyhow::Result<Panel> {
+    let path = data.join("paired_outputs/arena_1k_wide.jsonl");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let role = |model: &str| match model {
+        "gpt-3.5-turbo" => Role::Ours,
+        "vicuna-7b-v1.5" | "vicuna-13b-v1.5" | "vicuna-33b-v1.3" | "wizardlm-70b-v1.0" => Role::Student,
+        "gpt-4" => Role::Relative,
+        _ => Role::Control,
+    };
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let row: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
+        let prompt = row["prompt"].as_str().with_context(|| format!("{}:{}: no prompt", path.display(), n + 1))?;
+        let outputs =
+            row["outputs"].as_object().with_context(|| format!("{}:{}: no outputs", path.display(), n + 1))?;
+        let answers: BTreeMap<String, String> =
+            outputs.iter().filter_map(|(m, a)| Some((m.clone(), a.as_str()?.to_owned()))).collect();
+        let id = row["question_id"].as_str().unwrap_or_default().to_owned();
+        rows.push((id, prompt.to_owned(), answers));
+    }
+    let all: std::collections::BTreeSet<String> = rows.iter().flat_map(|r| r.2.keys().cloned()).collect();
+    let mut panel = Panel {
+        name: "Lineage",
+        items: Vec::new(),
+        prompts: Vec::new(),
+        models: all.iter().map(|m| (m.clone(), (role(m), Vec::new()))).collect(),
+    };
+    for (id, prompt, answers) in rows {
+        if answers.len() != all.len() {
+            continue;
+        }
+        panel.items.push(format!("lineage/{id}"));
+        panel.prompts.push(prompt);
+        for (model, answer) in answers {
+            panel.models.get_mut(&model).expect("collected above").1.push(answer);
+        }
+    }
+    Ok(panel)
+}
+
 /// Every model's answers measured against ours, per item.
 struct Measured {
     /// model -> per-item similarities to ours.
@@ -296,6 +355,26 @@ struct Independent {
     lexical_matches: usize,
 }
 
+/// The panel test of one suspect against a panel's controls.
+#[derive(Debug, Serialize)]
+struct PanelRun {
+    panel: &'static str,
+    kind: &'static str,
+    test: PanelTest,
+}
+
+/// The panel test repeated over random subsets of one size.
+#[derive(Debug, Serialize)]
+struct PanelPower {
+    panel: &'static str,
+    kind: &'static str,
+    suspect: String,
+    items_each: usize,
+    resamples: usize,
+    rejected_at_005: usize,
+    rejected_at_0001: usize,
+}
+
 /// The whole calibration report.
 #[derive(Debug, Serialize)]
 struct Calibration {
@@ -304,6 +383,86 @@ struct Calibration {
     comparisons: Vec<Comparison>,
     resampled: Vec<Resampled>,
     independent: Vec<Independent>,
+    panel_tests: Vec<PanelRun>,
+    panel_power: Vec<PanelPower>,
+}
+
+/// The panel items of `suspect` against `controls` on the items `subset`.
+fn panel_items(measured: &Measured, suspect: &str, controls: &[&str], subset: &[usize]) -> Vec<PanelItem> {
+    subset
+        .iter()
+        .map(|&i| PanelItem {
+            suspect: measured.against_ours[suspect][i],
+            controls: controls.iter().map(|c| measured.against_ours[*c][i]).collect(),
+        })
+        .collect()
+}
+
+/// The panel test on a panel with enough controls: every student and
+/// relative against all the controls, every control against the others;
+/// then each of them over random subsets of each size.
+fn panel_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibration) {
+    let controls = panel.with_role(Role::Control);
+    if controls.len() < dw_detect::reference::MIN_CONTROLS {
+        return;
+    }
+    let config = TestConfig::default();
+    let mut runs: Vec<(&'static str, &str, Vec<&str>)> = Vec::new();
+    for s in panel.with_role(Role::Student) {
+        runs.push(("student against the controls", s, controls.clone()));
+    }
+    for r in panel.with_role(Role::Relative) {
+        runs.push(("relative against the controls", r, controls.clone()));
+    }
+    // A control in the suspect's place needs three others.
+    if controls.len() > dw_detect::reference::MIN_CONTROLS {
+        for c in &controls {
+            let others: Vec<&str> = controls.iter().copied().filter(|o| o != c).collect();
+            runs.push(("control against the other controls", c, others));
+        }
+    }
+    let all: Vec<usize> = (0..panel.items.len()).collect();
+    for (r, (kind, suspect, against)) in runs.iter().enumerate() {
+        let test = panel_test(suspect, against, &panel_items(measured, suspect, against, &all), config.min_items, 0.05);
+        calibration.panel_tests.push(PanelRun { panel: panel.name, kind, test });
+        let mut state = 0x9a2e_1000 + r as u64;
+        let mut next = move || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            dw_detect::templates::mix(state)
+        };
+        for size in PANEL_SIZES.into_iter().filter(|n| *n < panel.items.len()) {
+            let (mut at_005, mut at_0001) = (0, 0);
+            for _ in 0..PANEL_RESAMPLES {
+                let mut order = all.clone();
+                for i in (1..order.len()).rev() {
+                    order.swap(i, (next() % (i as u64 + 1)) as usize);
+                }
+                order.truncate(size);
+                let test = panel_test(
+                    suspect,
+                    against,
+                    &panel_items(measured, suspect, against, &order),
+                    config.min_items,
+                    0.05,
+                );
+                let p = match test.conclusion {
+                    Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
+                    Conclusion::Inconclusive { .. } => 1.0,
+                };
+                at_005 += usize::from(p < 0.05);
+                at_0001 += usize::from(p < 0.001);
+            }
+            calibration.panel_power.push(PanelPower {
+                panel: panel.name,
+                kind,
+                suspect: suspect.to_string(),
+                items_each: size,
+                resamples: PANEL_RESAMPLES,
+                rejected_at_005: at_005,
+                rejected_at_0001: at_0001,
+            });
+        }
+    }
 }
 
 /// Every two different models' answers to one prompt (ours left out: its
@@ -356,7 +515,7 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = anyhow::Result<dw_embed::Encoder>>,
 {
-    let panels = [self_instruct_panel(&args.data)?, arena_panel(&args.data)?];
+    let panels = [self_instruct_panel(&args.data)?, arena_panel(&args.data)?, lineage_panel(&args.data)?];
     let vectors = if args.lexical_only {
         None
     } else {
@@ -383,10 +542,13 @@ where
         comparisons: Vec::new(),
         resampled: Vec::new(),
         independent: Vec::new(),
+        panel_tests: Vec::new(),
+        panel_power: Vec::new(),
     };
     for panel in &panels {
         calibration.independent.push(independent_answers(panel, by_text.as_ref()));
         let measured = measure(panel, by_text.as_ref());
+        panel_runs(panel, &measured, &mut calibration);
         let students = panel.with_role(Role::Student);
         let controls = panel.with_role(Role::Control);
         let relatives = panel.with_role(Role::Relative);
@@ -538,6 +700,54 @@ fn markdown(c: &Calibration) -> String {
             100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
             format_p(r.median_p)
         );
+    }
+    if !c.panel_tests.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe panel test (a suspect against every control of its panel: does it stand out from how close the \
+             controls come?); closeness per model as `dw_detect::reference::panel` defines it, t in the controls' \
+             standard deviations, one-sided Student-t p:\n"
+        );
+        let _ = writeln!(
+            out,
+            "| panel | comparison | suspect | controls | items | suspect's closeness | controls' closeness | t | p |"
+        );
+        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: |");
+        for run in &c.panel_tests {
+            let t = &run.test;
+            let controls: Vec<String> = t.controls.iter().map(|s| format!("{} {:.2}", s.model, s.closeness)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.2} | {} | {} | {} |",
+                run.panel,
+                run.kind,
+                t.suspect.model,
+                t.controls.len(),
+                t.items,
+                t.suspect.closeness,
+                controls.join(", "),
+                t.suspect.t.map_or("-".into(), |v| format!("{v:.2}")),
+                t.suspect.p_value.map_or("-".into(), format_p)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nThe panel test over {PANEL_RESAMPLES} random subsets of each size (power for students, level for controls):\n"
+        );
+        let _ = writeln!(out, "| panel | comparison | suspect | items | rejected at 0.05 | rejected at 0.001 |");
+        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |");
+        for p in &c.panel_power {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1}% | {:.1}% |",
+                p.panel,
+                p.kind,
+                p.suspect,
+                p.items_each,
+                100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
+                100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
+            );
+        }
     }
     let _ = writeln!(
         out,
