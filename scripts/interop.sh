@@ -53,25 +53,16 @@ port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/distillwatch-interop.XXXXXX")
 pids=()
 cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}" ${serve_pid:-}; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     scripts/test-cluster.sh stop "$dir" >/dev/null 2>&1 || true
     [[ -n "${INTEROP_KEEP:-}" ]] && echo "kept $dir" >&2 || rm -rf "$dir"
 }
 trap cleanup EXIT
-eval "$(scripts/test-cluster.sh start "$dir")"
-psql "$DATABASE_URL" -qc "CREATE DATABASE interop" >/dev/null
-export DATABASE_URL="${DATABASE_URL%/postgres}/interop"
-unset SQLX_OFFLINE
-for v in $(env | grep -o '^DISTILLWATCH__[A-Z_]*'); do unset "$v"; done
-export DISTILLWATCH__LOG__FILTER=warn
-
+source scripts/lib/service.sh
+service_database "$dir" interop
 key=$("$bin" keys create --role ingest --name interop)
-"$bin" serve --bind 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.err" &
-pids+=($!)
-for _ in $(seq 300); do grep -q "listening on" "$dir/serve.out" && break; sleep 0.1; done
-base=$(sed -n 's/^distillwatch listening on //p' "$dir/serve.out")
-[[ -n "$base" ]] || { echo "serve did not start:" >&2; cat "$dir/serve.err" >&2; exit 1; }
+service_start "$bin" "$dir"
 upstream_port=$(port)
 python3 scripts/interop/upstream.py "$upstream_port" &
 pids+=($!)

@@ -31,19 +31,10 @@ cleanup() {
     rm -rf "$dir"
 }
 trap cleanup EXIT
-eval "$(scripts/test-cluster.sh start "$dir")"
-psql "$DATABASE_URL" -qc "CREATE DATABASE schemathesis" >/dev/null
-export DATABASE_URL="${DATABASE_URL%/postgres}/schemathesis"
-unset SQLX_OFFLINE
-for v in $(env | grep -o '^DISTILLWATCH__[A-Z_]*'); do unset "$v"; done
-export DISTILLWATCH__LOG__FILTER=warn
-
+source scripts/lib/service.sh
+service_database "$dir" schemathesis
 key=$("$bin" keys create --role admin --name schemathesis)
-"$bin" serve --bind 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.err" &
-serve_pid=$!
-for _ in $(seq 300); do grep -q "listening on" "$dir/serve.out" && break; sleep 0.1; done
-base=$(sed -n 's/^distillwatch listening on //p' "$dir/serve.out")
-[[ -n "$base" ]] || { echo "serve did not start:" >&2; cat "$dir/serve.err" >&2; exit 1; }
+service_start "$bin" "$dir"
 
 seed=${ST_SEED:-20261207}
 seed_args=(--seed "$seed")

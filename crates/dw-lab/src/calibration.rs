@@ -2,7 +2,7 @@
 //! outputs of models whose lineage is known, to measure what it detects and
 //! how often it is wrong.
 //!
-//! Two panels of `../shared/data/paired_outputs`, each a set of prompts that
+//! Three panels of `../shared/data/paired_outputs`, each a set of prompts that
 //! every model of the panel answered:
 //! - **Self-Instruct** (252 prompts): GPT-3 `davinci` is "ours". Two models
 //!   were fine-tuned on instructions and answers `davinci` itself generated
