@@ -138,7 +138,20 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
         })
         .collect();
     let control: String = answered.iter().map(|(p, _, other)| item(p, other)).collect();
-    for (name, text) in [("events.jsonl", &events), ("student.jsonl", &student), ("control.jsonl", &control)] {
+    // Two more unrelated models for a panel: the other model's answers halved, and turned around.
+    let halved: String = answered
+        .iter()
+        .map(|(p, _, other)| item(p, &other.split_inclusive('.').step_by(2).collect::<String>()))
+        .collect();
+    let turned: String =
+        answered.iter().map(|(p, _, other)| item(p, &other.split_inclusive('.').rev().collect::<String>())).collect();
+    for (name, text) in [
+        ("events.jsonl", &events),
+        ("student.jsonl", &student),
+        ("control.jsonl", &control),
+        ("halved.jsonl", &halved),
+        ("turned.jsonl", &turned),
+    ] {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
     let cli = |args: &[&str]| {
@@ -164,6 +177,33 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
     assert!(text.contains("Result: REJECTED at p = 1.0e-4"), "{text}");
     assert!(text.contains("| ngram_overlap |") && text.contains("| combined |"), "{text}");
     assert!(text.contains("does not say why"), "{text}");
+
+    // Three controls or more: the panel test, the suspect's and every control's standing.
+    assert!(cli(&["reference", "add", "halved", "halved.jsonl", "--control", "--lexical-only"]).status.success());
+    assert!(cli(&["reference", "add", "turned", "turned.jsonl", "--control", "--lexical-only"]).status.success());
+    let panel =
+        ["reference", "test", "student", "--control", "other-model", "--control", "halved", "--control", "turned"];
+    let out = cli(&[&panel[..], &["--lexical-only"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Distillation test against a panel: suspect \"student\""), "{text}");
+    assert!(
+        text.contains(&format!("Prompts answered by us, the suspect and every control: {}", answered.len())),
+        "{text}"
+    );
+    for row in
+        ["| student | suspect, against the controls |", "| other-model | control, against the others |", "| turned |"]
+    {
+        assert!(text.contains(row), "{row}: {text}");
+    }
+    let out = cli(&[&panel[..], &["--lexical-only", "--json"]].concat());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["test"]["controls"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["controls"][1]["name"], "halved", "{report}");
+    let out =
+        cli(&["reference", "test", "student", "--control", "other-model", "--control", "halved", "--lexical-only"]);
+    assert!(!out.status.success(), "two controls are not a panel");
+    assert!(stderr(&out).contains("at least 3 control sets (2 given)"), "{}", stderr(&out));
 
     let out = cli(&["reference", "test", "other-model", "--control", "student", "--lexical-only", "--json"]);
     assert!(!out.status.success(), "a control set cannot be the suspect");

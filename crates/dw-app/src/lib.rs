@@ -77,7 +77,9 @@ pub use error::AppError;
 pub use ingest::IngestBatch;
 pub use jobs::{AuditOutcome, AuditSummary, DEFAULT_LEASE, JobDone};
 pub use keys::{CreatedKey, KEY_PREFIX};
-pub use reference::{AlignedExample, DistillationReport, NewSet as NewReferenceSet, ReferenceItemsOutcome};
+pub use reference::{
+    AlignedExample, DistillationReport, NewSet as NewReferenceSet, PanelReport, ReferenceItemsOutcome,
+};
 pub use webhooks::{
     DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client, http_client,
     install_tls_provider, secret_key as webhook_secret_key, sign as sign_webhook,

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use dw_detect::reference::{
-    AlignedItem, Alignment, DistillationTest, PromptAligner, Similarities, TestConfig, benjamini_hochberg,
-    compared_opening, cosine, distillation_test, similarities,
+    AlignedItem, Alignment, DistillationTest, MIN_CONTROLS, PanelItem, PanelTest, PromptAligner, Similarities,
+    TestConfig, benjamini_hochberg, compared_opening, cosine, distillation_test, panel_test, similarities,
 };
 use dw_domain::{LineError, ReferenceItem};
 use dw_store::audit_log::{self, NewEntry};
@@ -330,15 +330,7 @@ impl App {
         let (from, to) = stored_window(from, to)?;
         let mut conn = self.pool.acquire().await?;
         let suspect_set = suspect_set(&mut conn, suspect).await?;
-        let control_set = reference_sets::by_id(&mut conn, control)
-            .await?
-            .ok_or_else(|| AppError::NotFound(format!("reference set {control}")))?;
-        if !control_set.control {
-            return Err(AppError::Invalid(format!(
-                "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
-                control_set.id, control_set.name
-            )));
-        }
+        let control_set = control_set(&mut conn, control).await?;
         let Aligned { best: aligned, by_account } = aligned_prompts(&mut conn, suspect, control, from, to).await?;
         // Cosines of every account's aligned answers (the best ones among them), by item, account and event.
         let cosines: Option<BTreeMap<ServedItem<'_>, (f64, f64)>> = match embed {
@@ -407,6 +399,128 @@ impl App {
             interpretation: INTERPRETATION.to_owned(),
         })
     }
+}
+
+impl App {
+    /// The distillation test against a panel of controls
+    /// ([`dw_detect::reference::panel`]): on the prompts that we, the suspect
+    /// and every control answered, does the suspect stand out from how close
+    /// the controls come? `Invalid` with fewer than three distinct control
+    /// sets, or a set among them that is not a control.
+    pub async fn panel_test(
+        &self,
+        suspect: i64,
+        controls: &[i64],
+        from: Option<time::OffsetDateTime>,
+        to: Option<time::OffsetDateTime>,
+        embed: Option<&dw_embed::EmbedHandle>,
+    ) -> Result<PanelReport, AppError> {
+        let distinct: std::collections::BTreeSet<i64> = controls.iter().copied().collect();
+        if distinct.len() != controls.len() {
+            return Err(AppError::Invalid("controls: a control set is named twice".into()));
+        }
+        if controls.len() < MIN_CONTROLS {
+            return Err(AppError::Invalid(format!(
+                "controls: the panel test needs at least {MIN_CONTROLS} control sets ({} given)",
+                controls.len()
+            )));
+        }
+        let (from, to) = stored_window(from, to)?;
+        let mut conn = self.pool.acquire().await?;
+        let suspect_set = suspect_set(&mut conn, suspect).await?;
+        let mut control_sets = Vec::with_capacity(controls.len());
+        for id in controls {
+            control_sets.push(control_set(&mut conn, *id).await?);
+        }
+        // For each control: (suspect item, our event) -> the suspect's and the control's similarities.
+        type Pair = (Similarities, Similarities);
+        let mut per_control: Vec<BTreeMap<(i64, String), Pair>> = Vec::with_capacity(controls.len());
+        let mut embedded = false;
+        for control in controls {
+            let Aligned { best, .. } = aligned_prompts(&mut conn, suspect, *control, from, to).await?;
+            let cosines = match embed {
+                Some(handle) if !best.is_empty() => Some(aligned_cosines(&mut conn, handle, &best).await?),
+                _ => None,
+            };
+            embedded |= cosines.is_some();
+            let pairs = best
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let (s, c) = cosines.as_ref().map_or((None, None), |v| (Some(v[i].0), Some(v[i].1)));
+                    let pair = (
+                        similarities(&a.completion, &a.suspect_output, s),
+                        similarities(&a.completion, &a.control_output, c),
+                    );
+                    ((a.suspect_item, a.event_id.clone()), pair)
+                })
+                .collect();
+            per_control.push(pairs);
+        }
+        drop(conn);
+        let items: Vec<PanelItem> = per_control[0]
+            .iter()
+            .filter_map(|(key, (suspect, _))| {
+                let controls = per_control.iter().map(|m| m.get(key).map(|p| p.1)).collect::<Option<Vec<_>>>()?;
+                Some(PanelItem { suspect: *suspect, controls })
+            })
+            .collect();
+        let names: Vec<&str> = control_sets.iter().map(|c| c.name.as_str()).collect();
+        let config = TestConfig::default();
+        let test = panel_test(&suspect_set.name, &names, &items, config.min_items, config.alpha);
+        Ok(PanelReport {
+            suspect: suspect_set,
+            controls: control_sets,
+            from,
+            to,
+            embedding_model: embed.filter(|_| embedded).map(|h| h.model_id().to_owned()),
+            test,
+            interpretation: PANEL_INTERPRETATION.to_owned(),
+        })
+    }
+}
+
+/// What the panel test found.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PanelReport {
+    /// The suspect set.
+    pub suspect: ReferenceSet,
+    /// The control sets, in the order given.
+    pub controls: Vec<ReferenceSet>,
+    /// Our completions from this instant.
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: time::OffsetDateTime,
+    /// Until this one, exclusive.
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: time::OffsetDateTime,
+    /// The model the answers were embedded with, when they were.
+    pub embedding_model: Option<String>,
+    /// The test: every model's closeness, the suspect's standing and each
+    /// control's against the others.
+    pub test: PanelTest,
+    /// What a rejection does and does not show.
+    pub interpretation: String,
+}
+
+const PANEL_INTERPRETATION: &str = "The panel test asks whether, on prompts that we, the suspect and every control \
+    answered, the suspect's answers are closer to ours than unrelated models' answers come, taking the controls as a \
+    sample of unrelated models: a rejection says the suspect stands out from them, which one control cannot say \
+    (unrelated models differ in closeness by style alone). It does not say why: a student of ours, a model of our \
+    own lineage, or one sharing our base model can all stand out; choose controls of the same generation, and \
+    report each control's own standing beside the suspect's.";
+
+/// A control set by id; `Invalid` when the set is a suspect's.
+async fn control_set(conn: &mut sqlx::PgConnection, id: i64) -> Result<ReferenceSet, AppError> {
+    let set =
+        reference_sets::by_id(conn, id).await?.ok_or_else(|| AppError::NotFound(format!("reference set {id}")))?;
+    if !set.control {
+        return Err(AppError::Invalid(format!(
+            "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
+            set.id, set.name
+        )));
+    }
+    Ok(set)
 }
 
 /// A prompt answered by us, a suspect and a control: one item of the

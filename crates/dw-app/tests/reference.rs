@@ -430,3 +430,72 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         assert!(triple.embedding_cosine.unwrap() > 0.999_999, "{triple:?}");
     }
 }
+
+/// Another model's answer, reworked by `k` into a model of its own: some
+/// sentences left out, the order turned, a lead-in, each a style.
+fn unrelated(independent: &str, k: usize) -> String {
+    let sentences: Vec<&str> = independent.split_inclusive(['.', '\n']).collect();
+    match k {
+        0 => independent.to_owned(),
+        1 => sentences.iter().step_by(2).copied().collect::<Vec<_>>().concat(),
+        2 => sentences.iter().rev().copied().collect::<Vec<_>>().concat(),
+        3 => format!("In short: {}", sentences.iter().skip(1).copied().collect::<Vec<_>>().concat()),
+        _ => sentences.iter().enumerate().filter(|(i, _)| i % 3 != 1).map(|(_, s)| *s).collect::<Vec<_>>().concat(),
+    }
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_panel_test_finds_a_student_against_four_controls_and_not_one_more_unrelated_model(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered = arena();
+    let lines: Vec<String> = answered
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
+                   "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
+                   "request": {"messages": [{"role": "user", "content": a.prompt}]},
+                   "response": {"content": a.ours}})
+            .to_string()
+        })
+        .collect();
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+    let mut controls = Vec::new();
+    for k in 0..4 {
+        let items: Vec<ReferenceItem> =
+            answered.iter().map(|a| item(&a.prompt, &unrelated(&a.independent, k))).collect();
+        controls.push(set(&app, &format!("control-{k}"), true, &items).await);
+    }
+    let students: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &student(&a.ours))).collect();
+    let suspect = set(&app, "student", false, &students).await;
+    let (from, to) = (Some(datetime!(2026-11-01 0:00 UTC)), Some(datetime!(2026-12-01 0:00 UTC)));
+
+    let report = app.panel_test(suspect, &controls, from, to, None).await.unwrap();
+    assert_eq!(report.test.items, answered.len(), "every prompt answered by all");
+    assert_eq!(
+        report.controls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["control-0", "control-1", "control-2", "control-3"]
+    );
+    let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
+    assert!(p_value < 0.01, "{:?}", report.test);
+    assert_eq!(report.test.controls_rejected, 0, "{:?}", report.test);
+    assert!(report.interpretation.contains("does not say why"));
+
+    // One more unrelated model in the suspect's place comes as close as the controls do.
+    let other: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &unrelated(&a.independent, 4))).collect();
+    let other = set(&app, "unrelated", false, &other).await;
+    let report = app.panel_test(other, &controls, from, to, None).await.unwrap();
+    assert!(matches!(report.test.conclusion, Conclusion::NotRejected { .. }), "{:?}", report.test);
+
+    // Fewer than three controls, one named twice, a suspect's set among them: refused, saying which.
+    for (given, says) in [
+        (vec![controls[0], controls[1]], "at least 3 control sets (2 given)"),
+        (vec![controls[0], controls[0], controls[1]], "named twice"),
+        (vec![controls[0], controls[1], suspect], "is not a control set"),
+    ] {
+        let Err(AppError::Invalid(message)) = app.panel_test(suspect, &given, from, to, None).await else {
+            panic!("{given:?} accepted")
+        };
+        assert!(message.contains(says), "{message}");
+    }
+}

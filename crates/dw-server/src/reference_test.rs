@@ -5,8 +5,69 @@
 
 use std::fmt::Write as _;
 
-use dw_app::{AttributionReport, DistillationReport};
+use dw_app::{AttributionReport, DistillationReport, PanelReport};
 use dw_detect::reference::{Conclusion, MeasureResult};
+
+/// The panel test's report as text for a terminal: the verdict, then where
+/// the suspect and every control fall.
+pub fn render_panel(report: &PanelReport) -> String {
+    let mut out = String::new();
+    let test = &report.test;
+    let names: Vec<String> = report.controls.iter().map(|c| format!("{:?} (set {})", c.name, c.id)).collect();
+    let _ = writeln!(
+        out,
+        "Distillation test against a panel: suspect {:?} (set {}) against {} controls: {}",
+        report.suspect.name,
+        report.suspect.id,
+        report.controls.len(),
+        names.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "Prompts answered by us, the suspect and every control: {}; measures: {}{}",
+        test.items,
+        if test.measures.is_empty() { "none".to_owned() } else { test.measures.join(", ") },
+        report.embedding_model.as_deref().map_or(String::new(), |m| format!(" (embeddings: {m})"))
+    );
+    let verdict = match &test.conclusion {
+        Conclusion::Rejected { p_value } => format!(
+            "REJECTED at p = {}: the suspect stands out from how close the controls come to our answers",
+            p(*p_value)
+        ),
+        Conclusion::NotRejected { p_value } => {
+            format!("not rejected (p = {}): the suspect comes as close as an unrelated model may", p(*p_value))
+        }
+        Conclusion::Inconclusive { reason } => format!("inconclusive: {reason}"),
+    };
+    let _ = writeln!(out, "Result: {verdict}\n");
+    if !test.controls.is_empty() {
+        let _ = writeln!(out, "| model | role | closeness | t | one-sided p |");
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: |");
+        let show = |s: &dw_detect::reference::Standing, role: &str| {
+            format!(
+                "| {} | {role} | {:.2} | {} | {} |",
+                s.model,
+                s.closeness,
+                s.t.map_or("-".into(), |t| format!("{t:.2}")),
+                s.p_value.map_or("-".into(), p)
+            )
+        };
+        let _ = writeln!(out, "{}", show(&test.suspect, "suspect, against the controls"));
+        for c in &test.controls {
+            let _ = writeln!(out, "{}", show(c, "control, against the others"));
+        }
+        let _ = writeln!(
+            out,
+            "\n{} of {} controls stand out from the others at {}.\n",
+            test.controls_rejected,
+            test.controls.len(),
+            test.alpha
+        );
+    }
+    let _ = writeln!(out, "Method: {}.\n", test.method);
+    let _ = writeln!(out, "{}", report.interpretation);
+    out
+}
 
 /// The report as text for a terminal.
 pub fn render(report: &DistillationReport) -> String {

@@ -52,9 +52,10 @@ pub enum ReferenceCommand {
     Test {
         /// The suspect set's name.
         suspect: String,
-        /// The control set's name.
-        #[arg(long)]
-        control: String,
+        /// The control set's name; given three times or more, the panel
+        /// test: does the suspect stand out from how close the controls come?
+        #[arg(long, required = true)]
+        control: Vec<String>,
         /// The window and the output.
         #[command(flatten)]
         report: ReportArgs,
@@ -184,13 +185,26 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
         ReferenceCommand::Test { suspect, control, report: args } => {
             let (from, to) = args.window()?;
             let handle = args.embedder(settings).await?;
+            if let [control] = control.as_slice() {
+                let report = with_app(settings, async |app| {
+                    let suspect = app.reference_set_named(&suspect).await?;
+                    let control = app.reference_set_named(control).await?;
+                    Ok(app.distillation_test(suspect.id, control.id, from, to, handle.as_ref()).await?)
+                })
+                .await?;
+                args.print(&report, crate::reference_test::render)?;
+                return Ok(ExitCode::SUCCESS);
+            }
             let report = with_app(settings, async |app| {
                 let suspect = app.reference_set_named(&suspect).await?;
-                let control = app.reference_set_named(&control).await?;
-                Ok(app.distillation_test(suspect.id, control.id, from, to, handle.as_ref()).await?)
+                let mut controls = Vec::with_capacity(control.len());
+                for name in &control {
+                    controls.push(app.reference_set_named(name).await?.id);
+                }
+                Ok(app.panel_test(suspect.id, &controls, from, to, handle.as_ref()).await?)
             })
             .await?;
-            args.print(&report, crate::reference_test::render)?;
+            args.print(&report, crate::reference_test::render_panel)?;
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::Attribute { suspect, report: args } => {
