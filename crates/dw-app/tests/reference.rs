@@ -82,6 +82,16 @@ fn wrapped(i: usize, prompt: &str) -> bool {
     !(i.is_multiple_of(7) && prompt.is_ascii()) && i.is_multiple_of(5) && prompt.split_whitespace().count() >= 12
 }
 
+/// Our answer to prompt `i`, served as event `e{i}` to one of three
+/// accounts in turn, a minute apart from 2026-11-01 on.
+fn served_event(i: usize, prompt: &str, answer: &str) -> String {
+    json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
+           "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
+           "request": {"messages": [{"role": "user", "content": prompt}]},
+           "response": {"content": answer}})
+    .to_string()
+}
+
 fn actor() -> Actor {
     Actor { name: "cli:test".into(), role: "admin".into() }
 }
@@ -101,17 +111,8 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     assert!(answered.len() >= 60, "{} prompts in the sample", answered.len());
     // We served every prompt once, one a day from 2026-11-01 on, to three accounts in turn;
     // a few prompts a second time later with another completion (the first one counts).
-    let mut lines: Vec<String> = answered
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
-                   "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
-                   "request": {"messages": [{"role": "user", "content": served_as(i, &a.prompt)}]},
-                   "response": {"content": a.ours}})
-            .to_string()
-        })
-        .collect();
+    let mut lines: Vec<String> =
+        answered.iter().enumerate().map(|(i, a)| served_event(i, &served_as(i, &a.prompt), &a.ours)).collect();
     lines.push(
         json!({"event_id": "late", "account_id": "acct_9", "timestamp": "2026-11-20T00:00:00Z", "model": "atlas-2",
                "request": {"prompt": answered[0].prompt}, "response": {"content": "a later, different answer"}})
@@ -448,17 +449,7 @@ fn unrelated(independent: &str, k: usize) -> String {
 async fn the_panel_test_finds_a_student_against_four_controls_and_not_one_more_unrelated_model(pool: PgPool) {
     let app = App::new(pool.clone(), AppConfig::default());
     let answered = arena();
-    let lines: Vec<String> = answered
-        .iter()
-        .enumerate()
-        .map(|(i, a)| {
-            json!({"event_id": format!("e{i}"), "account_id": format!("acct_{}", i % 3),
-                   "timestamp": format!("2026-11-01T{:02}:{:02}:00Z", i / 60, i % 60), "model": "atlas-2",
-                   "request": {"messages": [{"role": "user", "content": a.prompt}]},
-                   "response": {"content": a.ours}})
-            .to_string()
-        })
-        .collect();
+    let lines: Vec<String> = answered.iter().enumerate().map(|(i, a)| served_event(i, &a.prompt, &a.ours)).collect();
     app.ingest(batch(common::parse(&lines))).await.unwrap();
     let mut controls = Vec::new();
     for k in 0..4 {

@@ -425,19 +425,11 @@ fn panel_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibration)
     for (r, (kind, suspect, against)) in runs.iter().enumerate() {
         let test = panel_test(suspect, against, &panel_items(measured, suspect, against, &all), config.min_items, 0.05);
         calibration.panel_tests.push(PanelRun { panel: panel.name, kind, test });
-        let mut state = 0x9a2e_1000 + r as u64;
-        let mut next = move || {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            dw_detect::templates::mix(state)
-        };
+        let mut next = random_stream(0x9a2e_1000 + r as u64);
         for size in PANEL_SIZES.into_iter().filter(|n| *n < panel.items.len()) {
             let (mut at_005, mut at_0001) = (0, 0);
             for _ in 0..PANEL_RESAMPLES {
-                let mut order = all.clone();
-                for i in (1..order.len()).rev() {
-                    order.swap(i, (next() % (i as u64 + 1)) as usize);
-                }
-                order.truncate(size);
+                let order = random_subset(all.len(), size, &mut next);
                 let test = panel_test(
                     suspect,
                     against,
@@ -499,6 +491,26 @@ fn independent_answers(panel: &Panel, vectors: Option<&BTreeMap<&str, Vec<f32>>>
         embedding_cosine: vectors.map(|_| quantiles(&mut cosines)),
         lexical_matches: matches,
     }
+}
+
+/// A deterministic stream of random numbers from `seed`.
+fn random_stream(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        dw_detect::templates::mix(state)
+    }
+}
+
+/// `size` of the indices `0..n` drawn at random without repeats (the first
+/// `size` of a Fisher-Yates shuffle).
+fn random_subset(n: usize, size: usize, next: &mut impl FnMut() -> u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..n).collect();
+    for i in (1..order.len()).rev() {
+        order.swap(i, (next() % (i as u64 + 1)) as usize);
+    }
+    order.truncate(size);
+    order
 }
 
 fn quantiles(values: &mut [f64]) -> [f64; 4] {
@@ -590,20 +602,12 @@ where
         for (k, kind) in kinds.into_iter().enumerate() {
             let of_kind: Vec<&(&str, &str, &str)> =
                 pairs.iter().filter(|p| p.0 == kind || (kind == EXCHANGED && p.0 == "control vs control")).collect();
-            let mut state = 0x0ca1_1b8a_7e00 + k as u64;
-            let mut next = move || {
-                state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                dw_detect::templates::mix(state)
-            };
+            let mut next = random_stream(0x0ca1_1b8a_7e00 + k as u64);
             let items = SUBSET.min(panel.items.len());
             let mut ps = Vec::with_capacity(RESAMPLES);
             for r in 0..RESAMPLES {
                 let (_, suspect, control) = of_kind[(next() % of_kind.len() as u64) as usize];
-                let mut order: Vec<usize> = (0..panel.items.len()).collect();
-                for i in (1..order.len()).rev() {
-                    order.swap(i, (next() % (i as u64 + 1)) as usize);
-                }
-                order.truncate(items);
+                let order = random_subset(panel.items.len(), items, &mut next);
                 let config = TestConfig { seed: r as u64, ..config };
                 let items = if kind == EXCHANGED {
                     let swap: Vec<bool> = order.iter().map(|_| next() & 1 == 1).collect();

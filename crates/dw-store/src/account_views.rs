@@ -52,9 +52,11 @@ impl TryFrom<ScoredRow> for ScoredAccount {
         let corrupt = |what: &str, e: &dyn std::fmt::Display| {
             StoreError::Corrupt(format!("audit_scores.{what} of account {:?}: {e}", r.account_id))
         };
+        let level = r.level.parse().map_err(|e| corrupt("level", &e))?;
+        let top_signals = serde_json::from_value(r.top_signals).map_err(|e| corrupt("top_signals", &e))?;
         Ok(ScoredAccount {
-            level: r.level.parse().map_err(|e| corrupt("level", &e))?,
-            top_signals: serde_json::from_value(r.top_signals.clone()).map_err(|e| corrupt("top_signals", &e))?,
+            level,
+            top_signals,
             account_id: r.account_id,
             risk: r.risk,
             flagged: r.flagged,
