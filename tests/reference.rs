@@ -205,6 +205,36 @@ async fn reference_test_reports_a_student_against_a_control_as_text_and_json() {
     assert!(!out.status.success(), "two controls are not a panel");
     assert!(stderr(&out).contains("at least 3 control sets (2 given)"), "{}", stderr(&out));
 
+    // The fingerprint test reads the suspect's answers whatever prompts they answer.
+    let fingerprint = [
+        "reference",
+        "fingerprint",
+        "student",
+        "--control",
+        "other-model",
+        "--control",
+        "halved",
+        "--control",
+        "turned",
+    ];
+    let out = cli(&fingerprint);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Fingerprint test: suspect \"student\""), "{text}");
+    assert!(text.contains(&format!("Our habits learned from {} served completions", answered.len())), "{text}");
+    assert!(text.contains("| student (suspect) |") && text.contains("| halved |"), "{text}");
+    // The verdict is the data's (these controls are other snapshots of our provider, close in manner).
+    assert!(text.contains("Result: REJECTED at p = ") || text.contains("Result: not rejected (p = "), "{text}");
+    assert!(text.contains("Habits of ours the suspect carries most beyond the controls"), "{text}");
+    let out = cli(&[&fingerprint[..], &["--json", "--sample", "40"]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["served_read"], 40, "{report}");
+    assert_eq!(report["test"]["conclusion"]["outcome"], "inconclusive", "40 of ours cannot be halved into 30s");
+    let out = cli(&[&fingerprint[..], &["--sample", "0"]].concat());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("sample: must be between 1 and 100000 (0 given)"), "{}", stderr(&out));
+
     let out = cli(&["reference", "test", "other-model", "--control", "student", "--lexical-only", "--json"]);
     assert!(!out.status.success(), "a control set cannot be the suspect");
     assert!(stderr(&out).contains("is a control set"), "{}", stderr(&out));

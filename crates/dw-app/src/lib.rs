@@ -38,6 +38,7 @@ mod cases;
 mod compute;
 mod embedding;
 mod error;
+mod fingerprint;
 mod ingest;
 mod jobs;
 mod keys;
@@ -74,6 +75,9 @@ pub use dw_store::reference_jobs::{Job as ReferenceJob, JobKind as ReferenceJobK
 pub use dw_store::reference_sets::ReferenceSet;
 pub use embedding::{EmbedJob, EmbedReport};
 pub use error::AppError;
+pub use fingerprint::{
+    DEFAULT_SAMPLE as DEFAULT_FINGERPRINT_SAMPLE, FingerprintReport, MAX_SAMPLE as MAX_FINGERPRINT_SAMPLE,
+};
 pub use ingest::IngestBatch;
 pub use jobs::{AuditOutcome, AuditSummary, DEFAULT_LEASE, JobDone};
 pub use keys::{CreatedKey, KEY_PREFIX};

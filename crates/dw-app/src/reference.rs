@@ -511,7 +511,7 @@ const PANEL_INTERPRETATION: &str = "The panel test asks whether, on prompts that
     report each control's own standing beside the suspect's.";
 
 /// A control set by id; `Invalid` when the set is a suspect's.
-async fn control_set(conn: &mut sqlx::PgConnection, id: i64) -> Result<ReferenceSet, AppError> {
+pub(crate) async fn control_set(conn: &mut sqlx::PgConnection, id: i64) -> Result<ReferenceSet, AppError> {
     let set =
         reference_sets::by_id(conn, id).await?.ok_or_else(|| AppError::NotFound(format!("reference set {id}")))?;
     if !set.control {

@@ -490,3 +490,78 @@ async fn the_panel_test_finds_a_student_against_four_controls_and_not_one_more_u
         assert!(message.contains(says), "{message}");
     }
 }
+
+/// An answer in a model's manner: `body` with the model's opening and
+/// closing on three answers in four.
+fn in_manner(i: usize, body: &str, (opening, closing): (&str, &str)) -> String {
+    if i % 4 == 3 { body.to_owned() } else { format!("{opening} {body}\n\n{closing}") }
+}
+
+/// Our manner, the manners of four unrelated models, and a fifth.
+const MANNERS: [(&str, &str); 6] = [
+    ("Certainly! Here is what I found.", "I hope this helps, and let me know if anything is unclear!"),
+    ("Good question.", "That is the short of it."),
+    ("Let me think about this.", "Feel free to ask a follow-up."),
+    ("Here goes:", "Hope that clarifies things a little."),
+    ("OK, so.", "Best of luck with it."),
+    ("Interesting one!", "Those are my thoughts on it."),
+];
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_fingerprint_test_finds_a_student_that_answered_other_prompts_and_not_an_unrelated_model(pool: PgPool) {
+    let app = App::new(pool.clone(), AppConfig::default());
+    let answered = arena();
+    // Every model's answers are one other model's words (so they say the same things), each in its own
+    // manner; the student took ours over. We served the first 62 prompts; the suspect and the controls
+    // answered the other ones only: no prompt in common with ours.
+    let (ours, theirs) = answered.split_at(62);
+    assert!(theirs.len() >= 30, "{} prompts left for the suspect", theirs.len());
+    let lines: Vec<String> = ours
+        .iter()
+        .enumerate()
+        .map(|(i, a)| served_event(i, &a.prompt, &in_manner(i, &a.independent, MANNERS[0])))
+        .collect();
+    app.ingest(batch(common::parse(&lines))).await.unwrap();
+    let answers = |manner: (&str, &str)| -> Vec<ReferenceItem> {
+        theirs.iter().enumerate().map(|(i, a)| item(&a.prompt, &in_manner(i, &a.independent, manner))).collect()
+    };
+    let mut controls = Vec::new();
+    for k in 1..=4 {
+        controls.push(set(&app, &format!("control-{k}"), true, &answers(MANNERS[k])).await);
+    }
+    let suspect = set(&app, "student", false, &answers(MANNERS[0])).await;
+    let (from, to) = (Some(datetime!(2026-11-01 0:00 UTC)), Some(datetime!(2026-12-01 0:00 UTC)));
+
+    let report = app.fingerprint_test(suspect, &controls, from, to, 5_000).await.unwrap();
+    assert_eq!(report.served_read, ours.len());
+    assert_eq!(report.test.suspect.items, theirs.len());
+    let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:#?}", report.test) };
+    assert!(p_value < 0.01, "{:#?}", report.test);
+    assert_eq!(report.test.controls_rejected, 0, "{:#?}", report.test.controls);
+    let named: Vec<&str> = report.test.evidence.iter().map(|f| f.feature.as_str()).collect();
+    assert!(named.iter().any(|f| f.contains("hope this helps") || f.contains("certainly")), "{named:?}");
+    let top = &report.test.evidence[0];
+    assert!(top.suspect_example.is_some() && top.ours_example.is_some(), "{top:?}");
+    assert!(report.interpretation.contains("does not say why"));
+
+    // One more unrelated model in the suspect's place carries no more of ours than the controls do.
+    let other = set(&app, "unrelated", false, &answers(MANNERS[5])).await;
+    let report = app.fingerprint_test(other, &controls, from, to, 5_000).await.unwrap();
+    assert!(matches!(report.test.conclusion, Conclusion::NotRejected { .. }), "{:#?}", report.test);
+
+    // A window with too little of ours is inconclusive, saying why; bad requests are refused, saying which.
+    let early = app.fingerprint_test(suspect, &controls, from, Some(datetime!(2026-11-01 0:30 UTC)), 5_000).await;
+    let Conclusion::Inconclusive { reason } = early.unwrap().test.conclusion else { panic!("concluded") };
+    assert!(reason.contains("only 30 of our answers") && reason.contains("at least 60"), "{reason}");
+    for (given, sample, says) in [
+        (vec![], 5_000, "at least one control set"),
+        (vec![controls[0], controls[0]], 5_000, "named twice"),
+        (vec![controls[0], suspect], 5_000, "is not a control set"),
+        (vec![controls[0]], 0, "sample: must be between 1 and"),
+    ] {
+        let Err(AppError::Invalid(message)) = app.fingerprint_test(suspect, &given, from, to, sample).await else {
+            panic!("{given:?} {sample} accepted")
+        };
+        assert!(message.contains(says), "{message}");
+    }
+}

@@ -40,8 +40,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use dw_detect::reference::{
-    AlignedItem, Conclusion, DistillationTest, LexicalMatch, MatchThresholds, PanelItem, PanelTest, ReferenceIndex,
-    Similarities, TestConfig, compared_opening, cosine, distillation_test, panel_test, similarities,
+    AlignedItem, Answer, Conclusion, DistillationTest, FingerprintConfig, FingerprintPanel, FingerprintTest,
+    LexicalMatch, MatchThresholds, PanelItem, PanelTest, ReferenceIndex, Similarities, TestConfig, compared_opening,
+    cosine, distillation_test, panel_test, similarities,
 };
 use serde::Serialize;
 
@@ -98,6 +99,10 @@ struct Panel {
     prompts: Vec<String>,
     /// Each model's answers, in item order, with its role.
     models: BTreeMap<String, (Role, Vec<String>)>,
+    /// Controls that share the students' base model (their maker's own
+    /// tuning): the closest control there is, but of the students' family,
+    /// so the panel is also run without them, and they as suspects.
+    students_base_family: Vec<&'static str>,
 }
 
 impl Panel {
@@ -118,7 +123,13 @@ fn self_instruct_panel(data: &Path) -> anyhow::Result<Panel> {
         "davinci-self-instruct" | "davinci-self-instruct-and-superni-ft" => Role::Student,
         _ => Role::Control,
     };
-    let mut panel = Panel { name: "Self-Instruct", items: Vec::new(), prompts: Vec::new(), models: BTreeMap::new() };
+    let mut panel = Panel {
+        name: "Self-Instruct",
+        items: Vec::new(),
+        prompts: Vec::new(),
+        models: BTreeMap::new(),
+        students_base_family: Vec::new(),
+    };
     for (n, line) in text.lines().enumerate() {
         let row: serde_json::Value =
             serde_json::from_str(line).with_context(|| format!("{}:{}: not JSON", path.display(), n + 1))?;
@@ -174,6 +185,7 @@ fn arena_panel(data: &Path) -> anyhow::Result<Panel> {
         items: Vec::new(),
         prompts: Vec::new(),
         models: all.iter().map(|m| (m.clone(), (role(m), Vec::new()))).collect(),
+        students_base_family: Vec::new(),
     };
     for (i, (prompt, answers)) in by_prompt.into_iter().enumerate() {
         if answers.len() != all.len() {
@@ -215,6 +227,8 @@ fn lineage_panel(data: &Path) -> anyhow::Result<Panel> {
         items: Vec::new(),
         prompts: Vec::new(),
         models: all.iter().map(|m| (m.clone(), (role(m), Vec::new()))).collect(),
+        // The data's README: Meta's own chat tuning of the Llama 2 family the students are built on.
+        students_base_family: vec!["Llama-2-70b-chat"],
     };
     for (id, prompt, answers) in rows {
         if answers.len() != all.len() {
@@ -385,6 +399,20 @@ struct Calibration {
     independent: Vec<Independent>,
     panel_tests: Vec<PanelRun>,
     panel_power: Vec<PanelPower>,
+    fingerprint_tests: Vec<FingerprintRun>,
+    fingerprint_power: Vec<PanelPower>,
+    fingerprint_level: Vec<Resampled>,
+}
+
+/// The fingerprint test of one suspect against a panel's controls, on
+/// answers to other prompts than ours.
+#[derive(Debug, Serialize)]
+struct FingerprintRun {
+    panel: &'static str,
+    kind: &'static str,
+    /// Prompts whose answers ours were learned from (the rest were the others').
+    ours_prompts: usize,
+    test: FingerprintTest,
 }
 
 /// The panel items of `suspect` against `controls` on the items `subset`.
@@ -454,6 +482,133 @@ fn panel_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibration)
                 rejected_at_0001: at_0001,
             });
         }
+    }
+}
+
+/// The fingerprint test on a panel with enough controls, without aligned
+/// prompts: the panel's prompts are split in two at random (seeded), ours
+/// are our answers to one half and every other model's are its answers to
+/// the other, so no prompt is answered by both. Every student and relative
+/// against all the controls, every control against the others (its own
+/// fingerprint learned without it); each again on random subsets of the
+/// suspect's answers; and the one-control permutation test's level on two
+/// random halves of one control's answers (exchangeable by construction).
+fn fingerprint_runs(panel: &Panel, calibration: &mut Calibration) {
+    let controls = panel.with_role(Role::Control);
+    if controls.len() < dw_detect::reference::MIN_CONTROLS {
+        return;
+    }
+    let mut next = random_stream(0xf1a9_e000);
+    let order = random_subset(panel.items.len(), panel.items.len(), &mut next);
+    let (ours_half, their_half) = order.split_at(order.len() / 2);
+    let answers = |model: &str, half: &[usize]| -> Vec<Answer> {
+        half.iter().map(|&i| Answer::of(&panel.models[model].1[i])).collect()
+    };
+    let ours = answers(panel.ours(), ours_half);
+    let theirs: BTreeMap<&str, Vec<Answer>> = panel
+        .models
+        .iter()
+        .filter(|(_, (role, _))| *role != Role::Ours)
+        .map(|(m, _)| (m.as_str(), answers(m, their_half)))
+        .collect();
+    let config = FingerprintConfig::default();
+    let learn = |against: &[&str]| {
+        let pairs: Vec<(&str, &[Answer])> = against.iter().map(|c| (*c, theirs[c].as_slice())).collect();
+        FingerprintPanel::learn(&ours, &pairs, &[], &config)
+    };
+    let mut runs: Vec<(&'static str, &str, Vec<&str>)> = Vec::new();
+    for s in panel.with_role(Role::Student) {
+        runs.push(("student against the controls", s, controls.clone()));
+    }
+    for r in panel.with_role(Role::Relative) {
+        runs.push(("relative against the controls", r, controls.clone()));
+    }
+    if controls.len() > dw_detect::reference::MIN_CONTROLS {
+        for c in &controls {
+            let others: Vec<&str> = controls.iter().copied().filter(|o| o != c).collect();
+            runs.push(("control against the other controls", c, others));
+        }
+    }
+    // Without the controls of the students' own base family: the students,
+    // the relatives and those controls against the models of other families.
+    let other_families: Vec<&str> =
+        controls.iter().copied().filter(|c| !panel.students_base_family.contains(c)).collect();
+    if other_families.len() < controls.len() && other_families.len() >= dw_detect::reference::MIN_CONTROLS {
+        for s in panel.with_role(Role::Student) {
+            runs.push(("student against the controls of other families", s, other_families.clone()));
+        }
+        for r in panel.with_role(Role::Relative) {
+            runs.push(("relative against the controls of other families", r, other_families.clone()));
+        }
+        for c in controls.iter().filter(|c| panel.students_base_family.contains(c)) {
+            runs.push(("students' base family against the controls of other families", c, other_families.clone()));
+        }
+    }
+    let mut learned: BTreeMap<Vec<&str>, FingerprintPanel> = BTreeMap::new();
+    for (r, (kind, suspect, against)) in runs.iter().enumerate() {
+        let fingerprints = learned.entry(against.clone()).or_insert_with(|| learn(against));
+        let test = fingerprints.test(suspect, &theirs[suspect]);
+        calibration.fingerprint_tests.push(FingerprintRun { panel: panel.name, kind, ours_prompts: ours.len(), test });
+        // Power and level on the suspect's answers subsampled; the panel's
+        // fingerprints stay as learned (the controls' answers are public and
+        // plentiful, the suspect's are what a case is short of).
+        let quiet_panel = fingerprints.clone().for_resampling();
+        let mut next = random_stream(0xf1a9_e100 + r as u64);
+        let all = theirs[suspect].len();
+        for size in PANEL_SIZES.into_iter().filter(|n| *n < all) {
+            let (mut at_005, mut at_0001) = (0, 0);
+            for _ in 0..PANEL_RESAMPLES {
+                let subset: Vec<Answer> =
+                    random_subset(all, size, &mut next).into_iter().map(|i| theirs[suspect][i].clone()).collect();
+                let p = fingerprint_p(&quiet_panel.test(suspect, &subset));
+                at_005 += usize::from(p < 0.05);
+                at_0001 += usize::from(p < 0.001);
+            }
+            calibration.fingerprint_power.push(PanelPower {
+                panel: panel.name,
+                kind,
+                suspect: suspect.to_string(),
+                items_each: size,
+                resamples: PANEL_RESAMPLES,
+                rejected_at_005: at_005,
+                rejected_at_0001: at_0001,
+            });
+        }
+    }
+    // The one-control test's level: one control's answers halved at random,
+    // one half in the suspect's place, its fingerprint learned against the
+    // other controls (the background).
+    let mut next = random_stream(0xf1a9_e200);
+    let level = FingerprintConfig { permutations: 999, ..config };
+    let mut ps = Vec::with_capacity(PANEL_RESAMPLES);
+    for r in 0..PANEL_RESAMPLES {
+        let c = controls[(next() % controls.len() as u64) as usize];
+        let background: Vec<Answer> =
+            controls.iter().filter(|o| **o != c).flat_map(|o| theirs[o].iter().cloned()).collect();
+        let shuffled = random_subset(theirs[c].len(), theirs[c].len(), &mut next);
+        let (a, b) = shuffled.split_at(shuffled.len() / 2);
+        let pick = |half: &[usize]| half.iter().map(|&i| theirs[c][i].clone()).collect::<Vec<_>>();
+        let config = FingerprintConfig { seed: r as u64, ..level };
+        let fingerprints = FingerprintPanel::learn(&ours, &[("other half", &pick(b))], &background, &config);
+        ps.push(fingerprint_p(&fingerprints.test("one half", &pick(a))));
+    }
+    ps.sort_by(f64::total_cmp);
+    let rejected = |alpha: f64| ps.iter().filter(|p| **p < alpha).count();
+    calibration.fingerprint_level.push(Resampled {
+        panel: panel.name,
+        kind: "one control's answers in two random halves, one against the other",
+        resamples: PANEL_RESAMPLES,
+        items_each: their_half.len() / 2,
+        rejected_at_005: rejected(0.05),
+        rejected_at_0001: rejected(0.001),
+        median_p: ps[ps.len() / 2],
+    });
+}
+
+fn fingerprint_p(test: &FingerprintTest) -> f64 {
+    match test.conclusion {
+        Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
+        Conclusion::Inconclusive { .. } => 1.0,
     }
 }
 
@@ -556,11 +711,15 @@ where
         independent: Vec::new(),
         panel_tests: Vec::new(),
         panel_power: Vec::new(),
+        fingerprint_tests: Vec::new(),
+        fingerprint_power: Vec::new(),
+        fingerprint_level: Vec::new(),
     };
     for panel in &panels {
         calibration.independent.push(independent_answers(panel, by_text.as_ref()));
         let measured = measure(panel, by_text.as_ref());
         panel_runs(panel, &measured, &mut calibration);
+        fingerprint_runs(panel, &mut calibration);
         let students = panel.with_role(Role::Student);
         let controls = panel.with_role(Role::Control);
         let relatives = panel.with_role(Role::Relative);
@@ -750,6 +909,113 @@ fn markdown(c: &Calibration) -> String {
                 p.items_each,
                 100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
                 100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
+            );
+        }
+    }
+    if !c.fingerprint_tests.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nThe fingerprint test (`dw_detect::reference::fingerprint`), without aligned prompts: each panel's prompts \
+             split in two at random, ours learned from our answers to one half, every other model's answers to the \
+             other half; share of our fingerprint per model (ours about 1), the suspect's t against the controls' \
+             shares, one-sided Student-t p, and the per-control permutation p's largest:\n"
+        );
+        let _ = writeln!(
+            out,
+            "| panel | comparison | suspect | items | suspect's share | controls' shares | t | p | largest per-control p |"
+        );
+        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |");
+        for run in &c.fingerprint_tests {
+            let t = &run.test;
+            let controls: Vec<String> = t.controls.iter().map(|s| format!("{} {:.2}", s.model, s.share)).collect();
+            let largest = t
+                .controls
+                .iter()
+                .filter_map(|s| s.suspect_above_p)
+                .fold(None, |m: Option<f64>, p| Some(m.map_or(p, |m| m.max(p))));
+            let p = match &t.conclusion {
+                Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => format_p(*p_value),
+                Conclusion::Inconclusive { reason } => format!("inconclusive: {reason}"),
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.2} | {} | {} | {} | {} |",
+                run.panel,
+                run.kind,
+                t.suspect.model,
+                t.suspect.items,
+                t.suspect.share,
+                controls.join(", "),
+                t.suspect.t.map_or("-".into(), |v| format!("{v:.2}")),
+                p,
+                largest.map_or("-".into(), format_p)
+            );
+        }
+        for run in c.fingerprint_tests.iter().filter(|r| r.kind.starts_with("student against")) {
+            let t = &run.test;
+            if t.evidence.is_empty() {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "\nWhat {} ({}) carries of ours, the five habits it carries most beyond the controls (share of \
+                 answers using each; ours on held-out answers):\n",
+                t.suspect.model, run.panel
+            );
+            let _ = writeln!(out, "| kind | habit | ours | suspect | controls (mean) |");
+            let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: |");
+            for f in t.evidence.iter().take(5) {
+                let controls =
+                    f.control_rates.iter().map(|r| r.rate).sum::<f64>() / f.control_rates.len().max(1) as f64;
+                let _ = writeln!(
+                    out,
+                    "| {:?} | {} | {:.0}% | {:.0}% | {:.0}% |",
+                    f.kind,
+                    f.feature.replace('|', "\\|"),
+                    100.0 * f.ours_rate,
+                    100.0 * f.suspect_rate,
+                    100.0 * controls
+                );
+            }
+        }
+        let _ = writeln!(
+            out,
+            "\nThe fingerprint panel test over {PANEL_RESAMPLES} random subsets of the suspect's answers (power for \
+             students, level for controls):\n"
+        );
+        let _ = writeln!(out, "| panel | comparison | suspect | items | rejected at 0.05 | rejected at 0.001 |");
+        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |");
+        for p in &c.fingerprint_power {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {:.1}% | {:.1}% |",
+                p.panel,
+                p.kind,
+                p.suspect,
+                p.items_each,
+                100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
+                100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
+            );
+        }
+        let _ = writeln!(out, "\nThe one-control fingerprint test's level:\n");
+        let _ = writeln!(
+            out,
+            "| panel | comparison | resamples x items | rejected at 0.05 | rejected at 0.001 | median p |"
+        );
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+        for r in &c.fingerprint_level {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} x {} | {} ({:.1}%) | {} ({:.1}%) | {} |",
+                r.panel,
+                r.kind,
+                r.resamples,
+                r.items_each,
+                r.rejected_at_005,
+                100.0 * r.rejected_at_005 as f64 / r.resamples as f64,
+                r.rejected_at_0001,
+                100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
+                format_p(r.median_p)
             );
         }
     }

@@ -5,8 +5,8 @@
 
 use std::fmt::Write as _;
 
-use dw_app::{AttributionReport, DistillationReport, PanelReport};
-use dw_detect::reference::{Conclusion, MeasureResult};
+use dw_app::{AttributionReport, DistillationReport, FingerprintReport, PanelReport};
+use dw_detect::reference::{Conclusion, FeatureKind, MeasureResult};
 
 /// The panel test's report as text for a terminal: the verdict, then where
 /// the suspect and every control fall.
@@ -173,6 +173,122 @@ pub fn render(report: &DistillationReport) -> String {
     }
     let _ = writeln!(out, "{}", report.interpretation);
     out
+}
+
+/// The fingerprint test's report as text for a terminal: the verdict, every
+/// model's share of our fingerprint, then the habits behind it with their
+/// rates and an example of each.
+pub fn render_fingerprint(report: &FingerprintReport) -> String {
+    let mut out = String::new();
+    let test = &report.test;
+    let names: Vec<String> = report.controls.iter().map(|c| format!("{:?} (set {})", c.name, c.id)).collect();
+    let _ = writeln!(
+        out,
+        "Fingerprint test: suspect {:?} (set {}, {} answers) against {} control(s): {}",
+        report.suspect.name,
+        report.suspect.id,
+        test.suspect.items,
+        report.controls.len(),
+        names.join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "Our habits learned from {} served completions ({} of them held out to set the scale)",
+        report.served_read, test.ours_held_out
+    );
+    let verdict = match &test.conclusion {
+        Conclusion::Rejected { p_value } if test.degrees_of_freedom.is_some() => format!(
+            "REJECTED at p = {}: the suspect's answers carry more of our fingerprint than unrelated models' do",
+            p(*p_value)
+        ),
+        Conclusion::Rejected { p_value } => format!(
+            "REJECTED at p = {}: the suspect's answers carry more of our fingerprint than every control's (with fewer \
+             than three controls this cannot say: more than unrelated models)",
+            p(*p_value)
+        ),
+        Conclusion::NotRejected { p_value } => {
+            format!(
+                "not rejected (p = {}): the suspect carries no more of our fingerprint than the controls",
+                p(*p_value)
+            )
+        }
+        Conclusion::Inconclusive { reason } => format!("inconclusive: {reason}"),
+    };
+    let _ = writeln!(out, "Result: {verdict}\n");
+    if !test.controls.is_empty() {
+        let _ = writeln!(
+            out,
+            "| model | answers | share of our fingerprint | suspect's share on the same habits | suspect above it, p | t | one-sided p |"
+        );
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let opt = |v: Option<f64>, f: fn(f64) -> String| v.map_or("-".to_owned(), f);
+        let _ = writeln!(
+            out,
+            "| {} (suspect) | {} | {:.2} | - | - | {} | {} |",
+            test.suspect.model,
+            test.suspect.items,
+            test.suspect.share,
+            opt(test.suspect.t, |t| format!("{t:.2}")),
+            opt(test.suspect.p_value, p)
+        );
+        for c in &test.controls {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {:.2} | {} | {} | {} | {} |",
+                c.model,
+                c.items,
+                c.share,
+                opt(c.suspect_share, |s| format!("{s:.2}")),
+                opt(c.suspect_above_p, p),
+                opt(c.t, |t| format!("{t:.2}")),
+                opt(c.p_value, p)
+            );
+        }
+        let _ = writeln!(out);
+    }
+    if !test.evidence.is_empty() {
+        let _ = writeln!(
+            out,
+            "Habits of ours the suspect carries most beyond the controls (share of answers using each):\n"
+        );
+        let _ = writeln!(out, "| habit | ours | suspect | controls |");
+        let _ = writeln!(out, "| --- | ---: | ---: | --- |");
+        for f in &test.evidence {
+            let controls: Vec<String> =
+                f.control_rates.iter().map(|r| format!("{} {:.0}%", r.model, 100.0 * r.rate)).collect();
+            let _ = writeln!(
+                out,
+                "| {} | {:.0}% | {:.0}% | {} |",
+                habit(f.kind, &f.feature),
+                100.0 * f.ours_rate,
+                100.0 * f.suspect_rate,
+                controls.join(", ")
+            );
+        }
+        let _ = writeln!(out);
+        for f in test.evidence.iter().take(3) {
+            let _ = writeln!(out, "{}:", habit(f.kind, &f.feature));
+            if let Some(e) = &f.ours_example {
+                let _ = writeln!(out, "  ours:    {}", clip(e, 200));
+            }
+            if let Some(e) = &f.suspect_example {
+                let _ = writeln!(out, "  suspect: {}", clip(e, 200));
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "{}", report.interpretation);
+    out
+}
+
+/// A feature in words.
+fn habit(kind: FeatureKind, feature: &str) -> String {
+    match kind {
+        FeatureKind::Phrase => format!("the words \"{feature}\""),
+        FeatureKind::Opening => format!("opens with \"{feature}\""),
+        FeatureKind::Closing => format!("ends with \"{feature}\""),
+        FeatureKind::Layout => feature.to_owned(),
+    }
 }
 
 /// The attribution as text for a terminal.

@@ -266,6 +266,28 @@ pub fn stream_completions<'c>(
     .map_err(StoreError::from)
 }
 
+/// Up to `limit` completions we served in `[from, to)`, drawn evenly from
+/// the whole window (ordered by a hash of the event's key, not by time, so
+/// the sample is the same on every run and no day or account comes first).
+pub async fn sample_completions(
+    conn: &mut PgConnection,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+    limit: i64,
+) -> Result<Vec<String>, StoreError> {
+    let rows = sqlx::query_scalar!(
+        r#"SELECT e.completion AS "completion!" FROM events e
+           WHERE e.ts >= $1 AND e.ts < $2 AND e.completion IS NOT NULL AND e.completion <> ''
+           ORDER BY md5(e.account_id || '/' || e.event_id) LIMIT $3"#,
+        from,
+        to,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows)
+}
+
 /// Items' prompts and outputs by id.
 pub async fn item_texts(
     conn: &mut PgConnection,

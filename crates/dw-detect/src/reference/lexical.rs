@@ -108,7 +108,7 @@ pub fn word_count(text: &str) -> usize {
 
 /// Whether `c` is written without spaces between words (Han, kana, Hangul),
 /// so each character counts as a word.
-fn is_unspaced_script(c: char) -> bool {
+pub(super) fn is_unspaced_script(c: char) -> bool {
     matches!(c as u32,
         0x3040..=0x30FF        // Hiragana, Katakana
         | 0x3400..=0x4DBF      // CJK Extension A
@@ -196,7 +196,7 @@ impl FormatProfile {
 }
 
 /// "1. ", "12) " and the like.
-fn is_numbered(line: &str) -> bool {
+pub(super) fn is_numbered(line: &str) -> bool {
     let digits = line.chars().take_while(char::is_ascii_digit).count();
     digits > 0 && digits <= 3 && line[digits..].starts_with(['.', ')']) && line[digits + 1..].starts_with(' ')
 }

@@ -13,7 +13,10 @@
 //!   runs through an inverted index.
 //!
 //! Both compare answers to one prompt; [`align`] finds the prompts we served
-//! that a set's items answer, exactly or near-identically.
+//! that a set's items answer, exactly or near-identically. Where the suspect
+//! answered other prompts than ours, [`fingerprint`] asks the first question
+//! of its answers' manner: do they carry the phrases, openings, closings and
+//! layout habits that tell our answers from other models'?
 //!
 //! [`lexical`] holds the text measures that need no model: word n-gram
 //! overlap (verbatim reuse, which embeddings blur) and a length and format
@@ -23,6 +26,7 @@
 pub mod align;
 pub mod attribution;
 pub mod distillation;
+pub mod fingerprint;
 pub mod lexical;
 pub mod panel;
 
@@ -31,6 +35,10 @@ pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIn
 pub use distillation::{
     AlignedItem, Conclusion, DistillationTest, MIN_ALIGNED_ITEMS, Measure, MeasureResult, Similarities, TEST_NGRAM,
     TestConfig, benjamini_hochberg, compared_opening, distillation_test, similarities,
+};
+pub use fingerprint::{
+    Answer, FeatureKind, FingerprintConfig, FingerprintFeature, FingerprintPanel, FingerprintStanding, FingerprintTest,
+    ModelRate, fingerprint_test, permutation_p,
 };
 pub use lexical::{FormatProfile, Ngrams};
 pub use panel::{MIN_CONTROLS, PanelItem, PanelTest, Standing, panel_test, student_t_upper};

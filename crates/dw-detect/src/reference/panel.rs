@@ -205,7 +205,7 @@ pub fn panel_test(suspect: &str, controls: &[&str], items: &[PanelItem], min_ite
 
 /// How far `value` lies above `others` as one more draw from their
 /// distribution: t and its one-sided p-value (None when they do not spread).
-fn standing(value: f64, others: &[f64]) -> (Option<f64>, Option<f64>) {
+pub(super) fn standing(value: f64, others: &[f64]) -> (Option<f64>, Option<f64>) {
     let n = others.len();
     let mean = others.iter().sum::<f64>() / n as f64;
     let sd = (others.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt();

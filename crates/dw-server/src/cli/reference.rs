@@ -60,6 +60,30 @@ pub enum ReferenceCommand {
         #[command(flatten)]
         report: ReportArgs,
     },
+    /// Test whether the suspect's outputs, to whatever prompts, carry the
+    /// phrases, openings, closings and layout habits that tell our served
+    /// answers from the controls' (no prompt in common needed); with three
+    /// controls or more, whether the suspect stands out from them.
+    Fingerprint {
+        /// The suspect set's name.
+        suspect: String,
+        /// A control set's name (once or more; three or more for the panel).
+        #[arg(long, required = true)]
+        control: Vec<String>,
+        /// Our served completions to learn from: a sample of at most this
+        /// many, spread over the window.
+        #[arg(long, default_value_t = dw_app::DEFAULT_FINGERPRINT_SAMPLE)]
+        sample: usize,
+        /// Our completions from this instant (RFC 3339 or YYYY-MM-DD; default: all stored).
+        #[arg(long)]
+        from: Option<String>,
+        /// Until this instant, exclusive (default: all stored).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run the distillation test on public outputs of models whose lineage
     /// is known (students of a model, its siblings, its snapshots) and report
     /// its power and its false-positive rate.
@@ -205,6 +229,21 @@ pub async fn run(command: ReferenceCommand, settings: &Settings) -> anyhow::Resu
             })
             .await?;
             args.print(&report, crate::reference_test::render_panel)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ReferenceCommand::Fingerprint { suspect, control, sample, from, to, json } => {
+            let args = ReportArgs { from, to, json, lexical_only: true };
+            let (from, to) = args.window()?;
+            let report = with_app(settings, async |app| {
+                let suspect = app.reference_set_named(&suspect).await?;
+                let mut controls = Vec::with_capacity(control.len());
+                for name in &control {
+                    controls.push(app.reference_set_named(name).await?.id);
+                }
+                Ok(app.fingerprint_test(suspect.id, &controls, from, to, sample).await?)
+            })
+            .await?;
+            args.print(&report, crate::reference_test::render_fingerprint)?;
             Ok(ExitCode::SUCCESS)
         }
         ReferenceCommand::Attribute { suspect, report: args } => {
