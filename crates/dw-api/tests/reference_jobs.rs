@@ -247,6 +247,62 @@ async fn bad_runs_are_refused_when_asked_for_and_name_what_is_wrong(pool: PgPool
             StatusCode::BAD_REQUEST,
             "missing field `control`",
         ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/panel-test?controls={control}"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "at least 3 control set(s) (1 given)",
+        ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/panel-test?controls={control},x7"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "controls: \"x7\" is not a set id",
+        ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/fingerprint-test?controls={control},{control}"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "named twice",
+        ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/fingerprint-test?controls={suspect}"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "is not a control set",
+        ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/fingerprint-test?controls={control}&sample=0"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "sample: must be between 1 and 100000 (0 given)",
+        ),
+        (
+            "GET",
+            format!("/v1/reference-sets/{suspect}/panel-test?controls={control}&sample=10"),
+            None,
+            StatusCode::BAD_REQUEST,
+            "sample: panel_test reads no sample",
+        ),
+        (
+            "POST",
+            format!("/v1/reference-sets/{suspect}/fingerprint-test"),
+            Some(json!({"controls": []})),
+            StatusCode::BAD_REQUEST,
+            "at least 1 control set(s) (0 given)",
+        ),
+        (
+            "POST",
+            format!("/v1/reference-sets/{suspect}/fingerprint-test"),
+            Some(json!({"controls": "1,2"})),
+            StatusCode::BAD_REQUEST,
+            "controls",
+        ),
         ("GET", "/v1/reference-jobs/999".into(), None, StatusCode::NOT_FOUND, "reference job 999"),
         ("GET", "/v1/reference-jobs/abc".into(), None, StatusCode::NOT_FOUND, "reference job"),
     ];
@@ -260,4 +316,79 @@ async fn bad_runs_are_refused_when_asked_for_and_name_what_is_wrong(pool: PgPool
         assert!(message.contains(says), "{method} {path}: {message:?} should say {says:?}");
     }
     assert!(h.app.run_reference_job("w", None).await.unwrap().is_none(), "nothing was queued");
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn the_panel_and_fingerprint_tests_are_jobs_with_their_controls_in_order(pool: PgPool) {
+    let h = harness(pool.clone()).await;
+    // Our answers open with a habit of ours.
+    let events: Vec<Value> = (0..70)
+        .map(|i| {
+            let mut e = event(i, "acct_a");
+            e["response"]["content"] = json!(format!("Certainly, here goes. {}", answer(i)));
+            e
+        })
+        .collect();
+    let body: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let (status, out, _) = h.send("POST", "/v1/events", Some("application/x-ndjson"), body).await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let suspect = h.create_set("student", false).await;
+    // The suspect answered other prompts than ours, in our words; the controls in words of their own.
+    let items: Vec<Value> =
+        (100..140).map(|i| json!({"output": format!("Certainly, here goes. {}", answer(i))})).collect();
+    h.upload(suspect, &items).await;
+    let mut controls = Vec::new();
+    for c in 0..3u64 {
+        let id = h.create_set(&format!("control-{c}"), true).await;
+        let items: Vec<Value> = (0..40).map(|i| json!({"output": answer(10_000 * (c + 1) + i)})).collect();
+        h.upload(id, &items).await;
+        controls.push(id);
+    }
+    let list = |ids: &[i64]| ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+
+    // The fingerprint test: queued with its controls and sample, run, answered from the report.
+    let path = format!("/v1/reference-sets/{suspect}/fingerprint-test?controls={}&sample=500", list(&controls));
+    let (status, queued, headers) = h.get(&path).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{queued}");
+    assert_eq!(queued["kind"], "fingerprint_test");
+    assert_eq!(queued["control_ids"], json!(controls), "in the order given");
+    assert_eq!(queued["sample"], 500);
+    assert!(headers.contains_key(header::LOCATION));
+    let ran = h.app.run_reference_job("test-worker", None).await.unwrap().unwrap();
+    assert_eq!(ran.state.as_str(), "done", "{:?}", ran.error);
+    let (status, done, _) = h.get(&path).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    let report = &done["result"];
+    assert_eq!(report["served_read"], 70, "{report}");
+    assert_eq!(report["test"]["suspect"]["items"], 40, "{report}");
+    assert_eq!(report["test"]["controls"].as_array().unwrap().len(), 3, "{report}");
+    assert_eq!(report["controls"][2]["name"], "control-2", "{report}");
+    assert_eq!(report["test"]["conclusion"]["outcome"], "rejected", "{report}");
+    assert!(report["test"]["evidence"][0]["feature"].as_str().unwrap().starts_with("certainly"), "{report}");
+    // Another order of the same controls is another question.
+    let reversed: Vec<i64> = controls.iter().rev().copied().collect();
+    let other = format!("/v1/reference-sets/{suspect}/fingerprint-test?controls={}&sample=500", list(&reversed));
+    let (status, again, _) = h.get(&other).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{again}");
+    assert_ne!(again["id"], done["id"]);
+    h.app.run_reference_job("test-worker", None).await.unwrap().unwrap();
+
+    // The panel test, queued by POST: no prompt aligns, and the report says so.
+    let (status, posted, _) =
+        h.post_json(&format!("/v1/reference-sets/{suspect}/panel-test"), json!({"controls": controls})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{posted}");
+    assert_eq!((posted["kind"].as_str(), posted["sample"].is_null()), (Some("panel_test"), true));
+    h.app.run_reference_job("test-worker", None).await.unwrap().unwrap();
+    let (status, panel, _) = h.get(&format!("/v1/reference-jobs/{}", posted["id"])).await;
+    assert_eq!(status, StatusCode::OK, "{panel}");
+    assert_eq!(panel["result"]["test"]["conclusion"]["outcome"], "inconclusive", "{panel}");
+    assert_eq!(panel["result"]["test"]["items"], 0, "{panel}");
+
+    let recorded: Vec<Value> =
+        sqlx::query_scalar("SELECT after FROM audit_log WHERE action = 'reference_job.queue' ORDER BY entry_id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(recorded[0]["control_ids"], json!(controls), "{:?}", recorded);
+    assert_eq!(recorded[0]["sample"], 500);
 }

@@ -1,4 +1,4 @@
-//! Attribution and the distillation test as jobs. On CPU, comparing a
+//! Attribution and the reference tests (paired, panel, fingerprint) as jobs. On CPU, comparing a
 //! window's completions with a suspect's outputs by meaning takes minutes,
 //! longer than an HTTP request should wait: the API queues a run, a worker of
 //! `serve` claims it under a lease (as it claims audits), and the report is
@@ -10,6 +10,8 @@ use dw_store::queue::{self, Queue};
 use dw_store::reference_jobs::{self, Job, JobKind, JobSpec};
 use serde_json::json;
 
+use dw_detect::reference::MIN_CONTROLS;
+
 use crate::{Actor, App, AppError};
 
 impl App {
@@ -19,25 +21,51 @@ impl App {
     async fn check_reference_job(&self, conn: &mut sqlx::PgConnection, spec: &JobSpec) -> Result<(), AppError> {
         crate::reference::stored_window(spec.from, spec.to)?;
         crate::reference::suspect_set(conn, spec.set_id).await?;
+        let panel = matches!(spec.kind, JobKind::PanelTest | JobKind::FingerprintTest);
+        if !panel && !spec.control_ids.is_empty() {
+            return Err(AppError::Invalid(format!("controls: {} takes no list of control sets", spec.kind.as_str())));
+        }
+        if spec.sample.is_some() && spec.kind != JobKind::FingerprintTest {
+            return Err(AppError::Invalid(format!("sample: {} reads no sample", spec.kind.as_str())));
+        }
         match (spec.kind, spec.control_id) {
             (JobKind::Attribution, None) => Ok(()),
             (JobKind::DistillationTest, Some(control)) => {
-                let set = dw_store::reference_sets::by_id(conn, control)
-                    .await?
-                    .ok_or_else(|| AppError::NotFound(format!("reference set {control}")))?;
-                if set.control {
-                    Ok(())
-                } else {
-                    Err(AppError::Invalid(format!(
-                        "control: reference set {} ({:?}) is not a control set (upload the control's outputs with control: true)",
-                        set.id, set.name
-                    )))
-                }
+                crate::reference::control_set(conn, control).await.map(|_| ())
             }
             (JobKind::Attribution, Some(_)) => {
                 Err(AppError::Invalid("control: attribution takes no control set".into()))
             }
             (JobKind::DistillationTest, None) => Err(AppError::Invalid("control: the test needs a control set".into())),
+            (JobKind::PanelTest | JobKind::FingerprintTest, Some(_)) => {
+                Err(AppError::Invalid("control: name the control sets in controls".into()))
+            }
+            (JobKind::PanelTest | JobKind::FingerprintTest, None) => {
+                let least = if spec.kind == JobKind::PanelTest { MIN_CONTROLS } else { 1 };
+                if spec.control_ids.len() < least {
+                    return Err(AppError::Invalid(format!(
+                        "controls: the {} needs at least {least} control set(s) ({} given)",
+                        spec.kind.as_str().replace('_', " "),
+                        spec.control_ids.len()
+                    )));
+                }
+                let distinct: std::collections::BTreeSet<i64> = spec.control_ids.iter().copied().collect();
+                if distinct.len() != spec.control_ids.len() {
+                    return Err(AppError::Invalid("controls: a control set is named twice".into()));
+                }
+                if let Some(sample) = spec.sample
+                    && (sample < 1 || sample as usize > crate::MAX_FINGERPRINT_SAMPLE)
+                {
+                    return Err(AppError::Invalid(format!(
+                        "sample: must be between 1 and {} ({sample} given)",
+                        crate::MAX_FINGERPRINT_SAMPLE
+                    )));
+                }
+                for control in &spec.control_ids {
+                    crate::reference::control_set(conn, *control).await?;
+                }
+                Ok(())
+            }
         }
     }
 
@@ -103,6 +131,16 @@ impl App {
                     .and_then(|r| serde_json::to_value(r).map_err(|e| AppError::Invalid(format!("report: {e}")))),
                 None => Err(AppError::Invalid("control: the test needs a control set".into())),
             },
+            JobKind::PanelTest => self
+                .panel_test(spec.set_id, &spec.control_ids, spec.from, spec.to, self.embedder())
+                .await
+                .and_then(|r| serde_json::to_value(r).map_err(|e| AppError::Invalid(format!("report: {e}")))),
+            JobKind::FingerprintTest => {
+                let sample = spec.sample.map_or(crate::DEFAULT_FINGERPRINT_SAMPLE, |n| n.max(1) as usize);
+                self.fingerprint_test(spec.set_id, &spec.control_ids, spec.from, spec.to, sample)
+                    .await
+                    .and_then(|r| serde_json::to_value(r).map_err(|e| AppError::Invalid(format!("report: {e}"))))
+            }
         };
         heartbeat.abort();
         let state = if report.is_ok() { dw_domain::JobState::Done } else { dw_domain::JobState::Failed }.as_str();
@@ -145,6 +183,7 @@ async fn record_queued(conn: &mut sqlx::PgConnection, id: i64, spec: &JobSpec, a
             before: None,
             after: Some(json!({
                 "kind": spec.kind.as_str(), "set_id": spec.set_id, "control_id": spec.control_id,
+                "control_ids": spec.control_ids, "sample": spec.sample,
                 "from": rfc3339(spec.from), "to": rfc3339(spec.to),
             })),
         },

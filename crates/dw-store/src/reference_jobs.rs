@@ -1,5 +1,5 @@
-//! Attribution and distillation-test runs as jobs: queued, claimed under a
-//! lease, finished with their report (as [`crate::audits`] are).
+//! Attribution and the reference tests' runs as jobs: queued, claimed under
+//! a lease, finished with their report (as [`crate::audits`] are).
 
 use dw_domain::JobState;
 use serde_json::Value;
@@ -15,6 +15,11 @@ pub enum JobKind {
     Attribution,
     /// Whether the suspect answers more like us than a control does.
     DistillationTest,
+    /// Whether the suspect answers more like us than a panel of controls do.
+    PanelTest,
+    /// Whether the suspect's answers, to any prompts, carry more of our
+    /// answers' habits than the controls' do.
+    FingerprintTest,
 }
 
 impl JobKind {
@@ -23,6 +28,8 @@ impl JobKind {
         match self {
             JobKind::Attribution => "attribution",
             JobKind::DistillationTest => "distillation_test",
+            JobKind::PanelTest => "panel_test",
+            JobKind::FingerprintTest => "fingerprint_test",
         }
     }
 
@@ -30,6 +37,8 @@ impl JobKind {
         match s {
             "attribution" => Ok(JobKind::Attribution),
             "distillation_test" => Ok(JobKind::DistillationTest),
+            "panel_test" => Ok(JobKind::PanelTest),
+            "fingerprint_test" => Ok(JobKind::FingerprintTest),
             other => Err(StoreError::Corrupt(format!("reference_jobs.kind {other:?}"))),
         }
     }
@@ -42,8 +51,13 @@ pub struct JobSpec {
     pub kind: JobKind,
     /// The suspect set.
     pub set_id: i64,
-    /// The control set (a distillation test's; `None` for attribution).
+    /// The control set (a distillation test's; `None` for the others).
     pub control_id: Option<i64>,
+    /// The control sets of a panel or fingerprint test, in the order given
+    /// (empty for the others).
+    pub control_ids: Vec<i64>,
+    /// Our served completions a fingerprint test reads (`None`: its default).
+    pub sample: Option<i32>,
     /// Our completions from this instant (`None`: every stored one).
     pub from: Option<OffsetDateTime>,
     /// Until this instant, exclusive (`None`: every stored one).
@@ -82,6 +96,8 @@ struct JobRow {
     kind: String,
     set_id: i64,
     control_id: Option<i64>,
+    control_ids: Option<Vec<i64>>,
+    sample: Option<i32>,
     window_from: Option<OffsetDateTime>,
     window_to: Option<OffsetDateTime>,
     requested_by: String,
@@ -105,6 +121,8 @@ impl TryFrom<JobRow> for Job {
                 kind: JobKind::parse(&r.kind)?,
                 set_id: r.set_id,
                 control_id: r.control_id,
+                control_ids: r.control_ids.unwrap_or_default(),
+                sample: r.sample,
                 from: r.window_from,
                 to: r.window_to,
                 requested_by: r.requested_by,
@@ -127,11 +145,14 @@ impl TryFrom<JobRow> for Job {
 /// Queues a run; returns its id.
 pub async fn enqueue(conn: &mut PgConnection, spec: &JobSpec) -> Result<i64, StoreError> {
     let id = sqlx::query_scalar!(
-        r#"INSERT INTO reference_jobs (kind, set_id, control_id, window_from, window_to, requested_by)
-           VALUES ($1, $2, $3, $4, $5, $6) RETURNING job_id"#,
+        r#"INSERT INTO reference_jobs (kind, set_id, control_id, control_ids, sample, window_from, window_to,
+                                       requested_by)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING job_id"#,
         spec.kind.as_str(),
         spec.set_id,
         spec.control_id,
+        control_ids(spec) as Option<&[i64]>,
+        spec.sample,
         spec.from,
         spec.to,
         spec.requested_by
@@ -154,7 +175,7 @@ pub async fn lock_queue(conn: &mut PgConnection) -> Result<(), StoreError> {
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Job>, StoreError> {
     let row = sqlx::query_as!(
         JobRow,
-        r#"SELECT job_id, kind, set_id, control_id, window_from, window_to, requested_by, state,
+        r#"SELECT job_id, kind, set_id, control_id, control_ids, sample, window_from, window_to, requested_by, state,
                   attempts, progress, result, error, created_at, started_at, finished_at
            FROM reference_jobs WHERE job_id = $1"#,
         id
@@ -170,26 +191,36 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Job>, StoreE
 pub async fn current(conn: &mut PgConnection, spec: &JobSpec) -> Result<Option<Job>, StoreError> {
     let row = sqlx::query_as!(
         JobRow,
-        r#"SELECT j.job_id, j.kind, j.set_id, j.control_id, j.window_from, j.window_to, j.requested_by, j.state,
-                  j.attempts, j.progress, j.result, j.error, j.created_at, j.started_at, j.finished_at
+        r#"SELECT j.job_id, j.kind, j.set_id, j.control_id, j.control_ids, j.sample, j.window_from, j.window_to,
+                  j.requested_by, j.state, j.attempts, j.progress, j.result, j.error, j.created_at, j.started_at,
+                  j.finished_at
            FROM reference_jobs j
            WHERE j.kind = $1 AND j.set_id = $2 AND j.control_id IS NOT DISTINCT FROM $3
-             AND j.window_from IS NOT DISTINCT FROM $4 AND j.window_to IS NOT DISTINCT FROM $5
+             AND j.control_ids IS NOT DISTINCT FROM $4 AND j.sample IS NOT DISTINCT FROM $5
+             AND j.window_from IS NOT DISTINCT FROM $6 AND j.window_to IS NOT DISTINCT FROM $7
              AND j.state <> 'failed'
              AND NOT EXISTS (
                  SELECT 1 FROM reference_items i
-                 WHERE i.set_id IN (j.set_id, j.control_id) AND i.created_at > j.created_at)
+                 WHERE (i.set_id IN (j.set_id, j.control_id) OR i.set_id = ANY(j.control_ids))
+                   AND i.created_at > j.created_at)
            ORDER BY j.created_at DESC, j.job_id DESC
            LIMIT 1"#,
         spec.kind.as_str(),
         spec.set_id,
         spec.control_id,
+        control_ids(spec) as Option<&[i64]>,
+        spec.sample,
         spec.from,
         spec.to
     )
     .fetch_optional(&mut *conn)
     .await?;
     row.map(Job::try_from).transpose()
+}
+
+/// The control sets as stored: `NULL` for a run that takes none.
+fn control_ids(spec: &JobSpec) -> Option<&[i64]> {
+    matches!(spec.kind, JobKind::PanelTest | JobKind::FingerprintTest).then_some(spec.control_ids.as_slice())
 }
 
 /// Deletes the runs that finished (done or failed) before `before`, with

@@ -216,6 +216,8 @@ async fn a_reference_job_whose_worker_died_is_claimed_again_and_only_its_new_hol
         kind: JobKind::Attribution,
         set_id: set,
         control_id: None,
+        control_ids: Vec::new(),
+        sample: None,
         from: None,
         to: None,
         requested_by: "cli".into(),
@@ -253,4 +255,60 @@ async fn a_reference_job_whose_worker_died_is_claimed_again_and_only_its_new_hol
         Some("the database went away")
     );
     assert!(reference_jobs::current(&mut conn, &other).await.unwrap().is_none());
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn a_panel_run_answers_for_its_controls_in_their_order_until_one_of_them_changes(pool: PgPool) {
+    use dw_store::reference_jobs::{self, JobKind, JobSpec};
+    let mut conn = pool.acquire().await.unwrap();
+    let mut sets = Vec::new();
+    for name in ["suspect", "c1", "c2", "c3"] {
+        let id: i64 = sqlx::query_scalar("INSERT INTO reference_sets (name, created_by) VALUES ($1, 't') RETURNING id")
+            .bind(name)
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        sets.push(id);
+    }
+    let spec = JobSpec {
+        kind: JobKind::FingerprintTest,
+        set_id: sets[0],
+        control_id: None,
+        control_ids: sets[1..].to_vec(),
+        sample: Some(2_000),
+        from: None,
+        to: None,
+        requested_by: "cli".into(),
+    };
+    let id = reference_jobs::enqueue(&mut conn, &spec).await.unwrap();
+    let stored = reference_jobs::get(&mut conn, id).await.unwrap().unwrap();
+    assert_eq!(stored.spec, spec, "kind, controls in order and sample read back as written");
+    assert_eq!(reference_jobs::current(&mut conn, &spec).await.unwrap().map(|j| j.id), Some(id));
+    let reordered = JobSpec { control_ids: vec![sets[3], sets[2], sets[1]], ..spec.clone() };
+    assert!(reference_jobs::current(&mut conn, &reordered).await.unwrap().is_none(), "another panel order");
+    let other_sample = JobSpec { sample: None, ..spec.clone() };
+    assert!(reference_jobs::current(&mut conn, &other_sample).await.unwrap().is_none());
+    // An item added to one of its controls later makes the report stale.
+    sqlx::query(
+        "INSERT INTO reference_items (set_id, output, content_hash, created_at)
+         VALUES ($1, 'x', sha256('x'), now() + interval '1 second')",
+    )
+    .bind(sets[2])
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    assert!(reference_jobs::current(&mut conn, &spec).await.unwrap().is_none(), "stale");
+    // The database refuses a panel kind without controls, and a sample on another kind.
+    let bare = sqlx::query("INSERT INTO reference_jobs (kind, set_id, requested_by) VALUES ('panel_test', $1, 't')")
+        .bind(sets[0])
+        .execute(&mut *conn)
+        .await;
+    assert!(bare.is_err());
+    let sampled = sqlx::query(
+        "INSERT INTO reference_jobs (kind, set_id, sample, requested_by) VALUES ('attribution', $1, 10, 't')",
+    )
+    .bind(sets[0])
+    .execute(&mut *conn)
+    .await;
+    assert!(sampled.is_err());
 }

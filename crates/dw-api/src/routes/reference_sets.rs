@@ -240,16 +240,25 @@ pub(crate) enum JobReport {
     Attribution(Box<dw_app::AttributionReport>),
     /// A distillation test's.
     DistillationTest(Box<dw_app::DistillationReport>),
+    /// A panel test's.
+    PanelTest(Box<dw_app::PanelReport>),
+    /// A fingerprint test's.
+    FingerprintTest(Box<dw_app::FingerprintReport>),
 }
 
 /// A run of attribution or of the distillation test.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct JobBody {
     id: i64,
-    /// `attribution` or `distillation_test`.
+    /// `attribution`, `distillation_test`, `panel_test` or `fingerprint_test`.
     kind: &'static str,
     set_id: i64,
+    /// A distillation test's control set.
     control_id: Option<i64>,
+    /// A panel or fingerprint test's control sets, in the order given (empty for the others).
+    control_ids: Vec<i64>,
+    /// Our served completions a fingerprint test reads (absent: its default).
+    sample: Option<i32>,
     #[serde(with = "time::serde::rfc3339::option")]
     from: Option<OffsetDateTime>,
     #[serde(with = "time::serde::rfc3339::option")]
@@ -259,7 +268,8 @@ pub(crate) struct JobBody {
     #[schema(value_type = super::audits::Progress)]
     progress: serde_json::Value,
     /// The report, once done: attribution (accounts and clusters ranked by matched outputs, with the
-    /// matched triples) or the test (aligned prompts, statistics, decision, what it can and cannot show).
+    /// matched triples), a test (aligned prompts or answers read, statistics, decision, what it can and
+    /// cannot show).
     #[schema(value_type = Option<JobReport>)]
     result: Option<serde_json::Value>,
     error: Option<String>,
@@ -279,6 +289,8 @@ impl From<ReferenceJob> for JobBody {
             kind: j.spec.kind.as_str(),
             set_id: j.spec.set_id,
             control_id: j.spec.control_id,
+            control_ids: j.spec.control_ids,
+            sample: j.spec.sample,
             from: j.spec.from,
             to: j.spec.to,
             state: j.state,
@@ -324,7 +336,141 @@ fn spec(
     {
         return Err(ApiError::BadRequest("to: must be after from".into()));
     }
-    Ok(ReferenceJobSpec { kind, set_id, control_id, from, to, requested_by: format!("api:{key_prefix}") })
+    Ok(ReferenceJobSpec {
+        kind,
+        set_id,
+        control_id,
+        control_ids: Vec::new(),
+        sample: None,
+        from,
+        to,
+        requested_by: format!("api:{key_prefix}"),
+    })
+}
+
+/// `GET /v1/reference-sets/{id}/panel-test` and `…/fingerprint-test` query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PanelQuery {
+    /// The control sets' ids, comma-separated, in the order the report lists them (the panel test
+    /// needs three or more; the fingerprint test one or more).
+    controls: String,
+    /// The fingerprint test only: our served completions to learn from (1 to 100,000; default 5,000).
+    sample: Option<i32>,
+    /// Our completions from this instant (RFC 3339; default: all stored).
+    from: Option<String>,
+    /// Until this instant, exclusive (default: all stored).
+    to: Option<String>,
+}
+
+/// `POST /v1/reference-sets/{id}/panel-test` and `…/fingerprint-test` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PanelBody {
+    /// The control sets' ids, in the order the report lists them (the panel test needs three or more;
+    /// the fingerprint test one or more).
+    controls: Vec<i64>,
+    /// The fingerprint test only: our served completions to learn from (1 to 100,000; default 5,000).
+    sample: Option<i32>,
+    /// Our completions from this instant (RFC 3339; default: all stored).
+    from: Option<String>,
+    /// Until this instant, exclusive (default: all stored).
+    to: Option<String>,
+}
+
+/// Comma-separated set ids, each named when it is not one.
+fn id_list(field: &str, text: &str) -> Result<Vec<i64>, ApiError> {
+    text.split(',')
+        .map(|piece| {
+            let piece = piece.trim();
+            piece.parse::<i64>().map_err(|_| {
+                ApiError::BadRequest(format!("{field}: {piece:?} is not a set id (give ids separated by commas)"))
+            })
+        })
+        .collect()
+}
+
+fn panel_spec(
+    kind: ReferenceJobKind,
+    set_id: i64,
+    controls: Vec<i64>,
+    sample: Option<i32>,
+    from: Option<&str>,
+    to: Option<&str>,
+    key_prefix: &str,
+) -> Result<ReferenceJobSpec, ApiError> {
+    let mut spec = spec(kind, set_id, None, from, to, key_prefix)?;
+    spec.control_ids = controls;
+    spec.sample = sample;
+    Ok(spec)
+}
+
+#[utoipa::path(get, operation_id = "reference_sets_panel_test", path = "/v1/reference-sets/{id}/panel-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? On the prompts we, the suspect and every control answered, does the suspect stand out from how close the controls come: the report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), PanelQuery), responses((status = 200, description = "the run is done: its report in `result` (every model's closeness, the suspect's t and p against the controls, every control's against the others)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn panel_test(
+    State(state): State<ApiState>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    QueryParams(q): QueryParams<PanelQuery>,
+) -> Result<Response, ApiError> {
+    asked(state, caller, ReferenceJobKind::PanelTest, id, q).await
+}
+
+#[utoipa::path(post, operation_id = "reference_sets_panel_test_run", path = "/v1/reference-sets/{id}/panel-test", tag = "reference sets", summary = "Queue a fresh run of the panel test", params(("id" = i64, Path, description = "the suspect set's id")), request_body = PanelBody, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn run_panel_test(
+    State(state): State<ApiState>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    JsonBody(body): JsonBody<PanelBody>,
+) -> Result<Response, ApiError> {
+    queued(state, caller, ReferenceJobKind::PanelTest, id, body).await
+}
+
+#[utoipa::path(get, operation_id = "reference_sets_fingerprint_test", path = "/v1/reference-sets/{id}/fingerprint-test", tag = "reference sets", summary = "Do the suspect's answers, to any prompts, carry the habits that tell our served answers from the controls' (phrases, openings, closings, layout)? The report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), PanelQuery), responses((status = 200, description = "the run is done: its report in `result` (every model's share of our fingerprint, the decision, the habits behind it with their rates and examples)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn fingerprint_test(
+    State(state): State<ApiState>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    QueryParams(q): QueryParams<PanelQuery>,
+) -> Result<Response, ApiError> {
+    asked(state, caller, ReferenceJobKind::FingerprintTest, id, q).await
+}
+
+#[utoipa::path(post, operation_id = "reference_sets_fingerprint_test_run", path = "/v1/reference-sets/{id}/fingerprint-test", tag = "reference sets", summary = "Queue a fresh run of the fingerprint test", params(("id" = i64, Path, description = "the suspect set's id")), request_body = PanelBody, responses((status = 202, description = "queued (Location: the run)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
+pub(crate) async fn run_fingerprint_test(
+    State(state): State<ApiState>,
+    Analyst(caller): Analyst,
+    NumericId(id): NumericId,
+    JsonBody(body): JsonBody<PanelBody>,
+) -> Result<Response, ApiError> {
+    queued(state, caller, ReferenceJobKind::FingerprintTest, id, body).await
+}
+
+/// A panel or fingerprint test asked for by `GET`: the current run, or one queued.
+async fn asked(
+    state: ApiState,
+    caller: crate::auth::Caller,
+    kind: ReferenceJobKind,
+    id: i64,
+    q: PanelQuery,
+) -> Result<Response, ApiError> {
+    let controls = id_list("controls", &q.controls)?;
+    let spec = panel_spec(kind, id, controls, q.sample, q.from.as_deref(), q.to.as_deref(), &caller.0.prefix)?;
+    Ok(job_response(state.app().reference_job_for(&spec, &caller.actor()).await?, false))
+}
+
+/// A panel or fingerprint test queued afresh by `POST`.
+async fn queued(
+    state: ApiState,
+    caller: crate::auth::Caller,
+    kind: ReferenceJobKind,
+    id: i64,
+    body: PanelBody,
+) -> Result<Response, ApiError> {
+    let spec =
+        panel_spec(kind, id, body.controls, body.sample, body.from.as_deref(), body.to.as_deref(), &caller.0.prefix)?;
+    Ok(job_response(state.app().queue_reference_job(&spec, &caller.actor()).await?, true))
 }
 
 #[utoipa::path(get, operation_id = "reference_sets_distillation_test", path = "/v1/reference-sets/{id}/distillation-test", tag = "reference sets", summary = "Was the suspect trained on our outputs? A paired test against a control on the prompts all three answered: the report of the newest run for these parameters, or a run queued", params(("id" = i64, Path, description = "the suspect set's id"), TestQuery), responses((status = 200, description = "the run is done: its report in `result` (aligned prompts, per-measure and combined statistics, the decision: rejected, not rejected, inconclusive; examples; what it can and cannot show)", body = JobBody), (status = 202, description = "a run is queued or running (Location: the run, Retry-After: seconds)", body = JobBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 400, description = "a bad parameter or body, named", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]

@@ -515,8 +515,9 @@ impl FingerprintPanel {
             evidence: self.evidence(answers),
             method,
         };
-        let p_value = if k >= MIN_CONTROLS {
-            let values: Vec<f64> = standings.iter().map(|s| s.share).collect();
+        let values: Vec<f64> = standings.iter().map(|s| s.share).collect();
+        let spread = values.iter().any(|v| (v - values[0]).abs() > 1e-12);
+        let p_value = if k >= MIN_CONTROLS && spread {
             let (t, p) = standing(suspect_share, &values);
             test.suspect.t = t;
             test.suspect.p_value = p;
@@ -530,7 +531,16 @@ impl FingerprintPanel {
             test.controls_rejected = standings.iter().filter(|s| s.p_value.is_some_and(|p| p < config.alpha)).count();
             p
         } else {
-            // The suspect must carry more than every control.
+            // The suspect must carry more than every control. With three
+            // controls or more whose shares are all one value (none uses
+            // our habits at all, say), the panel has no spread to measure
+            // the suspect against, and this is the decision too.
+            if k >= MIN_CONTROLS {
+                test.method.push_str(
+                    "; here the controls' shares did not spread (all equal), so the decision is the largest of the \
+                     per-control p-values instead",
+                );
+            }
             let ps: Option<Vec<f64>> = standings.iter().map(|s| s.suspect_above_p).collect();
             ps.map(|ps| ps.into_iter().fold(0.0, f64::max))
         };
@@ -540,7 +550,9 @@ impl FingerprintPanel {
             Some(p) => Conclusion::NotRejected { p_value: p },
             None => Conclusion::Inconclusive {
                 reason: if k >= MIN_CONTROLS {
-                    "the controls' shares do not spread: the panel gives no distribution to compare with".into()
+                    "the controls' shares do not spread and the per-control permutation test was not run: the panel \
+                     gives no distribution to compare with"
+                        .into()
                 } else {
                     "the per-control permutation test was not run (no permutations configured)".into()
                 },
@@ -623,11 +635,13 @@ impl FingerprintPanel {
         // A phrase inside a longer listed one that the suspect uses nearly as
         // often says nothing the longer one does not ("hope this" beside "i
         // hope this helps"): the longer is kept.
+        // Likewise a phrase that is all of a listed opening or closing.
         let subsumed = |f: &FingerprintFeature| {
             f.kind == FeatureKind::Phrase
                 && rows.iter().any(|(_, g)| {
-                    g.kind == FeatureKind::Phrase
-                        && g.feature.len() > f.feature.len()
+                    let longer = g.kind == FeatureKind::Phrase && g.feature.len() > f.feature.len();
+                    let placed = matches!(g.kind, FeatureKind::Opening | FeatureKind::Closing);
+                    (longer || placed)
                         && g.suspect_rate >= 0.8 * f.suspect_rate
                         && format!(" {} ", g.feature).contains(&format!(" {} ", f.feature))
                 })
@@ -1051,6 +1065,44 @@ mod tests {
         let flat = run(&same, &student, &[model(51, 100, &own(2), &[], 0.0)], &FingerprintConfig::default());
         let Conclusion::Inconclusive { reason } = &flat.conclusion else { panic!("{:?}", flat.conclusion) };
         assert!(reason.contains("no fingerprint"), "{reason}");
+    }
+
+    #[test]
+    fn controls_that_never_use_our_habits_leave_the_decision_to_every_control_beaten() {
+        // Ours always open with one phrase, the suspect too, the controls never: every control's share
+        // is 0, so the panel has no spread, and the suspect must beat each control instead.
+        let habit = |texts: Vec<String>| texts.into_iter().map(|t| format!("Certainly, here goes. {t}")).collect();
+        let plain = |seed: u64, n: usize| model(seed, n, &[], &[], 0.0);
+        let ours: Vec<String> = habit(plain(1, 80));
+        let suspect: Vec<String> = habit(plain(2, 40));
+        let controls: Vec<Vec<String>> = (0..3).map(|c| plain(10 + c, 40)).collect();
+        let test = run(&ours, &suspect, &controls, &FingerprintConfig::default());
+        assert!(test.controls.iter().all(|c| c.share == test.controls[0].share), "{:?}", test.controls);
+        assert!(p(&test) < 0.001, "{test:#?}");
+        assert!(test.method.contains("did not spread"), "{}", test.method);
+        let opening = test.evidence.iter().find(|f| f.kind == FeatureKind::Opening).expect("the opening");
+        assert!(opening.feature.starts_with("certainly"), "{opening:?}");
+        assert!(
+            !test.evidence.iter().any(|f| f.kind == FeatureKind::Phrase && f.feature == "certainly here goes"),
+            "the phrase that is the whole opening is not listed twice: {:?}",
+            test.evidence
+        );
+        let quiet = FingerprintPanel::learn(
+            &ours.iter().map(|t| Answer::of(t)).collect::<Vec<_>>(),
+            &controls
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (["a", "b", "c"][i], c.iter().map(|t| Answer::of(t)).collect::<Vec<_>>()))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(|(n, a)| (*n, a.as_slice()))
+                .collect::<Vec<_>>(),
+            &[],
+            &FingerprintConfig::default(),
+        )
+        .for_resampling();
+        let resampled = quiet.test("suspect", &suspect.iter().map(|t| Answer::of(t)).collect::<Vec<_>>());
+        assert!(matches!(resampled.conclusion, Conclusion::Inconclusive { .. }), "{:?}", resampled.conclusion);
     }
 
     #[test]
