@@ -105,8 +105,9 @@ def validate(spec_path, recorded):
 
 def reference_runs(base, key, suspect, accounts):
     """A suspect set that copies what four flagged accounts were served, a
-    control that answers the same prompts otherwise, then attribution and
-    the distillation test run to the end (the workers of `demo` run them)."""
+    control that answers the same prompts otherwise (and two more for a
+    panel), then attribution and the paired, panel and fingerprint tests run
+    to the end (the workers of `demo` run them)."""
     served = []
     for a in accounts:
         page = call(base, key, "GET", f"/v1/accounts/{a['account_id']}/events?limit=40")["raw"]
@@ -118,8 +119,19 @@ def reference_runs(base, key, suspect, accounts):
     control = call(base, key, "POST", "/v1/reference-sets", {"name": "control-1", "control": True})
     out.append(control)
     out.append(call(base, key, "POST", f"/v1/reference-sets/{control['raw']['id']}/items", ndjson=others))
+    # Two more controls for a panel, each answering in words of its own.
+    panel = [control["raw"]["id"]]
+    for n, style in [(2, "Briefly: item {i} concerns another matter."), (3, "Item {i}: nothing to do with it.")]:
+        more = call(base, key, "POST", "/v1/reference-sets", {"name": f"control-{n}", "control": True})
+        out.append(more)
+        answers = [{"prompt": e["prompt"], "output": style.format(i=i)} for i, e in enumerate(served)]
+        out.append(call(base, key, "POST", f"/v1/reference-sets/{more['raw']['id']}/items", ndjson=answers))
+        panel.append(more["raw"]["id"])
+    controls = ",".join(str(c) for c in panel)
     for path in [f"/v1/reference-sets/{suspect}/attribution",
-                 f"/v1/reference-sets/{suspect}/distillation-test?control={control['raw']['id']}"]:
+                 f"/v1/reference-sets/{suspect}/distillation-test?control={control['raw']['id']}",
+                 f"/v1/reference-sets/{suspect}/panel-test?controls={controls}",
+                 f"/v1/reference-sets/{suspect}/fingerprint-test?controls={controls}&sample=2000"]:
         first = call(base, key, "GET", path)
         out.append(first)
         for _ in range(600):

@@ -402,6 +402,33 @@ struct Calibration {
     fingerprint_tests: Vec<FingerprintRun>,
     fingerprint_power: Vec<PanelPower>,
     fingerprint_level: Vec<Resampled>,
+    accounts: Vec<AccountAttribution>,
+}
+
+/// Accounts attributed by the per-account paired test (Benjamini-Hochberg
+/// across the accounts of one window), over random windows.
+#[derive(Debug, Serialize)]
+struct AccountAttribution {
+    panel: &'static str,
+    /// The student whose answers harvesters' prompts got.
+    student: String,
+    /// Prompts served to each account.
+    items_each: usize,
+    /// Accounts per window, and how many of them harvested.
+    accounts: usize,
+    harvesters: usize,
+    /// Windows (random assignments of prompts to accounts, controls and other models).
+    resamples: usize,
+    /// Harvester tests, and how many were attributed at q < 0.01.
+    harvester_tests: usize,
+    harvesters_attributed: usize,
+    /// Tests of accounts whose prompts the suspect answered with an unrelated
+    /// model's answers, and how many were attributed at q < 0.01.
+    other_tests: usize,
+    others_attributed: usize,
+    /// The same accounts with each prompt's two answers (the unrelated
+    /// model's and the control's) exchanged at random: rejected at p < 0.05.
+    exchanged_rejected_005: usize,
 }
 
 /// The fingerprint test of one suspect against a panel's controls, on
@@ -605,6 +632,89 @@ fn fingerprint_runs(panel: &Panel, calibration: &mut Calibration) {
     });
 }
 
+/// Windows per account size in the per-account attribution.
+const ACCOUNT_RESAMPLES: usize = 100;
+
+/// Items per account in the per-account attribution, with the accounts of a
+/// window: 12 accounts of 30 prompts, or 6 of 60.
+const ACCOUNT_SIZES: [(usize, usize); 2] = [(30, 12), (60, 6)];
+
+/// The per-account paired test (`dw_app`'s accounts attributed by test) on a
+/// panel with students and controls of other families than the students':
+/// each window serves random disjoint slices of the prompts to its accounts;
+/// a quarter of them harvested (the suspect set holds the student's answers
+/// to their prompts), the rest did not (the suspect set holds an unrelated
+/// model's answers to theirs: the suspect's other training data). Each
+/// account is tested against the control on its own prompts; q-values by
+/// Benjamini-Hochberg across the window's accounts, as the report gives them.
+fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibration) {
+    let controls: Vec<&str> =
+        panel.with_role(Role::Control).into_iter().filter(|c| !panel.students_base_family.contains(c)).collect();
+    let students = panel.with_role(Role::Student);
+    if controls.len() < 2 || students.is_empty() || panel.items.len() < 360 {
+        return;
+    }
+    let config = TestConfig { permutations: 1_999, ..TestConfig::default() };
+    let q_level = 0.01;
+    for (size, accounts) in ACCOUNT_SIZES {
+        let harvesters = accounts.div_ceil(4);
+        for student in &students {
+            let mut row = AccountAttribution {
+                panel: panel.name,
+                student: student.to_string(),
+                items_each: size,
+                accounts,
+                harvesters,
+                resamples: ACCOUNT_RESAMPLES,
+                harvester_tests: 0,
+                harvesters_attributed: 0,
+                other_tests: 0,
+                others_attributed: 0,
+                exchanged_rejected_005: 0,
+            };
+            let mut next = random_stream(0xacc0_0000 + size as u64 * 31 + student.len() as u64);
+            for r in 0..ACCOUNT_RESAMPLES {
+                // The control and the unrelated model behind the non-harvesters' answers, at random.
+                let c = (next() % controls.len() as u64) as usize;
+                let o = (c + 1 + (next() % (controls.len() as u64 - 1)) as usize) % controls.len();
+                let (control, other) = (controls[c], controls[o]);
+                let order = random_subset(panel.items.len(), size * accounts, &mut next);
+                let config = TestConfig { seed: r as u64, ..config };
+                let mut ps = Vec::with_capacity(accounts);
+                for (a, slice) in order.chunks(size).enumerate() {
+                    let source = if a < harvesters { *student } else { other };
+                    let items: Vec<AlignedItem> = slice
+                        .iter()
+                        .map(|&i| AlignedItem {
+                            item: panel.items[i].clone(),
+                            suspect: measured.against_ours[source][i],
+                            control: measured.against_ours[control][i],
+                        })
+                        .collect();
+                    ps.push(p_value(&distillation_test(&items, &config)));
+                    if a >= harvesters {
+                        let swap: Vec<bool> = slice.iter().map(|_| next() & 1 == 1).collect();
+                        let exchanged = exchanged(panel, measured, other, control, slice, &swap);
+                        row.exchanged_rejected_005 +=
+                            usize::from(p_value(&distillation_test(&exchanged, &config)) < 0.05);
+                    }
+                }
+                let q = dw_detect::reference::benjamini_hochberg(&ps);
+                for (a, q) in q.iter().enumerate() {
+                    if a < harvesters {
+                        row.harvester_tests += 1;
+                        row.harvesters_attributed += usize::from(*q < q_level);
+                    } else {
+                        row.other_tests += 1;
+                        row.others_attributed += usize::from(*q < q_level);
+                    }
+                }
+            }
+            calibration.accounts.push(row);
+        }
+    }
+}
+
 fn fingerprint_p(test: &FingerprintTest) -> f64 {
     match test.conclusion {
         Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
@@ -714,12 +824,14 @@ where
         fingerprint_tests: Vec::new(),
         fingerprint_power: Vec::new(),
         fingerprint_level: Vec::new(),
+        accounts: Vec::new(),
     };
     for panel in &panels {
         calibration.independent.push(independent_answers(panel, by_text.as_ref()));
         let measured = measure(panel, by_text.as_ref());
         panel_runs(panel, &measured, &mut calibration);
         fingerprint_runs(panel, &mut calibration);
+        account_runs(panel, &measured, &mut calibration);
         let students = panel.with_role(Role::Student);
         let controls = panel.with_role(Role::Control);
         let relatives = panel.with_role(Role::Relative);
@@ -1016,6 +1128,38 @@ fn markdown(c: &Calibration) -> String {
                 r.rejected_at_0001,
                 100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
                 format_p(r.median_p)
+            );
+        }
+    }
+    if !c.accounts.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nAccounts attributed by test (the per-account paired test, Benjamini-Hochberg across a window's \
+             accounts, attributed at q < 0.01): {ACCOUNT_RESAMPLES} windows per row, each serving random disjoint \
+             slices of the prompts; a quarter of the accounts harvested (the suspect set holds the student's answers \
+             to their prompts), the rest did not (it holds an unrelated model's answers to theirs); the control and \
+             that unrelated model drawn from the controls of other families than the students' each window; the \
+             last column has the non-harvesters' prompts with the unrelated model's and the control's answers \
+             exchanged at random (the null true by construction):\n"
+        );
+        let _ = writeln!(
+            out,
+            "| panel | student | prompts per account | accounts (harvesters) | harvesters attributed | others attributed | exchanged: rejected at 0.05 |"
+        );
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        for a in &c.accounts {
+            let share = |n: usize, of: usize| format!("{n} of {of} ({:.1}%)", 100.0 * n as f64 / of.max(1) as f64);
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} ({}) | {} | {} | {} |",
+                a.panel,
+                a.student,
+                a.items_each,
+                a.accounts,
+                a.harvesters,
+                share(a.harvesters_attributed, a.harvester_tests),
+                share(a.others_attributed, a.other_tests),
+                share(a.exchanged_rejected_005, a.other_tests)
             );
         }
     }
