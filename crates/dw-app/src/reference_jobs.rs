@@ -1,16 +1,16 @@
-//! Attribution and the reference tests (paired, panel, fingerprint) as jobs. On CPU, comparing a
-//! window's completions with a suspect's outputs by meaning takes minutes,
-//! longer than an HTTP request should wait: the API queues a run, a worker of
-//! `serve` claims it under a lease (as it claims audits), and the report is
-//! kept for whoever asks again with the same parameters.
+//! Attribution and the reference tests (paired, panel, fingerprint) as
+//! jobs. On CPU, comparing a window's completions with a suspect's outputs by
+//! meaning takes minutes, longer than an HTTP request should wait: the API
+//! queues a run, a worker of `serve` claims it under a lease (as it claims
+//! audits), and the report is kept for whoever asks again with the same
+//! parameters.
 
 use std::sync::{Arc, Mutex};
 
+use dw_detect::reference::MIN_CONTROLS;
 use dw_store::queue::{self, Queue};
 use dw_store::reference_jobs::{self, Job, JobKind, JobSpec};
 use serde_json::json;
-
-use dw_detect::reference::MIN_CONTROLS;
 
 use crate::{Actor, App, AppError};
 

@@ -26,7 +26,14 @@
 //! ([`dw_detect::reference::panel`]) asks whether a suspect stands out from
 //! how close the controls come: each student and relative against all the
 //! controls, each control against the others, and its power and level over
-//! random subsets of 50, 100, 200 items and all of them.
+//! random subsets of 50, 100, 200 items and all of them. The fingerprint test
+//! ([`dw_detect::reference::fingerprint`]) runs on the same panels without
+//! aligned prompts: their prompts split in two, ours learned from our answers
+//! to one half, every other model's answers to the other; on the lineage
+//! panel also against the controls of other families than the students'
+//! (Llama-2-70b-chat is their base family), with the students' base family as
+//! a suspect. The per-account paired test (accounts attributed by test) runs
+//! over random windows of accounts, a quarter of them harvesters.
 //!
 //! The report: every student against every control (the test's power) and
 //! swapped (it must not reject), every ordered pair of controls (models

@@ -442,17 +442,6 @@ impl FingerprintPanel {
         &self.controls
     }
 
-    /// Each answer's share of the fingerprint learned with control `j` left
-    /// out (empty when the panel cannot test).
-    pub fn shares(&self, j: usize, answers: &[Answer]) -> Vec<f64> {
-        self.per_control.get(j).map_or_else(Vec::new, |(f, _)| answers.iter().map(|a| f.share(a)).collect())
-    }
-
-    /// Control `j`'s own answers' shares on the features learned without it.
-    pub fn control_shares(&self, j: usize) -> Vec<f64> {
-        self.per_control.get(j).map_or_else(Vec::new, |(f, answers)| answers.iter().map(|a| f.share(a)).collect())
-    }
-
     /// Tests the suspect's answers against the panel.
     pub fn test(&self, suspect: &str, answers: &[Answer]) -> FingerprintTest {
         let config = &self.config;
