@@ -252,7 +252,7 @@ async fn bad_runs_are_refused_when_asked_for_and_name_what_is_wrong(pool: PgPool
             format!("/v1/reference-sets/{suspect}/panel-test?controls={control}"),
             None,
             StatusCode::BAD_REQUEST,
-            "at least 3 control set(s) (1 given)",
+            "at least 3 control sets (1 given)",
         ),
         (
             "GET",
@@ -294,7 +294,7 @@ async fn bad_runs_are_refused_when_asked_for_and_name_what_is_wrong(pool: PgPool
             format!("/v1/reference-sets/{suspect}/fingerprint-test"),
             Some(json!({"controls": []})),
             StatusCode::BAD_REQUEST,
-            "at least 1 control set(s) (0 given)",
+            "at least 1 control set (0 given)",
         ),
         (
             "POST",

@@ -5,7 +5,7 @@
 use dw_detect::reference::{Answer, FingerprintConfig, FingerprintPanel, FingerprintTest};
 use dw_store::reference_sets::{self, ReferenceSet};
 
-use crate::reference::{control_set, stored_window, suspect_set};
+use crate::reference::{check_controls, control_set, stored_window, suspect_set};
 use crate::{App, AppError};
 
 /// Our served completions read by default: enough for a few hundred habits
@@ -60,16 +60,8 @@ impl App {
         to: Option<time::OffsetDateTime>,
         sample: usize,
     ) -> Result<FingerprintReport, AppError> {
-        if controls.is_empty() {
-            return Err(AppError::Invalid("controls: the fingerprint test needs at least one control set".into()));
-        }
-        let distinct: std::collections::BTreeSet<i64> = controls.iter().copied().collect();
-        if distinct.len() != controls.len() {
-            return Err(AppError::Invalid("controls: a control set is named twice".into()));
-        }
-        if sample == 0 || sample > MAX_SAMPLE {
-            return Err(AppError::Invalid(format!("sample: must be between 1 and {MAX_SAMPLE} ({sample} given)")));
-        }
+        check_controls("fingerprint test", controls, 1)?;
+        check_sample(i64::try_from(sample).unwrap_or(i64::MAX))?;
         let (from, to) = stored_window(from, to)?;
         let mut conn = self.pool.acquire().await?;
         let suspect_set = suspect_set(&mut conn, suspect).await?;
@@ -107,6 +99,14 @@ impl App {
             interpretation: INTERPRETATION.to_owned(),
         })
     }
+}
+
+/// A sample size the test reads: `Invalid` outside 1 to [`MAX_SAMPLE`].
+pub(crate) fn check_sample(sample: i64) -> Result<(), AppError> {
+    if sample < 1 || sample > MAX_SAMPLE as i64 {
+        return Err(AppError::Invalid(format!("sample: must be between 1 and {MAX_SAMPLE} ({sample} given)")));
+    }
+    Ok(())
 }
 
 /// Every output of a set, in item order.

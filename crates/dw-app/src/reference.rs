@@ -415,16 +415,7 @@ impl App {
         to: Option<time::OffsetDateTime>,
         embed: Option<&dw_embed::EmbedHandle>,
     ) -> Result<PanelReport, AppError> {
-        let distinct: std::collections::BTreeSet<i64> = controls.iter().copied().collect();
-        if distinct.len() != controls.len() {
-            return Err(AppError::Invalid("controls: a control set is named twice".into()));
-        }
-        if controls.len() < MIN_CONTROLS {
-            return Err(AppError::Invalid(format!(
-                "controls: the panel test needs at least {MIN_CONTROLS} control sets ({} given)",
-                controls.len()
-            )));
-        }
+        check_controls("panel test", controls, MIN_CONTROLS)?;
         let (from, to) = stored_window(from, to)?;
         let mut conn = self.pool.acquire().await?;
         let suspect_set = suspect_set(&mut conn, suspect).await?;
@@ -509,6 +500,23 @@ const PANEL_INTERPRETATION: &str = "The panel test asks whether, on prompts that
     (unrelated models differ in closeness by style alone). It does not say why: a student of ours, a model of our \
     own lineage, or one sharing our base model can all stand out; choose controls of the same generation, and \
     report each control's own standing beside the suspect's.";
+
+/// A test's control sets as given: `Invalid` when one is named twice or
+/// fewer than `least` are.
+pub(crate) fn check_controls(test: &str, controls: &[i64], least: usize) -> Result<(), AppError> {
+    let distinct: std::collections::BTreeSet<i64> = controls.iter().copied().collect();
+    if distinct.len() != controls.len() {
+        return Err(AppError::Invalid("controls: a control set is named twice".into()));
+    }
+    if controls.len() < least {
+        return Err(AppError::Invalid(format!(
+            "controls: the {test} needs at least {least} control set{} ({} given)",
+            if least == 1 { "" } else { "s" },
+            controls.len()
+        )));
+    }
+    Ok(())
+}
 
 /// A control set by id; `Invalid` when the set is a suspect's.
 pub(crate) async fn control_set(conn: &mut sqlx::PgConnection, id: i64) -> Result<ReferenceSet, AppError> {

@@ -41,25 +41,14 @@ impl App {
                 Err(AppError::Invalid("control: name the control sets in controls".into()))
             }
             (JobKind::PanelTest | JobKind::FingerprintTest, None) => {
-                let least = if spec.kind == JobKind::PanelTest { MIN_CONTROLS } else { 1 };
-                if spec.control_ids.len() < least {
-                    return Err(AppError::Invalid(format!(
-                        "controls: the {} needs at least {least} control set(s) ({} given)",
-                        spec.kind.as_str().replace('_', " "),
-                        spec.control_ids.len()
-                    )));
-                }
-                let distinct: std::collections::BTreeSet<i64> = spec.control_ids.iter().copied().collect();
-                if distinct.len() != spec.control_ids.len() {
-                    return Err(AppError::Invalid("controls: a control set is named twice".into()));
-                }
-                if let Some(sample) = spec.sample
-                    && (sample < 1 || sample as usize > crate::MAX_FINGERPRINT_SAMPLE)
-                {
-                    return Err(AppError::Invalid(format!(
-                        "sample: must be between 1 and {} ({sample} given)",
-                        crate::MAX_FINGERPRINT_SAMPLE
-                    )));
+                let (test, least) = if spec.kind == JobKind::PanelTest {
+                    ("panel test", MIN_CONTROLS)
+                } else {
+                    ("fingerprint test", 1)
+                };
+                crate::reference::check_controls(test, &spec.control_ids, least)?;
+                if let Some(sample) = spec.sample {
+                    crate::fingerprint::check_sample(i64::from(sample))?;
                 }
                 for control in &spec.control_ids {
                     crate::reference::control_set(conn, *control).await?;

@@ -554,7 +554,7 @@ async fn the_fingerprint_test_finds_a_student_that_answered_other_prompts_and_no
     let Conclusion::Inconclusive { reason } = early.unwrap().test.conclusion else { panic!("concluded") };
     assert!(reason.contains("only 30 of our answers") && reason.contains("at least 60"), "{reason}");
     for (given, sample, says) in [
-        (vec![], 5_000, "at least one control set"),
+        (vec![], 5_000, "the fingerprint test needs at least 1 control set (0 given)"),
         (vec![controls[0], controls[0]], 5_000, "named twice"),
         (vec![controls[0], suspect], 5_000, "is not a control set"),
         (vec![controls[0]], 0, "sample: must be between 1 and"),

@@ -499,10 +499,7 @@ fn panel_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibration)
                     config.min_items,
                     0.05,
                 );
-                let p = match test.conclusion {
-                    Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
-                    Conclusion::Inconclusive { .. } => 1.0,
-                };
+                let p = p_of(&test.conclusion);
                 at_005 += usize::from(p < 0.05);
                 at_0001 += usize::from(p < 0.001);
             }
@@ -594,7 +591,7 @@ fn fingerprint_runs(panel: &Panel, calibration: &mut Calibration) {
             for _ in 0..PANEL_RESAMPLES {
                 let subset: Vec<Answer> =
                     random_subset(all, size, &mut next).into_iter().map(|i| theirs[suspect][i].clone()).collect();
-                let p = fingerprint_p(&quiet_panel.test(suspect, &subset));
+                let p = p_of(&quiet_panel.test(suspect, &subset).conclusion);
                 at_005 += usize::from(p < 0.05);
                 at_0001 += usize::from(p < 0.001);
             }
@@ -624,7 +621,7 @@ fn fingerprint_runs(panel: &Panel, calibration: &mut Calibration) {
         let pick = |half: &[usize]| half.iter().map(|&i| theirs[c][i].clone()).collect::<Vec<_>>();
         let config = FingerprintConfig { seed: r as u64, ..level };
         let fingerprints = FingerprintPanel::learn(&ours, &[("other half", &pick(b))], &background, &config);
-        ps.push(fingerprint_p(&fingerprints.test("one half", &pick(a))));
+        ps.push(p_of(&fingerprints.test("one half", &pick(a)).conclusion));
     }
     ps.sort_by(f64::total_cmp);
     let rejected = |alpha: f64| ps.iter().filter(|p| **p < alpha).count();
@@ -698,12 +695,12 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
                             control: measured.against_ours[control][i],
                         })
                         .collect();
-                    ps.push(p_value(&distillation_test(&items, &config)));
+                    ps.push(p_of(&distillation_test(&items, &config).conclusion));
                     if a >= harvesters {
                         let swap: Vec<bool> = slice.iter().map(|_| next() & 1 == 1).collect();
                         let exchanged = exchanged(panel, measured, other, control, slice, &swap);
                         row.exchanged_rejected_005 +=
-                            usize::from(p_value(&distillation_test(&exchanged, &config)) < 0.05);
+                            usize::from(p_of(&distillation_test(&exchanged, &config).conclusion) < 0.05);
                     }
                 }
                 let q = dw_detect::reference::benjamini_hochberg(&ps);
@@ -719,13 +716,6 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
             }
             calibration.accounts.push(row);
         }
-    }
-}
-
-fn fingerprint_p(test: &FingerprintTest) -> f64 {
-    match test.conclusion {
-        Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
-        Conclusion::Inconclusive { .. } => 1.0,
     }
 }
 
@@ -893,7 +883,7 @@ where
                 } else {
                     aligned(panel, &measured, suspect, control, Some(&order))
                 };
-                ps.push(p_value(&distillation_test(&items, &config)));
+                ps.push(p_of(&distillation_test(&items, &config).conclusion));
             }
             let rejected = |alpha: f64| ps.iter().filter(|p| **p < alpha).count();
             let mut sorted = ps.clone();
@@ -923,11 +913,9 @@ where
     Ok(())
 }
 
-fn p_value(report: &DistillationTest) -> f64 {
-    match report.conclusion {
-        Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => p_value,
-        Conclusion::Inconclusive { .. } => 1.0,
-    }
+/// A test's p-value, 1 when it did not conclude (counted as not rejected).
+fn p_of(conclusion: &Conclusion) -> f64 {
+    conclusion.p_value().unwrap_or(1.0)
 }
 
 fn markdown(c: &Calibration) -> String {
@@ -959,30 +947,14 @@ fn markdown(c: &Calibration) -> String {
             cmp.suspect,
             cmp.control,
             cmp.report.aligned_items,
-            format_p(p_value(&cmp.report)),
+            format_p(p_of(&cmp.report.conclusion)),
             combined.map_or("-".into(), |m| format!("{:.2}", m.effect_size)),
             combined.map_or("-".into(), |m| format!("{:.2}", m.auc)),
             per_measure.join("; ")
         );
     }
-    let _ =
-        writeln!(out, "\n| panel | comparison | resamples x items | rejected at 0.05 | rejected at 0.001 | median p |");
-    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
-    for r in &c.resampled {
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} x {} | {} ({:.1}%) | {} ({:.1}%) | {} |",
-            r.panel,
-            r.kind,
-            r.resamples,
-            r.items_each,
-            r.rejected_at_005,
-            100.0 * r.rejected_at_005 as f64 / r.resamples as f64,
-            r.rejected_at_0001,
-            100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
-            format_p(r.median_p)
-        );
-    }
+    let _ = writeln!(out);
+    resampled_table(&mut out, &c.resampled);
     if !c.panel_tests.is_empty() {
         let _ = writeln!(
             out,
@@ -1016,20 +988,7 @@ fn markdown(c: &Calibration) -> String {
             out,
             "\nThe panel test over {PANEL_RESAMPLES} random subsets of each size (power for students, level for controls):\n"
         );
-        let _ = writeln!(out, "| panel | comparison | suspect | items | rejected at 0.05 | rejected at 0.001 |");
-        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |");
-        for p in &c.panel_power {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1}% | {:.1}% |",
-                p.panel,
-                p.kind,
-                p.suspect,
-                p.items_each,
-                100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
-                100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
-            );
-        }
+        power_table(&mut out, &c.panel_power);
     }
     if !c.fingerprint_tests.is_empty() {
         let _ = writeln!(
@@ -1102,41 +1061,9 @@ fn markdown(c: &Calibration) -> String {
             "\nThe fingerprint panel test over {PANEL_RESAMPLES} random subsets of the suspect's answers (power for \
              students, level for controls):\n"
         );
-        let _ = writeln!(out, "| panel | comparison | suspect | items | rejected at 0.05 | rejected at 0.001 |");
-        let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |");
-        for p in &c.fingerprint_power {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {:.1}% | {:.1}% |",
-                p.panel,
-                p.kind,
-                p.suspect,
-                p.items_each,
-                100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
-                100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
-            );
-        }
+        power_table(&mut out, &c.fingerprint_power);
         let _ = writeln!(out, "\nThe one-control fingerprint test's level:\n");
-        let _ = writeln!(
-            out,
-            "| panel | comparison | resamples x items | rejected at 0.05 | rejected at 0.001 | median p |"
-        );
-        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
-        for r in &c.fingerprint_level {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} x {} | {} ({:.1}%) | {} ({:.1}%) | {} |",
-                r.panel,
-                r.kind,
-                r.resamples,
-                r.items_each,
-                r.rejected_at_005,
-                100.0 * r.rejected_at_005 as f64 / r.resamples as f64,
-                r.rejected_at_0001,
-                100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
-                format_p(r.median_p)
-            );
-        }
+        resampled_table(&mut out, &c.fingerprint_level);
     }
     if !c.accounts.is_empty() {
         let _ = writeln!(
@@ -1194,6 +1121,46 @@ fn markdown(c: &Calibration) -> String {
         );
     }
     out
+}
+
+/// Resampled comparisons as a Markdown table.
+fn resampled_table(out: &mut String, rows: &[Resampled]) {
+    let _ =
+        writeln!(out, "| panel | comparison | resamples x items | rejected at 0.05 | rejected at 0.001 | median p |");
+    let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: |");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} x {} | {} ({:.1}%) | {} ({:.1}%) | {} |",
+            r.panel,
+            r.kind,
+            r.resamples,
+            r.items_each,
+            r.rejected_at_005,
+            100.0 * r.rejected_at_005 as f64 / r.resamples as f64,
+            r.rejected_at_0001,
+            100.0 * r.rejected_at_0001 as f64 / r.resamples as f64,
+            format_p(r.median_p)
+        );
+    }
+}
+
+/// A test's power (or level) over random subsets as a Markdown table.
+fn power_table(out: &mut String, rows: &[PanelPower]) {
+    let _ = writeln!(out, "| panel | comparison | suspect | items | rejected at 0.05 | rejected at 0.001 |");
+    let _ = writeln!(out, "| --- | --- | --- | ---: | ---: | ---: |");
+    for p in rows {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1}% | {:.1}% |",
+            p.panel,
+            p.kind,
+            p.suspect,
+            p.items_each,
+            100.0 * p.rejected_at_005 as f64 / p.resamples as f64,
+            100.0 * p.rejected_at_0001 as f64 / p.resamples as f64
+        );
+    }
 }
 
 fn format_p(p: f64) -> String {

@@ -162,6 +162,16 @@ pub enum Conclusion {
     },
 }
 
+impl Conclusion {
+    /// The p-value the decision was taken at (none when inconclusive).
+    pub fn p_value(&self) -> Option<f64> {
+        match self {
+            Conclusion::Rejected { p_value } | Conclusion::NotRejected { p_value } => Some(*p_value),
+            Conclusion::Inconclusive { .. } => None,
+        }
+    }
+}
+
 /// One measure's (or the combination's) statistics over the aligned items.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
