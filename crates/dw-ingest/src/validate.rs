@@ -249,10 +249,11 @@ fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
     // Hash before anything is taken out of the value: the id covers the whole content.
     let given_id = value.get("event_id").filter(|v| !v.is_null()).cloned();
     let (event_id, event_id_source) = match given_id {
-        Some(id) => (id_string(&id, "event_id", line)?, EventIdSource::Given),
+        Some(id) => (id_string(id, "event_id", line)?, EventIdSource::Given),
         None => (content_hash(&value), EventIdSource::ContentHash),
     };
-    let Value::Object(mut obj) = value else { unreachable!("checked to be an object above") };
+    let Value::Object(obj) = value else { unreachable!("checked to be an object above") };
+    let mut obj = Fields::of(obj);
     obj.remove("event_id");
 
     let mut unknown = Map::new();
@@ -266,12 +267,13 @@ fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
 
     let request = match obj.remove("request") {
         None | Some(Value::Null) => return Err(LineError::field(line, "request", "is required")),
-        Some(Value::Object(request)) => parse_request(request, line, &mut unknown)?,
+        Some(Value::Object(request)) => parse_request(Fields::of(request), line, &mut unknown)?,
         Some(other) => return Err(expected(line, "request", "an object", &other)),
     };
     let response = match take_object(&mut obj, "response", "response", line)? {
         None => None,
-        Some(mut response) => {
+        Some(response) => {
+            let mut response = Fields::of(response);
             let parsed = Response {
                 content: optional_string(&mut response, "content", "response.content", line)?,
                 finish_reason: optional_id(&mut response, "finish_reason", "response.finish_reason", line)?,
@@ -282,7 +284,8 @@ fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
     };
     let usage = match take_object(&mut obj, "usage", "usage", line)? {
         None => Usage::default(),
-        Some(mut usage) => {
+        Some(usage) => {
+            let mut usage = Fields::of(usage);
             let parsed = Usage {
                 prompt_tokens: count(&mut usage, "prompt_tokens", "usage.prompt_tokens", 0, line)?,
                 completion_tokens: count(&mut usage, "completion_tokens", "usage.completion_tokens", 0, line)?,
@@ -293,7 +296,8 @@ fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
     };
     let client = match take_object(&mut obj, "client", "client", line)? {
         None => Client::default(),
-        Some(mut client) => {
+        Some(client) => {
+            let mut client = Fields::of(client);
             let ip = match optional_id(&mut client, "ip", "client.ip", line)? {
                 None => None,
                 Some(text) => Some(parse_ip(&text).ok_or_else(|| {
@@ -329,11 +333,7 @@ fn event_from_value(mut value: Value, line: u64) -> Result<Event, LineError> {
     })
 }
 
-fn parse_request(
-    mut request: Map<String, Value>,
-    line: u64,
-    unknown: &mut Map<String, Value>,
-) -> Result<Request, LineError> {
+fn parse_request(mut request: Fields, line: u64, unknown: &mut Map<String, Value>) -> Result<Request, LineError> {
     let messages = match request.remove("messages") {
         None | Some(Value::Null) => None,
         Some(Value::Array(items)) => {
@@ -415,9 +415,10 @@ fn parse_request(
 
 fn parse_message(item: Value, index: usize, line: u64, unknown: &mut Map<String, Value>) -> Result<Message, LineError> {
     let path = format!("request.messages[{index}]");
-    let Value::Object(mut message) = item else {
+    let Value::Object(message) = item else {
         return Err(expected(line, &path, "an object with role and content", &item));
     };
+    let mut message = Fields::of(message);
     let role = match message.remove("role") {
         Some(Value::String(role)) if !role.is_empty() => role,
         None | Some(Value::Null) => return Err(LineError::field(line, format!("{path}.role"), "is required")),
@@ -497,35 +498,45 @@ fn parse_ip(text: &str) -> Option<std::net::IpAddr> {
     text.parse().ok().or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
-fn required_id(obj: &mut Map<String, Value>, key: &str, line: u64) -> Result<String, LineError> {
+/// An object's fields, taken out one by one: an event has a dozen, and a
+/// scan of a dozen beats removing each from the map's tree.
+struct Fields(Vec<(String, Value)>);
+
+impl Fields {
+    fn of(map: Map<String, Value>) -> Self {
+        Self(map.into_iter().collect())
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.0.iter().position(|(k, _)| k == key)?;
+        Some(self.0.swap_remove(i).1)
+    }
+}
+
+fn required_id(obj: &mut Fields, key: &str, line: u64) -> Result<String, LineError> {
     optional_id(obj, key, key, line)?.ok_or_else(|| LineError::field(line, key, "is required"))
 }
 
 /// An optional short string: non-empty, at most [`MAX_ID_LEN`] bytes.
-fn optional_id(obj: &mut Map<String, Value>, key: &str, path: &str, line: u64) -> Result<Option<String>, LineError> {
+fn optional_id(obj: &mut Fields, key: &str, path: &str, line: u64) -> Result<Option<String>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
-        Some(value) => id_string(&value, path, line).map(Some),
+        Some(value) => id_string(value, path, line).map(Some),
     }
 }
 
-fn id_string(value: &Value, path: &str, line: u64) -> Result<String, LineError> {
+fn id_string(value: Value, path: &str, line: u64) -> Result<String, LineError> {
     match value {
         Value::String(s) if s.trim().is_empty() => Err(LineError::field(line, path, "must not be empty")),
         Value::String(s) if s.len() > MAX_ID_LEN => {
             Err(LineError::field(line, path, format!("is {} bytes long; the limit is {MAX_ID_LEN}", s.len())))
         }
-        Value::String(s) => Ok(s.clone()),
-        other => Err(expected(line, path, "a string", other)),
+        Value::String(s) => Ok(s),
+        other => Err(expected(line, path, "a string", &other)),
     }
 }
 
-fn optional_string(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    path: &str,
-    line: u64,
-) -> Result<Option<String>, LineError> {
+fn optional_string(obj: &mut Fields, key: &str, path: &str, line: u64) -> Result<Option<String>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -533,12 +544,7 @@ fn optional_string(
     }
 }
 
-fn take_object(
-    obj: &mut Map<String, Value>,
-    key: &str,
-    path: &str,
-    line: u64,
-) -> Result<Option<Map<String, Value>>, LineError> {
+fn take_object(obj: &mut Fields, key: &str, path: &str, line: u64) -> Result<Option<Map<String, Value>>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(map)) => Ok(Some(map)),
@@ -547,7 +553,7 @@ fn take_object(
 }
 
 /// A non-negative integer at least `min` that fits in 32 bits.
-fn count(obj: &mut Map<String, Value>, key: &str, path: &str, min: i64, line: u64) -> Result<Option<i32>, LineError> {
+fn count(obj: &mut Fields, key: &str, path: &str, min: i64, line: u64) -> Result<Option<i32>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_i64() {
@@ -559,7 +565,7 @@ fn count(obj: &mut Map<String, Value>, key: &str, path: &str, min: i64, line: u6
     }
 }
 
-fn real(obj: &mut Map<String, Value>, key: &str, path: &str, line: u64) -> Result<Option<f32>, LineError> {
+fn real(obj: &mut Fields, key: &str, path: &str, line: u64) -> Result<Option<f32>, LineError> {
     match obj.remove(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
@@ -570,8 +576,8 @@ fn real(obj: &mut Map<String, Value>, key: &str, path: &str, line: u64) -> Resul
     }
 }
 
-fn keep_unknown(rest: Map<String, Value>, prefix: &str, unknown: &mut Map<String, Value>) {
-    for (key, value) in rest {
+fn keep_unknown(rest: Fields, prefix: &str, unknown: &mut Map<String, Value>) {
+    for (key, value) in rest.0 {
         unknown.insert(format!("{prefix}{key}"), value);
     }
 }
