@@ -79,7 +79,7 @@ impl App {
         let mut refused = Vec::new();
         let mut tx = self.pool.begin().await?;
         // Calls of earlier exports waiting for one of this export's spans.
-        if !lineage.is_empty() {
+        if !lineage.is_empty() && otlp_halves::any_orphans(&mut tx).await? {
             let trace_ids: Vec<String> =
                 lineage.keys().map(|(trace, _)| trace.clone()).collect::<BTreeSet<_>>().into_iter().collect();
             for (trace_id, span_id, record) in otlp_halves::orphans_of(&mut tx, &trace_ids).await? {

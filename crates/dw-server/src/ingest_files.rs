@@ -330,9 +330,10 @@ fn read_openai_batch(
     Ok(())
 }
 
-/// A file of OTLP export requests: its spans as events, those waiting for
-/// log records joined with them (in this file, an earlier one, or the ones
-/// `serve` keeps waiting), handed over in batches of `batch_events`.
+/// A file of OTLP export requests: its spans as events, handed over in
+/// batches of `batch_events` as the requests are read, then those waiting
+/// for log records joined with them (in this file, an earlier one, or the
+/// ones `serve` keeps waiting).
 async fn read_otlp(
     app: &App,
     path: &Path,
@@ -341,24 +342,39 @@ async fn read_otlp(
     count: Arc<AtomicU64>,
     tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
 ) -> anyhow::Result<()> {
-    let (bytes, parsed) = {
-        let path = path.to_owned();
+    let parsed = {
+        let (path, tx) = (path.to_owned(), tx.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let mut bytes = Vec::new();
-            open(&path, count)?.read_to_end(&mut bytes)?;
+            let bytes_read = Arc::new(AtomicU64::new(0));
+            let input = Tally { inner: open(&path, count)?, count: bytes_read.clone() };
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            let parsed = dw_ingest::formats::parse_otlp_file(&bytes, &name, &limits).map_err(anyhow::Error::msg)?;
-            Ok((bytes.len() as u64, parsed))
+            let (mut lines_sent, mut bytes_sent) = (0, 0);
+            let mut hand_over = |file: &mut dw_ingest::formats::OtlpFile, last: bool| {
+                if !last && file.batch.events.len() + file.batch.rejected.len() < batch_events.max(1) {
+                    return std::ops::ControlFlow::Continue(());
+                }
+                let (events, rejected) = file.take_read();
+                let bytes = bytes_read.load(Ordering::Relaxed);
+                let batch =
+                    FileBatch { events, rejected, lines: file.batch.lines - lines_sent, bytes: bytes - bytes_sent };
+                (lines_sent, bytes_sent) = (file.batch.lines, bytes);
+                match tx.blocking_send(Ok(batch)) {
+                    Ok(()) => std::ops::ControlFlow::Continue(()),
+                    // The writer stopped; it reports why.
+                    Err(_) => std::ops::ControlFlow::Break(()),
+                }
+            };
+            let mut file = dw_ingest::formats::read_otlp_stream(input, &name, &limits, |file| hand_over(file, false))
+                .map_err(anyhow::Error::msg)?;
+            let _ = hand_over(&mut file, true);
+            Ok(file)
         })
         .await??
     };
-    let mut batch = parsed.batch;
     let parts =
         dw_app::Parts { spans: parsed.awaiting, logs: parsed.logs, orphans: parsed.orphans, lineage: parsed.lineage };
     if !parts.is_empty() {
         let joined = app.join_otlp_halves(parts, None, &limits).await?;
-        batch.events.extend(joined.events);
-        batch.rejected.extend(joined.rejected);
         if joined.waiting > 0 {
             eprintln!(
                 "{}: {} span(s), log gathering(s) or call(s) without an account wait for what they lack (kept for \
@@ -367,17 +383,46 @@ async fn read_otlp(
                 joined.waiting
             );
         }
-    }
-    let mut events = batch.events.into_iter().peekable();
-    let mut first = Some((batch.rejected, batch.lines, bytes));
-    while first.is_some() || events.peek().is_some() {
-        let (rejected, lines, bytes) = first.take().unwrap_or_default();
-        let chunk = FileBatch { events: events.by_ref().take(batch_events.max(1)).collect(), rejected, lines, bytes };
-        if tx.send(Ok(chunk)).await.is_err() {
-            break;
+        let mut events = joined.events.into_iter().peekable();
+        let mut rejected = Some(joined.rejected);
+        while rejected.is_some() || events.peek().is_some() {
+            let chunk = FileBatch {
+                events: events.by_ref().take(batch_events.max(1)).collect(),
+                rejected: rejected.take().unwrap_or_default(),
+                lines: 0,
+                bytes: 0,
+            };
+            if tx.send(Ok(chunk)).await.is_err() {
+                break;
+            }
         }
     }
     Ok(())
+}
+
+/// Counts the bytes handed on (after decompression).
+struct Tally<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Tally<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tally<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amount: usize) {
+        self.count.fetch_add(amount as u64, Ordering::Relaxed);
+        self.inner.consume(amount);
+    }
 }
 
 fn read_batches(

@@ -78,6 +78,16 @@ pub async fn put(
     Ok(())
 }
 
+/// Whether any call waits for an ancestor span (in any trace): asked before
+/// [`orphans_of`], so that an export whose spans no call waits for sends no
+/// list of its traces.
+pub async fn any_orphans(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    let any = sqlx::query_scalar!(r#"SELECT EXISTS (SELECT 1 FROM otlp_halves WHERE half = 'orphan') AS "any!""#)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(any)
+}
+
 /// The calls of these traces waiting for an ancestor (trace id, span id,
 /// record), locked for this transaction (settle each with [`take`] or
 /// [`update`]).

@@ -13,7 +13,7 @@ pub mod otlp;
 mod otlp_files;
 
 pub use openai::batch_pair;
-pub use otlp_files::{OtlpFile, parse_otlp_file};
+pub use otlp_files::{OtlpFile, parse_otlp_file, read_otlp_stream};
 
 use dw_domain::LineError;
 use serde_json::Value;

@@ -273,7 +273,8 @@ pub struct LogsParsed {
 
 /// An event checked by the canonical validator, under the event size limit.
 pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::Event, LineError> {
-    let size = event.to_string().len();
+    // Written out only when it might be over: most events are far under.
+    let size = if json_len_bound(&event) <= limits.max_event_bytes { 0 } else { json_len(&event) };
     if size > limits.max_event_bytes {
         return Err(LineError::line(
             line,
@@ -281,6 +282,39 @@ pub fn validated(event: Value, line: u64, limits: &Limits) -> Result<dw_domain::
         ));
     }
     parse_event_value(event, line, limits)
+}
+
+/// At least the length of a JSON value's compact text, without writing it:
+/// every string byte counted as its longest escape (`\u00XX`), every number
+/// as the longest a number is written, and two bytes of punctuation per
+/// value and per key.
+fn json_len_bound(value: &Value) -> usize {
+    const NUMBER: usize = 24;
+    match value {
+        Value::Null | Value::Bool(_) => 5,
+        Value::Number(_) => NUMBER,
+        Value::String(s) => 6 * s.len() + 2,
+        Value::Array(items) => 2 + items.iter().map(|v| json_len_bound(v) + 1).sum::<usize>(),
+        Value::Object(map) => 2 + map.iter().map(|(k, v)| 6 * k.len() + 4 + json_len_bound(v)).sum::<usize>(),
+    }
+}
+
+/// The length of a JSON value's compact text, counted as it is written out,
+/// never held.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).expect("a JSON value always serializes, and counting never fails");
+    count.0
 }
 
 /// Decodes a logs export request and gathers its GenAI records by span;
@@ -423,7 +457,7 @@ fn decode<M: prost::Message + Default + serde::de::DeserializeOwned>(
 /// not an `ExportTraceServiceRequest` in that encoding at all.
 pub fn parse_traces(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<TracesParsed, String> {
     let request: ExportTraceServiceRequest = decode(body, encoding, "ExportTraceServiceRequest")?;
-    Ok(map_request(&request, limits))
+    Ok(map_request(request, limits))
 }
 
 /// The OTLP response to an export of which `rejected` spans were refused,
@@ -466,6 +500,21 @@ fn json_of(value: &AnyValue) -> Value {
 
 fn attributes(list: &[KeyValue]) -> Map<String, Value> {
     list.iter().map(|kv| (kv.key.clone(), kv.value.as_ref().map_or(Value::Null, json_of))).collect()
+}
+
+/// [`attributes`], moving the keys and values out.
+fn attributes_owned(list: Vec<KeyValue>) -> Map<String, Value> {
+    list.into_iter().map(|kv| (kv.key, kv.value.map_or(Value::Null, json_of_owned))).collect()
+}
+
+/// [`json_of`], moving strings and lists out.
+fn json_of_owned(value: AnyValue) -> Value {
+    match value.value {
+        Some(any_value::Value::StringValue(s)) => Value::String(s),
+        Some(any_value::Value::ArrayValue(a)) => Value::Array(a.values.into_iter().map(json_of_owned).collect()),
+        Some(any_value::Value::KvlistValue(kv)) => Value::Object(attributes_owned(kv.values)),
+        other => json_of(&AnyValue { value: other }),
+    }
 }
 
 /// A string attribute, parsed as JSON when it holds JSON (the conventions
@@ -526,9 +575,9 @@ fn finish_reason(reason: &str) -> String {
 }
 
 /// A request's spans by (trace id, span id), each with its attributes.
-type SpansById<'a> = HashMap<(&'a [u8], &'a [u8]), (&'a Span, Map<String, Value>)>;
+type SpansById<'a> = HashMap<(&'a [u8], &'a [u8]), (&'a Span, &'a Map<String, Value>)>;
 
-fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesParsed {
+fn map_request(mut request: ExportTraceServiceRequest, limits: &Limits) -> TracesParsed {
     let mut out = TracesParsed::default();
     let spans: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     if spans > limits.max_items {
@@ -536,14 +585,21 @@ fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesPa
         out.batch.stopped = Some(crate::Stopped::TooManyItems(limits.max_items));
         return out;
     }
+    // Each span's attributes as JSON, moved out of the span, not copied: the
+    // messages they carry are most of a request.
+    let owned: Vec<Map<String, Value>> = request
+        .resource_spans
+        .iter_mut()
+        .flat_map(|r| &mut r.scope_spans)
+        .flat_map(|s| &mut s.spans)
+        .map(|span| attributes_owned(std::mem::take(&mut span.attributes)))
+        .collect();
+    let request = request;
     // Every span of the request by id: calls find their ancestors here.
     let mut by_id: SpansById<'_> = HashMap::new();
-    for resource in &request.resource_spans {
-        for scope in &resource.scope_spans {
-            for span in &scope.spans {
-                by_id.insert((&span.trace_id, &span.span_id), (span, attributes(&span.attributes)));
-            }
-        }
+    let all = request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
+    for (span, attrs) in all.zip(&owned) {
+        by_id.insert((&span.trace_id, &span.span_id), (span, attrs));
     }
     for resource in &request.resource_spans {
         let resource_attrs = resource.resource.as_ref().map(|r| attributes(&r.attributes)).unwrap_or_default();
@@ -552,7 +608,7 @@ fn map_request(request: &ExportTraceServiceRequest, limits: &Limits) -> TracesPa
             for span in &scope.spans {
                 out.spans += 1;
                 let line = out.spans;
-                let attrs = &by_id[&(&span.trace_id[..], &span.span_id[..])].1;
+                let attrs = by_id[&(&span.trace_id[..], &span.span_id[..])].1;
                 // The span, then its ancestors in this request, then the resource; and the first
                 // ancestor missing from the request, if the walk stopped at one.
                 let mut chain: Vec<&Map<String, Value>> = vec![attrs];
@@ -825,5 +881,26 @@ impl SpanContext<'_> {
             (None, true) => Canonical::AwaitsLogs(event),
             (Some(waiting_for), awaits_logs) => Canonical::Orphan { event, awaits_logs, waiting_for },
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_events_size_is_its_compact_texts_length() {
+        let event = json!({
+            "account_id": "a\"b\\c",
+            "request": {"messages": [{"role": "user", "content": "naïve \u{1F600}\n\ttab \u{0001}"}]},
+            "n": [1, 2.5, -3, null, true],
+            "empty": {}
+        });
+        assert_eq!(json_len(&event), event.to_string().len());
+        assert!(json_len_bound(&event) >= json_len(&event));
+        // The bound holds where escapes are longest and numbers longest.
+        let worst =
+            json!(["\u{0001}\u{0002}\"", -1.7976931348623157e308, 5e-324, u64::MAX, i64::MIN, {"\u{0007}": null}]);
+        assert!(json_len_bound(&worst) >= json_len(&worst), "{} < {}", json_len_bound(&worst), json_len(&worst));
     }
 }
