@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use dw_detect::reference::{AccountMatches, LexicalMatch, MatchThresholds, PromptAligner, ReferenceIndex};
+use dw_store::embeddings::{self, Field};
 use dw_store::reference_sets::{self, ReferenceSet};
 use time::OffsetDateTime;
 
@@ -402,11 +403,15 @@ impl App {
         outputs
             .extend(reference_sets::item_texts(conn, &missing).await?.into_iter().map(|(id, item)| (id, item.output)));
 
-        // Ours embedded once per distinct text; the items' outputs read from
-        // their stored vectors (embedded and stored when missing).
+        // Ours read from their stored vectors (an audit's sample or an earlier run's), the rest embedded once
+        // per distinct text and stored for the next run; the items' outputs read from their stored vectors
+        // (embedded and stored when missing).
+        let model_id = handle.model_id();
+        let stored = embeddings::vectors_of(conn, &keys, Field::Completion, model_id).await?;
         let mut texts: Vec<String> = Vec::new();
         let mut position: HashMap<String, usize> = HashMap::new();
-        let mut slots: Vec<(usize, usize)> = Vec::with_capacity(wanted.len());
+        let mut served_by: Vec<Vec<(String, String)>> = Vec::new();
+        let mut slots: Vec<(usize, Ours)> = Vec::with_capacity(wanted.len());
         let mut theirs: Vec<(i64, &str)> = Vec::with_capacity(wanted.len());
         let mut aligned_kept = 0;
         for (n, (account, event, item)) in wanted.iter().enumerate() {
@@ -415,16 +420,37 @@ impl App {
                 continue;
             };
             aligned_kept += usize::from(n < aligned_pairs);
-            let at = *position.entry(ours.completion.clone()).or_insert_with(|| {
-                texts.push(ours.completion.clone());
-                texts.len() - 1
-            });
-            slots.push((n, at));
+            let key = (account.clone(), event.clone());
+            let slot = if stored.contains_key(&key) {
+                Ours::Stored(key)
+            } else {
+                let at = *position.entry(ours.completion.clone()).or_insert_with(|| {
+                    texts.push(ours.completion.clone());
+                    served_by.push(Vec::new());
+                    texts.len() - 1
+                });
+                if !served_by[at].contains(&key) {
+                    served_by[at].push(key);
+                }
+                Ours::Embedded(at)
+            };
+            slots.push((n, slot));
             theirs.push((*item, output.as_str()));
         }
         let mut vectors = Vec::with_capacity(texts.len());
         for chunk in texts.chunks(512) {
             vectors.extend(handle.embed_waiting(chunk.to_vec()).await?);
+        }
+        let dtype = self.content.as_ref().map_or(embeddings::VectorDtype::F32, |c| c.dtype);
+        let fresh: Vec<((String, String), &Vec<f32>)> = served_by
+            .iter()
+            .zip(&vectors)
+            .flat_map(|(keys, vector)| keys.iter().map(move |key| (key.clone(), vector)))
+            .collect();
+        for chunk in fresh.chunks(512) {
+            let keys: Vec<(String, String)> = chunk.iter().map(|(key, _)| key.clone()).collect();
+            let values: Vec<Vec<f32>> = chunk.iter().map(|(_, vector)| (*vector).clone()).collect();
+            embeddings::store_for_events(conn, &keys, &values, Field::Completion, model_id, dtype).await?;
         }
         // An output that is word for word one of our completions (a suspect
         // serving ours) has the vector just computed.
@@ -432,14 +458,26 @@ impl App {
         let their_vectors = crate::reference::output_vectors(conn, handle, &theirs, known).await?;
         let pairs = slots
             .into_iter()
-            .map(|(n, at)| {
+            .map(|(n, slot)| {
                 let (account_id, event_id, item) = wanted[n].clone();
-                let cosine = dw_detect::reference::cosine(&vectors[at], &their_vectors[&item]);
+                let ours = match &slot {
+                    Ours::Stored(key) => &stored[key],
+                    Ours::Embedded(at) => &vectors[*at],
+                };
+                let cosine = dw_detect::reference::cosine(ours, &their_vectors[&item]);
                 AlignedPair { account_id, event_id, item, cosine }
             })
             .collect();
         Ok(SemanticMatches { pairs, aligned: aligned_kept, found, seconds: started.elapsed().as_secs_f64() })
     }
+}
+
+/// Where our completion's vector comes from.
+enum Ours {
+    /// Stored, for this `(account_id, event_id)`.
+    Stored((String, String)),
+    /// Embedded now: the index of its text.
+    Embedded(usize),
 }
 
 /// The attribution of one suspect set.

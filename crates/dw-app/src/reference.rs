@@ -2,7 +2,7 @@
 //! control's), which audits and the distillation test compare with what we
 //! served.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use dw_detect::reference::{
     AlignedItem, Alignment, DistillationTest, MIN_CONTROLS, PanelItem, PanelTest, PromptAligner, Similarities,
@@ -161,6 +161,48 @@ fn check_name(name: &str) -> Result<(), AppError> {
 mod tests {
     use super::*;
 
+    fn served(account: &str, event: usize) -> AlignedPrompt {
+        AlignedPrompt {
+            prompt: format!("p{event}"),
+            completion: format!("c{event}"),
+            account_id: account.to_owned(),
+            event_id: format!("ev-{event}"),
+            suspect_item: event as i64,
+            suspect_prompt: format!("p{event}"),
+            suspect_output: format!("s{event}"),
+            prompt_alignment: dw_detect::reference::Alignment { index: event, similarity: 1.0, exact: true },
+            control_item: event as i64,
+            control_output: format!("k{event}"),
+        }
+    }
+
+    #[test]
+    fn accounts_are_embedded_on_a_fixed_sample_and_not_at_all_when_too_few() {
+        // a: 250 items, b: 40, c: 29 (too few to test), interleaved as the aligner lists them.
+        let mut all = Vec::new();
+        for i in 0..250 {
+            all.push(served("a", i));
+            if i < 40 {
+                all.push(served("b", 1000 + i));
+            }
+            if i < 29 {
+                all.push(served("c", 2000 + i));
+            }
+        }
+        let sample = account_sample(&all, 30, 100);
+        let count = |who: &str| sample.iter().filter(|a| a.account_id == who).count();
+        assert_eq!((count("a"), count("b"), count("c")), (100, 40, 0));
+        // In the input's order, and the same on every run.
+        let position = |a: &AlignedPrompt| all.iter().position(|b| std::ptr::eq(a, b)).unwrap();
+        assert!(sample.windows(2).all(|w| position(w[0]) < position(w[1])));
+        let again = account_sample(&all, 30, 100);
+        assert!(sample.iter().zip(&again).all(|(x, y)| std::ptr::eq(*x, *y)));
+        // Not the first 100 in time (or item) order: spread over the account's items.
+        let a_items: Vec<i64> = sample.iter().filter(|a| a.account_id == "a").map(|a| a.suspect_item).collect();
+        let early = a_items.iter().filter(|i| **i < 125).count();
+        assert!((30..=70).contains(&early), "{early} of 100 from the first half: {a_items:?}");
+    }
+
     #[test]
     fn set_names_are_short_plain_words() {
         for good in ["suspect-x", "ctl.2026_11", "A", &"a".repeat(100)] {
@@ -190,6 +232,10 @@ pub struct DistillationReport {
     pub to: time::OffsetDateTime,
     /// The embedding model behind `embedding_cosine`, when one was used.
     pub embedding_model: Option<String>,
+    /// With the embedding measure, each account is tested on at most this
+    /// many of its aligned items, a sample fixed by their event ids (the
+    /// whole test on every best-aligned item); `null` without it (every item).
+    pub account_items_sampled: Option<usize>,
     /// Aligned prompts that we served exactly as the suspect's item asks
     /// (case and whitespace aside).
     pub aligned_exactly: usize,
@@ -267,7 +313,7 @@ type ServedItem<'a> = (i64, &'a str, &'a str);
 /// The per-account tests of [`DistillationReport::accounts`], and how many
 /// accounts had too few items to test.
 fn account_tests(
-    by_account: &[AlignedPrompt],
+    by_account: &[&AlignedPrompt],
     item_of: impl Fn(&AlignedPrompt) -> AlignedItem,
     config: &TestConfig,
 ) -> (Vec<AccountTest>, usize) {
@@ -332,12 +378,23 @@ impl App {
         let suspect_set = suspect_set(&mut conn, suspect).await?;
         let control_set = control_set(&mut conn, control).await?;
         let Aligned { best: aligned, by_account } = aligned_prompts(&mut conn, suspect, control, from, to).await?;
-        // Cosines of every account's aligned answers (the best ones among them), by item, account and event.
+        let config = TestConfig::default();
+        // By meaning, the accounts are tested on a sample of their items (embedding every aligned event of a
+        // week takes hours on a CPU): the accounts with too few items are not embedded at all.
+        let by_account: Vec<&AlignedPrompt> = match embed {
+            Some(_) => account_sample(&by_account, config.min_items, EMBEDDED_ITEMS_PER_ACCOUNT),
+            None => by_account.iter().collect(),
+        };
+        // Cosines of the best-aligned answers and of the accounts' (sampled) ones, by item, account and event.
         let cosines: Option<BTreeMap<ServedItem<'_>, (f64, f64)>> = match embed {
-            Some(handle) if !by_account.is_empty() => {
-                let found = aligned_cosines(&mut conn, handle, &by_account).await?;
+            Some(handle) if !aligned.is_empty() || !by_account.is_empty() => {
+                let key = |a: &AlignedPrompt| (a.suspect_item, a.account_id.clone(), a.event_id.clone());
+                let mut wanted: Vec<&AlignedPrompt> = aligned.iter().chain(by_account.iter().copied()).collect();
+                let mut seen = std::collections::HashSet::new();
+                wanted.retain(|a| seen.insert(key(a)));
+                let found = aligned_cosines(&mut conn, handle, &wanted).await?;
                 Some(
-                    by_account
+                    wanted
                         .iter()
                         .zip(found)
                         .map(|(a, c)| ((a.suspect_item, a.account_id.as_str(), a.event_id.as_str()), c))
@@ -358,7 +415,6 @@ impl App {
         };
         let items: Vec<(AlignedItem, &AlignedPrompt)> = aligned.iter().map(|a| (item_of(a), a)).collect();
         let test_items: Vec<AlignedItem> = items.iter().map(|(i, _)| i.clone()).collect();
-        let config = TestConfig::default();
         let test = distillation_test(&test_items, &config);
         let (accounts, accounts_too_few) = account_tests(&by_account, item_of, &config);
         let mut ranked: Vec<&(AlignedItem, &AlignedPrompt)> = items.iter().collect();
@@ -390,6 +446,7 @@ impl App {
             from,
             to,
             embedding_model: embed.filter(|_| cosines.is_some()).map(|h| h.model_id().to_owned()),
+            account_items_sampled: cosines.is_some().then_some(EMBEDDED_ITEMS_PER_ACCOUNT),
             aligned_exactly: aligned.iter().filter(|a| a.prompt_alignment.exact).count(),
             aligned_near_identically: aligned.iter().filter(|a| !a.prompt_alignment.exact).count(),
             test,
@@ -430,7 +487,9 @@ impl App {
         for control in controls {
             let Aligned { best, .. } = aligned_prompts(&mut conn, suspect, *control, from, to).await?;
             let cosines = match embed {
-                Some(handle) if !best.is_empty() => Some(aligned_cosines(&mut conn, handle, &best).await?),
+                Some(handle) if !best.is_empty() => {
+                    Some(aligned_cosines(&mut conn, handle, &best.iter().collect::<Vec<_>>()).await?)
+                }
                 _ => None,
             };
             embedded |= cosines.is_some();
@@ -714,17 +773,27 @@ pub(crate) async fn output_vectors(
 async fn aligned_cosines(
     conn: &mut sqlx::PgConnection,
     handle: &dw_embed::EmbedHandle,
-    aligned: &[AlignedPrompt],
+    aligned: &[&AlignedPrompt],
 ) -> Result<Vec<(f64, f64)>, AppError> {
     let outputs: Vec<(i64, &str)> = aligned
         .iter()
         .flat_map(|a| [(a.suspect_item, a.suspect_output.as_str()), (a.control_item, a.control_output.as_str())])
         .collect();
     let theirs = output_vectors(conn, handle, &outputs, |_| None).await?;
-    let mut openings = Vec::with_capacity(aligned.len() * 2);
+    // Each distinct opening embedded once: a popular prompt's answer is compared by many accounts' events.
+    let mut distinct: HashMap<&str, usize> = HashMap::new();
+    let mut openings: Vec<String> = Vec::new();
+    let mut slots: Vec<(usize, usize)> = Vec::with_capacity(aligned.len());
     for a in aligned {
-        openings.push(compared_opening(&a.completion, &a.suspect_output).to_owned());
-        openings.push(compared_opening(&a.completion, &a.control_output).to_owned());
+        let mut pair = [0; 2];
+        for (k, output) in [&a.suspect_output, &a.control_output].into_iter().enumerate() {
+            let text = compared_opening(&a.completion, output);
+            pair[k] = *distinct.entry(text).or_insert_with(|| {
+                openings.push(text.to_owned());
+                openings.len() - 1
+            });
+        }
+        slots.push((pair[0], pair[1]));
     }
     let mut ours = Vec::with_capacity(openings.len());
     for chunk in openings.chunks(512) {
@@ -732,9 +801,46 @@ async fn aligned_cosines(
     }
     Ok(aligned
         .iter()
-        .zip(ours.chunks(2))
-        .map(|(a, v)| (cosine(&theirs[&a.suspect_item], &v[0]), cosine(&theirs[&a.control_item], &v[1])))
+        .zip(slots)
+        .map(|(a, (s, c))| (cosine(&theirs[&a.suspect_item], &ours[s]), cosine(&theirs[&a.control_item], &ours[c])))
         .collect())
+}
+
+/// The most items of one account embedded for its test by meaning.
+pub const EMBEDDED_ITEMS_PER_ACCOUNT: usize = 100;
+
+/// The accounts' aligned items worth embedding: none of an account with
+/// fewer than `min_items` (it is not tested), at most `cap` of any other,
+/// chosen by a hash of their event ids (a sample that does not follow time
+/// or the suspect's item order, and the same on every run); in the input's
+/// order.
+fn account_sample(by_account: &[AlignedPrompt], min_items: usize, cap: usize) -> Vec<&AlignedPrompt> {
+    let mut grouped: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, a) in by_account.iter().enumerate() {
+        grouped.entry(a.account_id.as_str()).or_default().push(i);
+    }
+    let mut kept: Vec<usize> = Vec::new();
+    for (_, mut items) in grouped.into_iter().filter(|(_, items)| items.len() >= min_items) {
+        if items.len() > cap {
+            items.sort_by_key(|&i| (id_hash(by_account[i].event_id.as_bytes()), i));
+            items.truncate(cap);
+        }
+        kept.extend(items);
+    }
+    kept.sort_unstable();
+    kept.into_iter().map(|i| &by_account[i]).collect()
+}
+
+/// A hash of an id that no release of the standard library changes: FNV-1a,
+/// 64 bits, then MurmurHash3's finalizer, so that ids differing in their last
+/// characters (`ev-100`, `ev-101`, ...) scatter instead of sorting together.
+fn id_hash(bytes: &[u8]) -> u64 {
+    let mut h = bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3));
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
 }
 
 /// `[from, to)` with its defaults: all stored traffic (events are refused

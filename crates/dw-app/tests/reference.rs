@@ -128,6 +128,7 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
 
     let report = app.distillation_test(suspect, control, Some(from), Some(to), None).await.unwrap();
     assert_eq!(report.test.aligned_items, answered.len(), "every prompt aligns, case, whitespace and wrapper aside");
+    assert_eq!(report.account_items_sampled, None, "by wording every account's every item is tested");
     let wrapped_count = answered.iter().enumerate().filter(|(i, a)| wrapped(*i, &a.prompt)).count();
     assert!(wrapped_count >= 8, "{wrapped_count}");
     assert_eq!(
@@ -382,6 +383,18 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
     let lexical = app.attribution(suspect, Some(from), Some(to), None).await.unwrap();
     let semantic = app.attribution(suspect, Some(from), Some(to), Some(&handle)).await.unwrap();
     assert_eq!((semantic.aligned_pairs, semantic.aligned_pairs_found), (Some(37), Some(37)));
+    // Our completions' vectors are stored as they are embedded (36 events aligned, the candidate's one more):
+    // a second run reads them and comes to the same attribution.
+    let completions = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM embeddings WHERE field = 'completion'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+    assert_eq!(completions(pool.clone()).await, 37);
+    let again = app.attribution(suspect, Some(from), Some(to), Some(&handle)).await.unwrap();
+    assert_eq!((&again.accounts, &again.clusters), (&semantic.accounts, &semantic.clusters));
+    assert_eq!(completions(pool.clone()).await, 37);
     assert_eq!(semantic.embedding_model.as_deref(), Some(handle.model_id()));
     let copied = semantic.accounts.iter().find(|a| a.account_id == "acct_copied").expect("attributed by meaning");
     let lexically =
@@ -414,6 +427,7 @@ async fn with_the_model_reworded_copies_match_by_meaning_and_the_test_measures_i
         "the control's outputs, embedded when the test first needed them, are stored for the next time"
     );
     assert_eq!(test.embedding_model.as_deref(), Some(handle.model_id()));
+    assert_eq!(test.account_items_sampled, Some(dw_app::EMBEDDED_ITEMS_PER_ACCOUNT));
     let embedding = test.test.measures.iter().find(|m| m.measure == "embedding_cosine").expect("the embedding measure");
     assert_eq!(embedding.items, 36);
     assert!(embedding.mean_suspect.unwrap() > embedding.mean_control.unwrap(), "{embedding:?}");

@@ -127,6 +127,12 @@ pub fn render(report: &DistillationReport) -> String {
             report.accounts.len(),
             report.accounts_too_few
         );
+        if let Some(cap) = report.account_items_sampled {
+            let _ = writeln!(
+                out,
+                "(By meaning, each account on at most {cap} of its items, a sample fixed by their event ids.)"
+            );
+        }
         if !report.accounts.is_empty() {
             let _ = writeln!(out, "| account | items | p | q | effect size | AUC |");
             let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: | ---: |");

@@ -216,6 +216,71 @@ pub async fn store(
     Ok(result.rows_affected())
 }
 
+/// The stored vectors of `field` by `model_id` of these events, by
+/// `(account_id, event_id)`; events without one are left out.
+pub async fn vectors_of(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+    field: Field,
+    model_id: &str,
+) -> Result<std::collections::HashMap<(String, String), Vec<f32>>, StoreError> {
+    let (accounts, events): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+    let rows = sqlx::query!(
+        r#"SELECT v.account_id, v.event_id, v.dim, v.dtype, v.vector
+           FROM unnest($1::text[], $2::text[]) AS k(account_id, event_id)
+           JOIN embeddings v ON v.account_id = k.account_id AND v.event_id = k.event_id
+           WHERE v.field = $3 AND v.model_id = $4"#,
+        &accounts,
+        &events,
+        field.as_str(),
+        model_id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let vector = decode_stored(&r.event_id, &r.dtype, r.dim, &r.vector)?;
+            Ok(((r.account_id, r.event_id), vector))
+        })
+        .collect()
+}
+
+/// [`store`] for events known by `(account_id, event_id)` only: their times
+/// are read from their idempotency keys. Keys of events not stored are
+/// skipped.
+pub async fn store_for_events(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+    vectors: &[Vec<f32>],
+    field: Field,
+    model_id: &str,
+    dtype: VectorDtype,
+) -> Result<u64, StoreError> {
+    if keys.len() != vectors.len() {
+        return Err(StoreError::Corrupt(format!("{} keys for {} vectors", keys.len(), vectors.len())));
+    }
+    let (accounts, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
+    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
+    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
+    let result = sqlx::query!(
+        r#"INSERT INTO embeddings (account_id, event_id, field, model_id, ts, dim, dtype, vector)
+           SELECT u.a, u.e, $3, $4, k.ts, u.d, $5, u.v
+           FROM unnest($1::text[], $2::text[], $6::int[], $7::bytea[]) AS u(a, e, d, v)
+           JOIN event_keys k ON k.account_id = u.a AND k.event_id = u.e
+           ON CONFLICT DO NOTHING"#,
+        &accounts,
+        &ids,
+        field.as_str(),
+        model_id,
+        dtype.as_str(),
+        &dims,
+        &bytes
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(result.rows_affected())
+}
+
 /// Up to `limit` stored vectors of `field` by `model_id` from the whole
 /// window `[from, to)`, picked by a hash of their event ids, so the same
 /// window gives the same sample in the same order (what the audit fits the
