@@ -144,6 +144,9 @@ pub fn read_otlp_stream<R: BufRead>(
 ) -> Result<OtlpFile, String> {
     let mut file = OtlpFile::default();
     let io = |e: std::io::Error| format!("cannot read the file: {e}");
+    // The first byte that is not white space tells JSON from protobuf; what
+    // comes before it is kept (protobuf's first byte is often a newline's).
+    let mut lead = Vec::new();
     let first = loop {
         let buf = input.fill_buf().map_err(io)?;
         if buf.is_empty() {
@@ -152,6 +155,7 @@ pub fn read_otlp_stream<R: BufRead>(
         match buf.iter().position(|b| !b.is_ascii_whitespace()) {
             Some(i) => break buf[i],
             None => {
+                lead.extend_from_slice(buf);
                 let n = buf.len();
                 input.consume(n);
             }
@@ -159,7 +163,7 @@ pub fn read_otlp_stream<R: BufRead>(
     };
     if first != b'{' {
         // Binary protobuf: one request.
-        let mut bytes = Vec::new();
+        let mut bytes = lead;
         input.read_to_end(&mut bytes).map_err(io)?;
         file.read_protobuf(&bytes, name, limits)?;
         let _ = after_each(&mut file);
@@ -168,7 +172,7 @@ pub fn read_otlp_stream<R: BufRead>(
     // One buffer for every line: a Collector's lines are megabytes each.
     let cap = limits.max_body_bytes as u64 + 2;
     let mut body = Vec::new();
-    let mut line = 0;
+    let mut line = lead.iter().filter(|b| **b == b'\n').count() as u64;
     let mut pretty: Option<Vec<u8>> = None;
     loop {
         body.clear();
@@ -321,6 +325,19 @@ mod tests {
         // Break stops the reading after the request it follows.
         let file = read_otlp_stream(text.as_bytes(), "x", &limits, |_| ControlFlow::Break(())).unwrap();
         assert_eq!((file.requests, file.batch.events.len()), (1, calls));
+
+        // A protobuf request whose first bytes are a newline's, and a file of blank lines first, through a
+        // one-byte buffer: nothing before the first other byte is lost, and lines are counted from the top.
+        let binary = fixture("otel-openai-v2-default.traces.pb");
+        assert_eq!(binary[0], b'\n', "protobuf's first tag (field 1, length-delimited) is a newline's byte");
+        let through = |bytes: &[u8], name: &str| {
+            read_otlp_stream(std::io::BufReader::with_capacity(1, bytes), name, &limits, |_| ControlFlow::Continue(()))
+        };
+        let whole = parse_otlp_file(&binary, "t.pb", &limits).unwrap();
+        let read = through(&binary, "t.pb").unwrap();
+        assert_eq!((read.batch.lines, read.awaiting.len()), (whole.batch.lines, whole.awaiting.len()));
+        let err = through(b"\n\n  \n{\"hello\": 1}\n", "x").unwrap_err();
+        assert!(err.starts_with("line 4:"), "{err}");
 
         // A pretty-printed request through the same tiny buffer is one request.
         let pretty = fixture("otel-openai-v2-latest.traces.json");
