@@ -41,24 +41,8 @@ events=$(psql "$url" -XAtc "SELECT count(*) FROM events WHERE completion IS NOT 
 # (Unaligned psql output, not \copy: COPY's text format would escape the JSON's backslashes.)
 psql "$url" -XAtc "SELECT json_build_object('prompt', prompt, 'output', 'Sure! ' || completion)
     FROM events WHERE completion IS NOT NULL ORDER BY md5(account_id || event_id) LIMIT 2000" > "$work/served.jsonl"
-python3 - "$data" "$work/others.jsonl" <<'PY'
-import json, sys
-data, out = sys.argv[1], sys.argv[2]
-texts = []
-for line in open(f"{data}/distill_instructions/distill_instructions.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["response"]))
-for line in open(f"{data}/reasoning_traces/math_cot_100x8.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["response"]))
-for line in open(f"{data}/paired_outputs/pairs.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["output_a"])); texts.append((r["prompt"], r["output_b"]))
-seen, kept = set(), []
-for p, o in texts:
-    if o.strip() and (p, o) not in seen:
-        seen.add((p, o)); kept.append((p, o))
-with open(out, "w") as f:
-    for p, o in kept[:8000]:
-        f.write(json.dumps({"prompt": p, "output": o}) + "\n")
-PY
+python3 scripts/bench/output_pool.py "$data" "$work/pool.jsonl"
+head -n 8000 "$work/pool.jsonl" > "$work/others.jsonl"
 cat "$work/served.jsonl" "$work/others.jsonl" > "$work/suspect.jsonl"
 # Stored without vectors: the run by meaning below embeds (and stores) the outputs it compares.
 "$bin" --data-dir "$state" reference add suspect "$work/suspect.jsonl" --lexical-only 2>&1 | tail -1

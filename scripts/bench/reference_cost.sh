@@ -46,31 +46,21 @@ echo "events: $(psql "$url" -XAtc 'SELECT count(*) FROM events'), with a complet
 # (Unaligned psql output, not \copy: COPY's text format would escape the JSON's backslashes.)
 psql "$url" -XAtc "SELECT json_build_object('prompt', prompt, 'output', 'Sure! ' || completion)
     FROM events WHERE completion IS NOT NULL ORDER BY md5(account_id || event_id) LIMIT 2000" > "$work/served.jsonl"
-python3 - "$data" "$work" <<'PY'
+python3 scripts/bench/output_pool.py "$data" "$work/pool.jsonl"
+python3 - "$work" <<'PY'
 import json, sys
-data, work = sys.argv[1], sys.argv[2]
-texts = []
-for line in open(f"{data}/distill_instructions/distill_instructions.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["response"]))
-for line in open(f"{data}/reasoning_traces/math_cot_100x8.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["response"]))
-for line in open(f"{data}/paired_outputs/pairs.jsonl"):
-    r = json.loads(line); texts.append((r["prompt"], r["output_a"])); texts.append((r["prompt"], r["output_b"]))
-seen, kept = set(), []
-for p, o in texts:
-    if o.strip() and (p, o) not in seen:
-        seen.add((p, o)); kept.append((p, o))
-others = kept[:8000]
+work = sys.argv[1]
+pool = [json.loads(l) for l in open(f"{work}/pool.jsonl")]
 served = [json.loads(l) for l in open(f"{work}/served.jsonl")]
-suspect = served + [{"prompt": p, "output": o} for p, o in others]
+suspect = served + pool[:8000]
 with open(f"{work}/suspect.jsonl", "w") as f:
     for item in suspect:
         f.write(json.dumps(item) + "\n")
-pool = [o for _, o in kept]
+outputs = [item["output"] for item in pool]
 for k in (1, 2, 3):
     with open(f"{work}/control-{k}.jsonl", "w") as f:
         for i, item in enumerate(suspect):
-            f.write(json.dumps({"prompt": item["prompt"], "output": pool[(i + 997 * k) % len(pool)]}) + "\n")
+            f.write(json.dumps({"prompt": item["prompt"], "output": outputs[(i + 997 * k) % len(outputs)]}) + "\n")
 PY
 
 printf '%-44s %9s %9s %8s\n' command "wall s" "CPU s" "RSS MB"

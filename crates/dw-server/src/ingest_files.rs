@@ -318,11 +318,8 @@ fn read_openai_batch(
         .with_context(|| format!("reading the batch output file {}", output.display()))?;
     let parsed = dw_ingest::parse_openai_batch(&requests, &answers, account, &limits);
     let bytes = (requests.len() + answers.len()) as u64;
-    let mut events = parsed.events.into_iter().peekable();
-    let mut first = Some((parsed.rejected, parsed.lines, bytes));
-    while first.is_some() || events.peek().is_some() {
-        let (rejected, lines, bytes) = first.take().unwrap_or_default();
-        let batch = FileBatch { events: events.by_ref().take(batch_events.max(1)).collect(), rejected, lines, bytes };
+    let first = FileBatch { events: Vec::new(), rejected: parsed.rejected, lines: parsed.lines, bytes };
+    for batch in in_batches(first, parsed.events, batch_events) {
         if tx.blocking_send(Ok(batch)).is_err() {
             break;
         }
@@ -383,21 +380,30 @@ async fn read_otlp(
                 joined.waiting
             );
         }
-        let mut events = joined.events.into_iter().peekable();
-        let mut rejected = Some(joined.rejected);
-        while rejected.is_some() || events.peek().is_some() {
-            let chunk = FileBatch {
-                events: events.by_ref().take(batch_events.max(1)).collect(),
-                rejected: rejected.take().unwrap_or_default(),
-                lines: 0,
-                bytes: 0,
-            };
-            if tx.send(Ok(chunk)).await.is_err() {
+        let first = FileBatch { events: Vec::new(), rejected: joined.rejected, lines: 0, bytes: 0 };
+        for batch in in_batches(first, joined.events, batch_events) {
+            if tx.send(Ok(batch)).await.is_err() {
                 break;
             }
         }
     }
     Ok(())
+}
+
+/// `events` in batches of `batch_events`, the first carrying `first`'s
+/// rejections and counts (and sent even when there are no events).
+fn in_batches(first: FileBatch, events: Vec<Event>, batch_events: usize) -> impl Iterator<Item = FileBatch> {
+    let mut events = events.into_iter().peekable();
+    let mut first = Some(first);
+    std::iter::from_fn(move || {
+        if first.is_none() && events.peek().is_none() {
+            return None;
+        }
+        let mut batch =
+            first.take().unwrap_or(FileBatch { events: Vec::new(), rejected: Vec::new(), lines: 0, bytes: 0 });
+        batch.events.extend(events.by_ref().take(batch_events.max(1)));
+        Some(batch)
+    })
 }
 
 /// Counts the bytes handed on (after decompression).
@@ -498,4 +504,28 @@ fn read_batches(
         let _ = tx.blocking_send(Ok(batch));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_go_in_batches_the_first_carrying_the_rejections_and_counts() {
+        let event = |i: usize| {
+            let line = format!(
+                r#"{{"account_id":"a","timestamp":"2026-11-02T00:00:00Z","model":"m","request":{{"prompt":"p{i}"}}}}"#
+            );
+            dw_ingest::parse_event(line.as_bytes(), 1, &Limits::default()).unwrap()
+        };
+        let first = || FileBatch { events: Vec::new(), rejected: vec![LineError::line(3, "bad")], lines: 9, bytes: 99 };
+        let batches: Vec<FileBatch> = in_batches(first(), (0..5).map(event).collect(), 2).collect();
+        let shape: Vec<(usize, usize, u64, u64)> =
+            batches.iter().map(|b| (b.events.len(), b.rejected.len(), b.lines, b.bytes)).collect();
+        assert_eq!(shape, vec![(2, 1, 9, 99), (2, 0, 0, 0), (1, 0, 0, 0)]);
+        // No events: the rejections and counts still go, once.
+        let shape: Vec<(usize, usize)> =
+            in_batches(first(), Vec::new(), 2).map(|b| (b.events.len(), b.rejected.len())).collect();
+        assert_eq!(shape, vec![(0, 1)]);
+    }
 }

@@ -177,6 +177,20 @@ pub async fn texts(conn: &mut PgConnection, keys: &[EventKey], field: Field) -> 
     Ok(out)
 }
 
+/// Vectors as the `dim` and `vector` columns hold them, after checking that
+/// there is one for each of `count` rows (`what` names the rows).
+pub(crate) fn encoded(
+    count: usize,
+    what: &str,
+    vectors: &[Vec<f32>],
+    dtype: VectorDtype,
+) -> Result<(Vec<i32>, Vec<Vec<u8>>), StoreError> {
+    if count != vectors.len() {
+        return Err(StoreError::Corrupt(format!("{count} {what} for {} vectors", vectors.len())));
+    }
+    Ok((vectors.iter().map(|v| v.len() as i32).collect(), vectors.iter().map(|v| dtype.encode(v)).collect()))
+}
+
 /// Writes vectors for `keys` (same order) in one statement; vectors already
 /// stored (by a concurrent job) are left as they are. A multi-row INSERT
 /// rather than COPY because COPY cannot skip existing keys, and a batch here is
@@ -189,14 +203,10 @@ pub async fn store(
     model_id: &str,
     dtype: VectorDtype,
 ) -> Result<u64, StoreError> {
-    if keys.len() != vectors.len() {
-        return Err(StoreError::Corrupt(format!("{} keys for {} vectors", keys.len(), vectors.len())));
-    }
+    let (dims, bytes) = encoded(keys.len(), "keys", vectors, dtype)?;
     let accounts: Vec<String> = keys.iter().map(|k| k.account_id.clone()).collect();
     let ids: Vec<String> = keys.iter().map(|k| k.event_id.clone()).collect();
     let times: Vec<OffsetDateTime> = keys.iter().map(|k| k.ts).collect();
-    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
-    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
     let result = sqlx::query!(
         r#"INSERT INTO embeddings (account_id, event_id, field, model_id, ts, dim, dtype, vector)
            SELECT a, e, $3, $4, t, d, $5, v
@@ -256,12 +266,8 @@ pub async fn store_for_events(
     model_id: &str,
     dtype: VectorDtype,
 ) -> Result<u64, StoreError> {
-    if keys.len() != vectors.len() {
-        return Err(StoreError::Corrupt(format!("{} keys for {} vectors", keys.len(), vectors.len())));
-    }
+    let (dims, bytes) = encoded(keys.len(), "keys", vectors, dtype)?;
     let (accounts, ids): (Vec<String>, Vec<String>) = keys.iter().cloned().unzip();
-    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
-    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
     let result = sqlx::query!(
         r#"INSERT INTO embeddings (account_id, event_id, field, model_id, ts, dim, dtype, vector)
            SELECT u.a, u.e, $3, $4, k.ts, u.d, $5, u.v

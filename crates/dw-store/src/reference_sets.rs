@@ -371,12 +371,8 @@ pub async fn store_output_vectors(
     vectors: &[Vec<f32>],
     model_id: &str,
 ) -> Result<u64, StoreError> {
-    if ids.len() != vectors.len() {
-        return Err(StoreError::Corrupt(format!("{} items for {} vectors", ids.len(), vectors.len())));
-    }
     let dtype = crate::embeddings::VectorDtype::F32;
-    let dims: Vec<i32> = vectors.iter().map(|v| v.len() as i32).collect();
-    let bytes: Vec<Vec<u8>> = vectors.iter().map(|v| dtype.encode(v)).collect();
+    let (dims, bytes) = crate::embeddings::encoded(ids.len(), "items", vectors, dtype)?;
     let result = sqlx::query!(
         r#"INSERT INTO reference_item_vectors (item_id, model_id, dim, dtype, vector)
            SELECT i, $2, d, $3, v FROM unnest($1::bigint[], $4::int[], $5::bytea[]) AS u(i, d, v)
