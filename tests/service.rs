@@ -582,6 +582,44 @@ async fn the_cli_ingests_otlp_export_files_joining_spans_with_their_logs() {
     let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM otlp_halves").fetch_one(&pool).await.unwrap();
     assert_eq!(waiting, 0);
 
+    // A call whose account is named only on its parent span, which a later file carries: the call waits in
+    // the store, and the later file's reading keeps its spans' lineage to settle it.
+    let latest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixtures.join("otel-openai-v2-latest.traces.json")).unwrap()).unwrap();
+    let part = |call: bool| {
+        let mut request = latest.clone();
+        for resource in request["resourceSpans"].as_array_mut().unwrap() {
+            for scope in resource["scopeSpans"].as_array_mut().unwrap() {
+                let spans = scope["spans"].as_array_mut().unwrap();
+                spans.retain(|s| (s["name"] == "chat gpt-4o-mini") == call);
+                // Its own event id, not the older capture's response id (stored above).
+                for span in spans.iter_mut() {
+                    span["attributes"].as_array_mut().unwrap().retain(|a| a["key"] != "gen_ai.response.id");
+                }
+            }
+        }
+        request.to_string() + "\n"
+    };
+    std::fs::write(dir.path().join("child.jsonl"), part(true)).unwrap();
+    std::fs::write(dir.path().join("parent.jsonl"), part(false)).unwrap();
+    let before = count().await;
+    let out = ingest(&["child.jsonl"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("wait for what they lack"), "{stderr}");
+    assert_eq!(count().await, before);
+    let out = ingest(&["parent.jsonl"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let settled: (String, String) = sqlx::query_as(
+        "SELECT account_id, prompt FROM events WHERE metadata->'otlp'->>'trace_id' = $1 AND prompt LIKE 'Explain%'",
+    )
+    .bind(latest["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["traceId"].as_str().unwrap().to_lowercase())
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(settled, ("acct_42".into(), "Explain step by step: 17*23".into()), "the parent's user.id");
+    let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM otlp_halves").fetch_one(&pool).await.unwrap();
+    assert_eq!(waiting, 0);
+
     // A file that is not export requests is named, with its line.
     std::fs::write(dir.path().join("bad.jsonl"), "{\"resourceSpans\": []}\n{\"hello\": 1}\n").unwrap();
     let out = ingest(&["bad.jsonl"]);

@@ -64,6 +64,15 @@ pub struct Joined {
 }
 
 impl App {
+    /// Whether any call of an earlier export waits in the store for an
+    /// ancestor span: a reader of a file then keeps what every span names
+    /// for the calls below it ([`dw_ingest::formats::OtlpFile::lineage`]), to
+    /// settle them.
+    pub async fn otlp_orphans_waiting(&self) -> Result<bool, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(otlp_halves::any_orphans(&mut conn).await?)
+    }
+
     /// Joins an export's halves with the ones waiting, settles the calls
     /// waiting for the export's spans, leaves the rest to wait, and drops
     /// what waited too long.

@@ -215,7 +215,16 @@ fn a_parent_span_exported_after_its_child_names_the_childs_account() {
     assert_eq!((error.line, error.field.as_deref()), (1, Some("span 3b335c2706ed7d56: user.id")));
     // In one file, a later request's parent settles an earlier request's call.
     let file = format!("{}\n{}\n", spans_of(name, is_call, |_| ()), spans_of(name, |s| !is_call(s), |_| ()));
-    let file = dw_ingest::formats::parse_otlp_file(file.as_bytes(), "export.jsonl", &limits).unwrap();
-    assert!(file.orphans.is_empty() && file.batch.rejected.is_empty(), "{:?}", file.batch.rejected);
-    assert_eq!(file.batch.events, vec![whole]);
+    let read = dw_ingest::formats::parse_otlp_file(file.as_bytes(), "export.jsonl", &limits).unwrap();
+    assert!(read.orphans.is_empty() && read.batch.rejected.is_empty(), "{:?}", read.batch.rejected);
+    assert_eq!(read.batch.events, vec![whole.clone()]);
+    assert_eq!(read.lineage.len(), 2, "every span's lineage kept, for calls of earlier exports");
+    // Read as a stream that keeps no lineage (nothing waits in the store): the later request's is still
+    // worked out while the call waits, and the call is settled the same; nothing is kept.
+    let streamed = dw_ingest::formats::read_otlp_stream(file.as_bytes(), "export.jsonl", &limits, false, |_| {
+        std::ops::ControlFlow::Continue(())
+    })
+    .unwrap();
+    assert_eq!((streamed.batch.events, streamed.orphans.len()), (vec![whole], 0));
+    assert!(streamed.lineage.is_empty());
 }

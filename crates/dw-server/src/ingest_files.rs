@@ -339,6 +339,9 @@ async fn read_otlp(
     count: Arc<AtomicU64>,
     tx: &tokio::sync::mpsc::Sender<anyhow::Result<FileBatch>>,
 ) -> anyhow::Result<()> {
+    // Calls of earlier exports waiting for an ancestor are settled by the file's spans: only then is every
+    // span's lineage kept.
+    let keep_lineage = app.otlp_orphans_waiting().await?;
     let parsed = {
         let (path, tx) = (path.to_owned(), tx.clone());
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
@@ -361,8 +364,10 @@ async fn read_otlp(
                     Err(_) => std::ops::ControlFlow::Break(()),
                 }
             };
-            let mut file = dw_ingest::formats::read_otlp_stream(input, &name, &limits, |file| hand_over(file, false))
-                .map_err(anyhow::Error::msg)?;
+            let mut file = dw_ingest::formats::read_otlp_stream(input, &name, &limits, keep_lineage, |file| {
+                hand_over(file, false)
+            })
+            .map_err(anyhow::Error::msg)?;
             let _ = hand_over(&mut file, true);
             Ok(file)
         })

@@ -11,6 +11,7 @@ mod litellm;
 mod openai;
 pub mod otlp;
 mod otlp_files;
+mod otlp_json;
 
 pub use openai::batch_pair;
 pub use otlp_files::{OtlpFile, parse_otlp_file, read_otlp_stream};

@@ -341,14 +341,14 @@ pub fn parse_logs(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<Lo
                     .filter(|n| !n.is_empty())
                     .or_else(|| text(&attrs, "event.name"))
                     .unwrap_or_default();
-                let body = record.body.as_ref().map_or(Value::Null, json_of);
+                let mut body = record.body.as_ref().map_or(Value::Null, json_of);
                 let content = if name == "gen_ai.choice" {
-                    let message = body.get("message").cloned().unwrap_or(Value::Null);
+                    let mut message = body.get_mut("message").map(Value::take).unwrap_or(Value::Null);
                     let reason = body.get("finish_reason").and_then(Value::as_str).map(finish_reason);
-                    json!({"messages": [], "choice": {"content": content_of(&message), "finish_reason": reason}})
+                    json!({"messages": [], "choice": {"content": take_content(&mut message), "finish_reason": reason}})
                 } else if let Some(role) = name.strip_prefix("gen_ai.").and_then(|n| n.strip_suffix(".message")) {
                     let role = body.get("role").and_then(Value::as_str).unwrap_or(role).to_owned();
-                    match content_of(&body) {
+                    match take_content(&mut body) {
                         Some(content) => json!({"messages": [{"role": role, "content": content}], "choice": null}),
                         None => Value::Null,
                     }
@@ -456,8 +456,30 @@ fn decode<M: prost::Message + Default + serde::de::DeserializeOwned>(
 /// Decodes an export request and maps its spans; `Err` when the body is
 /// not an `ExportTraceServiceRequest` in that encoding at all.
 pub fn parse_traces(body: &[u8], encoding: Encoding, limits: &Limits) -> Result<TracesParsed, String> {
-    let request: ExportTraceServiceRequest = decode(body, encoding, "ExportTraceServiceRequest")?;
-    Ok(map_request(request, limits))
+    parse_traces_keeping(body, encoding, limits, true)
+}
+
+/// [`parse_traces`], with each span's [`Lineage`] worked out only when
+/// `lineage` is set: a reader that knows no call waits for an ancestor
+/// (none from earlier requests, none in the store) needs none, and a
+/// file's spans are a hundred thousand of them.
+pub fn parse_traces_keeping(
+    body: &[u8],
+    encoding: Encoding,
+    limits: &Limits,
+    lineage: bool,
+) -> Result<TracesParsed, String> {
+    let request = match encoding {
+        Encoding::Protobuf => decode(body, encoding, "ExportTraceServiceRequest")?,
+        Encoding::Json => super::otlp_json::trace_request(body).map_err(|e| {
+            format!(
+                "body is not an OTLP ExportTraceServiceRequest in JSON (line {}, column {}): {e}",
+                e.line(),
+                e.column()
+            )
+        })?,
+    };
+    Ok(map_request(request, limits, lineage))
 }
 
 /// The OTLP response to an export of which `rejected` spans were refused,
@@ -536,32 +558,49 @@ fn is_model_call(attrs: &Map<String, Value>) -> bool {
         || text(attrs, "langfuse.observation.type").as_deref() == Some("generation")
 }
 
-/// A message's text: a string, or its text parts joined.
-fn content_of(message: &Value) -> Option<String> {
-    if let Some(s) = message.get("content").and_then(Value::as_str) {
-        return Some(s.to_owned());
+/// A message's text: a string, or its text parts joined; moved out of the
+/// message (the texts are most of a request, and each message is read once).
+fn take_content(message: &mut Value) -> Option<String> {
+    if let Some(Value::String(s)) = message.get_mut("content") {
+        return Some(std::mem::take(s));
     }
-    let parts = message.get("parts").or_else(|| message.get("content")).and_then(Value::as_array)?;
-    let texts: Vec<&str> = parts
-        .iter()
+    let key = if message.get("parts").is_some() { "parts" } else { "content" };
+    let parts = message.get_mut(key)?.as_array_mut()?;
+    let mut texts: Vec<String> = parts
+        .iter_mut()
         .filter(|p| p.get("type").and_then(Value::as_str).is_none_or(|t| t == "text"))
-        .filter_map(|p| p.get("content").or_else(|| p.get("text")).and_then(Value::as_str))
+        .filter_map(|p| {
+            let key = if p.get("content").is_some() { "content" } else { "text" };
+            match p.get_mut(key) {
+                Some(Value::String(s)) => Some(std::mem::take(s)),
+                _ => None,
+            }
+        })
         .collect();
-    (!texts.is_empty()).then(|| texts.join("\n"))
+    match texts.len() {
+        0 => None,
+        1 => texts.pop(),
+        _ => Some(texts.join("\n")),
+    }
 }
 
 /// Messages of either convention as canonical `{role, content}` messages.
-fn messages_of(value: &Value) -> Vec<Value> {
+fn messages_of(value: Value) -> Vec<Value> {
     match value {
         Value::String(s) => vec![json!({"role": "user", "content": s})],
         Value::Array(items) => items
-            .iter()
-            .filter_map(|m| {
-                let role = m.get("role").and_then(Value::as_str)?;
-                Some(json!({"role": role, "content": content_of(m)?}))
+            .into_iter()
+            .filter_map(|mut m| {
+                let role = match m.get_mut("role") {
+                    Some(Value::String(role)) => std::mem::take(role),
+                    _ => return None,
+                };
+                Some(json!({"role": role, "content": take_content(&mut m)?}))
             })
             .collect(),
-        Value::Object(_) => content_of(value).map(|c| vec![json!({"role": "user", "content": c})]).unwrap_or_default(),
+        mut object @ Value::Object(_) => {
+            take_content(&mut object).map(|c| vec![json!({"role": "user", "content": c})]).unwrap_or_default()
+        }
         _ => Vec::new(),
     }
 }
@@ -577,7 +616,7 @@ fn finish_reason(reason: &str) -> String {
 /// A request's spans by (trace id, span id), each with its attributes.
 type SpansById<'a> = HashMap<(&'a [u8], &'a [u8]), (&'a Span, &'a Map<String, Value>)>;
 
-fn map_request(mut request: ExportTraceServiceRequest, limits: &Limits) -> TracesParsed {
+fn map_request(mut request: ExportTraceServiceRequest, limits: &Limits, lineage: bool) -> TracesParsed {
     let mut out = TracesParsed::default();
     let spans: usize = request.resource_spans.iter().flat_map(|r| &r.scope_spans).map(|s| s.spans.len()).sum();
     if spans > limits.max_items {
@@ -595,8 +634,12 @@ fn map_request(mut request: ExportTraceServiceRequest, limits: &Limits) -> Trace
         .map(|span| attributes_owned(std::mem::take(&mut span.attributes)))
         .collect();
     let request = request;
+    out.batch.events.reserve(spans);
+    if lineage {
+        out.lineage.reserve(spans);
+    }
     // Every span of the request by id: calls find their ancestors here.
-    let mut by_id: SpansById<'_> = HashMap::new();
+    let mut by_id: SpansById<'_> = HashMap::with_capacity(spans);
     let all = request.resource_spans.iter().flat_map(|r| &r.scope_spans).flat_map(|s| &s.spans);
     for (span, attrs) in all.zip(&owned) {
         by_id.insert((&span.trace_id, &span.span_id), (span, attrs));
@@ -624,17 +667,19 @@ fn map_request(mut request: ExportTraceServiceRequest, limits: &Limits) -> Trace
                 }
                 chain.push(&resource_attrs);
                 let context = SpanContext { span, attrs, chain: &chain, scope: &scope_name };
-                let inherited = Inherited {
-                    conversation_id: context.session(),
-                    client_ip: context.client_ip(),
-                    user_agent: context.user_agent(),
-                };
-                let lineage = match (context.account(), &missing) {
-                    (Some((account_id, end_user)), _) => Lineage::Account { account_id, end_user, inherited },
-                    (None, Some(above)) => Lineage::Above { span_id: above.clone(), inherited },
-                    (None, None) => Lineage::Unnamed,
-                };
-                out.lineage.insert((hex::encode(&span.trace_id), hex::encode(&span.span_id)), lineage);
+                if lineage {
+                    let inherited = Inherited {
+                        conversation_id: context.session(),
+                        client_ip: context.client_ip(),
+                        user_agent: context.user_agent(),
+                    };
+                    let known = match (context.account(), &missing) {
+                        (Some((account_id, end_user)), _) => Lineage::Account { account_id, end_user, inherited },
+                        (None, Some(above)) => Lineage::Above { span_id: above.clone(), inherited },
+                        (None, None) => Lineage::Unnamed,
+                    };
+                    out.lineage.insert((hex::encode(&span.trace_id), hex::encode(&span.span_id)), known);
+                }
                 if !is_model_call(attrs) {
                     out.context_spans += 1;
                     continue;
@@ -763,7 +808,7 @@ impl SpanContext<'_> {
         let events: Vec<(String, Map<String, Value>)> =
             span.events.iter().map(|e| (e.name.clone(), attributes(&e.attributes))).collect();
         if let Some(input) = parsed(attrs, "gen_ai.input.messages") {
-            messages.extend(messages_of(&input));
+            messages.extend(messages_of(input));
         } else if events.iter().any(|(name, _)| name.ends_with(".message") && name.starts_with("gen_ai.")) {
             for (name, event) in &events {
                 let role = name.strip_prefix("gen_ai.").and_then(|n| n.strip_suffix(".message"));
@@ -772,7 +817,7 @@ impl SpanContext<'_> {
                 }
             }
         } else if let Some(input) = parsed(attrs, "langfuse.observation.input") {
-            messages.extend(messages_of(&input));
+            messages.extend(messages_of(input));
         }
         let awaiting = !messages.iter().any(|m| m["role"] == "user");
 
@@ -819,14 +864,17 @@ impl SpanContext<'_> {
             _ => None,
         };
         let output = parsed(attrs, "gen_ai.output.messages")
-            .and_then(|o| o.as_array().and_then(|a| a.first().cloned()))
+            .and_then(|o| match o {
+                Value::Array(a) => a.into_iter().next(),
+                _ => None,
+            })
             .or_else(|| events.iter().find(|(n, _)| n == "gen_ai.choice").and_then(|(_, e)| e.get("message").cloned()))
             .or_else(|| parsed(attrs, "langfuse.observation.output"));
-        if let Some(output) = output {
+        if let Some(mut output) = output {
             let mut response = Map::new();
-            let content = match &output {
-                Value::String(s) => Some(s.clone()),
-                other => content_of(other),
+            let content = match &mut output {
+                Value::String(s) => Some(std::mem::take(s)),
+                other => take_content(other),
             };
             response.extend(content.map(|c| ("content".to_owned(), Value::String(c))));
             let reason =

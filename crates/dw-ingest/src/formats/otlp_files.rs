@@ -19,7 +19,8 @@ use std::io::{BufRead, Read};
 use std::ops::ControlFlow;
 
 use super::otlp::{
-    Encoding, Lineage, LogHalf, Orphan, Resolved, SpanHalf, parse_logs, parse_traces, resolve, unnamed, validated,
+    Encoding, Lineage, LogHalf, Orphan, Resolved, SpanHalf, parse_logs, parse_traces_keeping, resolve, unnamed,
+    validated,
 };
 use crate::batch::ParsedBatch;
 use crate::validate::Limits;
@@ -42,15 +43,27 @@ pub struct OtlpFile {
     /// (those whose ancestor a later request of the file carries are
     /// settled here).
     pub orphans: Vec<Orphan>,
-    /// What the file's spans know of the account of the spans below them.
+    /// What the file's spans know of the account of the spans below them,
+    /// when the reader was asked to keep it (calls of earlier exports wait
+    /// for an ancestor); empty otherwise.
     pub lineage: HashMap<(String, String), Lineage>,
+    /// Whether every span's lineage is kept in [`OtlpFile::lineage`].
+    keep_lineage: bool,
 }
 
 impl OtlpFile {
     /// The events and rejections read since the last call, handed over; span
     /// numbering carries on.
     pub fn take_read(&mut self) -> (Vec<Event>, Vec<LineError>) {
-        (std::mem::take(&mut self.batch.events), std::mem::take(&mut self.batch.rejected))
+        // The next batch is likely as large: its room is made once, not by doubling.
+        let room = Vec::with_capacity(self.batch.events.capacity());
+        (std::mem::replace(&mut self.batch.events, room), std::mem::take(&mut self.batch.rejected))
+    }
+
+    /// Whether the next request's lineage is needed: to keep, or to settle
+    /// the calls of earlier requests that wait for an ancestor.
+    fn wants_lineage(&self) -> bool {
+        self.keep_lineage || !self.orphans.is_empty()
     }
 
     /// Reads one JSON export request (the file's `line`) and adds what it holds.
@@ -59,7 +72,8 @@ impl OtlpFile {
         match request_kind(body).map_err(|e| at(format!("not a JSON export request: {e}")))? {
             RequestKind::Logs => self.add_logs(parse_logs(body, Encoding::Json, limits).map_err(at)?).map_err(at),
             RequestKind::Traces => {
-                self.add_traces(parse_traces(body, Encoding::Json, limits).map_err(at)?, limits).map_err(at)
+                let traces = parse_traces_keeping(body, Encoding::Json, limits, self.wants_lineage()).map_err(at)?;
+                self.add_traces(traces, limits).map_err(at)
             }
             RequestKind::Neither => {
                 Err(at("neither resourceSpans nor resourceLogs: not an OTLP export request".into()))
@@ -70,7 +84,7 @@ impl OtlpFile {
     /// Reads one binary protobuf request: traces, or logs when it holds no
     /// spans and the file's name says logs.
     fn read_protobuf(&mut self, body: &[u8], name: &str, limits: &Limits) -> Result<(), String> {
-        let traces = parse_traces(body, Encoding::Protobuf, limits)?;
+        let traces = parse_traces_keeping(body, Encoding::Protobuf, limits, self.wants_lineage())?;
         if traces.spans == 0 && name.to_ascii_lowercase().contains("log") {
             self.add_logs(parse_logs(body, Encoding::Protobuf, limits)?)
         } else {
@@ -110,7 +124,9 @@ impl OtlpFile {
             orphan
         }));
         self.orphans = waiting;
-        self.lineage.extend(traces.lineage);
+        if self.keep_lineage {
+            self.lineage.extend(traces.lineage);
+        }
         Ok(())
     }
 
@@ -127,7 +143,7 @@ impl OtlpFile {
 /// Reads a file's export requests held in memory; `Err` names the request
 /// (its line) that is not one.
 pub fn parse_otlp_file(bytes: &[u8], name: &str, limits: &Limits) -> Result<OtlpFile, String> {
-    read_otlp_stream(bytes, name, limits, |_| ControlFlow::Continue(()))
+    read_otlp_stream(bytes, name, limits, true, |_| ControlFlow::Continue(()))
 }
 
 /// Reads a file's export requests from a stream, calling `after_each` after
@@ -135,14 +151,18 @@ pub fn parse_otlp_file(bytes: &[u8], name: &str, limits: &Limits) -> Result<Otlp
 /// the reading); `Err` names the request (its line) that is not one, or
 /// what could not be read. A file of one request per line is read a line at
 /// a time (each at most `limits.max_body_bytes`); a pretty-printed request
-/// or a protobuf one is read whole.
+/// or a protobuf one is read whole. `keep_lineage`: keep what every span
+/// names for the calls below it ([`OtlpFile::lineage`]), for calls of
+/// earlier exports that wait for an ancestor; without it a span's lineage is
+/// worked out only while a call of the file waits for one.
 pub fn read_otlp_stream<R: BufRead>(
     mut input: R,
     name: &str,
     limits: &Limits,
+    keep_lineage: bool,
     mut after_each: impl FnMut(&mut OtlpFile) -> ControlFlow<()>,
 ) -> Result<OtlpFile, String> {
-    let mut file = OtlpFile::default();
+    let mut file = OtlpFile { keep_lineage, ..OtlpFile::default() };
     let io = |e: std::io::Error| format!("cannot read the file: {e}");
     // The first byte that is not white space tells JSON from protobuf; what
     // comes before it is kept (protobuf's first byte is often a newline's).
@@ -312,18 +332,19 @@ mod tests {
         );
         // A tiny buffer: requests cross its bounds.
         let mut seen = Vec::new();
-        let file = read_otlp_stream(std::io::BufReader::with_capacity(7, text.as_bytes()), "x", &limits, |file| {
-            let (events, rejected) = file.take_read();
-            seen.push((file.requests, events.len(), rejected.len(), file.batch.lines));
-            ControlFlow::Continue(())
-        })
-        .unwrap();
+        let file =
+            read_otlp_stream(std::io::BufReader::with_capacity(7, text.as_bytes()), "x", &limits, false, |file| {
+                let (events, rejected) = file.take_read();
+                seen.push((file.requests, events.len(), rejected.len(), file.batch.lines));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
         let spans = one.batch.lines;
         assert_eq!(seen, vec![(1, calls, 0, spans), (2, 0, 0, spans), (3, calls, 0, 2 * spans)]);
         assert!(file.batch.events.is_empty() && !file.logs.is_empty());
 
         // Break stops the reading after the request it follows.
-        let file = read_otlp_stream(text.as_bytes(), "x", &limits, |_| ControlFlow::Break(())).unwrap();
+        let file = read_otlp_stream(text.as_bytes(), "x", &limits, false, |_| ControlFlow::Break(())).unwrap();
         assert_eq!((file.requests, file.batch.events.len()), (1, calls));
 
         // A protobuf request whose first bytes are a newline's, and a file of blank lines first, through a
@@ -331,7 +352,9 @@ mod tests {
         let binary = fixture("otel-openai-v2-default.traces.pb");
         assert_eq!(binary[0], b'\n', "protobuf's first tag (field 1, length-delimited) is a newline's byte");
         let through = |bytes: &[u8], name: &str| {
-            read_otlp_stream(std::io::BufReader::with_capacity(1, bytes), name, &limits, |_| ControlFlow::Continue(()))
+            read_otlp_stream(std::io::BufReader::with_capacity(1, bytes), name, &limits, false, |_| {
+                ControlFlow::Continue(())
+            })
         };
         let whole = parse_otlp_file(&binary, "t.pb", &limits).unwrap();
         let read = through(&binary, "t.pb").unwrap();
@@ -343,7 +366,7 @@ mod tests {
         let pretty = fixture("otel-openai-v2-latest.traces.json");
         assert!(pretty.starts_with(b"{\n"), "the fixture is pretty-printed");
         let mut calls_seen = 0;
-        let file = read_otlp_stream(std::io::BufReader::with_capacity(7, &pretty[..]), "p", &limits, |file| {
+        let file = read_otlp_stream(std::io::BufReader::with_capacity(7, &pretty[..]), "p", &limits, false, |file| {
             calls_seen += file.take_read().0.len();
             ControlFlow::Continue(())
         })
