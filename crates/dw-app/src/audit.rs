@@ -259,7 +259,16 @@ impl App {
             tracing::debug!(sets = ?scan.sets, items = scan.items, "completions read against reference sets");
             for account in &mut accounts {
                 let matches = scan.per_account.get(&account.account_id);
-                account.set_reference_match(dw_detect::reference::reference_match_signal(&scan.sets, matches));
+                account.set_signal(dw_detect::reference::reference_match_signal(&scan.sets, matches));
+            }
+        }
+        // A suspect set with a control set: the per-account distillation test, the reference_test signal.
+        let (pairs, tests) = crate::reference::window_account_tests(self, &mut conn, window.from, window.to).await?;
+        if pairs > 0 {
+            tracing::debug!(pairs, accounts = tests.len(), "per-account distillation tests");
+            for account in &mut accounts {
+                let test = tests.get(&account.account_id);
+                account.set_signal(dw_detect::reference::reference_test_signal(pairs, test));
             }
         }
         let signals_done = started.elapsed();

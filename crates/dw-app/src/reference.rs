@@ -5,8 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use dw_detect::reference::{
-    AlignedItem, Alignment, DistillationTest, MIN_CONTROLS, PanelItem, PanelTest, PromptAligner, Similarities,
-    TestConfig, benjamini_hochberg, compared_opening, cosine, distillation_test, panel_test, similarities,
+    AccountTestEvidence, AlignedItem, Alignment, DistillationTest, MIN_CONTROLS, PanelItem, PanelTest, PromptAligner,
+    Similarities, TestConfig, benjamini_hochberg, compared_opening, cosine, distillation_test, panel_test,
+    similarities,
 };
 use dw_domain::{LineError, ReferenceItem};
 use dw_store::audit_log::{self, NewEntry};
@@ -343,6 +344,69 @@ fn account_tests(
     }
     tested.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then(a.account_id.cmp(&b.account_id)));
     (tested, too_few)
+}
+
+/// The per-account paired tests an audit runs on its window, by wording:
+/// every suspect set against every control set, each account served at
+/// least [`dw_detect::reference::MIN_ALIGNED_ITEMS`] of the suspect's prompts
+/// (that the control also answered) tested on them, q-values by
+/// Benjamini-Hochberg across every test of every pair; for each account its
+/// strongest test (the lowest q, then p). Returns how many pairs were tested
+/// (none without a suspect and a control set) and the accounts' tests.
+pub(crate) async fn window_account_tests(
+    app: &App,
+    conn: &mut sqlx::PgConnection,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<(usize, BTreeMap<String, AccountTestEvidence>), AppError> {
+    let sets = reference_sets::list(conn).await?;
+    let (controls, suspects): (Vec<&ReferenceSet>, Vec<&ReferenceSet>) = sets.iter().partition(|s| s.control);
+    let mut tests: Vec<(String, &str, &str, AccountTest)> = Vec::new();
+    let mut pairs = 0;
+    for suspect in &suspects {
+        for control in &controls {
+            pairs += 1;
+            let Aligned { by_account, .. } = aligned_prompts(conn, suspect.id, control.id, from, to).await?;
+            if by_account.is_empty() {
+                continue;
+            }
+            let tested = app
+                .compute
+                .run("per-account distillation tests", move || {
+                    let refs: Vec<&AlignedPrompt> = by_account.iter().collect();
+                    let item_of = |a: &AlignedPrompt| AlignedItem {
+                        item: a.suspect_item.to_string(),
+                        suspect: similarities(&a.completion, &a.suspect_output, None),
+                        control: similarities(&a.completion, &a.control_output, None),
+                    };
+                    account_tests(&refs, item_of, &TestConfig::default()).0
+                })
+                .await?;
+            tests.extend(
+                tested.into_iter().map(|t| (t.account_id.clone(), suspect.name.as_str(), control.name.as_str(), t)),
+            );
+        }
+    }
+    let q = benjamini_hochberg(&tests.iter().map(|(_, _, _, t)| t.p_value).collect::<Vec<_>>());
+    let count = tests.len();
+    let mut strongest: BTreeMap<String, AccountTestEvidence> = BTreeMap::new();
+    for ((account, suspect, control, t), q) in tests.into_iter().zip(q) {
+        let evidence = AccountTestEvidence {
+            suspect: suspect.to_owned(),
+            control: control.to_owned(),
+            items: t.items,
+            p_value: t.p_value,
+            q_value: q,
+            auc: t.auc,
+            tests: count,
+            by_meaning: false,
+        };
+        let stronger = |held: &AccountTestEvidence| (evidence.q_value, evidence.p_value) < (held.q_value, held.p_value);
+        if strongest.get(&account).is_none_or(stronger) {
+            strongest.insert(account, evidence);
+        }
+    }
+    Ok((pairs, strongest))
 }
 
 /// Examples in a report.

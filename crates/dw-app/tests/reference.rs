@@ -246,6 +246,41 @@ async fn the_test_per_account_ranks_the_harvesters_of_what_the_suspect_learned(p
     let Conclusion::Rejected { p_value } = report.test.conclusion else { panic!("{:?}", report.test) };
     assert!(p_value < 0.001, "{p_value}");
     assert_eq!(report.test.aligned_items, answered.len());
+
+    // The audit runs the same tests (by wording) on its window: each account's reference_test signal is
+    // -log10 of its q-value, with the test in words; it weighs nothing, and flags only where configured
+    // decisive.
+    let window = dw_app::AuditWindow::new(from, to).unwrap();
+    let signal_of = |verdicts: &[dw_app::Verdict], account: &str| {
+        let verdict = verdicts.iter().find(|v| v.score.account_id == account).unwrap();
+        let s = verdict.signals.iter().find(|s| s.signal.name == "reference_test").unwrap();
+        (s.signal.clone(), s.weight, verdict.score.flagged, verdict.decisive.clone())
+    };
+    let verdicts = app.audit_verdicts(&window).await.unwrap();
+    for harvester in ["harvester_a", "harvester_b"] {
+        let (signal, weight, _, decisive) = signal_of(&verdicts, harvester);
+        assert!(signal.value.unwrap() >= 2.0, "{signal:?}");
+        assert!(
+            signal.detail.contains("student's prompts") && signal.detail.contains("independent-control"),
+            "{signal:?}"
+        );
+        assert!(signal.detail.contains("q = "), "{signal:?}");
+        assert_eq!((weight, decisive), (0.0, None), "not weighed, not decisive by default");
+    }
+    let (other, _, _, _) = signal_of(&verdicts, "same_questions");
+    assert!(other.value.unwrap() < 1.0, "{other:?}");
+    let (few, _, _, _) = signal_of(&verdicts, "ten_questions");
+    assert!(few.value.is_none() && few.detail.contains("fewer than 30"), "{few:?}");
+    let mut config = AppConfig::default();
+    config.detect.flags.decisive.insert("reference_test".into(), 2.0);
+    let strict = App::new(pool.clone(), config);
+    let verdicts = strict.audit_verdicts(&window).await.unwrap();
+    for harvester in ["harvester_a", "harvester_b"] {
+        let (_, _, flagged, decisive) = signal_of(&verdicts, harvester);
+        assert!(flagged && decisive.as_deref().is_some_and(|d| d.starts_with("reference_test")), "{decisive:?}");
+    }
+    let (_, _, flagged, decisive) = signal_of(&verdicts, "same_questions");
+    assert!(!flagged && decisive.is_none());
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

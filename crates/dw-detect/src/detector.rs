@@ -77,10 +77,12 @@ pub const DETACHED_WINDOW_MS: i64 = 30 * 60 * 1000;
 pub const STREAM_APART_DETACHED_SHARE: f64 = 0.5;
 
 impl AccountSignals {
-    /// Replaces the account's `reference_match` signal (computed apart, from
-    /// its completions against the suspects' outputs).
-    pub fn set_reference_match(&mut self, signal: crate::signals::Signal) {
-        if let Some(slot) = self.signals.iter_mut().find(|s| s.name == "reference_match") {
+    /// Replaces the account's signal of the same name: one computed apart
+    /// from its requests (`reference_match`, from its completions against the
+    /// suspects' outputs; `reference_test`, from the distillation test on the
+    /// suspects' prompts it was served).
+    pub fn set_signal(&mut self, signal: crate::signals::Signal) {
+        if let Some(slot) = self.signals.iter_mut().find(|s| s.name == signal.name) {
             *slot = signal;
         }
     }

@@ -426,13 +426,17 @@ struct AccountAttribution {
     harvesters: usize,
     /// Windows (random assignments of prompts to accounts, controls and other models).
     resamples: usize,
-    /// Harvester tests, and how many were attributed at q < 0.01.
+    /// Harvester tests, and how many were attributed at q < 0.01 and at
+    /// q < 0.001.
     harvester_tests: usize,
     harvesters_attributed: usize,
+    harvesters_attributed_0001: usize,
     /// Tests of accounts whose prompts the suspect answered with an unrelated
-    /// model's answers, and how many were attributed at q < 0.01.
+    /// model's answers, and how many were attributed at q < 0.01 and at
+    /// q < 0.001 (an audit's `reference_test` at 2 and at 3).
     other_tests: usize,
     others_attributed: usize,
+    others_attributed_0001: usize,
     /// The same accounts with each prompt's two answers (the unrelated
     /// model's and the control's) exchanged at random: rejected at p < 0.05.
     exchanged_rejected_005: usize,
@@ -658,8 +662,9 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
     if controls.len() < 2 || students.is_empty() || panel.items.len() < 360 {
         return;
     }
-    let config = TestConfig { permutations: 1_999, ..TestConfig::default() };
-    let q_level = 0.01;
+    // The audit's test (its permutations), so that its q-values are the ones a decisive threshold reads.
+    let config = TestConfig::default();
+    let (q_level, q_strict) = (0.01, 0.001);
     for (size, accounts) in ACCOUNT_SIZES {
         let harvesters = accounts.div_ceil(4);
         for student in &students {
@@ -672,8 +677,10 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
                 resamples: ACCOUNT_RESAMPLES,
                 harvester_tests: 0,
                 harvesters_attributed: 0,
+                harvesters_attributed_0001: 0,
                 other_tests: 0,
                 others_attributed: 0,
+                others_attributed_0001: 0,
                 exchanged_rejected_005: 0,
             };
             let mut next = random_stream(0xacc0_0000 + size as u64 * 31 + student.len() as u64);
@@ -708,9 +715,11 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
                     if a < harvesters {
                         row.harvester_tests += 1;
                         row.harvesters_attributed += usize::from(*q < q_level);
+                        row.harvesters_attributed_0001 += usize::from(*q < q_strict);
                     } else {
                         row.other_tests += 1;
                         row.others_attributed += usize::from(*q < q_level);
+                        row.others_attributed_0001 += usize::from(*q < q_strict);
                     }
                 }
             }
@@ -1068,8 +1077,9 @@ fn markdown(c: &Calibration) -> String {
     if !c.accounts.is_empty() {
         let _ = writeln!(
             out,
-            "\nAccounts attributed by test (the per-account paired test, Benjamini-Hochberg across a window's \
-             accounts, attributed at q < 0.01): {ACCOUNT_RESAMPLES} windows per row, each serving random disjoint \
+            "\nAccounts attributed by test (the per-account paired test as an audit runs it, Benjamini-Hochberg \
+             across a window's accounts, attributed at q < 0.01 and at q < 0.001): {ACCOUNT_RESAMPLES} windows per \
+             row, each serving random disjoint \
              slices of the prompts; a quarter of the accounts harvested (the suspect set holds the student's answers \
              to their prompts), the rest did not (it holds an unrelated model's answers to theirs); the control and \
              that unrelated model drawn from the controls of other families than the students' each window; the \
@@ -1078,14 +1088,14 @@ fn markdown(c: &Calibration) -> String {
         );
         let _ = writeln!(
             out,
-            "| panel | student | prompts per account | accounts (harvesters) | harvesters attributed | others attributed | exchanged: rejected at 0.05 |"
+            "| panel | student | prompts per account | accounts (harvesters) | harvesters attributed | others attributed | harvesters at q < 0.001 | others at q < 0.001 | exchanged: rejected at 0.05 |"
         );
-        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for a in &c.accounts {
             let share = |n: usize, of: usize| format!("{n} of {of} ({:.1}%)", 100.0 * n as f64 / of.max(1) as f64);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} ({}) | {} | {} | {} |",
+                "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |",
                 a.panel,
                 a.student,
                 a.items_each,
@@ -1093,6 +1103,8 @@ fn markdown(c: &Calibration) -> String {
                 a.harvesters,
                 share(a.harvesters_attributed, a.harvester_tests),
                 share(a.others_attributed, a.other_tests),
+                share(a.harvesters_attributed_0001, a.harvester_tests),
+                share(a.others_attributed_0001, a.other_tests),
                 share(a.exchanged_rejected_005, a.other_tests)
             );
         }

@@ -201,6 +201,70 @@ impl AccountMatches {
     }
 }
 
+/// One account's strongest per-account distillation test in an audit's
+/// window: the paired test on a suspect's prompts served to it, against a
+/// control set, with its q-value across every account and every (suspect,
+/// control) pair the audit tested.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountTestEvidence {
+    /// The suspect set.
+    pub suspect: String,
+    /// The control set.
+    pub control: String,
+    /// The suspect's prompts served to the account (and answered by the control).
+    pub items: usize,
+    /// The combined permutation p-value.
+    pub p_value: f64,
+    /// Its Benjamini-Hochberg q-value.
+    pub q_value: f64,
+    /// The share of its items on which the suspect is the closer to our answers.
+    pub auc: f64,
+    /// The tests the q-value was adjusted across.
+    pub tests: usize,
+    /// Whether the test read meaning (embeddings) besides wording.
+    pub by_meaning: bool,
+}
+
+/// The `reference_test` signal: how strongly the paired distillation test
+/// on the suspect's prompts served to the account says the suspect learned
+/// from what we answered it, as `-log10(q)` (2 is q = 0.01, 3 is q = 0.001).
+/// `pairs` is how many (suspect, control) pairs the audit tested (none: not
+/// computed); `evidence` is `None` when the account was served too few of
+/// any suspect's prompts to be tested.
+pub fn reference_test_signal(pairs: usize, evidence: Option<&AccountTestEvidence>) -> Signal {
+    if pairs == 0 {
+        return Signal::not_computed("reference_test", "no suspect reference set with a control set to test against");
+    }
+    let Some(e) = evidence else {
+        return Signal::not_computed(
+            "reference_test",
+            format!(
+                "fewer than {} of a suspect's prompts (that a control also answered) were served to the account",
+                super::MIN_ALIGNED_ITEMS
+            ),
+        );
+    };
+    Signal::computed(
+        "reference_test",
+        // 0 - x, not -x: a q-value of 1 gives 0, not -0.
+        0.0 - e.q_value.clamp(1e-12, 1.0).log10(),
+        format!(
+            "the paired test by {} on {} of {}'s prompts served to the account, against the control {}: p = {:.2e}, \
+             q = {:.2e} (Benjamini-Hochberg across {} account tests); the suspect's answer is the closer to ours on \
+             {:.0}% of them",
+            if e.by_meaning { "wording and meaning" } else { "wording" },
+            e.items,
+            e.suspect,
+            e.control,
+            e.p_value,
+            e.q_value,
+            e.tests,
+            100.0 * e.auc
+        ),
+        Vec::new(),
+    )
+}
+
 /// The `reference_match` signal: the share of the account's completions
 /// that a suspect's outputs reproduce. `sets` names the suspect sets
 /// audited against (none: not computed); `matches` is `None` when the
@@ -333,5 +397,30 @@ mod tests {
         let loose = MatchThresholds { min_shared: 1, min_containment: 0.0 };
         assert_eq!(index.matches(input, None, &loose).len(), 1, "without the prompt it looks like reuse");
         assert!(index.matches(input, Some(&prompt), &loose).is_empty(), "with it, it is the prompt's text");
+    }
+
+    #[test]
+    fn the_reference_test_signal_is_the_q_values_order_with_the_test_in_words() {
+        assert!(reference_test_signal(0, None).value.is_none(), "no pair of sets tested");
+        let few = reference_test_signal(2, None);
+        assert!(few.value.is_none() && few.detail.contains("fewer than 30"), "{few:?}");
+        let evidence = AccountTestEvidence {
+            suspect: "student".into(),
+            control: "unrelated".into(),
+            items: 57,
+            p_value: 0.0001,
+            q_value: 0.001,
+            auc: 0.81,
+            tests: 14,
+            by_meaning: false,
+        };
+        let signal = reference_test_signal(2, Some(&evidence));
+        assert!((signal.value.unwrap() - 3.0).abs() < 1e-9, "{signal:?}");
+        for words in ["by wording on 57 of student's prompts", "control unrelated", "q = 1.00e-3", "across 14", "81%"] {
+            assert!(signal.detail.contains(words), "{words:?} in {}", signal.detail);
+        }
+        // A q-value of 1 is no evidence at all: zero, not a negative number.
+        let none = reference_test_signal(2, Some(&AccountTestEvidence { q_value: 1.0, ..evidence.clone() }));
+        assert!(none.value.is_some_and(|v| v == 0.0 && v.is_sign_positive()), "{none:?}");
     }
 }

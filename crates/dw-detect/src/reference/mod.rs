@@ -31,7 +31,10 @@ pub mod lexical;
 pub mod panel;
 
 pub use align::{Alignment, NEAR_IDENTICAL, PromptAligner};
-pub use attribution::{AccountMatches, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal};
+pub use attribution::{
+    AccountMatches, AccountTestEvidence, LexicalMatch, MatchThresholds, ReferenceIndex, reference_match_signal,
+    reference_test_signal,
+};
 pub use distillation::{
     AlignedItem, Conclusion, DistillationTest, MIN_ALIGNED_ITEMS, Measure, MeasureResult, Similarities, TEST_NGRAM,
     TestConfig, benjamini_hochberg, compared_opening, distillation_test, similarities,

@@ -165,6 +165,7 @@ pub fn account_signals(
     signals.extend(coverage::signals(requests, topics));
     signals.push(profile::account_age(requests, attributes));
     signals.push(Signal::not_computed("reference_match", "no reference set"));
+    signals.push(Signal::not_computed("reference_test", "no reference set"));
     signals
 }
 

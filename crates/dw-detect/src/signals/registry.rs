@@ -173,6 +173,12 @@ pub const SIGNALS: &[Definition] = &[
         prior: None,
         doc: "completions a suspect reference set reproduces",
     },
+    Definition {
+        name: "reference_test",
+        family: ReferenceMatch,
+        prior: None,
+        doc: "the paired distillation test on a suspect's prompts served to the account, -log10 of its q-value",
+    },
 ];
 
 /// A signal's definition by name.
