@@ -88,8 +88,12 @@ async fn an_analyst_works_a_case_from_ingest_to_case_file() {
     // The case file for legal.
     let case = client.get(format!("{flag_url}/export?format=html")).bearer_auth(&analyst).send().await.unwrap();
     assert_eq!(case.status(), 200);
+    let policy = case.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.starts_with("default-src 'none'; style-src 'sha256-") && policy.contains("frame-ancestors 'none'"));
     let html = case.text().await.unwrap();
-    assert!(html.contains("confirmed with the payments team") && html.contains("<h2>signal</h2>"), "{html}");
+    assert!(html.contains("confirmed with the payments team") && html.contains("<h2>Findings</h2>"), "{html}");
+    let summary = &html[html.find("<h2>Summary</h2>").unwrap()..html.find("<h2>Findings</h2>").unwrap()];
+    assert!(summary.contains("The strongest evidence:"), "{summary}");
 
     // Every action on record, with who did it.
     let log: Value = client

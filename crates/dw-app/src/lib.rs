@@ -58,7 +58,7 @@ pub use accounts::AttributesImport;
 pub use attribution::{AccountAttribution, AttributionReport, ClusterAttribution, MatchedTriple};
 pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
-pub use case_file::{CaseFile, CaseFormat};
+pub use case_file::{CaseFile, CaseFormat, content_security_policy as case_file_content_security_policy};
 pub use cases::{Actor, DecisionLabel, FlagChange};
 pub use compute::Compute;
 pub use dw_detect::flags::{FlagEvidence, candidates as flag_candidates};

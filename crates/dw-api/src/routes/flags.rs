@@ -275,7 +275,7 @@ pub(crate) async fn export(
     let parsed = flag_id(&id)?;
     let case = state.app().case_file(parsed, format, &caller.actor()).await?;
     let disposition = format!("attachment; filename=\"case-{parsed}.{}\"", format.extension());
-    Ok((
+    let mut response = (
         [
             (header::CONTENT_TYPE, format.media_type().to_owned()),
             (header::CONTENT_DISPOSITION, disposition),
@@ -283,7 +283,15 @@ pub(crate) async fn export(
         ],
         case.render(format),
     )
-        .into_response())
+        .into_response();
+    if format == dw_app::CaseFormat::Html {
+        // The page's own policy (its style by hash, nothing else), and never inside a frame.
+        let policy = format!("{}; frame-ancestors 'none'", dw_app::case_file_content_security_policy());
+        if let Ok(value) = header::HeaderValue::from_str(&policy) {
+            response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(response)
 }
 
 /// `GET /v1/audit-log` query.

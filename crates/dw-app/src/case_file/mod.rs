@@ -3,8 +3,6 @@
 //! (signals, example prompts with the answers served, timeline, linked
 //! accounts, notes and decisions), as JSON, CSV or a self-contained HTML page.
 
-use std::fmt::Write as _;
-
 use dw_domain::SubjectKind;
 use dw_domain::csv::safe_field;
 use dw_store::account_views::{self, EventView};
@@ -16,6 +14,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::{Actor, App, AppError};
+
+mod html;
+
+pub use html::content_security_policy;
 
 /// At most this many example events (with their answers) in a case file.
 pub const MAX_EXAMPLES: usize = 12;
@@ -223,67 +225,6 @@ impl CaseFile {
         }
         out
     }
-
-    fn html(&self) -> String {
-        let title = format!(
-            "Case file: flag {} ({} {})",
-            text(&self.flag["id"]),
-            text(&self.flag["kind"]),
-            text(&self.flag["subject"])
-        );
-        let mut out = String::new();
-        let _ = write!(
-            out,
-            "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\
-             <title>{}</title><style>body{{font:14px/1.4 sans-serif;margin:2em;max-width:80em}}\
-             table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:.3em .5em;\
-             vertical-align:top;text-align:left}}pre{{white-space:pre-wrap;margin:0}}</style></head><body>\n<h1>{}</h1>\n\
-             <p>Exported {} by {}.</p>\n",
-            escape(&title),
-            escape(&title),
-            escape(&time_text(self.exported_at)),
-            escape(&self.exported_by)
-        );
-        let mut section = String::new();
-        for [kind, name, value, detail] in self.rows().into_iter().skip(2) {
-            if kind != section {
-                if !section.is_empty() {
-                    out.push_str("</table>\n");
-                }
-                let _ = write!(out, "<h2>{}</h2>\n<table>\n", escape(&kind));
-                section = kind;
-            }
-            let _ = writeln!(
-                out,
-                "<tr><th>{}</th><td><pre>{}</pre></td><td><pre>{}</pre></td></tr>",
-                escape(&name),
-                escape(&value),
-                escape(&detail)
-            );
-        }
-        if !section.is_empty() {
-            out.push_str("</table>\n");
-        }
-        out.push_str("</body></html>\n");
-        out
-    }
-}
-
-/// Text for HTML: the five characters that could open markup escaped.
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -294,7 +235,7 @@ mod tests {
         CaseFile {
             exported_at: OffsetDateTime::UNIX_EPOCH,
             exported_by: "key:dw_1 analyst".into(),
-            flag: json!({"id": 7, "kind": "account", "subject": "acct_<b>", "status": "open", "risk": 0.9}),
+            flag: json!({"id": 7, "kind": "account", "subject": "acct_<b>", "status": "open", "risk": 0.9123456}),
             evidence: json!({
                 "signals": [{"name": "single_turn_share", "value": 1.0, "detail": "all", "percentile": 99.0,
                              "score": 1.0, "weight": 1.2, "contribution": 0.3, "examples": ["e2", "e1"]}],
@@ -347,16 +288,50 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         assert!(!html.contains("<script"));
         assert!(html.contains("acct_&lt;b&gt;"));
-        assert!(html.contains("default-src 'none'"), "no external resource can load");
+        assert!(!html.contains("acct_<b>"));
+        assert!(html.contains(&content_security_policy()), "no external resource can load, no script runs");
         for section in [
-            "<h2>flag</h2>",
-            "<h2>signal</h2>",
-            "<h2>example</h2>",
-            "<h2>hourly</h2>",
-            "<h2>linked_account</h2>",
-            "<h2>history</h2>",
+            "<h2>Summary</h2>",
+            "<h2>Findings</h2>",
+            "<h2>Activity</h2>",
+            "<h2>Prompts and the answers served</h2>",
+            "<h2>Linked accounts</h2>",
+            "<h2>History</h2>",
+            "<h2>Method and its limits</h2>",
         ] {
             assert!(html.contains(section), "{section}");
         }
+        // The summary comes first and says in words what weighed most, with how rare it is.
+        let summary = &html[html.find("<h2>Summary</h2>").unwrap()..html.find("<h2>Findings</h2>").unwrap()];
+        assert!(summary.contains("The strongest evidence:"), "{summary}");
+        assert!(summary.contains("higher than 99% of the window's accounts"), "{summary}");
+        assert!(summary.contains("linked to 1 other accounts"), "{summary}");
+        // Numbers for people: the risk to two decimals, never sixteen digits.
+        assert!(html.contains("risk 0.91 of 1"), "{html}");
+        assert!(!html.contains("0.9123456"), "{html}");
+        // The hourly activity is a chart.
+        assert!(html.contains("<svg") && html.contains("class=\"bar\""), "{html}");
+        // The note in the history, escaped.
+        assert!(html.contains("-see legal"));
+    }
+
+    #[test]
+    fn a_clusters_file_reads_its_operator_and_lists_its_members() {
+        let mut case = case();
+        case.flag =
+            json!({"id": 8, "kind": "cluster", "subject": "c-1", "status": "open", "risk": 0.97, "level": "critical"});
+        case.evidence = json!({
+            "cluster_id": "c-1",
+            "reason": "3 linked accounts: 3 sending from 10.0.0.0/24 (3 of 900 accounts) <b>",
+            "members": [{"account_id": "a1", "risk": 0.95, "level": "critical", "requests": 1234, "flagged": true}],
+            "operator": {"signals": [{"name": "single_turn_share", "value": 0.98, "detail": "98 of 100",
+                                      "percentile": 97.2, "contribution": 0.4}]}
+        });
+        case.examples.clear();
+        let html = case.render(CaseFormat::Html);
+        assert!(html.contains("run by one operator"), "{html}");
+        assert!(html.contains("(3 of 900 accounts) &lt;b&gt;"), "{html}");
+        assert!(html.contains("<h2>Members</h2>") && html.contains("1,234"), "{html}");
+        assert!(html.contains("higher than 97% of the window's accounts"), "{html}");
     }
 }
