@@ -179,27 +179,7 @@ struct Signed(i64);
 
 impl<'de> Deserialize<'de> for Signed {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Integer;
-        impl Visitor<'_> for Integer {
-            type Value = i64;
-
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a 64-bit integer, or a string holding one")
-            }
-
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
-                Ok(v)
-            }
-
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
-                i64::try_from(v).map_err(|_| E::custom(format!("{v} is out of range for a 64-bit signed integer")))
-            }
-
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<i64, E> {
-                v.parse().map_err(|_| E::custom(format!("{v:?} is not a 64-bit signed integer")))
-            }
-        }
-        deserializer.deserialize_any(Integer).map(Signed)
+        integer(deserializer).map(Signed)
     }
 }
 
@@ -245,27 +225,37 @@ impl<'de> Deserialize<'de> for Double {
 /// An unsigned 64-bit integer written as a number or a string (a time in
 /// nanoseconds).
 fn unsigned<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
-    struct Integer;
-    impl Visitor<'_> for Integer {
-        type Value = u64;
+    integer(deserializer)
+}
+
+/// A 64-bit integer (`i64` or `u64`) written as a number or a string holding
+/// one; out of range is an error naming the value.
+fn integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr,
+{
+    struct Integer<T>(std::marker::PhantomData<T>);
+    impl<T: TryFrom<i64> + TryFrom<u64> + std::str::FromStr> Visitor<'_> for Integer<T> {
+        type Value = T;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("an unsigned 64-bit integer, or a string holding one")
+            write!(f, "a {}, or a string holding one", std::any::type_name::<T>())
         }
 
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u64, E> {
-            Ok(v)
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::custom(format!("{v} is out of range for {}", std::any::type_name::<T>())))
         }
 
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u64, E> {
-            u64::try_from(v).map_err(|_| E::custom(format!("{v} is not an unsigned integer")))
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+            T::try_from(v).map_err(|_| E::custom(format!("{v} is out of range for {}", std::any::type_name::<T>())))
         }
 
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<u64, E> {
-            v.parse().map_err(|_| E::custom(format!("{v:?} is not an unsigned 64-bit integer")))
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+            v.parse().map_err(|_| E::custom(format!("{v:?} is not a {}", std::any::type_name::<T>())))
         }
     }
-    deserializer.deserialize_any(Integer)
+    deserializer.deserialize_any(Integer(std::marker::PhantomData))
 }
 
 /// Bytes written in hex (trace and span ids; an empty string is no id).
@@ -450,8 +440,8 @@ mod tests {
         for (body, says) in [
             (&br#"{"resourceSpans": 7}"#[..], "invalid type"),
             (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}"#, "not an id in hex"),
-            (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}"#, "unsigned"),
-            (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "i", "value": {"intValue": "x"}}]}]}]}]}"#, "signed integer"),
+            (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"startTimeUnixNano": "soon"}]}]}]}"#, "is not a u64"),
+            (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "i", "value": {"intValue": "x"}}]}]}]}]}"#, "is not a i64"),
             (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"key": "y", "value": {"bytesValue": "!!"}}]}]}]}]}"#, "base64"),
             (br#"{"resourceSpans": [{"scopeSpans": [{"spans": [{"attributes": [{"value": {"boolValue": true}}]}]}]}]}"#, "missing field `key`"),
             (b"{\"resourceSpans\": [", "EOF"),
