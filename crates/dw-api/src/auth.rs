@@ -15,7 +15,7 @@ pub struct Caller(pub ApiKey);
 impl Caller {
     /// The caller as the audit log and flag histories name them.
     pub fn actor(&self) -> dw_app::Actor {
-        dw_app::Actor { name: format!("key:{} {}", self.0.prefix, self.0.name), role: self.0.role.to_string() }
+        dw_app::Actor::of_key(&self.0)
     }
 
     /// Succeeds when the caller's role may act where `allowed` roles may

@@ -25,6 +25,7 @@
 //!   `POST /v1/allowlist`, `DELETE /v1/allowlist/{account_id}`: `admin` keys.
 
 pub mod auth;
+mod console;
 mod error;
 mod extract;
 mod http_metrics;
@@ -47,9 +48,10 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+pub use console::ConsoleConfig;
 pub use error::ApiError;
 pub use http_metrics::{PrometheusHandle, prometheus_handle};
-pub use table::{Access, Budget, Deadlines, Route, routes};
+pub use table::{Access, Budget, Deadlines, Route, Via, routes};
 
 /// Settings of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -72,6 +74,8 @@ pub struct ApiConfig {
     /// Whether `/metrics` is served with the API; `false` when it has an
     /// address of its own ([`metrics_router`]).
     pub metrics_on_api: bool,
+    /// The analyst console's sessions and sign-in limits.
+    pub console: ConsoleConfig,
 }
 
 impl Default for ApiConfig {
@@ -85,6 +89,7 @@ impl Default for ApiConfig {
             timestamps: Some(dw_ingest::TimestampPolicy::default()),
             deadlines: Deadlines::default(),
             metrics_on_api: true,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -96,6 +101,7 @@ pub struct ApiState {
     config: Arc<ApiConfig>,
     ingest_slots: Arc<slots::IngestSlots>,
     metrics: PrometheusHandle,
+    sign_ins: Arc<console::SignInLimiter>,
 }
 
 impl ApiState {
@@ -108,6 +114,7 @@ impl ApiState {
             config: Arc::new(config),
             ingest_slots: slots::IngestSlots::new(slots, per_key),
             metrics: prometheus_handle(),
+            sign_ins: Arc::default(),
         }
     }
 

@@ -18,10 +18,10 @@ use axum::response::IntoResponse as _;
 use axum::routing::{MethodRouter, delete, get, patch, post};
 use dw_domain::Role;
 
-use crate::ApiState;
 use crate::error::ApiError;
 use crate::openapi;
 use crate::routes::{accounts, allowlist, audits, clusters, events, flags, health, keys, otlp, reference_sets};
+use crate::{ApiState, console};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +78,16 @@ impl Default for Deadlines {
     }
 }
 
+/// How a route's caller shows who they are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// An API key, `Authorization: Bearer` (the API; described in its OpenAPI).
+    Key,
+    /// A console session cookie (the console's pages: without one, a page
+    /// sends the browser to `/sign-in`; not part of the API's description).
+    Session,
+}
+
 /// One route: what the table declares of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -89,15 +99,22 @@ pub struct Route {
     pub access: Access,
     /// How long it may take.
     pub budget: Budget,
+    /// How its caller shows who they are.
+    pub via: Via,
 }
 
 fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
     use Access::*;
     let route = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
-        (Route { method, path, access, budget: Budget::Request }, handler)
+        (Route { method, path, access, budget: Budget::Request, via: Via::Key }, handler)
     };
     let upload = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
-        (Route { method, path, access, budget: Budget::Upload }, handler)
+        (Route { method, path, access, budget: Budget::Upload, via: Via::Key }, handler)
+    };
+    // The console's pages, each with the headers every page carries.
+    let page = |method: Method, path: &'static str, access: Access, handler: MethodRouter<ApiState>| {
+        let handler = handler.layer(axum::middleware::from_fn(console::page_headers));
+        (Route { method, path, access, budget: Budget::Request, via: Via::Session }, handler)
     };
     vec![
         route(Method::GET, "/healthz", Public, get(health::healthz)),
@@ -162,6 +179,18 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         route(Method::GET, "/v1/reference-sets/{id}/attribution", Analyst, get(reference_sets::attribution)),
         route(Method::POST, "/v1/reference-sets/{id}/attribution", Analyst, post(reference_sets::run_attribution)),
         route(Method::GET, "/v1/reference-jobs/{id}", Analyst, get(reference_sets::job)),
+        page(Method::GET, "/console.css", Public, get(console::stylesheet)),
+        page(Method::GET, "/sign-in", Public, get(console::sign_in_page)),
+        page(Method::POST, "/sign-in", Public, post(console::sign_in)),
+        page(Method::GET, "/", Analyst, get(console::queue)),
+        page(Method::GET, "/flags/{id}", Analyst, get(console::case)),
+        page(Method::POST, "/flags/{id}", Analyst, post(console::act)),
+        page(Method::GET, "/flags/{id}/case-file", Analyst, get(console::case_file)),
+        page(Method::GET, "/accounts/{id}", Analyst, get(console::account)),
+        page(Method::GET, "/clusters/{id}", Analyst, get(console::cluster)),
+        page(Method::GET, "/audit-log", Admin, get(console::audit_log)),
+        // Last, so that the role test, walking the table in order, signs out last.
+        page(Method::POST, "/sign-out", Analyst, post(console::sign_out)),
     ]
 }
 

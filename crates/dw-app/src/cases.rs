@@ -166,6 +166,13 @@ impl App {
         let mut conn = self.pool.acquire().await?;
         Ok(audit_log::page(&mut conn, after, target, limit).await?)
     }
+
+    /// The audit log before entry `before` (`None`: from the newest), newest
+    /// first, at most `limit`.
+    pub async fn audit_log_newest(&self, before: Option<i64>, limit: i64) -> Result<Vec<Entry>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(audit_log::newest(&mut conn, before, limit).await?)
+    }
 }
 
 /// One analyst decision as a label for re-fitting and evaluating the

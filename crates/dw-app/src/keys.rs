@@ -79,6 +79,8 @@ impl App {
         let key = dw_store::api_keys::revoke(&mut tx, id_or_prefix)
             .await?
             .ok_or_else(|| AppError::NotFound(format!("active API key {id_or_prefix:?}")))?;
+        // Its console sessions end with it (a lookup would refuse them anyway).
+        dw_store::console_sessions::delete_of_key(&mut tx, key.key_id).await?;
         record(&mut tx, actor, "key.revoke", &key, Some(serde_json::json!({"revoked_at": null}))).await?;
         tx.commit().await?;
         tracing::info!(key_id = %key.key_id, "API key revoked");

@@ -36,6 +36,7 @@ mod browse;
 mod case_file;
 mod cases;
 mod compute;
+mod console;
 mod embedding;
 mod error;
 mod fingerprint;
@@ -58,9 +59,12 @@ pub use accounts::AttributesImport;
 pub use attribution::{AccountAttribution, AttributionReport, ClusterAttribution, MatchedTriple};
 pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
-pub use case_file::{CaseFile, CaseFormat, content_security_policy as case_file_content_security_policy};
+pub use case_file::{
+    CaseFile, CaseFormat, STYLE as CASE_FILE_STYLE, content_security_policy as case_file_content_security_policy,
+};
 pub use cases::{Actor, DecisionLabel, FlagChange};
 pub use compute::Compute;
+pub use console::{ConsoleSession, SESSION_PREFIX, SessionPolicy, SignIn, csrf_matches, csrf_token};
 pub use dw_detect::flags::{FlagEvidence, candidates as flag_candidates};
 pub use dw_detect::{DetectConfig, Verdict};
 pub use dw_domain::{CaseAction, FlagStatus, SubjectKind};

@@ -28,6 +28,14 @@ pub fn api_config(settings: &Settings) -> ApiConfig {
         body_read_timeout: Duration::from_secs(settings.ingest.body_read_timeout_seconds),
         timestamps: Some(settings.ingest.timestamp_policy()),
         metrics_on_api: settings.server.metrics_bind.is_none(),
+        console: dw_api::ConsoleConfig {
+            sessions: dw_app::SessionPolicy {
+                idle: Duration::from_secs(settings.console.session_idle_minutes * 60),
+                lifetime: Duration::from_secs(settings.console.session_hours * 3600),
+            },
+            secure_cookies: settings.server.tls_cert.is_some(),
+            sign_in_per_minute: settings.console.sign_in_attempts_per_minute,
+        },
         deadlines: dw_api::Deadlines {
             request: Duration::from_secs(settings.server.request_timeout_seconds),
             upload: Duration::from_secs(settings.server.upload_timeout_seconds),
@@ -181,7 +189,7 @@ async fn serve_connections<L>(
     grace: Duration,
 ) -> anyhow::Result<()>
 where
-    L: axum::serve::Listener,
+    L: axum::serve::Listener<Addr = std::net::SocketAddr>,
 {
     use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
     use hyper_util::server::conn::auto::Builder;
@@ -195,11 +203,12 @@ where
             permit = slots.clone().acquire_owned() => permit?,
             () = &mut shutdown => break,
         };
-        let (io, _) = tokio::select! {
+        let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = &mut shutdown => break,
         };
-        let service = TowerToHyperService::new(router.clone());
+        // The peer's address, for what is limited per client (console sign-ins).
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(axum::extract::ConnectInfo(peer))));
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let mut builder = Builder::new(TokioExecutor::new());

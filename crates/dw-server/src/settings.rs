@@ -35,6 +35,27 @@ pub struct Settings {
     /// Where flag events are sent (`serve` sends them).
     #[serde(default)]
     pub webhooks: dw_app::WebhookConfig,
+    /// The analyst console's sessions.
+    #[serde(default)]
+    pub console: ConsoleSettings,
+}
+
+/// `[console]`
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// A session with no request for this many minutes has ended.
+    pub session_idle_minutes: u64,
+    /// A session ends this many hours after sign-in, however busy.
+    pub session_hours: u64,
+    /// Sign-in attempts allowed per client address per minute.
+    pub sign_in_attempts_per_minute: u32,
+}
+
+impl Default for ConsoleSettings {
+    fn default() -> Self {
+        Self { session_idle_minutes: 30, session_hours: 12, sign_in_attempts_per_minute: 10 }
+    }
 }
 
 /// `[jobs]`
@@ -323,6 +344,7 @@ impl Default for Settings {
                 max_queued: dw_app::DEFAULT_MAX_QUEUED_JOBS,
             },
             webhooks: dw_app::WebhookConfig::default(),
+            console: ConsoleSettings::default(),
         }
     }
 }
@@ -368,6 +390,18 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        let console = &self.console;
+        if console.session_idle_minutes == 0 || console.session_hours == 0 || console.sign_in_attempts_per_minute == 0 {
+            anyhow::bail!(
+                "console.session_idle_minutes, console.session_hours and console.sign_in_attempts_per_minute must be \
+                 at least 1"
+            );
+        }
+        if console.session_hours > 24 * 30 || console.session_idle_minutes > console.session_hours * 60 {
+            anyhow::bail!(
+                "console.session_hours is at most 720, and console.session_idle_minutes at most the session's length"
+            );
+        }
         anyhow::ensure!(self.database.max_connections >= 2, "database.max_connections must be at least 2");
         anyhow::ensure!(self.ingest.max_event_bytes >= 1024, "ingest.max_event_bytes must be at least 1024");
         anyhow::ensure!(

@@ -6,15 +6,15 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-struct KeyRow {
-    key_id: Uuid,
-    name: String,
-    role: String,
-    key_prefix: String,
-    history: String,
-    created_at: time::OffsetDateTime,
-    revoked_at: Option<time::OffsetDateTime>,
-    last_used_at: Option<time::OffsetDateTime>,
+pub(crate) struct KeyRow {
+    pub(crate) key_id: Uuid,
+    pub(crate) name: String,
+    pub(crate) role: String,
+    pub(crate) key_prefix: String,
+    pub(crate) history: String,
+    pub(crate) created_at: time::OffsetDateTime,
+    pub(crate) revoked_at: Option<time::OffsetDateTime>,
+    pub(crate) last_used_at: Option<time::OffsetDateTime>,
 }
 
 impl TryFrom<KeyRow> for ApiKey {

@@ -82,3 +82,18 @@ pub async fn page(
     .fetch_all(&mut *conn)
     .await?)
 }
+
+/// Entries before `before` (an entry id; `None`: the newest), newest first,
+/// at most `limit`.
+pub async fn newest(conn: &mut PgConnection, before: Option<i64>, limit: i64) -> Result<Vec<Entry>, StoreError> {
+    Ok(sqlx::query_as!(
+        Entry,
+        r#"SELECT entry_id AS id, at, actor, role, action, target, before, after FROM audit_log
+           WHERE ($1::bigint IS NULL OR entry_id < $1)
+           ORDER BY entry_id DESC LIMIT $2"#,
+        before,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}

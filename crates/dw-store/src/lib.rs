@@ -21,7 +21,7 @@
 //! - [`reference_sets`]: suspects' and controls' outputs, uploaded by analysts;
 //! - [`reference_jobs`]: attribution and distillation-test runs (queue, lease,
 //!   report);
-//! - [`accounts`], [`api_keys`], [`ingest_log`]: the small tables.
+//! - [`accounts`], [`api_keys`], [`console_sessions`], [`ingest_log`]: the small tables.
 //!
 //! Data moves: validated `Event`s from `dw-ingest` → [`events::claim_keys`]
 //! (which of them are new) → [`events::copy_events`] (binary COPY straight into
@@ -37,6 +37,7 @@ pub mod attributes;
 pub mod audit_log;
 pub mod audits;
 pub mod cluster;
+pub mod console_sessions;
 mod copy_binary;
 pub mod databases;
 pub mod embeddings;

@@ -9,5 +9,5 @@ pub(crate) mod flags;
 pub(crate) mod health;
 pub(crate) mod keys;
 pub(crate) mod otlp;
-mod params;
+pub(crate) mod params;
 pub(crate) mod reference_sets;

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::{CaseFile, text, time_text};
 
-/// The page's only style.
-const STYLE: &str = "body{font:15px/1.5 Georgia,'Times New Roman',serif;color:#111;margin:2.5em auto;max-width:58em;\
+/// The page's only style (the console's case page uses it too).
+pub const STYLE: &str = "body{font:15px/1.5 Georgia,'Times New Roman',serif;color:#111;margin:2.5em auto;max-width:58em;\
 padding:0 1.5em}h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;border-bottom:1px solid #999;\
 margin-top:2em;padding-bottom:.2em}h3{font-size:1em;margin:1.2em 0 .3em}.meta{color:#444;margin-top:0}\
 .summary{background:#f4f4f0;border-left:4px solid #555;padding:.6em 1.2em}table{border-collapse:collapse;\
@@ -143,8 +143,6 @@ fn in_words(f: &Finding<'_>) -> String {
 impl CaseFile {
     pub(super) fn html(&self) -> String {
         let flag = &self.flag;
-        let evidence = &self.evidence;
-        let cluster = text(&flag["kind"]) == "cluster";
         let subject = text(&flag["subject"]);
         let title = format!("Case file: flag {} ({} {})", text(&flag["id"]), text(&flag["kind"]), subject);
         let mut out = String::new();
@@ -165,7 +163,20 @@ impl CaseFile {
             escape(&when(&time_text(self.exported_at).into())),
             escape(&self.exported_by)
         );
+        out.push_str(&self.sections());
+        out.push_str(METHOD);
+        out.push_str("</body></html>\n");
+        out
+    }
 
+    /// The file's sections, summary to history, as markup for a page that
+    /// has its own head (everything from the traffic escaped).
+    pub fn sections(&self) -> String {
+        let flag = &self.flag;
+        let evidence = &self.evidence;
+        let cluster = text(&flag["kind"]) == "cluster";
+        let subject = text(&flag["subject"]);
+        let mut out = String::new();
         // The summary: what the subject did and the strongest evidence, in words.
         let signals = if cluster { &evidence["operator"]["signals"] } else { &evidence["signals"] };
         let found = findings(signals);
@@ -393,8 +404,6 @@ impl CaseFile {
         }
         out.push_str("</table>\n");
 
-        out.push_str(METHOD);
-        out.push_str("</body></html>\n");
         out
     }
 }

@@ -17,7 +17,7 @@ use crate::{Actor, App, AppError};
 
 mod html;
 
-pub use html::content_security_policy;
+pub use html::{STYLE, content_security_policy};
 
 /// At most this many example events (with their answers) in a case file.
 pub const MAX_EXAMPLES: usize = 12;
@@ -84,6 +84,22 @@ pub struct CaseFile {
 impl App {
     /// The case file of a flag, on record in the audit log as `actor`'s export.
     pub async fn case_file(&self, id: i64, format: CaseFormat, actor: &Actor) -> Result<CaseFile, AppError> {
+        self.assemble_case(id, actor, "flag.export", Some(json!({"format": format.extension()}))).await
+    }
+
+    /// The case file of a flag for reading on screen (the console's case
+    /// page), on record in the audit log as `actor`'s read of the flag.
+    pub async fn case_view(&self, id: i64, actor: &Actor) -> Result<CaseFile, AppError> {
+        self.assemble_case(id, actor, "flag.read", None).await
+    }
+
+    async fn assemble_case(
+        &self,
+        id: i64,
+        actor: &Actor,
+        action: &str,
+        after: Option<Value>,
+    ) -> Result<CaseFile, AppError> {
         let mut tx = self.pool.begin().await?;
         let flag = dw_store::flags::get(&mut tx, id).await?.ok_or_else(|| AppError::NotFound(format!("flag {id}")))?;
         let history = dw_store::flags::history_of(&mut tx, id).await?;
@@ -97,10 +113,10 @@ impl App {
             &NewEntry {
                 actor: &actor.name,
                 role: &actor.role,
-                action: "flag.export",
+                action,
                 target: &format!("flag:{id}"),
                 before: None,
-                after: Some(json!({"format": format.extension()})),
+                after,
             },
         )
         .await?;

@@ -1,0 +1,595 @@
+//! The console's pages: sign-in and sign-out, the flag queue, a case with
+//! its workflow actions and its printable case file, an account, a cluster,
+//! and the audit log. Each reads and changes through the same use cases as
+//! the API, so transitions, 409s and the audit log are the API's.
+
+use std::net::IpAddr;
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use dw_app::{CaseFormat, FlagChange, FlagFilter, SignIn};
+use dw_domain::{FlagStatus, SubjectKind};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+use super::view::{self, Nav};
+use super::{AdminPage, AnalystPage, COOKIE, PageError, SignedIn};
+use crate::ApiState;
+use crate::routes::params;
+
+/// Flags on a queue page.
+const QUEUE_PAGE: i64 = 50;
+/// Events on an account page.
+const EVENTS_PAGE: i64 = 50;
+/// Entries on an audit-log page.
+const LOG_PAGE: i64 = 100;
+
+fn bad(message: impl Into<String>) -> PageError {
+    PageError::Status(StatusCode::BAD_REQUEST, message.into())
+}
+
+/// A form, or a 400 page that says what was wrong with it.
+fn form<T>(parsed: Result<Form<T>, FormRejection>) -> Result<T, PageError> {
+    parsed.map(|Form(form)| form).map_err(|e| bad(format!("The form could not be read: {}", e.body_text())))
+}
+
+/// The console's stylesheet.
+pub(crate) async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600")),
+        ],
+        include_str!("../../assets/console.css"),
+    )
+        .into_response()
+}
+
+/// `GET /sign-in`.
+pub(crate) async fn sign_in_page() -> Response {
+    view::render(&view::SignInPage { nav: None, problem: None })
+}
+
+/// Where a sign-in comes from: same site, and which client address.
+pub(crate) struct SignInAttempt(Option<IpAddr>);
+
+impl FromRequestParts<ApiState> for SignInAttempt {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &ApiState) -> Result<Self, PageError> {
+        super::same_site(parts)?;
+        Ok(Self(super::client_ip(parts)))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct SignInForm {
+    key: String,
+}
+
+/// `POST /sign-in`: a key for a session.
+pub(crate) async fn sign_in(
+    State(state): State<ApiState>,
+    SignInAttempt(addr): SignInAttempt,
+    parsed: Result<Form<SignInForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let console = &state.config.console;
+    if let Err(wait) = state.sign_ins.attempt(addr, console.sign_in_per_minute) {
+        let mut page = view::error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Too many sign-in attempts from this address: wait {} s and try again.", wait.as_secs().max(1)),
+        );
+        *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        page.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+        return Ok(page);
+    }
+    let key = form(parsed)?.key;
+    let refused = |status: StatusCode, problem: &str| {
+        let mut page = view::render(&view::SignInPage { nav: None, problem: Some(problem.to_owned()) });
+        *page.status_mut() = status;
+        page
+    };
+    match state.app().sign_in(&SecretString::from(key.trim().to_owned()), console.sessions).await? {
+        SignIn::Opened(session) => {
+            use secrecy::ExposeSecret as _;
+            // The cookie lives as long as the session can (the server ends it sooner when idle).
+            let max_age = console.sessions.lifetime.as_secs();
+            let secure = if console.secure_cookies { "; Secure" } else { "" };
+            let cookie = format!(
+                "{COOKIE}={}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
+                session.token.expose_secret()
+            );
+            let mut response = Redirect::to("/").into_response();
+            let value = HeaderValue::from_str(&cookie).map_err(|_| bad("the session could not be set"))?;
+            response.headers_mut().insert(header::SET_COOKIE, value);
+            Ok(response)
+        }
+        SignIn::UnknownKey => Ok(refused(StatusCode::UNAUTHORIZED, "That key is not valid, or it was revoked.")),
+        SignIn::RoleRefused(role) => Ok(refused(
+            StatusCode::FORBIDDEN,
+            &format!("A key of role {role} cannot sign in to the console: use an analyst or admin key."),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /sign-out`.
+pub(crate) async fn sign_out(
+    State(state): State<ApiState>,
+    user: SignedIn,
+    parsed: Result<Form<CsrfForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    user.check_csrf(&form(parsed)?.csrf)?;
+    state.app().sign_out(&user.token, &user.key).await?;
+    let mut response = Redirect::to("/sign-in").into_response();
+    let cookie = format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    response.headers_mut().insert(header::SET_COOKIE, HeaderValue::from_str(&cookie).expect("a plain cookie"));
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct QueueQuery {
+    status: Option<String>,
+    level: Option<String>,
+    kind: Option<String>,
+    assignee: Option<String>,
+    older_than_hours: Option<String>,
+    cursor: Option<String>,
+}
+
+const STATUSES: [(&str, &str); 5] = [
+    ("open", "open"),
+    ("escalated", "escalated"),
+    ("confirmed", "confirmed"),
+    ("dismissed", "dismissed"),
+    ("any", "any status"),
+];
+const LEVELS: [(&str, &str); 5] =
+    [("", "any level"), ("critical", "critical"), ("high", "high"), ("medium", "medium"), ("low", "low")];
+const KINDS: [(&str, &str); 3] = [("", "accounts and clusters"), ("account", "accounts"), ("cluster", "clusters")];
+
+/// `GET /`: open flags, riskiest first, filtered and paged.
+pub(crate) async fn queue(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(q) = query.map_err(|e| bad(format!("The filters could not be read: {}", e.body_text())))?;
+    let status_text = q.status.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "open".into());
+    let status = match status_text.as_str() {
+        "any" => None,
+        name => Some(name.parse::<FlagStatus>().map_err(|_| bad(format!("status: {name:?} is not a status")))?),
+    };
+    let level_text = q.level.clone().unwrap_or_default();
+    let level = params::level(Some(level_text.as_str()).filter(|s| !s.is_empty())).map_err(PageError::from)?;
+    let kind_text = q.kind.clone().unwrap_or_default();
+    let subject_kind = match kind_text.as_str() {
+        "" => None,
+        kind => {
+            Some(kind.parse::<SubjectKind>().map_err(|_| bad(format!("kind: {kind:?} is not account or cluster")))?)
+        }
+    };
+    let assignee_text = q.assignee.clone().unwrap_or_default().trim().to_owned();
+    let assignee = match assignee_text.as_str() {
+        "" => None,
+        "me" => Some(user.key.name.clone()),
+        name => Some(name.to_owned()),
+    };
+    let age_text = q.older_than_hours.clone().unwrap_or_default().trim().to_owned();
+    let now = OffsetDateTime::now_utc();
+    let opened_before = match age_text.as_str() {
+        "" => None,
+        h => match h.parse::<f64>() {
+            Ok(h) if h.is_finite() && (0.0..=87_600.0).contains(&h) => {
+                Some(now - time::Duration::seconds_f64(h * 3600.0))
+            }
+            _ => return Err(bad(format!("older than: {h:?} is not a number of hours between 0 and 87600"))),
+        },
+    };
+    let after = q.cursor.as_deref().map(params::cursor::<f64, i64>).transpose().map_err(PageError::from)?;
+    let filter = FlagFilter {
+        status,
+        level,
+        assignee: assignee.as_deref(),
+        subject_kind,
+        opened_before,
+        after,
+        limit: QUEUE_PAGE + 1,
+    };
+    let mut flags = state.app().find_flags(&filter).await?;
+    let more = flags.len() as i64 > QUEUE_PAGE;
+    flags.truncate(QUEUE_PAGE as usize);
+    let next = flags.last().filter(|_| more).map(|last| {
+        let cursor = format!("{}:{}", last.risk, last.id);
+        view::query(&[
+            ("status", &status_text),
+            ("level", &level_text),
+            ("kind", &kind_text),
+            ("assignee", &assignee_text),
+            ("older_than_hours", &age_text),
+            ("cursor", &cursor),
+        ])
+    });
+    let shown = match flags.len() {
+        0 => "No flags match these filters.".to_owned(),
+        n => format!(
+            "{} flag{}, riskiest first{}.",
+            n,
+            if n == 1 { "" } else { "s" },
+            if more { " (more on the next page)" } else { "" }
+        ),
+    };
+    let rows = flags
+        .iter()
+        .map(|f| view::QueueRow {
+            id: f.id,
+            kind: f.subject_kind.to_string(),
+            subject: f.subject_id.clone(),
+            status: f.status.to_string(),
+            assignee: f.assignee.clone().unwrap_or_else(|| "nobody".into()),
+            mine: f.assignee.as_deref() == Some(user.key.name.as_str()),
+            risk: view::risk(f.risk),
+            level: f.level.to_string(),
+            age: view::age(f.opened_at, now),
+            reason: view::clip(&f.reason, 240),
+        })
+        .collect();
+    let nav = Nav::of(&user);
+    Ok(view::render(&view::QueuePage {
+        csrf: nav.csrf.clone(),
+        nav: Some(nav),
+        statuses: view::choices(&STATUSES, &status_text),
+        levels: view::choices(&LEVELS, &level_text),
+        kinds: view::choices(&KINDS, &kind_text),
+        assignee: assignee_text,
+        older_than_hours: age_text,
+        shown,
+        rows,
+        next,
+    }))
+}
+
+/// A flag id from the path; anything else names no flag.
+fn flag_id(id: &str) -> Result<i64, PageError> {
+    id.parse().map_err(|_| PageError::Status(StatusCode::NOT_FOUND, format!("There is no flag {id:?}.")))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn action_label(status: FlagStatus) -> &'static str {
+    match status {
+        FlagStatus::Open => "Reopen",
+        FlagStatus::Escalated => "Escalate",
+        FlagStatus::Confirmed => "Confirm",
+        FlagStatus::Dismissed => "Dismiss",
+    }
+}
+
+/// `GET /flags/{id}`: the case, summary first, with its actions.
+pub(crate) async fn case(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = flag_id(&id)?;
+    let case = state.app().case_view(id, &user.actor()).await?;
+    let flag = &case.flag;
+    let status: FlagStatus = text(&flag["status"]).parse().map_err(|_| bad("the flag's status is unknown"))?;
+    let kind = text(&flag["kind"]);
+    let subject = text(&flag["subject"]);
+    let subject_href = if kind == "cluster" {
+        format!("/clusters/{}", view::encode(&subject))
+    } else {
+        format!("/accounts/{}", view::encode(&subject))
+    };
+    let assignee = flag["assignee"].as_str().map(str::to_owned);
+    let opened = OffsetDateTime::parse(&text(&flag["opened_at"]), &time::format_description::well_known::Rfc3339)
+        .map(view::when)
+        .unwrap_or_default();
+    let nav = Nav::of(&user);
+    Ok(view::render(&view::CasePage {
+        csrf: nav.csrf.clone(),
+        id,
+        kind,
+        subject,
+        subject_href,
+        status: status.to_string(),
+        level: text(&flag["level"]),
+        risk: view::risk(flag["risk"].as_f64().unwrap_or(0.0)),
+        mine: assignee.as_deref() == Some(user.key.name.as_str()),
+        assignee: assignee.unwrap_or_else(|| "nobody".into()),
+        opened,
+        next_statuses: status
+            .next()
+            .iter()
+            .map(|s| view::Choice { value: s.to_string(), label: action_label(*s).into(), selected: false })
+            .collect(),
+        sections: case.sections(),
+        nav: Some(nav),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    status: Option<String>,
+    note: Option<String>,
+    assign: Option<String>,
+    back: Option<String>,
+}
+
+/// `POST /flags/{id}`: a move along the workflow, a note, or taking the case.
+pub(crate) async fn act(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+    parsed: Result<Form<ActForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form(parsed)?;
+    user.check_csrf(&form.csrf)?;
+    let id = flag_id(&id)?;
+    let status = match form.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(name) => Some(name.parse::<FlagStatus>().map_err(|_| bad(format!("status: {name:?} is not a status")))?),
+    };
+    let assignee = match form.assign.as_deref() {
+        None | Some("") => None,
+        Some("me") => Some(Some(user.key.name.clone())),
+        Some("nobody") => Some(None),
+        Some(other) => return Err(bad(format!("assign: {other:?} is not me or nobody"))),
+    };
+    let note = form.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if status.is_none() && assignee.is_none() && note.is_none() {
+        return Err(bad("Nothing to do: write a note, or choose an action."));
+    }
+    let change = FlagChange { status, assignee, note };
+    state.app().change_flag(id, &change, &user.actor()).await?;
+    let to = if form.back.as_deref() == Some("queue") { "/".to_owned() } else { format!("/flags/{id}") };
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// `GET /flags/{id}/case-file`: the case file to read, print or save as PDF.
+pub(crate) async fn case_file(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = flag_id(&id)?;
+    let case = state.app().case_file(id, CaseFormat::Html, &user.actor()).await?;
+    let policy = format!("{}; frame-ancestors 'none'", dw_app::case_file_content_security_policy());
+    let mut response =
+        ([(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))], case.render(CaseFormat::Html))
+            .into_response();
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    Ok(response)
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AccountQuery {
+    after: Option<String>,
+}
+
+/// An events cursor: the last event's instant (Unix nanoseconds) and id.
+fn events_cursor(text: &str) -> Result<(OffsetDateTime, String), PageError> {
+    let refused = || bad(format!("after: {text:?} is not a cursor this page gave"));
+    let (nanos, id) = text.split_once(':').ok_or_else(refused)?;
+    let nanos: i128 = nanos.parse().map_err(|_| refused())?;
+    let ts = OffsetDateTime::from_unix_timestamp_nanos(nanos).map_err(|_| refused())?;
+    if id.is_empty() {
+        return Err(refused());
+    }
+    Ok((ts, id.to_owned()))
+}
+
+/// `GET /accounts/{id}`: who the account is, its latest score, its activity
+/// and its events, paged.
+pub(crate) async fn account(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(account_id): Path<String>,
+    query: Result<Query<AccountQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(q) = query.map_err(|e| bad(format!("The page's address could not be read: {}", e.body_text())))?;
+    let after = q.after.as_deref().map(events_cursor).transpose()?;
+    let profile = state.app().account_profile(&account_id, None).await?;
+    let seen = &profile.seen;
+    let score = profile.score.as_ref().map(|s| view::ScoreView {
+        audit: profile.audit_id.unwrap_or_default(),
+        risk: view::risk(s.risk),
+        level: s.level.to_string(),
+        requests: s.requests.map_or_else(|| "an unknown number of".into(), view::count),
+        cluster: s.cluster_id.clone(),
+        contributions: s.top_signals.iter().map(|c| (c.signal.clone(), format!("{:+.3}", c.contribution))).collect(),
+    });
+    let mut flags = Vec::new();
+    if let Some(f) = &profile.flag {
+        flags.push(("Its flag".to_owned(), f.id, f.status.to_string()));
+    }
+    if let Some(f) = &profile.cluster_flag {
+        flags.push(("Its cluster's flag".to_owned(), f.id, f.status.to_string()));
+    }
+    // The last seven days it was active, hour by hour.
+    let to = seen.last_seen.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0));
+    let to = to.map_err(|_| bad("the account's last activity is out of range"))? + time::Duration::hours(1);
+    let from = (to - time::Duration::days(7)).max(
+        seen.first_seen
+            .replace_minute(0)
+            .and_then(|t| t.replace_second(0))
+            .and_then(|t| t.replace_nanosecond(0))
+            .unwrap_or(seen.first_seen),
+    );
+    let hours = state.app().account_timeline(&account_id, from, to).await?;
+    let mut series = Vec::new();
+    let mut t = from;
+    let mut it = hours.iter().peekable();
+    while t < to {
+        let mut n = 0;
+        while let Some(h) = it.peek() {
+            if h.hour < t {
+                it.next();
+            } else {
+                if h.hour == t {
+                    n = h.requests;
+                }
+                break;
+            }
+        }
+        series.push((t, n));
+        t += time::Duration::hours(1);
+    }
+    let total: i64 = series.iter().map(|(_, n)| n).sum();
+    let timeline_caption =
+        format!("Requests per hour, {} to {} ({} in all).", view::when(from), view::when(to), view::count(total));
+    let window_end = seen.last_seen + time::Duration::seconds(1);
+    let mut events = state
+        .app()
+        .account_events(&account_id, seen.first_seen, window_end, after.clone(), EVENTS_PAGE + 1, &user.actor())
+        .await?;
+    let more = events.len() as i64 > EVENTS_PAGE;
+    events.truncate(EVENTS_PAGE as usize);
+    let next = events
+        .last()
+        .filter(|_| more)
+        .map(|e| view::encode(&format!("{}:{}", e.ts.unix_timestamp_nanos(), e.event_id)));
+    let events_caption = match (events.len(), after.is_some()) {
+        (0, _) => "No events.".to_owned(),
+        (n, false) => format!("Its first {} events, oldest first.", view::count(n as i64)),
+        (n, true) => format!("{} more events, oldest first.", view::count(n as i64)),
+    };
+    let rows = events
+        .iter()
+        .map(|e| view::EventRow {
+            id: e.event_id.clone(),
+            ts: view::when(e.ts),
+            model: e.model.clone(),
+            prompt: view::clip(&e.prompt, 1200),
+            completion: e.completion.as_deref().map_or_else(|| "(not logged)".into(), |c| view::clip(c, 1200)),
+            finish: e.finish_reason.clone().unwrap_or_default(),
+        })
+        .collect();
+    Ok(view::render(&view::AccountPage {
+        nav: Some(Nav::of(&user)),
+        account_path: view::encode(&account_id),
+        account_id,
+        first_seen: view::when(seen.first_seen),
+        last_seen: view::when(seen.last_seen),
+        org: seen.org_id.clone(),
+        score,
+        flags,
+        timeline_caption,
+        timeline_svg: view::hourly_svg(&series),
+        events_caption,
+        events: rows,
+        next,
+    }))
+}
+
+/// `GET /clusters/{id}`: a cluster of the latest audit, its members and
+/// what joins them.
+pub(crate) async fn cluster(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(cluster_id): Path<String>,
+) -> Result<Response, PageError> {
+    let detail = state.app().cluster_detail(&cluster_id, None).await?;
+    let c = &detail.cluster;
+    let graph = detail.members.iter().map(|m| (m.account_id.clone(), m.risk, m.flagged)).collect::<Vec<_>>();
+    Ok(view::render(&view::ClusterPage {
+        nav: Some(Nav::of(&user)),
+        cluster_id: c.cluster_id.clone(),
+        audit: detail.audit_id,
+        members: view::count(c.members),
+        flagged: view::count(c.flagged),
+        requests: view::count(c.requests),
+        max_risk: view::risk(c.max_risk),
+        mean_risk: view::risk(c.mean_risk),
+        flag: c.flag_id,
+        reason: c.reason.clone(),
+        graph_svg: view::members_svg(&graph),
+        member_rows: detail
+            .members
+            .iter()
+            .map(|m| view::MemberRow {
+                id: m.account_id.clone(),
+                path: view::encode(&m.account_id),
+                risk: view::risk(m.risk),
+                level: m.level.to_string(),
+                requests: m.requests.map_or_else(|| "?".into(), view::count),
+                signals: m.top_signals.iter().map(|s| s.signal.as_str()).collect::<Vec<_>>().join(", "),
+            })
+            .collect(),
+        signals: detail
+            .signals
+            .iter()
+            .map(|(name, n, mean)| (name.clone(), view::count(*n as i64), format!("{mean:+.3}")))
+            .collect(),
+    }))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct LogQuery {
+    before: Option<String>,
+}
+
+/// `GET /audit-log`: every action on record, newest first (admins).
+pub(crate) async fn audit_log(
+    State(state): State<ApiState>,
+    AdminPage(user): AdminPage,
+    query: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(q) = query.map_err(|e| bad(format!("The page's address could not be read: {}", e.body_text())))?;
+    let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(b) => Some(b.parse::<i64>().map_err(|_| bad(format!("before: {b:?} is not an entry number")))?),
+    };
+    let mut entries = state.app().audit_log_newest(before, LOG_PAGE + 1).await?;
+    let more = entries.len() as i64 > LOG_PAGE;
+    entries.truncate(LOG_PAGE as usize);
+    let next = entries.last().filter(|_| more).map(|e| e.id);
+    let rows = entries
+        .into_iter()
+        .map(|e| {
+            let detail = match (&e.before, &e.after) {
+                (None, None) => String::new(),
+                (before, after) => {
+                    let show = |v: &Option<Value>| v.as_ref().map(|v| view::clip(&v.to_string(), 300));
+                    match (show(before), show(after)) {
+                        (Some(b), Some(a)) => format!("before {b}; after {a}"),
+                        (Some(b), None) => format!("before {b}"),
+                        (None, Some(a)) => a,
+                        (None, None) => String::new(),
+                    }
+                }
+            };
+            view::LogRow {
+                at: view::when(e.at),
+                actor: e.actor,
+                role: e.role,
+                action: e.action,
+                target: e.target,
+                detail,
+            }
+        })
+        .collect();
+    Ok(view::render(&view::AuditLogPage { nav: Some(Nav::of(&user)), rows, next }))
+}
