@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing distillwatch needs and the
-# machine may lack: PostgreSQL server binaries (15 or later) and, with --ci,
-# sqlx-cli for `cargo sqlx prepare --check`. Safe to run again.
+# machine may lack: PostgreSQL server binaries (15 or later); for the console's
+# browser tests, Debian's chromium, chromium-driver and poppler-utils
+# (pdftotext reads the printed case file); and, with --ci, sqlx-cli for
+# `cargo sqlx prepare --check`. Safe to run again.
 set -euo pipefail
 
 have_postgres() {
@@ -20,6 +22,19 @@ if ! have_postgres; then
             || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
     else
         echo "bootstrap: PostgreSQL server binaries not found; install PostgreSQL 15+ (apt-get install postgresql-15)" >&2
+        exit 1
+    fi
+fi
+# The console's browser tests (tests/console_browser.rs): headless Chromium
+# driven through chromedriver, and pdftotext for the PDF it prints.
+if ! command -v chromedriver >/dev/null || ! command -v chromium >/dev/null || ! command -v pdftotext >/dev/null; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
+        echo "bootstrap: installing chromium, chromium-driver and poppler-utils (browser tests)" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver poppler-utils >/dev/null
+    else
+        echo "bootstrap: chromium, chromedriver or pdftotext not found; install Debian's chromium," \
+            "chromium-driver and poppler-utils (the browser tests need them)" >&2
         exit 1
     fi
 fi

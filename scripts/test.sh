@@ -21,4 +21,9 @@ if [[ -z "${DW_MODEL_DIR:-}" ]]; then
     export DW_MODEL_DIR="$models/all-MiniLM-L6-v2"
 fi
 
-cargo test --workspace --locked "$@"
+# Every test but the browser tests, then those (a real Chromium through
+# WebDriver; their screenshots land in target/browser-screenshots/), timed.
+cargo test --workspace --locked "$@" -- --skip browser_
+start=$SECONDS
+cargo test --locked --test console_browser "$@"
+echo "::: browser tests (headless Chromium through WebDriver) took $((SECONDS - start)) s"

@@ -119,7 +119,7 @@ async fn farm_flags(c: &Console) {
                        "model": "m",
                        "request": {"prompt": format!("Write task number {i} about something different each time please. {SCRIPT} {IMG} {LINK}"),
                                    "max_tokens": 4096},
-                       "response": {"completion": format!("Answer {i} {SCRIPT}")},
+                       "response": {"content": format!("Answer {i} {SCRIPT}"), "finish_reason": "stop"},
                        "client": {"ip": format!("203.0.113.{}", a + 1), "user_agent": "OpenAI/Python 1.50.0"}})
                 .to_string()
             })

@@ -48,7 +48,8 @@ pub async fn run(settings: &Settings, data: PathBuf) -> anyhow::Result<()> {
         .await?;
     let key = analyst.secret.expose_secret();
     let mut guide = format!(
-        "\ndistillwatch demo: {} accounts audited over {} days, {} flagged, {} flags opened.\n\n\
+        "\nThe console: {base}/ (sign in with the analyst key below)\n\n\
+         distillwatch demo: {} accounts audited over {} days, {} flagged, {} flags opened.\n\n\
          Analyst key: {key}\nAdmin key:   {}\n\nThe riskiest open flags:\n",
         outcome.summary.accounts,
         dw_lab::demo::DAYS,

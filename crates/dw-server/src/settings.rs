@@ -526,6 +526,22 @@ mod tests {
     }
 
     #[test]
+    fn console_sessions_are_configured_and_checked() {
+        let s = load(&[], None).unwrap();
+        assert_eq!((s.console.session_idle_minutes, s.console.session_hours), (30, 12));
+        let s = load(&[("DISTILLWATCH__CONSOLE__SESSION_IDLE_MINUTES", "5")], Some("[console]\nsession_hours = 2\n"))
+            .unwrap();
+        assert_eq!((s.console.session_idle_minutes, s.console.session_hours), (5, 2));
+        let api = crate::serve::api_config(&s);
+        assert_eq!(api.console.sessions.idle, std::time::Duration::from_secs(300));
+        assert!(!api.console.secure_cookies, "plain HTTP: no Secure cookies");
+        let err = load(&[], Some("[console]\nsession_hours = 1\nsession_idle_minutes = 90\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("console.session_idle_minutes"), "{err:#}");
+        let err = load(&[], Some("[console]\nsign_in_attempts_per_minute = 0\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("console.sign_in_attempts_per_minute"), "{err:#}");
+    }
+
+    #[test]
     fn detection_settings_come_from_the_file_and_are_checked() {
         let s = load(
             &[],

@@ -198,10 +198,10 @@ pub(crate) fn same_site(parts: &Parts) -> Result<(), PageError> {
     let refused = || {
         PageError::Status(StatusCode::FORBIDDEN, "This form was sent from another site; nothing was changed.".into())
     };
-    if let Some(site) = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok())
-        && !matches!(site, "same-origin" | "none")
-    {
-        return Err(refused());
+    // Browsers that send Fetch metadata say where a request comes from; it
+    // decides. Others are judged by their Origin, when they send one.
+    if let Some(site) = parts.headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        return if matches!(site, "same-origin" | "none") { Ok(()) } else { Err(refused()) };
     }
     if let Some(origin) = parts.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         let host = parts.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -268,7 +268,9 @@ pub(crate) async fn page_headers(request: axum::extract::Request, next: axum::mi
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Same-origin: a form posted here still says where it came from (an opaque
+    // origin would read as another site), and nothing leaks to other sites.
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     response
