@@ -188,6 +188,9 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         page(Method::GET, "/flags/{id}/case-file", Analyst, get(console::case_file)),
         page(Method::GET, "/accounts/{id}", Analyst, get(console::account)),
         page(Method::GET, "/clusters/{id}", Analyst, get(console::cluster)),
+        page(Method::GET, "/audits", Analyst, get(console::audits)),
+        page(Method::POST, "/audits", Analyst, post(console::queue_audit)),
+        page(Method::GET, "/audits/{id}", Analyst, get(console::audit)),
         page(Method::GET, "/audit-log", Admin, get(console::audit_log)),
         // Last, so that the role test, walking the table in order, signs out last.
         page(Method::POST, "/sign-out", Analyst, post(console::sign_out)),

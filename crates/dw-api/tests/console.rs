@@ -361,3 +361,61 @@ async fn a_case_is_worked_through_the_console_as_through_the_api(pool: PgPool) {
     assert_eq!(send(&c.router, page("/flags/abc", Some(&token))).await.0, StatusCode::NOT_FOUND);
     assert_eq!(send(&c.router, page("/flags/999999", Some(&token))).await.0, StatusCode::NOT_FOUND);
 }
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn audits_are_queued_and_followed_from_the_console(pool: PgPool) {
+    let c = console(pool).await;
+    farm_flags(&c).await;
+    let token = sign_in(&c.router, &c.analyst).await;
+    let (status, _, list) = send(&c.router, page("/audits", Some(&token))).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert!(list.contains("href=\"/audits/1\""), "the audit run above is listed: {list}");
+    let csrf = csrf_of(&list);
+
+    // Bad windows are refused, naming the field; nothing is queued.
+    let (status, _, body) = send(
+        &c.router,
+        post_form("/audits", Some(&token), &[("csrf", &csrf), ("from", "2026-11-40"), ("to", "2026-11-08")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("from"), "{body}");
+    let (status, _, _) = send(
+        &c.router,
+        post_form("/audits", Some(&token), &[("csrf", &csrf), ("from", "2026-11-08"), ("to", "2026-11-01")]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, _, _) =
+        send(&c.router, post_form("/audits", Some(&token), &[("from", "2026-11-01"), ("to", "2026-11-08")])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token, no audit");
+    assert_eq!(c.app.recent_audits(None, 10).await.unwrap().len(), 1);
+
+    // Queued from the form, followed while it waits, read once it is done.
+    let fields = [
+        ("csrf", csrf.as_str()),
+        ("from", "2026-11-01"),
+        ("to", "2026-11-08"),
+        ("accounts", "farm00, farm01"),
+        ("dry_run", "true"),
+    ];
+    let (status, headers, _) = send(&c.router, post_form("/audits", Some(&token), &fields)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let location = headers.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
+    let (_, _, waiting) = send(&c.router, page(&location, Some(&token))).await;
+    assert!(waiting.contains("id=\"state\">queued<") && waiting.contains("http-equiv=\"refresh\""), "{waiting}");
+    assert!(waiting.contains("2 named accounts") && waiting.contains("dry run"), "{waiting}");
+    let queued = &c.app.recent_audits(None, 1).await.unwrap()[0];
+    assert!(queued.spec.requested_by.starts_with("console:dw_"), "{}", queued.spec.requested_by);
+    assert_eq!(queued.spec.accounts.as_deref(), Some(&["farm00".to_owned(), "farm01".to_owned()][..]));
+    c.app.run_audit("test", Some(queued.id)).await.unwrap();
+    let (_, _, done) = send(&c.router, page(&location, Some(&token))).await;
+    assert!(done.contains("id=\"state\">done<") && !done.contains("http-equiv=\"refresh\""), "{done}");
+    assert!(done.contains("<th>accounts</th><td class=\"n\">2</td>"), "{done}");
+
+    // An account's scores across audits.
+    let (_, _, account) = send(&c.router, page("/accounts/farm00", Some(&token))).await;
+    let scores = &account[account.find("id=\"scores\"").expect("its scores across audits")..];
+    assert_eq!(scores[..scores.find("</table>").unwrap()].matches("href=\"/audits/").count(), 2, "{scores}");
+    assert_eq!(send(&c.router, page("/audits/999", Some(&token))).await.0, StatusCode::NOT_FOUND);
+}

@@ -151,6 +151,23 @@ impl App {
         Ok(Some(id))
     }
 
+    /// Audits before `before` (`None`: the newest), newest first, at most `limit`.
+    pub async fn recent_audits(&self, before: Option<i64>, limit: i64) -> Result<Vec<Audit>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(dw_store::audits::recent(&mut conn, before, limit).await?)
+    }
+
+    /// An account's scores in the finished audits that scored it, newest
+    /// first, at most `limit`: (audit, its window's end, risk, level, flagged).
+    pub async fn account_scores(
+        &self,
+        account_id: &str,
+        limit: i64,
+    ) -> Result<Vec<(i64, time::OffsetDateTime, f64, String, bool)>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(dw_store::audits::account_history(&mut conn, account_id, limit).await?)
+    }
+
     /// An audit's state, progress and summary.
     pub async fn get_audit(&self, id: i64) -> Result<Option<Audit>, AppError> {
         let mut conn = self.pool.acquire().await?;

@@ -129,6 +129,45 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Audit>, Stor
     row.map(Audit::try_from).transpose()
 }
 
+/// Audits before `before` (an audit id; `None`: the newest), newest first,
+/// at most `limit`.
+pub async fn recent(conn: &mut PgConnection, before: Option<i64>, limit: i64) -> Result<Vec<Audit>, StoreError> {
+    sqlx::query_as!(
+        AuditRow,
+        r#"SELECT audit_id, window_from, window_to, accounts, model, dry_run, requested_by, state,
+                  attempts, progress, summary, error, created_at, started_at, finished_at
+           FROM audits WHERE ($1::bigint IS NULL OR audit_id < $1)
+           ORDER BY audit_id DESC LIMIT $2"#,
+        before,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(Audit::try_from)
+    .collect()
+}
+
+/// An account's scores in the finished audits that scored it, newest first,
+/// at most `limit`: (audit id, its window's end, risk, level, flagged).
+pub async fn account_history(
+    conn: &mut PgConnection,
+    account_id: &str,
+    limit: i64,
+) -> Result<Vec<(i64, OffsetDateTime, f64, String, bool)>, StoreError> {
+    let rows = sqlx::query!(
+        r#"SELECT s.audit_id, a.window_to, s.risk, s.level, s.flagged
+           FROM audit_scores s JOIN audits a ON a.audit_id = s.audit_id
+           WHERE s.account_id = $1 AND a.state = 'done'
+           ORDER BY s.audit_id DESC LIMIT $2"#,
+        account_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.audit_id, r.window_to, r.risk, r.level, r.flagged)).collect())
+}
+
 /// Serializes schedulers until the caller's transaction ends.
 pub async fn lock_schedule(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query!("SELECT pg_advisory_xact_lock(hashtext('distillwatch.audit_schedule'))").fetch_one(&mut *conn).await?;

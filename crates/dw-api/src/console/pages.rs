@@ -428,6 +428,15 @@ pub(crate) async fn account(
     if let Some(f) = &profile.cluster_flag {
         flags.push(("Its cluster's flag".to_owned(), f.id, f.status.to_string()));
     }
+    let history = state
+        .app()
+        .account_scores(&account_id, 20)
+        .await?
+        .into_iter()
+        .map(|(audit, end, risk, level, flagged)| {
+            (audit, view::when(end), view::risk(risk), level, if flagged { "yes" } else { "no" }.to_owned())
+        })
+        .collect();
     // The last seven days it was active, hour by hour.
     let to = seen.last_seen.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0));
     let to = to.map_err(|_| bad("the account's last activity is out of range"))? + time::Duration::hours(1);
@@ -496,6 +505,7 @@ pub(crate) async fn account(
         org: seen.org_id.clone(),
         score,
         flags,
+        history,
         timeline_caption,
         timeline_svg: view::hourly_svg(&series),
         events_caption,
@@ -592,4 +602,172 @@ pub(crate) async fn audit_log(
         })
         .collect();
     Ok(view::render(&view::AuditLogPage { nav: Some(Nav::of(&user)), rows, next }))
+}
+
+/// Audits on a page.
+const AUDITS_PAGE: i64 = 30;
+
+fn audit_row(a: &dw_app::Audit) -> view::AuditRow {
+    let scope = match (&a.spec.model, &a.spec.accounts) {
+        (None, None) => "every account".to_owned(),
+        (model, accounts) => {
+            let mut parts = Vec::new();
+            if let Some(m) = model {
+                parts.push(format!("model {m}"));
+            }
+            if let Some(list) = accounts {
+                parts.push(format!("{} named accounts", view::count(list.len() as i64)));
+            }
+            parts.join(", ")
+        }
+    } + if a.spec.dry_run { " (dry run)" } else { "" };
+    let summary = a.summary.as_ref();
+    let number = |key: &str| summary.and_then(|s| s[key].as_i64()).map_or_else(|| "?".into(), view::count);
+    let found = match a.state {
+        dw_domain::JobState::Done => {
+            format!("{} accounts, {} flagged, {} flags opened", number("accounts"), number("flagged"), number("opened"))
+        }
+        dw_domain::JobState::Failed => "failed".into(),
+        _ => a.progress["stage"].as_str().unwrap_or("waiting for a worker").to_owned(),
+    };
+    view::AuditRow {
+        id: a.id,
+        window: format!("{} to {}", view::when(a.spec.from), view::when(a.spec.to)),
+        scope,
+        state: a.state.to_string(),
+        found,
+        requested_by: a.spec.requested_by.clone(),
+        created: view::when(a.created_at),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AuditsQuery {
+    before: Option<String>,
+}
+
+/// `GET /audits`: the audits, newest first, and a form to queue one.
+pub(crate) async fn audits(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    query: Result<Query<AuditsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    let Query(q) = query.map_err(|e| bad(format!("The page's address could not be read: {}", e.body_text())))?;
+    let before = match q.before.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(b) => Some(b.parse::<i64>().map_err(|_| bad(format!("before: {b:?} is not an audit number")))?),
+    };
+    let mut list = state.app().recent_audits(before, AUDITS_PAGE + 1).await?;
+    let more = list.len() as i64 > AUDITS_PAGE;
+    list.truncate(AUDITS_PAGE as usize);
+    let today = OffsetDateTime::now_utc().date();
+    let date = |d: time::Date| d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default();
+    let nav = Nav::of(&user);
+    Ok(view::render(&view::AuditsPage {
+        csrf: nav.csrf.clone(),
+        nav: Some(nav),
+        default_from: date(today - time::Duration::days(7)),
+        default_to: date(today + time::Duration::days(1)),
+        next: list.last().filter(|_| more).map(|a| a.id),
+        rows: list.iter().map(audit_row).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewAuditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    model: Option<String>,
+    accounts: Option<String>,
+    dry_run: Option<String>,
+}
+
+/// A day (`2026-11-02`, midnight UTC) or an RFC 3339 instant, named by `field`.
+fn day_or_instant(field: &str, text: &str) -> Result<OffsetDateTime, PageError> {
+    let text = text.trim();
+    if let Ok(day) = time::Date::parse(text, time::macros::format_description!("[year]-[month]-[day]")) {
+        return Ok(day.midnight().assume_utc());
+    }
+    params::instant(field, text).map_err(|_| {
+        bad(format!("{field}: {text:?} is neither a day (2026-11-02) nor an RFC 3339 instant (2026-11-02T00:00:00Z)"))
+    })
+}
+
+/// `POST /audits`: queue an audit, then follow it.
+pub(crate) async fn queue_audit(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    parsed: Result<Form<NewAuditForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form(parsed)?;
+    user.check_csrf(&form.csrf)?;
+    let from = day_or_instant("from", &form.from)?;
+    let to = day_or_instant("to", &form.to)?;
+    if from >= to {
+        return Err(bad("to: must be after from"));
+    }
+    let accounts: Option<Vec<String>> = form
+        .accounts
+        .as_deref()
+        .map(|list| list.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect::<Vec<_>>())
+        .filter(|list| !list.is_empty());
+    let spec = dw_app::AuditSpec {
+        from,
+        to,
+        accounts,
+        model: form.model.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()),
+        dry_run: form.dry_run.is_some_and(|v| v == "true" || v == "on"),
+        requested_by: format!("console:{}", user.key.prefix),
+    };
+    let id = state.app().queue_audit_for(&spec, &user.actor()).await?;
+    Ok(Redirect::to(&format!("/audits/{id}")).into_response())
+}
+
+/// `GET /audits/{id}`: an audit's state and progress (the page reloads
+/// itself while it runs), then what it found.
+pub(crate) async fn audit(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let missing = || PageError::Status(StatusCode::NOT_FOUND, format!("There is no audit {id:?}."));
+    let parsed: i64 = id.parse().map_err(|_| missing())?;
+    let a = state.app().get_audit(parsed).await?.ok_or_else(missing)?;
+    let running = matches!(a.state, dw_domain::JobState::Queued | dw_domain::JobState::Running);
+    let stage = match (&a.state, a.progress["stage"].as_str()) {
+        (dw_domain::JobState::Running, Some(stage)) => match a.progress["accounts"].as_u64() {
+            Some(n) => format!("Stage: {stage} ({} accounts)", view::count(n as i64)),
+            None => format!("Stage: {stage}"),
+        },
+        _ => String::new(),
+    };
+    let summary = a
+        .summary
+        .as_ref()
+        .and_then(Value::as_object)
+        .map(|fields| {
+            fields
+                .iter()
+                .map(|(k, v)| {
+                    let value = match v {
+                        Value::Number(n) if n.is_i64() => view::count(n.as_i64().unwrap_or_default()),
+                        other => text(other),
+                    };
+                    (k.replace('_', " "), value)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(view::render(&view::AuditPage {
+        nav: Some(Nav::of(&user)),
+        running,
+        stage,
+        error: a.error.clone(),
+        summary,
+        a: audit_row(&a),
+    }))
 }

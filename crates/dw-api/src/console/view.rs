@@ -158,12 +158,46 @@ pub(crate) struct AccountPage {
     pub(crate) score: Option<ScoreView>,
     /// (what, flag id, status).
     pub(crate) flags: Vec<(String, i64, String)>,
+    /// (audit, window end, risk, level, flagged).
+    pub(crate) history: Vec<(i64, String, String, String, String)>,
     pub(crate) timeline_caption: String,
     /// Drawn here from numbers only.
     pub(crate) timeline_svg: String,
     pub(crate) events_caption: String,
     pub(crate) events: Vec<EventRow>,
     pub(crate) next: Option<String>,
+}
+
+pub(crate) struct AuditRow {
+    pub(crate) id: i64,
+    pub(crate) window: String,
+    pub(crate) scope: String,
+    pub(crate) state: String,
+    pub(crate) found: String,
+    pub(crate) requested_by: String,
+    pub(crate) created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/audits.html")]
+pub(crate) struct AuditsPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) default_from: String,
+    pub(crate) default_to: String,
+    pub(crate) rows: Vec<AuditRow>,
+    pub(crate) next: Option<i64>,
+}
+
+#[derive(Template)]
+#[template(path = "console/audit.html")]
+pub(crate) struct AuditPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) a: AuditRow,
+    pub(crate) running: bool,
+    pub(crate) stage: String,
+    pub(crate) error: Option<String>,
+    pub(crate) summary: Vec<(String, String)>,
 }
 
 pub(crate) struct MemberRow {
