@@ -191,6 +191,18 @@ fn table() -> Vec<(Route, MethodRouter<ApiState>)> {
         page(Method::GET, "/audits", Analyst, get(console::audits)),
         page(Method::POST, "/audits", Analyst, post(console::queue_audit)),
         page(Method::GET, "/audits/{id}", Analyst, get(console::audit)),
+        page(Method::GET, "/reference-sets", Analyst, get(console::reference_sets)),
+        page(Method::POST, "/reference-sets", Analyst, post(console::create_reference_set)),
+        page(Method::GET, "/reference-sets/{id}", Analyst, get(console::reference_set)),
+        page(
+            Method::POST,
+            "/reference-sets/{id}/items",
+            Analyst,
+            // The upload reads at most ingest.max_body_bytes itself.
+            post(console::upload_reference_items).layer(axum::extract::DefaultBodyLimit::disable()),
+        ),
+        page(Method::POST, "/reference-sets/{id}/runs", Analyst, post(console::run_reference_job)),
+        page(Method::GET, "/reference-jobs/{id}", Analyst, get(console::reference_job)),
         page(Method::GET, "/audit-log", Admin, get(console::audit_log)),
         // Last, so that the role test, walking the table in order, signs out last.
         page(Method::POST, "/sign-out", Analyst, post(console::sign_out)),

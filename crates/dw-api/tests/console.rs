@@ -419,3 +419,132 @@ async fn audits_are_queued_and_followed_from_the_console(pool: PgPool) {
     assert_eq!(scores[..scores.find("</table>").unwrap()].matches("href=\"/audits/").count(), 2, "{scores}");
     assert_eq!(send(&c.router, page("/audits/999", Some(&token))).await.0, StatusCode::NOT_FOUND);
 }
+
+fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----distillwatch-test-boundary";
+    let mut body = Vec::new();
+    for (name, filename, content) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!(
+                    "Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n"
+                )
+                .as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes()),
+        }
+        body.extend_from_slice(content);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn post_multipart(path: &str, cookie: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Request<Body> {
+    let (content_type, body) = multipart(parts);
+    Request::builder()
+        .method("POST")
+        .uri(path)
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::COOKIE, format!("dw_session={cookie}"))
+        .header("sec-fetch-site", "same-origin")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[sqlx::test(migrator = "dw_store::MIGRATOR")]
+async fn reference_sets_are_made_filled_and_asked_from_the_console(pool: PgPool) {
+    let c = console(pool).await;
+    farm_flags(&c).await;
+    let token = sign_in(&c.router, &c.analyst).await;
+    let (status, _, sets) = send(&c.router, page("/reference-sets", Some(&token))).await;
+    assert_eq!(status, StatusCode::OK, "{sets}");
+    let csrf = csrf_of(&sets);
+
+    // Sets made from the form; a bad or taken name is refused, named.
+    let (status, _, body) =
+        send(&c.router, post_form("/reference-sets", Some(&token), &[("csrf", &csrf), ("name", "../bad name")])).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("name"), "{body}");
+    let mut ids = Vec::new();
+    for (name, control) in [("suspect-1", false), ("control-a", true), ("control-b", true)] {
+        let mut fields = vec![("csrf", csrf.as_str()), ("name", name), ("description", "<i>a model</i>")];
+        if control {
+            fields.push(("control", "true"));
+        }
+        let (status, headers, body) = send(&c.router, post_form("/reference-sets", Some(&token), &fields)).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+        let location = headers.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
+        ids.push(location.rsplit('/').next().unwrap().parse::<i64>().unwrap());
+    }
+    let (status, _, _) =
+        send(&c.router, post_form("/reference-sets", Some(&token), &[("csrf", &csrf), ("name", "suspect-1")])).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let suspect = format!("/reference-sets/{}", ids[0]);
+
+    // An upload: the good lines stored, the bad one named by line and field.
+    let file = b"{\"prompt\": \"Write task number 3 about something different each time please.\", \"output\": \"Answer 3.\"}\n\
+{\"output\": \"<script>alert(1)</script> an answer\"}\n{\"prompt\": \"no output\"}\n";
+    let upload = format!("{suspect}/items");
+    let (status, _, _) = send(&c.router, post_multipart(&upload, &token, &[("items", Some("s.jsonl"), file)])).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token first, nothing read");
+    let (status, _, body) = send(
+        &c.router,
+        post_multipart(&upload, &token, &[("csrf", None, csrf.as_bytes()), ("items", Some("s.jsonl"), file)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.contains("2 items stored") && body.contains("1 refused"), "{body}");
+    assert!(body.contains("line 3, output"), "the refused line is named: {body}");
+    assert!(!body.contains("<i>a model</i>") && !body.contains("<script>alert(1)"), "texts are escaped");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, b"{\"output\": \"another answer\"}\n").unwrap();
+    let (status, _, body) = send(
+        &c.router,
+        post_multipart(
+            &upload,
+            &token,
+            &[("csrf", None, csrf.as_bytes()), ("items", Some("s.jsonl.gz"), &gz.finish().unwrap())],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("1 items stored"), "gzip is read: {body}");
+
+    // Asking: a test with the wrong number of controls is refused; attribution runs and reads.
+    let runs = format!("{suspect}/runs");
+    let control = ids[1].to_string();
+    let (status, _, body) = send(
+        &c.router,
+        post_form(&runs, Some(&token), &[("csrf", &csrf), ("kind", "panel_test"), ("control", &control)]),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("three control sets"), "{body}");
+    let other = ids[2].to_string();
+    let (status, _, _) = send(
+        &c.router,
+        post_form(
+            &runs,
+            Some(&token),
+            &[("csrf", &csrf), ("kind", "distillation_test"), ("control", &control), ("control", &other)],
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, headers, _) =
+        send(&c.router, post_form(&runs, Some(&token), &[("csrf", &csrf), ("kind", "attribution")])).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let run = headers.get(header::LOCATION).unwrap().to_str().unwrap().to_owned();
+    let (_, _, waiting) = send(&c.router, page(&run, Some(&token))).await;
+    assert!(waiting.contains("id=\"state\">queued<") && waiting.contains("http-equiv=\"refresh\""), "{waiting}");
+    c.app.run_reference_job("test", None).await.unwrap().expect("a run");
+    let (_, _, done) = send(&c.router, page(&run, Some(&token))).await;
+    assert!(done.contains("id=\"state\">done<") && done.contains("id=\"report\""), "{done}");
+    assert!(!done.contains("<script>alert(1)"), "the report's texts are escaped");
+    let (_, _, set) = send(&c.router, page(&suspect, Some(&token))).await;
+    assert!(set.contains(&format!("href=\"{run}\"")), "the set lists its runs: {set}");
+    assert_eq!(send(&c.router, page("/reference-sets/999", Some(&token))).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(send(&c.router, page("/reference-jobs/x", Some(&token))).await.0, StatusCode::NOT_FOUND);
+}

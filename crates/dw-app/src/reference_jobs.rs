@@ -89,7 +89,13 @@ impl App {
         Ok(job)
     }
 
-    /// A run by id.
+    /// The runs on a set (as the suspect), newest first, at most `limit`.
+    pub async fn reference_jobs_of(&self, set_id: i64, limit: i64) -> Result<Vec<Job>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(reference_jobs::of_set(&mut conn, set_id, limit).await?)
+    }
+
+    /// A run of attribution or of a test, by id.
     pub async fn reference_job(&self, id: i64) -> Result<Option<Job>, AppError> {
         let mut conn = self.pool.acquire().await?;
         Ok(reference_jobs::get(&mut conn, id).await?)

@@ -185,6 +185,23 @@ pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Job>, StoreE
     row.map(Job::try_from).transpose()
 }
 
+/// The runs on a set (as the suspect), newest first, at most `limit`.
+pub async fn of_set(conn: &mut PgConnection, set_id: i64, limit: i64) -> Result<Vec<Job>, StoreError> {
+    sqlx::query_as!(
+        JobRow,
+        r#"SELECT job_id, kind, set_id, control_id, control_ids, sample, window_from, window_to, requested_by, state,
+                  attempts, progress, result, error, created_at, started_at, finished_at
+           FROM reference_jobs WHERE set_id = $1 ORDER BY job_id DESC LIMIT $2"#,
+        set_id,
+        limit
+    )
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(Job::try_from)
+    .collect()
+}
+
 /// The newest run of exactly these parameters that is queued, running, or
 /// done and queued after the last item was added to its sets (an upload
 /// since then makes its report stale); failed runs are not reused.

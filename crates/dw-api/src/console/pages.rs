@@ -771,3 +771,289 @@ pub(crate) async fn audit(
         a: audit_row(&a),
     }))
 }
+
+fn set_row(s: &dw_app::ReferenceSet) -> view::SetRow {
+    view::SetRow {
+        id: s.id,
+        name: s.name.clone(),
+        kind: if s.control { "control" } else { "suspect" }.into(),
+        items: view::count(s.items),
+        with_prompt: view::count(s.items_with_prompt),
+        description: view::clip(&s.description, 200),
+        created: view::when(s.created_at),
+    }
+}
+
+/// `GET /reference-sets`: the sets, and a form to make one.
+pub(crate) async fn reference_sets(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+) -> Result<Response, PageError> {
+    let sets = state.app().reference_sets().await?;
+    let nav = Nav::of(&user);
+    Ok(view::render(&view::SetsPage {
+        csrf: nav.csrf.clone(),
+        nav: Some(nav),
+        rows: sets.iter().map(set_row).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct NewSetForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    collection: String,
+    control: Option<String>,
+}
+
+/// `POST /reference-sets`: a new set, then its page.
+pub(crate) async fn create_reference_set(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    parsed: Result<Form<NewSetForm>, FormRejection>,
+) -> Result<Response, PageError> {
+    let form = form(parsed)?;
+    user.check_csrf(&form.csrf)?;
+    let new = dw_app::NewReferenceSet {
+        name: form.name.trim(),
+        description: &form.description,
+        collection: &form.collection,
+        control: form.control.is_some_and(|v| v == "true" || v == "on"),
+    };
+    let set = state.app().create_reference_set(&new, &user.actor()).await?;
+    Ok(Redirect::to(&format!("/reference-sets/{}", set.id)).into_response())
+}
+
+fn set_id(id: &str) -> Result<i64, PageError> {
+    id.parse().map_err(|_| PageError::Status(StatusCode::NOT_FOUND, format!("There is no reference set {id:?}.")))
+}
+
+fn run_row(job: &dw_app::ReferenceJob, names: &std::collections::HashMap<i64, String>) -> view::RunRow {
+    let name = |id: &i64| names.get(id).cloned().unwrap_or_else(|| format!("set {id}"));
+    let controls: Vec<String> = job.spec.control_id.iter().chain(&job.spec.control_ids).map(name).collect();
+    view::RunRow {
+        id: job.id,
+        kind: job.spec.kind.as_str().replace('_', " "),
+        controls: if controls.is_empty() { "none".into() } else { controls.join(", ") },
+        state: job.state.to_string(),
+        created: view::when(job.created_at),
+    }
+}
+
+/// A set's page, with what an upload just did when there was one.
+async fn set_page(
+    state: &ApiState,
+    user: &SignedIn,
+    id: i64,
+    uploaded: Option<(String, Vec<String>)>,
+) -> Result<Response, PageError> {
+    let set = state.app().reference_set(id).await?;
+    let all = state.app().reference_sets().await?;
+    let names = all.iter().map(|s| (s.id, s.name.clone())).collect();
+    let runs = state.app().reference_jobs_of(id, 50).await?;
+    let nav = Nav::of(user);
+    Ok(view::render(&view::SetPage {
+        csrf: nav.csrf.clone(),
+        nav: Some(nav),
+        id,
+        kind: if set.control { "control" } else { "suspect" }.into(),
+        control: set.control,
+        items: view::count(set.items),
+        with_prompt: view::count(set.items_with_prompt),
+        description: set.description.clone(),
+        collection: set.collection.clone(),
+        created: view::when(set.created_at),
+        created_by: set.created_by.clone(),
+        uploaded,
+        controls: all.iter().filter(|s| s.control && s.id != id).map(|s| (s.id, s.name.clone())).collect(),
+        runs: runs.iter().map(|j| run_row(j, &names)).collect(),
+        name: set.name,
+    }))
+}
+
+/// `GET /reference-sets/{id}`: a set, its uploads, its runs, the forms to
+/// add outputs and to ask.
+pub(crate) async fn reference_set(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id = set_id(&id)?;
+    set_page(&state, &user, id, None).await
+}
+
+/// `POST /reference-sets/{id}/items`: a file of outputs (one JSON object a
+/// line; plain, gzip or zstd), its CSRF token first in the form.
+pub(crate) async fn upload_reference_items(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+    multipart: Result<axum::extract::Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Response, PageError> {
+    let id = set_id(&id)?;
+    let mut multipart = multipart.map_err(|e| bad(format!("The upload could not be read: {}", e.body_text())))?;
+    let limits = state.config.limits;
+    let unreadable = |e: axum::extract::multipart::MultipartError| bad(format!("The upload could not be read: {e}"));
+    // The token comes first (the form puts it there): nothing is read past a forged one.
+    let first = multipart.next_field().await.map_err(unreadable)?.ok_or_else(|| bad("The form was empty."))?;
+    if first.name() != Some("csrf") {
+        return Err(user.check_csrf("").unwrap_err());
+    }
+    user.check_csrf(&first.text().await.map_err(unreadable)?)?;
+    state.app().reference_set(id).await?;
+    let mut raw = Vec::new();
+    let mut seen_file = false;
+    while let Some(mut field) = multipart.next_field().await.map_err(unreadable)? {
+        if field.name() != Some("items") {
+            continue;
+        }
+        seen_file = true;
+        while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+            if raw.len() + chunk.len() > limits.max_body_bytes {
+                return Err(PageError::Status(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!(
+                        "The file is larger than {} bytes (ingest.max_body_bytes): split it, or load it with \
+                         `distillwatch reference add`.",
+                        limits.max_body_bytes
+                    ),
+                ));
+            }
+            raw.extend_from_slice(&chunk);
+        }
+    }
+    if !seen_file {
+        return Err(bad("items: choose a file to upload."));
+    }
+    let encoding = match raw.as_slice() {
+        [0x1f, 0x8b, ..] => dw_ingest::ContentEncoding::Gzip,
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => dw_ingest::ContentEncoding::Zstd,
+        _ => dw_ingest::ContentEncoding::Identity,
+    };
+    let parsed = tokio::task::spawn_blocking(move || {
+        dw_ingest::decode_body(&raw, encoding, limits.max_body_bytes)
+            .map(|decoded| dw_ingest::parse_reference_ndjson(&decoded, &limits))
+    })
+    .await
+    .map_err(|e| PageError::from(crate::ApiError::task_failed("reading the upload", e)))?
+    .map_err(|e| bad(format!("The file could not be decompressed: {e}")))?;
+    if parsed.lines == 0 {
+        return Err(bad("The file holds no items."));
+    }
+    let stopped = parsed.stopped.as_ref().map(ToString::to_string);
+    let unlisted = parsed.unlisted;
+    let outcome =
+        state.app().add_reference_items(id, &parsed.items, parsed.rejected, parsed.lines, &user.actor()).await?;
+    let mut sentence = format!(
+        "Read {} lines: {} items stored, {} already in the set, {} refused.",
+        view::count(outcome.lines as i64),
+        view::count(outcome.stored as i64),
+        view::count(outcome.duplicates as i64),
+        view::count((outcome.rejected.len() as u64 + unlisted) as i64)
+    );
+    if let Some(stopped) = stopped {
+        sentence.push_str(&format!(" Reading stopped early: {stopped}."));
+    }
+    let mut refused: Vec<String> = outcome
+        .rejected
+        .iter()
+        .map(|e| match &e.field {
+            Some(field) => format!("line {}, {field}: {}", e.line, e.error),
+            None => format!("line {}: {}", e.line, e.error),
+        })
+        .collect();
+    if unlisted > 0 {
+        refused.push(format!("… and {} more lines refused", view::count(unlisted as i64)));
+    }
+    let status = if outcome.stored == 0 && outcome.duplicates == 0 { StatusCode::BAD_REQUEST } else { StatusCode::OK };
+    let mut page = set_page(&state, &user, id, Some((sentence, refused))).await?;
+    *page.status_mut() = status;
+    Ok(page)
+}
+
+/// `POST /reference-sets/{id}/runs`: queue attribution or a test, then follow it.
+pub(crate) async fn run_reference_job(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+    parsed: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> Result<Response, PageError> {
+    let id = set_id(&id)?;
+    let fields = form(parsed)?;
+    let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim()).filter(|v| !v.is_empty());
+    user.check_csrf(field("csrf").unwrap_or(""))?;
+    let controls = fields
+        .iter()
+        .filter(|(k, _)| k == "control")
+        .map(|(_, v)| v.trim().parse::<i64>().map_err(|_| bad(format!("control: {v:?} is not a set id"))))
+        .collect::<Result<Vec<i64>, PageError>>()?;
+    let kind = match field("kind") {
+        Some("attribution") => dw_app::ReferenceJobKind::Attribution,
+        Some("distillation_test") => dw_app::ReferenceJobKind::DistillationTest,
+        Some("panel_test") => dw_app::ReferenceJobKind::PanelTest,
+        Some("fingerprint_test") => dw_app::ReferenceJobKind::FingerprintTest,
+        other => {
+            return Err(bad(format!(
+                "kind: {:?} is not attribution, distillation_test, panel_test or fingerprint_test",
+                other.unwrap_or("")
+            )));
+        }
+    };
+    let from = field("from").map(|t| day_or_instant("from", t)).transpose()?;
+    let to = field("to").map(|t| day_or_instant("to", t)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(bad("to: must be after from"));
+    }
+    let (control_id, control_ids) = match kind {
+        dw_app::ReferenceJobKind::Attribution => (None, Vec::new()),
+        dw_app::ReferenceJobKind::DistillationTest => match controls.as_slice() {
+            [one] => (Some(*one), Vec::new()),
+            _ => return Err(bad("control: the distillation test takes exactly one control set")),
+        },
+        dw_app::ReferenceJobKind::PanelTest if controls.len() < 3 => {
+            return Err(bad("control: the panel test takes three control sets or more"));
+        }
+        _ if controls.is_empty() => return Err(bad("control: choose at least one control set")),
+        _ => (None, controls),
+    };
+    let spec = dw_app::ReferenceJobSpec {
+        kind,
+        set_id: id,
+        control_id,
+        control_ids,
+        sample: None,
+        from,
+        to,
+        requested_by: format!("console:{}", user.key.prefix),
+    };
+    let job = state.app().queue_reference_job(&spec, &user.actor()).await?;
+    Ok(Redirect::to(&format!("/reference-jobs/{}", job.id)).into_response())
+}
+
+/// `GET /reference-jobs/{id}`: a run's state (the page reloads itself while
+/// it runs), then its report.
+pub(crate) async fn reference_job(
+    State(state): State<ApiState>,
+    AnalystPage(user): AnalystPage,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let missing = || PageError::Status(StatusCode::NOT_FOUND, format!("There is no run {id:?}."));
+    let parsed: i64 = id.parse().map_err(|_| missing())?;
+    let job = state.app().reference_job(parsed).await?.ok_or_else(missing)?;
+    let names = state.app().reference_sets().await?.into_iter().map(|s| (s.id, s.name)).collect();
+    Ok(view::render(&view::RunPage {
+        nav: Some(Nav::of(&user)),
+        r: run_row(&job, &names),
+        set_id: job.spec.set_id,
+        running: !job.state.is_finished(),
+        error: job.error.clone(),
+        report: job.result.as_ref().map(view::report_html).unwrap_or_default(),
+    }))
+}

@@ -200,6 +200,66 @@ pub(crate) struct AuditPage {
     pub(crate) summary: Vec<(String, String)>,
 }
 
+pub(crate) struct SetRow {
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) items: String,
+    pub(crate) with_prompt: String,
+    pub(crate) description: String,
+    pub(crate) created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/reference_sets.html")]
+pub(crate) struct SetsPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) rows: Vec<SetRow>,
+}
+
+pub(crate) struct RunRow {
+    pub(crate) id: i64,
+    pub(crate) kind: String,
+    pub(crate) controls: String,
+    pub(crate) state: String,
+    pub(crate) created: String,
+}
+
+#[derive(Template)]
+#[template(path = "console/reference_set.html")]
+pub(crate) struct SetPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) csrf: String,
+    pub(crate) id: i64,
+    pub(crate) name: String,
+    pub(crate) kind: String,
+    pub(crate) control: bool,
+    pub(crate) items: String,
+    pub(crate) with_prompt: String,
+    pub(crate) description: String,
+    pub(crate) collection: String,
+    pub(crate) created: String,
+    pub(crate) created_by: String,
+    /// What an upload just did: a sentence, and the lines refused.
+    pub(crate) uploaded: Option<(String, Vec<String>)>,
+    /// Control sets to test against: (id, name).
+    pub(crate) controls: Vec<(i64, String)>,
+    pub(crate) runs: Vec<RunRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/reference_job.html")]
+pub(crate) struct RunPage {
+    pub(crate) nav: Option<Nav>,
+    pub(crate) r: RunRow,
+    pub(crate) set_id: i64,
+    pub(crate) running: bool,
+    pub(crate) error: Option<String>,
+    /// The report as markup, every text in it escaped ([`report_html`]).
+    pub(crate) report: String,
+}
+
 pub(crate) struct MemberRow {
     pub(crate) id: String,
     pub(crate) path: String,
@@ -390,6 +450,114 @@ pub(crate) fn members_svg(members: &[(String, f64, bool)]) -> String {
     svg
 }
 
+/// A number for people: integers with separators, small p-values in
+/// scientific notation, the rest to four decimals.
+fn number(n: &serde_json::Number) -> String {
+    if let Some(i) = n.as_i64() {
+        return count(i);
+    }
+    let f = n.as_f64().unwrap_or(f64::NAN);
+    if f != 0.0 && f.abs() < 0.001 {
+        format!("{f:.2e}")
+    } else {
+        let text = format!("{f:.4}");
+        let text = text.trim_end_matches('0');
+        text.trim_end_matches('.').to_owned()
+    }
+}
+
+/// A stored report (any JSON) as markup for reading: objects as two-column
+/// tables, lists of objects as tables with a column per field, numbers for
+/// people, long texts in boxes. Every text is escaped; nothing becomes a
+/// link or markup.
+pub(crate) fn report_html(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_value(&mut out, value, 0);
+    out
+}
+
+const MAX_ROWS: usize = 200;
+
+fn write_value(out: &mut String, value: &serde_json::Value, depth: usize) {
+    use serde_json::Value;
+    match value {
+        Value::Null => out.push_str("<span class=\"muted\">none</span>"),
+        Value::Bool(b) => out.push_str(if *b { "yes" } else { "no" }),
+        Value::Number(n) => out.push_str(&number(n)),
+        Value::String(s) if s.contains('\n') || s.chars().count() > 160 => {
+            let _ = write!(out, "<pre>{}</pre>", escape(&clip(s, 4000)));
+        }
+        Value::String(s) => out.push_str(&escape(s)),
+        _ if depth >= 6 => {
+            let _ = write!(out, "<code>{}</code>", escape(&clip(&value.to_string(), 400)));
+        }
+        Value::Array(items) if items.is_empty() => out.push_str("<span class=\"muted\">none</span>"),
+        Value::Array(items) if items.iter().all(|v| !v.is_object() && !v.is_array()) => {
+            let texts: Vec<String> = items
+                .iter()
+                .take(MAX_ROWS)
+                .map(|v| {
+                    let mut cell = String::new();
+                    write_value(&mut cell, v, depth + 1);
+                    cell
+                })
+                .collect();
+            out.push_str(&texts.join(", "));
+            if items.len() > MAX_ROWS {
+                let _ = write!(out, " … ({} more)", count((items.len() - MAX_ROWS) as i64));
+            }
+        }
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let mut columns: Vec<&str> = Vec::new();
+            for item in items.iter().take(MAX_ROWS) {
+                for key in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    if !columns.contains(&key.as_str()) {
+                        columns.push(key);
+                    }
+                }
+            }
+            out.push_str("<table class=\"report-list\"><thead><tr>");
+            for c in &columns {
+                let _ = write!(out, "<th>{}</th>", escape(&c.replace('_', " ")));
+            }
+            out.push_str("</tr></thead><tbody>");
+            for item in items.iter().take(MAX_ROWS) {
+                out.push_str("<tr>");
+                for c in &columns {
+                    let cell = &item[*c];
+                    let class = if cell.is_number() { " class=\"n\"" } else { "" };
+                    let _ = write!(out, "<td{class}>");
+                    write_value(out, cell, depth + 1);
+                    out.push_str("</td>");
+                }
+                out.push_str("</tr>");
+            }
+            out.push_str("</tbody></table>");
+            if items.len() > MAX_ROWS {
+                let _ = write!(out, "<p class=\"muted\">… and {} more</p>", count((items.len() - MAX_ROWS) as i64));
+            }
+        }
+        Value::Array(items) => {
+            out.push_str("<ol>");
+            for item in items.iter().take(MAX_ROWS) {
+                out.push_str("<li>");
+                write_value(out, item, depth + 1);
+                out.push_str("</li>");
+            }
+            out.push_str("</ol>");
+        }
+        Value::Object(fields) => {
+            out.push_str("<table class=\"report-fields\"><tbody>");
+            for (key, field) in fields {
+                let _ = write!(out, "<tr><th>{}</th><td>", escape(&key.replace('_', " ")));
+                write_value(out, field, depth + 1);
+                out.push_str("</td></tr>");
+            }
+            out.push_str("</tbody></table>");
+        }
+    }
+}
+
 /// Text for markup built by hand (the charts): what could open markup escaped.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -436,6 +604,24 @@ mod tests {
         let svg = members_svg(&[("<script>alert(1)</script>".into(), 0.9, true), ("b".into(), 0.1, false)]);
         assert!(!svg.contains("<script>"));
         assert!(svg.contains("&lt;script&gt;"));
+    }
+
+    #[test]
+    fn reports_read_as_tables_and_escape_every_text() {
+        let report = serde_json::json!({
+            "decision": "rejected",
+            "p_value": 0.00012,
+            "effect": 0.5661,
+            "items": 12345,
+            "accounts": [{"account_id": "<script>x</script>", "q_value": 0.004}, {"account_id": "b", "items": 31}],
+            "phrases": ["as an AI", "<b>"],
+        });
+        let html = report_html(&report);
+        assert!(!html.contains("<script>") && !html.contains("<b>"), "{html}");
+        assert!(html.contains("&lt;script&gt;x&lt;/script&gt;"));
+        assert!(html.contains("1.20e-4") && html.contains("0.5661") && html.contains("12,345"), "{html}");
+        assert!(html.contains("<th>account id</th><th>q value</th><th>items</th>"), "one column per field: {html}");
+        assert_eq!(html.matches("<tr>").count(), 6 + 1 + 2, "six fields, a header, two accounts: {html}");
     }
 
     #[test]
