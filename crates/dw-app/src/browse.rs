@@ -43,6 +43,9 @@ pub struct ClusterDetail {
     /// The signals among the members' largest contributions: name, how many
     /// members have it there, their mean contribution; most common first.
     pub signals: Vec<(String, usize, f64)>,
+    /// The edges that join it, the strongest first (empty for audits
+    /// published before they were kept).
+    pub edges: Vec<dw_detect::linking::NamedEdge>,
 }
 
 impl App {
@@ -94,7 +97,13 @@ impl App {
         let mut signals: Vec<(String, usize, f64)> =
             by_signal.into_iter().map(|(name, (n, sum))| (name, n, sum / n as f64)).collect();
         signals.sort_by(|a, b| b.1.cmp(&a.1).then(b.2.total_cmp(&a.2)).then(a.0.cmp(&b.0)));
-        Ok(ClusterDetail { audit_id, cluster, members, signals })
+        let edges = match dw_store::audits::cluster_edges(&mut conn, audit_id, cluster_id).await? {
+            Some(stored) => serde_json::from_value(stored).map_err(|e| {
+                AppError::Internal(format!("cluster {cluster_id:?}: its stored edges are unreadable: {e}"))
+            })?,
+            None => Vec::new(),
+        };
+        Ok(ClusterDetail { audit_id, cluster, members, signals, edges })
     }
 
     /// The audit analysts' views read by default: the latest finished audit

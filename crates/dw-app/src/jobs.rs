@@ -298,11 +298,23 @@ impl App {
         let scores: Vec<_> = verdicts.iter().map(|v| v.score.clone()).collect();
         let requests: Vec<i64> = verdicts.iter().map(|v| v.requests as i64).collect();
         audits::store_scores(&mut tx, audit.id, &scores, &requests).await?;
-        let clusters: std::collections::BTreeMap<String, String> = verdicts
-            .iter()
-            .filter_map(|v| Some((v.score.cluster_id.clone()?, v.link_reason.clone().unwrap_or_default())))
-            .collect();
-        audits::store_clusters(&mut tx, audit.id, &clusters.into_iter().collect::<Vec<_>>()).await?;
+        // Each cluster's reason (as its last member tells it) and its edges,
+        // written out once per cluster (its members share one list).
+        let mut clusters: std::collections::BTreeMap<String, (String, Value)> = std::collections::BTreeMap::new();
+        for v in &verdicts {
+            let Some(id) = &v.score.cluster_id else { continue };
+            let reason = v.link_reason.clone().unwrap_or_default();
+            match clusters.get_mut(id) {
+                Some(entry) => entry.0 = reason,
+                None => {
+                    let edges = v.cluster_edges.as_deref().map_or(Value::Array(Vec::new()), |e| json!(e));
+                    clusters.insert(id.clone(), (reason, edges));
+                }
+            }
+        }
+        let clusters: Vec<(String, String, Value)> =
+            clusters.into_iter().map(|(id, (reason, edges))| (id, reason, edges)).collect();
+        audits::store_clusters(&mut tx, audit.id, &clusters).await?;
         if !spec.dry_run {
             self.apply_flags(&mut tx, audit.id, &candidates, &mut summary).await?;
         }

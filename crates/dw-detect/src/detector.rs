@@ -268,7 +268,15 @@ pub struct Verdict {
     /// are read, and raised, as one actor.
     #[serde(skip)]
     pub operated: bool,
+    /// The edges that join its cluster, strongest first, at most
+    /// [`MAX_STORED_EDGES`] (one list shared by every member), when it is
+    /// linked.
+    #[serde(skip)]
+    pub cluster_edges: Option<std::sync::Arc<Vec<linking::NamedEdge>>>,
 }
+
+/// The edges of a cluster kept with its verdicts (the strongest first).
+pub const MAX_STORED_EDGES: usize = 50;
 
 /// A part of an account's traffic (an end user, a request stream), scored
 /// on its own.
@@ -385,6 +393,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
                 shared_templates: shared.next().unwrap_or_default(),
                 operator: None,
                 operated: false,
+                cluster_edges: None,
             }
         })
         .collect();
@@ -401,6 +410,17 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
         })
         .collect();
     for cluster in linking::clusters(&linked) {
+        let edges: Vec<linking::NamedEdge> = cluster
+            .edges
+            .iter()
+            .take(MAX_STORED_EDGES)
+            .map(|e| linking::NamedEdge {
+                members: e.members.iter().map(|m| verdicts[*m].score.account_id.clone()).collect(),
+                words: e.words.clone(),
+                operation: e.operation,
+            })
+            .collect();
+        let edges = std::sync::Arc::new(edges);
         let mean_evidence = cluster.members.iter().map(|m| weighted_sum(&verdicts[*m].signals)).sum::<f64>()
             / cluster.members.len() as f64;
         let mut cluster_risk = weights.cluster_risk(mean_evidence, cluster.members.len());
@@ -418,6 +438,7 @@ pub fn score_population(mut accounts: Vec<AccountSignals>, config: &DetectConfig
             let verdict = &mut verdicts[*member];
             verdict.score.cluster_id = Some(cluster.id.clone());
             verdict.operated = cluster.operated(*member);
+            verdict.cluster_edges = Some(edges.clone());
             verdict.link_reason = Some(format!("{reason}{own}"));
             if cluster_risk > verdict.score.risk {
                 raise(&mut verdict.score, cluster_risk, "linked_cluster", config);

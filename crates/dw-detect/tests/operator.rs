@@ -222,6 +222,7 @@ fn verdict(account: &str, cluster: Option<&str>, requests: usize, risk: f64) -> 
         shared_templates: Vec::new(),
         operator: None,
         operated: true,
+        cluster_edges: None,
     }
 }
 

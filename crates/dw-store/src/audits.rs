@@ -226,19 +226,33 @@ pub async fn store_scores(
 
 /// Writes the clusters an audit found, with their reasons, in the caller's
 /// publishing transaction.
-pub async fn store_clusters(conn: &mut PgConnection, id: i64, clusters: &[(String, String)]) -> Result<(), StoreError> {
+pub async fn store_clusters(
+    conn: &mut PgConnection,
+    id: i64,
+    clusters: &[(String, String, Value)],
+) -> Result<(), StoreError> {
     let ids: Vec<&str> = clusters.iter().map(|c| c.0.as_str()).collect();
     let reasons: Vec<&str> = clusters.iter().map(|c| c.1.as_str()).collect();
+    let edges: Vec<Value> = clusters.iter().map(|c| c.2.clone()).collect();
     sqlx::query!(
-        r#"INSERT INTO audit_clusters (audit_id, cluster_id, reason)
-           SELECT $1, c, r FROM unnest($2::text[], $3::text[]) AS u(c, r)"#,
+        r#"INSERT INTO audit_clusters (audit_id, cluster_id, reason, edges)
+           SELECT $1, c, r, e FROM unnest($2::text[], $3::text[], $4::jsonb[]) AS u(c, r, e)"#,
         id,
         &ids as &[&str],
-        &reasons as &[&str]
+        &reasons as &[&str],
+        &edges as &[Value]
     )
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// The edges an audit kept of one of its clusters (empty for audits
+/// published before they were kept), `None` when it found no such cluster.
+pub async fn cluster_edges(conn: &mut PgConnection, id: i64, cluster_id: &str) -> Result<Option<Value>, StoreError> {
+    Ok(sqlx::query_scalar!("SELECT edges FROM audit_clusters WHERE audit_id = $1 AND cluster_id = $2", id, cluster_id)
+        .fetch_optional(&mut *conn)
+        .await?)
 }
 
 /// An audit's stored scores, by account.

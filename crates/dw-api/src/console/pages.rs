@@ -524,6 +524,24 @@ pub(crate) async fn cluster(
     let detail = state.app().cluster_detail(&cluster_id, None).await?;
     let c = &detail.cluster;
     let graph = detail.members.iter().map(|m| (m.account_id.clone(), m.risk, m.flagged)).collect::<Vec<_>>();
+    let edges: Vec<(Vec<String>, String)> = detail.edges.iter().map(|e| (e.members.clone(), e.words.clone())).collect();
+    let edge_rows = detail
+        .edges
+        .iter()
+        .enumerate()
+        .map(|(i, e)| view::EdgeRow {
+            number: if i < view::DRAWN_EDGES { (i + 1).to_string() } else { String::new() },
+            words: e.words.clone(),
+            members: view::count(e.members.len() as i64),
+            kind: if e.operation {
+                "one operator (software and infrastructure)"
+            } else {
+                "one owner (card, sign-up burst)"
+            }
+            .into(),
+            accounts: view::clip(&e.members.join(", "), 400),
+        })
+        .collect();
     Ok(view::render(&view::ClusterPage {
         nav: Some(Nav::of(&user)),
         cluster_id: c.cluster_id.clone(),
@@ -535,7 +553,8 @@ pub(crate) async fn cluster(
         mean_risk: view::risk(c.mean_risk),
         flag: c.flag_id,
         reason: c.reason.clone(),
-        graph_svg: view::members_svg(&graph),
+        graph_svg: view::cluster_svg(&graph, &edges),
+        edge_rows,
         member_rows: detail
             .members
             .iter()

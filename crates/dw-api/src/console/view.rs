@@ -260,6 +260,14 @@ pub(crate) struct RunPage {
     pub(crate) report: String,
 }
 
+pub(crate) struct EdgeRow {
+    pub(crate) number: String,
+    pub(crate) words: String,
+    pub(crate) members: String,
+    pub(crate) kind: String,
+    pub(crate) accounts: String,
+}
+
 pub(crate) struct MemberRow {
     pub(crate) id: String,
     pub(crate) path: String,
@@ -282,8 +290,9 @@ pub(crate) struct ClusterPage {
     pub(crate) mean_risk: String,
     pub(crate) flag: Option<i64>,
     pub(crate) reason: String,
-    /// Drawn here; member ids escaped in it.
+    /// Drawn here; member ids and edges' words escaped in it.
     pub(crate) graph_svg: String,
+    pub(crate) edge_rows: Vec<EdgeRow>,
     pub(crate) member_rows: Vec<MemberRow>,
     pub(crate) signals: Vec<(String, String, String)>,
 }
@@ -421,33 +430,66 @@ pub(crate) fn hourly_svg(hours: &[(OffsetDateTime, i64)]) -> String {
     svg
 }
 
-/// A cluster's members as circles on a ring, shaded by risk, outlined when
-/// flagged, each with its id (escaped) as its title.
-pub(crate) fn members_svg(members: &[(String, f64, bool)]) -> String {
+/// Edges drawn in a cluster's graph at most (the strongest).
+pub(crate) const DRAWN_EDGES: usize = 12;
+
+/// A cluster as a small graph: its members as circles on a ring, shaded by
+/// risk and outlined when flagged; each edge (the strongest
+/// [`DRAWN_EDGES`]) as a square inside the ring with a line to each member
+/// it joins. Member ids and the edges' words are escaped titles.
+pub(crate) fn cluster_svg(members: &[(String, f64, bool)], edges: &[(Vec<String>, String)]) -> String {
     if members.is_empty() {
         return String::new();
     }
-    let size = 320.0_f64;
+    let size = 360.0_f64;
     let c = size / 2.0;
     let ring = if members.len() == 1 { 0.0 } else { c - 24.0 };
+    let at = |i: usize, n: usize, r: f64| {
+        let angle = std::f64::consts::TAU * i as f64 / n.max(1) as f64 - std::f64::consts::FRAC_PI_2;
+        (c + r * angle.cos(), c + r * angle.sin())
+    };
+    let position: std::collections::HashMap<&str, (f64, f64)> =
+        members.iter().enumerate().map(|(i, (id, _, _))| (id.as_str(), at(i, members.len(), ring))).collect();
     let mut svg = format!(
-        "<svg viewBox=\"0 0 {size} {size}\" width=\"{size}\" role=\"img\" aria-label=\"cluster members\" \
+        "<svg viewBox=\"0 0 {size} {size}\" width=\"{size}\" role=\"img\" aria-label=\"cluster graph\" \
          xmlns=\"http://www.w3.org/2000/svg\">"
     );
-    for (i, (id, risk, flagged)) in members.iter().enumerate() {
-        let angle = std::f64::consts::TAU * i as f64 / members.len() as f64;
-        let (x, y) = (c + ring * angle.cos(), c + ring * angle.sin());
+    let drawn = edges.len().min(DRAWN_EDGES);
+    let hub_ring = if drawn == 1 { 0.0 } else { ring * 0.45 };
+    for (k, (joined, words)) in edges.iter().take(DRAWN_EDGES).enumerate() {
+        let (hx, hy) = at(k, drawn, hub_ring);
+        for member in joined {
+            if let Some((x, y)) = position.get(member.as_str()) {
+                let _ = write!(svg, "<line class=\"edge\" x1=\"{hx:.1}\" y1=\"{hy:.1}\" x2=\"{x:.1}\" y2=\"{y:.1}\"/>");
+            }
+        }
+        let _ = write!(
+            svg,
+            "<rect class=\"hub\" x=\"{:.1}\" y=\"{:.1}\" width=\"12\" height=\"12\"><title>{} ({} accounts)</title></rect>",
+            hx - 6.0,
+            hy - 6.0,
+            escape(words),
+            joined.len()
+        );
+        let _ = write!(svg, "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>", hx, hy + 4.0, k + 1);
+    }
+    for (id, risk, flagged) in members {
+        let (x, y) = position[id.as_str()];
         let shade = ((1.0 - risk.clamp(0.0, 1.0)) * 4.0).round() as u8;
         let class = if *flagged { format!("node r{shade} flagged") } else { format!("node r{shade}") };
         let _ = write!(
             svg,
             "<circle class=\"{class}\" cx=\"{x:.1}\" cy=\"{y:.1}\" r=\"9\"><title>{} (risk {})</title></circle>",
             escape(id),
-            super::view::risk(*risk)
+            risk_of(*risk)
         );
     }
     svg.push_str("</svg>");
     svg
+}
+
+fn risk_of(r: f64) -> String {
+    risk(r)
 }
 
 /// A number for people: integers with separators, small p-values in
@@ -600,10 +642,19 @@ mod tests {
     }
 
     #[test]
-    fn member_ids_in_the_graph_are_escaped() {
-        let svg = members_svg(&[("<script>alert(1)</script>".into(), 0.9, true), ("b".into(), 0.1, false)]);
-        assert!(!svg.contains("<script>"));
-        assert!(svg.contains("&lt;script&gt;"));
+    fn the_cluster_graph_joins_the_members_each_edge_names_and_escapes_its_texts() {
+        let members =
+            [("<script>alert(1)</script>".to_owned(), 0.9, true), ("b".into(), 0.1, false), ("c".into(), 0.5, false)];
+        let edges = [
+            (vec!["<script>alert(1)</script>".to_owned(), "b".into()], "one <b>client</b>".to_owned()),
+            (vec!["b".to_owned(), "c".into(), "not a member".into()], "one /24".to_owned()),
+        ];
+        let svg = cluster_svg(&members, &edges);
+        assert!(!svg.contains("<script>") && !svg.contains("<b>"), "{svg}");
+        assert!(svg.contains("&lt;script&gt;") && svg.contains("one &lt;b&gt;client&lt;/b&gt;"));
+        assert_eq!(svg.matches("<circle").count(), 3);
+        assert_eq!(svg.matches("<rect class=\"hub\"").count(), 2);
+        assert_eq!(svg.matches("<line").count(), 4, "a line per member an edge joins, none to strangers");
     }
 
     #[test]

@@ -117,6 +117,21 @@ pub(crate) struct ClusterBody {
     flag_status: Option<dw_domain::FlagStatus>,
     members: Vec<AccountRow>,
     signals: Vec<SignalRow>,
+    /// What joins the members, edge by edge, the strongest first (at most
+    /// 50; empty for audits published before edges were kept).
+    edges: Vec<EdgeRow>,
+}
+
+/// One reason some members are linked.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct EdgeRow {
+    /// The accounts it joins.
+    members: Vec<String>,
+    /// What they share, in words, with how rare it is.
+    words: String,
+    /// Whether it says one operator runs them (traces of one software on one
+    /// infrastructure), rather than one owner (a card, a sign-up burst).
+    operation: bool,
 }
 
 #[utoipa::path(get, operation_id = "clusters_get", path = "/v1/clusters/{id}", tag = "clusters", summary = "A cluster with its members and their signals", params(("id" = String, Path, description = "cluster id"), DetailQuery), responses((status = 200, description = "the cluster", body = ClusterBody), (status = 401, description = "no key, or a key that is not valid", body = crate::error::ErrorBody), (status = 403, description = "the key's role may not do this", body = crate::error::ErrorBody), (status = 404, description = "no such thing", body = crate::error::ErrorBody)), security(("bearer" = [])))]
@@ -143,6 +158,11 @@ pub(crate) async fn get(
             .signals
             .into_iter()
             .map(|(signal, members, mean_contribution)| SignalRow { signal, members, mean_contribution })
+            .collect(),
+        edges: detail
+            .edges
+            .into_iter()
+            .map(|e| EdgeRow { members: e.members, words: e.words, operation: e.operation })
             .collect(),
     }))
 }

@@ -95,6 +95,17 @@ pub struct Edge {
     pub operation: bool,
 }
 
+/// An [`Edge`] with its members named: what an audit keeps of it.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct NamedEdge {
+    /// The accounts it joins.
+    pub members: Vec<String>,
+    /// What they share, in words, with how rare it is.
+    pub words: String,
+    /// Whether it says one operator runs them ([`Edge::operation`]).
+    pub operation: bool,
+}
+
 /// What can link an account to others.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LinkKeys<'a> {
