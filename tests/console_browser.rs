@@ -90,7 +90,8 @@ async fn ran_nothing(browser: &Browser) {
 async fn sign_in(browser: &Browser, service: &Service, key: &str) {
     browser.go(&service.url("/sign-in")).await;
     browser.find("#key").await.type_text(key).await;
-    browser.find("#sign-in").await.click().await;
+    let button = browser.find("#sign-in").await;
+    browser.navigating(button.click()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -130,7 +131,8 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
 
     // The queue, filtered to accounts.
     browser.find("#f-kind option[value=account]").await.click().await;
-    browser.find("#apply").await.click().await;
+    let apply = browser.find("#apply").await;
+    browser.navigating(apply.click()).await;
     assert!(browser.url().await.contains("kind=account"), "{}", browser.url().await);
     let rows = browser.find_all("#queue tr.flag").await;
     assert!(rows.len() >= 2, "account flags listed: {}", rows.len());
@@ -143,7 +145,7 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
     let second = links[1].attribute("href").await.unwrap();
 
     // A case: read it, the traffic's markup shown as text; escalate it with a note.
-    links[0].click().await;
+    browser.navigating(links[0].click()).await;
     assert!(browser.url().await.ends_with(&first), "{}", browser.url().await);
     ran_nothing(&browser).await;
     let shown = browser.script("return document.querySelector('.case').innerText").await;
@@ -151,7 +153,8 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
     assert!(shown.as_str().unwrap().contains("Summary"));
     browser.screenshot(&shots.join("case.png")).await;
     browser.find("#note").await.type_text("One client, one /24, thirty light accounts: escalating to legal.").await;
-    browser.find("#to-escalated").await.click().await;
+    let escalate = browser.find("#to-escalated").await;
+    browser.navigating(escalate.click()).await;
     assert_eq!(browser.find("#status").await.text().await, "escalated");
     assert!(browser.find(".case").await.text().await.contains("escalating to legal"));
 
@@ -161,8 +164,11 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
          const s = document.createElement('input'); s.name = 'status'; s.value = 'confirmed'; f.appendChild(s);
          document.body.appendChild(f); f.submit(); return true;"
     );
-    browser.script(&forged).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    browser
+        .navigating(async {
+            browser.script(&forged).await;
+        })
+        .await;
     assert!(browser.find("#error").await.text().await.contains("CSRF"));
     browser.go(&service.url(&first)).await;
     assert_eq!(browser.find("#status").await.text().await, "escalated");
@@ -170,7 +176,8 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
     // Another case dismissed with a note stays dismissed after the next audit.
     browser.go(&service.url(&second)).await;
     browser.find("#note").await.type_text("A known batch customer; reviewed.").await;
-    browser.find("#to-dismissed").await.click().await;
+    let dismiss = browser.find("#to-dismissed").await;
+    browser.navigating(dismiss.click()).await;
     assert_eq!(browser.find("#status").await.text().await, "dismissed");
     audit(&client, &service, &analyst).await;
     browser.go(&service.url(&second)).await;
@@ -178,15 +185,18 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
 
     // The cluster: its case, then its page.
     browser.go(&service.url("/?status=open&kind=cluster")).await;
-    browser.find("#queue a.case-link").await.click().await;
+    let case = browser.find("#queue a.case-link").await;
+    browser.navigating(case.click()).await;
     ran_nothing(&browser).await;
-    browser.find("h1 a").await.click().await;
+    let subject = browser.find("h1 a").await;
+    browser.navigating(subject.click()).await;
     assert!(browser.url().await.contains("/clusters/"), "{}", browser.url().await);
     assert_eq!(browser.find_all("svg circle").await.len(), 30);
     browser.screenshot(&shots.join("cluster.png")).await;
 
     // An account, its events shown as text.
-    browser.find("#members a").await.click().await;
+    let member = browser.find("#members a").await;
+    browser.navigating(member.click()).await;
     assert!(browser.url().await.contains("/accounts/farm"), "{}", browser.url().await);
     ran_nothing(&browser).await;
 
@@ -207,7 +217,8 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
 
     // Signed out, then the admin finds the escalation in the audit log, by name.
     browser.go(&service.url("/")).await;
-    browser.find("header form button").await.click().await;
+    let sign_out = browser.find("header form button").await;
+    browser.navigating(sign_out.click()).await;
     assert!(browser.url().await.ends_with("/sign-in"));
     browser.go(&service.url("/")).await;
     assert!(browser.url().await.ends_with("/sign-in"), "signed out means signed out");

@@ -83,7 +83,33 @@ impl Browser {
             .as_str()
             .unwrap_or_else(|| panic!("no browser session: {created}"))
             .to_owned();
-        Browser { driver: child, base: format!("http://127.0.0.1:{port}/session/{session}"), client }
+        let browser = Browser { driver: child, base: format!("http://127.0.0.1:{port}/session/{session}"), client };
+        // Finding an element waits for it (up to 10 s), as a person would.
+        browser.post("/timeouts", json!({"implicit": 10_000, "pageLoad": 60_000, "script": 30_000})).await;
+        browser
+    }
+
+    /// Marks the page shown, runs `act` (a click, a submit), and waits until
+    /// another page has replaced it and finished loading: a click that
+    /// navigates may return before the next page is there.
+    pub async fn navigating<F: std::future::Future<Output = ()>>(&self, act: F) {
+        self.script("window.__dw_before = true; return true").await;
+        act.await;
+        let started = Instant::now();
+        loop {
+            let done = self
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    Some(json!({"script": "return window.__dw_before === undefined && document.readyState === 'complete'", "args": []})),
+                )
+                .await;
+            if done == Ok(Value::Bool(true)) {
+                return;
+            }
+            assert!(started.elapsed() < Duration::from_secs(30), "no new page within 30 s");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Result<Value, Value> {
