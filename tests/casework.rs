@@ -145,6 +145,13 @@ async fn the_demo_builds_a_database_audits_it_and_serves_it() {
         .unwrap();
     let first = flags["flags"][0]["id"].as_i64().unwrap_or_else(|| panic!("open flags: {flags}"));
     assert!(guide.contains(&format!("/v1/flags/{first}")), "the guide shows the riskiest flag: {guide}");
+    // The guide starts with the console's address, and the console answers there.
+    let demo_guide = &guide[guide.find("\nThe console: ").unwrap_or_else(|| panic!("no console in {guide}"))..];
+    let first_line = demo_guide.trim_start().lines().next().unwrap();
+    assert!(first_line.starts_with(&format!("The console: {}/", service.base)), "{first_line}");
+    assert!(demo_guide.find("The console:") < demo_guide.find("distillwatch demo:"), "the console first: {guide}");
+    let sign_in = dw_app::http_client().get(service.url("/sign-in")).send().await.unwrap();
+    assert_eq!(sign_in.status(), 200);
     let (status, _) = service.stop();
     assert!(status.success());
     let server = sqlx::PgPool::connect(&common::server_url()).await.unwrap();

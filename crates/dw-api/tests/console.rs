@@ -360,6 +360,7 @@ async fn a_case_is_worked_through_the_console_as_through_the_api(pool: PgPool) {
     let edges = &page_html[page_html.find("id=\"edges\"").expect("the edges that join them")..];
     assert!(edges.contains("203.0.113.0/24") && edges.contains("one operator"), "{edges}");
     assert!(page_html.matches("<line").count() >= 30, "every member joined by an edge");
+    assert!(page_html.contains("(3,750 in all)"), "the members' combined activity: {page_html}");
     assert_eq!(send(&c.router, page("/accounts/nobody", Some(&token))).await.0, StatusCode::NOT_FOUND);
     assert_eq!(send(&c.router, page("/flags/abc", Some(&token))).await.0, StatusCode::NOT_FOUND);
     assert_eq!(send(&c.router, page("/flags/999999", Some(&token))).await.0, StatusCode::NOT_FOUND);

@@ -198,6 +198,18 @@ impl App {
         Ok(events)
     }
 
+    /// Several accounts' hourly requests and tokens in `[from, to)`, added up
+    /// (a cluster's combined activity).
+    pub async fn combined_timeline(
+        &self,
+        account_ids: &[String],
+        from: OffsetDateTime,
+        to: OffsetDateTime,
+    ) -> Result<Vec<Hour>, AppError> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(account_views::combined_timeline(&mut conn, account_ids, from, to).await?)
+    }
+
     /// An account's hourly requests and tokens in `[from, to)`.
     pub async fn account_timeline(
         &self,

@@ -299,6 +299,29 @@ pub async fn timeline(
     .await?)
 }
 
+/// Several accounts' hourly requests and tokens in `[from, to)`, added up
+/// (a cluster's combined activity); hours without requests are left out.
+pub async fn combined_timeline(
+    conn: &mut PgConnection,
+    account_ids: &[String],
+    from: OffsetDateTime,
+    to: OffsetDateTime,
+) -> Result<Vec<Hour>, StoreError> {
+    Ok(sqlx::query_as!(
+        Hour,
+        r#"SELECT date_trunc('hour', ts AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' AS "hour!", count(*) AS "requests!",
+                  coalesce(sum(prompt_tokens), 0)::bigint AS "prompt_tokens!",
+                  coalesce(sum(completion_tokens), 0)::bigint AS "completion_tokens!"
+           FROM events WHERE account_id = ANY($1) AND ts >= $2 AND ts < $3
+           GROUP BY 1 ORDER BY 1"#,
+        account_ids,
+        from,
+        to
+    )
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
 /// Some of an account's events by id (those that exist), oldest first.
 pub async fn events_by_id(
     conn: &mut PgConnection,

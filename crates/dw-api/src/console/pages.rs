@@ -438,34 +438,10 @@ pub(crate) async fn account(
         })
         .collect();
     // The last seven days it was active, hour by hour.
-    let to = seen.last_seen.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0));
-    let to = to.map_err(|_| bad("the account's last activity is out of range"))? + time::Duration::hours(1);
-    let from = (to - time::Duration::days(7)).max(
-        seen.first_seen
-            .replace_minute(0)
-            .and_then(|t| t.replace_second(0))
-            .and_then(|t| t.replace_nanosecond(0))
-            .unwrap_or(seen.first_seen),
-    );
+    let to = hour_of(seen.last_seen) + time::Duration::hours(1);
+    let from = (to - time::Duration::days(7)).max(hour_of(seen.first_seen));
     let hours = state.app().account_timeline(&account_id, from, to).await?;
-    let mut series = Vec::new();
-    let mut t = from;
-    let mut it = hours.iter().peekable();
-    while t < to {
-        let mut n = 0;
-        while let Some(h) = it.peek() {
-            if h.hour < t {
-                it.next();
-            } else {
-                if h.hour == t {
-                    n = h.requests;
-                }
-                break;
-            }
-        }
-        series.push((t, n));
-        t += time::Duration::hours(1);
-    }
+    let series = hourly_series(&hours, from, to);
     let total: i64 = series.iter().map(|(_, n)| n).sum();
     let timeline_caption =
         format!("Requests per hour, {} to {} ({} in all).", view::when(from), view::when(to), view::count(total));
@@ -514,6 +490,34 @@ pub(crate) async fn account(
     }))
 }
 
+/// Hours from `from` to `to`, each with its requests (0 where `hours` has none).
+fn hourly_series(hours: &[dw_app::Hour], from: OffsetDateTime, to: OffsetDateTime) -> Vec<(OffsetDateTime, i64)> {
+    let mut series = Vec::new();
+    let mut t = from;
+    let mut it = hours.iter().peekable();
+    while t < to {
+        let mut n = 0;
+        while let Some(h) = it.peek() {
+            if h.hour < t {
+                it.next();
+            } else {
+                if h.hour == t {
+                    n = h.requests;
+                }
+                break;
+            }
+        }
+        series.push((t, n));
+        t += time::Duration::hours(1);
+    }
+    series
+}
+
+/// The hour `t` falls in.
+fn hour_of(t: OffsetDateTime) -> OffsetDateTime {
+    t.replace_minute(0).and_then(|t| t.replace_second(0)).and_then(|t| t.replace_nanosecond(0)).unwrap_or(t)
+}
+
 /// `GET /clusters/{id}`: a cluster of the latest audit, its members and
 /// what joins them.
 pub(crate) async fn cluster(
@@ -523,6 +527,28 @@ pub(crate) async fn cluster(
 ) -> Result<Response, PageError> {
     let detail = state.app().cluster_detail(&cluster_id, None).await?;
     let c = &detail.cluster;
+    // The members' requests added up, hour by hour, over the audit's window
+    // (its last fourteen days at most).
+    let (activity_caption, activity_svg) = match state.app().get_audit(detail.audit_id).await? {
+        Some(audit) => {
+            let to = hour_of(audit.spec.to - time::Duration::nanoseconds(1)) + time::Duration::hours(1);
+            let from = hour_of(audit.spec.from).max(to - time::Duration::days(14));
+            let ids: Vec<String> = detail.members.iter().map(|m| m.account_id.clone()).collect();
+            let hours = state.app().combined_timeline(&ids, from, to).await?;
+            let series = hourly_series(&hours, from, to);
+            let total: i64 = series.iter().map(|(_, n)| n).sum();
+            (
+                format!(
+                    "The members' requests per hour together, {} to {} ({} in all).",
+                    view::when(from),
+                    view::when(to),
+                    view::count(total)
+                ),
+                view::hourly_svg(&series),
+            )
+        }
+        None => (String::new(), String::new()),
+    };
     let graph = detail.members.iter().map(|m| (m.account_id.clone(), m.risk, m.flagged)).collect::<Vec<_>>();
     let edges: Vec<(Vec<String>, String)> = detail.edges.iter().map(|e| (e.members.clone(), e.words.clone())).collect();
     let edge_rows = detail
@@ -554,6 +580,8 @@ pub(crate) async fn cluster(
         flag: c.flag_id,
         reason: c.reason.clone(),
         graph_svg: view::cluster_svg(&graph, &edges),
+        activity_caption,
+        activity_svg,
         edge_rows,
         member_rows: detail
             .members

@@ -293,6 +293,9 @@ pub(crate) struct ClusterPage {
     /// Drawn here; member ids and edges' words escaped in it.
     pub(crate) graph_svg: String,
     pub(crate) edge_rows: Vec<EdgeRow>,
+    pub(crate) activity_caption: String,
+    /// Drawn here from numbers only.
+    pub(crate) activity_svg: String,
     pub(crate) member_rows: Vec<MemberRow>,
     pub(crate) signals: Vec<(String, String, String)>,
 }

@@ -28,6 +28,7 @@ margin:.6em 0 1em;width:100%}td,th{border:1px solid #bbb;padding:.3em .5em;verti
 th{background:#eee}td.n,th.n{text-align:right;white-space:nowrap}pre{white-space:pre-wrap;word-break:break-word;\
 margin:0;font:13px/1.4 Menlo,Consolas,monospace}code{font:13px Menlo,Consolas,monospace}.muted{color:#555}\
 svg{display:block;margin:.5em 0}svg text{font:11px sans-serif;fill:#333}svg rect.bar{fill:#3a5a80}\
+svg.share{display:inline-block;margin:0 .5em 0 0;vertical-align:middle;background:#e4e7eb}\
 .example{border:1px solid #bbb;margin:.8em 0;padding:.5em .8em;page-break-inside:avoid}\
 @media print{body{margin:0;max-width:none;font-size:11pt}h2{page-break-after:avoid}tr{page-break-inside:avoid}\
 .summary{border-left-color:#000}}";
@@ -317,12 +318,15 @@ impl CaseFile {
                     "<h3>{label}</h3>\n<table>\n<tr><th>value</th><th class=\"n\">requests</th><th class=\"n\">share</th></tr>"
                 );
                 for (v, n) in &mix {
+                    // The share as a bar (numbers only go into it), then in figures.
+                    let share = 100.0 * *n as f64 / total.max(1) as f64;
                     let _ = writeln!(
                         out,
-                        "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\">{:.0}%</td></tr>",
+                        "<tr><td><code>{}</code></td><td class=\"n\">{}</td><td class=\"n\"><svg class=\"share\" \
+                         width=\"100\" height=\"10\" role=\"img\" aria-label=\"{share:.0}%\"><rect class=\"bar\" \
+                         width=\"{share:.1}\" height=\"10\"/></svg>{share:.0}%</td></tr>",
                         escape(v),
                         count(*n),
-                        100.0 * *n as f64 / total.max(1) as f64
                     );
                 }
                 out.push_str("</table>\n");
