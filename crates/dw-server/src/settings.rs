@@ -535,6 +535,10 @@ mod tests {
         let api = crate::serve::api_config(&s);
         assert_eq!(api.console.sessions.idle, std::time::Duration::from_secs(300));
         assert!(!api.console.secure_cookies, "plain HTTP: no Secure cookies");
+        let mut https = s.clone();
+        https.server.tls_cert = Some(PathBuf::from("cert.pem"));
+        https.server.tls_key = Some(PathBuf::from("key.pem"));
+        assert!(crate::serve::api_config(&https).console.secure_cookies, "HTTPS: Secure cookies");
         let err = load(&[], Some("[console]\nsession_hours = 1\nsession_idle_minutes = 90\n")).unwrap_err();
         assert!(format!("{err:#}").contains("console.session_idle_minutes"), "{err:#}");
         let err = load(&[], Some("[console]\nsign_in_attempts_per_minute = 0\n")).unwrap_err();
