@@ -20,6 +20,16 @@ pub(crate) struct ServedAlignment {
     pub event_id: String,
 }
 
+/// Which served prompts a scan reads: every account and model, or an
+/// audit's narrowing of them.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ServedScope<'a> {
+    /// Only these accounts, when given.
+    pub accounts: Option<&'a [String]>,
+    /// Only requests to this model, when given.
+    pub model: Option<&'a str>,
+}
+
 /// Every prompt we answered in `[from, to)` that aligns with one of the
 /// aligner's prompts, in time order. The window's prompts are streamed and
 /// only the aligned ones kept.
@@ -28,12 +38,14 @@ pub(crate) async fn served_aligned(
     aligner: &PromptAligner,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    scope: ServedScope<'_>,
 ) -> Result<Vec<ServedAlignment>, AppError> {
     let mut found = Vec::new();
     if aligner.is_empty() {
         return Ok(found);
     }
-    let mut prompts = std::pin::pin!(reference_sets::stream_answered_prompts(conn, from, to));
+    let mut prompts =
+        std::pin::pin!(reference_sets::stream_answered_prompts(conn, from, to, scope.accounts, scope.model));
     while let Some(served) = prompts.try_next().await? {
         if let Some(alignment) = aligner.align(&served.prompt) {
             found.push(ServedAlignment { alignment, account_id: served.account_id, event_id: served.event_id });

@@ -372,7 +372,7 @@ impl App {
         for item in 0..items.len() {
             same_prompt.entry(aligner.first_of(item)).or_default().push(item);
         }
-        let aligned = served_aligned(conn, &aligner, from, to).await?;
+        let aligned = served_aligned(conn, &aligner, from, to, Default::default()).await?;
         let mut seen_per_item: HashMap<usize, usize> = HashMap::new();
         let mut ranked: Vec<(usize, usize, &crate::alignment::ServedAlignment)> = aligned
             .iter()

@@ -263,7 +263,10 @@ impl App {
             }
         }
         // A suspect set with a control set: the per-account distillation test, the reference_test signal.
-        let (pairs, tests) = crate::reference::window_account_tests(self, &mut conn, window.from, window.to).await?;
+        let scope =
+            crate::alignment::ServedScope { accounts: window.accounts.as_deref(), model: window.model.as_deref() };
+        let (pairs, tests) =
+            crate::reference::window_account_tests(self, &mut conn, window.from, window.to, scope).await?;
         if pairs > 0 {
             tracing::debug!(pairs, accounts = tests.len(), "per-account distillation tests");
             for account in &mut accounts {

@@ -351,22 +351,31 @@ fn account_tests(
 /// least [`dw_detect::reference::MIN_ALIGNED_ITEMS`] of the suspect's prompts
 /// (that the control also answered) tested on them, q-values by
 /// Benjamini-Hochberg across every test of every pair; for each account its
-/// strongest test (the lowest q, then p). Returns how many pairs were tested
-/// (none without a suspect and a control set) and the accounts' tests.
+/// strongest test (the lowest q, then p). The window's served prompts are
+/// read once per suspect (whatever its controls), and only those of the
+/// audit's accounts and model when it is narrowed (`scope`). Returns how
+/// many pairs were tested (none without a suspect and a control set) and
+/// the accounts' tests.
 pub(crate) async fn window_account_tests(
     app: &App,
     conn: &mut sqlx::PgConnection,
     from: time::OffsetDateTime,
     to: time::OffsetDateTime,
+    scope: crate::alignment::ServedScope<'_>,
 ) -> Result<(usize, BTreeMap<String, AccountTestEvidence>), AppError> {
     let sets = reference_sets::list(conn).await?;
     let (controls, suspects): (Vec<&ReferenceSet>, Vec<&ReferenceSet>) = sets.iter().partition(|s| s.control);
     let mut tests: Vec<(String, &str, &str, AccountTest)> = Vec::new();
     let mut pairs = 0;
     for suspect in &suspects {
+        if controls.is_empty() {
+            break;
+        }
+        // The window's served prompts are read once per suspect, for all its controls.
+        let side = suspect_side(conn, suspect.id, from, to, scope).await?;
         for control in &controls {
             pairs += 1;
-            let Aligned { by_account, .. } = aligned_prompts(conn, suspect.id, control.id, from, to).await?;
+            let Aligned { by_account, .. } = paired(conn, &side, control.id).await?;
             if by_account.is_empty() {
                 continue;
             }
@@ -548,8 +557,9 @@ impl App {
         type Pair = (Similarities, Similarities);
         let mut per_control: Vec<BTreeMap<(i64, String), Pair>> = Vec::with_capacity(controls.len());
         let mut embedded = false;
+        let side = suspect_side(&mut conn, suspect, from, to, Default::default()).await?;
         for control in controls {
-            let Aligned { best, .. } = aligned_prompts(&mut conn, suspect, *control, from, to).await?;
+            let Aligned { best, .. } = paired(&mut conn, &side, *control).await?;
             let cosines = match embed {
                 Some(handle) if !best.is_empty() => {
                     Some(aligned_cosines(&mut conn, handle, &best.iter().collect::<Vec<_>>()).await?)
@@ -691,45 +701,65 @@ struct Aligned {
     by_account: Vec<AlignedPrompt>,
 }
 
-async fn aligned_prompts(
+/// A suspect set's prompts and the served prompts of a window that align
+/// with them: read once per suspect, whatever the controls it is then
+/// paired with ([`paired`]).
+struct SuspectSide {
+    /// The suspect's items that have a prompt: (item id, prompt, output).
+    items: Vec<(i64, String, String)>,
+    /// Their prompts, indexed for alignment.
+    aligner: PromptAligner,
+    /// The served prompts aligned with them.
+    served: Vec<crate::alignment::ServedAlignment>,
+}
+
+async fn suspect_side(
     conn: &mut sqlx::PgConnection,
     suspect: i64,
-    control: i64,
     from: time::OffsetDateTime,
     to: time::OffsetDateTime,
-) -> Result<Aligned, AppError> {
-    let suspect_items = reference_sets::prompted_items(conn, suspect).await?;
+    scope: crate::alignment::ServedScope<'_>,
+) -> Result<SuspectSide, AppError> {
+    let items = reference_sets::prompted_items(conn, suspect).await?;
+    let aligner = PromptAligner::new(items.iter().map(|(_, prompt, _)| prompt.as_str()));
+    let served = served_aligned(conn, &aligner, from, to, scope).await?;
+    Ok(SuspectSide { items, aligner, served })
+}
+
+/// The prompts we, the suspect and the control all answered: per suspect
+/// prompt, the control's best item and our best event (`best`), and each
+/// account's best event (`by_account`).
+async fn paired(conn: &mut sqlx::PgConnection, side: &SuspectSide, control: i64) -> Result<Aligned, AppError> {
+    let suspect_items = &side.items;
     let control_items = reference_sets::prompted_items(conn, control).await?;
-    let aligner = PromptAligner::new(suspect_items.iter().map(|(_, prompt, _)| prompt.as_str()));
     let mut partner: Vec<Option<(Alignment, usize)>> = vec![None; suspect_items.len()];
     for (c, (_, prompt, _)) in control_items.iter().enumerate() {
-        if let Some(a) = aligner.align(prompt) {
+        if let Some(a) = side.aligner.align(prompt) {
             let slot = &mut partner[a.index];
             if slot.as_ref().is_none_or(|(b, _)| better(&a, b)) {
                 *slot = Some((a, c));
             }
         }
     }
-    let mut ours: Vec<Option<(Alignment, String, String)>> = vec![None; suspect_items.len()];
-    let mut per_account: Vec<BTreeMap<String, (Alignment, String)>> = vec![BTreeMap::new(); suspect_items.len()];
-    for served in served_aligned(conn, &aligner, from, to).await? {
+    let mut ours: Vec<Option<(Alignment, &str, &str)>> = vec![None; suspect_items.len()];
+    let mut per_account: Vec<BTreeMap<&str, (Alignment, &str)>> = vec![BTreeMap::new(); suspect_items.len()];
+    for served in &side.served {
         let a = served.alignment;
         if partner[a.index].is_none() {
             continue;
         }
-        let mine =
-            per_account[a.index].entry(served.account_id.clone()).or_insert_with(|| (a, served.event_id.clone()));
+        let mine = per_account[a.index].entry(served.account_id.as_str()).or_insert((a, served.event_id.as_str()));
         if better(&a, &mine.0) {
-            *mine = (a, served.event_id.clone());
+            *mine = (a, served.event_id.as_str());
         }
         let slot = &mut ours[a.index];
         if slot.as_ref().is_none_or(|(b, _, _)| better(&a, b)) {
-            *slot = Some((a, served.account_id, served.event_id));
+            *slot = Some((a, served.account_id.as_str(), served.event_id.as_str()));
         }
     }
     let keys: Vec<(String, String)> = per_account
         .iter()
-        .flat_map(|accounts| accounts.iter().map(|(account, (_, event))| (account.clone(), event.clone())))
+        .flat_map(|accounts| accounts.iter().map(|(account, (_, event))| ((*account).to_owned(), (*event).to_owned())))
         .collect();
     let texts = reference_sets::served_texts(conn, &keys).await?;
     let make = |i: usize, alignment: &Alignment, account_id: &str, event_id: &str| {
@@ -760,6 +790,18 @@ async fn aligned_prompts(
         .flat_map(|(i, accounts)| accounts.iter().filter_map(move |(account, (a, event))| make(i, a, account, event)))
         .collect();
     Ok(Aligned { best, by_account })
+}
+
+/// [`paired`] for one suspect and one control, over every account and model.
+async fn aligned_prompts(
+    conn: &mut sqlx::PgConnection,
+    suspect: i64,
+    control: i64,
+    from: time::OffsetDateTime,
+    to: time::OffsetDateTime,
+) -> Result<Aligned, AppError> {
+    let side = suspect_side(conn, suspect, from, to, Default::default()).await?;
+    paired(conn, &side, control).await
 }
 
 impl App {

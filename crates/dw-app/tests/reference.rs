@@ -281,6 +281,17 @@ async fn the_test_per_account_ranks_the_harvesters_of_what_the_suspect_learned(p
     }
     let (_, _, flagged, decisive) = signal_of(&verdicts, "same_questions");
     assert!(!flagged && decisive.is_none());
+
+    // An audit narrowed to some accounts tests those only (the q-values are taken across them).
+    let (all, _, _, _) = signal_of(&app.audit_verdicts(&window).await.unwrap(), "harvester_a");
+    assert!(all.detail.contains("across 3 account tests"), "{all:?}");
+    let narrowed = dw_app::AuditWindow { accounts: Some(vec!["harvester_a".into()]), ..window.clone() };
+    let verdicts = app.audit_verdicts(&narrowed).await.unwrap();
+    assert_eq!(verdicts.len(), 1);
+    let (one, _, _, _) = signal_of(&verdicts, "harvester_a");
+    assert!(one.detail.contains("across 1 account tests") && one.value.unwrap() >= 2.0, "{one:?}");
+    let elsewhere = dw_app::AuditWindow { model: Some("another-model".into()), ..window };
+    assert!(app.audit_verdicts(&elsewhere).await.unwrap().is_empty(), "no request to that model");
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

@@ -198,21 +198,27 @@ pub struct ServedPrompt {
 
 /// Every prompt of `[from, to)` that we answered (a completion that is not
 /// blank), in time order, streamed: what a reference set's prompts are
-/// aligned with. The window is read once, without an index on the events'
-/// text (one would slow every ingest for an analyst's question).
+/// aligned with; only `accounts` and requests to `model`, when given (an
+/// audit's narrowing). The window is read once, without an index on the
+/// events' text (one would slow every ingest for an analyst's question).
 pub fn stream_answered_prompts<'c>(
     conn: &'c mut PgConnection,
     from: OffsetDateTime,
     to: OffsetDateTime,
+    accounts: Option<&'c [String]>,
+    model: Option<&'c str>,
 ) -> impl futures_util::Stream<Item = Result<ServedPrompt, StoreError>> + 'c {
     use futures_util::TryStreamExt;
     sqlx::query_as!(
         ServedPrompt,
         r#"SELECT e.account_id, e.event_id, e.prompt FROM events e
            WHERE e.ts >= $1 AND e.ts < $2 AND e.completion IS NOT NULL AND btrim(e.completion) <> ''
+             AND ($3::text[] IS NULL OR e.account_id = ANY($3)) AND ($4::text IS NULL OR e.model = $4)
            ORDER BY e.ts, e.account_id, e.event_id"#,
         from,
-        to
+        to,
+        accounts,
+        model
     )
     .fetch(conn)
     .map_err(StoreError::from)
