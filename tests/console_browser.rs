@@ -6,8 +6,8 @@
 //! after the next audit; a forged form without the CSRF token is refused;
 //! prompts carrying `<script>`, `<img onerror>` and a `javascript:` link are
 //! shown as text and run nothing; the case file printed through WebDriver
-//! gives a PDF that holds its summary. Screenshots of the queue, a case and
-//! a cluster are saved under `target/browser-screenshots/`.
+//! gives a PDF that holds its summary. Screenshots of the queue, a case, a
+//! cluster and an account are saved under `target/browser-screenshots/`.
 
 mod common;
 #[path = "browser/webdriver.rs"]
@@ -199,6 +199,7 @@ async fn browser_an_analyst_works_the_queue_and_a_case_in_chromium() {
     browser.navigating(member.click()).await;
     assert!(browser.url().await.contains("/accounts/farm"), "{}", browser.url().await);
     ran_nothing(&browser).await;
+    browser.screenshot(&shots.join("account.png")).await;
 
     // The case file, printed to PDF by the browser, holds its summary.
     browser.go(&service.url(&format!("{first}/case-file"))).await;

@@ -351,6 +351,9 @@ async fn a_case_is_worked_through_the_console_as_through_the_api(pool: PgPool) {
     let (status, _, account) = send(&c.router, page("/accounts/farm00", Some(&token))).await;
     assert_eq!(status, StatusCode::OK, "{account}");
     assert!(account.contains("<svg") && account.contains("farm00-0"), "{account}");
+    let contributions: Vec<f64> =
+        account.split("<td class=\"n\">+").skip(1).filter_map(|cell| cell.split('<').next()?.parse().ok()).collect();
+    assert!(contributions.len() >= 2 && contributions.is_sorted_by(|a, b| a >= b), "largest first: {contributions:?}");
     assert!(!account.contains(SCRIPT));
     let at = account.find("href=\"/clusters/").expect("a link to its cluster") + 16;
     let cluster = account[at..].split('"').next().unwrap().to_owned();

@@ -419,7 +419,11 @@ pub(crate) async fn account(
         level: s.level.to_string(),
         requests: s.requests.map_or_else(|| "an unknown number of".into(), view::count),
         cluster: s.cluster_id.clone(),
-        contributions: s.top_signals.iter().map(|c| (c.signal.clone(), format!("{:+.3}", c.contribution))).collect(),
+        contributions: {
+            let mut top: Vec<&dw_domain::Contribution> = s.top_signals.iter().collect();
+            top.sort_by(|a, b| b.contribution.total_cmp(&a.contribution).then(a.signal.cmp(&b.signal)));
+            top.iter().map(|c| (c.signal.clone(), format!("{:+.3}", c.contribution))).collect()
+        },
     });
     let mut flags = Vec::new();
     if let Some(f) = &profile.flag {
