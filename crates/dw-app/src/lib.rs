@@ -86,8 +86,8 @@ pub use ingest::IngestBatch;
 pub use jobs::{AuditOutcome, AuditSummary, DEFAULT_LEASE, JobDone};
 pub use keys::{CreatedKey, KEY_PREFIX};
 pub use reference::{
-    AlignedExample, DistillationReport, EMBEDDED_ITEMS_PER_ACCOUNT, NewSet as NewReferenceSet, PanelReport,
-    ReferenceItemsOutcome,
+    AlignedExample, DistillationReport, EMBEDDED_ITEMS_PER_ACCOUNT, NewSet as NewReferenceSet, PanelAccount,
+    PanelReport, ReferenceItemsOutcome,
 };
 pub use webhooks::{
     DeliveryRound, WebhookConfig, WebhookEndpoint, WebhookFormat, client as webhook_client, http_client,

@@ -558,8 +558,24 @@ impl App {
         let mut per_control: Vec<BTreeMap<(i64, String), Pair>> = Vec::with_capacity(controls.len());
         let mut embedded = false;
         let side = suspect_side(&mut conn, suspect, from, to, Default::default()).await?;
+        let config = TestConfig::default();
+        // Per account, by wording: its own items against each control in turn.
+        let mut account_rounds: Vec<Vec<AccountTest>> = Vec::with_capacity(controls.len());
         for control in controls {
-            let Aligned { best, .. } = paired(&mut conn, &side, *control).await?;
+            let Aligned { best, by_account } = paired(&mut conn, &side, *control).await?;
+            let tested = self
+                .compute
+                .run("per-account panel tests", move || {
+                    let refs: Vec<&AlignedPrompt> = by_account.iter().collect();
+                    let item_of = |a: &AlignedPrompt| AlignedItem {
+                        item: a.suspect_item.to_string(),
+                        suspect: similarities(&a.completion, &a.suspect_output, None),
+                        control: similarities(&a.completion, &a.control_output, None),
+                    };
+                    account_tests(&refs, item_of, &TestConfig::default()).0
+                })
+                .await?;
+            account_rounds.push(tested);
             let cosines = match embed {
                 Some(handle) if !best.is_empty() => {
                     Some(aligned_cosines(&mut conn, handle, &best.iter().collect::<Vec<_>>()).await?)
@@ -590,8 +606,8 @@ impl App {
             })
             .collect();
         let names: Vec<&str> = control_sets.iter().map(|c| c.name.as_str()).collect();
-        let config = TestConfig::default();
         let test = panel_test(&suspect_set.name, &names, &items, config.min_items, config.alpha);
+        let accounts = panel_accounts(&account_rounds, &names);
         Ok(PanelReport {
             suspect: suspect_set,
             controls: control_sets,
@@ -599,6 +615,7 @@ impl App {
             to,
             embedding_model: embed.filter(|_| embedded).map(|h| h.model_id().to_owned()),
             test,
+            accounts,
             interpretation: PANEL_INTERPRETATION.to_owned(),
         })
     }
@@ -623,8 +640,76 @@ pub struct PanelReport {
     /// The test: every model's closeness, the suspect's standing and each
     /// control's against the others.
     pub test: PanelTest,
+    /// The accounts served at least 30 of the suspect's prompts that every
+    /// control also answered, each tested on its own items against every
+    /// control in turn (by wording), lowest p first ([`PanelAccount`]).
+    pub accounts: Vec<PanelAccount>,
     /// What a rejection does and does not show.
     pub interpretation: String,
+}
+
+/// An account's test against the whole panel: on its own items, is the
+/// suspect closer to what we served it than every control is? It is the
+/// paired test against each control in turn; the account's p-value is the
+/// largest of them (an intersection-union test: "closer than every control"
+/// holds at the level only if each comparison does, and needs no correction
+/// across controls), its q-value Benjamini-Hochberg across the accounts.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PanelAccount {
+    /// The account.
+    pub account_id: String,
+    /// Its items with the control that has the fewest in common with it.
+    pub items: usize,
+    /// The largest of its per-control p-values.
+    pub p_value: f64,
+    /// Its Benjamini-Hochberg q-value across the accounts tested.
+    pub q_value: f64,
+    /// The control the suspect beat least on its items (the largest p).
+    pub closest_control: String,
+    /// The smallest of its per-control AUCs (the share of items on which
+    /// the suspect is the closer to ours).
+    pub auc: f64,
+}
+
+/// Accounts tested against every control (`rounds[c]`: the tests against
+/// control `c`), combined into [`PanelAccount`]s: an account missing from a
+/// round (too few items with that control) is not tested.
+fn panel_accounts(rounds: &[Vec<AccountTest>], names: &[&str]) -> Vec<PanelAccount> {
+    let mut combined: BTreeMap<&str, (usize, PanelAccount)> = BTreeMap::new();
+    for (c, round) in rounds.iter().enumerate() {
+        for t in round {
+            let entry = combined.entry(t.account_id.as_str()).or_insert_with(|| {
+                (
+                    0,
+                    PanelAccount {
+                        account_id: t.account_id.clone(),
+                        items: t.items,
+                        p_value: t.p_value,
+                        q_value: 1.0,
+                        closest_control: names[c].to_owned(),
+                        auc: t.auc,
+                    },
+                )
+            });
+            entry.0 += 1;
+            let account = &mut entry.1;
+            account.items = account.items.min(t.items);
+            account.auc = account.auc.min(t.auc);
+            if t.p_value > account.p_value {
+                account.p_value = t.p_value;
+                account.closest_control = names[c].to_owned();
+            }
+        }
+    }
+    let mut accounts: Vec<PanelAccount> =
+        combined.into_values().filter(|(rounds_in, _)| *rounds_in == rounds.len()).map(|(_, a)| a).collect();
+    let q = benjamini_hochberg(&accounts.iter().map(|a| a.p_value).collect::<Vec<_>>());
+    for (a, q) in accounts.iter_mut().zip(q) {
+        a.q_value = q;
+    }
+    accounts.sort_by(|a, b| a.p_value.total_cmp(&b.p_value).then(a.account_id.cmp(&b.account_id)));
+    accounts
 }
 
 const PANEL_INTERPRETATION: &str = "The panel test asks whether, on prompts that we, the suspect and every control \
@@ -974,4 +1059,30 @@ pub(crate) async fn suspect_set(conn: &mut sqlx::PgConnection, id: i64) -> Resul
         )));
     }
     Ok(set)
+}
+
+#[cfg(test)]
+mod panel_account_tests {
+    use super::*;
+
+    fn test(account: &str, items: usize, p_value: f64, auc: f64) -> AccountTest {
+        AccountTest { account_id: account.into(), items, p_value, q_value: p_value, effect_size: 0.5, auc }
+    }
+
+    #[test]
+    fn an_account_stands_out_only_by_its_weakest_comparison_and_only_against_every_control() {
+        let rounds = vec![
+            vec![test("a", 40, 0.0001, 0.9), test("b", 35, 0.0001, 0.8), test("c", 30, 0.0001, 0.9)],
+            vec![test("a", 38, 0.0200, 0.7), test("b", 50, 0.0002, 0.85)],
+            vec![test("a", 45, 0.0010, 0.8), test("b", 35, 0.0003, 0.9), test("c", 31, 0.0001, 0.9)],
+        ];
+        let accounts = panel_accounts(&rounds, &["x", "y", "z"]);
+        let ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
+        assert_eq!(ids, ["b", "a"], "c lacks items with control y: not tested");
+        let (b, a) = (&accounts[0], &accounts[1]);
+        assert_eq!((b.p_value, b.items, b.auc, b.closest_control.as_str()), (0.0003, 35, 0.8, "z"));
+        assert_eq!((a.p_value, a.items, a.auc, a.closest_control.as_str()), (0.02, 38, 0.7, "y"));
+        assert_eq!(a.q_value, 0.02, "Benjamini-Hochberg: the largest p keeps its value");
+        assert!((b.q_value - 0.0006).abs() < 1e-12, "{}", b.q_value);
+    }
 }

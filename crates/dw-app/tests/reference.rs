@@ -531,12 +531,22 @@ async fn the_panel_test_finds_a_student_against_four_controls_and_not_one_more_u
     assert!(p_value < 0.01, "{:?}", report.test);
     assert_eq!(report.test.controls_rejected, 0, "{:?}", report.test);
     assert!(report.interpretation.contains("does not say why"));
+    // Per account: each of the three accounts served a third of the prompts (whose answers the student
+    // learned) is closer to the student than every control, at q < 0.01; its p is its weakest comparison's.
+    let accounts: Vec<&str> = report.accounts.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(accounts.len(), 3, "{:?}", report.accounts);
+    for a in &report.accounts {
+        assert!(a.q_value < 0.01 && a.q_value >= a.p_value && a.items >= 30, "{a:?}");
+        assert!(a.closest_control.starts_with("control-") && a.auc > 0.5, "{a:?}");
+    }
 
     // One more unrelated model in the suspect's place comes as close as the controls do.
     let other: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &unrelated(&a.independent, 4))).collect();
     let other = set(&app, "unrelated", false, &other).await;
     let report = app.panel_test(other, &controls, from, to, None).await.unwrap();
     assert!(matches!(report.test.conclusion, Conclusion::NotRejected { .. }), "{:?}", report.test);
+    assert!(!report.accounts.is_empty(), "the accounts are tested");
+    assert!(report.accounts.iter().all(|a| a.q_value > 0.05), "no account attributed: {:?}", report.accounts);
 
     // Fewer than three controls, one named twice, a suspect's set among them: refused, saying which.
     for (given, says) in [

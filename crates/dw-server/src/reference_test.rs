@@ -65,6 +65,31 @@ pub fn render_panel(report: &PanelReport) -> String {
         );
     }
     let _ = writeln!(out, "Method: {}.\n", test.method);
+    if !report.accounts.is_empty() {
+        let _ = writeln!(
+            out,
+            "Per account (by wording: the test on the suspect's prompts served to it, against each control in \
+             turn; p is the largest of them, so an account stands out only if the suspect is closer than every \
+             control; q: Benjamini-Hochberg across the {} account(s) served at least 30 of the prompts every \
+             control answered):",
+            report.accounts.len()
+        );
+        let _ = writeln!(out, "| account | items | p (largest) | q | the control it beat least | AUC (smallest) |");
+        let _ = writeln!(out, "| --- | ---: | ---: | ---: | --- | ---: |");
+        for a in &report.accounts {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} | {:.2} |",
+                a.account_id,
+                a.items,
+                p(a.p_value),
+                p(a.q_value),
+                a.closest_control,
+                a.auc
+            );
+        }
+        let _ = writeln!(out);
+    }
     let _ = writeln!(out, "{}", report.interpretation);
     out
 }
