@@ -440,6 +440,13 @@ struct AccountAttribution {
     /// The same accounts with each prompt's two answers (the unrelated
     /// model's and the control's) exchanged at random: rejected at p < 0.05.
     exchanged_rejected_005: usize,
+    /// The per-account panel test (`dw_app`'s panel report per account): each
+    /// account against every control of other families but the unrelated
+    /// model, its p the largest of those; q across the window's accounts.
+    /// Harvesters and others attributed at q < 0.01.
+    panel_controls: usize,
+    harvesters_attributed_panel: usize,
+    others_attributed_panel: usize,
 }
 
 /// The fingerprint test of one suspect against a panel's controls, on
@@ -682,6 +689,9 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
                 others_attributed: 0,
                 others_attributed_0001: 0,
                 exchanged_rejected_005: 0,
+                panel_controls: controls.len() - 1,
+                harvesters_attributed_panel: 0,
+                others_attributed_panel: 0,
             };
             let mut next = random_stream(0xacc0_0000 + size as u64 * 31 + student.len() as u64);
             for r in 0..ACCOUNT_RESAMPLES {
@@ -692,22 +702,42 @@ fn account_runs(panel: &Panel, measured: &Measured, calibration: &mut Calibratio
                 let order = random_subset(panel.items.len(), size * accounts, &mut next);
                 let config = TestConfig { seed: r as u64, ..config };
                 let mut ps = Vec::with_capacity(accounts);
+                let mut panel_ps = Vec::with_capacity(accounts);
                 for (a, slice) in order.chunks(size).enumerate() {
                     let source = if a < harvesters { *student } else { other };
-                    let items: Vec<AlignedItem> = slice
+                    let against = |control: &str| -> f64 {
+                        let items: Vec<AlignedItem> = slice
+                            .iter()
+                            .map(|&i| AlignedItem {
+                                item: panel.items[i].clone(),
+                                suspect: measured.against_ours[source][i],
+                                control: measured.against_ours[control][i],
+                            })
+                            .collect();
+                        p_of(&distillation_test(&items, &config).conclusion)
+                    };
+                    let p = against(control);
+                    ps.push(p);
+                    // Against the panel (every control but the unrelated model): the largest p.
+                    let largest = controls
                         .iter()
-                        .map(|&i| AlignedItem {
-                            item: panel.items[i].clone(),
-                            suspect: measured.against_ours[source][i],
-                            control: measured.against_ours[control][i],
-                        })
-                        .collect();
-                    ps.push(p_of(&distillation_test(&items, &config).conclusion));
+                        .filter(|c| **c != other && **c != control)
+                        .map(|c| against(c))
+                        .fold(p, f64::max);
+                    panel_ps.push(largest);
                     if a >= harvesters {
                         let swap: Vec<bool> = slice.iter().map(|_| next() & 1 == 1).collect();
                         let exchanged = exchanged(panel, measured, other, control, slice, &swap);
                         row.exchanged_rejected_005 +=
                             usize::from(p_of(&distillation_test(&exchanged, &config).conclusion) < 0.05);
+                    }
+                }
+                let panel_q = dw_detect::reference::benjamini_hochberg(&panel_ps);
+                for (a, q) in panel_q.iter().enumerate() {
+                    if a < harvesters {
+                        row.harvesters_attributed_panel += usize::from(*q < q_level);
+                    } else {
+                        row.others_attributed_panel += usize::from(*q < q_level);
                     }
                 }
                 let q = dw_detect::reference::benjamini_hochberg(&ps);
@@ -1083,19 +1113,21 @@ fn markdown(c: &Calibration) -> String {
              slices of the prompts; a quarter of the accounts harvested (the suspect set holds the student's answers \
              to their prompts), the rest did not (it holds an unrelated model's answers to theirs); the control and \
              that unrelated model drawn from the controls of other families than the students' each window; the \
-             last column has the non-harvesters' prompts with the unrelated model's and the control's answers \
-             exchanged at random (the null true by construction):\n"
+             exchanged column has the non-harvesters' prompts with the unrelated model's and the control's answers \
+             exchanged at random (the null true by construction); the last two, the panel test per account (each \
+             account against every control of other families but the unrelated model, its p the largest of those, \
+             attributed at q < 0.01):\n"
         );
         let _ = writeln!(
             out,
-            "| panel | student | prompts per account | accounts (harvesters) | harvesters attributed | others attributed | harvesters at q < 0.001 | others at q < 0.001 | exchanged: rejected at 0.05 |"
+            "| panel | student | prompts per account | accounts (harvesters) | harvesters attributed | others attributed | harvesters at q < 0.001 | others at q < 0.001 | exchanged: rejected at 0.05 | panel: harvesters attributed | panel: others attributed |"
         );
-        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+        let _ = writeln!(out, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
         for a in &c.accounts {
             let share = |n: usize, of: usize| format!("{n} of {of} ({:.1}%)", 100.0 * n as f64 / of.max(1) as f64);
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} ({}) | {} | {} | {} | {} | {} | {} | {} |",
                 a.panel,
                 a.student,
                 a.items_each,
@@ -1105,7 +1137,9 @@ fn markdown(c: &Calibration) -> String {
                 share(a.others_attributed, a.other_tests),
                 share(a.harvesters_attributed_0001, a.harvester_tests),
                 share(a.others_attributed_0001, a.other_tests),
-                share(a.exchanged_rejected_005, a.other_tests)
+                share(a.exchanged_rejected_005, a.other_tests),
+                share(a.harvesters_attributed_panel, a.harvester_tests),
+                share(a.others_attributed_panel, a.other_tests)
             );
         }
     }
