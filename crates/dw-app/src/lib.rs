@@ -60,7 +60,7 @@ pub use attribution::{AccountAttribution, AttributionReport, ClusterAttribution,
 pub use audit::{AuditWindow, Detector};
 pub use browse::{AccountProfile, ClusterDetail};
 pub use case_file::{
-    CaseFile, CaseFormat, STYLE as CASE_FILE_STYLE, content_security_policy as case_file_content_security_policy,
+    CaseFile, CaseFormat, content_security_policy as case_file_content_security_policy, escape as escape_html,
 };
 pub use cases::{Actor, DecisionLabel, FlagChange};
 pub use compute::Compute;

@@ -346,6 +346,22 @@ fn account_tests(
     (tested, too_few)
 }
 
+/// The per-account paired tests by wording (no embedding) on one
+/// suspect-control pair's aligned items, on the compute threads.
+async fn lexical_account_tests(app: &App, by_account: Vec<AlignedPrompt>) -> Result<Vec<AccountTest>, AppError> {
+    app.compute
+        .run("per-account distillation tests", move || {
+            let refs: Vec<&AlignedPrompt> = by_account.iter().collect();
+            let item_of = |a: &AlignedPrompt| AlignedItem {
+                item: a.suspect_item.to_string(),
+                suspect: similarities(&a.completion, &a.suspect_output, None),
+                control: similarities(&a.completion, &a.control_output, None),
+            };
+            account_tests(&refs, item_of, &TestConfig::default()).0
+        })
+        .await
+}
+
 /// The per-account paired tests an audit runs on its window, by wording:
 /// every suspect set against every control set, each account served at
 /// least [`dw_detect::reference::MIN_ALIGNED_ITEMS`] of the suspect's prompts
@@ -379,18 +395,7 @@ pub(crate) async fn window_account_tests(
             if by_account.is_empty() {
                 continue;
             }
-            let tested = app
-                .compute
-                .run("per-account distillation tests", move || {
-                    let refs: Vec<&AlignedPrompt> = by_account.iter().collect();
-                    let item_of = |a: &AlignedPrompt| AlignedItem {
-                        item: a.suspect_item.to_string(),
-                        suspect: similarities(&a.completion, &a.suspect_output, None),
-                        control: similarities(&a.completion, &a.control_output, None),
-                    };
-                    account_tests(&refs, item_of, &TestConfig::default()).0
-                })
-                .await?;
+            let tested = lexical_account_tests(app, by_account).await?;
             tests.extend(
                 tested.into_iter().map(|t| (t.account_id.clone(), suspect.name.as_str(), control.name.as_str(), t)),
             );
@@ -563,18 +568,7 @@ impl App {
         let mut account_rounds: Vec<Vec<AccountTest>> = Vec::with_capacity(controls.len());
         for control in controls {
             let Aligned { best, by_account } = paired(&mut conn, &side, *control).await?;
-            let tested = self
-                .compute
-                .run("per-account panel tests", move || {
-                    let refs: Vec<&AlignedPrompt> = by_account.iter().collect();
-                    let item_of = |a: &AlignedPrompt| AlignedItem {
-                        item: a.suspect_item.to_string(),
-                        suspect: similarities(&a.completion, &a.suspect_output, None),
-                        control: similarities(&a.completion, &a.control_output, None),
-                    };
-                    account_tests(&refs, item_of, &TestConfig::default()).0
-                })
-                .await?;
+            let tested = lexical_account_tests(self, by_account).await?;
             account_rounds.push(tested);
             let cosines = match embed {
                 Some(handle) if !best.is_empty() => {

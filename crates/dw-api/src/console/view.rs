@@ -603,21 +603,9 @@ fn write_value(out: &mut String, value: &serde_json::Value, depth: usize) {
     }
 }
 
-/// Text for markup built by hand (the charts): what could open markup escaped.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text for markup built by hand (the charts, the graph, reports): the
+/// case file's escaping, one rule for every page.
+pub(crate) use dw_app::escape_html as escape;
 
 #[cfg(test)]
 mod tests {

@@ -19,8 +19,8 @@ use sha2::{Digest, Sha256};
 
 use super::{CaseFile, text, time_text};
 
-/// The page's only style (the console's case page uses it too).
-pub const STYLE: &str = "body{font:15px/1.5 Georgia,'Times New Roman',serif;color:#111;margin:2.5em auto;max-width:58em;\
+/// The page's only style.
+const STYLE: &str = "body{font:15px/1.5 Georgia,'Times New Roman',serif;color:#111;margin:2.5em auto;max-width:58em;\
 padding:0 1.5em}h1{font-size:1.6em;margin-bottom:.2em}h2{font-size:1.2em;border-bottom:1px solid #999;\
 margin-top:2em;padding-bottom:.2em}h3{font-size:1em;margin:1.2em 0 .3em}.meta{color:#444;margin-top:0}\
 .summary{background:#f4f4f0;border-left:4px solid #555;padding:.6em 1.2em}table{border-collapse:collapse;\
@@ -41,7 +41,7 @@ pub fn content_security_policy() -> String {
 }
 
 /// Text for HTML: the five characters that could open markup escaped.
-pub(super) fn escape(s: &str) -> String {
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

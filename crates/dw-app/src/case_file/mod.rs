@@ -17,7 +17,7 @@ use crate::{Actor, App, AppError};
 
 mod html;
 
-pub use html::{STYLE, content_security_policy};
+pub use html::{content_security_policy, escape};
 
 /// At most this many example events (with their answers) in a case file.
 pub const MAX_EXAMPLES: usize = 12;
