@@ -365,13 +365,17 @@ async fn lexical_account_tests(app: &App, by_account: Vec<AlignedPrompt>) -> Res
 /// The per-account paired tests an audit runs on its window, by wording:
 /// every suspect set against every control set, each account served at
 /// least [`dw_detect::reference::MIN_ALIGNED_ITEMS`] of the suspect's prompts
-/// (that the control also answered) tested on them, q-values by
-/// Benjamini-Hochberg across every test of every pair; for each account its
-/// strongest test (the lowest q, then p). The window's served prompts are
-/// read once per suspect (whatever its controls), and only those of the
-/// audit's accounts and model when it is narrowed (`scope`). Returns how
-/// many pairs were tested (none without a suspect and a control set) and
-/// the accounts' tests.
+/// (that a control also answered) tested on them against each such control
+/// in turn and combined as the panel report combines them
+/// ([`PanelAccount`]: the suspect must be the closer against every control,
+/// its p the largest), q-values by Benjamini-Hochberg across every account
+/// and suspect; for each account its strongest test (the lowest q, then p).
+/// With one control this is that control's test; with more, an account is
+/// no longer attributed because one control happens to answer unlike us.
+/// The window's served prompts are read once per suspect (whatever its
+/// controls), and only those of the audit's accounts and model when it is
+/// narrowed (`scope`). Returns how many (suspect, control) pairs were tested
+/// (none without a suspect and a control set) and the accounts' tests.
 pub(crate) async fn window_account_tests(
     app: &App,
     conn: &mut sqlx::PgConnection,
@@ -381,7 +385,8 @@ pub(crate) async fn window_account_tests(
 ) -> Result<(usize, BTreeMap<String, AccountTestEvidence>), AppError> {
     let sets = reference_sets::list(conn).await?;
     let (controls, suspects): (Vec<&ReferenceSet>, Vec<&ReferenceSet>) = sets.iter().partition(|s| s.control);
-    let mut tests: Vec<(String, &str, &str, AccountTest)> = Vec::new();
+    let names: Vec<&str> = controls.iter().map(|c| c.name.as_str()).collect();
+    let mut tests: Vec<(&str, PanelAccount)> = Vec::new();
     let mut pairs = 0;
     for suspect in &suspects {
         if controls.is_empty() {
@@ -389,32 +394,34 @@ pub(crate) async fn window_account_tests(
         }
         // The window's served prompts are read once per suspect, for all its controls.
         let side = suspect_side(conn, suspect.id, from, to, scope).await?;
+        let mut rounds = Vec::with_capacity(controls.len());
         for control in &controls {
             pairs += 1;
             let Aligned { by_account, .. } = paired(conn, &side, control.id).await?;
-            if by_account.is_empty() {
-                continue;
-            }
-            let tested = lexical_account_tests(app, by_account).await?;
-            tests.extend(
-                tested.into_iter().map(|t| (t.account_id.clone(), suspect.name.as_str(), control.name.as_str(), t)),
-            );
+            rounds.push(if by_account.is_empty() {
+                Vec::new()
+            } else {
+                lexical_account_tests(app, by_account).await?
+            });
         }
+        tests.extend(panel_accounts(&rounds, &names, 1).into_iter().map(|a| (suspect.name.as_str(), a)));
     }
-    let q = benjamini_hochberg(&tests.iter().map(|(_, _, _, t)| t.p_value).collect::<Vec<_>>());
+    let q = benjamini_hochberg(&tests.iter().map(|(_, a)| a.p_value).collect::<Vec<_>>());
     let count = tests.len();
     let mut strongest: BTreeMap<String, AccountTestEvidence> = BTreeMap::new();
-    for ((account, suspect, control, t), q) in tests.into_iter().zip(q) {
+    for ((suspect, a), q) in tests.into_iter().zip(q) {
         let evidence = AccountTestEvidence {
             suspect: suspect.to_owned(),
-            control: control.to_owned(),
-            items: t.items,
-            p_value: t.p_value,
+            control: a.closest_control,
+            controls: a.controls,
+            items: a.items,
+            p_value: a.p_value,
             q_value: q,
-            auc: t.auc,
+            auc: a.auc,
             tests: count,
             by_meaning: false,
         };
+        let account = a.account_id;
         let stronger = |held: &AccountTestEvidence| (evidence.q_value, evidence.p_value) < (held.q_value, held.p_value);
         if strongest.get(&account).is_none_or(stronger) {
             strongest.insert(account, evidence);
@@ -601,7 +608,7 @@ impl App {
             .collect();
         let names: Vec<&str> = control_sets.iter().map(|c| c.name.as_str()).collect();
         let test = panel_test(&suspect_set.name, &names, &items, config.min_items, config.alpha);
-        let accounts = panel_accounts(&account_rounds, &names);
+        let accounts = panel_accounts(&account_rounds, &names, names.len());
         Ok(PanelReport {
             suspect: suspect_set,
             controls: control_sets,
@@ -661,15 +668,20 @@ pub struct PanelAccount {
     pub q_value: f64,
     /// The control the suspect beat least on its items (the largest p).
     pub closest_control: String,
+    /// How many controls it was tested against (every control of the panel
+    /// report; in an audit, every control set that answered at least 30 of
+    /// the suspect's prompts served to it).
+    pub controls: usize,
     /// The smallest of its per-control AUCs (the share of items on which
     /// the suspect is the closer to ours).
     pub auc: f64,
 }
 
-/// Accounts tested against every control (`rounds[c]`: the tests against
-/// control `c`), combined into [`PanelAccount`]s: an account missing from a
-/// round (too few items with that control) is not tested.
-fn panel_accounts(rounds: &[Vec<AccountTest>], names: &[&str]) -> Vec<PanelAccount> {
+/// Accounts tested against at least `least` controls (`rounds[c]`: the
+/// tests against control `c`; an account is missing from a round when it
+/// had too few items with that control), combined into [`PanelAccount`]s
+/// over the controls each was tested against; the others are left out.
+fn panel_accounts(rounds: &[Vec<AccountTest>], names: &[&str], least: usize) -> Vec<PanelAccount> {
     let mut combined: BTreeMap<&str, (usize, PanelAccount)> = BTreeMap::new();
     for (c, round) in rounds.iter().enumerate() {
         for t in round {
@@ -682,6 +694,7 @@ fn panel_accounts(rounds: &[Vec<AccountTest>], names: &[&str]) -> Vec<PanelAccou
                         p_value: t.p_value,
                         q_value: 1.0,
                         closest_control: names[c].to_owned(),
+                        controls: 0,
                         auc: t.auc,
                     },
                 )
@@ -696,8 +709,11 @@ fn panel_accounts(rounds: &[Vec<AccountTest>], names: &[&str]) -> Vec<PanelAccou
             }
         }
     }
-    let mut accounts: Vec<PanelAccount> =
-        combined.into_values().filter(|(rounds_in, _)| *rounds_in == rounds.len()).map(|(_, a)| a).collect();
+    let mut accounts: Vec<PanelAccount> = combined
+        .into_values()
+        .filter(|(rounds_in, _)| *rounds_in >= least.max(1))
+        .map(|(rounds_in, a)| PanelAccount { controls: rounds_in, ..a })
+        .collect();
     let q = benjamini_hochberg(&accounts.iter().map(|a| a.p_value).collect::<Vec<_>>());
     for (a, q) in accounts.iter_mut().zip(q) {
         a.q_value = q;
@@ -1070,13 +1086,20 @@ mod panel_account_tests {
             vec![test("a", 38, 0.0200, 0.7), test("b", 50, 0.0002, 0.85)],
             vec![test("a", 45, 0.0010, 0.8), test("b", 35, 0.0003, 0.9), test("c", 31, 0.0001, 0.9)],
         ];
-        let accounts = panel_accounts(&rounds, &["x", "y", "z"]);
+        let accounts = panel_accounts(&rounds, &["x", "y", "z"], 3);
         let ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
         assert_eq!(ids, ["b", "a"], "c lacks items with control y: not tested");
         let (b, a) = (&accounts[0], &accounts[1]);
-        assert_eq!((b.p_value, b.items, b.auc, b.closest_control.as_str()), (0.0003, 35, 0.8, "z"));
-        assert_eq!((a.p_value, a.items, a.auc, a.closest_control.as_str()), (0.02, 38, 0.7, "y"));
+        assert_eq!((b.p_value, b.items, b.auc, b.closest_control.as_str(), b.controls), (0.0003, 35, 0.8, "z", 3));
+        assert_eq!((a.p_value, a.items, a.auc, a.closest_control.as_str(), a.controls), (0.02, 38, 0.7, "y", 3));
         assert_eq!(a.q_value, 0.02, "Benjamini-Hochberg: the largest p keeps its value");
         assert!((b.q_value - 0.0006).abs() < 1e-12, "{}", b.q_value);
+
+        // As the audit combines them: every control an account was tested against, at least one.
+        let accounts = panel_accounts(&rounds, &["x", "y", "z"], 1);
+        let tested: Vec<(&str, usize, f64)> =
+            accounts.iter().map(|a| (a.account_id.as_str(), a.controls, a.p_value)).collect();
+        assert_eq!(tested, [("c", 2, 0.0001), ("b", 3, 0.0003), ("a", 3, 0.02)]);
+        assert!(panel_accounts(&[Vec::new(), Vec::new()], &["x", "y"], 1).is_empty(), "nothing tested");
     }
 }

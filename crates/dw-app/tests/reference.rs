@@ -290,8 +290,22 @@ async fn the_test_per_account_ranks_the_harvesters_of_what_the_suspect_learned(p
     assert_eq!(verdicts.len(), 1);
     let (one, _, _, _) = signal_of(&verdicts, "harvester_a");
     assert!(one.detail.contains("across 1 account tests") && one.value.unwrap() >= 2.0, "{one:?}");
-    let elsewhere = dw_app::AuditWindow { model: Some("another-model".into()), ..window };
+    let elsewhere = dw_app::AuditWindow { model: Some("another-model".into()), ..window.clone() };
     assert!(app.audit_verdicts(&elsewhere).await.unwrap().is_empty(), "no request to that model");
+
+    // A second control that answers as we do (a model tuned on our answers, nearly verbatim): the suspect
+    // must be the closer against every control, and it is not against this one, so no account stands out
+    // any more; the words name the control it failed to beat.
+    let sibling: Vec<ReferenceItem> = answered.iter().map(|a| item(&a.prompt, &reused(&a.ours))).collect();
+    set(&app, "sibling-control", true, &sibling).await;
+    let verdicts = app.audit_verdicts(&window).await.unwrap();
+    for harvester in ["harvester_a", "harvester_b"] {
+        let (signal, _, _, _) = signal_of(&verdicts, harvester);
+        assert!(signal.value.unwrap() < 1.0, "{signal:?}");
+        for words in ["against each of 2 controls", "against sibling-control)", "across 3 account tests"] {
+            assert!(signal.detail.contains(words), "{words:?} in {signal:?}");
+        }
+    }
 }
 
 #[sqlx::test(migrator = "dw_store::MIGRATOR")]

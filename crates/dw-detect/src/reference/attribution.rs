@@ -202,22 +202,29 @@ impl AccountMatches {
 }
 
 /// One account's strongest per-account distillation test in an audit's
-/// window: the paired test on a suspect's prompts served to it, against a
-/// control set, with its q-value across every account and every (suspect,
-/// control) pair the audit tested.
+/// window: the paired test on a suspect's prompts served to it against every
+/// control set that answered enough of them, the suspect required to be the
+/// closer against each (its p-value the largest of theirs: an
+/// intersection-union test), with its q-value across every account and
+/// suspect the audit tested.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AccountTestEvidence {
     /// The suspect set.
     pub suspect: String,
-    /// The control set.
+    /// The control the suspect beat least (the largest p-value); the only
+    /// one when one was tested.
     pub control: String,
-    /// The suspect's prompts served to the account (and answered by the control).
+    /// How many control sets the account was tested against.
+    pub controls: usize,
+    /// The suspect's prompts served to the account and answered by the
+    /// controls (the fewest any control had in common with it).
     pub items: usize,
-    /// The combined permutation p-value.
+    /// The largest of the per-control combined permutation p-values.
     pub p_value: f64,
     /// Its Benjamini-Hochberg q-value.
     pub q_value: f64,
-    /// The share of its items on which the suspect is the closer to our answers.
+    /// The share of its items on which the suspect is the closer to our
+    /// answers (the smallest against any control).
     pub auc: f64,
     /// The tests the q-value was adjusted across.
     pub tests: usize,
@@ -244,18 +251,26 @@ pub fn reference_test_signal(pairs: usize, evidence: Option<&AccountTestEvidence
             ),
         );
     };
+    let against = if e.controls > 1 {
+        format!(
+            "against each of {} controls, the suspect required to be closer than every one (p the largest, \
+             against {})",
+            e.controls, e.control
+        )
+    } else {
+        format!("against the control {}", e.control)
+    };
     Signal::computed(
         "reference_test",
         // 0 - x, not -x: a q-value of 1 gives 0, not -0.
         0.0 - e.q_value.clamp(1e-12, 1.0).log10(),
         format!(
-            "the paired test by {} on {} of {}'s prompts served to the account, against the control {}: p = {:.2e}, \
+            "the paired test by {} on {} of {}'s prompts served to the account, {against}: p = {:.2e}, \
              q = {:.2e} (Benjamini-Hochberg across {} account tests); the suspect's answer is the closer to ours on \
              {:.0}% of them",
             if e.by_meaning { "wording and meaning" } else { "wording" },
             e.items,
             e.suspect,
-            e.control,
             e.p_value,
             e.q_value,
             e.tests,
@@ -407,6 +422,7 @@ mod tests {
         let evidence = AccountTestEvidence {
             suspect: "student".into(),
             control: "unrelated".into(),
+            controls: 1,
             items: 57,
             p_value: 0.0001,
             q_value: 0.001,
@@ -422,5 +438,10 @@ mod tests {
         // A q-value of 1 is no evidence at all: zero, not a negative number.
         let none = reference_test_signal(2, Some(&AccountTestEvidence { q_value: 1.0, ..evidence.clone() }));
         assert!(none.value.is_some_and(|v| v == 0.0 && v.is_sign_positive()), "{none:?}");
+        // Against several controls the words say the suspect had to beat each, and which it beat least.
+        let panel = reference_test_signal(2, Some(&AccountTestEvidence { controls: 3, ..evidence.clone() }));
+        for words in ["against each of 3 controls", "closer than every one", "against unrelated)"] {
+            assert!(panel.detail.contains(words), "{words:?} in {}", panel.detail);
+        }
     }
 }
