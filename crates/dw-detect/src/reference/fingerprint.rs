@@ -26,6 +26,10 @@
 //! our fingerprint is the mean over its answers, about 1 for ours and lower
 //! for a model without our habits. Nothing is keyed on a particular model's
 //! strings: every feature is learned per case from the answers at hand.
+//! Directions in sentence-embedding space are not among the features: on
+//! the lineage panel an unrelated model leans toward ours in meaning more
+//! than the students do (`docs/evaluation.md`, "Directions in embedding
+//! space, measured and left out").
 //!
 //! **Leaving each control out.** Features chosen because the background
 //! lacks them are rarer in the background's own answers than in any model's
