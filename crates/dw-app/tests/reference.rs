@@ -140,7 +140,12 @@ async fn the_test_rejects_a_student_keeps_the_null_and_refuses_too_few_prompts(p
     assert_eq!(report.embedding_model, None);
     let measures: Vec<&str> = report.test.measures.iter().map(|m| m.measure).collect();
     assert_eq!(measures, ["ngram_overlap", "format_profile"], "no embedding without a model: left out, not zero");
-    assert!(report.test.combined.as_ref().unwrap().auc > 0.9, "{:?}", report.test.combined);
+    // The student's wording is ours on nearly every item; combined with layout by signed ranks (a third of
+    // each answer left out moves its layout), it still leads on most, and the sign test agrees.
+    let wording = report.test.measures.iter().find(|m| m.measure == "ngram_overlap").unwrap();
+    assert!(wording.auc > 0.9, "{wording:?}");
+    let combined = report.test.combined.as_ref().unwrap();
+    assert!(combined.auc > 0.8 && combined.sign_test_p < 1e-6, "{combined:?}");
     assert_eq!(report.examples.len(), 10);
     for example in &report.examples {
         let plain = |t: &str| t.to_lowercase().split_whitespace().collect::<Vec<_>>().join(" ");

@@ -11,9 +11,20 @@
 //! permutation test, one-sided) and asks how often the flipped total is as
 //! large as the observed one.
 //!
-//! Measures are combined per item by dividing each difference by its
-//! measure's root mean square over the items (a scale the sign flips leave
-//! unchanged, so the test stays exact) and adding them up. The report gives,
+//! Measures are combined per item through signed ranks: each measure's
+//! differences are ranked by size among that measure's non-zero ones, and an
+//! item's score is the sum over measures of its difference's sign times its
+//! rank over their count (a Wilcoxon signed-rank score per measure, summed).
+//! The ranks of the sizes are what sign flips leave unchanged, so the test
+//! stays exact. Ranks, not the differences themselves: word overlap with our
+//! answer is heavy-tailed (most items differ a little; a few differ a lot,
+//! either way, when one model happens to repeat the prompt or a stock
+//! passage), and a mean of raw differences is decided by those few items,
+//! where a student shows as a small, steady lead on most. On the lineage
+//! panel this found the harvesters of 30 prompts 35 to 48% of the time at q
+//! < 0.01, where the mean of differences in units of their root mean square
+//! found 18 to 30%, with the level unchanged (`docs/evaluation.md`). The
+//! report gives,
 //! per measure and combined, the mean similarities, the mean difference, an
 //! effect size (mean over standard deviation of the differences), the AUC
 //! (the chance that on a random item the suspect is the closer of the two)
@@ -184,7 +195,8 @@ pub struct MeasureResult {
     pub mean_suspect: Option<f64>,
     /// Mean similarity of the control's answers to ours (`None` combined).
     pub mean_control: Option<f64>,
-    /// Mean per-item difference, suspect minus control (combined: in units of each measure's RMS).
+    /// Mean per-item difference, suspect minus control (combined: the mean
+    /// summed signed-rank score, between minus and plus the number of measures).
     pub mean_difference: f64,
     /// Mean difference over the differences' standard deviation (Cohen's d_z).
     pub effect_size: f64,
@@ -192,7 +204,8 @@ pub struct MeasureResult {
     pub auc: f64,
     /// One-sided exact sign test over the items whose difference is not zero.
     pub sign_test_p: f64,
-    /// One-sided sign-flip permutation p-value of the mean difference.
+    /// One-sided sign-flip permutation p-value of the sum of the signed
+    /// ranks (combined: of the summed scores).
     pub permutation_p: f64,
 }
 
@@ -216,8 +229,9 @@ pub struct DistillationTest {
 pub fn distillation_test(items: &[AlignedItem], config: &TestConfig) -> DistillationTest {
     let method = format!(
         "one-sided paired sign-flip permutation test ({} random flips, seed {}) of the per-item difference \
-         suspect-minus-control in similarity to our answer, measures combined per item in units of each \
-         measure's root mean square difference; exact one-sided sign tests beside it",
+         suspect-minus-control in similarity to our answer, measures combined per item by signed ranks (each \
+         measure's differences ranked by size, the item's score the sum of sign times rank over the count); exact \
+         one-sided sign tests beside it",
         config.permutations, config.seed
     );
     if items.len() < config.min_items {
@@ -248,19 +262,17 @@ pub fn distillation_test(items: &[AlignedItem], config: &TestConfig) -> Distilla
             continue;
         }
         let differences: Vec<f64> = pairs.iter().map(|(_, s, c)| s - c).collect();
-        let rms = (differences.iter().map(|d| d * d).sum::<f64>() / differences.len() as f64).sqrt();
-        if rms > 0.0 {
-            for ((i, _, _), d) in pairs.iter().zip(&differences) {
-                combined[*i] += d / rms;
-            }
+        let ranks = signed_ranks(&differences);
+        for ((i, _, _), r) in pairs.iter().zip(&ranks) {
+            combined[*i] += r;
         }
         let seed = config.seed ^ mix(m as u64 + 1);
-        let mut result = statistics(measure.name(), &differences, config.permutations, seed);
+        let mut result = statistics(measure.name(), &differences, &ranks, config.permutations, seed);
         result.mean_suspect = Some(mean(pairs.iter().map(|p| p.1)));
         result.mean_control = Some(mean(pairs.iter().map(|p| p.2)));
         measures.push(result);
     }
-    let combined = statistics("combined", &combined, config.permutations, config.seed);
+    let combined = statistics("combined", &combined, &combined, config.permutations, config.seed);
     let p_value = combined.permutation_p;
     DistillationTest {
         aligned_items: items.len(),
@@ -296,8 +308,38 @@ fn mean(values: impl Iterator<Item = f64>) -> f64 {
     if n == 0 { 0.0 } else { sum / n as f64 }
 }
 
-/// Mean, effect size, AUC, sign test and permutation p of `differences`.
-fn statistics(name: &'static str, differences: &[f64], permutations: usize, seed: u64) -> MeasureResult {
+/// Each difference's signed rank among the non-zero ones by size (ties
+/// share their mean rank), over their count: zero stays zero.
+fn signed_ranks(differences: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..differences.len()).filter(|i| differences[*i] != 0.0).collect();
+    order.sort_by(|a, b| differences[*a].abs().total_cmp(&differences[*b].abs()));
+    let n = order.len() as f64;
+    let mut out = vec![0.0; differences.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let mut end = start + 1;
+        while end < order.len() && differences[order[end]].abs() == differences[order[start]].abs() {
+            end += 1;
+        }
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            out[i] = differences[i].signum() * rank / n;
+        }
+        start = end;
+    }
+    out
+}
+
+/// Mean, effect size, AUC and sign test of `differences`, and the
+/// permutation p of the sum of their `scores` (their signed ranks, or the
+/// combined scores, which are sums of signed ranks already).
+fn statistics(
+    name: &'static str,
+    differences: &[f64],
+    scores: &[f64],
+    permutations: usize,
+    seed: u64,
+) -> MeasureResult {
     let n = differences.len();
     let mean_difference = mean(differences.iter().copied());
     let variance = if n > 1 {
@@ -318,7 +360,7 @@ fn statistics(name: &'static str, differences: &[f64], permutations: usize, seed
         effect_size,
         auc,
         sign_test_p: binomial_upper_tail(positive, positive + negative),
-        permutation_p: sign_flip_p(differences, permutations, seed),
+        permutation_p: sign_flip_p(scores, permutations, seed),
     }
 }
 
@@ -427,6 +469,39 @@ mod tests {
         assert!(embedding.sign_test_p < 1e-6, "{embedding:?}");
         // The format measure carries no signal here, and says so.
         assert!(report.measures[2].permutation_p > 0.01, "{:?}", report.measures[2]);
+    }
+
+    #[test]
+    fn a_steady_small_lead_is_not_undone_by_a_few_large_differences_the_other_way() {
+        // A student a little closer on nine items in ten; on the tenth the control repeats a passage of
+        // ours and is far closer. The mean of the differences is negative; the signed ranks see the lead.
+        let items: Vec<AlignedItem> = (0..60)
+            .map(|i| {
+                let (suspect, control) = if i % 10 == 0 { (0.05, 0.60) } else { (0.10 + 0.001 * i as f64, 0.08) };
+                let s = Similarities { embedding_cosine: None, ngram_overlap: suspect, format_profile: 0.5 };
+                let c = Similarities { embedding_cosine: None, ngram_overlap: control, format_profile: 0.5 };
+                AlignedItem { item: format!("item-{i}"), suspect: s, control: c }
+            })
+            .collect();
+        let mean: f64 = items.iter().map(|i| i.suspect.ngram_overlap - i.control.ngram_overlap).sum::<f64>() / 60.0;
+        assert!(mean < 0.0, "{mean}");
+        let report = distillation_test(&items, &TestConfig::default());
+        let Conclusion::Rejected { p_value } = report.conclusion else { panic!("{:?}", report.conclusion) };
+        assert!(p_value < 0.01, "{p_value}");
+        // The measure's own line reports the mean of its differences as it is, and its test by ranks.
+        let ngram = report.measures.iter().find(|m| m.measure == "ngram_overlap").unwrap();
+        assert!(ngram.mean_difference < 0.0 && ngram.permutation_p < 0.01 && ngram.auc > 0.85, "{ngram:?}");
+    }
+
+    #[test]
+    fn signed_ranks_rank_sizes_share_ties_and_keep_zeros_out() {
+        let r = signed_ranks(&[0.3, -0.1, 0.0, 0.1, -0.5]);
+        // Non-zero sizes 0.1, 0.1, 0.3, 0.5 take ranks 1.5, 1.5, 3, 4 of 4.
+        let expected = [0.75, -0.375, 0.0, 0.375, -1.0];
+        for (got, want) in r.iter().zip(expected) {
+            assert!((got - want).abs() < 1e-12, "{r:?}");
+        }
+        assert!(signed_ranks(&[0.0, 0.0]).iter().all(|v| *v == 0.0));
     }
 
     #[test]
