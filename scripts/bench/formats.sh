@@ -3,9 +3,10 @@
 # by scripts/bench/to_formats.py as canonical events, OpenAI request/response
 # pairs, LiteLLM StandardLoggingPayloads and OTLP JSON export requests, each
 # loaded with `distillwatch ingest --format F` into a fresh database of one
-# PostgreSQL cluster (the embedded one), one after the other, RUNS times; beside
-# them the floor of ingest.sh (psql \copy of the canonical lines into one jsonb
-# column). What was stored is checked to be the same calls in every format.
+# PostgreSQL cluster (the embedded one), one after the other, RUNS times (each
+# run in another order, each load after a CHECKPOINT); beside them the floor of
+# ingest.sh (psql \copy of the canonical lines into one jsonb column). What was
+# stored is checked to be the same calls in every format.
 #
 #   cargo build --release --bin distillwatch
 #   python3 scripts/bench/gen_events.py --n 100000 --data ../shared/data --out bench-out/events.jsonl
@@ -45,30 +46,48 @@ digest() {
 }
 
 results="$work/results.tsv"
+# One timed load of path $1 in run $2, into a fresh database. A CHECKPOINT
+# first, so that no load pays for the dirty pages and WAL the one before it left
+# (PostgreSQL writes them back in the background, and a checkpoint that falls
+# inside a load slows it down).
+load() {
+    local path=$1 run=$2 db t0 t1 got file
+    if [[ $path == floor ]]; then
+        db=$(fresh_db bench_floor)
+        psql "$db" -Xqc "CREATE TABLE raw_events (doc jsonb)"
+        psql "$base/postgres" -Xqc "CHECKPOINT"
+        t0=$(now)
+        psql "$db" -Xqc "\\copy raw_events FROM '$canonical' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
+        t1=$(now)
+        echo -e "floor\t$run\t$(echo "$t1 - $t0" | bc)\t$(stat -c %s "$canonical")" | tee -a "$results"
+        return
+    fi
+    file="$formats/$path.jsonl"
+    [[ $path == canonical ]] && file=$canonical
+    db=$(fresh_db "bench_$path")
+    DATABASE_URL="$db" "$bin" db migrate 2>/dev/null
+    psql "$base/postgres" -Xqc "CHECKPOINT"
+    t0=$(now)
+    DATABASE_URL="$db" "$bin" ingest --format "$path" "$file" 2>"$work/$path.err"
+    t1=$(now)
+    got=$(digest "$db")
+    expected=${expected:-$got}
+    [[ "$got" == "$expected" && "$got" == *" $events" ]] || {
+        echo "$path stored other calls: $got, expected $expected" >&2
+        cat "$work/$path.err" >&2
+        exit 1
+    }
+    echo -e "$path\t$run\t$(echo "$t1 - $t0" | bc)\t$(stat -c %s "$file")" | tee -a "$results"
+}
+
+# Each run starts one path further along, so that over five runs every path
+# loads once in every position: whichever loads after the others is not always
+# the same one.
+paths=(floor canonical openai litellm otlp)
 expected=
 for run in $(seq 1 "$runs"); do
-    db=$(fresh_db bench_floor)
-    psql "$db" -Xqc "CREATE TABLE raw_events (doc jsonb)"
-    t0=$(now)
-    psql "$db" -Xqc "\\copy raw_events FROM '$canonical' WITH (FORMAT csv, QUOTE e'\\x01', DELIMITER e'\\x02')"
-    t1=$(now)
-    echo -e "floor\t$run\t$(echo "$t1 - $t0" | bc)\t$(stat -c %s "$canonical")" | tee -a "$results"
-    for format in canonical openai litellm otlp; do
-        file="$formats/$format.jsonl"
-        [[ $format == canonical ]] && file=$canonical
-        db=$(fresh_db "bench_$format")
-        DATABASE_URL="$db" "$bin" db migrate 2>/dev/null
-        t0=$(now)
-        DATABASE_URL="$db" "$bin" ingest --format "$format" "$file" 2>"$work/$format.err"
-        t1=$(now)
-        got=$(digest "$db")
-        expected=${expected:-$got}
-        [[ "$got" == "$expected" && "$got" == *" $events" ]] || {
-            echo "$format stored other calls: $got, expected $expected" >&2
-            cat "$work/$format.err" >&2
-            exit 1
-        }
-        echo -e "$format\t$run\t$(echo "$t1 - $t0" | bc)\t$(stat -c %s "$file")" | tee -a "$results"
+    for i in "${!paths[@]}"; do
+        load "${paths[$(((i + run - 1) % ${#paths[@]}))]}" "$run"
     done
 done
 
