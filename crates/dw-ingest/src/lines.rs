@@ -4,13 +4,13 @@ use std::io::{self, BufRead};
 
 /// One line read from a stream.
 #[derive(Debug, PartialEq, Eq)]
-pub enum ReadLine {
+pub enum ReadLine<'a> {
     /// A line (without its line ending) that fits the limit.
     Line {
         /// 1-based line number.
         number: u64,
-        /// The line's bytes.
-        bytes: Vec<u8>,
+        /// The line's bytes, in the reader's buffer until the next line is read.
+        bytes: &'a [u8],
     },
     /// A line longer than the limit; its bytes were skipped, not kept.
     TooLong {
@@ -23,17 +23,20 @@ pub enum ReadLine {
 
 /// Reads lines of at most `max_line` bytes from a [`BufRead`], skipping
 /// blank lines, without ever holding more than `max_line` bytes of one line.
+/// One buffer serves every line: a line is lent until the next is read, not
+/// allocated and freed per line.
 pub struct LineReader<R> {
     inner: R,
     max_line: usize,
     number: u64,
     bytes_read: u64,
+    line: Vec<u8>,
 }
 
 impl<R: BufRead> LineReader<R> {
     /// Wraps `inner`.
     pub fn new(inner: R, max_line: usize) -> Self {
-        Self { inner, max_line, number: 0, bytes_read: 0 }
+        Self { inner, max_line, number: 0, bytes_read: 0, line: Vec::new() }
     }
 
     /// Bytes consumed so far (after decompression).
@@ -42,9 +45,10 @@ impl<R: BufRead> LineReader<R> {
     }
 
     /// The next non-blank line, or `None` at the end of the stream.
-    pub fn next_line(&mut self) -> io::Result<Option<ReadLine>> {
+    pub fn next_line(&mut self) -> io::Result<Option<ReadLine<'_>>> {
         loop {
-            let mut line = Vec::new();
+            let line = &mut self.line;
+            line.clear();
             let mut len: u64 = 0;
             let mut saw_any = false;
             loop {
@@ -61,8 +65,8 @@ impl<R: BufRead> LineReader<R> {
                 if len <= self.max_line as u64 + 1 {
                     // +1 keeps room for a trailing '\r' that is trimmed below.
                     line.extend_from_slice(chunk);
-                } else if !line.is_empty() {
-                    line = Vec::new();
+                } else {
+                    line.clear();
                 }
                 let consumed = done.unwrap_or(chunk.len());
                 self.inner.consume(consumed);
@@ -85,25 +89,29 @@ impl<R: BufRead> LineReader<R> {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            return Ok(Some(ReadLine::Line { number: self.number, bytes: line }));
+            return Ok(Some(ReadLine::Line { number: self.number, bytes: &self.line }));
         }
     }
 }
 
 fn memchr_newline(buf: &[u8]) -> Option<usize> {
-    buf.iter().position(|&b| b == b'\n')
+    memchr::memchr(b'\n', buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn all(input: &[u8], max: usize) -> Vec<ReadLine> {
+    /// Each line as (number, its bytes or `None` when too long, its length).
+    fn all(input: &[u8], max: usize) -> Vec<(u64, Option<Vec<u8>>, u64)> {
         // A tiny buffer makes lines cross buffer boundaries.
         let mut reader = LineReader::new(io::BufReader::with_capacity(3, input), max);
         let mut out = Vec::new();
         while let Some(line) = reader.next_line().unwrap() {
-            out.push(line);
+            out.push(match line {
+                ReadLine::Line { number, bytes } => (number, Some(bytes.to_vec()), bytes.len() as u64),
+                ReadLine::TooLong { number, len } => (number, None, len),
+            });
         }
         out
     }
@@ -113,10 +121,20 @@ mod tests {
         let lines = all(b"ab\r\n\n  \ncd\nef", 10);
         assert_eq!(
             lines,
+            vec![(1, Some(b"ab".to_vec()), 2), (4, Some(b"cd".to_vec()), 2), (5, Some(b"ef".to_vec()), 2)]
+        );
+    }
+
+    #[test]
+    fn a_short_line_after_a_long_one_is_only_itself() {
+        let lines = all(b"abcdefgh\nxy\n123456789012\nz\n", 10);
+        assert_eq!(
+            lines,
             vec![
-                ReadLine::Line { number: 1, bytes: b"ab".to_vec() },
-                ReadLine::Line { number: 4, bytes: b"cd".to_vec() },
-                ReadLine::Line { number: 5, bytes: b"ef".to_vec() },
+                (1, Some(b"abcdefgh".to_vec()), 8),
+                (2, Some(b"xy".to_vec()), 2),
+                (3, None, 12),
+                (4, Some(b"z".to_vec()), 1)
             ]
         );
     }
@@ -124,13 +142,6 @@ mod tests {
     #[test]
     fn long_lines_are_reported_not_kept() {
         let lines = all(b"12345\n123456789012\nok\n", 5);
-        assert_eq!(
-            lines,
-            vec![
-                ReadLine::Line { number: 1, bytes: b"12345".to_vec() },
-                ReadLine::TooLong { number: 2, len: 12 },
-                ReadLine::Line { number: 3, bytes: b"ok".to_vec() },
-            ]
-        );
+        assert_eq!(lines, vec![(1, Some(b"12345".to_vec()), 5), (2, None, 12), (3, Some(b"ok".to_vec()), 2)]);
     }
 }

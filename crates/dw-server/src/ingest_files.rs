@@ -483,7 +483,7 @@ fn read_batches(
         let Some(line) = line else { break };
         batch.lines += 1;
         match line {
-            ReadLine::Line { number, bytes } => match dw_ingest::parse_record(source, &bytes, number, &limits) {
+            ReadLine::Line { number, bytes } => match dw_ingest::parse_record(source, bytes, number, &limits) {
                 Ok(event) => batch.events.push(event),
                 Err(error) => batch.rejected.push(error),
             },

@@ -72,7 +72,7 @@ pub async fn add(
             let Some(line) = line else { break };
             count += 1;
             match line {
-                ReadLine::Line { number, bytes } => match dw_ingest::parse_reference_item(&bytes, number, &limits) {
+                ReadLine::Line { number, bytes } => match dw_ingest::parse_reference_item(bytes, number, &limits) {
                     Ok(item) => items.push(item),
                     Err(error) => rejected.push(error),
                 },
