@@ -158,7 +158,8 @@ async fn acknowledged_events_survive_kills_exactly_once_and_no_batch_is_half_sto
 /// times: after each kill nothing of it is published (no score, no flag, not
 /// done); a restarted `serve` claims it again once the dead worker's lease
 /// runs out, and the run that completes publishes every account's score
-/// once.
+/// once. The kills fall within the time an uninterrupted run of the same
+/// audit took on this machine, measured first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_audit_killed_mid_run_publishes_nothing_half_and_the_next_run_completes() {
     let seed = std::env::var("DW_CRASH_SEED")
@@ -193,75 +194,128 @@ async fn an_audit_killed_mid_run_publishes_nothing_half_and_the_next_run_complet
             .unwrap();
         assert_eq!(sent.status(), 200);
     }
-    let queued: serde_json::Value = client
-        .post(service.url("/v1/audits"))
-        .bearer_auth(&analyst)
-        .json(&serde_json::json!({"from": "2026-11-01T00:00:00Z", "to": "2026-11-29T00:00:00Z"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let audit = queued["id"].as_i64().expect("an audit id");
+    let queue = |url: String, dry_run: bool| {
+        let (client, analyst) = (client.clone(), analyst.clone());
+        async move {
+            let queued: serde_json::Value = client
+                .post(url)
+                .bearer_auth(&analyst)
+                .json(&serde_json::json!({
+                    "from": "2026-11-01T00:00:00Z", "to": "2026-11-29T00:00:00Z", "dry_run": dry_run
+                }))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            queued["id"].as_i64().expect("an audit id")
+        }
+    };
     let pool = db.pool().await;
-    let published = || async {
-        let scores: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_scores WHERE audit_id = $1")
-            .bind(audit)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let flags: i64 = sqlx::query_scalar("SELECT count(*) FROM flags WHERE last_audit_id = $1")
-            .bind(audit)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        let state: String = sqlx::query_scalar("SELECT state FROM audits WHERE audit_id = $1")
-            .bind(audit)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        (state, scores, flags)
+    let published = |audit: i64| {
+        let pool = &pool;
+        async move {
+            let scores: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_scores WHERE audit_id = $1")
+                .bind(audit)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let flags: i64 = sqlx::query_scalar("SELECT count(*) FROM flags WHERE last_audit_id = $1")
+                .bind(audit)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            let state: String = sqlx::query_scalar("SELECT state FROM audits WHERE audit_id = $1")
+                .bind(audit)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            (state, scores, flags)
+        }
     };
-
-    let attempts = || async {
-        sqlx::query_scalar::<_, i32>("SELECT attempts FROM audits WHERE audit_id = $1")
-            .bind(audit)
-            .fetch_one(&pool)
-            .await
-            .unwrap()
+    let attempts = |audit: i64| {
+        let pool = &pool;
+        async move {
+            sqlx::query_scalar::<_, i32>("SELECT attempts FROM audits WHERE audit_id = $1")
+                .bind(audit)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        }
     };
-    let mut hits = 0;
-    for _ in 0..KILLS {
-        // Wait until this service's worker claims it (a killed worker's lease runs out first), then kill
-        // the service a moment later.
-        let (before, waiting) = (attempts().await, Instant::now());
-        while attempts().await == before && published().await.0 != "done" {
+    // Waits until a worker claims `audit` (a killed worker's lease runs out first); false when it is
+    // done before (then nothing was claimed to kill).
+    let claimed = |audit: i64, before: i32| async move {
+        let waiting = Instant::now();
+        loop {
+            if attempts(audit).await != before {
+                return true;
+            }
+            if published(audit).await.0 == "done" {
+                return false;
+            }
             assert!(waiting.elapsed() < Duration::from_secs(60), "the audit was not claimed again (seed {seed})");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        tokio::time::sleep(Duration::from_millis(rng.between(50, 1_500))).await;
-        let (state, ..) = published().await;
+    };
+
+    // How long one run of this audit takes here, uninterrupted (a dry run scores every account and opens
+    // no flag), so that the kills fall while the audit runs whatever this machine's speed: a fixed range
+    // of moments missed a run shorter than the moment drawn.
+    let probe = queue(service.url("/v1/audits"), true).await;
+    claimed(probe, 0).await;
+    let started = Instant::now();
+    while published(probe).await.0 != "done" {
+        assert!(started.elapsed() < Duration::from_secs(240), "the uninterrupted audit did not finish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let run_ms = started.elapsed().as_millis() as u64;
+    eprintln!("an uninterrupted run took {run_ms} ms; kills fall 50 ms to {} ms after a claim", run_ms.max(100));
+
+    let mut audit = queue(service.url("/v1/audits"), false).await;
+    // A fresh audit counts its first claim from 0: a worker may claim it before the count is read. A
+    // killed run's lease holds off the restarted service, so after a kill the count is read in time.
+    let mut fresh = true;
+    let mut hits = 0;
+    let mut missed = 0;
+    for _ in 0..KILLS {
+        let before = if fresh { 0 } else { attempts(audit).await };
+        fresh = false;
+        if !claimed(audit, before).await {
+            break;
+        }
+        // Kill the service a moment after the claim, within the time one run takes.
+        tokio::time::sleep(Duration::from_millis(rng.between(50, run_ms.max(100)))).await;
+        let (state, ..) = published(audit).await;
         service.kill();
         if state == "done" {
             service = start();
-            break;
+            if hits > 0 {
+                break;
+            }
+            // This run was quicker than the probe's: nothing was tried on it, so try a fresh one.
+            missed += 1;
+            assert!(missed < 3, "three runs finished before their kill: the test tried nothing (seed {seed})");
+            audit = queue(service.url("/v1/audits"), false).await;
+            fresh = true;
+            continue;
         }
         // Killed before it published: nothing of it is there.
-        let (state, scores, flags) = published().await;
+        let (state, scores, flags) = published(audit).await;
         if state != "done" {
             hits += 1;
             assert_eq!((scores, flags), (0, 0), "a killed audit left {scores} scores and {flags} flags (seed {seed})");
         }
         service = start();
     }
-    eprintln!("{hits} kills while the audit ran");
+    eprintln!("{hits} kills while the audit ran ({missed} runs finished first)");
     assert!(hits > 0, "no kill hit the audit while it ran: the test tried nothing (seed {seed})");
     let done = common::wait_for_audit(&client, &service, &analyst, audit, Duration::from_secs(240)).await;
-    let (_, scores, _) = published().await;
+    let (_, scores, _) = published(audit).await;
     assert_eq!(scores, ACCOUNTS as i64, "every account's score, once (seed {seed})");
     assert_eq!(done["summary"]["accounts"], ACCOUNTS, "{done}");
-    let attempts = attempts().await;
+    let attempts = attempts(audit).await;
     assert!(attempts as usize > hits, "each killed run was a claim of its own: {attempts} attempts, {hits} kills");
     let (status, logs) = service.stop();
     assert!(status.success(), "{logs}");
